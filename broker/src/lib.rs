@@ -1,4 +1,18 @@
 //! kafka-lab-broker: a Kafka-wire-compatible broker built to run both on a real machine and
 //! inside the deterministic simulator. See ARCHITECTURE.md at the repository root.
 
+pub mod broker;
 pub mod clock;
+pub mod config;
+pub mod group;
+pub mod handlers;
+pub mod internal_records;
+pub mod log;
+pub mod metadata;
+pub mod server;
+pub mod storage;
+pub mod tcp;
+pub mod topic_config;
+
+pub use broker::Broker;
+pub use config::BrokerConfig;

@@ -1,0 +1,572 @@
+//! The broker's shared state and the operations several APIs share (topic creation, log
+//! lookup, producer ids). Per-API request handling lives in `handlers/`.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use bytes::Bytes;
+use kafka_protocol::error::ResponseError;
+use rand::{RngCore, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use tokio::sync::Notify;
+use uuid::Uuid;
+
+use crate::clock::SharedClock;
+use crate::config::BrokerConfig;
+use crate::group::{GroupConfig, GroupCoordinator, OffsetsLog};
+use crate::internal_records::{decode_records, encode_batch};
+use crate::log::{LogConfig, LogError, LogManager, PartitionLog};
+use crate::metadata::{ConfigResource, MetadataImage, MetadataRecord, MetadataStore, TopicImage};
+use crate::storage::Storage;
+use crate::topic_config;
+
+/// Name of the internal topic holding committed offsets and group metadata.
+pub const CONSUMER_OFFSETS_TOPIC: &str = "__consumer_offsets";
+
+/// Producer ids are reserved from the metadata log in blocks, as KRaft's ProducerIdsRecord.
+const PRODUCER_ID_BLOCK: i64 = 1000;
+
+/// An error to send to a client: the Kafka error code and a message for humans.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    /// The Kafka error.
+    pub error: ResponseError,
+    /// Context a user can act on.
+    pub message: String,
+}
+
+impl ApiError {
+    /// An error with a message.
+    pub fn new(error: ResponseError, message: impl Into<String>) -> Self {
+        Self { error, message: message.into() }
+    }
+
+    /// The wire error code.
+    pub fn code(&self) -> i16 {
+        self.error.code()
+    }
+}
+
+impl From<LogError> for ApiError {
+    fn from(e: LogError) -> Self {
+        let error = match &e {
+            LogError::OffsetOutOfRange(..) => ResponseError::OffsetOutOfRange,
+            LogError::CorruptRecord(..) => ResponseError::CorruptMessage,
+            LogError::InvalidRecord(..) => ResponseError::InvalidRecord,
+            LogError::OutOfOrderSequence(..) => ResponseError::OutOfOrderSequenceNumber,
+            LogError::UnknownProducerId(..) => ResponseError::UnknownProducerId,
+            LogError::InvalidProducerEpoch(..) => ResponseError::InvalidProducerEpoch,
+            LogError::Storage(..) => ResponseError::KafkaStorageError,
+        };
+        ApiError::new(error, e.to_string())
+    }
+}
+
+/// Where this broker is reachable, as advertised to clients.
+#[derive(Debug, Clone)]
+pub struct NodeInfo {
+    /// `node.id`.
+    pub node_id: i32,
+    /// Advertised host.
+    pub host: String,
+    /// Advertised port.
+    pub port: i32,
+    /// `broker.rack`.
+    pub rack: Option<String>,
+}
+
+/// Everything a handler can reach. One per broker process (or simulated host).
+pub struct Broker {
+    /// Static configuration.
+    pub config: BrokerConfig,
+    /// The wall clock seam.
+    pub clock: SharedClock,
+    /// How clients reach this broker.
+    pub node: NodeInfo,
+    /// Cluster id from `meta.properties`.
+    pub cluster_id: String,
+    metadata: Mutex<MetadataStore>,
+    logs: Arc<Mutex<LogManager>>,
+    /// The consumer-group coordinator.
+    pub groups: GroupCoordinator,
+    /// Woken on every append, so long-polling fetches re-check their partitions.
+    pub appended: Notify,
+    producer_ids: Mutex<ProducerIdBlock>,
+    rng: Mutex<ChaCha8Rng>,
+}
+
+struct ProducerIdBlock {
+    next: i64,
+    end: i64,
+}
+
+impl Broker {
+    /// Opens the broker's data under `log.dirs`: `meta.properties`, the metadata log, every
+    /// partition log it names (running recovery), and the group state in `__consumer_offsets`.
+    pub fn open(
+        config: BrokerConfig,
+        storage: Arc<dyn Storage>,
+        clock: SharedClock,
+        seed: u64,
+    ) -> anyhow::Result<Arc<Self>> {
+        let log_dir = config.log_dir();
+        storage.create_dir_all(&log_dir)?;
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let cluster_id = load_or_create_meta_properties(&*storage, &log_dir, &config, &mut rng)?;
+        let advertised = config.advertised_listeners()?.remove(0);
+        let node = NodeInfo {
+            node_id: config.node_id,
+            host: if advertised.host.is_empty() || advertised.host == "0.0.0.0" {
+                "localhost".to_owned()
+            } else {
+                advertised.host
+            },
+            port: advertised.port as i32,
+            rack: config.broker_rack.clone(),
+        };
+        let now = clock.now_ms();
+        let metadata = MetadataStore::open(storage.clone(), &log_dir, now)?;
+        let logs = Arc::new(Mutex::new(LogManager::open(storage.clone(), log_dir.clone())?));
+        let next_producer_id = metadata.image().next_producer_id();
+        let offsets_log = Arc::new(ConsumerOffsetsLog { logs: logs.clone(), clock: clock.clone() });
+        let groups = GroupCoordinator::new(
+            clock.clone(),
+            offsets_log,
+            GroupConfig {
+                offsets_topic_num_partitions: config.offsets_topic_num_partitions,
+                group_min_session_timeout_ms: config.group_min_session_timeout_ms,
+                group_max_session_timeout_ms: config.group_max_session_timeout_ms,
+                group_initial_rebalance_delay_ms: config.group_initial_rebalance_delay_ms,
+                offsets_retention_minutes: config.offsets_retention_minutes,
+                group_max_size: config.group_max_size,
+            },
+        );
+        let broker = Arc::new(Self {
+            config,
+            clock,
+            node,
+            cluster_id,
+            metadata: Mutex::new(metadata),
+            logs,
+            groups,
+            appended: Notify::new(),
+            producer_ids: Mutex::new(ProducerIdBlock { next: next_producer_id, end: next_producer_id }),
+            rng: Mutex::new(rng),
+        });
+        broker.open_partition_logs()?;
+        if broker.metadata().topic(CONSUMER_OFFSETS_TOPIC).is_none() {
+            let partitions = broker.config.offsets_topic_num_partitions;
+            let configs = BTreeMap::from([
+                ("retention.ms".to_owned(), "-1".to_owned()),
+                ("segment.bytes".to_owned(), "104857600".to_owned()),
+            ]);
+            broker
+                .create_topic(CONSUMER_OFFSETS_TOPIC, partitions, configs, false)
+                .map_err(|e| anyhow::anyhow!("cannot create {CONSUMER_OFFSETS_TOPIC}: {}", e.message))?;
+        }
+        broker.load_groups()?;
+        Ok(broker)
+    }
+
+    /// A snapshot of the metadata image. Cheap enough for per-request use at lab scale.
+    pub fn metadata(&self) -> MetadataImage {
+        self.lock_metadata().image().clone()
+    }
+
+    fn lock_metadata(&self) -> MutexGuard<'_, MetadataStore> {
+        self.metadata.lock().expect("metadata lock poisoned")
+    }
+
+    fn lock_logs(&self) -> MutexGuard<'_, LogManager> {
+        self.logs.lock().expect("log manager lock poisoned")
+    }
+
+    /// Commits metadata records (durable, then applied).
+    pub fn commit_metadata(&self, records: Vec<MetadataRecord>) -> Result<(), ApiError> {
+        let now = self.clock.now_ms();
+        self.lock_metadata().commit(records, now).map_err(ApiError::from)
+    }
+
+    /// The log of one partition, if the partition exists.
+    pub fn partition_log(&self, topic: &str, partition: i32) -> Option<Arc<Mutex<PartitionLog>>> {
+        self.lock_logs().get(topic, partition)
+    }
+
+    /// A fresh random id from the broker's seeded generator.
+    pub fn random_uuid(&self) -> Uuid {
+        let mut bytes = [0u8; 16];
+        self.rng.lock().expect("rng lock poisoned").fill_bytes(&mut bytes);
+        uuid::Builder::from_random_bytes(bytes).into_uuid()
+    }
+
+    /// The effective log config of `topic`: broker defaults overlaid with topic overrides.
+    pub fn log_config(&self, topic: &TopicImage) -> LogConfig {
+        topic_config::log_config(&self.config, &topic.configs)
+    }
+
+    /// Creates a topic with `partitions` partitions led by this broker.
+    pub fn create_topic(
+        &self,
+        name: &str,
+        partitions: i32,
+        configs: BTreeMap<String, String>,
+        validate_only: bool,
+    ) -> Result<TopicImage, ApiError> {
+        validate_topic_name(name)?;
+        if partitions < 1 {
+            return Err(ApiError::new(
+                ResponseError::InvalidPartitions,
+                format!("topic `{name}`: number of partitions must be at least 1, got {partitions}"),
+            ));
+        }
+        for (key, value) in &configs {
+            topic_config::validate(key, Some(value))?;
+        }
+        let mut store = self.lock_metadata();
+        if store.image().topic(name).is_some() {
+            return Err(ApiError::new(
+                ResponseError::TopicAlreadyExists,
+                format!("topic `{name}` already exists"),
+            ));
+        }
+        let topic_id = self.random_uuid();
+        let mut records = vec![MetadataRecord::Topic { name: name.to_owned(), topic_id }];
+        records.extend((0..partitions).map(|partition| MetadataRecord::Partition {
+            topic_id,
+            partition,
+            leader: self.node.node_id,
+            leader_epoch: 0,
+            replicas: vec![self.node.node_id],
+        }));
+        records.extend(configs.iter().map(|(key, value)| MetadataRecord::Config {
+            resource: ConfigResource::Topic(name.to_owned()),
+            name: key.clone(),
+            value: Some(value.clone()),
+        }));
+        if validate_only {
+            let mut scratch = store.image().clone();
+            records.iter().for_each(|r| scratch.apply(r));
+            return Ok(scratch.topic(name).expect("just applied").clone());
+        }
+        let now = self.clock.now_ms();
+        store.commit(records, now).map_err(ApiError::from)?;
+        let topic = store.image().topic(name).expect("just committed").clone();
+        drop(store);
+        self.open_topic_logs(&topic, 0)?;
+        tracing::info!(topic = name, partitions, %topic_id, "created topic");
+        Ok(topic)
+    }
+
+    /// Adds partitions to an existing topic so that it has `count` in all.
+    pub fn create_partitions(&self, name: &str, count: i32, validate_only: bool) -> Result<(), ApiError> {
+        let mut store = self.lock_metadata();
+        let topic = store.image().topic(name).cloned().ok_or_else(|| unknown_topic(name))?;
+        let current = topic.partitions.len() as i32;
+        if count <= current {
+            return Err(ApiError::new(
+                ResponseError::InvalidPartitions,
+                format!("topic `{name}` has {current} partitions; the new count {count} must be larger"),
+            ));
+        }
+        if validate_only {
+            return Ok(());
+        }
+        let records = (current..count)
+            .map(|partition| MetadataRecord::Partition {
+                topic_id: topic.topic_id,
+                partition,
+                leader: self.node.node_id,
+                leader_epoch: 0,
+                replicas: vec![self.node.node_id],
+            })
+            .collect();
+        let now = self.clock.now_ms();
+        store.commit(records, now).map_err(ApiError::from)?;
+        let topic = store.image().topic(name).expect("exists").clone();
+        drop(store);
+        self.open_topic_logs(&topic, current)
+    }
+
+    /// Deletes a topic: metadata first, then its partition directories.
+    pub fn delete_topic(&self, name: &str) -> Result<Uuid, ApiError> {
+        if !self.config.delete_topic_enable {
+            return Err(ApiError::new(
+                ResponseError::TopicDeletionDisabled,
+                "topic deletion is disabled (delete.topic.enable=false)",
+            ));
+        }
+        if name == CONSUMER_OFFSETS_TOPIC {
+            return Err(ApiError::new(
+                ResponseError::InvalidTopicException,
+                format!("the internal topic `{name}` cannot be deleted"),
+            ));
+        }
+        let mut store = self.lock_metadata();
+        let topic = store.image().topic(name).cloned().ok_or_else(|| unknown_topic(name))?;
+        let now = self.clock.now_ms();
+        store
+            .commit(vec![MetadataRecord::RemoveTopic { topic_id: topic.topic_id }], now)
+            .map_err(ApiError::from)?;
+        drop(store);
+        let mut logs = self.lock_logs();
+        for partition in topic.partitions.keys() {
+            if let Err(e) = logs.remove(name, *partition) {
+                // The metadata already says the topic is gone; a leftover directory is
+                // removed on the next start.
+                tracing::warn!(topic = name, partition, error = %e, "could not remove partition directory");
+            }
+        }
+        tracing::info!(topic = name, "deleted topic");
+        Ok(topic.topic_id)
+    }
+
+    /// Sets (`Some`) or removes (`None`) topic config overrides, validated first.
+    pub fn alter_topic_configs(
+        &self,
+        name: &str,
+        changes: Vec<(String, Option<String>)>,
+        validate_only: bool,
+    ) -> Result<(), ApiError> {
+        for (key, value) in &changes {
+            topic_config::validate(key, value.as_deref())?;
+        }
+        let topic = self.metadata().topic(name).cloned().ok_or_else(|| unknown_topic(name))?;
+        if validate_only {
+            return Ok(());
+        }
+        let records = changes
+            .into_iter()
+            .map(|(key, value)| MetadataRecord::Config {
+                resource: ConfigResource::Topic(name.to_owned()),
+                name: key,
+                value,
+            })
+            .collect();
+        self.commit_metadata(records)?;
+        let topic = self.metadata().topic(&topic.name).cloned().expect("exists");
+        let config = self.log_config(&topic);
+        let logs = self.lock_logs();
+        for partition in topic.partitions.keys() {
+            if let Some(log) = logs.get(name, *partition) {
+                log.lock().expect("partition lock poisoned").set_config(config.clone());
+            }
+        }
+        Ok(())
+    }
+
+    /// A producer id for InitProducerId, reserving a new block in the metadata log when needed.
+    pub fn allocate_producer_id(&self) -> Result<i64, ApiError> {
+        let mut block = self.producer_ids.lock().expect("producer id lock poisoned");
+        if block.next >= block.end {
+            let start = self.metadata().next_producer_id().max(block.end);
+            self.commit_metadata(vec![MetadataRecord::ProducerIds {
+                next_producer_id: start + PRODUCER_ID_BLOCK,
+            }])?;
+            block.next = start;
+            block.end = start + PRODUCER_ID_BLOCK;
+        }
+        let id = block.next;
+        block.next += 1;
+        Ok(id)
+    }
+
+    /// Runs retention and the time-based flush policy on every partition.
+    pub fn run_log_maintenance(&self) {
+        let now = self.clock.now_ms();
+        let logs = self.lock_logs();
+        if let Err(e) = logs.enforce_retention_all(now) {
+            tracing::warn!(error = %e, "retention check failed");
+        }
+        if let Err(e) = logs.maybe_flush_all(now) {
+            tracing::error!(error = %e, "time-based flush failed");
+        }
+    }
+
+    /// Flushes every partition (clean shutdown).
+    pub fn flush_all(&self) {
+        if let Err(e) = self.lock_logs().flush_all() {
+            tracing::error!(error = %e, "flush on shutdown failed");
+        }
+    }
+
+    fn open_partition_logs(&self) -> anyhow::Result<()> {
+        let image = self.metadata();
+        let mut wanted = std::collections::BTreeSet::new();
+        for topic in image.topics() {
+            self.open_topic_logs(topic, 0).map_err(|e| anyhow::anyhow!(e.message))?;
+            wanted.extend(topic.partitions.keys().map(|p| (topic.name.clone(), *p)));
+        }
+        let mut logs = self.lock_logs();
+        for (topic, partition) in logs.partitions_on_disk()? {
+            if !wanted.contains(&(topic.clone(), partition)) && !topic.starts_with("__cluster_metadata") {
+                tracing::warn!(topic, partition, "removing partition directory of a deleted topic");
+                logs.remove(&topic, partition)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn open_topic_logs(&self, topic: &TopicImage, from_partition: i32) -> Result<(), ApiError> {
+        let config = self.log_config(topic);
+        let now = self.clock.now_ms();
+        let mut logs = self.lock_logs();
+        for partition in topic.partitions.keys().filter(|p| **p >= from_partition) {
+            logs.get_or_create(&topic.name, *partition, config.clone(), now)?;
+        }
+        Ok(())
+    }
+
+    fn load_groups(&self) -> anyhow::Result<()> {
+        for partition in 0..self.config.offsets_topic_num_partitions {
+            let Some(log) = self.partition_log(CONSUMER_OFFSETS_TOPIC, partition) else { continue };
+            let log = log.lock().expect("partition lock poisoned");
+            let mut offset = log.log_start_offset();
+            let mut entries = Vec::new();
+            while offset < log.log_end_offset() {
+                let records = decode_records(log.read(offset, 1 << 20)?)?;
+                let Some(last) = records.last() else { break };
+                offset = last.offset + 1;
+                entries.extend(records.into_iter().map(|r| (r.key, r.value)));
+            }
+            drop(log);
+            self.groups.load(partition, entries);
+        }
+        Ok(())
+    }
+}
+
+/// Writes the group coordinator's records into `__consumer_offsets`.
+struct ConsumerOffsetsLog {
+    logs: Arc<Mutex<LogManager>>,
+    clock: SharedClock,
+}
+
+impl OffsetsLog for ConsumerOffsetsLog {
+    fn append(&self, partition: i32, records: Vec<(Bytes, Option<Bytes>)>) -> Result<(), String> {
+        let log = self
+            .logs
+            .lock()
+            .expect("log manager lock poisoned")
+            .get(CONSUMER_OFFSETS_TOPIC, partition)
+            .ok_or_else(|| format!("{CONSUMER_OFFSETS_TOPIC}-{partition} does not exist"))?;
+        let entries: Vec<_> = records.into_iter().map(|(k, v)| (Some(k), v)).collect();
+        let now = self.clock.now_ms();
+        let mut batch = encode_batch(&entries, now);
+        let mut log = log.lock().expect("partition lock poisoned");
+        log.append(&mut batch, 0, now).map_err(|e| e.to_string())?;
+        // Offsets are acknowledged to the client, so they are made durable like metadata.
+        log.flush().map_err(|e| e.to_string())?;
+        Ok(())
+    }
+}
+
+/// UNKNOWN_TOPIC_OR_PARTITION for a topic name.
+pub fn unknown_topic(name: &str) -> ApiError {
+    ApiError::new(ResponseError::UnknownTopicOrPartition, format!("topic `{name}` does not exist"))
+}
+
+/// Kafka's topic-name rules: 1–249 characters of `[a-zA-Z0-9._-]`, not `.` or `..`.
+pub fn validate_topic_name(name: &str) -> Result<(), ApiError> {
+    let invalid = |why: String| Err(ApiError::new(ResponseError::InvalidTopicException, why));
+    if name.is_empty() || name == "." || name == ".." {
+        return invalid(format!("topic name `{name}` is not allowed"));
+    }
+    if name.len() > 249 {
+        return invalid(format!("topic name is {} characters long; the limit is 249", name.len()));
+    }
+    if let Some(c) = name.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))) {
+        return invalid(format!(
+            "topic name `{name}` contains `{c}`; only ASCII letters, digits, '.', '_' and '-' are allowed"
+        ));
+    }
+    Ok(())
+}
+
+/// Reads `meta.properties` (Kafka's file naming the cluster and node), creating it on first
+/// start; refuses a data directory that belongs to another cluster or node.
+fn load_or_create_meta_properties(
+    storage: &dyn Storage,
+    log_dir: &Path,
+    config: &BrokerConfig,
+    rng: &mut ChaCha8Rng,
+) -> anyhow::Result<String> {
+    let path = log_dir.join("meta.properties");
+    if storage.exists(&path) {
+        let file = storage.open(&path, false)?;
+        let mut buf = vec![0u8; file.len()? as usize];
+        file.read_exact_at(0, &mut buf)?;
+        let text = String::from_utf8(buf)?;
+        let props: BTreeMap<&str, &str> = text
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.trim(), v.trim()))
+            .collect();
+        let cluster_id = props
+            .get("cluster.id")
+            .ok_or_else(|| anyhow::anyhow!("{} has no cluster.id", path.display()))?
+            .to_string();
+        if let Some(wanted) = &config.cluster_id {
+            anyhow::ensure!(
+                *wanted == cluster_id,
+                "log.dirs {} belongs to cluster {cluster_id}, but cluster.id is configured as {wanted}",
+                log_dir.display()
+            );
+        }
+        if let Some(node) = props.get("node.id") {
+            anyhow::ensure!(
+                *node == config.node_id.to_string(),
+                "log.dirs {} belongs to node.id {node}, but node.id is configured as {}",
+                log_dir.display(),
+                config.node_id
+            );
+        }
+        return Ok(cluster_id);
+    }
+    let cluster_id = config.cluster_id.clone().unwrap_or_else(|| {
+        let mut bytes = [0u8; 16];
+        rng.fill_bytes(&mut bytes);
+        base64_url(&bytes)
+    });
+    let text = format!("#kafka-lab-broker\nversion=1\ncluster.id={cluster_id}\nnode.id={}\n", config.node_id);
+    let mut file = storage.open(&path, true)?;
+    file.truncate(0)?;
+    file.append(text.as_bytes())?;
+    file.sync()?;
+    Ok(cluster_id)
+}
+
+/// Kafka cluster ids are 16 random bytes in URL-safe base64 without padding (22 characters).
+fn base64_url(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk.iter().enumerate().fold(0u32, |acc, (i, b)| acc | (*b as u32) << (16 - 8 * i));
+        for i in 0..=chunk.len() {
+            out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn topic_names_follow_kafka_rules() {
+        assert!(validate_topic_name("orders.v1_eu-west").is_ok());
+        for bad in ["", ".", "..", "a b", "zakázky", &"x".repeat(250)] {
+            let err = validate_topic_name(bad).unwrap_err();
+            assert_eq!(err.error, ResponseError::InvalidTopicException, "{bad}");
+        }
+    }
+
+    #[test]
+    fn cluster_ids_look_like_kafkas() {
+        let id = base64_url(&[0xff; 16]);
+        assert_eq!(id.len(), 22);
+        assert_eq!(base64_url(b"Man"), "TWFu");
+    }
+}

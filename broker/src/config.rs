@@ -1,0 +1,324 @@
+//! Broker configuration: YAML with Apache Kafka's property names, overridable from the
+//! command line with `--override name=value` (as `kafka-server-start.sh --override`).
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// Everything the broker reads from its configuration file. Property names are Kafka's own
+/// (`node.id`, `log.dirs`, …) so that a Kafka operator's `server.properties` knowledge carries
+/// over; unknown names are rejected so a typo does not silently fall back to a default.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BrokerConfig {
+    /// This broker's id, reported in Metadata and DescribeCluster.
+    #[serde(rename = "node.id")]
+    pub node_id: i32,
+    /// Comma-separated listeners, e.g. `PLAINTEXT://127.0.0.1:9092`.
+    pub listeners: String,
+    /// What clients are told to connect to; defaults to `listeners`.
+    #[serde(rename = "advertised.listeners")]
+    pub advertised_listeners: Option<String>,
+    /// Data directory. Kafka allows several comma-separated; this broker uses exactly one.
+    #[serde(rename = "log.dirs")]
+    pub log_dirs: String,
+    /// The cluster id written to `meta.properties` on first start; generated when absent.
+    #[serde(rename = "cluster.id")]
+    pub cluster_id: Option<String>,
+    /// Partitions of an auto-created topic, and of a CreateTopics asking for -1.
+    #[serde(rename = "num.partitions")]
+    pub num_partitions: i32,
+    /// Whether a Metadata request for a missing topic creates it.
+    #[serde(rename = "auto.create.topics.enable")]
+    pub auto_create_topics_enable: bool,
+    /// Whether DeleteTopics is allowed.
+    #[serde(rename = "delete.topic.enable")]
+    pub delete_topic_enable: bool,
+    /// Default time retention; -1 keeps data forever.
+    #[serde(rename = "log.retention.ms")]
+    pub log_retention_ms: Option<i64>,
+    /// Default time retention in hours, used when `log.retention.ms` is not set.
+    #[serde(rename = "log.retention.hours")]
+    pub log_retention_hours: i64,
+    /// Default size retention per partition; -1 means no size limit.
+    #[serde(rename = "log.retention.bytes")]
+    pub log_retention_bytes: i64,
+    /// Segment size at which the active segment rolls.
+    #[serde(rename = "log.segment.bytes")]
+    pub log_segment_bytes: i64,
+    /// Segment age at which the active segment rolls.
+    #[serde(rename = "log.roll.ms")]
+    pub log_roll_ms: Option<i64>,
+    /// Segment age in hours, used when `log.roll.ms` is not set.
+    #[serde(rename = "log.roll.hours")]
+    pub log_roll_hours: i64,
+    /// Bytes between sparse offset-index entries.
+    #[serde(rename = "log.index.interval.bytes")]
+    pub log_index_interval_bytes: i32,
+    /// fsync after this many appended messages; 1 makes every acknowledged write durable.
+    #[serde(rename = "log.flush.interval.messages")]
+    pub log_flush_interval_messages: i64,
+    /// fsync when the oldest unflushed message is this old; absent leaves flushing to the OS.
+    #[serde(rename = "log.flush.interval.ms")]
+    pub log_flush_interval_ms: Option<i64>,
+    /// How often retention and the time-based flush policy are checked.
+    #[serde(rename = "log.retention.check.interval.ms")]
+    pub log_retention_check_interval_ms: i64,
+    /// Largest request frame accepted; a larger length prefix closes the connection.
+    #[serde(rename = "socket.request.max.bytes")]
+    pub socket_request_max_bytes: i32,
+    /// Largest record batch accepted in a Produce request.
+    #[serde(rename = "message.max.bytes")]
+    pub message_max_bytes: i32,
+    /// Partitions of `__consumer_offsets`.
+    #[serde(rename = "offsets.topic.num.partitions")]
+    pub offsets_topic_num_partitions: i32,
+    /// How long a new group waits for more members before its first rebalance completes.
+    #[serde(rename = "group.initial.rebalance.delay.ms")]
+    pub group_initial_rebalance_delay_ms: i32,
+    /// Smallest session timeout a member may ask for.
+    #[serde(rename = "group.min.session.timeout.ms")]
+    pub group_min_session_timeout_ms: i32,
+    /// Largest session timeout a member may ask for.
+    #[serde(rename = "group.max.session.timeout.ms")]
+    pub group_max_session_timeout_ms: i32,
+    /// Most members one group may have.
+    #[serde(rename = "group.max.size")]
+    pub group_max_size: i32,
+    /// Committed offsets of an empty group are kept this long.
+    #[serde(rename = "offsets.retention.minutes")]
+    pub offsets_retention_minutes: i64,
+    /// Rack reported for this broker.
+    #[serde(rename = "broker.rack")]
+    pub broker_rack: Option<String>,
+}
+
+impl Default for BrokerConfig {
+    fn default() -> Self {
+        Self {
+            node_id: 1,
+            listeners: "PLAINTEXT://127.0.0.1:9092".into(),
+            advertised_listeners: None,
+            log_dirs: "./data".into(),
+            cluster_id: None,
+            num_partitions: 1,
+            auto_create_topics_enable: true,
+            delete_topic_enable: true,
+            log_retention_ms: None,
+            log_retention_hours: 168,
+            log_retention_bytes: -1,
+            log_segment_bytes: 1 << 30,
+            log_roll_ms: None,
+            log_roll_hours: 168,
+            log_index_interval_bytes: 4096,
+            log_flush_interval_messages: i64::MAX,
+            log_flush_interval_ms: None,
+            log_retention_check_interval_ms: 300_000,
+            socket_request_max_bytes: 104_857_600,
+            message_max_bytes: 1_048_588,
+            offsets_topic_num_partitions: 50,
+            group_initial_rebalance_delay_ms: 3000,
+            group_min_session_timeout_ms: 6000,
+            group_max_session_timeout_ms: 1_800_000,
+            group_max_size: i32::MAX,
+            offsets_retention_minutes: 10080,
+            broker_rack: None,
+        }
+    }
+}
+
+/// One `SECURITY_PROTOCOL://host:port` entry of `listeners`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listener {
+    /// Listener name, e.g. `PLAINTEXT`.
+    pub name: String,
+    /// Host to bind or advertise; empty means all interfaces.
+    pub host: String,
+    /// TCP port.
+    pub port: u16,
+}
+
+/// A configuration problem, with the property it concerns.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    /// The YAML did not parse or named an unknown property.
+    #[error("invalid broker configuration: {0}")]
+    Invalid(String),
+}
+
+impl BrokerConfig {
+    /// Reads `path` (when given) and applies `overrides` (`name=value`, value parsed as YAML).
+    pub fn load(path: Option<&Path>, overrides: &[String]) -> Result<Self, ConfigError> {
+        let mut map = match path {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+                match serde_yaml::from_str::<serde_yaml::Value>(&text)
+                    .map_err(|e| ConfigError::Invalid(format!("{}: {e}", path.display())))?
+                {
+                    serde_yaml::Value::Mapping(map) => map,
+                    serde_yaml::Value::Null => serde_yaml::Mapping::new(),
+                    _ => {
+                        return Err(ConfigError::Invalid(format!(
+                            "{}: expected a mapping of Kafka property names to values",
+                            path.display()
+                        )))
+                    }
+                }
+            }
+            None => serde_yaml::Mapping::new(),
+        };
+        for entry in overrides {
+            let (name, value) = entry.split_once('=').ok_or_else(|| {
+                ConfigError::Invalid(format!("override `{entry}` is not of the form name=value"))
+            })?;
+            let value: serde_yaml::Value = serde_yaml::from_str(value)
+                .unwrap_or_else(|_| serde_yaml::Value::String(value.to_owned()));
+            map.insert(serde_yaml::Value::String(name.trim().to_owned()), value);
+        }
+        let config: BrokerConfig = serde_yaml::from_value(serde_yaml::Value::Mapping(map))
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Every property with its effective value, by Kafka name (DescribeConfigs for the broker).
+    pub fn properties(&self) -> std::collections::BTreeMap<String, String> {
+        let value = serde_yaml::to_value(self).expect("config serializes");
+        let serde_yaml::Value::Mapping(map) = value else { unreachable!("config is a struct") };
+        map.into_iter()
+            .filter_map(|(k, v)| {
+                let key = k.as_str()?.to_owned();
+                let value = match v {
+                    serde_yaml::Value::Null => return None,
+                    serde_yaml::Value::String(s) => s,
+                    other => serde_yaml::to_string(&other).ok()?.trim().to_owned(),
+                };
+                Some((key, value))
+            })
+            .collect()
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |msg: String| Err(ConfigError::Invalid(msg));
+        self.listeners()?;
+        self.advertised_listeners()?;
+        if self.log_dirs.contains(',') {
+            return invalid(format!(
+                "log.dirs `{}`: this broker supports exactly one log directory",
+                self.log_dirs
+            ));
+        }
+        if self.num_partitions < 1 {
+            return invalid(format!("num.partitions must be at least 1, got {}", self.num_partitions));
+        }
+        if self.log_segment_bytes < 14 {
+            return invalid(format!("log.segment.bytes must be at least 14, got {}", self.log_segment_bytes));
+        }
+        if self.socket_request_max_bytes < 1024 {
+            return invalid(format!(
+                "socket.request.max.bytes must be at least 1024, got {}",
+                self.socket_request_max_bytes
+            ));
+        }
+        if self.log_flush_interval_messages < 1 {
+            return invalid(format!(
+                "log.flush.interval.messages must be at least 1, got {}",
+                self.log_flush_interval_messages
+            ));
+        }
+        if self.offsets_topic_num_partitions < 1 {
+            return invalid(format!(
+                "offsets.topic.num.partitions must be at least 1, got {}",
+                self.offsets_topic_num_partitions
+            ));
+        }
+        Ok(())
+    }
+
+    /// Parsed `listeners`.
+    pub fn listeners(&self) -> Result<Vec<Listener>, ConfigError> {
+        parse_listeners("listeners", &self.listeners)
+    }
+
+    /// Parsed `advertised.listeners`, falling back to `listeners`.
+    pub fn advertised_listeners(&self) -> Result<Vec<Listener>, ConfigError> {
+        match &self.advertised_listeners {
+            Some(text) => parse_listeners("advertised.listeners", text),
+            None => self.listeners(),
+        }
+    }
+
+    /// The single log directory.
+    pub fn log_dir(&self) -> PathBuf {
+        PathBuf::from(self.log_dirs.trim())
+    }
+
+    /// Effective default time retention (`log.retention.ms` over `log.retention.hours`).
+    pub fn retention_ms(&self) -> i64 {
+        self.log_retention_ms.unwrap_or(self.log_retention_hours * 3_600_000)
+    }
+
+    /// Effective default segment age (`log.roll.ms` over `log.roll.hours`).
+    pub fn roll_ms(&self) -> i64 {
+        self.log_roll_ms.unwrap_or(self.log_roll_hours * 3_600_000)
+    }
+}
+
+fn parse_listeners(property: &str, text: &str) -> Result<Vec<Listener>, ConfigError> {
+    let mut out = Vec::new();
+    for entry in text.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let err = |why: &str| ConfigError::Invalid(format!("{property}: `{entry}` {why}"));
+        let (name, address) =
+            entry.split_once("://").ok_or_else(|| err("is not of the form NAME://host:port"))?;
+        let (host, port) = address.rsplit_once(':').ok_or_else(|| err("has no port"))?;
+        let port = port.parse::<u16>().map_err(|_| err("has an invalid port"))?;
+        let host = host.trim_start_matches('[').trim_end_matches(']').to_owned();
+        if name != "PLAINTEXT" {
+            return Err(err("uses a security protocol this broker does not support yet (only PLAINTEXT)"));
+        }
+        out.push(Listener { name: name.to_owned(), host, port });
+    }
+    if out.is_empty() {
+        return Err(ConfigError::Invalid(format!("{property} is empty")));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kafka_property_names_and_overrides() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("broker.yaml");
+        std::fs::write(&path, "node.id: 3\nlog.dirs: /var/lib/k\nnum.partitions: 6\n").unwrap();
+        let config =
+            BrokerConfig::load(Some(&path), &["num.partitions=12".into(), "log.retention.ms=1000".into()])
+                .unwrap();
+        assert_eq!(config.node_id, 3);
+        assert_eq!(config.num_partitions, 12);
+        assert_eq!(config.retention_ms(), 1000);
+        assert_eq!(config.log_dir(), PathBuf::from("/var/lib/k"));
+    }
+
+    #[test]
+    fn unknown_property_is_rejected_by_name() {
+        let err = BrokerConfig::load(None, &["log.dir.typo=/x".into()]).unwrap_err();
+        assert!(err.to_string().contains("log.dir.typo"), "{err}");
+    }
+
+    #[test]
+    fn listeners_parse_and_reject_garbage() {
+        let config = BrokerConfig::load(None, &["listeners=PLAINTEXT://0.0.0.0:19092".into()]).unwrap();
+        assert_eq!(
+            config.listeners().unwrap(),
+            vec![Listener { name: "PLAINTEXT".into(), host: "0.0.0.0".into(), port: 19092 }]
+        );
+        assert!(BrokerConfig::load(None, &["listeners=localhost".into()]).is_err());
+    }
+}

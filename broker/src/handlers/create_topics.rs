@@ -1,0 +1,87 @@
+//! CreateTopics (key 19).
+
+use std::collections::BTreeMap;
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::create_topics_response::{CreatableTopicConfigs, CreatableTopicResult};
+use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
+
+use super::str_bytes;
+use crate::broker::{ApiError, Broker};
+use crate::topic_config;
+
+pub fn handle(broker: &Broker, request: CreateTopicsRequest, version: i16) -> CreateTopicsResponse {
+    let validate_only = request.validate_only;
+    let topics = request
+        .topics
+        .into_iter()
+        .map(|topic| {
+            let result = CreatableTopicResult::default().with_name(topic.name.clone());
+            match create(broker, &topic, validate_only) {
+                Ok(image) => {
+                    let configs = topic_config::describe(&broker.config, &image.configs)
+                        .into_iter()
+                        .map(|e| {
+                            CreatableTopicConfigs::default()
+                                .with_name(str_bytes(e.name))
+                                .with_value(Some(str_bytes(e.value)))
+                                .with_config_source(e.source as i8)
+                        })
+                        .collect();
+                    result
+                        .with_topic_id(image.topic_id)
+                        .with_num_partitions(image.partitions.len() as i32)
+                        .with_replication_factor(1)
+                        .with_configs((version >= 5).then_some(configs))
+                }
+                Err(e) => {
+                    tracing::info!(topic = %topic.name.0, error = %e.message, "create topic refused");
+                    result
+                        .with_error_code(e.code())
+                        .with_error_message(Some(str_bytes(e.message)))
+                        .with_num_partitions(-1)
+                        .with_replication_factor(-1)
+                }
+            }
+        })
+        .collect();
+    CreateTopicsResponse::default().with_topics(topics)
+}
+
+fn create(
+    broker: &Broker,
+    topic: &kafka_protocol::messages::create_topics_request::CreatableTopic,
+    validate_only: bool,
+) -> Result<crate::metadata::TopicImage, ApiError> {
+    let name = topic.name.0.as_str();
+    let mut partitions = if topic.num_partitions == -1 { broker.config.num_partitions } else { topic.num_partitions };
+    if !topic.assignments.is_empty() {
+        if topic.num_partitions != -1 || topic.replication_factor != -1 {
+            return Err(ApiError::new(
+                ResponseError::InvalidRequest,
+                "give either replica assignments or num_partitions/replication_factor, not both",
+            ));
+        }
+        for assignment in &topic.assignments {
+            if assignment.broker_ids.iter().any(|b| b.0 != broker.node.node_id) || assignment.broker_ids.len() != 1 {
+                return Err(ApiError::new(
+                    ResponseError::InvalidReplicaAssignment,
+                    format!("partition {} must be assigned to broker {} alone", assignment.partition_index, broker.node.node_id),
+                ));
+            }
+        }
+        partitions = topic.assignments.len() as i32;
+    }
+    if !matches!(topic.replication_factor, -1 | 1) {
+        return Err(ApiError::new(
+            ResponseError::InvalidReplicationFactor,
+            format!("replication factor {} is larger than the number of brokers (1)", topic.replication_factor),
+        ));
+    }
+    let mut configs = BTreeMap::new();
+    for config in &topic.configs {
+        let Some(value) = &config.value else { continue };
+        configs.insert(config.name.to_string(), value.to_string());
+    }
+    broker.create_topic(name, partitions, configs, validate_only)
+}

@@ -1,0 +1,37 @@
+//! DeleteTopics (key 20): by name, or by topic id from v6.
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
+use kafka_protocol::messages::{DeleteTopicsRequest, DeleteTopicsResponse, TopicName};
+
+use super::str_bytes;
+use crate::broker::Broker;
+
+pub fn handle(broker: &Broker, request: DeleteTopicsRequest, version: i16) -> DeleteTopicsResponse {
+    // v0-5 list names; v6 lists (name or id) pairs.
+    let wanted: Vec<(Option<TopicName>, uuid::Uuid)> = if version >= 6 {
+        request.topics.into_iter().map(|t| (t.name, t.topic_id)).collect()
+    } else {
+        request.topic_names.into_iter().map(|n| (Some(n), uuid::Uuid::nil())).collect()
+    };
+    let responses = wanted
+        .into_iter()
+        .map(|(name, id)| {
+            let resolved = match &name {
+                Some(name) => Some(name.0.to_string()),
+                None => broker.metadata().topic_by_id(&id).map(|t| t.name.clone()),
+            };
+            let result = DeletableTopicResult::default().with_name(name.clone()).with_topic_id(id);
+            let Some(resolved) = resolved else {
+                return result
+                    .with_error_code(ResponseError::UnknownTopicId.code())
+                    .with_error_message(Some(str_bytes(format!("no topic has id {id}"))));
+            };
+            match broker.delete_topic(&resolved) {
+                Ok(topic_id) => result.with_topic_id(topic_id).with_name(Some(TopicName(str_bytes(resolved)))),
+                Err(e) => result.with_error_code(e.code()).with_error_message(Some(str_bytes(e.message))),
+            }
+        })
+        .collect();
+    DeleteTopicsResponse::default().with_responses(responses)
+}

@@ -1,0 +1,30 @@
+//! DescribeCluster (key 60).
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
+use kafka_protocol::messages::{BrokerId, DescribeClusterRequest, DescribeClusterResponse};
+
+use super::str_bytes;
+use crate::broker::Broker;
+
+/// DescribeCluster v1+ endpoint types: 1 = brokers, 2 = controllers.
+const ENDPOINT_BROKERS: i8 = 1;
+
+pub fn handle(broker: &Broker, request: DescribeClusterRequest, version: i16) -> DescribeClusterResponse {
+    let node = &broker.node;
+    let response = DescribeClusterResponse::default()
+        .with_cluster_id(str_bytes(broker.cluster_id.clone()))
+        .with_controller_id(BrokerId(node.node_id))
+        .with_endpoint_type(ENDPOINT_BROKERS)
+        .with_cluster_authorized_operations(i32::MIN);
+    if version >= 1 && request.endpoint_type != ENDPOINT_BROKERS {
+        return response
+            .with_error_code(ResponseError::UnsupportedEndpointType.code())
+            .with_error_message(Some(str_bytes("this broker reports broker endpoints only")));
+    }
+    response.with_brokers(vec![DescribeClusterBroker::default()
+        .with_broker_id(BrokerId(node.node_id))
+        .with_host(str_bytes(node.host.clone()))
+        .with_port(node.port)
+        .with_rack(node.rack.clone().map(str_bytes))])
+}

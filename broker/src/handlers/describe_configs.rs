@@ -1,0 +1,70 @@
+//! DescribeConfigs (key 32): effective topic configs and the broker's static configs.
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::describe_configs_response::{DescribeConfigsResourceResult, DescribeConfigsResult};
+use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
+
+use super::str_bytes;
+use crate::broker::Broker;
+use crate::topic_config::{self, ConfigSource};
+
+/// Kafka's ConfigResource.Type codes.
+pub(crate) const RESOURCE_TOPIC: i8 = 2;
+pub(crate) const RESOURCE_BROKER: i8 = 4;
+
+pub fn handle(broker: &Broker, request: DescribeConfigsRequest, _version: i16) -> DescribeConfigsResponse {
+    let image = broker.metadata();
+    let results = request
+        .resources
+        .into_iter()
+        .map(|resource| {
+            let name = resource.resource_name.to_string();
+            let result = DescribeConfigsResult::default()
+                .with_resource_type(resource.resource_type)
+                .with_resource_name(resource.resource_name.clone());
+            let entries: Vec<(String, String, ConfigSource, bool)> = match resource.resource_type {
+                RESOURCE_TOPIC => match image.topic(&name) {
+                    Some(topic) => topic_config::describe(&broker.config, &topic.configs)
+                        .into_iter()
+                        .map(|e| (e.name.to_owned(), e.value, e.source, false))
+                        .collect(),
+                    None => {
+                        return result
+                            .with_error_code(ResponseError::UnknownTopicOrPartition.code())
+                            .with_error_message(Some(str_bytes(format!("topic `{name}` does not exist"))))
+                    }
+                },
+                RESOURCE_BROKER if name.is_empty() || name == broker.node.node_id.to_string() => broker
+                    .config
+                    .properties()
+                    .into_iter()
+                    .map(|(k, v)| (k, v, ConfigSource::StaticBroker, true))
+                    .collect(),
+                RESOURCE_BROKER => {
+                    return result.with_error_code(ResponseError::InvalidRequest.code()).with_error_message(Some(
+                        str_bytes(format!("broker `{name}` is not this broker ({})", broker.node.node_id)),
+                    ))
+                }
+                other => {
+                    return result
+                        .with_error_code(ResponseError::InvalidRequest.code())
+                        .with_error_message(Some(str_bytes(format!("resource type {other} has no configs here"))))
+                }
+            };
+            let keys = resource.configuration_keys.map(|keys| keys.iter().map(|k| k.to_string()).collect::<Vec<_>>());
+            let configs = entries
+                .into_iter()
+                .filter(|(k, ..)| keys.as_ref().is_none_or(|keys| keys.contains(k)))
+                .map(|(name, value, source, read_only)| {
+                    DescribeConfigsResourceResult::default()
+                        .with_name(str_bytes(name))
+                        .with_value(Some(str_bytes(value)))
+                        .with_config_source(source as i8)
+                        .with_read_only(read_only)
+                })
+                .collect();
+            result.with_configs(configs)
+        })
+        .collect();
+    DescribeConfigsResponse::default().with_results(results)
+}

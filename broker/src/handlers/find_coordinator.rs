@@ -1,0 +1,40 @@
+//! FindCoordinator (key 10): this broker coordinates every group; transactions are refused.
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::find_coordinator_response::Coordinator;
+use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinatorResponse};
+use kafka_protocol::protocol::StrBytes;
+
+use super::str_bytes;
+use crate::broker::Broker;
+
+const KEY_TYPE_GROUP: i8 = 0;
+
+pub fn handle(broker: &Broker, request: FindCoordinatorRequest, version: i16) -> FindCoordinatorResponse {
+    let node = &broker.node;
+    let answer = |key: StrBytes| {
+        let coordinator = Coordinator::default().with_key(key);
+        if request.key_type != KEY_TYPE_GROUP {
+            return coordinator
+                .with_error_code(ResponseError::InvalidRequest.code())
+                .with_error_message(Some(str_bytes(format!(
+                    "coordinator key type {} is not supported: kafka-lab-broker coordinates consumer groups only",
+                    request.key_type
+                ))))
+                .with_node_id(BrokerId(-1))
+                .with_port(-1);
+        }
+        coordinator.with_node_id(BrokerId(node.node_id)).with_host(str_bytes(node.host.clone())).with_port(node.port)
+    };
+    if version >= 4 {
+        let coordinators = request.coordinator_keys.iter().cloned().map(answer).collect();
+        return FindCoordinatorResponse::default().with_coordinators(coordinators);
+    }
+    let c = answer(request.key.clone());
+    FindCoordinatorResponse::default()
+        .with_error_code(c.error_code)
+        .with_error_message(c.error_message)
+        .with_node_id(c.node_id)
+        .with_host(c.host)
+        .with_port(c.port)
+}

@@ -1,0 +1,84 @@
+//! IncrementalAlterConfigs (key 44): SET / DELETE / APPEND / SUBTRACT topic configs.
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse;
+use kafka_protocol::messages::{IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse};
+
+use super::describe_configs::{RESOURCE_BROKER, RESOURCE_TOPIC};
+use super::str_bytes;
+use crate::broker::{ApiError, Broker};
+
+const SET: i8 = 0;
+const DELETE: i8 = 1;
+const APPEND: i8 = 2;
+const SUBTRACT: i8 = 3;
+
+pub fn handle(broker: &Broker, request: IncrementalAlterConfigsRequest) -> IncrementalAlterConfigsResponse {
+    let responses = request
+        .resources
+        .into_iter()
+        .map(|resource| {
+            let response = AlterConfigsResourceResponse::default()
+                .with_resource_type(resource.resource_type)
+                .with_resource_name(resource.resource_name.clone());
+            match alter(broker, &resource, request.validate_only) {
+                Ok(()) => response,
+                Err(e) => {
+                    tracing::info!(resource = %resource.resource_name, error = %e.message, "config change refused");
+                    response.with_error_code(e.code()).with_error_message(Some(str_bytes(e.message)))
+                }
+            }
+        })
+        .collect();
+    IncrementalAlterConfigsResponse::default().with_responses(responses)
+}
+
+fn alter(
+    broker: &Broker,
+    resource: &kafka_protocol::messages::incremental_alter_configs_request::AlterConfigsResource,
+    validate_only: bool,
+) -> Result<(), ApiError> {
+    let name = resource.resource_name.as_str();
+    match resource.resource_type {
+        RESOURCE_TOPIC => {}
+        RESOURCE_BROKER => {
+            return Err(ApiError::new(
+                ResponseError::InvalidConfig,
+                "dynamic broker configs are not supported; change the YAML config and restart",
+            ))
+        }
+        other => return Err(ApiError::new(ResponseError::InvalidRequest, format!("resource type {other} has no configs"))),
+    }
+    let current = broker.metadata().topic(name).map(|t| t.configs.clone()).ok_or_else(|| crate::broker::unknown_topic(name))?;
+    let mut changes = Vec::new();
+    for config in &resource.configs {
+        let key = config.name.to_string();
+        let value = config.value.as_ref().map(|v| v.to_string());
+        let change = match config.config_operation {
+            SET => value,
+            DELETE => None,
+            APPEND | SUBTRACT => {
+                // Only list-typed configs (cleanup.policy here) take APPEND/SUBTRACT.
+                if key != "cleanup.policy" {
+                    return Err(ApiError::new(ResponseError::InvalidConfig, format!("{key} is not a list config")));
+                }
+                let mut items: Vec<String> = current
+                    .get(&key)
+                    .map(|v| v.split(',').map(|s| s.trim().to_owned()).collect())
+                    .unwrap_or_else(|| vec!["delete".to_owned()]);
+                let given = value.unwrap_or_default();
+                for item in given.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+                    if config.config_operation == APPEND && !items.iter().any(|i| i == item) {
+                        items.push(item.to_owned());
+                    } else if config.config_operation == SUBTRACT {
+                        items.retain(|i| i != item);
+                    }
+                }
+                Some(items.join(","))
+            }
+            other => return Err(ApiError::new(ResponseError::InvalidRequest, format!("config operation {other} is unknown"))),
+        };
+        changes.push((key, change));
+    }
+    broker.alter_topic_configs(name, changes, validate_only)
+}

@@ -1,0 +1,29 @@
+//! InitProducerId (key 22): producer ids for idempotent producers. Transactions are not
+//! implemented, so a transactional id is refused with a message that says so.
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
+
+use crate::broker::Broker;
+
+pub fn handle(broker: &Broker, request: InitProducerIdRequest) -> InitProducerIdResponse {
+    let failed = |error: ResponseError| {
+        InitProducerIdResponse::default()
+            .with_error_code(error.code())
+            .with_producer_id(ProducerId(-1))
+            .with_producer_epoch(-1)
+    };
+    if request.transactional_id.is_some() {
+        tracing::warn!("InitProducerId with a transactional id: transactions are not supported");
+        return failed(ResponseError::InvalidRequest);
+    }
+    // A producer re-initialising (KIP-360) gets a fresh id rather than a bumped epoch: its old
+    // sequence state then cannot collide with the new one.
+    match broker.allocate_producer_id() {
+        Ok(id) => InitProducerIdResponse::default().with_producer_id(ProducerId(id)).with_producer_epoch(0),
+        Err(e) => {
+            tracing::error!(error = %e.message, "cannot allocate a producer id");
+            failed(e.error)
+        }
+    }
+}

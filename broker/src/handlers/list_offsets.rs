@@ -1,0 +1,71 @@
+//! ListOffsets (key 2): earliest, latest, max-timestamp and by-timestamp offset lookups.
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::list_offsets_response::{ListOffsetsPartitionResponse, ListOffsetsTopicResponse};
+use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
+
+use super::check_leader_epoch;
+use crate::broker::{ApiError, Broker};
+
+const LATEST: i64 = -1;
+const EARLIEST: i64 = -2;
+const MAX_TIMESTAMP: i64 = -3;
+const EARLIEST_LOCAL: i64 = -4;
+const LATEST_TIERED: i64 = -5;
+
+pub fn handle(broker: &Broker, request: ListOffsetsRequest, _version: i16) -> ListOffsetsResponse {
+    let image = broker.metadata();
+    let topics = request
+        .topics
+        .into_iter()
+        .map(|topic| {
+            let name = topic.name.0.to_string();
+            let partitions = topic
+                .partitions
+                .into_iter()
+                .map(|p| {
+                    let response = ListOffsetsPartitionResponse::default().with_partition_index(p.partition_index);
+                    match lookup(broker, &image, &name, p.partition_index, p.current_leader_epoch, p.timestamp) {
+                        Ok((offset, timestamp, leader_epoch)) => {
+                            response.with_offset(offset).with_timestamp(timestamp).with_leader_epoch(leader_epoch)
+                        }
+                        Err(e) => response.with_error_code(e.code()).with_offset(-1).with_timestamp(-1).with_leader_epoch(-1),
+                    }
+                })
+                .collect();
+            ListOffsetsTopicResponse::default().with_name(topic.name).with_partitions(partitions)
+        })
+        .collect();
+    ListOffsetsResponse::default().with_topics(topics)
+}
+
+/// `(offset, timestamp, leader epoch)` for one partition; offset -1 when no record matches.
+fn lookup(
+    broker: &Broker,
+    image: &crate::metadata::MetadataImage,
+    topic: &str,
+    partition: i32,
+    current_leader_epoch: i32,
+    timestamp: i64,
+) -> Result<(i64, i64, i32), ApiError> {
+    let unknown = || ApiError::new(ResponseError::UnknownTopicOrPartition, format!("{topic}-{partition} does not exist"));
+    let leader_epoch = image.topic(topic).and_then(|t| t.partitions.get(&partition)).ok_or_else(unknown)?.leader_epoch;
+    check_leader_epoch(current_leader_epoch, leader_epoch)?;
+    let log = broker.partition_log(topic, partition).ok_or_else(unknown)?;
+    let log = log.lock().expect("partition lock poisoned");
+    Ok(match timestamp {
+        LATEST | LATEST_TIERED => (log.log_end_offset(), -1, leader_epoch),
+        EARLIEST | EARLIEST_LOCAL => (log.log_start_offset(), -1, leader_epoch),
+        MAX_TIMESTAMP => match log.max_timestamp_offset() {
+            Some((offset, ts)) => (offset, ts, leader_epoch),
+            None => (-1, -1, -1),
+        },
+        ts if ts >= 0 => match log.offset_for_timestamp(ts)? {
+            Some((offset, ts)) => (offset, ts, leader_epoch),
+            None => (-1, -1, -1),
+        },
+        other => {
+            return Err(ApiError::new(ResponseError::InvalidRequest, format!("timestamp {other} is not a valid query")))
+        }
+    })
+}

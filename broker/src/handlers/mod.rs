@@ -1,0 +1,137 @@
+//! One module per Kafka API. Each turns a decoded request into a response using the broker's
+//! shared state; none of them touches sockets or bytes on the wire.
+
+pub mod api_versions;
+mod create_partitions;
+mod create_topics;
+mod delete_groups;
+mod delete_records;
+mod delete_topics;
+mod describe_cluster;
+mod describe_configs;
+mod describe_groups;
+mod fetch;
+mod find_coordinator;
+mod heartbeat;
+mod incremental_alter_configs;
+mod init_producer_id;
+mod join_group;
+mod leave_group;
+mod list_groups;
+mod list_offsets;
+mod metadata;
+mod offset_commit;
+mod offset_delete;
+mod offset_fetch;
+mod offset_for_leader_epoch;
+mod produce;
+mod sync_group;
+
+use std::sync::Arc;
+
+use kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind};
+use kafka_protocol::protocol::StrBytes;
+
+use crate::broker::Broker;
+use crate::server::FrameError;
+
+/// What a handler knows about the request besides its body.
+#[derive(Debug, Clone)]
+pub struct RequestContext {
+    /// The API.
+    pub api_key: ApiKey,
+    /// The request's version.
+    pub api_version: i16,
+    /// The client's correlation id.
+    pub correlation_id: i32,
+    /// `client.id` from the request header.
+    pub client_id: String,
+    /// The peer address.
+    pub client_host: String,
+}
+
+/// Routes a decoded request to its handler. `Ok(None)`: no response is sent (acks=0).
+pub async fn handle(
+    broker: &Arc<Broker>,
+    ctx: &RequestContext,
+    request: RequestKind,
+) -> Result<Option<ResponseKind>, FrameError> {
+    let v = ctx.api_version;
+    let response = match request {
+        RequestKind::ApiVersions(_) => ResponseKind::ApiVersions(api_versions::handle()),
+        RequestKind::Metadata(r) => ResponseKind::Metadata(metadata::handle(broker, r, v)),
+        RequestKind::Produce(r) => match produce::handle(broker, r, v) {
+            Some(response) => ResponseKind::Produce(response),
+            None => return Ok(None),
+        },
+        RequestKind::Fetch(r) => ResponseKind::Fetch(fetch::handle(broker, r, v).await),
+        RequestKind::ListOffsets(r) => ResponseKind::ListOffsets(list_offsets::handle(broker, r, v)),
+        RequestKind::InitProducerId(r) => ResponseKind::InitProducerId(init_producer_id::handle(broker, r)),
+        RequestKind::CreateTopics(r) => ResponseKind::CreateTopics(create_topics::handle(broker, r, v)),
+        RequestKind::DeleteTopics(r) => ResponseKind::DeleteTopics(delete_topics::handle(broker, r, v)),
+        RequestKind::CreatePartitions(r) => ResponseKind::CreatePartitions(create_partitions::handle(broker, r)),
+        RequestKind::DeleteRecords(r) => ResponseKind::DeleteRecords(delete_records::handle(broker, r)),
+        RequestKind::DescribeConfigs(r) => ResponseKind::DescribeConfigs(describe_configs::handle(broker, r, v)),
+        RequestKind::IncrementalAlterConfigs(r) => {
+            ResponseKind::IncrementalAlterConfigs(incremental_alter_configs::handle(broker, r))
+        }
+        RequestKind::DescribeCluster(r) => ResponseKind::DescribeCluster(describe_cluster::handle(broker, r, v)),
+        RequestKind::OffsetForLeaderEpoch(r) => {
+            ResponseKind::OffsetForLeaderEpoch(offset_for_leader_epoch::handle(broker, r))
+        }
+        RequestKind::FindCoordinator(r) => ResponseKind::FindCoordinator(find_coordinator::handle(broker, r, v)),
+        RequestKind::JoinGroup(r) => ResponseKind::JoinGroup(join_group::handle(broker, ctx, r).await),
+        RequestKind::SyncGroup(r) => ResponseKind::SyncGroup(sync_group::handle(broker, ctx, r).await),
+        RequestKind::Heartbeat(r) => ResponseKind::Heartbeat(heartbeat::handle(broker, ctx, r)),
+        RequestKind::LeaveGroup(r) => ResponseKind::LeaveGroup(leave_group::handle(broker, ctx, r)),
+        RequestKind::OffsetCommit(r) => ResponseKind::OffsetCommit(offset_commit::handle(broker, ctx, r)),
+        RequestKind::OffsetFetch(r) => ResponseKind::OffsetFetch(offset_fetch::handle(broker, ctx, r)),
+        RequestKind::ListGroups(r) => ResponseKind::ListGroups(list_groups::handle(broker, ctx, r)),
+        RequestKind::DescribeGroups(r) => ResponseKind::DescribeGroups(describe_groups::handle(broker, ctx, r)),
+        RequestKind::DeleteGroups(r) => ResponseKind::DeleteGroups(delete_groups::handle(broker, ctx, r)),
+        RequestKind::OffsetDelete(r) => ResponseKind::OffsetDelete(offset_delete::handle(broker, ctx, r)),
+        other => {
+            // Unreachable while api_versions::SUPPORTED lists only the APIs above.
+            return Err(FrameError::Invalid(format!("no handler for {other:?}")));
+        }
+    };
+    Ok(Some(response))
+}
+
+/// Wire string from a Rust string.
+pub(crate) fn str_bytes(s: impl Into<String>) -> StrBytes {
+    StrBytes::from_string(s.into())
+}
+
+/// Kafka's leader-epoch fencing: a client ahead of us gets UNKNOWN_LEADER_EPOCH, one behind
+/// gets FENCED_LEADER_EPOCH; -1 means the client does not know and skips the check.
+pub(crate) fn check_leader_epoch(requested: i32, current: i32) -> Result<(), crate::broker::ApiError> {
+    use kafka_protocol::error::ResponseError;
+    match requested {
+        -1 => Ok(()),
+        r if r > current => Err(crate::broker::ApiError::new(
+            ResponseError::UnknownLeaderEpoch,
+            format!("leader epoch {r} is newer than the current {current}"),
+        )),
+        r if r < current => Err(crate::broker::ApiError::new(
+            ResponseError::FencedLeaderEpoch,
+            format!("leader epoch {r} is older than the current {current}"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The group coordinator checks topics against the current metadata image.
+impl crate::group::TopicLookup for crate::metadata::MetadataImage {
+    fn partition_count(&self, topic: &str) -> Option<i32> {
+        self.topic(topic).map(|t| t.partitions.len() as i32)
+    }
+
+    fn topic_name(&self, id: uuid::Uuid) -> Option<String> {
+        self.topic_by_id(&id).map(|t| t.name.clone())
+    }
+
+    fn topic_id(&self, name: &str) -> Option<uuid::Uuid> {
+        self.topic(name).map(|t| t.topic_id)
+    }
+}

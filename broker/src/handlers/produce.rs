@@ -1,0 +1,98 @@
+//! Produce (key 0): append client record batches, as received, to partition logs.
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
+
+use super::str_bytes;
+use crate::broker::{unknown_topic, ApiError, Broker};
+use crate::topic_config;
+
+/// Handles a Produce request; `None` for acks=0, which Kafka never answers.
+pub fn handle(broker: &Broker, request: ProduceRequest, _version: i16) -> Option<ProduceResponse> {
+    let acks = request.acks;
+    let valid_acks = matches!(acks, -1..=1);
+    let transactional = request.transactional_id.is_some();
+    let mut appended = false;
+    let image = broker.metadata();
+    let responses = request
+        .topic_data
+        .into_iter()
+        .map(|topic| {
+            let name = topic.name.0.to_string();
+            let partitions = topic
+                .partition_data
+                .into_iter()
+                .map(|data| {
+                    let index = data.index;
+                    let result = if !valid_acks {
+                        Err(ApiError::new(ResponseError::InvalidRequiredAcks, format!("acks={acks} is not -1, 0 or 1")))
+                    } else if transactional {
+                        Err(ApiError::new(
+                            ResponseError::InvalidRequest,
+                            "transactions are not supported by kafka-lab-broker",
+                        ))
+                    } else {
+                        append(broker, &image, &name, index, data.records)
+                    };
+                    let response = PartitionProduceResponse::default().with_index(index);
+                    match result {
+                        Ok(info) => {
+                            appended = true;
+                            response
+                                .with_base_offset(info.base_offset)
+                                .with_log_append_time_ms(info.log_append_time_ms)
+                                .with_log_start_offset(info.log_start_offset)
+                        }
+                        Err(e) => {
+                            tracing::debug!(topic = name, partition = index, error = %e.message, "produce rejected");
+                            response
+                                .with_error_code(e.code())
+                                .with_error_message(Some(str_bytes(e.message)))
+                                .with_base_offset(-1)
+                                .with_log_append_time_ms(-1)
+                                .with_log_start_offset(-1)
+                        }
+                    }
+                })
+                .collect();
+            TopicProduceResponse::default().with_name(topic.name).with_partition_responses(partitions)
+        })
+        .collect();
+    if appended {
+        broker.appended.notify_waiters();
+    }
+    (acks != 0).then(|| ProduceResponse::default().with_responses(responses))
+}
+
+fn append(
+    broker: &Broker,
+    image: &crate::metadata::MetadataImage,
+    topic: &str,
+    partition: i32,
+    records: Option<bytes::Bytes>,
+) -> Result<crate::log::AppendInfo, ApiError> {
+    let topic_image = image.topic(topic).ok_or_else(|| unknown_topic(topic))?;
+    let Some(partition_image) = topic_image.partitions.get(&partition) else {
+        return Err(ApiError::new(
+            ResponseError::UnknownTopicOrPartition,
+            format!("topic `{topic}` has no partition {partition}; it has {}", topic_image.partitions.len()),
+        ));
+    };
+    let records = records.unwrap_or_default();
+    if records.is_empty() {
+        return Err(ApiError::new(ResponseError::InvalidRecord, "produce request carries no record batch"));
+    }
+    let max = topic_config::max_message_bytes(&broker.config, &topic_image.configs);
+    if records.len() as i64 > max {
+        return Err(ApiError::new(
+            ResponseError::MessageTooLarge,
+            format!("record batch of {} bytes exceeds max.message.bytes ({max})", records.len()),
+        ));
+    }
+    let log = broker.partition_log(topic, partition).ok_or_else(|| unknown_topic(topic))?;
+    let mut records = bytes::BytesMut::from(&records[..]);
+    let now = broker.clock.now_ms();
+    let info = log.lock().expect("partition lock poisoned").append(&mut records, partition_image.leader_epoch, now)?;
+    Ok(info)
+}

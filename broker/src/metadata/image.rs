@@ -1,0 +1,115 @@
+//! The in-memory metadata image: the state that replaying the metadata log produces.
+
+use std::collections::BTreeMap;
+
+use uuid::Uuid;
+
+use super::records::{ConfigResource, MetadataRecord};
+
+/// A partition as metadata knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionImage {
+    /// Node id of the leader.
+    pub leader: i32,
+    /// Leader epoch; bumps on leader change.
+    pub leader_epoch: i32,
+    /// Replica node ids.
+    pub replicas: Vec<i32>,
+}
+
+/// A topic as metadata knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicImage {
+    /// Topic name.
+    pub name: String,
+    /// Topic id (KIP-516).
+    pub topic_id: Uuid,
+    /// Partitions by index.
+    pub partitions: BTreeMap<i32, PartitionImage>,
+    /// Topic-level config overrides.
+    pub configs: BTreeMap<String, String>,
+}
+
+/// Everything the cluster knows about its topics, configs and producer ids.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MetadataImage {
+    topics: BTreeMap<String, TopicImage>,
+    names_by_id: BTreeMap<Uuid, String>,
+    broker_configs: BTreeMap<String, String>,
+    next_producer_id: i64,
+}
+
+impl MetadataImage {
+    /// Applies one record. Records are validated before they are written, so a record that
+    /// does not fit the image is a bug in the writer.
+    pub fn apply(&mut self, record: &MetadataRecord) {
+        match record {
+            MetadataRecord::Topic { name, topic_id } => {
+                assert!(!self.topics.contains_key(name), "topic {name} created twice");
+                self.names_by_id.insert(*topic_id, name.clone());
+                self.topics.insert(
+                    name.clone(),
+                    TopicImage {
+                        name: name.clone(),
+                        topic_id: *topic_id,
+                        partitions: BTreeMap::new(),
+                        configs: BTreeMap::new(),
+                    },
+                );
+            }
+            MetadataRecord::Partition { topic_id, partition, leader, leader_epoch, replicas } => {
+                let name = &self.names_by_id[topic_id];
+                let topic = self.topics.get_mut(name).expect("partition of a known topic");
+                topic.partitions.insert(
+                    *partition,
+                    PartitionImage { leader: *leader, leader_epoch: *leader_epoch, replicas: replicas.clone() },
+                );
+            }
+            MetadataRecord::Config { resource, name, value } => {
+                let configs = match resource {
+                    ConfigResource::Topic(topic) => {
+                        &mut self.topics.get_mut(topic).expect("config of a known topic").configs
+                    }
+                    ConfigResource::Broker => &mut self.broker_configs,
+                };
+                match value {
+                    Some(value) => configs.insert(name.clone(), value.clone()),
+                    None => configs.remove(name),
+                };
+            }
+            MetadataRecord::RemoveTopic { topic_id } => {
+                let name = self.names_by_id.remove(topic_id).expect("removal of a known topic");
+                self.topics.remove(&name);
+            }
+            MetadataRecord::ProducerIds { next_producer_id } => {
+                assert!(*next_producer_id >= self.next_producer_id, "producer ids go backwards");
+                self.next_producer_id = *next_producer_id;
+            }
+        }
+    }
+
+    /// A topic by name.
+    pub fn topic(&self, name: &str) -> Option<&TopicImage> {
+        self.topics.get(name)
+    }
+
+    /// A topic by id.
+    pub fn topic_by_id(&self, id: &Uuid) -> Option<&TopicImage> {
+        self.names_by_id.get(id).and_then(|name| self.topics.get(name))
+    }
+
+    /// All topics, in name order.
+    pub fn topics(&self) -> impl Iterator<Item = &TopicImage> {
+        self.topics.values()
+    }
+
+    /// Broker-level dynamic configs.
+    pub fn broker_configs(&self) -> &BTreeMap<String, String> {
+        &self.broker_configs
+    }
+
+    /// The first producer id not yet handed out.
+    pub fn next_producer_id(&self) -> i64 {
+        self.next_producer_id
+    }
+}

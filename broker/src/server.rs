@@ -1,0 +1,158 @@
+//! The connection loop: Kafka's length-prefixed frames over any byte stream.
+//!
+//! Generic over `AsyncRead + AsyncWrite`, so the same code serves tokio TCP in the binary and
+//! turmoil TCP in the simulator. Requests on one connection are handled one at a time, as
+//! Kafka's broker does (it mutes a channel while a request is in flight), which keeps responses
+//! in request order. A frame that cannot be a valid request closes only its own connection.
+
+use std::sync::Arc;
+
+use bytes::{Buf, Bytes, BytesMut};
+use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseHeader};
+use kafka_protocol::protocol::{Decodable, Encodable};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader, BufWriter};
+use tracing::Instrument;
+
+use crate::broker::Broker;
+use crate::handlers::{self, api_versions, RequestContext};
+
+/// Why a connection was closed by the broker.
+#[derive(Debug, thiserror::Error)]
+pub enum FrameError {
+    /// The length prefix is negative or above `socket.request.max.bytes`.
+    #[error("request frame of {size} bytes is larger than socket.request.max.bytes ({max})")]
+    TooLarge { size: i64, max: i32 },
+    /// The peer closed mid-frame.
+    #[error("connection closed after {read} of {size} frame bytes")]
+    Truncated { read: usize, size: usize },
+    /// The frame does not hold a request this broker can decode.
+    #[error("invalid request: {0}")]
+    Invalid(String),
+    /// Socket error.
+    #[error("i/o error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Serves one client connection until it closes or sends something that is not a request.
+pub async fn serve_connection<S>(broker: Arc<Broker>, stream: S, peer: String)
+where
+    S: AsyncRead + AsyncWrite + Send + Unpin,
+{
+    let span = tracing::info_span!("connection", %peer);
+    async move {
+        tracing::debug!("accepted");
+        match connection_loop(&broker, stream, &peer).await {
+            Ok(()) => tracing::debug!("closed by client"),
+            Err(FrameError::Io(e)) => tracing::debug!(error = %e, "connection error"),
+            Err(e) => tracing::warn!(error = %e, "closing connection"),
+        }
+    }
+    .instrument(span)
+    .await
+}
+
+async fn connection_loop<S>(broker: &Arc<Broker>, stream: S, peer: &str) -> Result<(), FrameError>
+where
+    S: AsyncRead + AsyncWrite + Send + Unpin,
+{
+    let (read_half, write_half) = tokio::io::split(stream);
+    let mut reader = BufReader::with_capacity(64 * 1024, read_half);
+    let mut writer = BufWriter::with_capacity(64 * 1024, write_half);
+    let max = broker.config.socket_request_max_bytes;
+    loop {
+        // Flush pending responses before blocking on the next request: pipelined requests that
+        // are already buffered get their responses written in one go.
+        if reader.buffer().is_empty() {
+            writer.flush().await?;
+        }
+        let size = match reader.read_i32().await {
+            Ok(size) => size,
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
+            Err(e) => return Err(e.into()),
+        };
+        if size < 0 || size > max {
+            return Err(FrameError::TooLarge { size: size as i64, max });
+        }
+        let mut frame = BytesMut::zeroed(size as usize);
+        let mut read = 0;
+        while read < frame.len() {
+            match reader.read(&mut frame[read..]).await? {
+                0 => return Err(FrameError::Truncated { read, size: frame.len() }),
+                n => read += n,
+            }
+        }
+        if let Some(response) = handle_frame(broker, frame.freeze(), peer).await? {
+            writer.write_u32(response.len() as u32).await?;
+            writer.write_all(&response).await?;
+        }
+    }
+}
+
+/// Decodes one request frame, handles it, and encodes the response frame body (without the
+/// length prefix). `None` means the request gets no response (Produce with acks=0).
+pub async fn handle_frame(broker: &Arc<Broker>, mut frame: Bytes, peer: &str) -> Result<Option<Bytes>, FrameError> {
+    if frame.len() < 8 {
+        return Err(FrameError::Invalid(format!("{} bytes is too short for a request header", frame.len())));
+    }
+    let api_key_raw = i16::from_be_bytes([frame[0], frame[1]]);
+    let api_version = i16::from_be_bytes([frame[2], frame[3]]);
+    let correlation_id = i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]);
+    let api_key = ApiKey::try_from(api_key_raw)
+        .map_err(|_| FrameError::Invalid(format!("unknown API key {api_key_raw}")))?;
+    if api_key == ApiKey::ApiVersions && !api_versions::is_supported(api_key, api_version) {
+        // KIP-511: a client newer than us gets our version list in a v0 body with
+        // UNSUPPORTED_VERSION, so it can retry with a version we speak.
+        tracing::debug!(api_version, "ApiVersions version unsupported; answering with v0");
+        return Ok(Some(encode_response(
+            correlation_id,
+            0,
+            &api_versions::unsupported_version_response(),
+            0,
+        )?));
+    }
+    if !api_versions::is_supported(api_key, api_version) {
+        // Apache Kafka closes the connection here too: the client ignored our ApiVersions.
+        return Err(FrameError::Invalid(format!(
+            "{api_key:?} v{api_version} is not supported (see ApiVersions for the supported range)"
+        )));
+    }
+    let header_version = api_key.request_header_version(api_version);
+    let header = RequestHeader::decode(&mut frame, header_version)
+        .map_err(|e| FrameError::Invalid(format!("{api_key:?} v{api_version} header: {e}")))?;
+    let request = RequestKind::decode(api_key, &mut frame, api_version)
+        .map_err(|e| FrameError::Invalid(format!("{api_key:?} v{api_version} body: {e}")))?;
+    if frame.has_remaining() {
+        tracing::debug!(?api_key, api_version, trailing = frame.remaining(), "ignoring trailing bytes");
+    }
+    let ctx = RequestContext {
+        api_key,
+        api_version,
+        correlation_id,
+        client_id: header.client_id.as_ref().map(|s| s.to_string()).unwrap_or_default(),
+        client_host: peer.to_owned(),
+    };
+    let span = tracing::debug_span!("request", api = ?api_key, version = api_version, correlation_id);
+    let response = handlers::handle(broker, &ctx, request).instrument(span).await?;
+    let Some(response) = response else { return Ok(None) };
+    let response_header_version = api_key.response_header_version(api_version);
+    Ok(Some(encode_response(correlation_id, response_header_version, &response, api_version)?))
+}
+
+fn encode_response(
+    correlation_id: i32,
+    header_version: i16,
+    response: &kafka_protocol::messages::ResponseKind,
+    version: i16,
+) -> Result<Bytes, FrameError> {
+    let mut buf = BytesMut::with_capacity(256);
+    ResponseHeader::default()
+        .with_correlation_id(correlation_id)
+        .encode(&mut buf, header_version)
+        .map_err(|e| FrameError::Invalid(format!("encoding response header: {e}")))?;
+    response.encode(&mut buf, version).map_err(|e| {
+        // A response we cannot encode is a broker bug, not the client's; say so loudly.
+        tracing::error!(error = %e, version, "cannot encode response");
+        FrameError::Invalid(format!("encoding response: {e}"))
+    })?;
+    Ok(buf.freeze())
+}
