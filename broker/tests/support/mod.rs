@@ -1,0 +1,176 @@
+//! Starts the real `kafka-lab-broker` binary on a free loopback port with its own data
+//! directory, so tests talk to it exactly as users' clients do.
+#![allow(dead_code)]
+
+use std::io::Read;
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A broker process owned by a test. Killed on drop; its log is printed if the test failed.
+pub struct TestBroker {
+    pub port: u16,
+    dir: tempfile::TempDir,
+    overrides: Vec<String>,
+    child: Option<Child>,
+    starts: u32,
+}
+
+impl TestBroker {
+    /// Starts a broker with test-friendly settings (no initial rebalance delay).
+    pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// Starts a broker with extra `name=value` property overrides.
+    pub fn start_with(overrides: &[&str]) -> Self {
+        let port = free_port();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut broker = TestBroker {
+            port,
+            dir,
+            overrides: overrides.iter().map(|s| s.to_string()).collect(),
+            child: None,
+            starts: 0,
+        };
+        broker.spawn();
+        broker
+    }
+
+    /// `bootstrap.servers` for clients.
+    pub fn bootstrap(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// The broker's `log.dirs`.
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.dir.path().join("broker.log")
+    }
+
+    fn spawn(&mut self) {
+        self.starts += 1;
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.log_path()).expect("log file");
+        let mut command = Command::new(env!("CARGO_BIN_EXE_kafka-lab-broker"));
+        command
+            .arg("--override")
+            .arg(format!("listeners=PLAINTEXT://127.0.0.1:{}", self.port))
+            .arg("--override")
+            .arg(format!("log.dirs={}", self.data_dir().display()))
+            .arg("--override")
+            .arg("group.initial.rebalance.delay.ms=0")
+            .env("RUST_LOG", std::env::var("BROKER_LOG").unwrap_or_else(|_| "info".into()))
+            .stdout(Stdio::from(log.try_clone().unwrap()))
+            .stderr(Stdio::from(log));
+        for o in &self.overrides {
+            command.arg("--override").arg(o);
+        }
+        let mut child = command.spawn().expect("spawning kafka-lab-broker");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                panic!("broker exited during start-up ({status}):\n{}", self.log_tail());
+            }
+            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                break;
+            }
+            assert!(Instant::now() < deadline, "broker did not listen within 30 s:\n{}", self.log_tail());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.child = Some(child);
+    }
+
+    /// Graceful stop (SIGTERM), waiting for exit.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while child.try_wait().unwrap().is_none() {
+                if Instant::now() > deadline {
+                    let _ = child.kill();
+                    panic!("broker ignored SIGTERM for 20 s:\n{}", self.log_tail());
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+
+    /// `kill -9`: no chance to flush or clean up.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().expect("SIGKILL");
+            child.wait().expect("reaping broker");
+        }
+    }
+
+    /// Starts the broker again on the same port and data directory.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.spawn();
+    }
+
+    /// Starts a stopped or killed broker again.
+    pub fn start_again(&mut self) {
+        assert!(self.child.is_none(), "broker is still running");
+        self.spawn();
+    }
+
+    /// The last lines of the broker's log.
+    pub fn log_tail(&self) -> String {
+        let mut text = String::new();
+        if let Ok(mut f) = std::fs::File::open(self.log_path()) {
+            let _ = f.read_to_string(&mut text);
+        }
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(60)..].join("\n")
+    }
+
+    /// The whole broker log.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        self.child.as_mut().is_some_and(|c| c.try_wait().unwrap().is_none())
+    }
+}
+
+impl Drop for TestBroker {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("---- broker log (last lines) ----\n{}", self.log_tail());
+        }
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Files under `dir`, recursively, relative to it.
+pub fn files_under(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                out.push(path.strip_prefix(dir).unwrap().display().to_string());
+            }
+        }
+    }
+    out.sort();
+    out
+}
