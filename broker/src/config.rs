@@ -322,3 +322,16 @@ mod tests {
         assert!(BrokerConfig::load(None, &["listeners=localhost".into()]).is_err());
     }
 }
+
+#[cfg(test)]
+mod example_file {
+    use super::*;
+
+    #[test]
+    fn the_documented_example_loads_and_matches_the_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("broker.example.yaml");
+        let example = BrokerConfig::load(Some(&path), &[]).unwrap();
+        let defaults = BrokerConfig::default();
+        assert_eq!(example.properties(), defaults.properties());
+    }
+}

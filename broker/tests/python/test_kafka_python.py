@@ -1,0 +1,83 @@
+"""kafka-python 3.x, unmodified, against kafka-lab-broker."""
+
+import time
+
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.admin import NewTopic
+from kafka.errors import TopicAlreadyExistsError, UnknownTopicOrPartitionError
+
+
+def test_admin_create_and_delete_topic(broker):
+    admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap, client_id="py-admin")
+    admin.create_topics([NewTopic("py-topic", num_partitions=3, replication_factor=1)])
+    assert "py-topic" in admin.list_topics()
+    try:
+        admin.create_topics([NewTopic("py-topic", num_partitions=1, replication_factor=1)])
+        raise AssertionError("creating an existing topic must fail")
+    except TopicAlreadyExistsError:
+        pass
+    described = admin.describe_topics(["py-topic"])
+    assert len(described[0]["partitions"]) == 3
+    admin.delete_topics(["py-topic"])
+    deadline = time.time() + 10
+    while "py-topic" in admin.list_topics():
+        assert time.time() < deadline
+        time.sleep(0.1)
+    try:
+        admin.delete_topics(["py-topic"])
+        raise AssertionError("deleting a missing topic must fail")
+    except UnknownTopicOrPartitionError:
+        pass
+    admin.close()
+
+
+def test_produce_group_consume_and_list_group_offsets(broker):
+    admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap)
+    admin.create_topics([NewTopic("payments", num_partitions=2, replication_factor=1)])
+    producer = KafkaProducer(bootstrap_servers=broker.bootstrap, acks="all")
+    sent = {f"payment-{i}".encode() for i in range(200)}
+    for value in sorted(sent):
+        producer.send("payments", key=b"k" + value[-1:], value=value)
+    producer.flush()
+    producer.close()
+
+    consumer = KafkaConsumer(
+        "payments",
+        bootstrap_servers=broker.bootstrap,
+        group_id="billing",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        consumer_timeout_ms=15000,
+    )
+    received = set()
+    for message in consumer:
+        received.add(message.value)
+        if len(received) == len(sent):
+            break
+    assert received == sent
+    consumer.commit()
+    committed = {tp.partition: consumer.committed(tp) for tp in consumer.assignment()}
+    consumer.close()
+
+    offsets = admin.list_consumer_group_offsets("billing")
+    assert {tp.partition: meta.offset for tp, meta in offsets.items()} == committed
+    assert sum(committed.values()) == 200
+    groups = [g[0] if isinstance(g, tuple) else g.group for g in admin.list_consumer_groups()]
+    assert "billing" in groups
+    admin.close()
+
+
+def test_assign_and_seek(broker):
+    producer = KafkaProducer(bootstrap_servers=broker.bootstrap)
+    for i in range(10):
+        producer.send("seekable", value=f"v{i}".encode(), partition=0)
+    producer.flush()
+    consumer = KafkaConsumer(bootstrap_servers=broker.bootstrap, consumer_timeout_ms=10000)
+    tp = TopicPartition("seekable", 0)
+    consumer.assign([tp])
+    consumer.seek(tp, 7)
+    values = [m.value for m in consumer][:3]
+    assert values == [b"v7", b"v8", b"v9"]
+    assert consumer.end_offsets([tp])[tp] == 10
+    assert consumer.beginning_offsets([tp])[tp] == 0
+    consumer.close()
