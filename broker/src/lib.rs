@@ -2,3 +2,5 @@
 //! inside the deterministic simulator. See ARCHITECTURE.md at the repository root.
 
 pub mod clock;
+pub mod log;
+pub mod storage;
