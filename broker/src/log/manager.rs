@@ -10,12 +10,15 @@ use crate::storage::Storage;
 /// A shared, lockable partition log.
 pub type SharedLog = Arc<Mutex<PartitionLog>>;
 
+/// A partition: (topic, partition index).
+pub type PartitionKey = (String, i32);
+
 /// Owns the open partition logs under one log directory. The broker decides which partitions
 /// exist (from its metadata); the manager only opens what it is asked for.
 pub struct LogManager {
     storage: Arc<dyn Storage>,
     log_dir: PathBuf,
-    logs: BTreeMap<(String, i32), SharedLog>,
+    logs: BTreeMap<PartitionKey, SharedLog>,
 }
 
 fn lock(log: &SharedLog) -> std::sync::MutexGuard<'_, PartitionLog> {
@@ -71,7 +74,7 @@ impl LogManager {
     }
 
     /// Open partitions, in (topic, partition) order.
-    pub fn open_partitions(&self) -> Vec<(String, i32)> {
+    pub fn open_partitions(&self) -> Vec<PartitionKey> {
         self.logs.keys().cloned().collect()
     }
 
@@ -89,7 +92,7 @@ impl LogManager {
 
     /// Partition directories found in the log directory, parsed as `<topic>-<partition>`
     /// at the last '-'; other entries are ignored.
-    pub fn partitions_on_disk(&self) -> Result<Vec<(String, i32)>, LogError> {
+    pub fn partitions_on_disk(&self) -> Result<Vec<PartitionKey>, LogError> {
         let names = self
             .storage
             .list_dir(&self.log_dir)
@@ -109,7 +112,7 @@ impl LogManager {
     pub fn enforce_retention_all(
         &self,
         now_ms: i64,
-    ) -> Result<Vec<((String, i32), RetentionOutcome)>, LogError> {
+    ) -> Result<Vec<(PartitionKey, RetentionOutcome)>, LogError> {
         let mut outcomes = Vec::new();
         let mut first_err = None;
         for (key, log) in &self.logs {
