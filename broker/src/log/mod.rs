@@ -350,6 +350,10 @@ impl PartitionLog {
     /// Append one or more concatenated v2 record batches (a Produce request's records for
     /// this partition). Everything is validated before anything is written; offsets are
     /// assigned from the log end offset and `leader_epoch` is stamped into each batch.
+    ///
+    /// If any batch is a retry of one of an idempotent producer's last five batches, nothing
+    /// is written and the original offsets come back with `duplicate: true` (as Kafka does).
+    /// On a storage error nothing is acknowledged; the log stays usable.
     pub fn append(
         &mut self,
         records: &mut [u8],
@@ -359,10 +363,11 @@ impl PartitionLog {
         self.last_now_ms = now_ms;
         let ranges = batch::split_and_validate(records).map_err(|e| e.prefixed(&self.dir))?;
         let total = records.len() as u64;
-        if total > self.config.segment_bytes || total > i32::MAX as u64 {
+        // Index entries store positions as u32 and Kafka caps segment.bytes at i32::MAX.
+        let segment_bytes = self.config.segment_bytes.min(i32::MAX as u64);
+        if total > segment_bytes {
             return Err(LogError::RecordTooLarge(self.ctx(format!(
-                "{total} bytes of record batches exceed segment.bytes {}",
-                self.config.segment_bytes
+                "{total} bytes of record batches exceed segment.bytes {segment_bytes}"
             ))));
         }
 
@@ -406,7 +411,7 @@ impl PartitionLog {
         let active = self.active();
         let elapsed = active.rolling_base_ms.map_or(0, |t| now_ms.saturating_sub(t));
         if !active.is_empty()
-            && (active.size + total > self.config.segment_bytes
+            && (active.size + total > segment_bytes
                 || elapsed >= self.config.segment_ms
                 || last_offset - active.base_offset > i64::from(i32::MAX))
         {

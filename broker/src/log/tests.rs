@@ -561,3 +561,20 @@ fn manager_opens_lists_and_removes_partitions() {
     let log = m2.get_or_create("my-topic", 2, LogConfig::default(), 0).unwrap();
     assert_eq!(log.lock().unwrap().log_end_offset(), 2);
 }
+
+#[test]
+fn disk_full_fails_the_append_and_the_log_stays_usable() {
+    let (mem, s) = mem();
+    let mut log = open(&s, LogConfig::default());
+    log.append(&mut idem(9, 0, 0, 1), 0, 0).unwrap();
+    mem.set_capacity_bytes(Some(0));
+    let err = log.append(&mut idem(9, 0, 1, 2), 0, 0).unwrap_err();
+    assert!(matches!(err, LogError::Storage { .. }), "{err}");
+    assert_eq!(err.error_code(), 56);
+    assert_eq!(log.log_end_offset(), 1);
+    mem.set_capacity_bytes(None);
+    // The failed batch did not advance the producer's sequence: its retry is appended.
+    let info = log.append(&mut idem(9, 0, 1, 2), 0, 0).unwrap();
+    assert_eq!((info.base_offset, info.last_offset, info.duplicate), (1, 2, false));
+    assert_eq!(decode(&log.read(0, u32::MAX).unwrap()).len(), 3);
+}
