@@ -578,3 +578,30 @@ fn disk_full_fails_the_append_and_the_log_stays_usable() {
     assert_eq!((info.base_offset, info.last_offset, info.duplicate), (1, 2, false));
     assert_eq!(decode(&log.read(0, u32::MAX).unwrap()).len(), 3);
 }
+
+#[test]
+fn reopen_multi_segment_log_keeps_indexes_and_lookups() {
+    let (mem, s) = mem();
+    let one = batch(2, 0).len() as u64;
+    let config =
+        LogConfig { segment_bytes: one * 2, index_interval_bytes: 1, ..Default::default() };
+    let mut log = open(&s, config.clone());
+    for i in 0..5 {
+        log.append(&mut batch(2, 100 * i), 0, 0).unwrap();
+    }
+    log.flush().unwrap();
+    let files = |mem: &MemoryStorage| -> Vec<Vec<u8>> {
+        let names = s.list_dir(&dir()).unwrap();
+        names.iter().map(|n| mem.read_file(&dir().join(n)).unwrap()).collect()
+    };
+    let before = files(&mem);
+    let read_before = log.read(0, u32::MAX).unwrap();
+    drop(log);
+    mem.crash();
+    let log = open(&s, config);
+    assert_eq!(files(&mem), before, "recovery must not change consistent files");
+    assert_eq!(log.read(0, u32::MAX).unwrap(), read_before);
+    assert_eq!(log.segment_base_offsets(), vec![0, 4, 8]);
+    assert_eq!(log.offset_for_timestamp(201).unwrap(), Some((5, 201)));
+    assert_eq!(log.max_timestamp_offset().unwrap(), Some((9, 401)));
+}
