@@ -50,15 +50,7 @@ impl ApiError {
 
 impl From<LogError> for ApiError {
     fn from(e: LogError) -> Self {
-        let error = match &e {
-            LogError::OffsetOutOfRange(..) => ResponseError::OffsetOutOfRange,
-            LogError::CorruptRecord(..) => ResponseError::CorruptMessage,
-            LogError::InvalidRecord(..) => ResponseError::InvalidRecord,
-            LogError::OutOfOrderSequence(..) => ResponseError::OutOfOrderSequenceNumber,
-            LogError::UnknownProducerId(..) => ResponseError::UnknownProducerId,
-            LogError::InvalidProducerEpoch(..) => ResponseError::InvalidProducerEpoch,
-            LogError::Storage(..) => ResponseError::KafkaStorageError,
-        };
+        let error = ResponseError::try_from_code(e.error_code()).unwrap_or(ResponseError::UnknownServerError);
         ApiError::new(error, e.to_string())
     }
 }

@@ -47,7 +47,7 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn run(config: BrokerConfig, seed: u64) -> anyhow::Result<()> {
-    let broker = Broker::open(config, Arc::new(FileStorage), Arc::new(SystemClock), seed)?;
+    let broker = Broker::open(config, Arc::new(FileStorage::new()), Arc::new(SystemClock), seed)?;
     tracing::info!(
         node_id = broker.node.node_id,
         cluster_id = %broker.cluster_id,

@@ -56,7 +56,7 @@ fn lookup(
     Ok(match timestamp {
         LATEST | LATEST_TIERED => (log.log_end_offset(), -1, leader_epoch),
         EARLIEST | EARLIEST_LOCAL => (log.log_start_offset(), -1, leader_epoch),
-        MAX_TIMESTAMP => match log.max_timestamp_offset() {
+        MAX_TIMESTAMP => match log.max_timestamp_offset()? {
             Some((offset, ts)) => (offset, ts, leader_epoch),
             None => (-1, -1, -1),
         },
