@@ -2,3 +2,4 @@
 //! inside the deterministic simulator. See ARCHITECTURE.md at the repository root.
 
 pub mod clock;
+pub mod group;
