@@ -1589,8 +1589,11 @@ impl Inner {
         if m.token != token {
             return None;
         }
-        if m.join_waiter.is_some() || m.sync_waiter.is_some() {
-            // Its request is parked here; it cannot heartbeat meanwhile.
+        let parked = m.join_waiter.as_ref().is_some_and(|w| !w.tx.is_closed())
+            || m.sync_waiter.as_ref().is_some_and(|w| !w.tx.is_closed());
+        if parked {
+            // Its request is parked here, so it cannot heartbeat meanwhile; a request whose
+            // connection went away (receiver dropped) does not keep the member alive.
             m.session_deadline = now + ms(m.session_timeout_ms);
             return Some(m.session_deadline);
         }
