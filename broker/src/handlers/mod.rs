@@ -1,6 +1,7 @@
 //! One module per Kafka API. Each turns a decoded request into a response using the broker's
 //! shared state; none of them touches sockets or bytes on the wire.
 
+mod alter_configs;
 pub mod api_versions;
 mod create_partitions;
 mod create_topics;
@@ -72,6 +73,7 @@ pub async fn handle(
         RequestKind::CreatePartitions(r) => ResponseKind::CreatePartitions(create_partitions::handle(broker, r)),
         RequestKind::DeleteRecords(r) => ResponseKind::DeleteRecords(delete_records::handle(broker, r)),
         RequestKind::DescribeConfigs(r) => ResponseKind::DescribeConfigs(describe_configs::handle(broker, r, v)),
+        RequestKind::AlterConfigs(r) => ResponseKind::AlterConfigs(alter_configs::handle(broker, r)),
         RequestKind::IncrementalAlterConfigs(r) => {
             ResponseKind::IncrementalAlterConfigs(incremental_alter_configs::handle(broker, r))
         }

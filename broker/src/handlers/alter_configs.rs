@@ -1,0 +1,56 @@
+//! AlterConfigs (key 33, the legacy non-incremental form that librdkafka's `AlterConfigs`
+//! still sends): the given configs replace all of a topic's overrides.
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::alter_configs_response::AlterConfigsResourceResponse;
+use kafka_protocol::messages::{AlterConfigsRequest, AlterConfigsResponse};
+
+use super::describe_configs::{RESOURCE_BROKER, RESOURCE_TOPIC};
+use super::str_bytes;
+use crate::broker::{unknown_topic, ApiError, Broker};
+
+pub fn handle(broker: &Broker, request: AlterConfigsRequest) -> AlterConfigsResponse {
+    let responses = request
+        .resources
+        .into_iter()
+        .map(|resource| {
+            let response = AlterConfigsResourceResponse::default()
+                .with_resource_type(resource.resource_type)
+                .with_resource_name(resource.resource_name.clone());
+            match replace(broker, &resource, request.validate_only) {
+                Ok(()) => response,
+                Err(e) => {
+                    tracing::info!(resource = %resource.resource_name, error = %e.message, "config change refused");
+                    response.with_error_code(e.code()).with_error_message(Some(str_bytes(e.message)))
+                }
+            }
+        })
+        .collect();
+    AlterConfigsResponse::default().with_responses(responses)
+}
+
+fn replace(
+    broker: &Broker,
+    resource: &kafka_protocol::messages::alter_configs_request::AlterConfigsResource,
+    validate_only: bool,
+) -> Result<(), ApiError> {
+    let name = resource.resource_name.as_str();
+    match resource.resource_type {
+        RESOURCE_TOPIC => {}
+        RESOURCE_BROKER => {
+            return Err(ApiError::new(
+                ResponseError::InvalidConfig,
+                "dynamic broker configs are not supported; change the YAML config and restart",
+            ))
+        }
+        other => return Err(ApiError::new(ResponseError::InvalidRequest, format!("resource type {other} has no configs"))),
+    }
+    let current = broker.metadata().topic(name).map(|t| t.configs.clone()).ok_or_else(|| unknown_topic(name))?;
+    let given: Vec<(String, Option<String>)> =
+        resource.configs.iter().map(|c| (c.name.to_string(), c.value.as_ref().map(|v| v.to_string()))).collect();
+    // Overrides not named in the request go back to their defaults, as in Kafka.
+    let mut changes: Vec<(String, Option<String>)> =
+        current.keys().filter(|k| !given.iter().any(|(g, _)| g == *k)).map(|k| (k.clone(), None)).collect();
+    changes.extend(given);
+    broker.alter_topic_configs(name, changes, validate_only)
+}
