@@ -54,7 +54,8 @@ pub fn handle(broker: &Broker, request: DescribeConfigsRequest, _version: i16) -
             let keys = resource.configuration_keys.map(|keys| keys.iter().map(|k| k.to_string()).collect::<Vec<_>>());
             let configs = entries
                 .into_iter()
-                .filter(|(k, ..)| keys.as_ref().is_none_or(|keys| keys.contains(k)))
+                // Null or empty means every config, as in Kafka.
+                .filter(|(k, ..)| keys.as_ref().is_none_or(|keys| keys.is_empty() || keys.contains(k)))
                 .map(|(name, value, source, read_only)| {
                     DescribeConfigsResourceResult::default()
                         .with_name(str_bytes(name))

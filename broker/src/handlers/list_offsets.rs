@@ -13,7 +13,7 @@ const MAX_TIMESTAMP: i64 = -3;
 const EARLIEST_LOCAL: i64 = -4;
 const LATEST_TIERED: i64 = -5;
 
-pub fn handle(broker: &Broker, request: ListOffsetsRequest, _version: i16) -> ListOffsetsResponse {
+pub fn handle(broker: &Broker, request: ListOffsetsRequest, version: i16) -> ListOffsetsResponse {
     let image = broker.metadata();
     let topics = request
         .topics
@@ -26,10 +26,12 @@ pub fn handle(broker: &Broker, request: ListOffsetsRequest, _version: i16) -> Li
                 .map(|p| {
                     let response = ListOffsetsPartitionResponse::default().with_partition_index(p.partition_index);
                     match lookup(broker, &image, &name, p.partition_index, p.current_leader_epoch, p.timestamp) {
-                        Ok((offset, timestamp, leader_epoch)) => {
-                            response.with_offset(offset).with_timestamp(timestamp).with_leader_epoch(leader_epoch)
-                        }
-                        Err(e) => response.with_error_code(e.code()).with_offset(-1).with_timestamp(-1).with_leader_epoch(-1),
+                        // leader_epoch exists from v4 on.
+                        Ok((offset, timestamp, leader_epoch)) => response
+                            .with_offset(offset)
+                            .with_timestamp(timestamp)
+                            .with_leader_epoch(if version >= 4 { leader_epoch } else { -1 }),
+                        Err(e) => response.with_error_code(e.code()).with_offset(-1).with_timestamp(-1),
                     }
                 })
                 .collect();

@@ -137,3 +137,6 @@ impl crate::group::TopicLookup for crate::metadata::MetadataImage {
         self.topic(name).map(|t| t.topic_id)
     }
 }
+
+#[cfg(test)]
+mod tests;
