@@ -50,7 +50,8 @@ impl ApiError {
 
 impl From<LogError> for ApiError {
     fn from(e: LogError) -> Self {
-        let error = ResponseError::try_from_code(e.error_code()).unwrap_or(ResponseError::UnknownServerError);
+        let error = ResponseError::try_from_code(e.error_code())
+            .unwrap_or(ResponseError::UnknownServerError);
         ApiError::new(error, e.to_string())
     }
 }
@@ -143,7 +144,10 @@ impl Broker {
             logs,
             groups,
             appended: Notify::new(),
-            producer_ids: Mutex::new(ProducerIdBlock { next: next_producer_id, end: next_producer_id }),
+            producer_ids: Mutex::new(ProducerIdBlock {
+                next: next_producer_id,
+                end: next_producer_id,
+            }),
             rng: Mutex::new(rng),
         });
         broker.open_partition_logs()?;
@@ -153,9 +157,9 @@ impl Broker {
                 ("retention.ms".to_owned(), "-1".to_owned()),
                 ("segment.bytes".to_owned(), "104857600".to_owned()),
             ]);
-            broker
-                .create_topic(CONSUMER_OFFSETS_TOPIC, partitions, configs, false)
-                .map_err(|e| anyhow::anyhow!("cannot create {CONSUMER_OFFSETS_TOPIC}: {}", e.message))?;
+            broker.create_topic(CONSUMER_OFFSETS_TOPIC, partitions, configs, false).map_err(
+                |e| anyhow::anyhow!("cannot create {CONSUMER_OFFSETS_TOPIC}: {}", e.message),
+            )?;
         }
         broker.load_groups()?;
         Ok(broker)
@@ -209,7 +213,9 @@ impl Broker {
         if partitions < 1 {
             return Err(ApiError::new(
                 ResponseError::InvalidPartitions,
-                format!("topic `{name}`: number of partitions must be at least 1, got {partitions}"),
+                format!(
+                    "topic `{name}`: number of partitions must be at least 1, got {partitions}"
+                ),
             ));
         }
         for (key, value) in &configs {
@@ -251,14 +257,21 @@ impl Broker {
     }
 
     /// Adds partitions to an existing topic so that it has `count` in all.
-    pub fn create_partitions(&self, name: &str, count: i32, validate_only: bool) -> Result<(), ApiError> {
+    pub fn create_partitions(
+        &self,
+        name: &str,
+        count: i32,
+        validate_only: bool,
+    ) -> Result<(), ApiError> {
         let mut store = self.lock_metadata();
         let topic = store.image().topic(name).cloned().ok_or_else(|| unknown_topic(name))?;
         let current = topic.partitions.len() as i32;
         if count <= current {
             return Err(ApiError::new(
                 ResponseError::InvalidPartitions,
-                format!("topic `{name}` has {current} partitions; the new count {count} must be larger"),
+                format!(
+                    "topic `{name}` has {current} partitions; the new count {count} must be larger"
+                ),
             ));
         }
         if validate_only {
@@ -391,7 +404,9 @@ impl Broker {
         }
         let mut logs = self.lock_logs();
         for (topic, partition) in logs.partitions_on_disk()? {
-            if !wanted.contains(&(topic.clone(), partition)) && !topic.starts_with("__cluster_metadata") {
+            if !wanted.contains(&(topic.clone(), partition))
+                && !topic.starts_with("__cluster_metadata")
+            {
                 tracing::warn!(topic, partition, "removing partition directory of a deleted topic");
                 logs.remove(&topic, partition)?;
             }
@@ -467,7 +482,9 @@ pub fn validate_topic_name(name: &str) -> Result<(), ApiError> {
     if name.len() > 249 {
         return invalid(format!("topic name is {} characters long; the limit is 249", name.len()));
     }
-    if let Some(c) = name.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))) {
+    if let Some(c) =
+        name.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
+    {
         return invalid(format!(
             "topic name `{name}` contains `{c}`; only ASCII letters, digits, '.', '_' and '-' are allowed"
         ));
@@ -521,7 +538,10 @@ fn load_or_create_meta_properties(
         rng.fill_bytes(&mut bytes);
         base64_url(&bytes)
     });
-    let text = format!("#kafka-lab-broker\nversion=1\ncluster.id={cluster_id}\nnode.id={}\n", config.node_id);
+    let text = format!(
+        "#kafka-lab-broker\nversion=1\ncluster.id={cluster_id}\nnode.id={}\n",
+        config.node_id
+    );
     let mut file = storage.open(&path, true)?;
     file.truncate(0)?;
     file.append(text.as_bytes())?;
@@ -534,7 +554,8 @@ fn base64_url(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let mut out = String::new();
     for chunk in bytes.chunks(3) {
-        let n = chunk.iter().enumerate().fold(0u32, |acc, (i, b)| acc | (*b as u32) << (16 - 8 * i));
+        let n =
+            chunk.iter().enumerate().fold(0u32, |acc, (i, b)| acc | (*b as u32) << (16 - 8 * i));
         for i in 0..=chunk.len() {
             out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
         }

@@ -213,10 +213,16 @@ impl BrokerConfig {
             ));
         }
         if self.num_partitions < 1 {
-            return invalid(format!("num.partitions must be at least 1, got {}", self.num_partitions));
+            return invalid(format!(
+                "num.partitions must be at least 1, got {}",
+                self.num_partitions
+            ));
         }
         if self.log_segment_bytes < 14 {
-            return invalid(format!("log.segment.bytes must be at least 14, got {}", self.log_segment_bytes));
+            return invalid(format!(
+                "log.segment.bytes must be at least 14, got {}",
+                self.log_segment_bytes
+            ));
         }
         if self.socket_request_max_bytes < 1024 {
             return invalid(format!(
@@ -278,7 +284,9 @@ fn parse_listeners(property: &str, text: &str) -> Result<Vec<Listener>, ConfigEr
         let port = port.parse::<u16>().map_err(|_| err("has an invalid port"))?;
         let host = host.trim_start_matches('[').trim_end_matches(']').to_owned();
         if name != "PLAINTEXT" {
-            return Err(err("uses a security protocol this broker does not support yet (only PLAINTEXT)"));
+            return Err(err(
+                "uses a security protocol this broker does not support yet (only PLAINTEXT)",
+            ));
         }
         out.push(Listener { name: name.to_owned(), host, port });
     }
@@ -297,9 +305,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("broker.yaml");
         std::fs::write(&path, "node.id: 3\nlog.dirs: /var/lib/k\nnum.partitions: 6\n").unwrap();
-        let config =
-            BrokerConfig::load(Some(&path), &["num.partitions=12".into(), "log.retention.ms=1000".into()])
-                .unwrap();
+        let config = BrokerConfig::load(
+            Some(&path),
+            &["num.partitions=12".into(), "log.retention.ms=1000".into()],
+        )
+        .unwrap();
         assert_eq!(config.node_id, 3);
         assert_eq!(config.num_partitions, 12);
         assert_eq!(config.retention_ms(), 1000);
@@ -314,7 +324,8 @@ mod tests {
 
     #[test]
     fn listeners_parse_and_reject_garbage() {
-        let config = BrokerConfig::load(None, &["listeners=PLAINTEXT://0.0.0.0:19092".into()]).unwrap();
+        let config =
+            BrokerConfig::load(None, &["listeners=PLAINTEXT://0.0.0.0:19092".into()]).unwrap();
         assert_eq!(
             config.listeners().unwrap(),
             vec![Listener { name: "PLAINTEXT".into(), host: "0.0.0.0".into(), port: 19092 }]

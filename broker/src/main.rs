@@ -39,7 +39,10 @@ fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let config = BrokerConfig::load(args.config.as_deref(), &args.overrides)?;
     let seed = args.seed.unwrap_or_else(|| {
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0)
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0)
             ^ u64::from(std::process::id())
     });
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;

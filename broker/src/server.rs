@@ -90,9 +90,16 @@ where
 
 /// Decodes one request frame, handles it, and encodes the response frame body (without the
 /// length prefix). `None` means the request gets no response (Produce with acks=0).
-pub async fn handle_frame(broker: &Arc<Broker>, mut frame: Bytes, peer: &str) -> Result<Option<Bytes>, FrameError> {
+pub async fn handle_frame(
+    broker: &Arc<Broker>,
+    mut frame: Bytes,
+    peer: &str,
+) -> Result<Option<Bytes>, FrameError> {
     if frame.len() < 8 {
-        return Err(FrameError::Invalid(format!("{} bytes is too short for a request header", frame.len())));
+        return Err(FrameError::Invalid(format!(
+            "{} bytes is too short for a request header",
+            frame.len()
+        )));
     }
     let api_key_raw = i16::from_be_bytes([frame[0], frame[1]]);
     let api_version = i16::from_be_bytes([frame[2], frame[3]]);
@@ -122,7 +129,12 @@ pub async fn handle_frame(broker: &Arc<Broker>, mut frame: Bytes, peer: &str) ->
     let request = RequestKind::decode(api_key, &mut frame, api_version)
         .map_err(|e| FrameError::Invalid(format!("{api_key:?} v{api_version} body: {e}")))?;
     if frame.has_remaining() {
-        tracing::debug!(?api_key, api_version, trailing = frame.remaining(), "ignoring trailing bytes");
+        tracing::debug!(
+            ?api_key,
+            api_version,
+            trailing = frame.remaining(),
+            "ignoring trailing bytes"
+        );
     }
     let ctx = RequestContext {
         api_key,
@@ -131,7 +143,8 @@ pub async fn handle_frame(broker: &Arc<Broker>, mut frame: Bytes, peer: &str) ->
         client_id: header.client_id.as_ref().map(|s| s.to_string()).unwrap_or_default(),
         client_host: peer.to_owned(),
     };
-    let span = tracing::debug_span!("request", api = ?api_key, version = api_version, correlation_id);
+    let span =
+        tracing::debug_span!("request", api = ?api_key, version = api_version, correlation_id);
     let response = handlers::handle(broker, &ctx, request).instrument(span).await?;
     let Some(response) = response else { return Ok(None) };
     let response_header_version = api_key.response_header_version(api_version);

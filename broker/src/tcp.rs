@@ -43,7 +43,8 @@ pub async fn accept_loop(broker: Arc<Broker>, listener: TcpListener) {
 
 /// Runs retention and time-based flushing every `log.retention.check.interval.ms`.
 pub async fn maintenance_loop(broker: Arc<Broker>) {
-    let period = Duration::from_millis(broker.config.log_retention_check_interval_ms.max(10) as u64);
+    let period =
+        Duration::from_millis(broker.config.log_retention_check_interval_ms.max(10) as u64);
     let mut interval = tokio::time::interval(period);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

@@ -49,14 +49,22 @@ fn broker_default(config: &BrokerConfig, name: &str) -> (String, ConfigSource) {
     let d = BrokerConfig::default();
     let (value, default) = match name {
         "cleanup.policy" => return ("delete".into(), ConfigSource::Default),
-        "flush.messages" => (config.log_flush_interval_messages.to_string(), d.log_flush_interval_messages.to_string()),
-        "flush.ms" => (
-            config.log_flush_interval_ms.unwrap_or(i64::MAX).to_string(),
-            i64::MAX.to_string(),
+        "flush.messages" => (
+            config.log_flush_interval_messages.to_string(),
+            d.log_flush_interval_messages.to_string(),
         ),
-        "index.interval.bytes" => (config.log_index_interval_bytes.to_string(), d.log_index_interval_bytes.to_string()),
-        "max.message.bytes" => (config.message_max_bytes.to_string(), d.message_max_bytes.to_string()),
-        "retention.bytes" => (config.log_retention_bytes.to_string(), d.log_retention_bytes.to_string()),
+        "flush.ms" => {
+            (config.log_flush_interval_ms.unwrap_or(i64::MAX).to_string(), i64::MAX.to_string())
+        }
+        "index.interval.bytes" => {
+            (config.log_index_interval_bytes.to_string(), d.log_index_interval_bytes.to_string())
+        }
+        "max.message.bytes" => {
+            (config.message_max_bytes.to_string(), d.message_max_bytes.to_string())
+        }
+        "retention.bytes" => {
+            (config.log_retention_bytes.to_string(), d.log_retention_bytes.to_string())
+        }
         "retention.ms" => (config.retention_ms().to_string(), d.retention_ms().to_string()),
         "segment.bytes" => (config.log_segment_bytes.to_string(), d.log_segment_bytes.to_string()),
         "segment.ms" => (config.roll_ms().to_string(), d.roll_ms().to_string()),

@@ -11,8 +11,8 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
-    ApiKey, ApiVersionsRequest, ApiVersionsResponse, MetadataRequest, MetadataResponse, ProduceRequest,
-    ProduceResponse, RequestHeader, ResponseHeader, TopicName,
+    ApiKey, ApiVersionsRequest, ApiVersionsResponse, MetadataRequest, MetadataResponse,
+    ProduceRequest, ProduceResponse, RequestHeader, ResponseHeader, TopicName,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use support::TestBroker;
@@ -24,7 +24,12 @@ fn connect(broker: &TestBroker) -> TcpStream {
 }
 
 /// Sends one request and returns the response body (after the header).
-fn round_trip<Req: Encodable>(stream: &mut TcpStream, key: ApiKey, version: i16, request: &Req) -> Bytes {
+fn round_trip<Req: Encodable>(
+    stream: &mut TcpStream,
+    key: ApiKey,
+    version: i16,
+    request: &Req,
+) -> Bytes {
     let mut frame = BytesMut::new();
     RequestHeader::default()
         .with_request_api_key(key as i16)
@@ -60,7 +65,10 @@ fn assert_closed(mut stream: TcpStream) {
         Ok(0) => {}
         Ok(n) => panic!("expected the connection to close, got {n} bytes"),
         Err(e) => assert!(
-            matches!(e.kind(), std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe),
+            matches!(
+                e.kind(),
+                std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe
+            ),
             "expected close, got {e}"
         ),
     }
@@ -74,7 +82,9 @@ fn garbage_oversized_truncated_and_unknown_api_frames_close_only_their_connectio
     round_trip(&mut healthy, ApiKey::ApiVersions, 3, &ApiVersionsRequest::default());
 
     let mut garbage = connect(&broker);
-    garbage.write_all(&[0, 0, 0, 12, 0xde, 0xad, 0xbe, 0xef, 0xde, 0xad, 0xbe, 0xef, 1, 2, 3, 4]).unwrap();
+    garbage
+        .write_all(&[0, 0, 0, 12, 0xde, 0xad, 0xbe, 0xef, 0xde, 0xad, 0xbe, 0xef, 1, 2, 3, 4])
+        .unwrap();
     assert_closed(garbage);
 
     let mut huge = connect(&broker);
@@ -127,7 +137,8 @@ fn api_versions_from_the_future_gets_the_kip_511_downgrade() {
     assert_eq!(header.correlation_id, 7);
     let response = ApiVersionsResponse::decode(&mut body, 0).unwrap();
     assert_eq!(response.error_code, 35, "UNSUPPORTED_VERSION");
-    let api_versions = response.api_keys.iter().find(|k| k.api_key == ApiKey::ApiVersions as i16).unwrap();
+    let api_versions =
+        response.api_keys.iter().find(|k| k.api_key == ApiKey::ApiVersions as i16).unwrap();
     assert_eq!((api_versions.min_version, api_versions.max_version), (0, 4));
 }
 
@@ -136,24 +147,29 @@ fn produce_to_unknown_topic_or_partition_gets_error_3_and_acks_0_gets_no_respons
     let broker = TestBroker::start_with(&["auto.create.topics.enable=false"]);
     let mut stream = connect(&broker);
     let produce = |topic: &str, partition: i32, acks: i16| {
-        ProduceRequest::default().with_acks(acks).with_timeout_ms(1000).with_topic_data(vec![TopicProduceData::default()
-            .with_name(TopicName(StrBytes::from_string(topic.to_owned())))
-            .with_partition_data(vec![PartitionProduceData::default()
-                .with_index(partition)
-                .with_records(Some(Bytes::from_static(&[0; 70])))])])
+        ProduceRequest::default().with_acks(acks).with_timeout_ms(1000).with_topic_data(vec![
+            TopicProduceData::default()
+                .with_name(TopicName(StrBytes::from_string(topic.to_owned())))
+                .with_partition_data(vec![PartitionProduceData::default()
+                    .with_index(partition)
+                    .with_records(Some(Bytes::from_static(&[0; 70])))]),
+        ])
     };
     let mut body = round_trip(&mut stream, ApiKey::Produce, 9, &produce("nope", 0, 1));
     let response = ProduceResponse::decode(&mut body, 9).unwrap();
     assert_eq!(response.responses[0].partition_responses[0].error_code, 3);
 
     // __consumer_offsets has 50 partitions: partition 50 is out of range.
-    let mut body = round_trip(&mut stream, ApiKey::Produce, 9, &produce("__consumer_offsets", 50, -1));
+    let mut body =
+        round_trip(&mut stream, ApiKey::Produce, 9, &produce("__consumer_offsets", 50, -1));
     let response = ProduceResponse::decode(&mut body, 9).unwrap();
     assert_eq!(response.responses[0].partition_responses[0].error_code, 3);
 
     // A corrupt batch (zeros: bad magic and CRC) is refused with CORRUPT_MESSAGE, stored nothing.
-    let mut body = round_trip(&mut stream, ApiKey::Produce, 9, &produce("__consumer_offsets", 0, 1));
-    let code = ProduceResponse::decode(&mut body, 9).unwrap().responses[0].partition_responses[0].error_code;
+    let mut body =
+        round_trip(&mut stream, ApiKey::Produce, 9, &produce("__consumer_offsets", 0, 1));
+    let code = ProduceResponse::decode(&mut body, 9).unwrap().responses[0].partition_responses[0]
+        .error_code;
     assert!(code == 2 || code == 87, "CORRUPT_MESSAGE or INVALID_RECORD, got {code}");
 
     // acks=0: no response; the next request's response is the next thing on the wire.

@@ -35,7 +35,8 @@ async fn kill_9_during_produce_loses_no_acknowledged_record() {
     while acked.lock().unwrap().len() < 3000 {
         assert!(started.elapsed() < Duration::from_secs(60), "producer made no progress");
         let payload = format!("record-{i}");
-        let future = producer.send_result(FutureRecord::to("load").key("k").payload(&payload)).unwrap();
+        let future =
+            producer.send_result(FutureRecord::to("load").key("k").payload(&payload)).unwrap();
         let acked = acked.clone();
         pending.push(tokio::spawn(async move {
             if let Ok(Ok(delivery)) = future.await {
@@ -77,7 +78,10 @@ async fn kill_9_during_produce_loses_no_acknowledged_record() {
         assert!(Instant::now() < deadline, "read {} of {total} stored records", stored.len());
         if let Some(m) = consumer.poll(Duration::from_millis(100)) {
             let m = m.unwrap();
-            stored.insert((m.partition(), m.offset()), String::from_utf8(m.payload().unwrap().to_vec()).unwrap());
+            stored.insert(
+                (m.partition(), m.offset()),
+                String::from_utf8(m.payload().unwrap().to_vec()).unwrap(),
+            );
         }
     }
     let lost: Vec<_> = acked.iter().filter(|(k, v)| stored.get(k) != Some(v)).take(5).collect();
@@ -91,7 +95,10 @@ async fn torn_tail_is_truncated_and_the_log_continues() {
         ClientConfig::new().set("bootstrap.servers", broker.bootstrap()).create().unwrap();
     for i in 0..50 {
         let payload = format!("before-{i}");
-        producer.send(FutureRecord::to("torn").key("k").payload(&payload), Duration::from_secs(10)).await.unwrap();
+        producer
+            .send(FutureRecord::to("torn").key("k").payload(&payload), Duration::from_secs(10))
+            .await
+            .unwrap();
     }
     drop(producer);
     broker.kill9();
@@ -106,7 +113,11 @@ async fn torn_tail_is_truncated_and_the_log_continues() {
     drop(file);
 
     broker.start_again();
-    assert!(broker.log().contains("truncat"), "recovery should log the truncation:\n{}", broker.log_tail());
+    assert!(
+        broker.log().contains("truncat"),
+        "recovery should log the truncation:\n{}",
+        broker.log_tail()
+    );
     let producer: FutureProducer =
         ClientConfig::new().set("bootstrap.servers", broker.bootstrap()).create().unwrap();
     let delivery = producer

@@ -5,7 +5,10 @@ mod support;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use rdkafka::admin::{AdminClient, AdminOptions, AlterConfig, NewPartitions, NewTopic, ResourceSpecifier, TopicReplication};
+use rdkafka::admin::{
+    AdminClient, AdminOptions, AlterConfig, NewPartitions, NewTopic, ResourceSpecifier,
+    TopicReplication,
+};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
@@ -23,7 +26,10 @@ fn admin(broker: &TestBroker) -> AdminClient<DefaultClientContext> {
 
 async fn create_topic(broker: &TestBroker, name: &str, partitions: i32) {
     let results = admin(broker)
-        .create_topics(&[NewTopic::new(name, partitions, TopicReplication::Fixed(1))], &AdminOptions::new())
+        .create_topics(
+            &[NewTopic::new(name, partitions, TopicReplication::Fixed(1))],
+            &AdminOptions::new(),
+        )
         .await
         .expect("create_topics request");
     assert!(results[0].is_ok(), "create {name}: {:?}", results[0]);
@@ -62,7 +68,8 @@ fn read_n(consumer: &BaseConsumer, count: usize) -> Vec<(i32, i64, String, Strin
         assert!(Instant::now() < deadline, "only {} of {count} messages arrived", out.len());
         if let Some(message) = consumer.poll(Duration::from_millis(100)) {
             let m = message.expect("consume error");
-            let text = |b: Option<&[u8]>| String::from_utf8(b.unwrap_or_default().to_vec()).unwrap();
+            let text =
+                |b: Option<&[u8]>| String::from_utf8(b.unwrap_or_default().to_vec()).unwrap();
             out.push((m.partition(), m.offset(), text(m.key()), text(m.payload())));
         }
     }
@@ -78,7 +85,9 @@ async fn idempotent_acks_all_producer_round_trips_in_order() {
     for i in 0..3000 {
         let key = format!("key-{}", i % 17);
         let payload = format!("order-{i}");
-        deliveries.push(producer.send_result(FutureRecord::to("orders").key(&key).payload(&payload)).unwrap());
+        deliveries.push(
+            producer.send_result(FutureRecord::to("orders").key(&key).payload(&payload)).unwrap(),
+        );
     }
     let mut acked: BTreeMap<i32, Vec<(i64, String)>> = BTreeMap::new();
     for (i, delivery) in deliveries.into_iter().enumerate() {
@@ -100,14 +109,22 @@ async fn idempotent_acks_all_producer_round_trips_in_order() {
     }
     for (p, records) in &by_partition {
         let offsets: Vec<i64> = records.iter().map(|r| r.0).collect();
-        assert_eq!(offsets, (0..records.len() as i64).collect::<Vec<_>>(), "partition {p} offsets are dense");
+        assert_eq!(
+            offsets,
+            (0..records.len() as i64).collect::<Vec<_>>(),
+            "partition {p} offsets are dense"
+        );
     }
     // Each acknowledged (offset, payload) is exactly what is read back: no loss, no duplicate.
     assert_eq!(by_partition, acked);
 }
 
 /// Polls every consumer until `done` holds for their assignments.
-fn poll_until(consumers: &[&BaseConsumer], what: &str, done: impl Fn(&[BTreeSet<i32>]) -> bool) -> Vec<BTreeSet<i32>> {
+fn poll_until(
+    consumers: &[&BaseConsumer],
+    what: &str,
+    done: impl Fn(&[BTreeSet<i32>]) -> bool,
+) -> Vec<BTreeSet<i32>> {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         for c in consumers {
@@ -122,7 +139,10 @@ fn poll_until(consumers: &[&BaseConsumer], what: &str, done: impl Fn(&[BTreeSet<
         if done(&assignments) {
             return assignments;
         }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}; assignments {assignments:?}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}; assignments {assignments:?}"
+        );
     }
 }
 
@@ -130,7 +150,9 @@ fn balanced(assignments: &[BTreeSet<i32>], partitions: i32) -> bool {
     let total: usize = assignments.iter().map(BTreeSet::len).sum();
     let union: BTreeSet<i32> = assignments.iter().flatten().copied().collect();
     let per = partitions as usize / assignments.len();
-    total == partitions as usize && union.len() == total && assignments.iter().all(|a| a.len() == per)
+    total == partitions as usize
+        && union.len() == total
+        && assignments.iter().all(|a| a.len() == per)
 }
 
 async fn group_rebalances(strategy: &str) {
@@ -201,7 +223,8 @@ async fn committed_offsets_and_records_survive_restart() {
     wanted.add_partition("ledger", 0);
     wanted.add_partition("ledger", 1);
     let committed = consumer.committed_offsets(wanted, TIMEOUT).unwrap();
-    let offsets: Vec<_> = committed.elements().iter().map(|e| (e.partition(), e.offset())).collect();
+    let offsets: Vec<_> =
+        committed.elements().iter().map(|e| (e.partition(), e.offset())).collect();
     assert_eq!(offsets, vec![(0, Offset::Offset(30)), (1, Offset::Offset(25))]);
 
     consumer.subscribe(&["ledger"]).unwrap();
@@ -213,11 +236,18 @@ async fn committed_offsets_and_records_survive_restart() {
         if let Some(m) = consumer.poll(Duration::from_millis(100)) {
             let m = m.unwrap();
             first.entry(m.partition()).or_insert(m.offset());
-            assert_eq!(m.payload(), Some(format!("entry-{}", m.offset() * 2 + m.partition() as i64).as_bytes()));
+            assert_eq!(
+                m.payload(),
+                Some(format!("entry-{}", m.offset() * 2 + m.partition() as i64).as_bytes())
+            );
             total += 1;
         }
     }
-    assert_eq!(first, BTreeMap::from([(0, 30), (1, 25)]), "resumed exactly at the committed offsets");
+    assert_eq!(
+        first,
+        BTreeMap::from([(0, 30), (1, 25)]),
+        "resumed exactly at the committed offsets"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -229,7 +259,10 @@ async fn seek_by_timestamp_finds_the_first_later_record() {
     for i in 0..100i64 {
         let payload = format!("tick-{i}");
         producer
-            .send(FutureRecord::to("ticks").key("k").payload(&payload).timestamp(t0 + i * 1000), TIMEOUT)
+            .send(
+                FutureRecord::to("ticks").key("k").payload(&payload).timestamp(t0 + i * 1000),
+                TIMEOUT,
+            )
             .await
             .unwrap();
     }
@@ -241,7 +274,10 @@ async fn seek_by_timestamp_finds_the_first_later_record() {
 
     let mut beyond = TopicPartitionList::new();
     beyond.add_partition_offset("ticks", 0, Offset::Offset(t0 + 1_000_000)).unwrap();
-    assert_eq!(consumer.offsets_for_times(beyond, TIMEOUT).unwrap().elements()[0].offset(), Offset::End);
+    assert_eq!(
+        consumer.offsets_for_times(beyond, TIMEOUT).unwrap().elements()[0].offset(),
+        Offset::End
+    );
 
     let mut assign = TopicPartitionList::new();
     assign.add_partition_offset("ticks", 0, Offset::Offset(51)).unwrap();
@@ -258,9 +294,11 @@ async fn admin_manages_topics_partitions_and_configs() {
     let results = admin
         .create_topics(
             &[
-                NewTopic::new("audit", 2, TopicReplication::Fixed(1)).set("retention.ms", "3600000"),
+                NewTopic::new("audit", 2, TopicReplication::Fixed(1))
+                    .set("retention.ms", "3600000"),
                 NewTopic::new("bad name!", 1, TopicReplication::Fixed(1)),
-                NewTopic::new("compacted", 1, TopicReplication::Fixed(1)).set("cleanup.policy", "compact"),
+                NewTopic::new("compacted", 1, TopicReplication::Fixed(1))
+                    .set("cleanup.policy", "compact"),
                 NewTopic::new("replicated", 1, TopicReplication::Fixed(3)),
             ],
             &opts,
@@ -271,18 +309,27 @@ async fn admin_manages_topics_partitions_and_configs() {
     assert_eq!(results[1].as_ref().unwrap_err().1, RDKafkaErrorCode::InvalidTopic);
     assert_eq!(results[2].as_ref().unwrap_err().1, RDKafkaErrorCode::InvalidConfig);
     assert_eq!(results[3].as_ref().unwrap_err().1, RDKafkaErrorCode::InvalidReplicationFactor);
-    let again = admin.create_topics(&[NewTopic::new("audit", 1, TopicReplication::Fixed(1))], &opts).await.unwrap();
+    let again = admin
+        .create_topics(&[NewTopic::new("audit", 1, TopicReplication::Fixed(1))], &opts)
+        .await
+        .unwrap();
     assert_eq!(again[0].as_ref().unwrap_err().1, RDKafkaErrorCode::TopicAlreadyExists);
 
-    let configs = admin.describe_configs(&[ResourceSpecifier::Topic("audit")], &opts).await.unwrap();
+    let configs =
+        admin.describe_configs(&[ResourceSpecifier::Topic("audit")], &opts).await.unwrap();
     let config = configs[0].as_ref().unwrap();
     assert_eq!(config.get("retention.ms").unwrap().value.as_deref(), Some("3600000"));
     assert_eq!(config.get("cleanup.policy").unwrap().value.as_deref(), Some("delete"));
 
-    let alter = AlterConfig::new(ResourceSpecifier::Topic("audit")).set("retention.bytes", "1048576");
+    let alter =
+        AlterConfig::new(ResourceSpecifier::Topic("audit")).set("retention.bytes", "1048576");
     assert!(admin.alter_configs(&[alter], &opts).await.unwrap()[0].is_ok());
-    let configs = admin.describe_configs(&[ResourceSpecifier::Topic("audit")], &opts).await.unwrap();
-    assert_eq!(configs[0].as_ref().unwrap().get("retention.bytes").unwrap().value.as_deref(), Some("1048576"));
+    let configs =
+        admin.describe_configs(&[ResourceSpecifier::Topic("audit")], &opts).await.unwrap();
+    assert_eq!(
+        configs[0].as_ref().unwrap().get("retention.bytes").unwrap().value.as_deref(),
+        Some("1048576")
+    );
 
     let grown = admin.create_partitions(&[NewPartitions::new("audit", 5)], &opts).await.unwrap();
     assert!(grown[0].is_ok(), "{grown:?}");
@@ -307,7 +354,10 @@ async fn on_disk_layout_is_kafkas() {
     let producer = producer(&broker, &[]);
     for i in 0..500 {
         let payload = format!("{i:0100}");
-        producer.send(FutureRecord::to("layout").key("k").payload(&payload), TIMEOUT).await.unwrap();
+        producer
+            .send(FutureRecord::to("layout").key("k").payload(&payload), TIMEOUT)
+            .await
+            .unwrap();
     }
     let files = support::files_under(&broker.data_dir());
     for expected in [
@@ -319,6 +369,7 @@ async fn on_disk_layout_is_kafkas() {
     ] {
         assert!(files.iter().any(|f| f == expected), "{expected} missing from {files:?}");
     }
-    let segments = files.iter().filter(|f| f.starts_with("layout-0/") && f.ends_with(".log")).count();
+    let segments =
+        files.iter().filter(|f| f.starts_with("layout-0/") && f.ends_with(".log")).count();
     assert!(segments > 1, "20 kB segments should have rolled: {files:?}");
 }

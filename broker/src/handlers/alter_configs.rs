@@ -43,14 +43,29 @@ fn replace(
                 "dynamic broker configs are not supported; change the YAML config and restart",
             ))
         }
-        other => return Err(ApiError::new(ResponseError::InvalidRequest, format!("resource type {other} has no configs"))),
+        other => {
+            return Err(ApiError::new(
+                ResponseError::InvalidRequest,
+                format!("resource type {other} has no configs"),
+            ))
+        }
     }
-    let current = broker.metadata().topic(name).map(|t| t.configs.clone()).ok_or_else(|| unknown_topic(name))?;
-    let given: Vec<(String, Option<String>)> =
-        resource.configs.iter().map(|c| (c.name.to_string(), c.value.as_ref().map(|v| v.to_string()))).collect();
+    let current = broker
+        .metadata()
+        .topic(name)
+        .map(|t| t.configs.clone())
+        .ok_or_else(|| unknown_topic(name))?;
+    let given: Vec<(String, Option<String>)> = resource
+        .configs
+        .iter()
+        .map(|c| (c.name.to_string(), c.value.as_ref().map(|v| v.to_string())))
+        .collect();
     // Overrides not named in the request go back to their defaults, as in Kafka.
-    let mut changes: Vec<(String, Option<String>)> =
-        current.keys().filter(|k| !given.iter().any(|(g, _)| g == *k)).map(|k| (k.clone(), None)).collect();
+    let mut changes: Vec<(String, Option<String>)> = current
+        .keys()
+        .filter(|k| !given.iter().any(|(g, _)| g == *k))
+        .map(|k| (k.clone(), None))
+        .collect();
     changes.extend(given);
     broker.alter_topic_configs(name, changes, validate_only)
 }

@@ -46,7 +46,10 @@ fn api_keys() -> Vec<ApiVersion> {
     SUPPORTED
         .iter()
         .map(|(key, min, max)| {
-            ApiVersion::default().with_api_key(*key as i16).with_min_version(*min).with_max_version(*max)
+            ApiVersion::default()
+                .with_api_key(*key as i16)
+                .with_min_version(*min)
+                .with_max_version(*max)
         })
         .collect()
 }
@@ -75,7 +78,10 @@ mod tests {
     fn advertised_ranges_are_decodable_by_the_codec() {
         for (key, min, max) in SUPPORTED {
             let codec = key.valid_versions();
-            assert!(codec.min <= *min && *max <= codec.max, "{key:?} {min}..={max} vs codec {codec:?}");
+            assert!(
+                codec.min <= *min && *max <= codec.max,
+                "{key:?} {min}..={max} vs codec {codec:?}"
+            );
         }
         assert!(is_supported(ApiKey::ApiVersions, ApiVersionsRequest::VERSIONS.max));
         assert!(!is_supported(ApiKey::Produce, 13));

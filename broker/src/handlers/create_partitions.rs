@@ -12,9 +12,15 @@ pub fn handle(broker: &Broker, request: CreatePartitionsRequest) -> CreatePartit
         .into_iter()
         .map(|topic| {
             let result = CreatePartitionsTopicResult::default().with_name(topic.name.clone());
-            match broker.create_partitions(topic.name.0.as_str(), topic.count, request.validate_only) {
+            match broker.create_partitions(
+                topic.name.0.as_str(),
+                topic.count,
+                request.validate_only,
+            ) {
                 Ok(()) => result,
-                Err(e) => result.with_error_code(e.code()).with_error_message(Some(str_bytes(e.message))),
+                Err(e) => {
+                    result.with_error_code(e.code()).with_error_message(Some(str_bytes(e.message)))
+                }
             }
         })
         .collect();

@@ -3,7 +3,9 @@
 use std::collections::BTreeMap;
 
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::create_topics_response::{CreatableTopicConfigs, CreatableTopicResult};
+use kafka_protocol::messages::create_topics_response::{
+    CreatableTopicConfigs, CreatableTopicResult,
+};
 use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
 
 use super::str_bytes;
@@ -54,7 +56,11 @@ fn create(
     validate_only: bool,
 ) -> Result<crate::metadata::TopicImage, ApiError> {
     let name = topic.name.0.as_str();
-    let mut partitions = if topic.num_partitions == -1 { broker.config.num_partitions } else { topic.num_partitions };
+    let mut partitions = if topic.num_partitions == -1 {
+        broker.config.num_partitions
+    } else {
+        topic.num_partitions
+    };
     if !topic.assignments.is_empty() {
         if topic.num_partitions != -1 || topic.replication_factor != -1 {
             return Err(ApiError::new(
@@ -63,10 +69,15 @@ fn create(
             ));
         }
         for assignment in &topic.assignments {
-            if assignment.broker_ids.iter().any(|b| b.0 != broker.node.node_id) || assignment.broker_ids.len() != 1 {
+            if assignment.broker_ids.iter().any(|b| b.0 != broker.node.node_id)
+                || assignment.broker_ids.len() != 1
+            {
                 return Err(ApiError::new(
                     ResponseError::InvalidReplicaAssignment,
-                    format!("partition {} must be assigned to broker {} alone", assignment.partition_index, broker.node.node_id),
+                    format!(
+                        "partition {} must be assigned to broker {} alone",
+                        assignment.partition_index, broker.node.node_id
+                    ),
                 ));
             }
         }
@@ -75,7 +86,10 @@ fn create(
     if !matches!(topic.replication_factor, -1 | 1) {
         return Err(ApiError::new(
             ResponseError::InvalidReplicationFactor,
-            format!("replication factor {} is larger than the number of brokers (1)", topic.replication_factor),
+            format!(
+                "replication factor {} is larger than the number of brokers (1)",
+                topic.replication_factor
+            ),
         ));
     }
     let mut configs = BTreeMap::new();

@@ -5,6 +5,10 @@ use kafka_protocol::messages::{DeleteGroupsRequest, DeleteGroupsResponse};
 use super::RequestContext;
 use crate::broker::Broker;
 
-pub fn handle(broker: &Broker, ctx: &RequestContext, request: DeleteGroupsRequest) -> DeleteGroupsResponse {
+pub fn handle(
+    broker: &Broker,
+    ctx: &RequestContext,
+    request: DeleteGroupsRequest,
+) -> DeleteGroupsResponse {
     broker.groups.delete_groups(request, ctx.api_version)
 }

@@ -1,7 +1,9 @@
 //! DeleteRecords (key 21): advance a partition's log start offset.
 
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::delete_records_response::{DeleteRecordsPartitionResult, DeleteRecordsTopicResult};
+use kafka_protocol::messages::delete_records_response::{
+    DeleteRecordsPartitionResult, DeleteRecordsTopicResult,
+};
 use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
 
 use crate::broker::{ApiError, Broker};
@@ -19,7 +21,8 @@ pub fn handle(broker: &Broker, request: DeleteRecordsRequest) -> DeleteRecordsRe
                 .partitions
                 .into_iter()
                 .map(|p| {
-                    let result = DeleteRecordsPartitionResult::default().with_partition_index(p.partition_index);
+                    let result = DeleteRecordsPartitionResult::default()
+                        .with_partition_index(p.partition_index);
                     match delete(broker, &name, p.partition_index, p.offset) {
                         Ok(low_watermark) => result.with_low_watermark(low_watermark),
                         Err(e) => result.with_error_code(e.code()).with_low_watermark(-1),
@@ -34,7 +37,10 @@ pub fn handle(broker: &Broker, request: DeleteRecordsRequest) -> DeleteRecordsRe
 
 fn delete(broker: &Broker, topic: &str, partition: i32, offset: i64) -> Result<i64, ApiError> {
     let log = broker.partition_log(topic, partition).ok_or_else(|| {
-        ApiError::new(ResponseError::UnknownTopicOrPartition, format!("{topic}-{partition} does not exist"))
+        ApiError::new(
+            ResponseError::UnknownTopicOrPartition,
+            format!("{topic}-{partition} does not exist"),
+        )
     })?;
     let mut log = log.lock().expect("partition lock poisoned");
     let offset = if offset == HIGH_WATERMARK { log.log_end_offset() } else { offset };

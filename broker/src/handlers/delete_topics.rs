@@ -28,8 +28,12 @@ pub fn handle(broker: &Broker, request: DeleteTopicsRequest, version: i16) -> De
                     .with_error_message(Some(str_bytes(format!("no topic has id {id}"))));
             };
             match broker.delete_topic(&resolved) {
-                Ok(topic_id) => result.with_topic_id(topic_id).with_name(Some(TopicName(str_bytes(resolved)))),
-                Err(e) => result.with_error_code(e.code()).with_error_message(Some(str_bytes(e.message))),
+                Ok(topic_id) => {
+                    result.with_topic_id(topic_id).with_name(Some(TopicName(str_bytes(resolved))))
+                }
+                Err(e) => {
+                    result.with_error_code(e.code()).with_error_message(Some(str_bytes(e.message)))
+                }
             }
         })
         .collect();

@@ -1,7 +1,9 @@
 //! DescribeConfigs (key 32): effective topic configs and the broker's static configs.
 
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::describe_configs_response::{DescribeConfigsResourceResult, DescribeConfigsResult};
+use kafka_protocol::messages::describe_configs_response::{
+    DescribeConfigsResourceResult, DescribeConfigsResult,
+};
 use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
 
 use super::str_bytes;
@@ -12,7 +14,11 @@ use crate::topic_config::{self, ConfigSource};
 pub(crate) const RESOURCE_TOPIC: i8 = 2;
 pub(crate) const RESOURCE_BROKER: i8 = 4;
 
-pub fn handle(broker: &Broker, request: DescribeConfigsRequest, _version: i16) -> DescribeConfigsResponse {
+pub fn handle(
+    broker: &Broker,
+    request: DescribeConfigsRequest,
+    _version: i16,
+) -> DescribeConfigsResponse {
     let image = broker.metadata();
     let results = request
         .resources
@@ -31,31 +37,44 @@ pub fn handle(broker: &Broker, request: DescribeConfigsRequest, _version: i16) -
                     None => {
                         return result
                             .with_error_code(ResponseError::UnknownTopicOrPartition.code())
-                            .with_error_message(Some(str_bytes(format!("topic `{name}` does not exist"))))
+                            .with_error_message(Some(str_bytes(format!(
+                                "topic `{name}` does not exist"
+                            ))))
                     }
                 },
-                RESOURCE_BROKER if name.is_empty() || name == broker.node.node_id.to_string() => broker
-                    .config
-                    .properties()
-                    .into_iter()
-                    .map(|(k, v)| (k, v, ConfigSource::StaticBroker, true))
-                    .collect(),
+                RESOURCE_BROKER if name.is_empty() || name == broker.node.node_id.to_string() => {
+                    broker
+                        .config
+                        .properties()
+                        .into_iter()
+                        .map(|(k, v)| (k, v, ConfigSource::StaticBroker, true))
+                        .collect()
+                }
                 RESOURCE_BROKER => {
-                    return result.with_error_code(ResponseError::InvalidRequest.code()).with_error_message(Some(
-                        str_bytes(format!("broker `{name}` is not this broker ({})", broker.node.node_id)),
-                    ))
+                    return result
+                        .with_error_code(ResponseError::InvalidRequest.code())
+                        .with_error_message(Some(str_bytes(format!(
+                            "broker `{name}` is not this broker ({})",
+                            broker.node.node_id
+                        ))))
                 }
                 other => {
                     return result
                         .with_error_code(ResponseError::InvalidRequest.code())
-                        .with_error_message(Some(str_bytes(format!("resource type {other} has no configs here"))))
+                        .with_error_message(Some(str_bytes(format!(
+                            "resource type {other} has no configs here"
+                        ))))
                 }
             };
-            let keys = resource.configuration_keys.map(|keys| keys.iter().map(|k| k.to_string()).collect::<Vec<_>>());
+            let keys = resource
+                .configuration_keys
+                .map(|keys| keys.iter().map(|k| k.to_string()).collect::<Vec<_>>());
             let configs = entries
                 .into_iter()
                 // Null or empty means every config, as in Kafka.
-                .filter(|(k, ..)| keys.as_ref().is_none_or(|keys| keys.is_empty() || keys.contains(k)))
+                .filter(|(k, ..)| {
+                    keys.as_ref().is_none_or(|keys| keys.is_empty() || keys.contains(k))
+                })
                 .map(|(name, value, source, read_only)| {
                     DescribeConfigsResourceResult::default()
                         .with_name(str_bytes(name))

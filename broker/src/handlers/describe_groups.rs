@@ -5,6 +5,10 @@ use kafka_protocol::messages::{DescribeGroupsRequest, DescribeGroupsResponse};
 use super::RequestContext;
 use crate::broker::Broker;
 
-pub fn handle(broker: &Broker, ctx: &RequestContext, request: DescribeGroupsRequest) -> DescribeGroupsResponse {
+pub fn handle(
+    broker: &Broker,
+    ctx: &RequestContext,
+    request: DescribeGroupsRequest,
+) -> DescribeGroupsResponse {
     broker.groups.describe_groups(request, ctx.api_version)
 }

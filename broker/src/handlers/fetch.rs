@@ -24,7 +24,10 @@ pub async fn handle(broker: &Arc<Broker>, request: FetchRequest, version: i16) -
         tokio::pin!(appended);
         appended.as_mut().enable();
         let (response, bytes, has_error) = read_once(broker, &request, version);
-        if bytes >= request.min_bytes.max(0) as usize || has_error || tokio::time::Instant::now() >= deadline {
+        if bytes >= request.min_bytes.max(0) as usize
+            || has_error
+            || tokio::time::Instant::now() >= deadline
+        {
             return response;
         }
         tokio::select! {
@@ -34,7 +37,11 @@ pub async fn handle(broker: &Arc<Broker>, request: FetchRequest, version: i16) -
     }
 }
 
-fn read_once(broker: &Broker, request: &FetchRequest, version: i16) -> (FetchResponse, usize, bool) {
+fn read_once(
+    broker: &Broker,
+    request: &FetchRequest,
+    version: i16,
+) -> (FetchResponse, usize, bool) {
     let image = broker.metadata();
     let mut remaining = if request.max_bytes > 0 { request.max_bytes as usize } else { usize::MAX };
     let mut total = 0;
@@ -82,7 +89,12 @@ fn read_once(broker: &Broker, request: &FetchRequest, version: i16) -> (FetchRes
 }
 
 /// Fetch v13+ names topics by id only.
-fn resolve_name(image: &MetadataImage, version: i16, name: &TopicName, id: uuid::Uuid) -> Option<String> {
+fn resolve_name(
+    image: &MetadataImage,
+    version: i16,
+    name: &TopicName,
+    id: uuid::Uuid,
+) -> Option<String> {
     if version >= 13 {
         image.topic_by_id(&id).map(|t| t.name.clone())
     } else {
@@ -105,11 +117,18 @@ fn read_partition(
         return unknown(ApiError::new(ResponseError::UnknownTopicId, "no topic has this topic id"));
     };
     let Some(partition) = image.topic(name).and_then(|t| t.partitions.get(&p.partition)) else {
-        let error = if version >= 13 { ResponseError::UnknownTopicId } else { ResponseError::UnknownTopicOrPartition };
+        let error = if version >= 13 {
+            ResponseError::UnknownTopicId
+        } else {
+            ResponseError::UnknownTopicOrPartition
+        };
         return unknown(ApiError::new(error, format!("{name}-{} does not exist", p.partition)));
     };
     let Some(log) = broker.partition_log(name, p.partition) else {
-        return unknown(ApiError::new(ResponseError::UnknownTopicOrPartition, format!("{name}-{}", p.partition)));
+        return unknown(ApiError::new(
+            ResponseError::UnknownTopicOrPartition,
+            format!("{name}-{}", p.partition),
+        ));
     };
     let log = log.lock().expect("partition lock poisoned");
     let (high_watermark, log_start_offset) = (log.log_end_offset(), log.log_start_offset());
@@ -125,4 +144,3 @@ fn read_partition(
         Err(e) => Err((ApiError::from(e), high_watermark, log_start_offset)),
     }
 }
-

@@ -10,7 +10,11 @@ use crate::broker::Broker;
 
 const KEY_TYPE_GROUP: i8 = 0;
 
-pub fn handle(broker: &Broker, request: FindCoordinatorRequest, version: i16) -> FindCoordinatorResponse {
+pub fn handle(
+    broker: &Broker,
+    request: FindCoordinatorRequest,
+    version: i16,
+) -> FindCoordinatorResponse {
     let node = &broker.node;
     let answer = |key: StrBytes| {
         let coordinator = Coordinator::default().with_key(key);
@@ -24,7 +28,10 @@ pub fn handle(broker: &Broker, request: FindCoordinatorRequest, version: i16) ->
                 .with_node_id(BrokerId(-1))
                 .with_port(-1);
         }
-        coordinator.with_node_id(BrokerId(node.node_id)).with_host(str_bytes(node.host.clone())).with_port(node.port)
+        coordinator
+            .with_node_id(BrokerId(node.node_id))
+            .with_host(str_bytes(node.host.clone()))
+            .with_port(node.port)
     };
     if version >= 4 {
         let coordinators = request.coordinator_keys.iter().cloned().map(answer).collect();

@@ -5,6 +5,10 @@ use kafka_protocol::messages::{HeartbeatRequest, HeartbeatResponse};
 use super::RequestContext;
 use crate::broker::Broker;
 
-pub fn handle(broker: &Broker, ctx: &RequestContext, request: HeartbeatRequest) -> HeartbeatResponse {
+pub fn handle(
+    broker: &Broker,
+    ctx: &RequestContext,
+    request: HeartbeatRequest,
+) -> HeartbeatResponse {
     broker.groups.heartbeat(request, ctx.api_version)
 }

@@ -13,7 +13,10 @@ const DELETE: i8 = 1;
 const APPEND: i8 = 2;
 const SUBTRACT: i8 = 3;
 
-pub fn handle(broker: &Broker, request: IncrementalAlterConfigsRequest) -> IncrementalAlterConfigsResponse {
+pub fn handle(
+    broker: &Broker,
+    request: IncrementalAlterConfigsRequest,
+) -> IncrementalAlterConfigsResponse {
     let responses = request
         .resources
         .into_iter()
@@ -47,9 +50,18 @@ fn alter(
                 "dynamic broker configs are not supported; change the YAML config and restart",
             ))
         }
-        other => return Err(ApiError::new(ResponseError::InvalidRequest, format!("resource type {other} has no configs"))),
+        other => {
+            return Err(ApiError::new(
+                ResponseError::InvalidRequest,
+                format!("resource type {other} has no configs"),
+            ))
+        }
     }
-    let current = broker.metadata().topic(name).map(|t| t.configs.clone()).ok_or_else(|| crate::broker::unknown_topic(name))?;
+    let current = broker
+        .metadata()
+        .topic(name)
+        .map(|t| t.configs.clone())
+        .ok_or_else(|| crate::broker::unknown_topic(name))?;
     let mut changes = Vec::new();
     for config in &resource.configs {
         let key = config.name.to_string();
@@ -60,7 +72,10 @@ fn alter(
             APPEND | SUBTRACT => {
                 // Only list-typed configs (cleanup.policy here) take APPEND/SUBTRACT.
                 if key != "cleanup.policy" {
-                    return Err(ApiError::new(ResponseError::InvalidConfig, format!("{key} is not a list config")));
+                    return Err(ApiError::new(
+                        ResponseError::InvalidConfig,
+                        format!("{key} is not a list config"),
+                    ));
                 }
                 let mut items: Vec<String> = current
                     .get(&key)
@@ -76,7 +91,12 @@ fn alter(
                 }
                 Some(items.join(","))
             }
-            other => return Err(ApiError::new(ResponseError::InvalidRequest, format!("config operation {other} is unknown"))),
+            other => {
+                return Err(ApiError::new(
+                    ResponseError::InvalidRequest,
+                    format!("config operation {other} is unknown"),
+                ))
+            }
         };
         changes.push((key, change));
     }

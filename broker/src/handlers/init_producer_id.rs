@@ -20,7 +20,9 @@ pub fn handle(broker: &Broker, request: InitProducerIdRequest) -> InitProducerId
     // A producer re-initialising (KIP-360) gets a fresh id rather than a bumped epoch: its old
     // sequence state then cannot collide with the new one.
     match broker.allocate_producer_id() {
-        Ok(id) => InitProducerIdResponse::default().with_producer_id(ProducerId(id)).with_producer_epoch(0),
+        Ok(id) => InitProducerIdResponse::default()
+            .with_producer_id(ProducerId(id))
+            .with_producer_epoch(0),
         Err(e) => {
             tracing::error!(error = %e.message, "cannot allocate a producer id");
             failed(e.error)

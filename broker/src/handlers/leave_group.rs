@@ -5,6 +5,10 @@ use kafka_protocol::messages::{LeaveGroupRequest, LeaveGroupResponse};
 use super::RequestContext;
 use crate::broker::Broker;
 
-pub fn handle(broker: &Broker, ctx: &RequestContext, request: LeaveGroupRequest) -> LeaveGroupResponse {
+pub fn handle(
+    broker: &Broker,
+    ctx: &RequestContext,
+    request: LeaveGroupRequest,
+) -> LeaveGroupResponse {
     broker.groups.leave_group(request, ctx.api_version)
 }

@@ -1,7 +1,9 @@
 //! ListOffsets (key 2): earliest, latest, max-timestamp and by-timestamp offset lookups.
 
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::list_offsets_response::{ListOffsetsPartitionResponse, ListOffsetsTopicResponse};
+use kafka_protocol::messages::list_offsets_response::{
+    ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
+};
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
 use super::check_leader_epoch;
@@ -24,14 +26,24 @@ pub fn handle(broker: &Broker, request: ListOffsetsRequest, version: i16) -> Lis
                 .partitions
                 .into_iter()
                 .map(|p| {
-                    let response = ListOffsetsPartitionResponse::default().with_partition_index(p.partition_index);
-                    match lookup(broker, &image, &name, p.partition_index, p.current_leader_epoch, p.timestamp) {
+                    let response = ListOffsetsPartitionResponse::default()
+                        .with_partition_index(p.partition_index);
+                    match lookup(
+                        broker,
+                        &image,
+                        &name,
+                        p.partition_index,
+                        p.current_leader_epoch,
+                        p.timestamp,
+                    ) {
                         // leader_epoch exists from v4 on.
                         Ok((offset, timestamp, leader_epoch)) => response
                             .with_offset(offset)
                             .with_timestamp(timestamp)
                             .with_leader_epoch(if version >= 4 { leader_epoch } else { -1 }),
-                        Err(e) => response.with_error_code(e.code()).with_offset(-1).with_timestamp(-1),
+                        Err(e) => {
+                            response.with_error_code(e.code()).with_offset(-1).with_timestamp(-1)
+                        }
                     }
                 })
                 .collect();
@@ -50,8 +62,17 @@ fn lookup(
     current_leader_epoch: i32,
     timestamp: i64,
 ) -> Result<(i64, i64, i32), ApiError> {
-    let unknown = || ApiError::new(ResponseError::UnknownTopicOrPartition, format!("{topic}-{partition} does not exist"));
-    let leader_epoch = image.topic(topic).and_then(|t| t.partitions.get(&partition)).ok_or_else(unknown)?.leader_epoch;
+    let unknown = || {
+        ApiError::new(
+            ResponseError::UnknownTopicOrPartition,
+            format!("{topic}-{partition} does not exist"),
+        )
+    };
+    let leader_epoch = image
+        .topic(topic)
+        .and_then(|t| t.partitions.get(&partition))
+        .ok_or_else(unknown)?
+        .leader_epoch;
     check_leader_epoch(current_leader_epoch, leader_epoch)?;
     let log = broker.partition_log(topic, partition).ok_or_else(unknown)?;
     let log = log.lock().expect("partition lock poisoned");
@@ -67,7 +88,10 @@ fn lookup(
             None => (-1, -1, -1),
         },
         other => {
-            return Err(ApiError::new(ResponseError::InvalidRequest, format!("timestamp {other} is not a valid query")))
+            return Err(ApiError::new(
+                ResponseError::InvalidRequest,
+                format!("timestamp {other} is not a valid query"),
+            ))
         }
     })
 }

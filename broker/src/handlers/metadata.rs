@@ -28,7 +28,8 @@ pub fn handle(broker: &Broker, request: MetadataRequest, version: i16) -> Metada
     let topics = if all_topics {
         broker.metadata().topics().map(topic_response).collect()
     } else {
-        let auto_create = broker.config.auto_create_topics_enable && (version < 4 || request.allow_auto_topic_creation);
+        let auto_create = broker.config.auto_create_topics_enable
+            && (version < 4 || request.allow_auto_topic_creation);
         request
             .topics
             .unwrap_or_default()
@@ -49,7 +50,12 @@ pub fn handle(broker: &Broker, request: MetadataRequest, version: i16) -> Metada
                         .with_topic_authorized_operations(OPERATIONS_NOT_REQUESTED);
                 };
                 let error = if auto_create {
-                    match broker.create_topic(&name, broker.config.num_partitions, Default::default(), false) {
+                    match broker.create_topic(
+                        &name,
+                        broker.config.num_partitions,
+                        Default::default(),
+                        false,
+                    ) {
                         Ok(topic) => return topic_response(&topic),
                         Err(e) if e.error == ResponseError::TopicAlreadyExists => {
                             if let Some(topic) = broker.metadata().topic(&name) {

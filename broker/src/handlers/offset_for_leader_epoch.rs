@@ -4,13 +4,18 @@
 //! epoch ends at the log end offset and no older epoch has records.
 
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::offset_for_leader_epoch_response::{EpochEndOffset, OffsetForLeaderTopicResult};
+use kafka_protocol::messages::offset_for_leader_epoch_response::{
+    EpochEndOffset, OffsetForLeaderTopicResult,
+};
 use kafka_protocol::messages::{OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse};
 
 use super::check_leader_epoch;
 use crate::broker::Broker;
 
-pub fn handle(broker: &Broker, request: OffsetForLeaderEpochRequest) -> OffsetForLeaderEpochResponse {
+pub fn handle(
+    broker: &Broker,
+    request: OffsetForLeaderEpochRequest,
+) -> OffsetForLeaderEpochResponse {
     let image = broker.metadata();
     let topics = request
         .topics
@@ -30,10 +35,15 @@ pub fn handle(broker: &Broker, request: OffsetForLeaderEpochRequest) -> OffsetFo
                             .with_leader_epoch(-1)
                             .with_end_offset(-1);
                     };
-                    if let Err(e) = check_leader_epoch(p.current_leader_epoch, current.leader_epoch) {
-                        return result.with_error_code(e.code()).with_leader_epoch(-1).with_end_offset(-1);
+                    if let Err(e) = check_leader_epoch(p.current_leader_epoch, current.leader_epoch)
+                    {
+                        return result
+                            .with_error_code(e.code())
+                            .with_leader_epoch(-1)
+                            .with_end_offset(-1);
                     }
-                    let log_end_offset = log.lock().expect("partition lock poisoned").log_end_offset();
+                    let log_end_offset =
+                        log.lock().expect("partition lock poisoned").log_end_offset();
                     if p.leader_epoch > current.leader_epoch {
                         // An epoch we never had: Kafka answers UNDEFINED epoch and offset.
                         return result.with_leader_epoch(-1).with_end_offset(-1);
@@ -41,7 +51,9 @@ pub fn handle(broker: &Broker, request: OffsetForLeaderEpochRequest) -> OffsetFo
                     result.with_leader_epoch(current.leader_epoch).with_end_offset(log_end_offset)
                 })
                 .collect();
-            OffsetForLeaderTopicResult::default().with_topic(topic.topic).with_partitions(partitions)
+            OffsetForLeaderTopicResult::default()
+                .with_topic(topic.topic)
+                .with_partitions(partitions)
         })
         .collect();
     OffsetForLeaderEpochResponse::default().with_topics(topics)

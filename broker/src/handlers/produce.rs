@@ -76,12 +76,18 @@ fn append(
     let Some(partition_image) = topic_image.partitions.get(&partition) else {
         return Err(ApiError::new(
             ResponseError::UnknownTopicOrPartition,
-            format!("topic `{topic}` has no partition {partition}; it has {}", topic_image.partitions.len()),
+            format!(
+                "topic `{topic}` has no partition {partition}; it has {}",
+                topic_image.partitions.len()
+            ),
         ));
     };
     let records = records.unwrap_or_default();
     if records.is_empty() {
-        return Err(ApiError::new(ResponseError::InvalidRecord, "produce request carries no record batch"));
+        return Err(ApiError::new(
+            ResponseError::InvalidRecord,
+            "produce request carries no record batch",
+        ));
     }
     let max = topic_config::max_message_bytes(&broker.config, &topic_image.configs);
     if records.len() as i64 > max {
@@ -93,6 +99,10 @@ fn append(
     let log = broker.partition_log(topic, partition).ok_or_else(|| unknown_topic(topic))?;
     let mut records = bytes::BytesMut::from(&records[..]);
     let now = broker.clock.now_ms();
-    let info = log.lock().expect("partition lock poisoned").append(&mut records, partition_image.leader_epoch, now)?;
+    let info = log.lock().expect("partition lock poisoned").append(
+        &mut records,
+        partition_image.leader_epoch,
+        now,
+    )?;
     Ok(info)
 }

@@ -27,8 +27,13 @@ fn topic(name: &str) -> TopicName {
 
 async fn test_broker() -> Arc<Broker> {
     let config = BrokerConfig { group_initial_rebalance_delay_ms: 0, ..BrokerConfig::default() };
-    let broker =
-        Broker::open(config, Arc::new(MemoryStorage::new()), Arc::new(TokioClock::new(1_700_000_000_000)), 7).unwrap();
+    let broker = Broker::open(
+        config,
+        Arc::new(MemoryStorage::new()),
+        Arc::new(TokioClock::new(1_700_000_000_000)),
+        7,
+    )
+    .unwrap();
     broker.create_topic("t", 2, Default::default(), false).unwrap();
     broker
 }
@@ -37,56 +42,91 @@ async fn test_broker() -> Arc<Broker> {
 fn request(broker: &Broker, api: ApiKey, v: i16) -> RequestKind {
     use kafka_protocol::messages::*;
     let topic_id = broker.metadata().topic("t").unwrap().topic_id;
-    let batch = Bytes::from(encode_batch(&[(Some(Bytes::from_static(b"k")), Some(Bytes::from_static(b"v")))], 1).to_vec());
+    let batch = Bytes::from(
+        encode_batch(&[(Some(Bytes::from_static(b"k")), Some(Bytes::from_static(b"v")))], 1)
+            .to_vec(),
+    );
     match api {
-        ApiKey::Produce => RequestKind::Produce(ProduceRequest::default().with_acks(1).with_timeout_ms(1000).with_topic_data(
-            vec![produce_request::TopicProduceData::default().with_name(topic("t")).with_partition_data(vec![
-                produce_request::PartitionProduceData::default().with_index(0).with_records(Some(batch)),
-                produce_request::PartitionProduceData::default().with_index(9).with_records(Some(Bytes::new())),
-            ])],
-        )),
+        ApiKey::Produce => RequestKind::Produce(
+            ProduceRequest::default().with_acks(1).with_timeout_ms(1000).with_topic_data(vec![
+                produce_request::TopicProduceData::default()
+                    .with_name(topic("t"))
+                    .with_partition_data(vec![
+                        produce_request::PartitionProduceData::default()
+                            .with_index(0)
+                            .with_records(Some(batch)),
+                        produce_request::PartitionProduceData::default()
+                            .with_index(9)
+                            .with_records(Some(Bytes::new())),
+                    ]),
+            ]),
+        ),
         ApiKey::Fetch => {
             let t = fetch_request::FetchTopic::default().with_partitions(vec![
-                fetch_request::FetchPartition::default().with_partition(0).with_partition_max_bytes(1 << 20),
-                fetch_request::FetchPartition::default().with_partition(9).with_partition_max_bytes(1 << 20),
+                fetch_request::FetchPartition::default()
+                    .with_partition(0)
+                    .with_partition_max_bytes(1 << 20),
+                fetch_request::FetchPartition::default()
+                    .with_partition(9)
+                    .with_partition_max_bytes(1 << 20),
             ]);
             let t = if v >= 13 { t.with_topic_id(topic_id) } else { t.with_topic(topic("t")) };
             RequestKind::Fetch(FetchRequest::default().with_max_bytes(1 << 20).with_topics(vec![t]))
         }
-        ApiKey::ListOffsets => RequestKind::ListOffsets(ListOffsetsRequest::default().with_topics(vec![
-            list_offsets_request::ListOffsetsTopic::default().with_name(topic("t")).with_partitions(vec![
-                list_offsets_request::ListOffsetsPartition::default().with_partition_index(0).with_timestamp(-1),
-                list_offsets_request::ListOffsetsPartition::default().with_partition_index(0).with_timestamp(0),
-                list_offsets_request::ListOffsetsPartition::default().with_partition_index(9).with_timestamp(-2),
+        ApiKey::ListOffsets => RequestKind::ListOffsets(
+            ListOffsetsRequest::default().with_topics(vec![
+                list_offsets_request::ListOffsetsTopic::default()
+                    .with_name(topic("t"))
+                    .with_partitions(vec![
+                        list_offsets_request::ListOffsetsPartition::default()
+                            .with_partition_index(0)
+                            .with_timestamp(-1),
+                        list_offsets_request::ListOffsetsPartition::default()
+                            .with_partition_index(0)
+                            .with_timestamp(0),
+                        list_offsets_request::ListOffsetsPartition::default()
+                            .with_partition_index(9)
+                            .with_timestamp(-2),
+                    ]),
             ]),
-        ])),
-        ApiKey::Metadata => RequestKind::Metadata(MetadataRequest::default().with_topics(Some(vec![
-            metadata_request::MetadataRequestTopic::default().with_name(Some(topic("t"))),
-            metadata_request::MetadataRequestTopic::default().with_name(Some(topic(&format!("auto-{v}")))),
-        ]))),
-        ApiKey::OffsetCommit => RequestKind::OffsetCommit(
-            OffsetCommitRequest::default().with_group_id(GroupId(s("g"))).with_generation_id_or_member_epoch(-1).with_topics(
-                vec![offset_commit_request::OffsetCommitRequestTopic::default().with_name(topic("t")).with_partitions(vec![
-                    offset_commit_request::OffsetCommitRequestPartition::default()
-                        .with_partition_index(0)
-                        .with_committed_offset(1),
-                ])],
-            ),
         ),
-        ApiKey::OffsetFetch if v >= 8 => {
-            RequestKind::OffsetFetch(OffsetFetchRequest::default().with_groups(vec![
-                offset_fetch_request::OffsetFetchRequestGroup::default().with_group_id(GroupId(s("g"))),
-            ]))
+        ApiKey::Metadata => RequestKind::Metadata(
+            MetadataRequest::default().with_topics(Some(vec![
+                metadata_request::MetadataRequestTopic::default().with_name(Some(topic("t"))),
+                metadata_request::MetadataRequestTopic::default()
+                    .with_name(Some(topic(&format!("auto-{v}")))),
+            ])),
+        ),
+        ApiKey::OffsetCommit => RequestKind::OffsetCommit(
+            OffsetCommitRequest::default()
+                .with_group_id(GroupId(s("g")))
+                .with_generation_id_or_member_epoch(-1)
+                .with_topics(vec![offset_commit_request::OffsetCommitRequestTopic::default()
+                    .with_name(topic("t"))
+                    .with_partitions(vec![
+                        offset_commit_request::OffsetCommitRequestPartition::default()
+                            .with_partition_index(0)
+                            .with_committed_offset(1),
+                    ])]),
+        ),
+        ApiKey::OffsetFetch if v >= 8 => RequestKind::OffsetFetch(
+            OffsetFetchRequest::default()
+                .with_groups(vec![offset_fetch_request::OffsetFetchRequestGroup::default()
+                    .with_group_id(GroupId(s("g")))]),
+        ),
+        ApiKey::OffsetFetch => RequestKind::OffsetFetch(
+            OffsetFetchRequest::default().with_group_id(GroupId(s("g"))).with_topics(Some(vec![
+                offset_fetch_request::OffsetFetchRequestTopic::default()
+                    .with_name(topic("t"))
+                    .with_partition_indexes(vec![0, 1]),
+            ])),
+        ),
+        ApiKey::FindCoordinator if v >= 4 => RequestKind::FindCoordinator(
+            FindCoordinatorRequest::default().with_coordinator_keys(vec![s("g")]),
+        ),
+        ApiKey::FindCoordinator => {
+            RequestKind::FindCoordinator(FindCoordinatorRequest::default().with_key(s("g")))
         }
-        ApiKey::OffsetFetch => RequestKind::OffsetFetch(OffsetFetchRequest::default().with_group_id(GroupId(s("g"))).with_topics(
-            Some(vec![offset_fetch_request::OffsetFetchRequestTopic::default()
-                .with_name(topic("t"))
-                .with_partition_indexes(vec![0, 1])]),
-        )),
-        ApiKey::FindCoordinator if v >= 4 => {
-            RequestKind::FindCoordinator(FindCoordinatorRequest::default().with_coordinator_keys(vec![s("g")]))
-        }
-        ApiKey::FindCoordinator => RequestKind::FindCoordinator(FindCoordinatorRequest::default().with_key(s("g"))),
         ApiKey::JoinGroup => {
             let r = JoinGroupRequest::default()
                 .with_group_id(GroupId(s(&format!("join-{v}"))))
@@ -98,81 +138,141 @@ fn request(broker: &Broker, api: ApiKey, v: i16) -> RequestKind {
             RequestKind::JoinGroup(if v >= 1 { r.with_rebalance_timeout_ms(10_000) } else { r })
         }
         ApiKey::SyncGroup => RequestKind::SyncGroup(
-            SyncGroupRequest::default().with_group_id(GroupId(s("g"))).with_generation_id(1).with_member_id(s("nobody")),
+            SyncGroupRequest::default()
+                .with_group_id(GroupId(s("g")))
+                .with_generation_id(1)
+                .with_member_id(s("nobody")),
         ),
         ApiKey::Heartbeat => RequestKind::Heartbeat(
-            HeartbeatRequest::default().with_group_id(GroupId(s("g"))).with_generation_id(1).with_member_id(s("nobody")),
+            HeartbeatRequest::default()
+                .with_group_id(GroupId(s("g")))
+                .with_generation_id(1)
+                .with_member_id(s("nobody")),
         ),
-        ApiKey::LeaveGroup if v >= 3 => RequestKind::LeaveGroup(LeaveGroupRequest::default().with_group_id(GroupId(s("g"))).with_members(
-            vec![leave_group_request::MemberIdentity::default().with_member_id(s("nobody"))],
-        )),
-        ApiKey::LeaveGroup => {
-            RequestKind::LeaveGroup(LeaveGroupRequest::default().with_group_id(GroupId(s("g"))).with_member_id(s("nobody")))
-        }
-        ApiKey::DescribeGroups => {
-            RequestKind::DescribeGroups(DescribeGroupsRequest::default().with_groups(vec![GroupId(s("g")), GroupId(s("x"))]))
-        }
+        ApiKey::LeaveGroup if v >= 3 => RequestKind::LeaveGroup(
+            LeaveGroupRequest::default().with_group_id(GroupId(s("g"))).with_members(vec![
+                leave_group_request::MemberIdentity::default().with_member_id(s("nobody")),
+            ]),
+        ),
+        ApiKey::LeaveGroup => RequestKind::LeaveGroup(
+            LeaveGroupRequest::default().with_group_id(GroupId(s("g"))).with_member_id(s("nobody")),
+        ),
+        ApiKey::DescribeGroups => RequestKind::DescribeGroups(
+            DescribeGroupsRequest::default().with_groups(vec![GroupId(s("g")), GroupId(s("x"))]),
+        ),
         ApiKey::ListGroups => RequestKind::ListGroups(ListGroupsRequest::default()),
         ApiKey::ApiVersions => RequestKind::ApiVersions(ApiVersionsRequest::default()),
-        ApiKey::CreateTopics => RequestKind::CreateTopics(CreateTopicsRequest::default().with_topics(vec![
-            create_topics_request::CreatableTopic::default()
-                .with_name(topic(&format!("created-{v}")))
-                .with_num_partitions(1)
-                .with_replication_factor(1),
-            create_topics_request::CreatableTopic::default().with_name(topic("t")).with_num_partitions(1).with_replication_factor(1),
-        ])),
-        ApiKey::DeleteTopics if v >= 6 => RequestKind::DeleteTopics(DeleteTopicsRequest::default().with_topics(vec![
-            delete_topics_request::DeleteTopicState::default().with_name(Some(topic(&format!("auto-{v}")))),
-            delete_topics_request::DeleteTopicState::default().with_topic_id(uuid::Uuid::from_u128(1)),
-        ])),
-        ApiKey::DeleteTopics => RequestKind::DeleteTopics(
-            DeleteTopicsRequest::default().with_topic_names(vec![topic(&format!("auto-{v}")), topic("missing")]),
+        ApiKey::CreateTopics => RequestKind::CreateTopics(
+            CreateTopicsRequest::default().with_topics(vec![
+                create_topics_request::CreatableTopic::default()
+                    .with_name(topic(&format!("created-{v}")))
+                    .with_num_partitions(1)
+                    .with_replication_factor(1),
+                create_topics_request::CreatableTopic::default()
+                    .with_name(topic("t"))
+                    .with_num_partitions(1)
+                    .with_replication_factor(1),
+            ]),
         ),
-        ApiKey::DeleteRecords => RequestKind::DeleteRecords(DeleteRecordsRequest::default().with_topics(vec![
-            delete_records_request::DeleteRecordsTopic::default().with_name(topic("t")).with_partitions(vec![
-                delete_records_request::DeleteRecordsPartition::default().with_partition_index(1).with_offset(0),
-                delete_records_request::DeleteRecordsPartition::default().with_partition_index(0).with_offset(1000),
+        ApiKey::DeleteTopics if v >= 6 => RequestKind::DeleteTopics(
+            DeleteTopicsRequest::default().with_topics(vec![
+                delete_topics_request::DeleteTopicState::default()
+                    .with_name(Some(topic(&format!("auto-{v}")))),
+                delete_topics_request::DeleteTopicState::default()
+                    .with_topic_id(uuid::Uuid::from_u128(1)),
             ]),
-        ])),
-        ApiKey::InitProducerId => RequestKind::InitProducerId(InitProducerIdRequest::default().with_transaction_timeout_ms(1000)),
-        ApiKey::OffsetForLeaderEpoch => RequestKind::OffsetForLeaderEpoch(OffsetForLeaderEpochRequest::default().with_topics(vec![
-            offset_for_leader_epoch_request::OffsetForLeaderTopic::default().with_topic(topic("t")).with_partitions(vec![
-                offset_for_leader_epoch_request::OffsetForLeaderPartition::default().with_partition(0).with_leader_epoch(0),
-                offset_for_leader_epoch_request::OffsetForLeaderPartition::default().with_partition(9).with_leader_epoch(0),
+        ),
+        ApiKey::DeleteTopics => RequestKind::DeleteTopics(
+            DeleteTopicsRequest::default()
+                .with_topic_names(vec![topic(&format!("auto-{v}")), topic("missing")]),
+        ),
+        ApiKey::DeleteRecords => RequestKind::DeleteRecords(
+            DeleteRecordsRequest::default().with_topics(vec![
+                delete_records_request::DeleteRecordsTopic::default()
+                    .with_name(topic("t"))
+                    .with_partitions(vec![
+                        delete_records_request::DeleteRecordsPartition::default()
+                            .with_partition_index(1)
+                            .with_offset(0),
+                        delete_records_request::DeleteRecordsPartition::default()
+                            .with_partition_index(0)
+                            .with_offset(1000),
+                    ]),
             ]),
-        ])),
-        ApiKey::DescribeConfigs => RequestKind::DescribeConfigs(DescribeConfigsRequest::default().with_resources(vec![
-            describe_configs_request::DescribeConfigsResource::default().with_resource_type(2).with_resource_name(s("t")),
-            describe_configs_request::DescribeConfigsResource::default().with_resource_type(4).with_resource_name(s("1")),
-            describe_configs_request::DescribeConfigsResource::default().with_resource_type(2).with_resource_name(s("nope")),
-        ])),
-        ApiKey::AlterConfigs => RequestKind::AlterConfigs(AlterConfigsRequest::default().with_resources(vec![
-            alter_configs_request::AlterConfigsResource::default().with_resource_type(2).with_resource_name(s("t")).with_configs(
-                vec![alter_configs_request::AlterableConfig::default().with_name(s("retention.ms")).with_value(Some(s("60000")))],
-            ),
-        ])),
-        ApiKey::CreatePartitions => RequestKind::CreatePartitions(CreatePartitionsRequest::default().with_topics(vec![
+        ),
+        ApiKey::InitProducerId => RequestKind::InitProducerId(
+            InitProducerIdRequest::default().with_transaction_timeout_ms(1000),
+        ),
+        ApiKey::OffsetForLeaderEpoch => RequestKind::OffsetForLeaderEpoch(
+            OffsetForLeaderEpochRequest::default().with_topics(vec![
+                offset_for_leader_epoch_request::OffsetForLeaderTopic::default()
+                    .with_topic(topic("t"))
+                    .with_partitions(vec![
+                        offset_for_leader_epoch_request::OffsetForLeaderPartition::default()
+                            .with_partition(0)
+                            .with_leader_epoch(0),
+                        offset_for_leader_epoch_request::OffsetForLeaderPartition::default()
+                            .with_partition(9)
+                            .with_leader_epoch(0),
+                    ]),
+            ]),
+        ),
+        ApiKey::DescribeConfigs => RequestKind::DescribeConfigs(
+            DescribeConfigsRequest::default().with_resources(vec![
+                describe_configs_request::DescribeConfigsResource::default()
+                    .with_resource_type(2)
+                    .with_resource_name(s("t")),
+                describe_configs_request::DescribeConfigsResource::default()
+                    .with_resource_type(4)
+                    .with_resource_name(s("1")),
+                describe_configs_request::DescribeConfigsResource::default()
+                    .with_resource_type(2)
+                    .with_resource_name(s("nope")),
+            ]),
+        ),
+        ApiKey::AlterConfigs => RequestKind::AlterConfigs(
+            AlterConfigsRequest::default().with_resources(vec![
+                alter_configs_request::AlterConfigsResource::default()
+                    .with_resource_type(2)
+                    .with_resource_name(s("t"))
+                    .with_configs(vec![alter_configs_request::AlterableConfig::default()
+                        .with_name(s("retention.ms"))
+                        .with_value(Some(s("60000")))]),
+            ]),
+        ),
+        ApiKey::CreatePartitions => {
+            RequestKind::CreatePartitions(CreatePartitionsRequest::default().with_topics(vec![
             create_partitions_request::CreatePartitionsTopic::default()
                 .with_name(topic("t"))
                 .with_count(broker.metadata().topic("t").unwrap().partitions.len() as i32 + 1),
-        ])),
-        ApiKey::DeleteGroups => RequestKind::DeleteGroups(DeleteGroupsRequest::default().with_groups_names(vec![GroupId(s("none"))])),
-        ApiKey::IncrementalAlterConfigs => {
-            RequestKind::IncrementalAlterConfigs(IncrementalAlterConfigsRequest::default().with_resources(vec![
+        ]))
+        }
+        ApiKey::DeleteGroups => RequestKind::DeleteGroups(
+            DeleteGroupsRequest::default().with_groups_names(vec![GroupId(s("none"))]),
+        ),
+        ApiKey::IncrementalAlterConfigs => RequestKind::IncrementalAlterConfigs(
+            IncrementalAlterConfigsRequest::default().with_resources(vec![
                 incremental_alter_configs_request::AlterConfigsResource::default()
                     .with_resource_type(2)
                     .with_resource_name(s("t"))
-                    .with_configs(vec![incremental_alter_configs_request::AlterableConfig::default()
-                        .with_name(s("retention.bytes"))
-                        .with_config_operation(0)
-                        .with_value(Some(s("1000000")))]),
-            ]))
-        }
-        ApiKey::OffsetDelete => RequestKind::OffsetDelete(OffsetDeleteRequest::default().with_group_id(GroupId(s("g"))).with_topics(
-            vec![offset_delete_request::OffsetDeleteRequestTopic::default()
-                .with_name(topic("t"))
-                .with_partitions(vec![offset_delete_request::OffsetDeleteRequestPartition::default().with_partition_index(0)])],
-        )),
+                    .with_configs(vec![
+                        incremental_alter_configs_request::AlterableConfig::default()
+                            .with_name(s("retention.bytes"))
+                            .with_config_operation(0)
+                            .with_value(Some(s("1000000"))),
+                    ]),
+            ]),
+        ),
+        ApiKey::OffsetDelete => RequestKind::OffsetDelete(
+            OffsetDeleteRequest::default().with_group_id(GroupId(s("g"))).with_topics(vec![
+                offset_delete_request::OffsetDeleteRequestTopic::default()
+                    .with_name(topic("t"))
+                    .with_partitions(vec![
+                        offset_delete_request::OffsetDeleteRequestPartition::default()
+                            .with_partition_index(0),
+                    ]),
+            ]),
+        ),
         ApiKey::DescribeCluster => RequestKind::DescribeCluster(DescribeClusterRequest::default()),
         other => panic!("no representative request for {other:?}"),
     }
@@ -201,7 +301,8 @@ async fn every_advertised_version_answers_and_decodes() {
             let mut body = response;
             let header = ResponseHeader::decode(&mut body, api.response_header_version(v)).unwrap();
             assert_eq!(header.correlation_id, 1000 + v as i32, "{api:?} v{v}");
-            let decoded = ResponseKind::decode(*api, &mut body, v).unwrap_or_else(|e| panic!("{api:?} v{v} response: {e}"));
+            let decoded = ResponseKind::decode(*api, &mut body, v)
+                .unwrap_or_else(|e| panic!("{api:?} v{v} response: {e}"));
             check(&decoded, *api, v);
         }
     }
@@ -217,7 +318,10 @@ fn check(response: &ResponseKind, api: ApiKey, v: i16) {
         ResponseKind::Fetch(r) => {
             let p = &r.responses[0].partitions;
             assert_eq!(p[0].error_code, 0, "Fetch v{v}");
-            assert!(!p[0].records.as_ref().unwrap().is_empty(), "Fetch v{v} returns the produced batches");
+            assert!(
+                !p[0].records.as_ref().unwrap().is_empty(),
+                "Fetch v{v} returns the produced batches"
+            );
             assert_ne!(p[1].error_code, 0, "Fetch v{v} unknown partition");
         }
         ResponseKind::ListOffsets(r) => {
@@ -232,7 +336,11 @@ fn check(response: &ResponseKind, api: ApiKey, v: i16) {
             assert!(r.topics.iter().all(|t| t.error_code == 0), "Metadata v{v} auto-creates");
         }
         ResponseKind::CreateTopics(r) => {
-            assert_eq!((r.topics[0].error_code, r.topics[1].error_code), (0, 36), "CreateTopics v{v}");
+            assert_eq!(
+                (r.topics[0].error_code, r.topics[1].error_code),
+                (0, 36),
+                "CreateTopics v{v}"
+            );
         }
         ResponseKind::DeleteTopics(r) => {
             assert_eq!(r.responses[0].error_code, 0, "DeleteTopics v{v}");

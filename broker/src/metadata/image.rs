@@ -62,7 +62,11 @@ impl MetadataImage {
                 let topic = self.topics.get_mut(name).expect("partition of a known topic");
                 topic.partitions.insert(
                     *partition,
-                    PartitionImage { leader: *leader, leader_epoch: *leader_epoch, replicas: replicas.clone() },
+                    PartitionImage {
+                        leader: *leader,
+                        leader_epoch: *leader_epoch,
+                        replicas: replicas.clone(),
+                    },
                 );
             }
             MetadataRecord::Config { resource, name, value } => {

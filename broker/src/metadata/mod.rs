@@ -45,14 +45,19 @@ impl MetadataStore {
         while offset < log.log_end_offset() {
             let bytes = log.read(offset, 1 << 20)?;
             let records = decode_records(bytes).map_err(|e| {
-                LogError::InvalidRecord(format!("metadata log at offset {offset} does not decode: {e}"))
+                LogError::InvalidRecord(format!(
+                    "metadata log at offset {offset} does not decode: {e}"
+                ))
             })?;
             let Some(last) = records.last() else { break };
             offset = last.offset + 1;
             for stored in &records {
                 let value = stored.value.as_deref().unwrap_or_default();
                 let record: MetadataRecord = serde_json::from_slice(value).map_err(|e| {
-                    LogError::InvalidRecord(format!("metadata record at offset {} is invalid: {e}", stored.offset))
+                    LogError::InvalidRecord(format!(
+                        "metadata record at offset {} is invalid: {e}",
+                        stored.offset
+                    ))
                 })?;
                 image.apply(&record);
             }

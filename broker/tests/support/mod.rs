@@ -54,7 +54,11 @@ impl TestBroker {
 
     fn spawn(&mut self) {
         self.starts += 1;
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.log_path()).expect("log file");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path())
+            .expect("log file");
         let mut command = Command::new(env!("CARGO_BIN_EXE_kafka-lab-broker"));
         command
             .arg("--override")
@@ -78,7 +82,11 @@ impl TestBroker {
             if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
                 break;
             }
-            assert!(Instant::now() < deadline, "broker did not listen within 30 s:\n{}", self.log_tail());
+            assert!(
+                Instant::now() < deadline,
+                "broker did not listen within 30 s:\n{}",
+                self.log_tail()
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
         self.child = Some(child);
