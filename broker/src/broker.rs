@@ -165,8 +165,8 @@ impl Broker {
         Ok(broker)
     }
 
-    /// A snapshot of the metadata image. Cheap enough for per-request use at lab scale.
-    pub fn metadata(&self) -> MetadataImage {
+    /// A consistent snapshot of the metadata image (a reference count, not a copy).
+    pub fn metadata(&self) -> Arc<MetadataImage> {
         self.lock_metadata().image().clone()
     }
 
@@ -243,7 +243,7 @@ impl Broker {
             value: Some(value.clone()),
         }));
         if validate_only {
-            let mut scratch = store.image().clone();
+            let mut scratch = MetadataImage::clone(store.image());
             records.iter().for_each(|r| scratch.apply(r));
             return Ok(scratch.topic(name).expect("just applied").clone());
         }

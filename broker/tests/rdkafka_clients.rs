@@ -373,3 +373,48 @@ async fn on_disk_layout_is_kafkas() {
         files.iter().filter(|f| f.starts_with("layout-0/") && f.ends_with(".log")).count();
     assert!(segments > 1, "20 kB segments should have rolled: {files:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn time_retention_deletes_old_segments_in_the_background() {
+    let broker = TestBroker::start_with(&["log.retention.check.interval.ms=100"]);
+    let admin = admin(&broker);
+    let topic = NewTopic::new("short-lived", 1, TopicReplication::Fixed(1))
+        .set("retention.ms", "60000")
+        .set("segment.ms", "100");
+    assert!(admin.create_topics(&[topic], &AdminOptions::new()).await.unwrap()[0].is_ok());
+    let producer = producer(&broker, &[]);
+    // Records stamped an hour ago: older than retention.ms as soon as their segment rolls.
+    let an_hour_ago =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis()
+            as i64
+            - 3_600_000;
+    for i in 0..10 {
+        let payload = format!("old-{i}");
+        producer
+            .send(
+                FutureRecord::to("short-lived").key("k").payload(&payload).timestamp(an_hour_ago),
+                TIMEOUT,
+            )
+            .await
+            .unwrap();
+    }
+    let consumer = consumer(&broker, "retention", &[]);
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        let (low, high) = consumer.fetch_watermarks("short-lived", 0, TIMEOUT).unwrap();
+        assert_eq!(high, 10);
+        if low == 10 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "retention never advanced the log start offset (low={low})"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let files = support::files_under(&broker.data_dir());
+    assert!(
+        !files.iter().any(|f| f == "short-lived-0/00000000000000000000.log"),
+        "the expired segment should be deleted: {files:?}"
+    );
+}

@@ -10,5 +10,5 @@ pub fn handle(
     ctx: &RequestContext,
     request: OffsetCommitRequest,
 ) -> OffsetCommitResponse {
-    broker.groups.offset_commit(request, ctx.api_version, &broker.metadata())
+    broker.groups.offset_commit(request, ctx.api_version, &*broker.metadata())
 }

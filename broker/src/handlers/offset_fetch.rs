@@ -10,5 +10,5 @@ pub fn handle(
     ctx: &RequestContext,
     request: OffsetFetchRequest,
 ) -> OffsetFetchResponse {
-    broker.groups.offset_fetch(request, ctx.api_version, &broker.metadata())
+    broker.groups.offset_fetch(request, ctx.api_version, &*broker.metadata())
 }

@@ -73,8 +73,8 @@ fn request(broker: &Broker, api: ApiKey, v: i16) -> RequestKind {
             let t = if v >= 13 { t.with_topic_id(topic_id) } else { t.with_topic(topic("t")) };
             RequestKind::Fetch(FetchRequest::default().with_max_bytes(1 << 20).with_topics(vec![t]))
         }
-        ApiKey::ListOffsets => RequestKind::ListOffsets(
-            ListOffsetsRequest::default().with_topics(vec![
+        ApiKey::ListOffsets => {
+            RequestKind::ListOffsets(ListOffsetsRequest::default().with_topics(vec![
                 list_offsets_request::ListOffsetsTopic::default()
                     .with_name(topic("t"))
                     .with_partitions(vec![
@@ -88,15 +88,15 @@ fn request(broker: &Broker, api: ApiKey, v: i16) -> RequestKind {
                             .with_partition_index(9)
                             .with_timestamp(-2),
                     ]),
-            ]),
-        ),
-        ApiKey::Metadata => RequestKind::Metadata(
-            MetadataRequest::default().with_topics(Some(vec![
+            ]))
+        }
+        ApiKey::Metadata => {
+            RequestKind::Metadata(MetadataRequest::default().with_topics(Some(vec![
                 metadata_request::MetadataRequestTopic::default().with_name(Some(topic("t"))),
                 metadata_request::MetadataRequestTopic::default()
                     .with_name(Some(topic(&format!("auto-{v}")))),
-            ])),
-        ),
+            ])))
+        }
         ApiKey::OffsetCommit => RequestKind::OffsetCommit(
             OffsetCommitRequest::default()
                 .with_group_id(GroupId(s("g")))
@@ -162,8 +162,8 @@ fn request(broker: &Broker, api: ApiKey, v: i16) -> RequestKind {
         ),
         ApiKey::ListGroups => RequestKind::ListGroups(ListGroupsRequest::default()),
         ApiKey::ApiVersions => RequestKind::ApiVersions(ApiVersionsRequest::default()),
-        ApiKey::CreateTopics => RequestKind::CreateTopics(
-            CreateTopicsRequest::default().with_topics(vec![
+        ApiKey::CreateTopics => {
+            RequestKind::CreateTopics(CreateTopicsRequest::default().with_topics(vec![
                 create_topics_request::CreatableTopic::default()
                     .with_name(topic(&format!("created-{v}")))
                     .with_num_partitions(1)
@@ -172,22 +172,22 @@ fn request(broker: &Broker, api: ApiKey, v: i16) -> RequestKind {
                     .with_name(topic("t"))
                     .with_num_partitions(1)
                     .with_replication_factor(1),
-            ]),
-        ),
-        ApiKey::DeleteTopics if v >= 6 => RequestKind::DeleteTopics(
-            DeleteTopicsRequest::default().with_topics(vec![
+            ]))
+        }
+        ApiKey::DeleteTopics if v >= 6 => {
+            RequestKind::DeleteTopics(DeleteTopicsRequest::default().with_topics(vec![
                 delete_topics_request::DeleteTopicState::default()
                     .with_name(Some(topic(&format!("auto-{v}")))),
                 delete_topics_request::DeleteTopicState::default()
                     .with_topic_id(uuid::Uuid::from_u128(1)),
-            ]),
-        ),
+            ]))
+        }
         ApiKey::DeleteTopics => RequestKind::DeleteTopics(
             DeleteTopicsRequest::default()
                 .with_topic_names(vec![topic(&format!("auto-{v}")), topic("missing")]),
         ),
-        ApiKey::DeleteRecords => RequestKind::DeleteRecords(
-            DeleteRecordsRequest::default().with_topics(vec![
+        ApiKey::DeleteRecords => {
+            RequestKind::DeleteRecords(DeleteRecordsRequest::default().with_topics(vec![
                 delete_records_request::DeleteRecordsTopic::default()
                     .with_name(topic("t"))
                     .with_partitions(vec![
@@ -198,8 +198,8 @@ fn request(broker: &Broker, api: ApiKey, v: i16) -> RequestKind {
                             .with_partition_index(0)
                             .with_offset(1000),
                     ]),
-            ]),
-        ),
+            ]))
+        }
         ApiKey::InitProducerId => RequestKind::InitProducerId(
             InitProducerIdRequest::default().with_transaction_timeout_ms(1000),
         ),
@@ -217,8 +217,8 @@ fn request(broker: &Broker, api: ApiKey, v: i16) -> RequestKind {
                     ]),
             ]),
         ),
-        ApiKey::DescribeConfigs => RequestKind::DescribeConfigs(
-            DescribeConfigsRequest::default().with_resources(vec![
+        ApiKey::DescribeConfigs => {
+            RequestKind::DescribeConfigs(DescribeConfigsRequest::default().with_resources(vec![
                 describe_configs_request::DescribeConfigsResource::default()
                     .with_resource_type(2)
                     .with_resource_name(s("t")),
@@ -228,18 +228,18 @@ fn request(broker: &Broker, api: ApiKey, v: i16) -> RequestKind {
                 describe_configs_request::DescribeConfigsResource::default()
                     .with_resource_type(2)
                     .with_resource_name(s("nope")),
-            ]),
-        ),
-        ApiKey::AlterConfigs => RequestKind::AlterConfigs(
-            AlterConfigsRequest::default().with_resources(vec![
+            ]))
+        }
+        ApiKey::AlterConfigs => {
+            RequestKind::AlterConfigs(AlterConfigsRequest::default().with_resources(vec![
                 alter_configs_request::AlterConfigsResource::default()
                     .with_resource_type(2)
                     .with_resource_name(s("t"))
                     .with_configs(vec![alter_configs_request::AlterableConfig::default()
                         .with_name(s("retention.ms"))
                         .with_value(Some(s("60000")))]),
-            ]),
-        ),
+            ]))
+        }
         ApiKey::CreatePartitions => {
             RequestKind::CreatePartitions(CreatePartitionsRequest::default().with_topics(vec![
             create_partitions_request::CreatePartitionsTopic::default()
@@ -356,4 +356,50 @@ fn check(response: &ResponseKind, api: ApiKey, v: i16) {
         _ => {}
     }
     let _ = api;
+}
+
+fn fetch_t0(min_bytes: i32, max_wait_ms: i32) -> FetchRequest {
+    FetchRequest::default()
+        .with_max_wait_ms(max_wait_ms)
+        .with_min_bytes(min_bytes)
+        .with_max_bytes(1 << 20)
+        .with_topics(vec![fetch_request::FetchTopic::default()
+            .with_topic(topic("t"))
+            .with_partitions(vec![fetch_request::FetchPartition::default()
+                .with_partition(0)
+                .with_partition_max_bytes(1 << 20)])])
+}
+
+fn produce_t0() -> ProduceRequest {
+    let batch = Bytes::from(encode_batch(&[(None, Some(Bytes::from_static(b"late")))], 1).to_vec());
+    ProduceRequest::default().with_acks(1).with_timeout_ms(1000).with_topic_data(vec![
+        produce_request::TopicProduceData::default().with_name(topic("t")).with_partition_data(
+            vec![produce_request::PartitionProduceData::default()
+                .with_index(0)
+                .with_records(Some(batch))],
+        ),
+    ])
+}
+
+#[tokio::test(start_paused = true)]
+async fn fetch_long_polls_until_data_arrives_or_max_wait() {
+    let broker = test_broker().await;
+    let start = tokio::time::Instant::now();
+    // Nothing arrives: the fetch waits the full max_wait_ms and returns empty.
+    let empty = super::fetch::handle(&broker, fetch_t0(1, 500), 12).await;
+    assert!(empty.responses[0].partitions[0].records.as_ref().unwrap().is_empty());
+    assert_eq!(start.elapsed().as_millis(), 500);
+
+    // A produce 200 ms into a 5 s wait wakes the fetch right away.
+    let producer = broker.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        super::produce::handle(&producer, produce_t0(), 9).unwrap();
+    });
+    let start = tokio::time::Instant::now();
+    let woken = super::fetch::handle(&broker, fetch_t0(1, 5000), 12).await;
+    assert_eq!(start.elapsed().as_millis(), 200);
+    let partition = &woken.responses[0].partitions[0];
+    assert!(!partition.records.as_ref().unwrap().is_empty());
+    assert_eq!(partition.high_watermark, 1);
 }

@@ -25,7 +25,8 @@ pub const METADATA_LOG_DIR: &str = "__cluster_metadata-0";
 
 /// The metadata log and the image it produces.
 pub struct MetadataStore {
-    image: MetadataImage,
+    /// Shared so that a request can hold a consistent snapshot without copying it.
+    image: Arc<MetadataImage>,
     log: PartitionLog,
 }
 
@@ -62,11 +63,11 @@ impl MetadataStore {
                 image.apply(&record);
             }
         }
-        Ok(Self { image, log })
+        Ok(Self { image: Arc::new(image), log })
     }
 
     /// The current image.
-    pub fn image(&self) -> &MetadataImage {
+    pub fn image(&self) -> &Arc<MetadataImage> {
         &self.image
     }
 
@@ -76,7 +77,7 @@ impl MetadataStore {
             return Ok(());
         }
         // Validate against a scratch image first so a bad record never reaches the log.
-        let mut next = self.image.clone();
+        let mut next = MetadataImage::clone(&self.image);
         records.iter().for_each(|r| next.apply(r));
         let entries: Vec<_> = records
             .iter()
@@ -84,7 +85,7 @@ impl MetadataStore {
             .collect();
         let mut batch = encode_batch(&entries, now_ms);
         self.log.append(&mut batch, 0, now_ms)?;
-        self.image = next;
+        self.image = Arc::new(next);
         Ok(())
     }
 }
