@@ -24,6 +24,10 @@ use crate::topic_config;
 /// Name of the internal topic holding committed offsets and group metadata.
 pub const CONSUMER_OFFSETS_TOPIC: &str = "__consumer_offsets";
 
+/// Most partitions one CreateTopics or CreatePartitions may add, as KRaft's controller
+/// (`MAX_PARTITIONS_PER_BATCH`): a bigger request is refused instead of exhausting memory.
+pub const MAX_PARTITIONS_PER_REQUEST: i32 = 10_000;
+
 /// Producer ids are reserved from the metadata log in blocks, as KRaft's ProducerIdsRecord.
 const PRODUCER_ID_BLOCK: i64 = 1000;
 
@@ -218,6 +222,7 @@ impl Broker {
                 ),
             ));
         }
+        check_partition_batch(partitions)?;
         for (key, value) in &configs {
             topic_config::validate(key, Some(value))?;
         }
@@ -274,6 +279,7 @@ impl Broker {
                 ),
             ));
         }
+        check_partition_batch(count - current)?;
         if validate_only {
             return Ok(());
         }
@@ -466,6 +472,18 @@ impl OffsetsLog for ConsumerOffsetsLog {
         log.flush().map_err(|e| e.to_string())?;
         Ok(())
     }
+}
+
+fn check_partition_batch(added: i32) -> Result<(), ApiError> {
+    if added > MAX_PARTITIONS_PER_REQUEST {
+        return Err(ApiError::new(
+            ResponseError::PolicyViolation,
+            format!(
+                "excessively large number of partitions per request: {added} (at most {MAX_PARTITIONS_PER_REQUEST})"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// UNKNOWN_TOPIC_OR_PARTITION for a topic name.

@@ -133,8 +133,23 @@ impl Storage for MemoryStorage {
                 .then(|| p.file_name().map(|n| n.to_string_lossy().into_owned()))
                 .flatten()
         };
-        let mut names: Vec<String> = inner.dirs.iter().filter_map(child_name).collect();
-        names.extend(inner.files.keys().filter_map(child_name));
+        // Paths order component-wise, so a directory's descendants follow it contiguously:
+        // scan only those rather than the whole disk.
+        let under = |p: &&PathBuf| p.starts_with(path);
+        let mut names: Vec<String> = inner
+            .dirs
+            .range(path.to_path_buf()..)
+            .take_while(under)
+            .filter_map(child_name)
+            .collect();
+        names.extend(
+            inner
+                .files
+                .range(path.to_path_buf()..)
+                .map(|(p, _)| p)
+                .take_while(under)
+                .filter_map(child_name),
+        );
         names.sort();
         Ok(names)
     }
