@@ -41,8 +41,9 @@ fn main() {
         println!("throughput: benchmark skipped (run it with `cargo bench --bench throughput`)");
         return;
     }
-    let custom: Option<usize> =
-        std::env::var("BENCH_RECORDS").ok().map(|v| v.parse().expect("BENCH_RECORDS must be a count"));
+    let custom: Option<usize> = std::env::var("BENCH_RECORDS")
+        .ok()
+        .map(|v| v.parse().expect("BENCH_RECORDS must be a count"));
     let sizes: [(usize, usize, &str); 2] =
         [(100, custom.unwrap_or(2_000_000), "100 B"), (1024, custom.unwrap_or(500_000), "1 KiB")];
 
@@ -50,7 +51,8 @@ fn main() {
     let broker = TestBroker::start();
     let broker_pid = broker.pid().expect("broker pid");
     let cpu = || (cpu_secs(&broker_pid.to_string()), cpu_secs("self"));
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
+    let runtime =
+        tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
 
     let mut rows: Vec<Row> = Vec::new();
     for (topic_no, &(size, records, label)) in sizes.iter().enumerate() {
@@ -172,7 +174,10 @@ impl Row {
             None => ("".into(), "".into()),
         };
         let (broker_cpu, bench_cpu) = match self.cpu_secs {
-            Some((b, c)) => (format!("{:.0} %", 100.0 * b / self.secs), format!("{:.0} %", 100.0 * c / self.secs)),
+            Some((b, c)) => (
+                format!("{:.0} %", 100.0 * b / self.secs),
+                format!("{:.0} %", 100.0 * c / self.secs),
+            ),
             None => ("".into(), "".into()),
         };
         format!(
@@ -197,10 +202,15 @@ fn payload(size: usize) -> Vec<u8> {
 }
 
 async fn create_topic(broker: &TestBroker, topic: &str) {
-    let admin: AdminClient<DefaultClientContext> =
-        ClientConfig::new().set("bootstrap.servers", broker.bootstrap()).create().expect("admin client");
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", broker.bootstrap())
+        .create()
+        .expect("admin client");
     let results = admin
-        .create_topics(&[NewTopic::new(topic, PARTITIONS, TopicReplication::Fixed(1))], &AdminOptions::new())
+        .create_topics(
+            &[NewTopic::new(topic, PARTITIONS, TopicReplication::Fixed(1))],
+            &AdminOptions::new(),
+        )
         .await
         .expect("create_topics request");
     assert!(results[0].is_ok(), "create {topic}: {:?}", results[0]);
@@ -236,7 +246,13 @@ struct ProduceResult {
     p99_ms: f64,
 }
 
-fn produce(broker: &TestBroker, topic: &str, payload: &[u8], records: usize, acks: &str) -> ProduceResult {
+fn produce(
+    broker: &TestBroker,
+    topic: &str,
+    payload: &[u8],
+    records: usize,
+    acks: &str,
+) -> ProduceResult {
     let context = Deliveries {
         start: Instant::now(),
         latencies_us: Mutex::new(Vec::with_capacity(records)),
@@ -244,7 +260,10 @@ fn produce(broker: &TestBroker, topic: &str, payload: &[u8], records: usize, ack
         failures: AtomicU64::new(0),
     };
     let producer: ThreadedProducer<Deliveries> = ThreadedProducer::from_config_and_context(
-        ClientConfig::new().set("bootstrap.servers", broker.bootstrap()).set("linger.ms", LINGER_MS).set("acks", acks),
+        ClientConfig::new()
+            .set("bootstrap.servers", broker.bootstrap())
+            .set("linger.ms", LINGER_MS)
+            .set("acks", acks),
         context,
     )
     .expect("producer");
@@ -256,7 +275,8 @@ fn produce(broker: &TestBroker, topic: &str, payload: &[u8], records: usize, ack
     for _ in 0..records {
         loop {
             let sent_ns = start.elapsed().as_nanos() as usize;
-            let record = BaseRecord::<(), [u8], usize>::with_opaque_to(topic, sent_ns).payload(payload);
+            let record =
+                BaseRecord::<(), [u8], usize>::with_opaque_to(topic, sent_ns).payload(payload);
             match producer.send(record) {
                 Ok(()) => break,
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
@@ -274,9 +294,14 @@ fn produce(broker: &TestBroker, topic: &str, payload: &[u8], records: usize, ack
     let mut latencies = std::mem::take(&mut *context.latencies_us.lock().unwrap());
     assert_eq!(latencies.len(), records, "delivery reports");
     latencies.sort_unstable();
-    let percentile = |p: usize| latencies[(latencies.len() * p / 100).min(latencies.len() - 1)] as f64 / 1000.0;
+    let percentile =
+        |p: usize| latencies[(latencies.len() * p / 100).min(latencies.len() - 1)] as f64 / 1000.0;
     let last_ns = context.last_delivery_ns.load(Ordering::Relaxed);
-    ProduceResult { secs: (last_ns - first_send_ns) as f64 / 1e9, p50_ms: percentile(50), p99_ms: percentile(99) }
+    ProduceResult {
+        secs: (last_ns - first_send_ns) as f64 / 1e9,
+        p50_ms: percentile(50),
+        p99_ms: percentile(99),
+    }
 }
 
 /// Seconds to read all `records` of the topic from offset 0.
@@ -340,7 +365,12 @@ fn ceiling(total_bytes: u64) -> Ceiling {
     };
     let (no_fsync_secs, no_fsync_cpu_secs) = median(false);
     let (fsync_secs, _) = median(true);
-    Ceiling { no_fsync_secs, no_fsync_mb_s: total_bytes as f64 / 1e6 / no_fsync_secs, no_fsync_cpu_secs, fsync_secs }
+    Ceiling {
+        no_fsync_secs,
+        no_fsync_mb_s: total_bytes as f64 / 1e6 / no_fsync_secs,
+        no_fsync_cpu_secs,
+        fsync_secs,
+    }
 }
 
 /// Seconds to send `total_bytes` over loopback TCP in `CHUNK` writes, the receiver
@@ -405,7 +435,9 @@ fn cpu_secs(pid: &str) -> f64 {
 }
 
 fn kernel_release() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/osrelease").map(|s| s.trim().to_string()).unwrap_or_else(|_| "?".into())
+    std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "?".into())
 }
 
 fn load_average() -> String {
