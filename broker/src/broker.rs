@@ -342,7 +342,11 @@ impl Broker {
         for (key, value) in &changes {
             topic_config::validate(key, value.as_deref())?;
         }
-        let topic = self.metadata().topic(name).cloned().ok_or_else(|| unknown_topic(name))?;
+        // Check and commit under one lock: a concurrent DeleteTopics must not slip in between.
+        let mut store = self.lock_metadata();
+        if store.image().topic(name).is_none() {
+            return Err(unknown_topic(name));
+        }
         if validate_only {
             return Ok(());
         }
@@ -354,8 +358,10 @@ impl Broker {
                 value,
             })
             .collect();
-        self.commit_metadata(records)?;
-        let topic = self.metadata().topic(&topic.name).cloned().expect("exists");
+        let now = self.clock.now_ms();
+        store.commit(records, now).map_err(ApiError::from)?;
+        let topic = store.image().topic(name).expect("checked under this lock").clone();
+        drop(store);
         let config = self.log_config(&topic);
         let logs = self.lock_logs();
         for partition in topic.partitions.keys() {

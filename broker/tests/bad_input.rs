@@ -185,3 +185,85 @@ fn produce_to_unknown_topic_or_partition_gets_error_3_and_acks_0_gets_no_respons
     stream.write_all(&frame).unwrap();
     round_trip(&mut stream, ApiKey::ApiVersions, 3, &ApiVersionsRequest::default());
 }
+
+/// Idempotent producer semantics on the wire: a retried batch is acknowledged with its original
+/// offset and stored once; a sequence gap gets OUT_OF_ORDER_SEQUENCE_NUMBER.
+#[test]
+fn idempotent_sequences_drop_duplicates_and_reject_gaps() {
+    use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse};
+    use kafka_protocol::records::{
+        Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+    };
+    let broker = TestBroker::start_with(&["num.partitions=1"]);
+    let mut stream = connect(&broker);
+    let mut body = round_trip(&mut stream, ApiKey::Metadata, 12, &{
+        use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+        MetadataRequest::default()
+            .with_topics(Some(vec![MetadataRequestTopic::default()
+                .with_name(Some(TopicName(StrBytes::from_static_str("seq"))))]))
+            .with_allow_auto_topic_creation(true)
+    });
+    assert_eq!(MetadataResponse::decode(&mut body, 12).unwrap().topics[0].error_code, 0);
+    let mut body = round_trip(
+        &mut stream,
+        ApiKey::InitProducerId,
+        4,
+        &InitProducerIdRequest::default()
+            .with_transactional_id(None)
+            .with_transaction_timeout_ms(60_000),
+    );
+    let init = InitProducerIdResponse::decode(&mut body, 4).unwrap();
+    assert_eq!(init.error_code, 0);
+    let batch = |sequence: i32, count: i32| {
+        let records: Vec<Record> = (0..count)
+            .map(|i| Record {
+                transactional: false,
+                control: false,
+                delete_horizon: false,
+                partition_leader_epoch: 0,
+                producer_id: init.producer_id.0,
+                producer_epoch: init.producer_epoch,
+                timestamp_type: TimestampType::Creation,
+                offset: i as i64,
+                sequence: sequence + i,
+                timestamp: 1_700_000_000_000,
+                key: None,
+                value: Some(Bytes::from(format!("seq-{}", sequence + i))),
+                headers: Default::default(),
+            })
+            .collect();
+        let mut buf = BytesMut::new();
+        RecordBatchEncoder::encode(
+            &mut buf,
+            records.iter(),
+            &RecordEncodeOptions { version: 2, compression: Compression::None },
+        )
+        .unwrap();
+        buf.freeze()
+    };
+    let mut produce = |records: Bytes| {
+        let request = ProduceRequest::default()
+            .with_acks(-1)
+            .with_timeout_ms(1000)
+            .with_topic_data(vec![TopicProduceData::default()
+                .with_name(TopicName(StrBytes::from_static_str("seq")))
+                .with_partition_data(vec![PartitionProduceData::default()
+                    .with_index(0)
+                    .with_records(Some(records))])]);
+        let mut body = round_trip(&mut stream, ApiKey::Produce, 9, &request);
+        let p = ProduceResponse::decode(&mut body, 9)
+            .unwrap()
+            .responses
+            .remove(0)
+            .partition_responses
+            .remove(0);
+        (p.error_code, p.base_offset)
+    };
+    assert_eq!(produce(batch(0, 3)), (0, 0));
+    assert_eq!(produce(batch(3, 2)), (0, 3));
+    // The client retries the first batch: same offsets, nothing stored twice.
+    assert_eq!(produce(batch(0, 3)), (0, 0));
+    // A gap: sequence 9 after 4.
+    assert_eq!(produce(batch(9, 1)).0, 45, "OUT_OF_ORDER_SEQUENCE_NUMBER");
+    assert_eq!(produce(batch(5, 1)), (0, 5), "the next in-order batch is still accepted");
+}

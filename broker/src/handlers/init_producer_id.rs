@@ -13,9 +13,17 @@ pub fn handle(broker: &Broker, request: InitProducerIdRequest) -> InitProducerId
             .with_producer_id(ProducerId(-1))
             .with_producer_epoch(-1)
     };
-    if request.transactional_id.is_some() {
-        tracing::warn!("InitProducerId with a transactional id: transactions are not supported");
-        return failed(ResponseError::InvalidRequest);
+    match request.transactional_id.as_ref().map(|id| id.0.as_str()) {
+        None => {}
+        // Kafka's own answer to an empty transactional id.
+        Some("") => return failed(ResponseError::InvalidRequest),
+        Some(id) => {
+            tracing::warn!(
+                transactional_id = id,
+                "InitProducerId refused: transactions are not supported"
+            );
+            return failed(ResponseError::InvalidRequest);
+        }
     }
     // A producer re-initialising (KIP-360) gets a fresh id rather than a bumped epoch: its old
     // sequence state then cannot collide with the new one.

@@ -201,7 +201,9 @@ fn request(broker: &Broker, api: ApiKey, v: i16) -> RequestKind {
             ]))
         }
         ApiKey::InitProducerId => RequestKind::InitProducerId(
-            InitProducerIdRequest::default().with_transaction_timeout_ms(1000),
+            InitProducerIdRequest::default()
+                .with_transactional_id(None)
+                .with_transaction_timeout_ms(1000),
         ),
         ApiKey::OffsetForLeaderEpoch => RequestKind::OffsetForLeaderEpoch(
             OffsetForLeaderEpochRequest::default().with_topics(vec![
@@ -353,6 +355,10 @@ fn check(response: &ResponseKind, api: ApiKey, v: i16) {
             assert_eq!(r.results[2].error_code, 3);
         }
         ResponseKind::ApiVersions(r) => assert_eq!(r.api_keys.len(), SUPPORTED.len()),
+        ResponseKind::InitProducerId(r) => {
+            assert_eq!(r.error_code, 0, "InitProducerId v{v}");
+            assert!(r.producer_id.0 >= 0);
+        }
         _ => {}
     }
     let _ = api;

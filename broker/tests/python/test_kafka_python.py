@@ -84,3 +84,38 @@ def test_assign_and_seek(broker):
     assert consumer.end_offsets([tp])[tp] == 10
     assert consumer.beginning_offsets([tp])[tp] == 0
     consumer.close()
+
+
+def test_cluster_delete_records_and_group_cleanup(broker):
+    admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap)
+    cluster = admin.describe_cluster()
+    assert cluster["controller_id"] == 1
+    assert [b.get("broker_id", b.get("node_id")) for b in cluster["brokers"]] == [1]
+    assert len(cluster["cluster_id"]) == 22
+
+    admin.create_topics([NewTopic("trimmed", num_partitions=1, replication_factor=1)])
+    producer = KafkaProducer(bootstrap_servers=broker.bootstrap)
+    for i in range(30):
+        producer.send("trimmed", value=f"r{i}".encode(), partition=0)
+    producer.flush()
+    tp = TopicPartition("trimmed", 0)
+    result = admin.delete_records({tp: 12})
+    low = result[tp]["low_watermark"] if isinstance(result[tp], dict) else result[tp]
+    assert low == 12
+    consumer = KafkaConsumer(bootstrap_servers=broker.bootstrap, group_id="trim-readers",
+                             enable_auto_commit=False, consumer_timeout_ms=10000)
+    assert consumer.beginning_offsets([tp])[tp] == 12
+    consumer.assign([tp])
+    consumer.seek_to_beginning(tp)
+    first = next(iter(consumer))
+    assert (first.offset, first.value) == (12, b"r12")
+    consumer.commit()
+    consumer.close()
+
+    assert admin.list_group_offsets(["trim-readers"])["trim-readers"][tp].offset == 13
+    admin.delete_group_offsets("trim-readers", [tp])
+    assert admin.list_group_offsets(["trim-readers"])["trim-readers"] == {}
+    admin.delete_groups(["trim-readers"])
+    names = [g["group_id"] if isinstance(g, dict) else g[0] for g in admin.list_groups()]
+    assert "trim-readers" not in names
+    admin.close()
