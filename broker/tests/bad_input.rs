@@ -92,6 +92,10 @@ fn garbage_oversized_truncated_and_unknown_api_frames_close_only_their_connectio
     huge.write_all(&[0; 64]).unwrap();
     assert_closed(huge);
 
+    let mut negative = connect(&broker);
+    negative.write_all(&0x8000_0000u32.to_be_bytes()).unwrap();
+    assert_closed(negative);
+
     let mut truncated = connect(&broker);
     truncated.write_all(&[0, 0, 0, 100, 0, 18, 0, 3, 0, 0, 0, 1]).unwrap();
     truncated.shutdown(std::net::Shutdown::Write).unwrap();

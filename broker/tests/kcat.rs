@@ -68,3 +68,66 @@ fn kcat_lists_produces_consumes_and_joins_a_group() {
     values.sort();
     assert_eq!(values, ["again", "hello", "world"]);
 }
+
+/// A member that dies without LeaveGroup (kcat, `kill -9`) is expired after its session
+/// timeout, and the surviving rdkafka member is given its partitions.
+#[test]
+fn a_crashed_member_is_expired_after_its_session_timeout() {
+    use std::collections::BTreeSet;
+    use std::time::{Duration, Instant};
+
+    use rdkafka::config::ClientConfig;
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+
+    let broker = TestBroker::start_with(&["num.partitions=4"]);
+    let Some(_) = kcat(&broker, &["-P", "-t", "crashy"], Some("one\ntwo\n")) else { return };
+    let mut doomed = Command::new("kcat")
+        .args([
+            "-b",
+            &broker.bootstrap(),
+            "-q",
+            "-G",
+            "crash-group",
+            "-X",
+            "session.timeout.ms=6000",
+            "-X",
+            "heartbeat.interval.ms=500",
+            "crashy",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let survivor: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", broker.bootstrap())
+        .set("group.id", "crash-group")
+        .set("session.timeout.ms", "6000")
+        .set("heartbeat.interval.ms", "500")
+        .create()
+        .unwrap();
+    survivor.subscribe(&["crashy"]).unwrap();
+    let owned = |c: &BaseConsumer| -> BTreeSet<i32> {
+        c.assignment().unwrap().elements().iter().map(|e| e.partition()).collect()
+    };
+    let wait_for = |what: &str, want: usize| {
+        let deadline = Instant::now() + Duration::from_secs(40);
+        while owned(&survivor).len() != want {
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}: survivor owns {:?}",
+                owned(&survivor)
+            );
+            survivor.poll(Duration::from_millis(50));
+        }
+    };
+    wait_for("the two members to share the partitions", 2);
+    doomed.kill().unwrap();
+    doomed.wait().unwrap();
+    let killed_at = Instant::now();
+    wait_for("the crashed member's partitions", 4);
+    // Nothing told the broker: only the session timeout can have moved the partitions.
+    assert!(
+        killed_at.elapsed() >= Duration::from_secs(5),
+        "partitions moved before the session timeout"
+    );
+}
