@@ -23,6 +23,27 @@ fn connect(broker: &TestBroker) -> TcpStream {
     stream
 }
 
+/// Writes one request frame.
+fn send<Req: Encodable>(
+    stream: &mut TcpStream,
+    key: ApiKey,
+    version: i16,
+    correlation_id: i32,
+    request: &Req,
+) {
+    let mut frame = BytesMut::new();
+    RequestHeader::default()
+        .with_request_api_key(key as i16)
+        .with_request_api_version(version)
+        .with_correlation_id(correlation_id)
+        .with_client_id(Some(StrBytes::from_static_str("bad-input-test")))
+        .encode(&mut frame, key.request_header_version(version))
+        .unwrap();
+    request.encode(&mut frame, version).unwrap();
+    stream.write_all(&(frame.len() as u32).to_be_bytes()).unwrap();
+    stream.write_all(&frame).unwrap();
+}
+
 /// Sends one request and returns the response body (after the header).
 fn round_trip<Req: Encodable>(
     stream: &mut TcpStream,
@@ -30,17 +51,7 @@ fn round_trip<Req: Encodable>(
     version: i16,
     request: &Req,
 ) -> Bytes {
-    let mut frame = BytesMut::new();
-    RequestHeader::default()
-        .with_request_api_key(key as i16)
-        .with_request_api_version(version)
-        .with_correlation_id(42)
-        .with_client_id(Some(StrBytes::from_static_str("bad-input-test")))
-        .encode(&mut frame, key.request_header_version(version))
-        .unwrap();
-    request.encode(&mut frame, version).unwrap();
-    stream.write_all(&(frame.len() as u32).to_be_bytes()).unwrap();
-    stream.write_all(&frame).unwrap();
+    send(stream, key, version, 42, request);
     let mut len = [0u8; 4];
     stream.read_exact(&mut len).unwrap();
     let mut body = vec![0u8; u32::from_be_bytes(len) as usize];
@@ -177,16 +188,7 @@ fn produce_to_unknown_topic_or_partition_gets_error_3_and_acks_0_gets_no_respons
     assert!(code == 2 || code == 87, "CORRUPT_MESSAGE or INVALID_RECORD, got {code}");
 
     // acks=0: no response; the next request's response is the next thing on the wire.
-    let mut frame = BytesMut::new();
-    RequestHeader::default()
-        .with_request_api_key(0)
-        .with_request_api_version(9)
-        .with_correlation_id(1)
-        .encode(&mut frame, ApiKey::Produce.request_header_version(9))
-        .unwrap();
-    produce("nope", 0, 0).encode(&mut frame, 9).unwrap();
-    stream.write_all(&(frame.len() as u32).to_be_bytes()).unwrap();
-    stream.write_all(&frame).unwrap();
+    send(&mut stream, ApiKey::Produce, 9, 1, &produce("nope", 0, 0));
     round_trip(&mut stream, ApiKey::ApiVersions, 3, &ApiVersionsRequest::default());
 }
 

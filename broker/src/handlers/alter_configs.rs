@@ -1,13 +1,12 @@
 //! AlterConfigs (key 33, the legacy non-incremental form that librdkafka's `AlterConfigs`
 //! still sends): the given configs replace all of a topic's overrides.
 
-use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::alter_configs_response::AlterConfigsResourceResponse;
 use kafka_protocol::messages::{AlterConfigsRequest, AlterConfigsResponse};
 
-use super::describe_configs::{RESOURCE_BROKER, RESOURCE_TOPIC};
+use super::describe_configs::alterable_topic_configs;
 use super::str_bytes;
-use crate::broker::{unknown_topic, ApiError, Broker};
+use crate::broker::{ApiError, Broker};
 
 pub fn handle(broker: &Broker, request: AlterConfigsRequest) -> AlterConfigsResponse {
     let responses = request
@@ -35,26 +34,7 @@ fn replace(
     validate_only: bool,
 ) -> Result<(), ApiError> {
     let name = resource.resource_name.as_str();
-    match resource.resource_type {
-        RESOURCE_TOPIC => {}
-        RESOURCE_BROKER => {
-            return Err(ApiError::new(
-                ResponseError::InvalidConfig,
-                "dynamic broker configs are not supported; change the YAML config and restart",
-            ))
-        }
-        other => {
-            return Err(ApiError::new(
-                ResponseError::InvalidRequest,
-                format!("resource type {other} has no configs"),
-            ))
-        }
-    }
-    let current = broker
-        .metadata()
-        .topic(name)
-        .map(|t| t.configs.clone())
-        .ok_or_else(|| unknown_topic(name))?;
+    let current = alterable_topic_configs(broker, resource.resource_type, name)?;
     let given: Vec<(String, Option<String>)> = resource
         .configs
         .iter()

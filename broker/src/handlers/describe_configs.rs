@@ -14,6 +14,31 @@ use crate::topic_config::{self, ConfigSource};
 pub(crate) const RESOURCE_TOPIC: i8 = 2;
 pub(crate) const RESOURCE_BROKER: i8 = 4;
 
+/// The current overrides of the topic an AlterConfigs or IncrementalAlterConfigs resource names;
+/// only topics have alterable configs here.
+pub(crate) fn alterable_topic_configs(
+    broker: &Broker,
+    resource_type: i8,
+    name: &str,
+) -> Result<std::collections::BTreeMap<String, String>, crate::broker::ApiError> {
+    use crate::broker::{unknown_topic, ApiError};
+    match resource_type {
+        RESOURCE_TOPIC => broker
+            .metadata()
+            .topic(name)
+            .map(|t| t.configs.clone())
+            .ok_or_else(|| unknown_topic(name)),
+        RESOURCE_BROKER => Err(ApiError::new(
+            ResponseError::InvalidConfig,
+            "dynamic broker configs are not supported; change the YAML config and restart",
+        )),
+        other => Err(ApiError::new(
+            ResponseError::InvalidRequest,
+            format!("resource type {other} has no configs"),
+        )),
+    }
+}
+
 pub fn handle(
     broker: &Broker,
     request: DescribeConfigsRequest,

@@ -4,7 +4,7 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse;
 use kafka_protocol::messages::{IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse};
 
-use super::describe_configs::{RESOURCE_BROKER, RESOURCE_TOPIC};
+use super::describe_configs::alterable_topic_configs;
 use super::str_bytes;
 use crate::broker::{ApiError, Broker};
 
@@ -42,26 +42,7 @@ fn alter(
     validate_only: bool,
 ) -> Result<(), ApiError> {
     let name = resource.resource_name.as_str();
-    match resource.resource_type {
-        RESOURCE_TOPIC => {}
-        RESOURCE_BROKER => {
-            return Err(ApiError::new(
-                ResponseError::InvalidConfig,
-                "dynamic broker configs are not supported; change the YAML config and restart",
-            ))
-        }
-        other => {
-            return Err(ApiError::new(
-                ResponseError::InvalidRequest,
-                format!("resource type {other} has no configs"),
-            ))
-        }
-    }
-    let current = broker
-        .metadata()
-        .topic(name)
-        .map(|t| t.configs.clone())
-        .ok_or_else(|| crate::broker::unknown_topic(name))?;
+    let current = alterable_topic_configs(broker, resource.resource_type, name)?;
     let mut changes = Vec::new();
     for config in &resource.configs {
         let key = config.name.to_string();
