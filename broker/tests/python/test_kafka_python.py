@@ -34,7 +34,8 @@ def test_admin_create_and_delete_topic(broker):
 def test_produce_group_consume_and_list_group_offsets(broker):
     admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap)
     admin.create_topics([NewTopic("payments", num_partitions=2, replication_factor=1)])
-    producer = KafkaProducer(bootstrap_servers=broker.bootstrap, acks="all")
+    # As in the course material: idempotent, acks=all.
+    producer = KafkaProducer(bootstrap_servers=broker.bootstrap, acks="all", enable_idempotence=True)
     sent = {f"payment-{i}".encode() for i in range(200)}
     for value in sorted(sent):
         producer.send("payments", key=b"k" + value[-1:], value=value)
