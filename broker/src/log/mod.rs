@@ -532,16 +532,23 @@ impl PartitionLog {
                 self.log_start_offset
             ))));
         }
-        let mut out = BytesMut::new();
+        // Reads typically come from one segment: hand out a slice of the read-ahead window
+        // then, and concatenate only when a read spans segments.
+        let mut parts: Vec<Bytes> = Vec::new();
+        let mut taken = 0u64;
         let start_base =
             self.segments.range(..=fetch_offset).next_back().map_or(i64::MIN, |(b, _)| *b);
         let max_bytes = u64::from(max_bytes);
+        // Enough to cover the budget plus the sparse index's slack in one read.
+        let window = (max_bytes + u64::from(self.config.index_interval_bytes) + HEADER_LEN as u64)
+            .clamp(64 << 10, 8 << 20);
         'segments: for (base, seg) in self.segments.range(start_base..) {
             let read_err = || storage_err(self.ctx(format!("reading segment {base}")));
+            let mut ahead = ReadAhead::new(seg, window);
             let mut pos = seg.lookup_position(fetch_offset);
             let mut first_pos = None;
             let mut done = false;
-            while let Some(hbuf) = seg.header_at(pos).map_err(read_err())? {
+            while let Some(hbuf) = ahead.header_at(pos).map_err(read_err())? {
                 let h = BatchHeader::parse(&hbuf)?;
                 let size = h.total_size().unwrap_or(0) as u64;
                 if size < HEADER_LEN as u64 {
@@ -553,9 +560,11 @@ impl PartitionLog {
                     pos += size;
                     continue;
                 }
-                let taken = out.len() as u64 + first_pos.map_or(0, |f| pos - f);
-                let first_batch = out.is_empty() && first_pos.is_none();
-                if h.base_offset() >= max_offset || (!first_batch && taken + size > max_bytes) {
+                let in_segment = first_pos.map_or(0, |f| pos - f);
+                let first_batch = taken == 0 && first_pos.is_none();
+                if h.base_offset() >= max_offset
+                    || (!first_batch && taken + in_segment + size > max_bytes)
+                {
                     done = true;
                     break;
                 }
@@ -563,14 +572,23 @@ impl PartitionLog {
                 pos += size;
             }
             if let Some(f) = first_pos {
-                let bytes = seg.read(f, (pos - f) as usize).map_err(read_err())?;
-                out.extend_from_slice(&bytes);
+                let bytes = ahead.bytes(f, pos - f).map_err(read_err())?;
+                taken += bytes.len() as u64;
+                parts.push(bytes);
             }
             if done {
                 break 'segments;
             }
         }
-        Ok(out.freeze())
+        Ok(match parts.len() {
+            0 => Bytes::new(),
+            1 => parts.pop().expect("one part"),
+            _ => {
+                let mut out = BytesMut::with_capacity(taken as usize);
+                parts.iter().for_each(|p| out.extend_from_slice(p));
+                out.freeze()
+            }
+        })
     }
 
     /// ListOffsets by timestamp: the earliest offset whose record timestamp is >= `timestamp_ms`,
@@ -765,4 +783,45 @@ fn write_checkpoint(storage: &dyn Storage, dir: &Path, offset: i64) -> Result<()
     f.sync().map_err(storage_err(ctx()))?;
     drop(f);
     storage.rename(&tmp, &path).map_err(storage_err(ctx()))
+}
+
+/// A read-ahead window over one segment's `.log` file, so that walking batch headers costs
+/// one read per window rather than one per batch.
+struct ReadAhead<'a> {
+    segment: &'a Segment,
+    window: u64,
+    start: u64,
+    data: Bytes,
+}
+
+impl<'a> ReadAhead<'a> {
+    fn new(segment: &'a Segment, window: u64) -> Self {
+        Self { segment, window, start: 0, data: Bytes::new() }
+    }
+
+    fn covers(&self, position: u64, len: u64) -> bool {
+        position >= self.start && position + len <= self.start + self.data.len() as u64
+    }
+
+    fn header_at(&mut self, position: u64) -> io::Result<Option<[u8; HEADER_LEN]>> {
+        if position + HEADER_LEN as u64 > self.segment.size {
+            return Ok(None);
+        }
+        if !self.covers(position, HEADER_LEN as u64) {
+            let len = self.window.min(self.segment.size - position);
+            self.data = Bytes::from(self.segment.read(position, len as usize)?);
+            self.start = position;
+        }
+        let at = (position - self.start) as usize;
+        Ok(Some(self.data[at..at + HEADER_LEN].try_into().expect("a full header is in the window")))
+    }
+
+    /// `len` bytes at `position`: a zero-copy slice when the window holds them.
+    fn bytes(&self, position: u64, len: u64) -> io::Result<Bytes> {
+        if self.covers(position, len) {
+            let at = (position - self.start) as usize;
+            return Ok(self.data.slice(at..at + len as usize));
+        }
+        Ok(Bytes::from(self.segment.read(position, len as usize)?))
+    }
 }
