@@ -400,6 +400,15 @@ impl Broker {
         }
     }
 
+    /// Expires committed offsets past `offsets.retention.minutes` and removes empty groups left
+    /// without offsets; run every `offsets.retention.check.interval.ms`.
+    pub fn run_group_maintenance(&self) {
+        let expired = self.groups.expire_offsets();
+        if expired > 0 {
+            tracing::info!(expired, "expired committed offsets");
+        }
+    }
+
     /// Flushes every partition (clean shutdown).
     pub fn flush_all(&self) {
         if let Err(e) = self.lock_logs().flush_all() {

@@ -88,6 +88,10 @@ pub struct BrokerConfig {
     /// Committed offsets of an empty group are kept this long.
     #[serde(rename = "offsets.retention.minutes")]
     pub offsets_retention_minutes: i64,
+    /// How often committed offsets are checked against `offsets.retention.minutes` (and empty
+    /// groups without offsets removed).
+    #[serde(rename = "offsets.retention.check.interval.ms")]
+    pub offsets_retention_check_interval_ms: i64,
     /// Rack reported for this broker.
     #[serde(rename = "broker.rack")]
     pub broker_rack: Option<String>,
@@ -122,6 +126,7 @@ impl Default for BrokerConfig {
             group_max_session_timeout_ms: 1_800_000,
             group_max_size: i32::MAX,
             offsets_retention_minutes: 10080,
+            offsets_retention_check_interval_ms: 600_000,
             broker_rack: None,
         }
     }
@@ -234,6 +239,12 @@ impl BrokerConfig {
             return invalid(format!(
                 "log.flush.interval.messages must be at least 1, got {}",
                 self.log_flush_interval_messages
+            ));
+        }
+        if self.offsets_retention_check_interval_ms < 1 {
+            return invalid(format!(
+                "offsets.retention.check.interval.ms must be at least 1, got {}",
+                self.offsets_retention_check_interval_ms
             ));
         }
         if self.offsets_topic_num_partitions < 1 {

@@ -41,14 +41,20 @@ pub async fn accept_loop(broker: Arc<Broker>, listener: TcpListener) {
     }
 }
 
-/// Runs retention and time-based flushing every `log.retention.check.interval.ms`.
+/// Runs log retention and time-based flushing every `log.retention.check.interval.ms`, and
+/// committed-offset expiry every `offsets.retention.check.interval.ms`.
 pub async fn maintenance_loop(broker: Arc<Broker>) {
-    let period =
-        Duration::from_millis(broker.config.log_retention_check_interval_ms.max(10) as u64);
-    let mut interval = tokio::time::interval(period);
-    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let every = |ms: i64| {
+        let mut interval = tokio::time::interval(Duration::from_millis(ms.max(10) as u64));
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        interval
+    };
+    let mut logs = every(broker.config.log_retention_check_interval_ms);
+    let mut groups = every(broker.config.offsets_retention_check_interval_ms);
     loop {
-        interval.tick().await;
-        broker.run_log_maintenance();
+        tokio::select! {
+            _ = logs.tick() => broker.run_log_maintenance(),
+            _ = groups.tick() => broker.run_group_maintenance(),
+        }
     }
 }

@@ -95,6 +95,8 @@ pub(crate) type OffsetEntry = OffsetValue;
 pub struct ClassicGroup {
     pub(crate) group_id: String,
     pub(crate) state: GroupState,
+    /// Wall-clock time (ms) of the last state change; for an Empty group, when it became Empty
+    /// (offset expiry counts from it). -1 when unknown (replayed from an old record version).
     pub(crate) state_timestamp: i64,
     pub(crate) protocol_type: Option<String>,
     pub(crate) protocol_name: Option<String>,

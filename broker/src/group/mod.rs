@@ -97,7 +97,8 @@ pub struct GroupConfig {
     pub group_max_session_timeout_ms: i32,
     /// `group.initial.rebalance.delay.ms`.
     pub group_initial_rebalance_delay_ms: i32,
-    /// `offsets.retention.minutes` (kept for the future offset-expiry pass).
+    /// `offsets.retention.minutes`: how long committed offsets outlive the group's last member
+    /// (see [`GroupCoordinator::expire_offsets`]).
     pub offsets_retention_minutes: i64,
     /// `group.max.size`.
     pub group_max_size: i32,
@@ -544,6 +545,25 @@ impl GroupCoordinator {
         self.inner.offset_delete(&mut st, &req)
     }
 
+    /// Kafka's offset expiry (`offsets.retention.minutes`, KIP-211 semantics); the broker calls
+    /// it every `offsets.retention.check.interval.ms`, the coordinator runs no timer for it.
+    ///
+    /// An offset expires once it is `offsets.retention.minutes` old (or, for a version-1 value
+    /// carrying an explicit expire timestamp, once that passes), measured from:
+    /// - the time the group became Empty, for a group that had members and has none now;
+    /// - its own commit timestamp, for a group that never had members (standalone commits);
+    /// - its own commit timestamp, for a Stable "consumer" group, and only for topics no member
+    ///   subscribes to.
+    ///
+    /// Offsets of any other group (members present, or a rebalance under way) never expire.
+    /// Expired offsets get tombstones in `__consumer_offsets`; an Empty group left without
+    /// offsets is removed (Kafka's Dead) and its GroupMetadata tombstoned. Returns how many
+    /// offsets expired.
+    pub fn expire_offsets(&self) -> usize {
+        let mut st = self.inner.lock();
+        self.inner.expire_offsets(&mut st)
+    }
+
     /// Replays one `__consumer_offsets` partition: later records override earlier ones and a
     /// `None` value is a tombstone. Groups come back Empty (members rejoin), keeping their
     /// generation, protocol type and offsets.
@@ -594,11 +614,13 @@ impl GroupCoordinator {
                         g.protocol_name = None;
                         g.leader_id = None;
                         g.state = GroupState::Empty;
-                        g.state_timestamp = if v.current_state_timestamp >= 0 {
-                            v.current_state_timestamp
-                        } else {
-                            now_ms
-                        };
+                        // Offset expiry counts from the moment the group became Empty. A record
+                        // written with members means they were alive then, so the group is Empty
+                        // from this load on; a record without members carries the time it became
+                        // Empty (-1 before value version 2: expiry falls back to the offsets'
+                        // commit timestamps, as Kafka).
+                        g.state_timestamp =
+                            if v.members.is_empty() { v.current_state_timestamp } else { now_ms };
                     }
                     Err(e) => tracing::warn!(partition, error = %e, "skipping bad group value"),
                 },
@@ -636,6 +658,44 @@ impl GroupCoordinator {
         }
         out
     }
+}
+
+/// The offsets of `g` that have expired at `now_ms` (see [`GroupCoordinator::expire_offsets`]).
+fn expired_offsets(g: &ClassicGroup, now_ms: i64, retention_ms: i64) -> Vec<(String, i32)> {
+    if !g.pending_members.is_empty() {
+        // A consumer is between MEMBER_ID_REQUIRED and its rejoin: not Empty in spirit.
+        return Vec::new();
+    }
+    // (measure from the time the group became Empty, topics that never expire here)
+    let (since_empty, subscribed) = match (g.protocol_type.as_deref(), g.state) {
+        // Never had members: standalone commits, each measured from its commit.
+        (None, _) => (false, BTreeSet::new()),
+        (Some(_), GroupState::Empty) => (true, BTreeSet::new()),
+        (Some("consumer"), GroupState::Stable) => match g.subscribed_topics() {
+            Some(topics) => (false, topics),
+            None => return Vec::new(),
+        },
+        _ => return Vec::new(),
+    };
+    g.offsets
+        .iter()
+        .filter(|((topic, _), o)| {
+            if subscribed.contains(topic) {
+                return false;
+            }
+            if o.expire_timestamp >= 0 {
+                // Value version 1 carried an explicit expiry time.
+                return now_ms >= o.expire_timestamp;
+            }
+            let base = if since_empty && g.state_timestamp >= 0 {
+                g.state_timestamp
+            } else {
+                o.commit_timestamp
+            };
+            now_ms.saturating_sub(base) >= retention_ms
+        })
+        .map(|(k, _)| k.clone())
+        .collect()
 }
 
 type FetchedPartition = (i32, i64, i32, String, i16);
@@ -1456,6 +1516,53 @@ impl Inner {
                 }))
                 .collect()
         })
+    }
+
+    fn expire_offsets(&self, st: &mut State) -> usize {
+        let now_ms = self.now_ms();
+        let retention_ms = self.config.offsets_retention_minutes.saturating_mul(60_000);
+        let mut expired_total = 0;
+        let mut dead = Vec::new();
+        for g in st.groups.values_mut() {
+            let expired = expired_offsets(g, now_ms, retention_ms);
+            let remove_group = g.state == GroupState::Empty
+                && g.members.is_empty()
+                && g.pending_members.is_empty()
+                && expired.len() == g.offsets.len();
+            if expired.is_empty() && !remove_group {
+                continue;
+            }
+            let group_id = g.group_id.as_str();
+            let mut records: Vec<(Bytes, Option<Bytes>)> = expired
+                .iter()
+                .map(|(t, p)| (offsets_topic::encode_offset_key(group_id, t, *p), None))
+                .collect();
+            if remove_group {
+                records.push((offsets_topic::encode_group_key(group_id), None));
+            }
+            let partition =
+                partitioner::partition_for(group_id, self.config.offsets_topic_num_partitions);
+            if let Err(e) = self.log.append(partition, records) {
+                // Nothing changes in memory; the next pass tries again.
+                tracing::warn!(group = group_id, error = %e, "offset expiry not persisted");
+                continue;
+            }
+            for k in &expired {
+                g.offsets.remove(k);
+            }
+            expired_total += expired.len();
+            if remove_group {
+                tracing::debug!(group = group_id, expired = expired.len(), "empty group removed");
+                g.transition(GroupState::Dead, now_ms);
+                dead.push(g.group_id.clone());
+            } else {
+                tracing::debug!(group = group_id, expired = expired.len(), "offsets expired");
+            }
+        }
+        for id in dead {
+            st.groups.remove(&id);
+        }
+        expired_total
     }
 
     fn delete_group(&self, st: &mut State, group_id: &str) -> Option<ResponseError> {

@@ -752,3 +752,227 @@ async fn static_member_keeps_its_slot() {
     assert_ne!(r.member_id.as_str(), first);
     assert_eq!(hb(&c, "g", r.generation_id, &first), e(ResponseError::UnknownMemberId));
 }
+
+// ---------------------------------------------------------------- Offset expiry (KIP-211)
+
+const MINUTE: Duration = Duration::from_secs(60);
+const DAY: Duration = Duration::from_secs(24 * 3600);
+/// The default `offsets.retention.minutes`.
+const RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// A coordinator whose wall clock reads `epoch_ms` now (a restart continuing another's time).
+fn coordinator_at(epoch_ms: i64) -> (GroupCoordinator, Arc<MemLog>) {
+    let log = Arc::new(MemLog::default());
+    let config = GroupConfig { group_initial_rebalance_delay_ms: 0, ..GroupConfig::default() };
+    let c = GroupCoordinator::new(Arc::new(TokioClock::new(epoch_ms)), log.clone(), config);
+    (c, log)
+}
+
+/// A Stable one-member group whose member has a 30-minute session; returns (member, generation).
+async fn long_lived_member(c: &GroupCoordinator, group: &str) -> (String, i32) {
+    let id = member_id(c, group).await;
+    let mut req = join_req(group, &id, &["range"]);
+    req.session_timeout_ms = 1_800_000;
+    let r = c.join_group(req, 5, "client", "/h").await;
+    assert_eq!(r.error_code, NONE);
+    let generation = r.generation_id;
+    let r = c.sync_group(sync_req(group, generation, &id, &[(&id, "a")]), 5).await;
+    assert_eq!(r.error_code, NONE);
+    assert_eq!(state(c, group), "Stable");
+    (id, generation)
+}
+
+/// Lets `total` pass while the member heartbeats every 20 minutes.
+async fn keep_alive(c: &GroupCoordinator, group: &str, generation: i32, id: &str, total: Duration) {
+    keep_all_alive(c, &[(group, generation, id)], total).await;
+}
+
+/// Lets `total` pass while every (group, generation, member) heartbeats every 20 minutes.
+async fn keep_all_alive(c: &GroupCoordinator, members: &[(&str, i32, &str)], total: Duration) {
+    let mut left = total;
+    while !left.is_zero() {
+        let step = left.min(20 * MINUTE);
+        tokio::time::sleep(step).await;
+        for (group, generation, id) in members {
+            assert_eq!(hb(c, group, *generation, id), NONE);
+        }
+        left -= step;
+    }
+}
+
+fn leave(c: &GroupCoordinator, group: &str, id: &str) {
+    let req = build!(LeaveGroupRequest { group_id: GroupId(sb(group)), member_id: sb(id) });
+    assert_eq!(c.leave_group(req, 0).error_code, NONE);
+    assert_eq!(state(c, group), "Empty");
+}
+
+fn listed(c: &GroupCoordinator) -> Vec<String> {
+    let r = c.list_groups(ListGroupsRequest::default(), 4);
+    r.groups.iter().map(|g| g.group_id.to_string()).collect()
+}
+
+/// A record as (group, topic/partition or None for a GroupMetadata key, is tombstone).
+type RecordSummary = (String, Option<(String, i32)>, bool);
+
+/// The last `n` records of `log`.
+fn tail(log: &MemLog, n: usize) -> Vec<RecordSummary> {
+    let all = log.records.lock().unwrap().clone();
+    all[all.len() - n..]
+        .iter()
+        .map(|(_, k, v)| match offsets_topic::decode_key(k.clone()).unwrap() {
+            RecordKey::Offset(o) => (o.group, Some((o.topic, o.partition)), v.is_none()),
+            RecordKey::Group(g) => (g, None, v.is_none()),
+        })
+        .collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn empty_group_offsets_expire_retention_after_it_emptied() {
+    let (c, log) = coordinator();
+    let (id, generation) = long_lived_member(&c, "g").await;
+    let r = c.offset_commit(
+        commit_req("g", generation, &id, &[("t", 0, 10), ("t", 1, 11)]),
+        8,
+        &Topics,
+    );
+    assert_eq!(commit_codes(&r), vec![NONE, NONE]);
+    // The group stays alive two days after the commit, then empties.
+    keep_alive(&c, "g", generation, &id, 2 * DAY).await;
+    leave(&c, "g", &id);
+    // Nine days after the commits but a minute short of seven since the group emptied.
+    tokio::time::sleep(RETENTION - MINUTE).await;
+    assert_eq!(c.expire_offsets(), 0);
+    assert_eq!(fetch_v7(&c, "g", None).len(), 2);
+    tokio::time::sleep(MINUTE).await;
+    // An unpersisted expiry changes nothing.
+    log.fail.store(true, Ordering::SeqCst);
+    assert_eq!(c.expire_offsets(), 0);
+    assert_eq!(fetch_v7(&c, "g", None).len(), 2);
+    log.fail.store(false, Ordering::SeqCst);
+    let before = log.len();
+    assert_eq!(c.expire_offsets(), 2);
+    assert!(fetch_v7(&c, "g", None).is_empty());
+    assert_eq!(state(&c, "g"), "Dead");
+    assert_eq!(c.group_count(), 0);
+    assert_eq!(log.len(), before + 3);
+    assert_eq!(
+        tail(&log, 3),
+        vec![
+            ("g".into(), Some(("t".into(), 0)), true),
+            ("g".into(), Some(("t".into(), 1)), true),
+            ("g".into(), None, true),
+        ]
+    );
+    assert!(log.records.lock().unwrap().iter().all(|(p, ..)| *p == c.partition_for("g")));
+    assert_eq!(c.expire_offsets(), 0, "nothing left to expire");
+    assert_eq!(log.len(), before + 3);
+    // A replay of the log neither serves the offsets nor resurrects the group.
+    let (c2, _) = coordinator();
+    c2.load(c.partition_for("g"), log.replay());
+    assert_eq!(c2.group_count(), 0);
+    assert!(fetch_v7(&c2, "g", None).is_empty());
+    assert!(listed(&c2).is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn group_with_members_keeps_offsets_however_old() {
+    let (c, log) = coordinator();
+    let (id, generation) = long_lived_member(&c, "g").await;
+    let r = c.offset_commit(commit_req("g", generation, &id, &[("t", 0, 10)]), 8, &Topics);
+    assert_eq!(commit_codes(&r), vec![NONE]);
+    let before = log.len();
+    for _ in 0..10 {
+        keep_alive(&c, "g", generation, &id, DAY).await;
+        assert_eq!(c.expire_offsets(), 0);
+    }
+    assert_eq!(fetch_v7(&c, "g", None), vec![("t".into(), 0, 10, 4)]);
+    assert_eq!(log.len(), before, "no tombstones");
+    assert_eq!(listed(&c), vec!["g".to_owned()]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn stable_consumer_group_expires_offsets_of_unsubscribed_topics() {
+    let (c, log) = coordinator();
+    // The member subscribes to "t" only.
+    let (id, generation) = long_lived_member(&c, "g").await;
+    let r = c.offset_commit(
+        commit_req("g", generation, &id, &[("t", 0, 10), ("u", 0, 20)]),
+        8,
+        &Topics,
+    );
+    assert_eq!(commit_codes(&r), vec![NONE, NONE]);
+    keep_alive(&c, "g", generation, &id, RETENTION - MINUTE).await;
+    assert_eq!(c.expire_offsets(), 0);
+    keep_alive(&c, "g", generation, &id, MINUTE).await;
+    assert_eq!(c.expire_offsets(), 1);
+    assert_eq!(tail(&log, 1), vec![("g".into(), Some(("u".into(), 0)), true)]);
+    assert_eq!(fetch_v7(&c, "g", None), vec![("t".into(), 0, 10, 4)]);
+    assert_eq!(state(&c, "g"), "Stable");
+}
+
+#[tokio::test(start_paused = true)]
+async fn standalone_commits_expire_by_their_commit_timestamp() {
+    let (c, log) = coordinator();
+    stable_group(&c, "s", 1).await;
+    let r = c.offset_commit(commit_req("solo", -1, "", &[("t", 0, 1)]), 8, &Topics);
+    assert_eq!(commit_codes(&r), vec![NONE]);
+    tokio::time::sleep(3 * DAY).await;
+    let r = c.offset_commit(commit_req("solo", -1, "", &[("t", 1, 2)]), 8, &Topics);
+    assert_eq!(commit_codes(&r), vec![NONE]);
+    tokio::time::sleep(RETENTION - 3 * DAY - MINUTE).await;
+    assert_eq!(c.expire_offsets(), 0);
+    tokio::time::sleep(MINUTE).await;
+    // Only the first commit is old enough; the group lives on with the second.
+    assert_eq!(c.expire_offsets(), 1);
+    assert_eq!(fetch_v7(&c, "solo", None), vec![("t".into(), 1, 2, 4)]);
+    assert_eq!(tail(&log, 1), vec![("solo".into(), Some(("t".into(), 0)), true)]);
+    assert!(listed(&c).contains(&"solo".to_owned()));
+    tokio::time::sleep(3 * DAY - MINUTE).await;
+    assert_eq!(c.expire_offsets(), 0);
+    tokio::time::sleep(MINUTE).await;
+    assert_eq!(c.expire_offsets(), 1);
+    assert_eq!(
+        tail(&log, 2),
+        vec![("solo".into(), Some(("t".into(), 1)), true), ("solo".into(), None, true)]
+    );
+    // ListGroups no longer lists it; the (long expired) member-less "s" is gone as well.
+    assert!(!listed(&c).contains(&"solo".to_owned()));
+    assert_eq!(c.group_count(), 0);
+    let (c2, _) = coordinator();
+    c2.load(0, log.replay());
+    assert!(fetch_v7(&c2, "solo", None).is_empty());
+    assert!(!listed(&c2).contains(&"solo".to_owned()));
+}
+
+#[tokio::test(start_paused = true)]
+async fn expiry_timing_survives_a_restart() {
+    let (c, log) = coordinator();
+    let (gone, gone_gen) = long_lived_member(&c, "gone").await;
+    let (live, live_gen) = long_lived_member(&c, "live").await;
+    for (g, id, generation) in [("gone", &gone, gone_gen), ("live", &live, live_gen)] {
+        let r = c.offset_commit(commit_req(g, generation, id, &[("t", 0, 5)]), 8, &Topics);
+        assert_eq!(commit_codes(&r), vec![NONE]);
+    }
+    let t0 = c.inner.clock.now_ms();
+    // "gone" empties an hour in; "live" still has its member when the broker stops at one day.
+    keep_all_alive(&c, &[("gone", gone_gen, &gone), ("live", live_gen, &live)], 60 * MINUTE).await;
+    leave(&c, "gone", &gone);
+    keep_alive(&c, "live", live_gen, &live, DAY - 60 * MINUTE).await;
+    let (c2, log2) = coordinator_at(c.inner.clock.now_ms());
+    c2.load(0, log.replay());
+    assert_eq!(c2.inner.clock.now_ms() - t0, DAY.as_millis() as i64);
+    // "gone" has been Empty since t0 + 1h (from its GroupMetadata record).
+    tokio::time::sleep(RETENTION + 60 * MINUTE - DAY - MINUTE).await;
+    assert_eq!(c2.expire_offsets(), 0);
+    tokio::time::sleep(MINUTE).await;
+    assert_eq!(c2.expire_offsets(), 1);
+    assert!(fetch_v7(&c2, "gone", None).is_empty());
+    assert_eq!(tail(&log2, 2).last().unwrap(), &("gone".into(), None, true));
+    // "live" had a member when its last record was written: Empty only from the restart on.
+    assert_eq!(fetch_v7(&c2, "live", None), vec![("t".into(), 0, 5, 4)]);
+    tokio::time::sleep(DAY - 60 * MINUTE - MINUTE).await;
+    assert_eq!(c2.expire_offsets(), 0);
+    tokio::time::sleep(MINUTE).await;
+    assert_eq!(c2.expire_offsets(), 1);
+    assert_eq!(c2.group_count(), 0);
+}
