@@ -15,7 +15,7 @@ use uuid::Uuid;
 use crate::clock::SharedClock;
 use crate::config::BrokerConfig;
 use crate::group::{GroupConfig, GroupCoordinator, OffsetsLog};
-use crate::internal_records::{decode_records, encode_batch};
+use crate::internal_records::{encode_batch, read_all};
 use crate::log::{LogConfig, LogError, LogManager, PartitionLog};
 use crate::metadata::{ConfigResource, MetadataImage, MetadataRecord, MetadataStore, TopicImage};
 use crate::storage::Storage;
@@ -448,16 +448,8 @@ impl Broker {
     fn load_groups(&self) -> anyhow::Result<()> {
         for partition in 0..self.config.offsets_topic_num_partitions {
             let Some(log) = self.partition_log(CONSUMER_OFFSETS_TOPIC, partition) else { continue };
-            let log = log.lock().expect("partition lock poisoned");
-            let mut offset = log.log_start_offset();
-            let mut entries = Vec::new();
-            while offset < log.log_end_offset() {
-                let records = decode_records(log.read(offset, 1 << 20)?)?;
-                let Some(last) = records.last() else { break };
-                offset = last.offset + 1;
-                entries.extend(records.into_iter().map(|r| (r.key, r.value)));
-            }
-            drop(log);
+            let records = read_all(&log.lock().expect("partition lock poisoned"))?;
+            let entries = records.into_iter().map(|r| (r.key, r.value));
             self.groups.load(partition, entries);
         }
         Ok(())

@@ -3,6 +3,7 @@
 //! Client batches are never re-encoded; these are the only batches the broker builds, and it
 //! builds them with the same v2 format so that Kafka tools can read both topics.
 
+use crate::log::{LogError, PartitionLog};
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::records::{
     Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
@@ -52,7 +53,7 @@ pub struct StoredRecord {
 }
 
 /// Decodes every non-control record of a run of batches read from a log.
-pub fn decode_records(mut bytes: Bytes) -> anyhow::Result<Vec<StoredRecord>> {
+fn decode_records(mut bytes: Bytes) -> anyhow::Result<Vec<StoredRecord>> {
     let mut out = Vec::new();
     while !bytes.is_empty() {
         let set = RecordBatchDecoder::decode(&mut bytes)?;
@@ -61,6 +62,25 @@ pub fn decode_records(mut bytes: Bytes) -> anyhow::Result<Vec<StoredRecord>> {
             key: r.key,
             value: r.value,
         }));
+    }
+    Ok(out)
+}
+
+/// Every record of a broker-written log (metadata log, `__consumer_offsets`), from its log
+/// start offset to its end, as replayed on start.
+pub fn read_all(log: &PartitionLog) -> Result<Vec<StoredRecord>, LogError> {
+    let mut out = Vec::new();
+    let mut offset = log.log_start_offset();
+    while offset < log.log_end_offset() {
+        let records = decode_records(log.read(offset, 1 << 20)?).map_err(|e| {
+            LogError::InvalidRecord(format!(
+                "{} at offset {offset} does not decode: {e}",
+                log.dir().display()
+            ))
+        })?;
+        let Some(last) = records.last() else { break };
+        offset = last.offset + 1;
+        out.extend(records);
     }
     Ok(out)
 }

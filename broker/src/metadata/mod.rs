@@ -16,7 +16,7 @@ use bytes::Bytes;
 pub use image::{MetadataImage, PartitionImage, TopicImage};
 pub use records::{ConfigResource, MetadataRecord};
 
-use crate::internal_records::{decode_records, encode_batch};
+use crate::internal_records::{encode_batch, read_all};
 use crate::log::{LogConfig, LogError, PartitionLog};
 use crate::storage::Storage;
 
@@ -42,26 +42,15 @@ impl MetadataStore {
         };
         let log = PartitionLog::open(storage, log_dir.join(METADATA_LOG_DIR), config, now_ms)?;
         let mut image = MetadataImage::default();
-        let mut offset = log.log_start_offset();
-        while offset < log.log_end_offset() {
-            let bytes = log.read(offset, 1 << 20)?;
-            let records = decode_records(bytes).map_err(|e| {
+        for stored in read_all(&log)? {
+            let value = stored.value.as_deref().unwrap_or_default();
+            let record: MetadataRecord = serde_json::from_slice(value).map_err(|e| {
                 LogError::InvalidRecord(format!(
-                    "metadata log at offset {offset} does not decode: {e}"
+                    "metadata record at offset {} is invalid: {e}",
+                    stored.offset
                 ))
             })?;
-            let Some(last) = records.last() else { break };
-            offset = last.offset + 1;
-            for stored in &records {
-                let value = stored.value.as_deref().unwrap_or_default();
-                let record: MetadataRecord = serde_json::from_slice(value).map_err(|e| {
-                    LogError::InvalidRecord(format!(
-                        "metadata record at offset {} is invalid: {e}",
-                        stored.offset
-                    ))
-                })?;
-                image.apply(&record);
-            }
+            image.apply(&record);
         }
         Ok(Self { image: Arc::new(image), log })
     }
