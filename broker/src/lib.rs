@@ -2,6 +2,7 @@
 //! inside the deterministic simulator. See ARCHITECTURE.md at the repository root.
 
 pub mod broker;
+pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod group;

@@ -1,0 +1,86 @@
+//! The command-line shell around the broker: arguments, start-up on real TCP and a real disk,
+//! and shutdown on a signal. Shared by `kafka-lab-broker` and `kafka-lab broker`. Not part of
+//! the deterministic core: it reads the wall clock for a default seed and installs signal
+//! handlers.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::clock::SystemClock;
+use crate::storage::FileStorage;
+use crate::{tcp, Broker, BrokerConfig};
+
+/// Arguments of the broker command.
+///
+/// Configuration uses Apache Kafka's property names, in YAML (see broker/broker.example.yaml).
+/// Without --config the broker listens on PLAINTEXT://127.0.0.1:9092 and stores data in ./data.
+#[derive(Debug, Clone, clap::Args)]
+pub struct BrokerArgs {
+    /// YAML configuration file with Kafka property names (node.id, listeners, log.dirs, ...).
+    #[arg(long, short = 'c', env = "KAFKA_LAB_BROKER_CONFIG")]
+    pub config: Option<PathBuf>,
+
+    /// Override one property, e.g. `--override log.dirs=/tmp/k --override num.partitions=3`.
+    #[arg(long = "override", short = 'o', value_name = "NAME=VALUE")]
+    pub overrides: Vec<String>,
+
+    /// Seed for the broker's random choices (topic ids, cluster id); random when absent.
+    #[arg(long)]
+    pub seed: Option<u64>,
+}
+
+/// Installs the `RUST_LOG`-driven (default `info`) log subscriber used by every binary.
+pub fn init_tracing() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_target(false)
+        .try_init();
+}
+
+/// Opens the broker, binds its listeners and starts its accept and maintenance tasks on the
+/// current tokio runtime. Returns once every listener is bound, so callers may connect at once.
+pub async fn start(args: &BrokerArgs) -> anyhow::Result<Arc<Broker>> {
+    let config = BrokerConfig::load(args.config.as_deref(), &args.overrides)?;
+    let seed = args.seed.unwrap_or_else(seed_from_wall_clock);
+    let broker = Broker::open(config, Arc::new(FileStorage::new()), Arc::new(SystemClock), seed)?;
+    tracing::info!(
+        node_id = broker.node.node_id,
+        cluster_id = %broker.cluster_id,
+        log_dir = %broker.config.log_dir().display(),
+        "kafka-lab-broker started"
+    );
+    for listener in tcp::bind(&broker).await? {
+        tokio::spawn(tcp::accept_loop(broker.clone(), listener));
+    }
+    tokio::spawn(tcp::maintenance_loop(broker.clone()));
+    Ok(broker)
+}
+
+/// Runs the broker until SIGINT or SIGTERM, then flushes every log.
+pub async fn run(args: BrokerArgs) -> anyhow::Result<()> {
+    let broker = start(&args).await?;
+    shutdown_signal().await;
+    tracing::info!("shutting down: flushing logs");
+    broker.flush_all();
+    Ok(())
+}
+
+/// Resolves on the first SIGINT (Ctrl-C) or SIGTERM (`docker stop`).
+pub async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("installing a SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+fn seed_from_wall_clock() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+        ^ u64::from(std::process::id())
+}
