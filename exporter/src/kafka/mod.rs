@@ -1,0 +1,188 @@
+//! The exporter's only door to Kafka: one librdkafka client per cluster (a group-less
+//! `BaseConsumer`), so TLS, SASL and every other librdkafka property work as with any client.
+//!
+//! Every call is batched as far as librdkafka allows:
+//! - metadata: one Metadata request for all topics;
+//! - groups: `rd_kafka_list_groups` — ListGroups to each broker, then one DescribeGroups per
+//!   coordinator carrying all its groups (members, assignments, state; empty groups included);
+//! - committed offsets: ListConsumerGroupOffsets, one OffsetFetch per group, pipelined (see
+//!   [`ffi`]; librdkafka takes one group per call);
+//! - earliest/latest offsets: `rd_kafka_offsets_for_times` with the EARLIEST/LATEST sentinels,
+//!   one ListOffsets request per partition leader for all its partitions.
+//!
+//! All calls block; the poller runs them on its own thread.
+
+mod assignment;
+mod ffi;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use anyhow::Context;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+
+use crate::config::ClusterConfig;
+
+pub use ffi::GroupOffsets;
+
+/// A broker as Metadata describes it.
+#[derive(Debug, Clone)]
+pub struct BrokerInfo {
+    pub id: i32,
+    pub host: String,
+    pub port: i32,
+}
+
+/// A partition as Metadata describes it.
+#[derive(Debug, Clone)]
+pub struct PartitionInfo {
+    pub id: i32,
+    pub leader: i32,
+    pub replicas: Vec<i32>,
+    pub isr: Vec<i32>,
+}
+
+/// A topic as Metadata describes it.
+#[derive(Debug, Clone)]
+pub struct TopicInfo {
+    pub name: String,
+    pub partitions: Vec<PartitionInfo>,
+}
+
+/// Cluster metadata.
+#[derive(Debug, Clone)]
+pub struct MetadataInfo {
+    pub brokers: Vec<BrokerInfo>,
+    pub topics: Vec<TopicInfo>,
+}
+
+/// A consumer-group member.
+#[derive(Debug, Clone)]
+pub struct MemberInfo {
+    pub id: String,
+    pub client_id: String,
+    pub host: String,
+    pub assignment: Vec<(String, i32)>,
+}
+
+/// A consumer group as DescribeGroups describes it.
+#[derive(Debug, Clone)]
+pub struct GroupInfo {
+    pub name: String,
+    pub state: String,
+    pub protocol_type: String,
+    pub members: Vec<MemberInfo>,
+}
+
+/// A client of one cluster.
+pub struct ClusterClient {
+    consumer: BaseConsumer,
+    timeout: Duration,
+}
+
+impl ClusterClient {
+    /// Creates the client; it connects lazily, so a cluster that is down does not fail here.
+    pub fn new(cluster: &ClusterConfig, timeout: Duration) -> anyhow::Result<ClusterClient> {
+        let mut config = ClientConfig::new();
+        config
+            .set("bootstrap.servers", &cluster.bootstrap_servers)
+            .set("client.id", "kafka-lag-exporter")
+            .set("enable.auto.commit", "false")
+            .set("log_level", "3");
+        for (k, v) in &cluster.properties {
+            config.set(k, v);
+        }
+        let consumer: BaseConsumer = config
+            .create()
+            .with_context(|| format!("cluster {}: creating the Kafka client", cluster.name))?;
+        Ok(ClusterClient { consumer, timeout })
+    }
+
+    /// Brokers, topics and partitions.
+    pub fn metadata(&self) -> anyhow::Result<MetadataInfo> {
+        let md = self.consumer.fetch_metadata(None, self.timeout).context("Metadata")?;
+        let brokers = md
+            .brokers()
+            .iter()
+            .map(|b| BrokerInfo { id: b.id(), host: b.host().to_string(), port: b.port() })
+            .collect();
+        let topics = md
+            .topics()
+            .iter()
+            .filter(|t| t.error().is_none())
+            .map(|t| TopicInfo {
+                name: t.name().to_string(),
+                partitions: t
+                    .partitions()
+                    .iter()
+                    .map(|p| PartitionInfo {
+                        id: p.id(),
+                        leader: p.leader(),
+                        replicas: p.replicas().to_vec(),
+                        isr: p.isr().to_vec(),
+                    })
+                    .collect(),
+            })
+            .collect();
+        Ok(MetadataInfo { brokers, topics })
+    }
+
+    /// Every consumer group with its state and members.
+    pub fn groups(&self) -> anyhow::Result<Vec<GroupInfo>> {
+        let list = self.consumer.fetch_group_list(None, self.timeout).context("ListGroups")?;
+        Ok(list
+            .groups()
+            .iter()
+            .map(|g| GroupInfo {
+                name: g.name().to_string(),
+                state: g.state().to_string(),
+                protocol_type: g.protocol_type().to_string(),
+                members: g
+                    .members()
+                    .iter()
+                    .map(|m| MemberInfo {
+                        id: m.id().to_string(),
+                        client_id: m.client_id().to_string(),
+                        host: m.client_host().to_string(),
+                        assignment: m.assignment().map(assignment::decode).unwrap_or_default(),
+                    })
+                    .collect(),
+            })
+            .collect())
+    }
+
+    /// Committed offsets of each group (one OffsetFetch per group, pipelined).
+    pub fn committed(&self, groups: &[String]) -> HashMap<String, Result<GroupOffsets, String>> {
+        // SAFETY: the handle belongs to `self.consumer`, which outlives the call.
+        unsafe {
+            ffi::list_group_offsets(self.consumer.client().native_ptr(), groups, self.timeout)
+        }
+    }
+
+    /// Earliest (`latest == false`) or latest offsets of `partitions`, batched per leader.
+    /// Partitions whose offset could not be read are absent from the answer.
+    pub fn offsets(
+        &self,
+        partitions: &[(&str, i32)],
+        latest: bool,
+    ) -> anyhow::Result<HashMap<(String, i32), i64>> {
+        let mut tpl = TopicPartitionList::with_capacity(partitions.len());
+        let sentinel = if latest { Offset::End } else { Offset::Beginning };
+        for &(topic, partition) in partitions {
+            tpl.add_partition_offset(topic, partition, sentinel).context("building ListOffsets")?;
+        }
+        let answer = self.consumer.offsets_for_times(tpl, self.timeout).context(if latest {
+            "ListOffsets (latest)"
+        } else {
+            "ListOffsets (earliest)"
+        })?;
+        let mut out = HashMap::with_capacity(partitions.len());
+        for e in answer.elements() {
+            if let (Ok(()), Offset::Offset(o)) = (e.error(), e.offset()) {
+                out.insert((e.topic().to_string(), e.partition()), o);
+            }
+        }
+        Ok(out)
+    }
+}
