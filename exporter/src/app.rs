@@ -91,14 +91,20 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
 fn poll_loop(poller: &mut Poller, index: usize, shared: &Shared, interval: Duration) {
     loop {
         let start = Instant::now();
-        let snapshot = poller.poll();
-        tracing::debug!(
-            cluster = poller.name(),
-            up = snapshot.up,
-            seconds = snapshot.last_poll_seconds,
-            "poll done"
-        );
-        shared.publish(index, snapshot);
+        // A bug in one poll must not silently end this cluster's polling.
+        let done = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let snapshot = poller.poll();
+            tracing::debug!(
+                cluster = poller.name(),
+                up = snapshot.up,
+                seconds = snapshot.last_poll_seconds,
+                "poll done"
+            );
+            shared.publish(index, snapshot);
+        }));
+        if done.is_err() {
+            tracing::error!(cluster = poller.name(), "poll panicked; retrying next interval");
+        }
         std::thread::sleep(interval.saturating_sub(start.elapsed()));
     }
 }

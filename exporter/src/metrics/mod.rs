@@ -11,7 +11,7 @@ mod seglo;
 
 use std::sync::Arc;
 
-use prometheus::proto::{Counter, Gauge, LabelPair, Metric, MetricFamily, MetricType, Untyped};
+use prometheus::proto::{Counter, Gauge, LabelPair, Metric, MetricFamily, MetricType};
 use prometheus::{Encoder, TextEncoder};
 
 use crate::config::Families;
@@ -49,9 +49,13 @@ impl Out {
     }
 
     /// An untyped family: for names ending in `_sum` that dashboards expect, which promtool
-    /// only accepts on histograms, summaries and untyped metrics.
+    /// only accepts on histograms, summaries and untyped metrics. The crate's text encoder
+    /// does not implement untyped, so the family is encoded as a gauge and its TYPE line
+    /// rewritten (the sample lines of the two types are identical).
     pub(crate) fn untyped(&mut self, name: &str, help: &str) -> Family<'_> {
-        self.family(name, help, MetricType::UNTYPED)
+        let mut f = self.family(name, help, MetricType::GAUGE);
+        f.untyped = true;
+        f
     }
 
     fn family(&mut self, name: &str, help: &str, kind: MetricType) -> Family<'_> {
@@ -59,7 +63,7 @@ impl Out {
         mf.set_name(name.to_string());
         mf.set_help(help.to_string());
         mf.set_field_type(kind);
-        Family { out: self, mf, kind }
+        Family { out: self, mf, kind, untyped: false }
     }
 }
 
@@ -68,6 +72,7 @@ pub(crate) struct Family<'a> {
     out: &'a mut Out,
     mf: MetricFamily,
     kind: MetricType,
+    untyped: bool,
 }
 
 impl Family<'_> {
@@ -89,16 +94,6 @@ impl Family<'_> {
             let mut c = Counter::default();
             c.set_value(value);
             m.set_counter(c);
-        } else if self.kind == MetricType::UNTYPED {
-            // Deprecated in the plain (non-protobuf) model only as "protobuf specific"; the text
-            // encoder still writes it, and it is the one type promtool accepts `_sum` on.
-            #[allow(deprecated)]
-            let mut u = Untyped::default();
-            #[allow(deprecated)]
-            {
-                u.set_value(value);
-                m.set_untyped(u);
-            }
         } else {
             let mut g = Gauge::default();
             g.set_value(value);
@@ -112,8 +107,19 @@ impl Family<'_> {
         if self.mf.get_metric().is_empty() {
             return;
         }
-        TextEncoder::new()
-            .encode(std::slice::from_ref(&self.mf), &mut self.out.text)
-            .expect("encoding into memory cannot fail for valid names");
+        let encode = |mf: &MetricFamily, out: &mut Vec<u8>| {
+            TextEncoder::new()
+                .encode(std::slice::from_ref(mf), out)
+                .expect("encoding into memory cannot fail for valid names")
+        };
+        if !self.untyped {
+            return encode(&self.mf, &mut self.out.text);
+        }
+        let mut text = Vec::new();
+        encode(&self.mf, &mut text);
+        let gauge = format!("# TYPE {} gauge\n", self.mf.name());
+        let text = String::from_utf8(text).expect("the encoder writes UTF-8");
+        let text = text.replacen(&gauge, &format!("# TYPE {} untyped\n", self.mf.name()), 1);
+        self.out.text.extend_from_slice(text.as_bytes());
     }
 }

@@ -1,0 +1,357 @@
+//! Real components for the exporter's tests: the `kafka-lab-broker` binary on a free port with
+//! its own data dir, the `kafka-lag-exporter` binary, rdkafka clients, and a plain HTTP GET.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// The broker binary, built once if this test run has not built it.
+pub fn broker_binary() -> PathBuf {
+    static PATH: OnceLock<PathBuf> = OnceLock::new();
+    PATH.get_or_init(|| {
+        // target/<profile>/deps/<test> → target/<profile>/kafka-lab-broker
+        let exe = std::env::current_exe().unwrap();
+        let profile_dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
+        let path = profile_dir.join("kafka-lab-broker");
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut build = Command::new(cargo);
+        build.args(["build", "-p", "kafka-lab-broker", "--bin", "kafka-lab-broker"]);
+        if profile_dir.file_name().is_some_and(|n| n == "release") {
+            build.arg("--release");
+        }
+        // Cheap when up to date; makes sure the binary matches the sources.
+        let status = build.status().expect("running cargo build for kafka-lab-broker");
+        assert!(status.success(), "cargo build -p kafka-lab-broker failed");
+        assert!(path.exists(), "{} missing after build", path.display());
+        path
+    })
+    .clone()
+}
+
+/// A broker process; killed on drop.
+pub struct TestBroker {
+    pub port: u16,
+    dir: tempfile::TempDir,
+    child: Option<Child>,
+}
+
+impl TestBroker {
+    pub fn start() -> TestBroker {
+        let mut b =
+            TestBroker { port: free_port(), dir: tempfile::tempdir().unwrap(), child: None };
+        b.spawn();
+        b
+    }
+
+    pub fn bootstrap(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("broker.log"))
+            .unwrap();
+        let mut child = Command::new(broker_binary())
+            .arg("-o")
+            .arg(format!("listeners=PLAINTEXT://127.0.0.1:{}", self.port))
+            .arg("-o")
+            .arg(format!("log.dirs={}", self.dir.path().join("data").display()))
+            .arg("-o")
+            .arg("group.initial.rebalance.delay.ms=0")
+            .stdout(Stdio::from(log.try_clone().unwrap()))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("spawning kafka-lab-broker");
+        wait_until("the broker listens", Duration::from_secs(30), || {
+            assert!(child.try_wait().unwrap().is_none(), "broker exited:\n{}", self.log());
+            TcpStream::connect(("127.0.0.1", self.port)).is_ok()
+        });
+        self.child = Some(child);
+    }
+
+    /// SIGTERM and wait.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+            child.wait().unwrap();
+        }
+    }
+
+    /// Starts the stopped broker again on the same port and data dir.
+    pub fn start_again(&mut self) {
+        assert!(self.child.is_none());
+        self.spawn();
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("broker.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for TestBroker {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// The exporter binary on a free port; killed on drop, its log printed if the test failed.
+pub struct TestExporter {
+    pub port: u16,
+    child: Child,
+    log: tempfile::NamedTempFile,
+}
+
+impl TestExporter {
+    /// Starts `kafka-lag-exporter --listen 127.0.0.1:<free> <args>` and waits for /healthz.
+    pub fn start(args: &[&str]) -> TestExporter {
+        let port = free_port();
+        let log = tempfile::NamedTempFile::new().unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_kafka-lag-exporter"))
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{port}"))
+            .args(args)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::from(log.reopen().unwrap()))
+            .stderr(Stdio::from(log.reopen().unwrap()))
+            .spawn()
+            .expect("spawning kafka-lag-exporter");
+        let mut e = TestExporter { port, child, log };
+        wait_until("the exporter answers /healthz", Duration::from_secs(30), || {
+            assert!(e.child.try_wait().unwrap().is_none(), "exporter exited:\n{}", e.log());
+            e.try_get("/healthz").is_some_and(|(s, _)| s == 200)
+        });
+        e
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.log.path()).unwrap_or_default()
+    }
+
+    pub fn try_get(&self, path: &str) -> Option<(u16, String)> {
+        http_get(self.port, path)
+    }
+
+    /// GET `path`; panics on connection errors.
+    pub fn get(&self, path: &str) -> (u16, String) {
+        self.try_get(path).unwrap_or_else(|| panic!("GET {path} failed:\n{}", self.log()))
+    }
+
+    /// A scrape of /metrics, parsed.
+    pub fn scrape(&self) -> Scrape {
+        let (status, body) = self.get("/metrics");
+        assert_eq!(status, 200);
+        Scrape::parse(&body)
+    }
+
+    /// Whether the process is still running.
+    pub fn alive(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+}
+
+impl Drop for TestExporter {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("---- exporter log ----\n{}", self.log());
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// HTTP/1.1 GET on 127.0.0.1:`port`: (status, body).
+pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").ok()?;
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).ok()?;
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    let status = head.split_whitespace().nth(1)?.parse().ok()?;
+    Some((status, body.to_string()))
+}
+
+/// Parsed Prometheus text: series (name + sorted labels) → value.
+#[derive(Debug, Clone)]
+pub struct Scrape {
+    pub text: String,
+    pub series: Vec<(String, BTreeMap<String, String>, f64)>,
+}
+
+impl Scrape {
+    pub fn parse(text: &str) -> Scrape {
+        let mut series = Vec::new();
+        for line in text.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
+            let (name_labels, value) = line.rsplit_once(' ').unwrap();
+            let value: f64 = value.parse().unwrap();
+            let (name, labels) = match name_labels.split_once('{') {
+                Some((n, rest)) => (n, rest.trim_end_matches('}')),
+                None => (name_labels, ""),
+            };
+            let mut map = BTreeMap::new();
+            // Test label values hold no `",` sequences or escapes.
+            for pair in labels.split("\",").filter(|p| !p.is_empty()) {
+                let (k, v) = pair.split_once('=').unwrap();
+                map.insert(k.to_string(), v.trim_matches('"').to_string());
+            }
+            series.push((name.to_string(), map, value));
+        }
+        Scrape { text: text.to_string(), series }
+    }
+
+    /// Series of `name` whose labels include `labels`.
+    pub fn find(
+        &self,
+        name: &str,
+        labels: &[(&str, &str)],
+    ) -> Vec<(&BTreeMap<String, String>, f64)> {
+        self.series
+            .iter()
+            .filter(|(n, l, _)| {
+                n == name && labels.iter().all(|(k, v)| l.get(*k).map(String::as_str) == Some(*v))
+            })
+            .map(|(_, l, v)| (l, *v))
+            .collect()
+    }
+
+    /// The one value of `name` with `labels`; `None` if absent, panics if ambiguous.
+    pub fn value(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+        let found = self.find(name, labels);
+        assert!(found.len() <= 1, "{name}{labels:?} matches {} series", found.len());
+        found.first().map(|(_, v)| *v)
+    }
+}
+
+/// Polls `condition` every 100 ms until it holds; panics after `limit` (a hang guard, not a
+/// performance assertion).
+pub fn wait_until(what: &str, limit: Duration, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !condition() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Creates topics with the given partition counts.
+pub fn create_topics(bootstrap: &str, topics: &[(&str, i32)]) {
+    let admin: AdminClient<DefaultClientContext> =
+        ClientConfig::new().set("bootstrap.servers", bootstrap).create().unwrap();
+    let new: Vec<NewTopic> =
+        topics.iter().map(|(t, p)| NewTopic::new(t, *p, TopicReplication::Fixed(1))).collect();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    for r in rt.block_on(admin.create_topics(&new, &AdminOptions::new())).unwrap() {
+        r.unwrap();
+    }
+}
+
+/// Deletes consumer groups.
+pub fn delete_groups(bootstrap: &str, groups: &[&str]) {
+    let admin: AdminClient<DefaultClientContext> =
+        ClientConfig::new().set("bootstrap.servers", bootstrap).create().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    for r in rt.block_on(admin.delete_groups(groups, &AdminOptions::new())).unwrap() {
+        r.unwrap();
+    }
+}
+
+/// Produces `count` records to `topic`/`partition` and waits for their acks.
+pub fn produce(bootstrap: &str, topic: &str, partition: i32, count: usize) {
+    let p: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("linger.ms", "0")
+        .create()
+        .unwrap();
+    for i in 0..count {
+        let payload = format!("record {i}");
+        let mut record = BaseRecord::<(), _>::to(topic).partition(partition).payload(&payload);
+        loop {
+            match p.send(record) {
+                Ok(()) => break,
+                Err((_, r)) => {
+                    record = r;
+                    p.poll(Duration::from_millis(10));
+                }
+            }
+        }
+    }
+    p.flush(Duration::from_secs(30)).expect("producer flush");
+}
+
+/// Commits `offsets` for `group` without joining it (a "simple consumer" commit).
+pub fn commit(bootstrap: &str, group: &str, offsets: &[(&str, i32, i64)]) {
+    let c: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    commit_with(&c, offsets);
+}
+
+/// Commits `offsets` through an existing consumer.
+pub fn commit_with(c: &BaseConsumer, offsets: &[(&str, i32, i64)]) {
+    let mut tpl = TopicPartitionList::new();
+    for (t, p, o) in offsets {
+        tpl.add_partition_offset(t, *p, Offset::Offset(*o)).unwrap();
+    }
+    c.commit(&tpl, CommitMode::Sync).expect("commit");
+}
+
+/// A consumer that joins `group`, subscribed to `topics`, once it has its assignment.
+pub fn joined_consumer(bootstrap: &str, group: &str, topics: &[&str]) -> BaseConsumer {
+    let c: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", group)
+        .set("client.id", "lag-test-client")
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .unwrap();
+    c.subscribe(topics).unwrap();
+    wait_until("the consumer is assigned", Duration::from_secs(30), || {
+        let _ = c.poll(Duration::from_millis(100));
+        c.assignment().map(|a| a.count() > 0).unwrap_or(false)
+    });
+    c
+}
+
+/// Runs `promtool check metrics` on `text`; `None` when promtool is not installed.
+pub fn promtool_check(text: &str) -> Option<(bool, String)> {
+    let mut child = match Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+    {
+        Ok(c) => c,
+        Err(_) => return None,
+    };
+    child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let msg =
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    Some((out.status.success(), msg))
+}
