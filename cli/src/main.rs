@@ -23,7 +23,7 @@ enum Command {
     /// Run the Kafka-wire-compatible broker (same as the `kafka-lab-broker` binary).
     Broker(BrokerArgs),
     /// Run the consumer-lag exporter (same as the `kafka-lag-exporter` binary).
-    LagExporter(ExporterArgs),
+    LagExporter(Box<ExporterArgs>),
 }
 
 fn main() -> anyhow::Result<std::process::ExitCode> {

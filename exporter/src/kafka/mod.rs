@@ -167,6 +167,10 @@ impl ClusterClient {
         partitions: &[(&str, i32)],
         latest: bool,
     ) -> anyhow::Result<HashMap<(String, i32), i64>> {
+        if partitions.is_empty() {
+            // librdkafka rejects an empty list (InvalidArgument); a cluster may have no topics.
+            return Ok(HashMap::new());
+        }
         let mut tpl = TopicPartitionList::with_capacity(partitions.len());
         let sentinel = if latest { Offset::End } else { Offset::Beginning };
         for &(topic, partition) in partitions {
