@@ -4,7 +4,7 @@
 //! so that its RSS (VmHWM from /proc) excludes the broker's.
 //!
 //! Run: `cargo bench -p kafka-lab-exporter --bench poll` (append `-- small` or `-- large` for
-//! one size). The broker keeps ~3 files open per partition: at 10,000 partitions raise the
+//! one size, or `-- fd-limited` for 1,000 × 5,000). The broker keeps ~3 files open per partition: at 10,000 partitions raise the
 //! open-file limit first, e.g. `bash -c 'ulimit -n 65536 && cargo bench ...'`. Targets at the large size: poll < 1 s, scrape < 50 ms, RSS < 40 MB.
 //! Without the `--bench` argument (as under `cargo test --all-targets`) it returns at once.
 
@@ -22,6 +22,9 @@ fn main() {
     }
     let sizes: &[(usize, usize)] = if args.iter().any(|a| a == "small") {
         &[(100, 10)]
+    } else if args.iter().any(|a| a == "fd-limited") {
+        // 1,000 groups × 5,000 partitions: fits a 20,000 open-file limit.
+        &[(1000, 5)]
     } else if args.iter().any(|a| a == "large") {
         &[(1000, 10)]
     } else {
