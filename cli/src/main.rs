@@ -16,6 +16,8 @@ struct Cli {
 enum Command {
     /// Run the Kafka-wire-compatible broker (same as the `kafka-lab-broker` binary).
     Broker(BrokerArgs),
+    /// Create and check TLS certificates: a CA, broker and client certificates (PEM, PKCS#12).
+    Tls(kafka_lab_tls::cli::TlsArgs),
 }
 
 fn main() -> anyhow::Result<std::process::ExitCode> {
@@ -27,5 +29,12 @@ fn main() -> anyhow::Result<std::process::ExitCode> {
             runtime.block_on(broker_cli::run(args))?;
             Ok(std::process::ExitCode::SUCCESS)
         }
+        Command::Tls(args) => match kafka_lab_tls::cli::run(args) {
+            Ok(()) => Ok(std::process::ExitCode::SUCCESS),
+            Err(err) => {
+                eprintln!("error: {err}");
+                Ok(std::process::ExitCode::from(2))
+            }
+        },
     }
 }
