@@ -14,6 +14,7 @@ use crate::broker::Broker;
 use crate::clock::TokioClock;
 use crate::config::BrokerConfig;
 use crate::internal_records::encode_batch;
+use crate::security::Session;
 use crate::server::handle_frame;
 use crate::storage::MemoryStorage;
 
@@ -276,6 +277,14 @@ fn request(broker: &Broker, api: ApiKey, v: i16) -> RequestKind {
             ]),
         ),
         ApiKey::DescribeCluster => RequestKind::DescribeCluster(DescribeClusterRequest::default()),
+        // On this plaintext session both SASL APIs answer ILLEGAL_SASL_STATE, as in Kafka.
+        ApiKey::SaslHandshake => {
+            RequestKind::SaslHandshake(SaslHandshakeRequest::default().with_mechanism(s("PLAIN")))
+        }
+        ApiKey::SaslAuthenticate => RequestKind::SaslAuthenticate(
+            SaslAuthenticateRequest::default()
+                .with_auth_bytes(bytes::Bytes::from_static(b"\0u\0p")),
+        ),
         other => panic!("no representative request for {other:?}"),
     }
 }
@@ -296,10 +305,11 @@ async fn every_advertised_version_answers_and_decodes() {
             request(&broker, *api, v)
                 .encode(&mut frame, v)
                 .unwrap_or_else(|e| panic!("test request {api:?} v{v} does not encode: {e}"));
-            let response = handle_frame(&broker, frame.freeze(), "test:1")
-                .await
-                .unwrap_or_else(|e| panic!("{api:?} v{v}: {e}"))
-                .unwrap_or_else(|| panic!("{api:?} v{v}: no response"));
+            let response =
+                handle_frame(&broker, frame.freeze(), &mut Session::plaintext("test:1".into()))
+                    .await
+                    .unwrap_or_else(|e| panic!("{api:?} v{v}: {e}"))
+                    .unwrap_or_else(|| panic!("{api:?} v{v}: no response"));
             let mut body = response;
             let header = ResponseHeader::decode(&mut body, api.response_header_version(v)).unwrap();
             assert_eq!(header.correlation_id, 1000 + v as i32, "{api:?} v{v}");
@@ -313,6 +323,8 @@ async fn every_advertised_version_answers_and_decodes() {
 /// Spot checks that the success paths succeed and the error paths carry Kafka's codes.
 fn check(response: &ResponseKind, api: ApiKey, v: i16) {
     match response {
+        ResponseKind::SaslHandshake(r) => assert_eq!(r.error_code, 34, "SaslHandshake v{v}"),
+        ResponseKind::SaslAuthenticate(r) => assert_eq!(r.error_code, 34, "SaslAuthenticate v{v}"),
         ResponseKind::Produce(r) => {
             let p = &r.responses[0].partition_responses;
             assert_eq!((p[0].error_code, p[1].error_code), (0, 3), "Produce v{v}");
@@ -449,7 +461,10 @@ async fn random_and_mutated_frames_never_panic() {
         }
         let task = tokio::spawn({
             let broker = broker.clone();
-            async move { handle_frame(&broker, frame.freeze(), "fuzz:1").await }
+            async move {
+                let mut session = Session::plaintext("fuzz:1".into());
+                handle_frame(&broker, frame.freeze(), &mut session).await
+            }
         });
         match tokio::time::timeout(std::time::Duration::from_secs(3600), task).await {
             Ok(Ok(Ok(_))) => answered += 1,
