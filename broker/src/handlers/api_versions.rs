@@ -35,9 +35,9 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::IncrementalAlterConfigs, 0, 1),
     (ApiKey::OffsetDelete, 0, 0),
     (ApiKey::DescribeCluster, 0, 2),
-    // v0 handshakes are followed by raw SASL tokens outside Kafka framing; Kafka 4 keeps v0
-    // only for old Java clients, and every client this lab targets uses v1.
-    (ApiKey::SaslHandshake, 1, 1),
+    // librdkafka < 2.1 only sees SASL support when v0 is in the range, but every client uses
+    // v1 when offered; a v0 handshake (raw SASL tokens outside Kafka framing) is refused.
+    (ApiKey::SaslHandshake, 0, 1),
     (ApiKey::SaslAuthenticate, 0, 2),
 ];
 

@@ -69,7 +69,7 @@ pub async fn handle(
     let response = match request {
         RequestKind::ApiVersions(_) => ResponseKind::ApiVersions(api_versions::handle()),
         RequestKind::SaslHandshake(r) => {
-            ResponseKind::SaslHandshake(sasl_handshake::handle(broker, session, r))
+            ResponseKind::SaslHandshake(sasl_handshake::handle(broker, ctx, session, r))
         }
         RequestKind::SaslAuthenticate(r) => {
             ResponseKind::SaslAuthenticate(sasl_authenticate::handle(broker, session, r))

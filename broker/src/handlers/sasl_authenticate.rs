@@ -33,7 +33,9 @@ pub(super) fn handle(
             )
         }
         SaslState::HandshakeDone(Mechanism::Scram(mechanism)) => {
-            let nonce = openssl::base64::encode_block(&broker.random_bytes::<18>());
+            // Alphanumeric, as Kafka's own nonces: some clients mishandle base64's `+/=`.
+            let nonce: String =
+                broker.random_bytes::<16>().iter().map(|b| format!("{b:02x}")).collect();
             sasl::scram_client_first(&credentials, mechanism, &request.auth_bytes, &nonce).map(
                 |(exchange, server_first)| {
                     (SaslState::ScramChallenged(Box::new(exchange)), server_first)

@@ -323,7 +323,9 @@ async fn every_advertised_version_answers_and_decodes() {
 /// Spot checks that the success paths succeed and the error paths carry Kafka's codes.
 fn check(response: &ResponseKind, api: ApiKey, v: i16) {
     match response {
-        ResponseKind::SaslHandshake(r) => assert_eq!(r.error_code, 34, "SaslHandshake v{v}"),
+        ResponseKind::SaslHandshake(r) => {
+            assert_eq!(r.error_code, if v == 0 { 35 } else { 34 }, "SaslHandshake v{v}")
+        }
         ResponseKind::SaslAuthenticate(r) => assert_eq!(r.error_code, 34, "SaslAuthenticate v{v}"),
         ResponseKind::Produce(r) => {
             let p = &r.responses[0].partition_responses;
@@ -490,4 +492,105 @@ async fn partition_counts_are_bounded_per_request() {
     assert_eq!(err.error, kafka_protocol::error::ResponseError::PolicyViolation);
     broker.create_partitions("t", 2 + 10_000, false).unwrap();
     assert_eq!(broker.metadata().topic("t").unwrap().partitions.len(), 10_002);
+}
+
+/// Encodes one request frame body (header and request) for `handle_frame`.
+fn frame(api: ApiKey, version: i16, request: RequestKind) -> bytes::Bytes {
+    let mut frame = BytesMut::new();
+    RequestHeader::default()
+        .with_request_api_key(api as i16)
+        .with_request_api_version(version)
+        .with_correlation_id(7)
+        .with_client_id(Some(s("sasl-test")))
+        .encode(&mut frame, api.request_header_version(version))
+        .unwrap();
+    request.encode(&mut frame, version).unwrap();
+    frame.freeze()
+}
+
+async fn answer(
+    broker: &Arc<Broker>,
+    session: &mut Session,
+    api: ApiKey,
+    version: i16,
+    request: RequestKind,
+) -> ResponseKind {
+    let mut body =
+        handle_frame(broker, frame(api, version, request), session).await.unwrap().unwrap();
+    ResponseHeader::decode(&mut body, api.response_header_version(version)).unwrap();
+    ResponseKind::decode(api, &mut body, version).unwrap()
+}
+
+#[tokio::test]
+async fn sasl_listeners_gate_requests_until_authenticated() {
+    let broker = test_broker().await;
+    let sasl_session = || {
+        Session::new(
+            "test:1".into(),
+            "SASL_PLAINTEXT",
+            crate::config::SecurityProtocol::SaslPlaintext,
+        )
+    };
+    // Anything but ApiVersions and the SASL APIs closes the connection.
+    let mut session = sasl_session();
+    let metadata = frame(ApiKey::Metadata, 12, RequestKind::Metadata(MetadataRequest::default()));
+    let err = handle_frame(&broker, metadata, &mut session).await.unwrap_err();
+    assert!(err.to_string().contains("before SASL authentication"), "{err}");
+    let versions = answer(
+        &broker,
+        &mut session,
+        ApiKey::ApiVersions,
+        3,
+        RequestKind::ApiVersions(ApiVersionsRequest::default()),
+    )
+    .await;
+    assert!(matches!(versions, ResponseKind::ApiVersions(r) if r.error_code == 0));
+
+    // A mechanism the broker does not offer: UNSUPPORTED_SASL_MECHANISM with the list, then close.
+    let handshake = |mechanism: &str| {
+        RequestKind::SaslHandshake(SaslHandshakeRequest::default().with_mechanism(s(mechanism)))
+    };
+    let ResponseKind::SaslHandshake(r) =
+        answer(&broker, &mut session, ApiKey::SaslHandshake, 1, handshake("GSSAPI")).await
+    else {
+        panic!()
+    };
+    assert_eq!(r.error_code, 33);
+    let offered: Vec<String> = r.mechanisms.iter().map(|m| m.to_string()).collect();
+    assert_eq!(offered, ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]);
+    assert!(session.authentication_failure.as_deref().unwrap().contains("GSSAPI"));
+
+    // SaslAuthenticate without a handshake is ILLEGAL_SASL_STATE.
+    let mut session = sasl_session();
+    let auth = RequestKind::SaslAuthenticate(
+        SaslAuthenticateRequest::default().with_auth_bytes(bytes::Bytes::from_static(b"\0a\0b")),
+    );
+    let ResponseKind::SaslAuthenticate(r) =
+        answer(&broker, &mut session, ApiKey::SaslAuthenticate, 2, auth).await
+    else {
+        panic!()
+    };
+    assert_eq!(r.error_code, 34);
+
+    // PLAIN with no configured users fails with SASL_AUTHENTICATION_FAILED and a reason.
+    let mut session = sasl_session();
+    let ResponseKind::SaslHandshake(r) =
+        answer(&broker, &mut session, ApiKey::SaslHandshake, 1, handshake("PLAIN")).await
+    else {
+        panic!()
+    };
+    assert_eq!(r.error_code, 0);
+    let auth = RequestKind::SaslAuthenticate(
+        SaslAuthenticateRequest::default()
+            .with_auth_bytes(bytes::Bytes::from_static(b"\0alice\0guess")),
+    );
+    let ResponseKind::SaslAuthenticate(r) =
+        answer(&broker, &mut session, ApiKey::SaslAuthenticate, 2, auth).await
+    else {
+        panic!()
+    };
+    assert_eq!(r.error_code, 58);
+    assert!(r.error_message.unwrap().contains("Invalid username or password"));
+    assert!(!session.is_authenticated());
+    assert!(session.authentication_failure.is_some());
 }

@@ -158,8 +158,10 @@ pub fn scram_client_final(
     {
         return Err(invalid("channel binding does not match the GS2 header"));
     }
-    if attributes.get("r") != Some(&exchange.nonce) {
-        return Err(invalid("nonce does not match"));
+    // Kafka accepts a final nonce that merely ends with the server's: librdkafka before 2.1
+    // sends its client nonce twice (client + server-first's nonce), and Kafka tolerates that.
+    if !attributes.get("r").is_some_and(|nonce| nonce.ends_with(&exchange.nonce)) {
+        return Err(invalid("nonce does not match the server-first message"));
     }
     let proof = base64::decode_block(proof).map_err(|_| invalid("proof is not base64"))?;
     let mechanism = exchange.mechanism;
@@ -250,6 +252,11 @@ mod tests {
         let err = scram_client_final(&exchange, wrong.as_bytes()).unwrap_err();
         assert!(err.0.contains("invalid credentials"), "{err:?}");
         let replayed_nonce = client_final.replace("$k0,p", "$k1,p");
+        // The prefix librdkafka < 2.1 repeats is tolerated, as Kafka does; the proof then covers
+        // the message as sent, so this one fails on the proof, not on the nonce.
+        let repeated = client_final.replace("r=rOpr", "r=rOprNGfwEbeRWgbNEkqOrOpr");
+        let err = scram_client_final(&exchange, repeated.as_bytes()).unwrap_err();
+        assert!(err.0.contains("invalid credentials"), "{err:?}");
         assert!(scram_client_final(&exchange, replayed_nonce.as_bytes())
             .unwrap_err()
             .0
