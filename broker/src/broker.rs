@@ -18,6 +18,7 @@ use crate::group::{GroupConfig, GroupCoordinator, OffsetsLog};
 use crate::internal_records::{encode_batch, read_all};
 use crate::log::{LogConfig, LogError, LogManager, PartitionLog};
 use crate::metadata::{ConfigResource, MetadataImage, MetadataRecord, MetadataStore, TopicImage};
+use crate::security::Credentials;
 use crate::storage::Storage;
 use crate::topic_config;
 
@@ -79,8 +80,13 @@ pub struct Broker {
     pub config: BrokerConfig,
     /// The wall clock seam.
     pub clock: SharedClock,
-    /// How clients reach this broker.
+    /// How clients reach this broker: the first advertised listener.
     pub node: NodeInfo,
+    /// The advertised endpoint of each listener, by listener name: clients are told the address
+    /// of the listener they connected to, as in Kafka.
+    endpoints: BTreeMap<String, NodeInfo>,
+    /// Who may authenticate with SASL.
+    pub credentials: std::sync::RwLock<Credentials>,
     /// Cluster id from `meta.properties`.
     pub cluster_id: String,
     metadata: Mutex<MetadataStore>,
@@ -111,17 +117,31 @@ impl Broker {
         storage.create_dir_all(&log_dir)?;
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let cluster_id = load_or_create_meta_properties(&*storage, &log_dir, &config, &mut rng)?;
-        let advertised = config.advertised_listeners()?.remove(0);
-        let node = NodeInfo {
-            node_id: config.node_id,
-            host: if advertised.host.is_empty() || advertised.host == "0.0.0.0" {
-                "localhost".to_owned()
-            } else {
-                advertised.host
-            },
-            port: advertised.port as i32,
-            rack: config.broker_rack.clone(),
-        };
+        let endpoints: BTreeMap<String, NodeInfo> = config
+            .advertised_listeners()?
+            .into_iter()
+            .map(|advertised| {
+                let node = NodeInfo {
+                    node_id: config.node_id,
+                    host: if advertised.host.is_empty() || advertised.host == "0.0.0.0" {
+                        "localhost".to_owned()
+                    } else {
+                        advertised.host
+                    },
+                    port: advertised.port as i32,
+                    rack: config.broker_rack.clone(),
+                };
+                (advertised.name, node)
+            })
+            .collect();
+        let first = config.advertised_listeners()?.remove(0).name;
+        let node = endpoints[&first].clone();
+        let credentials = Credentials::from_config(&config, || {
+            let mut salt = [0u8; 16];
+            rng.fill_bytes(&mut salt);
+            salt
+        })
+        .map_err(|e| anyhow::anyhow!(e))?;
         let now = clock.now_ms();
         let metadata = MetadataStore::open(storage.clone(), &log_dir, now)?;
         let logs = Arc::new(Mutex::new(LogManager::open(storage.clone(), log_dir.clone())?));
@@ -143,6 +163,8 @@ impl Broker {
             config,
             clock,
             node,
+            endpoints,
+            credentials: std::sync::RwLock::new(credentials),
             cluster_id,
             metadata: Mutex::new(metadata),
             logs,
@@ -191,6 +213,19 @@ impl Broker {
     /// The log of one partition, if the partition exists.
     pub fn partition_log(&self, topic: &str, partition: i32) -> Option<Arc<Mutex<PartitionLog>>> {
         self.lock_logs().get(topic, partition)
+    }
+
+    /// The endpoint clients of `listener` are told to use; a listener that is not advertised
+    /// (an internal one) gets the first advertised endpoint.
+    pub fn node_for(&self, listener: &str) -> &NodeInfo {
+        self.endpoints.get(listener).unwrap_or(&self.node)
+    }
+
+    /// Random bytes from the broker's seeded generator (SCRAM nonces and salts).
+    pub fn random_bytes<const N: usize>(&self) -> [u8; N] {
+        let mut bytes = [0u8; N];
+        self.rng.lock().expect("rng lock poisoned").fill_bytes(&mut bytes);
+        bytes
     }
 
     /// A fresh random id from the broker's seeded generator.

@@ -95,6 +95,55 @@ pub struct BrokerConfig {
     /// Rack reported for this broker.
     #[serde(rename = "broker.rack")]
     pub broker_rack: Option<String>,
+    /// Listener name to security protocol, e.g. `CLIENT:SASL_SSL,INTERNAL:PLAINTEXT`. Names that
+    /// are themselves protocols (`PLAINTEXT`, `SSL`, `SASL_PLAINTEXT`, `SASL_SSL`) need no entry.
+    #[serde(rename = "listener.security.protocol.map")]
+    pub listener_security_protocol_map: Option<String>,
+    /// `PKCS12` or `PEM` (a file holding the private key and the certificate chain). JKS is not
+    /// supported: convert with `keytool -importkeystore -deststoretype PKCS12`.
+    #[serde(rename = "ssl.keystore.type")]
+    pub ssl_keystore_type: String,
+    /// The broker's key and certificate chain, for SSL and SASL_SSL listeners.
+    #[serde(rename = "ssl.keystore.location")]
+    pub ssl_keystore_location: Option<String>,
+    /// Password of the PKCS#12 keystore.
+    #[serde(rename = "ssl.keystore.password")]
+    pub ssl_keystore_password: Option<String>,
+    /// Password of an encrypted private key in a PEM keystore.
+    #[serde(rename = "ssl.key.password")]
+    pub ssl_key_password: Option<String>,
+    /// `PEM` (CA certificates) or `PKCS12`: which CAs client certificates must chain to.
+    #[serde(rename = "ssl.truststore.type")]
+    pub ssl_truststore_type: String,
+    /// CA certificates trusted for client certificates.
+    #[serde(rename = "ssl.truststore.location")]
+    pub ssl_truststore_location: Option<String>,
+    /// Password of a PKCS#12 truststore.
+    #[serde(rename = "ssl.truststore.password")]
+    pub ssl_truststore_password: Option<String>,
+    /// `none`, `requested` or `required`: whether SSL listeners ask for client certificates.
+    #[serde(rename = "ssl.client.auth")]
+    pub ssl_client_auth: String,
+    /// TLS versions accepted; TLS 1.2 is the floor.
+    #[serde(rename = "ssl.enabled.protocols")]
+    pub ssl_enabled_protocols: String,
+    /// Maps a client certificate's subject (RFC 2253, `CN=alice,O=kafka-lab`) to a user name:
+    /// `RULE:^CN=(.*?),.*$/$1/,DEFAULT` as in Kafka. `DEFAULT` keeps the whole subject.
+    #[serde(rename = "ssl.principal.mapping.rules")]
+    pub ssl_principal_mapping_rules: String,
+    /// SASL mechanisms offered on SASL listeners: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512.
+    #[serde(rename = "sasl.enabled.mechanisms")]
+    pub sasl_enabled_mechanisms: String,
+    /// SCRAM users known from start-up, in the syntax of `kafka-storage format --add-scram`:
+    /// `SCRAM-SHA-256=[name=alice,password=alice-secret]` (optionally `iterations=8192`).
+    /// Only salted keys are kept in memory; AlterUserScramCredentials adds users at run time.
+    #[serde(rename = "sasl.scram.users")]
+    pub sasl_scram_users: Vec<String>,
+    /// Per-listener properties, by their full Kafka name, e.g.
+    /// `listener.name.sasl_ssl.plain.sasl.jaas.config` whose `user_<name>="<password>"` entries
+    /// are the PLAIN users, exactly as in Apache Kafka.
+    #[serde(skip)]
+    pub listener_properties: std::collections::BTreeMap<String, String>,
 }
 
 impl Default for BrokerConfig {
@@ -128,15 +177,78 @@ impl Default for BrokerConfig {
             offsets_retention_minutes: 10080,
             offsets_retention_check_interval_ms: 600_000,
             broker_rack: None,
+            listener_security_protocol_map: None,
+            ssl_keystore_type: "PKCS12".into(),
+            ssl_keystore_location: None,
+            ssl_keystore_password: None,
+            ssl_key_password: None,
+            ssl_truststore_type: "PEM".into(),
+            ssl_truststore_location: None,
+            ssl_truststore_password: None,
+            ssl_client_auth: "none".into(),
+            ssl_enabled_protocols: "TLSv1.2,TLSv1.3".into(),
+            ssl_principal_mapping_rules: "DEFAULT".into(),
+            sasl_enabled_mechanisms: "PLAIN,SCRAM-SHA-256,SCRAM-SHA-512".into(),
+            sasl_scram_users: Vec::new(),
+            listener_properties: Default::default(),
         }
     }
 }
 
-/// One `SECURITY_PROTOCOL://host:port` entry of `listeners`.
+/// How a listener's connections are secured, as Kafka's `security.protocol` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum SecurityProtocol {
+    /// Neither encrypted nor authenticated: every client is `User:ANONYMOUS`.
+    Plaintext,
+    /// TLS; a client certificate, when presented, names the principal.
+    Ssl,
+    /// SASL authentication without encryption.
+    SaslPlaintext,
+    /// SASL authentication inside TLS.
+    SaslSsl,
+}
+
+impl SecurityProtocol {
+    /// Parses Kafka's name of a protocol.
+    pub fn parse(name: &str) -> Option<Self> {
+        Some(match name {
+            "PLAINTEXT" => SecurityProtocol::Plaintext,
+            "SSL" => SecurityProtocol::Ssl,
+            "SASL_PLAINTEXT" => SecurityProtocol::SaslPlaintext,
+            "SASL_SSL" => SecurityProtocol::SaslSsl,
+            _ => return None,
+        })
+    }
+
+    /// Whether the connection runs inside TLS.
+    pub fn uses_tls(self) -> bool {
+        matches!(self, SecurityProtocol::Ssl | SecurityProtocol::SaslSsl)
+    }
+
+    /// Whether the client must authenticate with SASL before any other request.
+    pub fn uses_sasl(self) -> bool {
+        matches!(self, SecurityProtocol::SaslPlaintext | SecurityProtocol::SaslSsl)
+    }
+}
+
+impl std::fmt::Display for SecurityProtocol {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SecurityProtocol::Plaintext => "PLAINTEXT",
+            SecurityProtocol::Ssl => "SSL",
+            SecurityProtocol::SaslPlaintext => "SASL_PLAINTEXT",
+            SecurityProtocol::SaslSsl => "SASL_SSL",
+        })
+    }
+}
+
+/// One `NAME://host:port` entry of `listeners`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Listener {
-    /// Listener name, e.g. `PLAINTEXT`.
+    /// Listener name, e.g. `PLAINTEXT` or `CLIENT`.
     pub name: String,
+    /// Its security protocol, from the name or `listener.security.protocol.map`.
+    pub protocol: SecurityProtocol,
     /// Host to bind or advertise; empty means all interfaces.
     pub host: String,
     /// TCP port.
@@ -184,17 +296,35 @@ impl BrokerConfig {
                 .unwrap_or_else(|_| serde_yaml::Value::String(value.to_owned()));
             map.insert(serde_yaml::Value::String(name.trim().to_owned()), value);
         }
-        let config: BrokerConfig = serde_yaml::from_value(serde_yaml::Value::Mapping(map))
+        // `listener.name.<listener>.<property>` keys are open-ended, so they are kept aside
+        // rather than declared as fields.
+        let mut listener_properties = std::collections::BTreeMap::new();
+        map.retain(|key, value| match key.as_str() {
+            Some(name) if name.starts_with("listener.name.") => {
+                let text = match value {
+                    serde_yaml::Value::String(s) => s.clone(),
+                    other => serde_yaml::to_string(other).unwrap_or_default().trim().to_owned(),
+                };
+                listener_properties.insert(name.to_owned(), text);
+                false
+            }
+            _ => true,
+        });
+        let mut config: BrokerConfig = serde_yaml::from_value(serde_yaml::Value::Mapping(map))
             .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        config.listener_properties = listener_properties;
         config.validate()?;
         Ok(config)
     }
 
     /// Every property with its effective value, by Kafka name (DescribeConfigs for the broker).
+    /// Secrets (passwords, JAAS configurations, SCRAM users) are not included: see
+    /// [`BrokerConfig::is_sensitive`].
     pub fn properties(&self) -> std::collections::BTreeMap<String, String> {
         let value = serde_yaml::to_value(self).expect("config serializes");
         let serde_yaml::Value::Mapping(map) = value else { unreachable!("config is a struct") };
         map.into_iter()
+            .filter(|(k, _)| !k.as_str().is_some_and(Self::is_sensitive))
             .filter_map(|(k, v)| {
                 let key = k.as_str()?.to_owned();
                 let value = match v {
@@ -207,10 +337,46 @@ impl BrokerConfig {
             .collect()
     }
 
+    /// Whether a property holds a secret that must never be shown or logged.
+    pub fn is_sensitive(name: &str) -> bool {
+        name.ends_with(".password")
+            || name.ends_with("sasl.jaas.config")
+            || name == "sasl.scram.users"
+    }
+
+    /// The value of `listener.name.<listener>.<property>` (listener name lower-cased, as Kafka
+    /// writes it).
+    pub fn listener_property(&self, listener: &str, property: &str) -> Option<&str> {
+        let key = format!("listener.name.{}.{property}", listener.to_ascii_lowercase());
+        self.listener_properties.get(&key).map(String::as_str)
+    }
+
     fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |msg: String| Err(ConfigError::Invalid(msg));
-        self.listeners()?;
-        self.advertised_listeners()?;
+        let listeners = self.listeners()?;
+        let advertised = self.advertised_listeners()?;
+        for listener in &advertised {
+            if !listeners.iter().any(|l| l.name == listener.name) {
+                return invalid(format!(
+                    "advertised.listeners names `{}`, which is not in listeners",
+                    listener.name
+                ));
+            }
+        }
+        if !matches!(self.ssl_client_auth.as_str(), "none" | "requested" | "required") {
+            return invalid(format!(
+                "ssl.client.auth must be none, requested or required, got `{}`",
+                self.ssl_client_auth
+            ));
+        }
+        for mechanism in self.sasl_mechanisms() {
+            if !matches!(mechanism.as_str(), "PLAIN" | "SCRAM-SHA-256" | "SCRAM-SHA-512") {
+                return invalid(format!(
+                    "sasl.enabled.mechanisms: `{mechanism}` is not supported \
+                     (PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512 are)"
+                ));
+            }
+        }
         if self.log_dirs.contains(',') {
             return invalid(format!(
                 "log.dirs `{}`: this broker supports exactly one log directory",
@@ -258,15 +424,46 @@ impl BrokerConfig {
 
     /// Parsed `listeners`.
     pub fn listeners(&self) -> Result<Vec<Listener>, ConfigError> {
-        parse_listeners("listeners", &self.listeners)
+        parse_listeners("listeners", &self.listeners, &self.protocol_map()?)
     }
 
     /// Parsed `advertised.listeners`, falling back to `listeners`.
     pub fn advertised_listeners(&self) -> Result<Vec<Listener>, ConfigError> {
         match &self.advertised_listeners {
-            Some(text) => parse_listeners("advertised.listeners", text),
+            Some(text) => parse_listeners("advertised.listeners", text, &self.protocol_map()?),
             None => self.listeners(),
         }
+    }
+
+    /// The enabled SASL mechanism names, upper-case.
+    pub fn sasl_mechanisms(&self) -> Vec<String> {
+        self.sasl_enabled_mechanisms
+            .split(',')
+            .map(|m| m.trim().to_ascii_uppercase())
+            .filter(|m| !m.is_empty())
+            .collect()
+    }
+
+    fn protocol_map(&self) -> Result<Vec<(String, SecurityProtocol)>, ConfigError> {
+        let Some(text) = &self.listener_security_protocol_map else { return Ok(Vec::new()) };
+        text.split(',')
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+            .map(|entry| {
+                let (name, protocol) = entry.split_once(':').ok_or_else(|| {
+                    ConfigError::Invalid(format!(
+                        "listener.security.protocol.map: `{entry}` is not of the form NAME:PROTOCOL"
+                    ))
+                })?;
+                let protocol = SecurityProtocol::parse(protocol.trim()).ok_or_else(|| {
+                    ConfigError::Invalid(format!(
+                        "listener.security.protocol.map: `{protocol}` is not a security protocol \
+                         (PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL)"
+                    ))
+                })?;
+                Ok((name.trim().to_owned(), protocol))
+            })
+            .collect()
     }
 
     /// The single log directory.
@@ -285,7 +482,11 @@ impl BrokerConfig {
     }
 }
 
-fn parse_listeners(property: &str, text: &str) -> Result<Vec<Listener>, ConfigError> {
+fn parse_listeners(
+    property: &str,
+    text: &str,
+    protocol_map: &[(String, SecurityProtocol)],
+) -> Result<Vec<Listener>, ConfigError> {
     let mut out = Vec::new();
     for entry in text.split(',').map(str::trim).filter(|e| !e.is_empty()) {
         let err = |why: &str| ConfigError::Invalid(format!("{property}: `{entry}` {why}"));
@@ -294,12 +495,19 @@ fn parse_listeners(property: &str, text: &str) -> Result<Vec<Listener>, ConfigEr
         let (host, port) = address.rsplit_once(':').ok_or_else(|| err("has no port"))?;
         let port = port.parse::<u16>().map_err(|_| err("has an invalid port"))?;
         let host = host.trim_start_matches('[').trim_end_matches(']').to_owned();
-        if name != "PLAINTEXT" {
-            return Err(err(
-                "uses a security protocol this broker does not support yet (only PLAINTEXT)",
-            ));
+        let protocol = protocol_map
+            .iter()
+            .find(|(mapped, _)| mapped == name)
+            .map(|(_, protocol)| *protocol)
+            .or_else(|| SecurityProtocol::parse(name))
+            .ok_or_else(|| {
+                err("has a listener name that is neither a security protocol nor in \
+                     listener.security.protocol.map")
+            })?;
+        if out.iter().any(|l: &Listener| l.name == name) {
+            return Err(err("repeats a listener name"));
         }
-        out.push(Listener { name: name.to_owned(), host, port });
+        out.push(Listener { name: name.to_owned(), protocol, host, port });
     }
     if out.is_empty() {
         return Err(ConfigError::Invalid(format!("{property} is empty")));
@@ -339,9 +547,63 @@ mod tests {
             BrokerConfig::load(None, &["listeners=PLAINTEXT://0.0.0.0:19092".into()]).unwrap();
         assert_eq!(
             config.listeners().unwrap(),
-            vec![Listener { name: "PLAINTEXT".into(), host: "0.0.0.0".into(), port: 19092 }]
+            vec![Listener {
+                name: "PLAINTEXT".into(),
+                protocol: SecurityProtocol::Plaintext,
+                host: "0.0.0.0".into(),
+                port: 19092
+            }]
         );
         assert!(BrokerConfig::load(None, &["listeners=localhost".into()]).is_err());
+    }
+
+    #[test]
+    fn listener_names_map_to_security_protocols() {
+        let config = BrokerConfig::load(
+            None,
+            &[
+                "listeners=CLIENT://:9094,SSL://127.0.0.1:9093,INTERNAL://127.0.0.1:9092".into(),
+                "listener.security.protocol.map=CLIENT:SASL_SSL,INTERNAL:PLAINTEXT".into(),
+            ],
+        )
+        .unwrap();
+        let protocols: Vec<_> =
+            config.listeners().unwrap().into_iter().map(|l| (l.name, l.protocol)).collect();
+        assert_eq!(
+            protocols,
+            vec![
+                ("CLIENT".into(), SecurityProtocol::SaslSsl),
+                ("SSL".into(), SecurityProtocol::Ssl),
+                ("INTERNAL".into(), SecurityProtocol::Plaintext),
+            ]
+        );
+        let err = BrokerConfig::load(None, &["listeners=CLIENT://:9094".into()]).unwrap_err();
+        assert!(err.to_string().contains("listener.security.protocol.map"), "{err}");
+        let err = BrokerConfig::load(None, &["advertised.listeners=SSL://kafka.lab:9093".into()])
+            .unwrap_err();
+        assert!(err.to_string().contains("not in listeners"), "{err}");
+    }
+
+    #[test]
+    fn listener_properties_are_kept_and_secrets_never_described() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("broker.yaml");
+        std::fs::write(
+            &path,
+            "listeners: SASL_SSL://127.0.0.1:9094\n\
+             ssl.keystore.password: hunter2\n\
+             sasl.scram.users: ['SCRAM-SHA-256=[name=a,password=hunter2]']\n\
+             listener.name.sasl_ssl.plain.sasl.jaas.config: 'x required user_a=\"hunter2\";'\n",
+        )
+        .unwrap();
+        let config = BrokerConfig::load(Some(&path), &[]).unwrap();
+        assert_eq!(
+            config.listener_property("SASL_SSL", "plain.sasl.jaas.config"),
+            Some("x required user_a=\"hunter2\";")
+        );
+        let described = format!("{:?}", config.properties());
+        assert!(!described.contains("hunter2"), "{described}");
+        assert!(described.contains("ssl.client.auth"), "{described}");
     }
 }
 

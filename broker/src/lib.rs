@@ -10,6 +10,7 @@ pub mod handlers;
 pub mod internal_records;
 pub mod log;
 pub mod metadata;
+pub mod security;
 pub mod server;
 pub mod storage;
 pub mod tcp;

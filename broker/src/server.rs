@@ -15,6 +15,7 @@ use tracing::Instrument;
 
 use crate::broker::Broker;
 use crate::handlers::{self, api_versions, RequestContext};
+use crate::security::Session;
 
 /// Why a connection was closed by the broker.
 #[derive(Debug, thiserror::Error)]
@@ -28,22 +29,38 @@ pub enum FrameError {
     /// The frame does not hold a request this broker can decode.
     #[error("invalid request: {0}")]
     Invalid(String),
+    /// SASL authentication failed; the error response was sent before closing, as in Kafka.
+    #[error("{0}")]
+    AuthenticationFailed(String),
     /// Socket error.
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),
 }
 
-/// Serves one client connection until it closes or sends something that is not a request.
+/// Serves one plaintext client connection (the `PLAINTEXT` listener) until it closes or sends
+/// something that is not a request.
 pub async fn serve_connection<S>(broker: Arc<Broker>, stream: S, peer: String)
 where
     S: AsyncRead + AsyncWrite + Send + Unpin,
 {
-    let span = tracing::info_span!("connection", %peer);
+    serve_session(broker, stream, Session::plaintext(peer)).await
+}
+
+/// Serves one connection whose listener and TLS identity are already known.
+pub async fn serve_session<S>(broker: Arc<Broker>, stream: S, mut session: Session)
+where
+    S: AsyncRead + AsyncWrite + Send + Unpin,
+{
+    let span =
+        tracing::info_span!("connection", peer = %session.peer, listener = %session.listener);
     async move {
-        tracing::debug!("accepted");
-        match connection_loop(&broker, stream, &peer).await {
+        tracing::debug!(principal = %session.principal, "accepted");
+        match connection_loop(&broker, stream, &mut session).await {
             Ok(()) => tracing::debug!("closed by client"),
             Err(FrameError::Io(e)) => tracing::debug!(error = %e, "connection error"),
+            Err(FrameError::AuthenticationFailed(reason)) => {
+                tracing::warn!(principal = %session.principal, %reason, "authentication failed")
+            }
             Err(e) => tracing::warn!(error = %e, "closing connection"),
         }
     }
@@ -51,7 +68,11 @@ where
     .await
 }
 
-async fn connection_loop<S>(broker: &Arc<Broker>, stream: S, peer: &str) -> Result<(), FrameError>
+async fn connection_loop<S>(
+    broker: &Arc<Broker>,
+    stream: S,
+    session: &mut Session,
+) -> Result<(), FrameError>
 where
     S: AsyncRead + AsyncWrite + Send + Unpin,
 {
@@ -81,9 +102,13 @@ where
                 n => read += n,
             }
         }
-        if let Some(response) = handle_frame(broker, frame.freeze(), peer).await? {
+        if let Some(response) = handle_frame(broker, frame.freeze(), session).await? {
             writer.write_u32(response.len() as u32).await?;
             writer.write_all(&response).await?;
+        }
+        if let Some(reason) = session.authentication_failure.take() {
+            writer.flush().await?;
+            return Err(FrameError::AuthenticationFailed(reason));
         }
     }
 }
@@ -93,7 +118,7 @@ where
 pub async fn handle_frame(
     broker: &Arc<Broker>,
     mut frame: Bytes,
-    peer: &str,
+    session: &mut Session,
 ) -> Result<Option<Bytes>, FrameError> {
     if frame.len() < 8 {
         return Err(FrameError::Invalid(format!(
@@ -123,6 +148,15 @@ pub async fn handle_frame(
             "{api_key:?} v{api_version} is not supported (see ApiVersions for the supported range)"
         )));
     }
+    let sasl_api = matches!(api_key, ApiKey::SaslHandshake | ApiKey::SaslAuthenticate);
+    if !session.is_authenticated() && api_key != ApiKey::ApiVersions && !sasl_api {
+        // Kafka closes here too: the client skipped authentication on a SASL listener
+        // (typically security.protocol=PLAINTEXT pointed at a SASL port).
+        return Err(FrameError::Invalid(format!(
+            "unexpected {api_key:?} request before SASL authentication on listener {} ({})",
+            session.listener, session.protocol
+        )));
+    }
     let header_version = api_key.request_header_version(api_version);
     let header = RequestHeader::decode(&mut frame, header_version)
         .map_err(|e| FrameError::Invalid(format!("{api_key:?} v{api_version} header: {e}")))?;
@@ -141,11 +175,13 @@ pub async fn handle_frame(
         api_version,
         correlation_id,
         client_id: header.client_id.as_ref().map(|s| s.to_string()).unwrap_or_default(),
-        client_host: peer.to_owned(),
+        client_host: session.peer.clone(),
+        listener: session.listener.clone(),
+        principal: session.principal.clone(),
     };
     let span =
         tracing::debug_span!("request", api = ?api_key, version = api_version, correlation_id);
-    let response = handlers::handle(broker, &ctx, request).instrument(span).await?;
+    let response = handlers::handle(broker, &ctx, session, request).instrument(span).await?;
     let Some(response) = response else { return Ok(None) };
     let response_header_version = api_key.response_header_version(api_version);
     Ok(Some(encode_response(correlation_id, response_header_version, &response, api_version)?))

@@ -4,39 +4,93 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 
 use crate::broker::Broker;
-use crate::server::serve_connection;
+use crate::config::Listener;
+use crate::security::tls::TlsAcceptor;
+use crate::security::{Principal, Session};
+use crate::server::serve_session;
 
-/// Binds every configured listener; fails if any address cannot be bound.
-pub async fn bind(broker: &Broker) -> anyhow::Result<Vec<TcpListener>> {
+/// A client that opens a TLS connection and says nothing is dropped after this long.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A bound listener: its socket, its configuration, and its TLS acceptor on SSL/SASL_SSL.
+pub struct BoundListener {
+    socket: TcpListener,
+    listener: Listener,
+    tls: Option<Arc<TlsAcceptor>>,
+}
+
+/// Binds every configured listener; fails if any address cannot be bound or, for TLS
+/// listeners, if the keystore or truststore cannot be used.
+pub async fn bind(broker: &Broker) -> anyhow::Result<Vec<BoundListener>> {
     let mut out = Vec::new();
+    let mut tls = None;
     for listener in broker.config.listeners()? {
+        let acceptor = if listener.protocol.uses_tls() {
+            if tls.is_none() {
+                tls = Some(Arc::new(TlsAcceptor::from_config(&broker.config)?));
+            }
+            tls.clone()
+        } else {
+            None
+        };
         let host = if listener.host.is_empty() { "0.0.0.0" } else { listener.host.as_str() };
         let address = format!("{host}:{}", listener.port);
         let socket = TcpListener::bind(&address)
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {address} ({}): {e}", listener.name))?;
-        tracing::info!(listener = %listener.name, address = %socket.local_addr()?, "listening");
-        out.push(socket);
+        tracing::info!(
+            listener = %listener.name,
+            protocol = %listener.protocol,
+            address = %socket.local_addr()?,
+            "listening"
+        );
+        out.push(BoundListener { socket, listener, tls: acceptor });
     }
     Ok(out)
 }
 
 /// Accepts connections forever, one task per connection.
-pub async fn accept_loop(broker: Arc<Broker>, listener: TcpListener) {
+pub async fn accept_loop(broker: Arc<Broker>, bound: BoundListener) {
     loop {
-        match listener.accept().await {
+        match bound.socket.accept().await {
             Ok((stream, peer)) => {
                 let _ = stream.set_nodelay(true);
-                tokio::spawn(serve_connection(broker.clone(), stream, peer.to_string()));
+                let session =
+                    Session::new(peer.to_string(), &bound.listener.name, bound.listener.protocol);
+                tokio::spawn(serve_tcp(broker.clone(), stream, session, bound.tls.clone()));
             }
             Err(e) => {
                 // Typically EMFILE; back off instead of spinning.
                 tracing::warn!(error = %e, "accept failed");
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
+        }
+    }
+}
+
+async fn serve_tcp(
+    broker: Arc<Broker>,
+    stream: TcpStream,
+    mut session: Session,
+    tls: Option<Arc<TlsAcceptor>>,
+) {
+    let Some(tls) = tls else { return serve_session(broker, stream, session).await };
+    match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, tls.accept(stream)).await {
+        Ok(Ok(connection)) => {
+            if let Some(user) = connection.certificate_user {
+                // On SASL_SSL the SASL identity replaces this one, as in Kafka.
+                session.principal = Principal::user(user);
+            }
+            serve_session(broker, connection.stream, session).await
+        }
+        Ok(Err(e)) => {
+            tracing::warn!(peer = %session.peer, listener = %session.listener, error = %e, "closing connection")
+        }
+        Err(_) => {
+            tracing::warn!(peer = %session.peer, listener = %session.listener, "TLS handshake timed out")
         }
     }
 }

@@ -24,6 +24,8 @@ enum Command {
     Broker(BrokerArgs),
     /// Run the consumer-lag exporter (same as the `kafka-lag-exporter` binary).
     LagExporter(Box<ExporterArgs>),
+    /// Create and check TLS certificates: a CA, broker and client certificates (PEM, PKCS#12).
+    Tls(kafka_lab_tls::cli::TlsArgs),
 }
 
 fn main() -> anyhow::Result<std::process::ExitCode> {
@@ -35,6 +37,12 @@ fn main() -> anyhow::Result<std::process::ExitCode> {
         Command::Broker(args) => runtime.block_on(broker_cli::run(args))?,
         Command::LagExporter(args) => {
             runtime.block_on(kafka_lab_exporter::app::run(Settings::load(&args)?))?
+        }
+        Command::Tls(args) => {
+            if let Err(err) = kafka_lab_tls::cli::run(args) {
+                eprintln!("error: {err}");
+                return Ok(std::process::ExitCode::from(2));
+            }
         }
     }
     Ok(std::process::ExitCode::SUCCESS)

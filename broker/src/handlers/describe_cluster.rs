@@ -5,6 +5,7 @@ use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
 use kafka_protocol::messages::{BrokerId, DescribeClusterRequest, DescribeClusterResponse};
 
 use super::str_bytes;
+use super::RequestContext;
 use crate::broker::Broker;
 
 /// DescribeCluster v1+ endpoint types: 1 = brokers, 2 = controllers.
@@ -12,10 +13,11 @@ const ENDPOINT_BROKERS: i8 = 1;
 
 pub fn handle(
     broker: &Broker,
+    ctx: &RequestContext,
     request: DescribeClusterRequest,
-    version: i16,
 ) -> DescribeClusterResponse {
-    let node = &broker.node;
+    let version = ctx.api_version;
+    let node = broker.node_for(&ctx.listener);
     let response = DescribeClusterResponse::default()
         .with_cluster_id(str_bytes(broker.cluster_id.clone()))
         .with_controller_id(BrokerId(node.node_id))

@@ -6,16 +6,18 @@ use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinator
 use kafka_protocol::protocol::StrBytes;
 
 use super::str_bytes;
+use super::RequestContext;
 use crate::broker::Broker;
 
 const KEY_TYPE_GROUP: i8 = 0;
 
 pub fn handle(
     broker: &Broker,
+    ctx: &RequestContext,
     request: FindCoordinatorRequest,
-    version: i16,
 ) -> FindCoordinatorResponse {
-    let node = &broker.node;
+    let version = ctx.api_version;
+    let node = broker.node_for(&ctx.listener);
     let answer = |key: StrBytes| {
         let coordinator = Coordinator::default().with_key(key);
         if request.key_type != KEY_TYPE_GROUP {

@@ -7,14 +7,16 @@ use kafka_protocol::messages::metadata_response::{
 use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, TopicName};
 
 use super::str_bytes;
+use super::RequestContext;
 use crate::broker::{Broker, CONSUMER_OFFSETS_TOPIC};
 use crate::metadata::TopicImage;
 
 /// Authorized-operations fields hold this when the client did not ask for them.
 const OPERATIONS_NOT_REQUESTED: i32 = i32::MIN;
 
-pub fn handle(broker: &Broker, request: MetadataRequest, version: i16) -> MetadataResponse {
-    let node = &broker.node;
+pub fn handle(broker: &Broker, ctx: &RequestContext, request: MetadataRequest) -> MetadataResponse {
+    let version = ctx.api_version;
+    let node = broker.node_for(&ctx.listener);
     let brokers = vec![MetadataResponseBroker::default()
         .with_node_id(BrokerId(node.node_id))
         .with_host(str_bytes(node.host.clone()))

@@ -26,6 +26,8 @@ mod offset_delete;
 mod offset_fetch;
 mod offset_for_leader_epoch;
 mod produce;
+mod sasl_authenticate;
+mod sasl_handshake;
 mod sync_group;
 
 use std::sync::Arc;
@@ -34,6 +36,7 @@ use kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind};
 use kafka_protocol::protocol::StrBytes;
 
 use crate::broker::Broker;
+use crate::security::{Principal, Session};
 use crate::server::FrameError;
 
 /// What a handler knows about the request besides its body.
@@ -49,18 +52,29 @@ pub struct RequestContext {
     pub client_id: String,
     /// The peer address.
     pub client_host: String,
+    /// The listener the request arrived on.
+    pub listener: String,
+    /// Who sent it, as TLS or SASL established (`User:ANONYMOUS` otherwise).
+    pub principal: Principal,
 }
 
 /// Routes a decoded request to its handler. `Ok(None)`: no response is sent (acks=0).
 pub async fn handle(
     broker: &Arc<Broker>,
     ctx: &RequestContext,
+    session: &mut Session,
     request: RequestKind,
 ) -> Result<Option<ResponseKind>, FrameError> {
     let v = ctx.api_version;
     let response = match request {
         RequestKind::ApiVersions(_) => ResponseKind::ApiVersions(api_versions::handle()),
-        RequestKind::Metadata(r) => ResponseKind::Metadata(metadata::handle(broker, r, v)),
+        RequestKind::SaslHandshake(r) => {
+            ResponseKind::SaslHandshake(sasl_handshake::handle(broker, ctx, session, r))
+        }
+        RequestKind::SaslAuthenticate(r) => {
+            ResponseKind::SaslAuthenticate(sasl_authenticate::handle(broker, session, r))
+        }
+        RequestKind::Metadata(r) => ResponseKind::Metadata(metadata::handle(broker, ctx, r)),
         RequestKind::Produce(r) => match produce::handle(broker, r, v) {
             Some(response) => ResponseKind::Produce(response),
             None => return Ok(None),
@@ -94,13 +108,13 @@ pub async fn handle(
             ResponseKind::IncrementalAlterConfigs(incremental_alter_configs::handle(broker, r))
         }
         RequestKind::DescribeCluster(r) => {
-            ResponseKind::DescribeCluster(describe_cluster::handle(broker, r, v))
+            ResponseKind::DescribeCluster(describe_cluster::handle(broker, ctx, r))
         }
         RequestKind::OffsetForLeaderEpoch(r) => {
             ResponseKind::OffsetForLeaderEpoch(offset_for_leader_epoch::handle(broker, r))
         }
         RequestKind::FindCoordinator(r) => {
-            ResponseKind::FindCoordinator(find_coordinator::handle(broker, r, v))
+            ResponseKind::FindCoordinator(find_coordinator::handle(broker, ctx, r))
         }
         RequestKind::JoinGroup(r) => {
             ResponseKind::JoinGroup(join_group::handle(broker, ctx, r).await)

@@ -14,6 +14,7 @@ use crate::broker::Broker;
 use crate::clock::TokioClock;
 use crate::config::BrokerConfig;
 use crate::internal_records::encode_batch;
+use crate::security::Session;
 use crate::server::handle_frame;
 use crate::storage::MemoryStorage;
 
@@ -276,6 +277,14 @@ fn request(broker: &Broker, api: ApiKey, v: i16) -> RequestKind {
             ]),
         ),
         ApiKey::DescribeCluster => RequestKind::DescribeCluster(DescribeClusterRequest::default()),
+        // On this plaintext session both SASL APIs answer ILLEGAL_SASL_STATE, as in Kafka.
+        ApiKey::SaslHandshake => {
+            RequestKind::SaslHandshake(SaslHandshakeRequest::default().with_mechanism(s("PLAIN")))
+        }
+        ApiKey::SaslAuthenticate => RequestKind::SaslAuthenticate(
+            SaslAuthenticateRequest::default()
+                .with_auth_bytes(bytes::Bytes::from_static(b"\0u\0p")),
+        ),
         other => panic!("no representative request for {other:?}"),
     }
 }
@@ -296,10 +305,11 @@ async fn every_advertised_version_answers_and_decodes() {
             request(&broker, *api, v)
                 .encode(&mut frame, v)
                 .unwrap_or_else(|e| panic!("test request {api:?} v{v} does not encode: {e}"));
-            let response = handle_frame(&broker, frame.freeze(), "test:1")
-                .await
-                .unwrap_or_else(|e| panic!("{api:?} v{v}: {e}"))
-                .unwrap_or_else(|| panic!("{api:?} v{v}: no response"));
+            let response =
+                handle_frame(&broker, frame.freeze(), &mut Session::plaintext("test:1".into()))
+                    .await
+                    .unwrap_or_else(|e| panic!("{api:?} v{v}: {e}"))
+                    .unwrap_or_else(|| panic!("{api:?} v{v}: no response"));
             let mut body = response;
             let header = ResponseHeader::decode(&mut body, api.response_header_version(v)).unwrap();
             assert_eq!(header.correlation_id, 1000 + v as i32, "{api:?} v{v}");
@@ -313,6 +323,10 @@ async fn every_advertised_version_answers_and_decodes() {
 /// Spot checks that the success paths succeed and the error paths carry Kafka's codes.
 fn check(response: &ResponseKind, api: ApiKey, v: i16) {
     match response {
+        ResponseKind::SaslHandshake(r) => {
+            assert_eq!(r.error_code, if v == 0 { 35 } else { 34 }, "SaslHandshake v{v}")
+        }
+        ResponseKind::SaslAuthenticate(r) => assert_eq!(r.error_code, 34, "SaslAuthenticate v{v}"),
         ResponseKind::Produce(r) => {
             let p = &r.responses[0].partition_responses;
             assert_eq!((p[0].error_code, p[1].error_code), (0, 3), "Produce v{v}");
@@ -449,7 +463,10 @@ async fn random_and_mutated_frames_never_panic() {
         }
         let task = tokio::spawn({
             let broker = broker.clone();
-            async move { handle_frame(&broker, frame.freeze(), "fuzz:1").await }
+            async move {
+                let mut session = Session::plaintext("fuzz:1".into());
+                handle_frame(&broker, frame.freeze(), &mut session).await
+            }
         });
         match tokio::time::timeout(std::time::Duration::from_secs(3600), task).await {
             Ok(Ok(Ok(_))) => answered += 1,
@@ -475,4 +492,105 @@ async fn partition_counts_are_bounded_per_request() {
     assert_eq!(err.error, kafka_protocol::error::ResponseError::PolicyViolation);
     broker.create_partitions("t", 2 + 10_000, false).unwrap();
     assert_eq!(broker.metadata().topic("t").unwrap().partitions.len(), 10_002);
+}
+
+/// Encodes one request frame body (header and request) for `handle_frame`.
+fn frame(api: ApiKey, version: i16, request: RequestKind) -> bytes::Bytes {
+    let mut frame = BytesMut::new();
+    RequestHeader::default()
+        .with_request_api_key(api as i16)
+        .with_request_api_version(version)
+        .with_correlation_id(7)
+        .with_client_id(Some(s("sasl-test")))
+        .encode(&mut frame, api.request_header_version(version))
+        .unwrap();
+    request.encode(&mut frame, version).unwrap();
+    frame.freeze()
+}
+
+async fn answer(
+    broker: &Arc<Broker>,
+    session: &mut Session,
+    api: ApiKey,
+    version: i16,
+    request: RequestKind,
+) -> ResponseKind {
+    let mut body =
+        handle_frame(broker, frame(api, version, request), session).await.unwrap().unwrap();
+    ResponseHeader::decode(&mut body, api.response_header_version(version)).unwrap();
+    ResponseKind::decode(api, &mut body, version).unwrap()
+}
+
+#[tokio::test]
+async fn sasl_listeners_gate_requests_until_authenticated() {
+    let broker = test_broker().await;
+    let sasl_session = || {
+        Session::new(
+            "test:1".into(),
+            "SASL_PLAINTEXT",
+            crate::config::SecurityProtocol::SaslPlaintext,
+        )
+    };
+    // Anything but ApiVersions and the SASL APIs closes the connection.
+    let mut session = sasl_session();
+    let metadata = frame(ApiKey::Metadata, 12, RequestKind::Metadata(MetadataRequest::default()));
+    let err = handle_frame(&broker, metadata, &mut session).await.unwrap_err();
+    assert!(err.to_string().contains("before SASL authentication"), "{err}");
+    let versions = answer(
+        &broker,
+        &mut session,
+        ApiKey::ApiVersions,
+        3,
+        RequestKind::ApiVersions(ApiVersionsRequest::default()),
+    )
+    .await;
+    assert!(matches!(versions, ResponseKind::ApiVersions(r) if r.error_code == 0));
+
+    // A mechanism the broker does not offer: UNSUPPORTED_SASL_MECHANISM with the list, then close.
+    let handshake = |mechanism: &str| {
+        RequestKind::SaslHandshake(SaslHandshakeRequest::default().with_mechanism(s(mechanism)))
+    };
+    let ResponseKind::SaslHandshake(r) =
+        answer(&broker, &mut session, ApiKey::SaslHandshake, 1, handshake("GSSAPI")).await
+    else {
+        panic!()
+    };
+    assert_eq!(r.error_code, 33);
+    let offered: Vec<String> = r.mechanisms.iter().map(|m| m.to_string()).collect();
+    assert_eq!(offered, ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]);
+    assert!(session.authentication_failure.as_deref().unwrap().contains("GSSAPI"));
+
+    // SaslAuthenticate without a handshake is ILLEGAL_SASL_STATE.
+    let mut session = sasl_session();
+    let auth = RequestKind::SaslAuthenticate(
+        SaslAuthenticateRequest::default().with_auth_bytes(bytes::Bytes::from_static(b"\0a\0b")),
+    );
+    let ResponseKind::SaslAuthenticate(r) =
+        answer(&broker, &mut session, ApiKey::SaslAuthenticate, 2, auth).await
+    else {
+        panic!()
+    };
+    assert_eq!(r.error_code, 34);
+
+    // PLAIN with no configured users fails with SASL_AUTHENTICATION_FAILED and a reason.
+    let mut session = sasl_session();
+    let ResponseKind::SaslHandshake(r) =
+        answer(&broker, &mut session, ApiKey::SaslHandshake, 1, handshake("PLAIN")).await
+    else {
+        panic!()
+    };
+    assert_eq!(r.error_code, 0);
+    let auth = RequestKind::SaslAuthenticate(
+        SaslAuthenticateRequest::default()
+            .with_auth_bytes(bytes::Bytes::from_static(b"\0alice\0guess")),
+    );
+    let ResponseKind::SaslAuthenticate(r) =
+        answer(&broker, &mut session, ApiKey::SaslAuthenticate, 2, auth).await
+    else {
+        panic!()
+    };
+    assert_eq!(r.error_code, 58);
+    assert!(r.error_message.unwrap().contains("Invalid username or password"));
+    assert!(!session.is_authenticated());
+    assert!(session.authentication_failure.is_some());
 }

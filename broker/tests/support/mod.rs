@@ -38,6 +38,23 @@ impl TestBroker {
         broker
     }
 
+    /// Starts a broker whose PLAINTEXT listener on [`TestBroker::port`] is joined by `extra`
+    /// listeners (e.g. `SSL://127.0.0.1:40001`), with further property overrides.
+    pub fn start_with_listeners(extra: &str, overrides: &[&str]) -> Self {
+        let port = free_port();
+        let mut all = vec![format!("listeners=PLAINTEXT://127.0.0.1:{port},{extra}")];
+        all.extend(overrides.iter().map(|s| s.to_string()));
+        let mut broker = TestBroker {
+            port,
+            dir: tempfile::tempdir().expect("temp dir"),
+            overrides: all,
+            child: None,
+            starts: 0,
+        };
+        broker.spawn();
+        broker
+    }
+
     /// `bootstrap.servers` for clients.
     pub fn bootstrap(&self) -> String {
         format!("127.0.0.1:{}", self.port)
