@@ -3,6 +3,7 @@
 
 use clap::{Parser, Subcommand};
 use kafka_lab_broker::cli::{self as broker_cli, BrokerArgs};
+use kafka_lab_chaos::cli::{self as sim_cli, SimArgs};
 
 /// kafka-lab: an observability and reliability test harness for Apache Kafka-style systems.
 #[derive(Debug, Parser)]
@@ -16,6 +17,8 @@ struct Cli {
 enum Command {
     /// Run the Kafka-wire-compatible broker (same as the `kafka-lab-broker` binary).
     Broker(BrokerArgs),
+    /// Deterministic fault simulator: the broker under seeded faults, replayable from a seed.
+    Sim(SimArgs),
 }
 
 fn main() -> anyhow::Result<std::process::ExitCode> {
@@ -27,5 +30,6 @@ fn main() -> anyhow::Result<std::process::ExitCode> {
             runtime.block_on(broker_cli::run(args))?;
             Ok(std::process::ExitCode::SUCCESS)
         }
+        Command::Sim(args) => sim_cli::run(args),
     }
 }
