@@ -30,7 +30,7 @@ impl Default for SimConfig {
         Self {
             seed: 0,
             duration_ms: 10_000,
-            producers: 3,
+            producers: 4,
             consumers: 2,
             partitions: 3,
             flush_interval_messages: 1,

@@ -30,7 +30,10 @@ pub async fn handle(broker: &Arc<Broker>, request: FetchRequest, version: i16) -
         {
             return response;
         }
+        // `biased`: an unbiased select draws from tokio's thread-local RNG, which the
+        // simulator cannot seed; either branch just loops back to re-read.
         tokio::select! {
+            biased;
             _ = &mut appended => {}
             _ = tokio::time::sleep_until(deadline) => {}
         }

@@ -114,6 +114,7 @@ pub async fn run(
 
 async fn init_producer_id(conn: &mut Connection, partitions: i32) -> Option<ProducerIdentity> {
     let request = InitProducerIdRequest::default()
+        .with_transactional_id(None)
         .with_transaction_timeout_ms(60_000)
         .with_producer_id(ProducerId(-1))
         .with_producer_epoch(-1);

@@ -136,12 +136,16 @@ impl BrokerHost {
             incarnation,
             log_end_offsets,
         });
-        tokio::spawn(kafka_lab_broker::tcp::maintenance_loop(broker.clone()));
+        // `spawn_local`, not `tokio::spawn`: a crash drops the host's tasks, and tokio drops
+        // runtime-owned tasks in an order that depends on a process-global task-id counter,
+        // so the FINs of dropped connections would reach the network in a different order in
+        // the second run of a process. A LocalSet drops its tasks in spawn order.
+        tokio::task::spawn_local(kafka_lab_broker::tcp::maintenance_loop(broker.clone()));
         // The same accept loop as `tcp::accept_loop`, over turmoil's listener.
         let listener = turmoil::net::TcpListener::bind(("0.0.0.0", PORT)).await?;
         loop {
             let (stream, peer) = listener.accept().await?;
-            tokio::spawn(kafka_lab_broker::server::serve_connection(
+            tokio::task::spawn_local(kafka_lab_broker::server::serve_connection(
                 broker.clone(),
                 stream,
                 peer.to_string(),
