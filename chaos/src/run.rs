@@ -107,13 +107,20 @@ fn simulate(config: &SimConfig, history: History) -> SimResult {
         let name = format!("producer-{i}");
         let seed = config.seed.wrapping_mul(31).wrapping_add(i as u64);
         let future =
-            clients::producer::run(ctx.clone(), name.clone(), ProducerSettings::for_index(i), seed);
+            clients::producer::run(
+            ctx.clone(),
+            name.clone(),
+            ProducerSettings::for_index(i),
+            seed,
+            ctx.start_work(),
+        );
         sim.client(name.as_str(), future);
         clients_names.push(name);
     }
     for i in 0..config.consumers {
         let name = format!("consumer-{i}");
-        sim.client(name.as_str(), clients::consumer::run(ctx.clone(), name.clone()));
+        let future = clients::consumer::run(ctx.clone(), name.clone(), ctx.start_work());
+        sim.client(name.as_str(), future);
         clients_names.push(name);
     }
     sim.client("final-reader", clients::consumer::final_read(ctx.clone()));

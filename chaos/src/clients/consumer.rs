@@ -10,7 +10,7 @@ use kafka_protocol::records::RecordBatchDecoder;
 use kafka_protocol::ResponseError;
 
 use super::connection::Connection;
-use super::{ClientContext, Phase};
+use super::{ClientContext, Phase, WorkGuard};
 use crate::history::{now_ms, Event, ReadRecord};
 use crate::hosts::broker::TOPIC;
 
@@ -78,7 +78,7 @@ async fn fetch(
 }
 
 /// Runs assign consumer `name` over every partition until the chaos phase ends.
-pub async fn run(ctx: ClientContext, name: String) -> turmoil::Result {
+pub async fn run(ctx: ClientContext, name: String, _work: WorkGuard) -> turmoil::Result {
     let mut conn = Connection::new(ctx.bootstrap(), name.clone(), ctx.request_timeout);
     let mut positions = vec![0i64; ctx.partitions as usize];
     while ctx.phase() == Phase::Chaos {
@@ -129,7 +129,8 @@ pub async fn run(ctx: ClientContext, name: String) -> turmoil::Result {
 /// leftover trouble); records `FinalRead { complete }` and the polls it made.
 pub async fn final_read(ctx: ClientContext) -> turmoil::Result {
     let name = "final-reader".to_owned();
-    while ctx.phase() == Phase::Chaos {
+    // Requests in flight at heal may still be acknowledged: read only after the last ends.
+    while ctx.phase() == Phase::Chaos || !ctx.work_done() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let mut conn = Connection::new(ctx.bootstrap(), name.clone(), ctx.request_timeout);

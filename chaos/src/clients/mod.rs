@@ -4,7 +4,7 @@ pub mod connection;
 pub mod consumer;
 pub mod producer;
 
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -32,6 +32,17 @@ pub struct ClientContext {
     /// Where operations are recorded.
     pub history: History,
     phase: Arc<AtomicU8>,
+    /// Workload clients (producers, consumers) still running.
+    working: Arc<AtomicUsize>,
+}
+
+/// Held by a workload client while it runs; the final read waits for all to drop.
+pub struct WorkGuard(Arc<AtomicUsize>);
+
+impl Drop for WorkGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl ClientContext {
@@ -42,7 +53,14 @@ impl ClientContext {
         partitions: i32,
         history: History,
     ) -> Self {
-        Self { brokers, request_timeout, partitions, history, phase: Arc::default() }
+        Self {
+            brokers,
+            request_timeout,
+            partitions,
+            history,
+            phase: Arc::default(),
+            working: Arc::default(),
+        }
     }
 
     /// The current phase.
@@ -56,6 +74,18 @@ impl ClientContext {
     /// Moves every client to `phase`.
     pub fn set_phase(&self, phase: Phase) {
         self.phase.store(phase as u8, Ordering::SeqCst);
+    }
+
+    /// Registers a workload client (call before the simulation runs); drop the guard when it
+    /// is done.
+    pub fn start_work(&self) -> WorkGuard {
+        self.working.fetch_add(1, Ordering::SeqCst);
+        WorkGuard(self.working.clone())
+    }
+
+    /// Whether every workload client has finished (including requests in flight at heal).
+    pub fn work_done(&self) -> bool {
+        self.working.load(Ordering::SeqCst) == 0
     }
 
     /// The broker a client talks to (the only one, until replication).

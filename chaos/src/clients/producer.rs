@@ -21,7 +21,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::connection::{Connection, RequestError};
-use super::{ClientContext, Phase};
+use super::{ClientContext, Phase, WorkGuard};
 use crate::history::{now_ms, Event, ProduceOutcome};
 use crate::hosts::broker::TOPIC;
 
@@ -56,12 +56,13 @@ struct ProducerIdentity {
     sequences: Vec<i32>,
 }
 
-/// Runs producer `name` until the chaos phase ends.
+/// Runs producer `name` until the chaos phase ends; `_work` is released when it returns.
 pub async fn run(
     ctx: ClientContext,
     name: String,
     settings: ProducerSettings,
     seed: u64,
+    _work: WorkGuard,
 ) -> turmoil::Result {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut conn = Connection::new(ctx.bootstrap(), name.clone(), ctx.request_timeout);
