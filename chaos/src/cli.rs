@@ -84,6 +84,17 @@ impl SimArgs {
     }
 }
 
+/// Logs to stderr, warnings only unless `RUST_LOG` says otherwise: a sweep's hosts log every
+/// connection and restart at info level.
+pub fn init_tracing() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .with_target(false)
+        .try_init();
+}
+
 /// Runs `kafka-lab sim`; the exit code is 1 if any checker failed.
 pub fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
     let config = args.config();
@@ -110,7 +121,10 @@ pub fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
                     if let Some(dir) = &args.out {
                         let seed_dir = dir.join(format!("seed-{}", report.seed));
                         let written = std::fs::create_dir_all(&seed_dir).and_then(|()| {
-                            std::fs::write(seed_dir.join("history.jsonl"), to_jsonl(&outcome.events))
+                            std::fs::write(
+                                seed_dir.join("history.jsonl"),
+                                to_jsonl(&outcome.events),
+                            )
                         });
                         if let Err(e) = written {
                             write_error = Some(e);

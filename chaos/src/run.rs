@@ -106,8 +106,7 @@ fn simulate(config: &SimConfig, history: History) -> SimResult {
     for i in 0..config.producers {
         let name = format!("producer-{i}");
         let seed = config.seed.wrapping_mul(31).wrapping_add(i as u64);
-        let future =
-            clients::producer::run(
+        let future = clients::producer::run(
             ctx.clone(),
             name.clone(),
             ProducerSettings::for_index(i),
@@ -222,13 +221,7 @@ fn apply(
     history.push(Event::Fault { time_ms: now, action });
 }
 
-fn heal(
-    sim: &mut turmoil::Sim<'_>,
-    broker: &str,
-    clients: &[String],
-    history: &History,
-    now: u64,
-) {
+fn heal(sim: &mut turmoil::Sim<'_>, broker: &str, clients: &[String], history: &History, now: u64) {
     for client in clients.iter().map(String::as_str).chain(["final-reader"]) {
         sim.set_link_fail_rate(client, broker, 0.0);
         sim.set_link_max_message_latency(client, broker, BASE_MAX_LATENCY);

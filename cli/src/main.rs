@@ -22,14 +22,17 @@ enum Command {
 }
 
 fn main() -> anyhow::Result<std::process::ExitCode> {
-    broker_cli::init_tracing();
     let cli = Cli::parse();
     match cli.command {
         Command::Broker(args) => {
+            broker_cli::init_tracing();
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             runtime.block_on(broker_cli::run(args))?;
             Ok(std::process::ExitCode::SUCCESS)
         }
-        Command::Sim(args) => sim_cli::run(args),
+        Command::Sim(args) => {
+            sim_cli::init_tracing();
+            sim_cli::run(args)
+        }
     }
 }

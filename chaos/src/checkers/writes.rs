@@ -72,6 +72,9 @@ pub(super) fn duplicate(events: &[Event]) -> Verdict {
     v
 }
 
+/// One sighting of a record at an offset: (start ms, end ms, value, who saw it).
+type Observation<'a> = (u64, u64, &'a str, &'a str);
+
 /// inconsistent-offsets: one offset observed holding two different records (acks, polls, the
 /// final read). Under a lax flush policy, excused when a restart between the two observations
 /// cut the log at or below that offset (the offset was legitimately reused).
@@ -81,12 +84,17 @@ pub(super) fn inconsistent_offsets(
     strict: bool,
 ) -> Verdict {
     let mut v = Verdict::new("inconsistent-offsets");
-    // (partition, offset) → observations (start, end, value, who) in history order.
-    let mut seen: BTreeMap<(i32, i64), Vec<(u64, u64, &str, &str)>> = BTreeMap::new();
+    let mut seen: BTreeMap<(i32, i64), Vec<Observation>> = BTreeMap::new();
     for e in events {
         match e {
             Event::Produce {
-                start_ms, end_ms, partition, value, client, outcome: ProduceOutcome::Ok { offset }, ..
+                start_ms,
+                end_ms,
+                partition,
+                value,
+                client,
+                outcome: ProduceOutcome::Ok { offset },
+                ..
             } => seen.entry((*partition, *offset)).or_default().push((
                 *start_ms,
                 *end_ms,

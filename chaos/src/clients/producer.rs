@@ -159,13 +159,14 @@ async fn produce(
     partition: i32,
     batch: bytes::Bytes,
 ) -> ProduceOutcome {
-    let request = ProduceRequest::default().with_acks(acks).with_timeout_ms(5_000).with_topic_data(
-        vec![TopicProduceData::default()
-            .with_name(TopicName(StrBytes::from_static_str(TOPIC)))
-            .with_partition_data(vec![PartitionProduceData::default()
-                .with_index(partition)
-                .with_records(Some(batch))])],
-    );
+    let request =
+        ProduceRequest::default().with_acks(acks).with_timeout_ms(5_000).with_topic_data(vec![
+            TopicProduceData::default()
+                .with_name(TopicName(StrBytes::from_static_str(TOPIC)))
+                .with_partition_data(vec![PartitionProduceData::default()
+                    .with_index(partition)
+                    .with_records(Some(batch))]),
+        ]);
     match conn.send(&request, PRODUCE_VERSION, acks != 0).await {
         Ok(None) => ProduceOutcome::Sent,
         Ok(Some(response)) => {

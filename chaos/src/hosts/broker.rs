@@ -115,9 +115,13 @@ impl BrokerHost {
 
     async fn run(self) -> turmoil::Result {
         let incarnation = self.incarnations.fetch_add(1, Ordering::SeqCst);
-        let broker =
-            Broker::open(self.config.clone(), Arc::new(self.storage.clone()), Arc::new(SimClock), self.seed)
-                .map_err(|e| format!("broker {} cannot open: {e:#}", self.node_id))?;
+        let broker = Broker::open(
+            self.config.clone(),
+            Arc::new(self.storage.clone()),
+            Arc::new(SimClock),
+            self.seed,
+        )
+        .map_err(|e| format!("broker {} cannot open: {e:#}", self.node_id))?;
         if broker.metadata().topic(TOPIC).is_none() {
             broker
                 .create_topic(TOPIC, self.partitions, BTreeMap::new(), false)
@@ -125,9 +129,9 @@ impl BrokerHost {
         }
         let log_end_offsets = (0..self.partitions)
             .map(|p| {
-                broker.partition_log(TOPIC, p).map_or(-1, |log| {
-                    log.lock().expect("partition lock poisoned").log_end_offset()
-                })
+                broker
+                    .partition_log(TOPIC, p)
+                    .map_or(-1, |log| log.lock().expect("partition lock poisoned").log_end_offset())
             })
             .collect();
         self.history.push(Event::BrokerStarted {
