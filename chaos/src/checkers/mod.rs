@@ -8,6 +8,8 @@
 //! offset in question. Anything else is still an anomaly.
 
 mod polls;
+#[cfg(test)]
+mod tests;
 mod writes;
 
 use serde::Serialize;
