@@ -92,6 +92,7 @@ pub fn init_tracing() {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
         )
         .with_target(false)
+        .with_writer(std::io::stderr)
         .try_init();
 }
 
