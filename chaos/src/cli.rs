@@ -9,8 +9,7 @@ use crate::config::SimConfig;
 use crate::history::to_jsonl;
 use crate::sweep::{run_timed, sweep};
 
-/// Run the broker's own code under seeded faults in a deterministic simulation and check
-/// what clients saw.
+/// Deterministic fault simulator: the broker's own code under seeded faults, replayable.
 ///
 /// A run has three phases. CHAOS (--duration-ms): producers (acks all+idempotent, 1, 0, all,
 /// cycling) write unique records; assign consumers poll every partition; faults derived from

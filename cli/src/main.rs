@@ -17,7 +17,6 @@ struct Cli {
 enum Command {
     /// Run the Kafka-wire-compatible broker (same as the `kafka-lab-broker` binary).
     Broker(BrokerArgs),
-    /// Deterministic fault simulator: the broker under seeded faults, replayable from a seed.
     Sim(SimArgs),
 }
 
