@@ -3,8 +3,11 @@
 
 mod up;
 
+use std::process::ExitCode;
+
 use clap::{Parser, Subcommand};
 use kafka_lab_broker::cli::{self as broker_cli, BrokerArgs};
+use kafka_lab_chaos::cli::{self as sim_cli, SimArgs};
 use kafka_lab_exporter::config::{ExporterArgs, Settings};
 
 /// kafka-lab: an observability and reliability test harness for Apache Kafka-style systems.
@@ -24,26 +27,39 @@ enum Command {
     Broker(BrokerArgs),
     /// Run the consumer-lag exporter (same as the `kafka-lag-exporter` binary).
     LagExporter(Box<ExporterArgs>),
+    /// Run the deterministic fault simulator: the broker under faults chosen from a seed.
+    Sim(SimArgs),
     /// Create and check TLS certificates: a CA, broker and client certificates (PEM, PKCS#12).
     Tls(kafka_lab_tls::cli::TlsArgs),
 }
 
-fn main() -> anyhow::Result<std::process::ExitCode> {
-    broker_cli::init_tracing();
+fn main() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = || tokio::runtime::Builder::new_multi_thread().enable_all().build();
     match cli.command {
-        Command::Up(args) => runtime.block_on(up::run(args))?,
-        Command::Broker(args) => runtime.block_on(broker_cli::run(args))?,
+        Command::Up(args) => {
+            broker_cli::init_tracing();
+            runtime()?.block_on(up::run(args))?;
+        }
+        Command::Broker(args) => {
+            broker_cli::init_tracing();
+            runtime()?.block_on(broker_cli::run(args))?;
+        }
         Command::LagExporter(args) => {
-            runtime.block_on(kafka_lab_exporter::app::run(Settings::load(&args)?))?
+            broker_cli::init_tracing();
+            runtime()?.block_on(kafka_lab_exporter::app::run(Settings::load(&args)?))?;
+        }
+        Command::Sim(args) => {
+            // The simulator builds its own deterministic runtime per host.
+            sim_cli::init_tracing();
+            return sim_cli::run(args);
         }
         Command::Tls(args) => {
             if let Err(err) = kafka_lab_tls::cli::run(args) {
                 eprintln!("error: {err}");
-                return Ok(std::process::ExitCode::from(2));
+                return Ok(ExitCode::from(2));
             }
         }
     }
-    Ok(std::process::ExitCode::SUCCESS)
+    Ok(ExitCode::SUCCESS)
 }

@@ -30,7 +30,10 @@ pub async fn handle(broker: &Arc<Broker>, request: FetchRequest, version: i16) -
         {
             return response;
         }
+        // `biased`: an unbiased select draws from tokio's thread-local RNG, which the
+        // simulator cannot seed; either branch just loops back to re-read.
         tokio::select! {
+            biased;
             _ = &mut appended => {}
             _ = tokio::time::sleep_until(deadline) => {}
         }
@@ -132,6 +135,9 @@ fn read_partition(
     };
     let log = log.lock().expect("partition lock poisoned");
     let (high_watermark, log_start_offset) = (log.log_end_offset(), log.log_start_offset());
+    // Invariant: the high watermark (= log end offset on a single broker) never falls below
+    // the log start offset.
+    debug_assert!(high_watermark >= log_start_offset, "{name}-{}: hw below log start", p.partition);
     if let Err(e) = check_leader_epoch(p.current_leader_epoch, partition.leader_epoch) {
         return Err((e, high_watermark, log_start_offset));
     }

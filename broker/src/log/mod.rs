@@ -361,6 +361,12 @@ impl PartitionLog {
         now_ms: i64,
     ) -> Result<AppendInfo, LogError> {
         self.last_now_ms = now_ms;
+        // Test-only fault for the chaos simulator: the count-based flush is deferred to the
+        // next append, so this append is acknowledged before it is durable.
+        #[cfg(feature = "fault-ack-before-flush")]
+        if self.unflushed_messages >= self.config.flush_interval_messages {
+            self.flush()?;
+        }
         let ranges = batch::split_and_validate(records).map_err(|e| e.prefixed(&self.dir))?;
         let total = records.len() as u64;
         // Index entries store positions as u32 and Kafka caps segment.bytes at i32::MAX.
@@ -435,8 +441,18 @@ impl PartitionLog {
         }
         written.map_err(storage_err(ctx))?;
 
+        // Invariants: offsets are contiguous and only grow.
+        debug_assert!(last_offset >= leo, "an append must add at least one offset");
+        debug_assert_eq!(
+            self.log_end_offset(),
+            last_offset + 1,
+            "{}: log end offset after appending {leo}..={last_offset}",
+            self.dir.display()
+        );
         self.unflushed_messages += record_count;
-        if self.unflushed_messages >= self.config.flush_interval_messages {
+        let flush_now = !cfg!(feature = "fault-ack-before-flush")
+            && self.unflushed_messages >= self.config.flush_interval_messages;
+        if flush_now {
             self.flush()?;
         } else {
             self.maybe_flush(now_ms)?;

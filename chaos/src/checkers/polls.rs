@@ -1,0 +1,116 @@
+//! Checkers over what consumers saw, poll by poll.
+
+use std::collections::BTreeMap;
+
+use super::{Truncations, Verdict};
+use crate::history::Event;
+
+/// nonmonotonic-poll: within one consumer's session on a partition (sessions end at a reset),
+/// offsets must strictly increase, within a poll and from one poll to the next.
+pub(super) fn nonmonotonic_poll(events: &[Event]) -> Verdict {
+    let mut v = Verdict::new("nonmonotonic-poll");
+    let mut last: BTreeMap<(&str, i32), i64> = BTreeMap::new();
+    for e in events {
+        match e {
+            Event::Reset { client, partition, .. } => {
+                last.remove(&(client.as_str(), *partition));
+            }
+            Event::Poll { client, partition, records, end_ms, .. } => {
+                let previous = last.entry((client.as_str(), *partition)).or_insert(-1);
+                for (offset, value) in records {
+                    v.checked += 1;
+                    if *offset <= *previous {
+                        v.anomaly(|| {
+                            format!(
+                                "{client} partition {partition} at {end_ms} ms: offset {offset} \
+                                 ({value:?}) after offset {previous}"
+                            )
+                        });
+                    }
+                    *previous = (*previous).max(*offset);
+                }
+            }
+            _ => {}
+        }
+    }
+    v
+}
+
+/// poll-skip: a poll whose first record is not at the offset fetched (records in between
+/// were skipped), or with a gap between consecutive records. Offsets are contiguous: there is
+/// no compaction and every batch is a client's own.
+pub(super) fn poll_skip(events: &[Event]) -> Verdict {
+    let mut v = Verdict::new("poll-skip");
+    for e in events {
+        let Event::Poll { client, partition, records, fetch_offset, end_ms, .. } = e else {
+            continue;
+        };
+        let mut expected = *fetch_offset;
+        for (offset, _) in records {
+            v.checked += 1;
+            if *offset != expected {
+                v.anomaly(|| {
+                    format!(
+                        "{client} partition {partition} at {end_ms} ms: expected offset \
+                         {expected}, got {offset}"
+                    )
+                });
+            }
+            expected = offset + 1;
+        }
+    }
+    v
+}
+
+/// high-watermark: a fetch that began after another fetch of the same partition had ended
+/// must not report a lower high watermark, unless (lax flush policy) a restart in between
+/// recovered the log below the earlier watermark.
+pub(super) fn high_watermark(events: &[Event], crashes: &Truncations, strict: bool) -> Verdict {
+    let mut v = Verdict::new("high-watermark");
+    // Per partition: (start, end, hw, client) of every poll that answered.
+    let mut polls: BTreeMap<i32, Vec<(u64, u64, i64, &str)>> = BTreeMap::new();
+    for e in events {
+        if let Event::Poll { start_ms, end_ms, partition, high_watermark, client, .. } = e {
+            polls.entry(*partition).or_default().push((
+                *start_ms,
+                *end_ms,
+                *high_watermark,
+                client.as_str(),
+            ));
+        }
+    }
+    for (partition, list) in polls {
+        let mut by_end = list.clone();
+        by_end.sort_by_key(|p| (p.1, p.0));
+        let mut by_start = list;
+        by_start.sort_by_key(|p| (p.0, p.1));
+        let mut ended = 0;
+        // The highest watermark among polls that ended strictly before the current one began.
+        let mut max: Option<(u64, u64, i64, &str)> = None;
+        for poll in by_start {
+            while ended < by_end.len() && by_end[ended].1 < poll.0 {
+                if max.is_none_or(|m| by_end[ended].2 > m.2) {
+                    max = Some(by_end[ended]);
+                }
+                ended += 1;
+            }
+            v.checked += 1;
+            let Some(m) = max else { continue };
+            if poll.2 >= m.2 {
+                continue;
+            }
+            if !strict && crashes.cut(partition, m.2 - 1, m.0, poll.1) {
+                v.excused += 1;
+                continue;
+            }
+            v.anomaly(|| {
+                format!(
+                    "partition {partition}: {} saw high watermark {} (fetch ended {} ms), then {} \
+                     saw {} (fetch began {} ms)",
+                    m.3, m.2, m.1, poll.3, poll.2, poll.0
+                )
+            });
+        }
+    }
+    v
+}

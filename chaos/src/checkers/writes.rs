@@ -1,0 +1,137 @@
+//! Checkers over what was written and what the final read found.
+
+use std::collections::BTreeMap;
+
+use super::{Truncations, Verdict};
+use crate::history::{Event, ProduceOutcome};
+
+const FINAL_READER: &str = "final-reader";
+
+/// (partition, offset) → value, from the final read; `None` if it did not complete.
+fn final_log(events: &[Event]) -> Option<BTreeMap<(i32, i64), &str>> {
+    if !events.iter().any(|e| matches!(e, Event::FinalRead { complete: true, .. })) {
+        return None;
+    }
+    let mut log = BTreeMap::new();
+    for e in events {
+        if let Event::Poll { client, partition, records, .. } = e {
+            if client == FINAL_READER {
+                for (offset, value) in records {
+                    log.insert((*partition, *offset), value.as_str());
+                }
+            }
+        }
+    }
+    Some(log)
+}
+
+/// lost-write: an acknowledged record (acks 1/all) that the final read does not hold at the
+/// acknowledged offset. Under a lax flush policy a loss is excused when a restart after the
+/// ack recovered the partition to at or below that offset.
+pub(super) fn lost_write(events: &[Event], crashes: &Truncations, strict: bool) -> Verdict {
+    let mut v = Verdict::new("lost-write");
+    let Some(log) = final_log(events) else { return v };
+    for e in events {
+        let Event::Produce { start_ms, partition, value, outcome, client, .. } = e else {
+            continue;
+        };
+        let ProduceOutcome::Ok { offset } = outcome else { continue };
+        v.checked += 1;
+        if log.get(&(*partition, *offset)) == Some(&value.as_str()) {
+            continue;
+        }
+        if !strict && crashes.cut(*partition, *offset, *start_ms, u64::MAX) {
+            v.excused += 1;
+            continue;
+        }
+        let found = log.get(&(*partition, *offset)).copied().unwrap_or("nothing");
+        v.anomaly(|| {
+            format!(
+                "{client} wrote {value:?} acknowledged at partition {partition} offset {offset}; \
+                 the final read has {found:?} there"
+            )
+        });
+    }
+    v
+}
+
+/// duplicate: a value the final read holds more than once. Values are unique per produce and
+/// only idempotent producers retry (with the same sequence), so any repeat is the broker's.
+pub(super) fn duplicate(events: &[Event]) -> Verdict {
+    let mut v = Verdict::new("duplicate");
+    let Some(log) = final_log(events) else { return v };
+    let mut seen: BTreeMap<&str, (i32, i64)> = BTreeMap::new();
+    for (&(partition, offset), &value) in &log {
+        v.checked += 1;
+        if let Some((p0, o0)) = seen.insert(value, (partition, offset)) {
+            v.anomaly(|| {
+                format!("{value:?} is at partition {p0} offset {o0} and partition {partition} offset {offset}")
+            });
+        }
+    }
+    v
+}
+
+/// One sighting of a record at an offset: (start ms, end ms, value, who saw it).
+type Observation<'a> = (u64, u64, &'a str, &'a str);
+
+/// inconsistent-offsets: one offset observed holding two different records (acks, polls, the
+/// final read). Under a lax flush policy, excused when a restart between the two observations
+/// cut the log at or below that offset (the offset was legitimately reused).
+pub(super) fn inconsistent_offsets(
+    events: &[Event],
+    crashes: &Truncations,
+    strict: bool,
+) -> Verdict {
+    let mut v = Verdict::new("inconsistent-offsets");
+    let mut seen: BTreeMap<(i32, i64), Vec<Observation>> = BTreeMap::new();
+    for e in events {
+        match e {
+            Event::Produce {
+                start_ms,
+                end_ms,
+                partition,
+                value,
+                client,
+                outcome: ProduceOutcome::Ok { offset },
+                ..
+            } => seen.entry((*partition, *offset)).or_default().push((
+                *start_ms,
+                *end_ms,
+                value.as_str(),
+                client.as_str(),
+            )),
+            Event::Poll { start_ms, end_ms, partition, records, client, .. } => {
+                for (offset, value) in records {
+                    seen.entry((*partition, *offset)).or_default().push((
+                        *start_ms,
+                        *end_ms,
+                        value.as_str(),
+                        client.as_str(),
+                    ));
+                }
+            }
+            _ => {}
+        }
+    }
+    for (&(partition, offset), observations) in &seen {
+        v.checked += 1;
+        for pair in observations.windows(2) {
+            let (a, b) = (pair[0], pair[1]);
+            if a.2 == b.2 {
+                continue;
+            }
+            if !strict && crashes.cut(partition, offset, a.0.min(b.0), a.1.max(b.1)) {
+                v.excused += 1;
+                continue;
+            }
+            v.anomaly(|| {
+                format!(
+                    "partition {partition} offset {offset}: {} saw {:?} (at {} ms), {} saw {:?} (at {} ms)",
+                    a.3, a.2, a.1, b.3, b.2, b.1
+                )
+            });
+        }
+    }
+    v
+}

@@ -1,0 +1,148 @@
+//! `kafka-lab sim`: the command-line shell over [`crate::run`] and [`crate::sweep`].
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Args;
+
+use crate::config::SimConfig;
+use crate::history::to_jsonl;
+use crate::sweep::{run_timed, sweep};
+
+/// Deterministic fault simulator: the broker's own code under seeded faults, replayable.
+///
+/// A run has three phases. CHAOS (--duration-ms): producers (acks all+idempotent, 1, 0, all,
+/// cycling) write unique records; assign consumers poll every partition; faults derived from
+/// the seed hit the client<->broker links (partitions both ways and one-way, hold/release,
+/// latency spikes, message loss) and the broker (crash and restart after a downtime, with or
+/// without a torn write: unsynced bytes are lost, or a random prefix of them survives).
+/// HEAL: the network is repaired, the broker restarted if down, clients stop. FINAL READ:
+/// every partition is read to its high watermark; it must finish within --heal-timeout-ms.
+///
+/// Checkers: lost-write (an acknowledged record missing from the final read; with
+/// --flush-interval-messages above 1, losses a crash explains are excused), duplicate,
+/// inconsistent-offsets (one offset, two records), nonmonotonic-poll and poll-skip (assign
+/// consumers), high-watermark (going backwards), liveness. Broker invariants are asserted
+/// inside the broker; a violation fails the run as a host failure.
+///
+/// Replay: the same seed and knobs replay the same run exactly; a failing run prints the
+/// command. Exit code 1 if any seed fails.
+#[derive(Debug, Clone, Args)]
+#[command(verbatim_doc_comment)]
+pub struct SimArgs {
+    /// Seed of the run (with --seeds: the first seed of the sweep).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Sweep this many consecutive seeds, with a progress line and a summary table.
+    #[arg(long)]
+    pub seeds: Option<u64>,
+    /// Write results.json and history.jsonl here (a sweep: results.json and
+    /// seed-<S>/history.jsonl for each failing seed).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Simulated length of the chaos phase.
+    #[arg(long, default_value_t = SimConfig::default().duration_ms)]
+    pub duration_ms: u64,
+    /// Producer hosts.
+    #[arg(long, default_value_t = SimConfig::default().producers)]
+    pub producers: usize,
+    /// Assign-consumer hosts.
+    #[arg(long, default_value_t = SimConfig::default().consumers)]
+    pub consumers: usize,
+    /// Partitions of the topic under test.
+    #[arg(long, default_value_t = SimConfig::default().partitions)]
+    pub partitions: i32,
+    /// The broker's log.flush.interval.messages; 1 = fsync before every ack.
+    #[arg(long, default_value_t = SimConfig::default().flush_interval_messages)]
+    pub flush_interval_messages: u64,
+    /// Mean faults per simulated second during chaos (0: no faults).
+    #[arg(long, default_value_t = SimConfig::default().intensity)]
+    pub intensity: f64,
+    /// Deadline of every client request (simulated ms).
+    #[arg(long, default_value_t = SimConfig::default().request_timeout_ms)]
+    pub request_timeout_ms: u64,
+    /// Liveness bound: the final read must finish this long after healing (simulated ms).
+    #[arg(long, default_value_t = SimConfig::default().heal_timeout_ms)]
+    pub heal_timeout_ms: u64,
+}
+
+impl SimArgs {
+    /// The run configuration these arguments describe.
+    pub fn config(&self) -> SimConfig {
+        SimConfig {
+            seed: self.seed,
+            duration_ms: self.duration_ms,
+            producers: self.producers,
+            consumers: self.consumers,
+            partitions: self.partitions.max(1),
+            flush_interval_messages: self.flush_interval_messages.max(1),
+            intensity: self.intensity,
+            request_timeout_ms: self.request_timeout_ms,
+            heal_timeout_ms: self.heal_timeout_ms,
+        }
+    }
+}
+
+/// Logs to stderr, warnings only unless `RUST_LOG` says otherwise: a sweep's hosts log every
+/// connection and restart at info level.
+pub fn init_tracing() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .with_target(false)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Runs `kafka-lab sim`; the exit code is 1 if any checker failed.
+pub fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
+    let config = args.config();
+    if let Some(dir) = &args.out {
+        std::fs::create_dir_all(dir)?;
+    }
+    let ok = match args.seeds {
+        None => {
+            let (outcome, report) = run_timed(&config);
+            print!("{}", report.render());
+            if let Some(dir) = &args.out {
+                std::fs::write(dir.join("results.json"), serde_json::to_string_pretty(&report)?)?;
+                std::fs::write(dir.join("history.jsonl"), to_jsonl(&outcome.events))?;
+            }
+            report.ok
+        }
+        Some(count) => {
+            let mut reports = Vec::new();
+            let mut write_error = None;
+            let summary = sweep(&config, count, true, None, |outcome, report| {
+                if !report.ok {
+                    eprintln!();
+                    eprint!("{}", report.render());
+                    if let Some(dir) = &args.out {
+                        let seed_dir = dir.join(format!("seed-{}", report.seed));
+                        let written = std::fs::create_dir_all(&seed_dir).and_then(|()| {
+                            std::fs::write(
+                                seed_dir.join("history.jsonl"),
+                                to_jsonl(&outcome.events),
+                            )
+                        });
+                        if let Err(e) = written {
+                            write_error = Some(e);
+                        }
+                    }
+                }
+                reports.push(report.clone());
+            });
+            print!("{}", summary.render(&config));
+            if let Some(e) = write_error {
+                return Err(e.into());
+            }
+            if let Some(dir) = &args.out {
+                let results = serde_json::json!({ "summary": summary, "runs": reports });
+                std::fs::write(dir.join("results.json"), serde_json::to_string_pretty(&results)?)?;
+            }
+            summary.failed.is_empty()
+        }
+    };
+    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}

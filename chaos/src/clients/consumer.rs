@@ -1,0 +1,170 @@
+//! Assign consumers: each reads every partition from offset 0 by Fetch, recording every poll;
+//! and the final reader, which reads every partition to its high watermark after healing.
+
+use std::time::Duration;
+
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::{BrokerId, FetchRequest, TopicName};
+use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::records::RecordBatchDecoder;
+use kafka_protocol::ResponseError;
+
+use super::connection::Connection;
+use super::{ClientContext, Phase, WorkGuard};
+use crate::history::{now_ms, Event, ReadRecord};
+use crate::hosts::broker::TOPIC;
+
+const FETCH_VERSION: i16 = 12;
+
+/// One partition's part of a fetch response.
+struct PartitionFetch {
+    partition: i32,
+    error_code: i16,
+    high_watermark: i64,
+    records: Vec<ReadRecord>,
+}
+
+/// Fetches every partition at `positions`; `None` if the request got no answer.
+async fn fetch(
+    conn: &mut Connection,
+    positions: &[i64],
+    max_wait_ms: i32,
+) -> Option<Vec<PartitionFetch>> {
+    let partitions = positions
+        .iter()
+        .enumerate()
+        .map(|(p, offset)| {
+            FetchPartition::default()
+                .with_partition(p as i32)
+                .with_fetch_offset(*offset)
+                .with_partition_max_bytes(64 * 1024)
+        })
+        .collect();
+    let request = FetchRequest::default()
+        .with_replica_id(BrokerId(-1))
+        .with_max_wait_ms(max_wait_ms)
+        .with_min_bytes(1)
+        .with_max_bytes(1024 * 1024)
+        .with_session_epoch(-1)
+        .with_topics(vec![FetchTopic::default()
+            .with_topic(TopicName(StrBytes::from_static_str(TOPIC)))
+            .with_partitions(partitions)]);
+    let response = conn.send(&request, FETCH_VERSION, true).await.ok()??;
+    let mut out = Vec::new();
+    for topic in response.responses {
+        for p in topic.partitions {
+            let mut records = Vec::new();
+            if let Some(mut bytes) = p.records {
+                // A batch that does not decode is reported as what it is: unreadable data.
+                match RecordBatchDecoder::decode_all(&mut bytes) {
+                    Ok(sets) => {
+                        for r in sets.into_iter().flat_map(|s| s.records) {
+                            let value = r.value.as_deref().map(String::from_utf8_lossy);
+                            records.push((r.offset, value.unwrap_or_default().into_owned()));
+                        }
+                    }
+                    Err(e) => records.push((-1, format!("<undecodable batch: {e}>"))),
+                }
+            }
+            out.push(PartitionFetch {
+                partition: p.partition_index,
+                error_code: p.error_code,
+                high_watermark: p.high_watermark,
+                records,
+            });
+        }
+    }
+    Some(out)
+}
+
+/// Runs assign consumer `name` over every partition until the chaos phase ends.
+pub async fn run(ctx: ClientContext, name: String, _work: WorkGuard) -> turmoil::Result {
+    let mut conn = Connection::new(ctx.bootstrap(), name.clone(), ctx.request_timeout);
+    let mut positions = vec![0i64; ctx.partitions as usize];
+    while ctx.phase() == Phase::Chaos {
+        let start_ms = now_ms();
+        let Some(result) = fetch(&mut conn, &positions, 200).await else {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        };
+        for p in result {
+            let Some(position) = positions.get_mut(p.partition as usize) else { continue };
+            if p.error_code == ResponseError::OffsetOutOfRange.code() {
+                // The log is shorter than our position (a crash lost its tail): start over.
+                ctx.history.push(Event::Reset {
+                    time_ms: now_ms(),
+                    client: name.clone(),
+                    partition: p.partition,
+                    from: *position,
+                    to: 0,
+                });
+                *position = 0;
+                continue;
+            }
+            if p.error_code != 0 {
+                continue;
+            }
+            // A fetch returns whole batches; records before the position are not new.
+            let records: Vec<ReadRecord> =
+                p.records.into_iter().filter(|(offset, _)| *offset >= *position).collect();
+            let fetch_offset = *position;
+            if let Some((last, _)) = records.last() {
+                *position = last + 1;
+            }
+            ctx.history.push(Event::Poll {
+                start_ms,
+                end_ms: now_ms(),
+                client: name.clone(),
+                partition: p.partition,
+                fetch_offset,
+                high_watermark: p.high_watermark,
+                records,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// After healing, reads every partition from 0 to its high watermark (retrying through any
+/// leftover trouble); records `FinalRead { complete }` and the polls it made.
+pub async fn final_read(ctx: ClientContext) -> turmoil::Result {
+    let name = "final-reader".to_owned();
+    // Requests in flight at heal may still be acknowledged: read only after the last ends.
+    while ctx.phase() == Phase::Chaos || !ctx.work_done() {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut conn = Connection::new(ctx.bootstrap(), name.clone(), ctx.request_timeout);
+    let mut positions = vec![0i64; ctx.partitions as usize];
+    let mut done = vec![false; ctx.partitions as usize];
+    while done.iter().any(|d| !d) {
+        let start_ms = now_ms();
+        let Some(result) = fetch(&mut conn, &positions, 0).await else {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        };
+        for p in result {
+            let i = p.partition as usize;
+            if i >= positions.len() || done[i] || p.error_code != 0 {
+                continue;
+            }
+            let records: Vec<ReadRecord> =
+                p.records.into_iter().filter(|(offset, _)| *offset >= positions[i]).collect();
+            let fetch_offset = positions[i];
+            if let Some((last, _)) = records.last() {
+                positions[i] = last + 1;
+            }
+            done[i] = positions[i] >= p.high_watermark;
+            ctx.history.push(Event::Poll {
+                start_ms,
+                end_ms: now_ms(),
+                client: name.clone(),
+                partition: p.partition,
+                fetch_offset,
+                high_watermark: p.high_watermark,
+                records,
+            });
+        }
+    }
+    ctx.history.push(Event::FinalRead { time_ms: now_ms(), complete: true });
+    Ok(())
+}

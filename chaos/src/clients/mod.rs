@@ -1,0 +1,95 @@
+//! Simulated Kafka clients, written on `kafka-protocol` over turmoil TCP.
+
+pub mod connection;
+pub mod consumer;
+pub mod producer;
+
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::history::History;
+
+/// The phase of a run, as clients see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[repr(u8)]
+pub enum Phase {
+    /// Faults are being injected; clients work.
+    Chaos = 0,
+    /// The network is repaired and the broker restarted; clients stop, the final read runs.
+    Heal = 1,
+}
+
+/// What every client host shares: where the brokers are, the deadline, the history, the phase.
+#[derive(Clone)]
+pub struct ClientContext {
+    /// Bootstrap addresses (one broker today).
+    pub brokers: Vec<String>,
+    /// Deadline of every request.
+    pub request_timeout: Duration,
+    /// Partitions of the topic under test.
+    pub partitions: i32,
+    /// Where operations are recorded.
+    pub history: History,
+    phase: Arc<AtomicU8>,
+    /// Workload clients (producers, consumers) still running.
+    working: Arc<AtomicUsize>,
+}
+
+/// Held by a workload client while it runs; the final read waits for all to drop.
+pub struct WorkGuard(Arc<AtomicUsize>);
+
+impl Drop for WorkGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl ClientContext {
+    /// A context in the chaos phase.
+    pub fn new(
+        brokers: Vec<String>,
+        request_timeout: Duration,
+        partitions: i32,
+        history: History,
+    ) -> Self {
+        Self {
+            brokers,
+            request_timeout,
+            partitions,
+            history,
+            phase: Arc::default(),
+            working: Arc::default(),
+        }
+    }
+
+    /// The current phase.
+    pub fn phase(&self) -> Phase {
+        match self.phase.load(Ordering::SeqCst) {
+            0 => Phase::Chaos,
+            _ => Phase::Heal,
+        }
+    }
+
+    /// Moves every client to `phase`.
+    pub fn set_phase(&self, phase: Phase) {
+        self.phase.store(phase as u8, Ordering::SeqCst);
+    }
+
+    /// Registers a workload client (call before the simulation runs); drop the guard when it
+    /// is done.
+    pub fn start_work(&self) -> WorkGuard {
+        self.working.fetch_add(1, Ordering::SeqCst);
+        WorkGuard(self.working.clone())
+    }
+
+    /// Whether every workload client has finished (including requests in flight at heal).
+    pub fn work_done(&self) -> bool {
+        self.working.load(Ordering::SeqCst) == 0
+    }
+
+    /// The broker a client talks to (the only one, until replication).
+    pub fn bootstrap(&self) -> String {
+        self.brokers[0].clone()
+    }
+}

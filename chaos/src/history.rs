@@ -1,0 +1,102 @@
+//! The history: every client operation and every fault, in the order the simulation saw them.
+//!
+//! Times are simulated milliseconds since the start of the run. Checkers read only this; the
+//! JSON lines written to `history.jsonl` are exactly these events, so hashing them pins a run.
+
+use std::hash::{DefaultHasher, Hasher};
+use std::sync::{Arc, Mutex};
+
+use serde::Serialize;
+
+/// How a produce ended, as the client saw it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum ProduceOutcome {
+    /// Acknowledged at this offset (acks 1/all).
+    Ok { offset: i64 },
+    /// Written to the socket with acks=0: nothing is known.
+    Sent,
+    /// The broker answered with an error: not written.
+    Fail { error: String },
+    /// No answer (timeout, broken connection): maybe written.
+    Info { error: String },
+}
+
+/// One record a client read: offset and value.
+pub type ReadRecord = (i64, String);
+
+/// One event of the history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "event", rename_all = "kebab-case")]
+pub enum Event {
+    /// A produce of one record.
+    Produce {
+        start_ms: u64,
+        end_ms: u64,
+        client: String,
+        partition: i32,
+        value: String,
+        acks: i16,
+        idempotent: bool,
+        outcome: ProduceOutcome,
+    },
+    /// One fetch of one partition by an assign consumer (or the final reader).
+    Poll {
+        start_ms: u64,
+        end_ms: u64,
+        client: String,
+        partition: i32,
+        fetch_offset: i64,
+        high_watermark: i64,
+        records: Vec<ReadRecord>,
+    },
+    /// A consumer's position reset (offset out of range): a new poll session begins.
+    Reset { time_ms: u64, client: String, partition: i32, from: i64, to: i64 },
+    /// The broker (re)opened its log; `log_end_offsets` are per partition after recovery.
+    BrokerStarted { time_ms: u64, node_id: i32, incarnation: u32, log_end_offsets: Vec<i64> },
+    /// A fault began or ended.
+    Fault { time_ms: u64, action: String },
+    /// The final read of every partition finished (or gave up).
+    FinalRead { time_ms: u64, complete: bool },
+}
+
+/// The history of one run, shared by every host of the simulation.
+#[derive(Debug, Clone, Default)]
+pub struct History {
+    events: Arc<Mutex<Vec<Event>>>,
+}
+
+impl History {
+    /// Appends an event.
+    pub fn push(&self, event: Event) {
+        self.events.lock().expect("history lock poisoned").push(event);
+    }
+
+    /// A copy of every event so far.
+    pub fn events(&self) -> Vec<Event> {
+        self.events.lock().expect("history lock poisoned").clone()
+    }
+}
+
+/// The events as JSON lines.
+pub fn to_jsonl(events: &[Event]) -> String {
+    let mut out = String::new();
+    for e in events {
+        out.push_str(&serde_json::to_string(e).expect("events serialize"));
+        out.push('\n');
+    }
+    out
+}
+
+/// A hash of the whole history (all events, faults included), to compare two runs.
+pub fn hash(events: &[Event]) -> u64 {
+    // SipHash with fixed keys: stable within one build, which is all a replay comparison needs.
+    let mut hasher = DefaultHasher::new();
+    hasher.write(to_jsonl(events).as_bytes());
+    hasher.finish()
+}
+
+/// Simulated milliseconds since the start of the run.
+pub fn now_ms() -> u64 {
+    turmoil::sim_elapsed().map_or(0, |d| d.as_millis() as u64)
+}

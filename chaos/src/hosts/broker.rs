@@ -1,0 +1,159 @@
+//! A broker host: the real `Broker`, its server over turmoil TCP, its storage on a simulated
+//! disk that outlives the host, so a crash loses exactly what was never synced.
+//!
+//! Hosts are keyed by node id (`broker-<id>`), so the replication issue can add more.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+
+use kafka_lab_broker::clock::Clock;
+use kafka_lab_broker::storage::MemoryStorage;
+use kafka_lab_broker::{Broker, BrokerConfig};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::history::{Event, History};
+
+/// The port every broker host listens on.
+pub const PORT: u16 = 9092;
+/// The topic the clients produce to and consume from.
+pub const TOPIC: &str = "chaos";
+/// Wall-clock time at the start of every run (2026-01-01T00:00:00Z), so timestamps replay.
+pub const EPOCH_MS: i64 = 1_767_225_600_000;
+
+/// Wall time for the broker: the fixed epoch plus turmoil's simulated elapsed time. Unlike
+/// `TokioClock`, it keeps counting across a host restart (each turmoil incarnation gets a
+/// fresh tokio runtime whose clock starts anew).
+#[derive(Debug, Clone, Copy)]
+pub struct SimClock;
+
+impl Clock for SimClock {
+    fn now_ms(&self) -> i64 {
+        EPOCH_MS + turmoil::sim_elapsed().map_or(0, |d| d.as_millis() as i64)
+    }
+}
+
+/// One broker of the simulated cluster and the disk it keeps across crashes.
+#[derive(Clone)]
+pub struct BrokerHost {
+    /// `node.id`.
+    pub node_id: i32,
+    /// The simulated disk; survives the host.
+    pub storage: MemoryStorage,
+    config: BrokerConfig,
+    seed: u64,
+    partitions: i32,
+    incarnations: Arc<AtomicU32>,
+    history: History,
+}
+
+impl BrokerHost {
+    /// A broker host with `flush_interval_messages` as its flush policy.
+    pub fn new(
+        node_id: i32,
+        seed: u64,
+        partitions: i32,
+        flush_interval_messages: u64,
+        history: History,
+    ) -> anyhow::Result<Self> {
+        let name = Self::host_name(node_id);
+        let overrides = [
+            format!("node.id={node_id}"),
+            format!("listeners=PLAINTEXT://0.0.0.0:{PORT}"),
+            format!("advertised.listeners=PLAINTEXT://{name}:{PORT}"),
+            "log.dirs=/data".to_owned(),
+            format!("log.flush.interval.messages={flush_interval_messages}"),
+            // Small segments, so runs roll segments and crash between rolls.
+            "log.segment.bytes=8192".to_owned(),
+            "log.retention.check.interval.ms=1000".to_owned(),
+            "offsets.topic.num.partitions=1".to_owned(),
+        ];
+        let config = BrokerConfig::load(None, &overrides)?;
+        Ok(Self {
+            node_id,
+            storage: MemoryStorage::new(),
+            config,
+            seed,
+            partitions,
+            incarnations: Arc::default(),
+            history,
+        })
+    }
+
+    /// The turmoil host name of broker `node_id`.
+    pub fn host_name(node_id: i32) -> String {
+        format!("broker-{node_id}")
+    }
+
+    /// This host's name.
+    pub fn name(&self) -> String {
+        Self::host_name(self.node_id)
+    }
+
+    /// The address clients bootstrap from.
+    pub fn address(&self) -> String {
+        format!("{}:{PORT}", self.name())
+    }
+
+    /// Registers the host with the simulation; turmoil calls the closure again on restart.
+    pub fn install(&self, sim: &mut turmoil::Sim<'_>) {
+        let host = self.clone();
+        sim.host(self.name(), move || host.clone().run());
+    }
+
+    /// Simulates power loss on the disk. With `torn`, a seeded random prefix of each file's
+    /// unsynced tail survives (a crash in the middle of a write).
+    pub fn crash_disk(&self, torn: bool, seed: u64) {
+        if torn {
+            let mut rng = ChaCha8Rng::seed_from_u64(self.seed ^ seed);
+            self.storage.crash_with(|_, unflushed| rng.gen_range(0..=unflushed));
+        } else {
+            self.storage.crash();
+        }
+    }
+
+    async fn run(self) -> turmoil::Result {
+        let incarnation = self.incarnations.fetch_add(1, Ordering::SeqCst);
+        let broker = Broker::open(
+            self.config.clone(),
+            Arc::new(self.storage.clone()),
+            Arc::new(SimClock),
+            self.seed,
+        )
+        .map_err(|e| format!("broker {} cannot open: {e:#}", self.node_id))?;
+        if broker.metadata().topic(TOPIC).is_none() {
+            broker
+                .create_topic(TOPIC, self.partitions, BTreeMap::new(), false)
+                .map_err(|e| format!("cannot create {TOPIC}: {}", e.message))?;
+        }
+        let log_end_offsets = (0..self.partitions)
+            .map(|p| {
+                broker
+                    .partition_log(TOPIC, p)
+                    .map_or(-1, |log| log.lock().expect("partition lock poisoned").log_end_offset())
+            })
+            .collect();
+        self.history.push(Event::BrokerStarted {
+            time_ms: crate::history::now_ms(),
+            node_id: self.node_id,
+            incarnation,
+            log_end_offsets,
+        });
+        // `spawn_local`, not `tokio::spawn`: a crash drops the host's tasks, and tokio drops
+        // runtime-owned tasks in an order that depends on a process-global task-id counter,
+        // so the FINs of dropped connections would reach the network in a different order in
+        // the second run of a process. A LocalSet drops its tasks in spawn order.
+        tokio::task::spawn_local(kafka_lab_broker::tcp::maintenance_loop(broker.clone()));
+        // The same accept loop as `tcp::accept_loop`, over turmoil's listener.
+        let listener = turmoil::net::TcpListener::bind(("0.0.0.0", PORT)).await?;
+        loop {
+            let (stream, peer) = listener.accept().await?;
+            tokio::task::spawn_local(kafka_lab_broker::server::serve_connection(
+                broker.clone(),
+                stream,
+                peer.to_string(),
+            ));
+        }
+    }
+}

@@ -1,0 +1,3 @@
+//! Simulated hosts that run the broker's own code.
+
+pub mod broker;

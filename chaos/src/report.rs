@@ -1,0 +1,170 @@
+//! What a run reports: counts, fault durations, verdicts, timings, and the replay command.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::checkers::Verdict;
+use crate::config::SimConfig;
+use crate::history::{Event, ProduceOutcome};
+use crate::run::RunOutcome;
+use crate::schedule::Fault;
+
+/// Fault count and total duration by kind.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct FaultStats {
+    /// How many.
+    pub count: usize,
+    /// Summed duration, simulated ms.
+    pub total_ms: u64,
+}
+
+/// The summary of one run, as written to `results.json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    /// The seed.
+    pub seed: u64,
+    /// Whether every checker passed.
+    pub ok: bool,
+    /// The command that replays this run.
+    pub replay: String,
+    /// The knobs.
+    pub config: SimConfig,
+    /// Faults derived from the seed.
+    pub schedule: Vec<Fault>,
+    /// Operation counts by kind and outcome, e.g. `produce acks=-1 idempotent: ok`.
+    pub operations: BTreeMap<String, usize>,
+    /// Faults by kind.
+    pub faults: BTreeMap<String, FaultStats>,
+    /// Broker starts (1 + restarts).
+    pub broker_starts: usize,
+    /// Each checker's verdict.
+    pub verdicts: Vec<Verdict>,
+    /// A host error or panic (a broker invariant), if any.
+    pub crashed: Option<String>,
+    /// Simulated time, ms.
+    pub sim_ms: u64,
+    /// Wall-clock time, ms (not part of the history; differs between replays).
+    pub wall_ms: u64,
+    /// Hash of the full history and fault trace.
+    pub history_hash: String,
+}
+
+/// The exact command that reproduces a run of `config`.
+pub fn replay_command(config: &SimConfig) -> String {
+    format!(
+        "kafka-lab sim --seed {} --duration-ms {} --producers {} --consumers {} --partitions {} \
+         --flush-interval-messages {} --intensity {} --request-timeout-ms {} --heal-timeout-ms {}",
+        config.seed,
+        config.duration_ms,
+        config.producers,
+        config.consumers,
+        config.partitions,
+        config.flush_interval_messages,
+        config.intensity,
+        config.request_timeout_ms,
+        config.heal_timeout_ms
+    )
+}
+
+impl RunReport {
+    /// Summarises `outcome`, which took `wall_ms` of real time.
+    pub fn new(outcome: &RunOutcome, wall_ms: u64) -> Self {
+        let mut operations = BTreeMap::new();
+        let mut broker_starts = 0;
+        for e in &outcome.events {
+            let key = match e {
+                Event::Produce { acks, idempotent, outcome, .. } => {
+                    let kind = match outcome {
+                        ProduceOutcome::Ok { .. } => "ok",
+                        ProduceOutcome::Sent => "sent",
+                        ProduceOutcome::Fail { .. } => "fail",
+                        ProduceOutcome::Info { .. } => "info",
+                    };
+                    let idem = if *idempotent { " idempotent" } else { "" };
+                    format!("produce acks={acks}{idem}: {kind}")
+                }
+                Event::Poll { client, records, .. } if client == "final-reader" => {
+                    *operations.entry("final read: records".to_owned()).or_default() +=
+                        records.len();
+                    "final read: polls".to_owned()
+                }
+                Event::Poll { records, .. } => {
+                    *operations.entry("poll: records".to_owned()).or_default() += records.len();
+                    "poll: ok".to_owned()
+                }
+                Event::Reset { .. } => "poll: reset".to_owned(),
+                Event::BrokerStarted { .. } => {
+                    broker_starts += 1;
+                    continue;
+                }
+                _ => continue,
+            };
+            *operations.entry(key).or_default() += 1;
+        }
+        let mut faults: BTreeMap<String, FaultStats> = BTreeMap::new();
+        for f in &outcome.schedule {
+            let stats = faults.entry(f.kind.name().to_owned()).or_default();
+            stats.count += 1;
+            let end = (f.at_ms + f.duration_ms).min(outcome.config.duration_ms);
+            stats.total_ms += end - f.at_ms;
+        }
+        Self {
+            seed: outcome.config.seed,
+            ok: outcome.ok(),
+            replay: replay_command(&outcome.config),
+            config: outcome.config.clone(),
+            schedule: outcome.schedule.clone(),
+            operations,
+            faults,
+            broker_starts,
+            verdicts: outcome.verdicts.clone(),
+            crashed: outcome.crashed.clone(),
+            sim_ms: outcome.sim_ms,
+            wall_ms,
+            history_hash: format!("{:016x}", outcome.history_hash),
+        }
+    }
+
+    /// A human-readable summary.
+    pub fn render(&self) -> String {
+        let mut out = format!(
+            "seed {}: {}\n  simulated {:.1} s in {:.2} s wall ({:.0}x), history hash {}\n",
+            self.seed,
+            if self.ok { "ok" } else { "FAILED" },
+            self.sim_ms as f64 / 1000.0,
+            self.wall_ms as f64 / 1000.0,
+            self.sim_ms as f64 / (self.wall_ms.max(1)) as f64,
+            self.history_hash
+        );
+        out.push_str("  faults:");
+        if self.faults.is_empty() {
+            out.push_str(" none");
+        }
+        for (name, s) in &self.faults {
+            out.push_str(&format!(" {name}×{} ({} ms)", s.count, s.total_ms));
+        }
+        out.push_str(&format!("; broker starts: {}\n  operations:\n", self.broker_starts));
+        for (name, n) in &self.operations {
+            out.push_str(&format!("    {name:<40} {n}\n"));
+        }
+        out.push_str("  checkers:\n");
+        for v in &self.verdicts {
+            let status = if v.ok { "ok" } else { "FAIL" };
+            out.push_str(&format!(
+                "    {:<22} {status:<4} checked {:>6}, anomalies {}, excused {}\n",
+                v.name, v.checked, v.anomalies, v.excused
+            ));
+            if let Some(first) = &v.first {
+                out.push_str(&format!("      first: {first}\n"));
+            }
+        }
+        if let Some(crashed) = &self.crashed {
+            out.push_str(&format!("  host failure: {crashed}\n"));
+        }
+        if !self.ok {
+            out.push_str(&format!("  replay: {}\n", self.replay));
+        }
+        out
+    }
+}

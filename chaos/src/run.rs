@@ -1,0 +1,235 @@
+//! One simulation run: build the turmoil world, inject the schedule's faults during chaos,
+//! heal, wait for the final read, and hand the history to the checkers.
+
+use std::time::Duration;
+
+use crate::checkers::{self, Verdict};
+use crate::clients::producer::ProducerSettings;
+use crate::clients::{self, ClientContext, Phase};
+use crate::config::SimConfig;
+use crate::history::{self, Event, History};
+use crate::hosts::broker::{BrokerHost, EPOCH_MS};
+use crate::schedule::{self, Direction, Fault, FaultKind};
+
+/// Network latency outside latency spikes.
+const BASE_MAX_LATENCY: Duration = Duration::from_millis(10);
+
+/// Everything a run produced.
+#[derive(Debug, Clone)]
+pub struct RunOutcome {
+    /// What was run.
+    pub config: SimConfig,
+    /// The faults derived from the seed.
+    pub schedule: Vec<Fault>,
+    /// Every event, faults included.
+    pub events: Vec<Event>,
+    /// Hash of `events`: equal for two runs of one seed.
+    pub history_hash: u64,
+    /// Simulated milliseconds the run took.
+    pub sim_ms: u64,
+    /// The checkers' verdicts, in a fixed order.
+    pub verdicts: Vec<Verdict>,
+    /// A host failed or panicked (e.g. a broker invariant); the message.
+    pub crashed: Option<String>,
+}
+
+impl RunOutcome {
+    /// Whether every checker passed and nothing panicked.
+    pub fn ok(&self) -> bool {
+        self.crashed.is_none() && self.verdicts.iter().all(|v| v.ok)
+    }
+}
+
+/// Runs the simulation for `config`. Deterministic: the same config gives the same outcome.
+pub fn run(config: &SimConfig) -> RunOutcome {
+    let history = History::default();
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        simulate(config, history.clone())
+    }));
+    let (schedule, sim_ms, crashed) = match result {
+        Ok(Ok((schedule, sim_ms))) => (schedule, sim_ms, None),
+        Ok(Err((schedule, sim_ms, e))) => (schedule, sim_ms, Some(e)),
+        Err(panic) => {
+            let message = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "panic".to_owned());
+            (Vec::new(), 0, Some(format!("panic: {message}")))
+        }
+    };
+    let events = history.events();
+    let verdicts = checkers::check_all(config, &events);
+    RunOutcome {
+        config: config.clone(),
+        schedule,
+        history_hash: history::hash(&events),
+        events,
+        sim_ms,
+        verdicts,
+        crashed,
+    }
+}
+
+type SimResult = Result<(Vec<Fault>, u64), (Vec<Fault>, u64, String)>;
+
+fn simulate(config: &SimConfig, history: History) -> SimResult {
+    let mut sim = turmoil::Builder::new()
+        .rng_seed(config.seed)
+        .epoch(std::time::UNIX_EPOCH + Duration::from_millis(EPOCH_MS as u64))
+        .simulation_duration(Duration::from_millis(
+            config.duration_ms + config.heal_timeout_ms + 60_000,
+        ))
+        .min_message_latency(Duration::from_millis(1))
+        .max_message_latency(BASE_MAX_LATENCY)
+        // Links broken by message loss repair themselves quickly.
+        .repair_rate(0.3)
+        .build();
+
+    let broker = BrokerHost::new(
+        1,
+        config.seed,
+        config.partitions,
+        config.flush_interval_messages,
+        history.clone(),
+    )
+    .map_err(|e| (Vec::new(), 0, e.to_string()))?;
+    broker.install(&mut sim);
+
+    let ctx = ClientContext::new(
+        vec![broker.address()],
+        Duration::from_millis(config.request_timeout_ms),
+        config.partitions,
+        history.clone(),
+    );
+    let mut clients_names = Vec::new();
+    for i in 0..config.producers {
+        let name = format!("producer-{i}");
+        let seed = config.seed.wrapping_mul(31).wrapping_add(i as u64);
+        let future = clients::producer::run(
+            ctx.clone(),
+            name.clone(),
+            ProducerSettings::for_index(i),
+            seed,
+            ctx.start_work(),
+        );
+        sim.client(name.as_str(), future);
+        clients_names.push(name);
+    }
+    for i in 0..config.consumers {
+        let name = format!("consumer-{i}");
+        let future = clients::consumer::run(ctx.clone(), name.clone(), ctx.start_work());
+        sim.client(name.as_str(), future);
+        clients_names.push(name);
+    }
+    sim.client("final-reader", clients::consumer::final_read(ctx.clone()));
+
+    let faults = schedule::derive(config, &clients_names);
+    // Start and end of every fault, in time order (ends before starts at the same instant).
+    let mut actions: Vec<(u64, bool, usize)> = faults
+        .iter()
+        .enumerate()
+        .flat_map(|(i, f)| {
+            let end = (f.at_ms + f.duration_ms).min(config.duration_ms);
+            [(f.at_ms, true, i), (end, false, i)]
+        })
+        .collect();
+    actions.sort_by_key(|(at, start, i)| (*at, *start, *i));
+    let mut next_action = 0;
+    let broker_name = broker.name();
+    let mut healed = false;
+    let deadline_ms = config.duration_ms + config.heal_timeout_ms;
+    let elapsed_ms = |sim: &turmoil::Sim<'_>| sim.elapsed().as_millis() as u64;
+    loop {
+        let now = elapsed_ms(&sim);
+        while next_action < actions.len() && actions[next_action].0 <= now && !healed {
+            let (_, start, i) = actions[next_action];
+            next_action += 1;
+            apply(&mut sim, &broker, &faults[i], start, &history, now);
+        }
+        if !healed && now >= config.duration_ms {
+            healed = true;
+            heal(&mut sim, &broker_name, &clients_names, &history, now);
+            ctx.set_phase(Phase::Heal);
+        }
+        if now >= deadline_ms {
+            history.push(Event::FinalRead { time_ms: now, complete: false });
+            break;
+        }
+        match sim.step() {
+            Ok(true) => break,
+            Ok(false) => {}
+            Err(e) => return Err((faults, elapsed_ms(&sim), e.to_string())),
+        }
+    }
+    let sim_ms = elapsed_ms(&sim);
+    Ok((faults, sim_ms))
+}
+
+fn apply(
+    sim: &mut turmoil::Sim<'_>,
+    broker: &BrokerHost,
+    fault: &Fault,
+    start: bool,
+    history: &History,
+    now: u64,
+) {
+    let b = broker.name();
+    let b = b.as_str();
+    match (&fault.kind, start) {
+        (FaultKind::Partition { client, direction: Direction::Both }, true) => {
+            sim.partition(client.as_str(), b)
+        }
+        (FaultKind::Partition { client, direction: Direction::Both }, false) => {
+            sim.repair(client.as_str(), b)
+        }
+        (FaultKind::Partition { client, direction: Direction::ToBroker }, true) => {
+            sim.partition_oneway(client.as_str(), b)
+        }
+        (FaultKind::Partition { client, direction: Direction::ToBroker }, false) => {
+            sim.repair_oneway(client.as_str(), b)
+        }
+        (FaultKind::Partition { client, direction: Direction::FromBroker }, true) => {
+            sim.partition_oneway(b, client.as_str())
+        }
+        (FaultKind::Partition { client, direction: Direction::FromBroker }, false) => {
+            sim.repair_oneway(b, client.as_str())
+        }
+        (FaultKind::Hold { client }, true) => sim.hold(client.as_str(), b),
+        (FaultKind::Hold { client }, false) => sim.release(client.as_str(), b),
+        (FaultKind::LatencySpike { client, max_ms }, true) => {
+            sim.set_link_max_message_latency(client.as_str(), b, Duration::from_millis(*max_ms))
+        }
+        (FaultKind::LatencySpike { client, .. }, false) => {
+            sim.set_link_max_message_latency(client.as_str(), b, BASE_MAX_LATENCY)
+        }
+        (FaultKind::MessageLoss { client, rate }, true) => {
+            sim.set_link_fail_rate(client.as_str(), b, *rate)
+        }
+        (FaultKind::MessageLoss { client, .. }, false) => {
+            sim.set_link_fail_rate(client.as_str(), b, 0.0);
+            sim.repair(client.as_str(), b);
+        }
+        (FaultKind::BrokerCrash { torn }, true) => {
+            sim.crash(b);
+            broker.crash_disk(*torn, fault.at_ms ^ broker.node_id as u64);
+        }
+        (FaultKind::BrokerCrash { .. }, false) => sim.bounce(b),
+    }
+    let verb = if start { "start" } else { "end" };
+    let action = format!("{verb} {}", serde_json::to_string(fault).expect("faults serialize"));
+    history.push(Event::Fault { time_ms: now, action });
+}
+
+fn heal(sim: &mut turmoil::Sim<'_>, broker: &str, clients: &[String], history: &History, now: u64) {
+    for client in clients.iter().map(String::as_str).chain(["final-reader"]) {
+        sim.set_link_fail_rate(client, broker, 0.0);
+        sim.set_link_max_message_latency(client, broker, BASE_MAX_LATENCY);
+        sim.repair(client, broker);
+        sim.release(client, broker);
+    }
+    if !sim.is_host_running(broker) {
+        sim.bounce(broker);
+    }
+    history.push(Event::Fault { time_ms: now, action: "heal".to_owned() });
+}

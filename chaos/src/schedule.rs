@@ -1,0 +1,108 @@
+//! The fault schedule: which faults happen when, derived from the seed alone.
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+
+use crate::config::SimConfig;
+
+/// Which way a one-way partition cuts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Direction {
+    /// Both ways.
+    Both,
+    /// Client → broker dropped (requests lost).
+    ToBroker,
+    /// Broker → client dropped (responses lost).
+    FromBroker,
+}
+
+/// One kind of fault.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum FaultKind {
+    /// Client ↔ broker partition; in-flight messages are dropped.
+    Partition { client: String, direction: Direction },
+    /// Messages between client and broker are held, then all delivered at release.
+    Hold { client: String },
+    /// The client ↔ broker link's latency rises to `max_ms`.
+    LatencySpike { client: String, max_ms: u64 },
+    /// The link breaks at random (per message, with probability `rate`) and repairs itself.
+    MessageLoss { client: String, rate: f64 },
+    /// The broker host crashes (unsynced bytes lost; with `torn`, a random prefix of each
+    /// file's unsynced tail survives, as a crash in the middle of a write) and restarts after
+    /// the fault's duration.
+    BrokerCrash { torn: bool },
+}
+
+impl FaultKind {
+    /// A short name for counts in the report.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Partition { direction: Direction::Both, .. } => "partition",
+            Self::Partition { .. } => "partition-oneway",
+            Self::Hold { .. } => "hold",
+            Self::LatencySpike { .. } => "latency-spike",
+            Self::MessageLoss { .. } => "message-loss",
+            Self::BrokerCrash { torn: false } => "broker-crash",
+            Self::BrokerCrash { torn: true } => "broker-crash-torn-write",
+        }
+    }
+}
+
+/// A fault with its start and duration, in simulated milliseconds from the start of the run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Fault {
+    /// When it begins.
+    pub at_ms: u64,
+    /// How long until it is undone (for a crash: the downtime).
+    pub duration_ms: u64,
+    /// What it is.
+    #[serde(flatten)]
+    pub kind: FaultKind,
+}
+
+/// Derives the schedule for `config.seed`: faults arrive at random with `config.intensity`
+/// per simulated second during the chaos phase. Broker crashes never overlap.
+pub fn derive(config: &SimConfig, clients: &[String]) -> Vec<Fault> {
+    // A stream apart from the one turmoil and the broker get, so that changing the fault mix
+    // does not change everything else.
+    let mut rng = ChaCha8Rng::seed_from_u64(config.seed ^ 0x5c4e_d01e_fa17_0000);
+    let mut faults = Vec::new();
+    if config.intensity <= 0.0 || clients.is_empty() {
+        return faults;
+    }
+    let mean_gap_ms = 1000.0 / config.intensity;
+    let mut t = 0.0f64;
+    let mut broker_up_at = 0u64;
+    loop {
+        // Exponential gaps: a Poisson arrival process.
+        let u: f64 = rng.gen_range(f64::EPSILON..1.0);
+        t += -u.ln() * mean_gap_ms;
+        let at_ms = t as u64;
+        if at_ms >= config.duration_ms {
+            break;
+        }
+        let client = clients[rng.gen_range(0..clients.len())].clone();
+        let duration_ms = rng.gen_range(100..=2_000);
+        let kind = match rng.gen_range(0..100) {
+            0..=19 => FaultKind::Partition { client, direction: Direction::Both },
+            20..=29 => FaultKind::Partition { client, direction: Direction::ToBroker },
+            30..=39 => FaultKind::Partition { client, direction: Direction::FromBroker },
+            40..=51 => FaultKind::Hold { client },
+            52..=63 => FaultKind::LatencySpike { client, max_ms: rng.gen_range(50..=1_500) },
+            64..=75 => FaultKind::MessageLoss { client, rate: rng.gen_range(0.05..0.5) },
+            _ => {
+                if at_ms < broker_up_at {
+                    continue;
+                }
+                let torn = rng.gen_bool(0.5);
+                broker_up_at = at_ms + duration_ms + 1;
+                FaultKind::BrokerCrash { torn }
+            }
+        };
+        faults.push(Fault { at_ms, duration_ms, kind });
+    }
+    faults
+}
