@@ -15,8 +15,9 @@ def _broker_binary() -> str:
     explicit = os.environ.get("KAFKA_LAB_BROKER_BIN")
     if explicit:
         return explicit
+    target = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
     for profile in ("debug", "release"):
-        candidate = ROOT / "target" / profile / "kafka-lab-broker"
+        candidate = target / profile / "kafka-lab-broker"
         if candidate.exists():
             return str(candidate)
     raise RuntimeError("kafka-lab-broker is not built: run `cargo build -p kafka-lab-broker` first")
