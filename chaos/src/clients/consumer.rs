@@ -104,25 +104,36 @@ pub async fn run(ctx: ClientContext, name: String, _work: WorkGuard) -> turmoil:
             if p.error_code != 0 {
                 continue;
             }
-            // A fetch returns whole batches; records before the position are not new.
-            let records: Vec<ReadRecord> =
-                p.records.into_iter().filter(|(offset, _)| *offset >= *position).collect();
-            let fetch_offset = *position;
-            if let Some((last, _)) = records.last() {
-                *position = last + 1;
-            }
-            ctx.history.push(Event::Poll {
-                start_ms,
-                end_ms: now_ms(),
-                client: name.clone(),
-                partition: p.partition,
-                fetch_offset,
-                high_watermark: p.high_watermark,
-                records,
-            });
+            record_poll(&ctx, &name, start_ms, p, position);
         }
     }
     Ok(())
+}
+
+/// Records one partition's fetch result as a poll and advances `position` past it. A fetch
+/// returns whole batches, so records before the position are not new.
+fn record_poll(
+    ctx: &ClientContext,
+    client: &str,
+    start_ms: u64,
+    p: PartitionFetch,
+    position: &mut i64,
+) {
+    let records: Vec<ReadRecord> =
+        p.records.into_iter().filter(|(offset, _)| *offset >= *position).collect();
+    let fetch_offset = *position;
+    if let Some((last, _)) = records.last() {
+        *position = last + 1;
+    }
+    ctx.history.push(Event::Poll {
+        start_ms,
+        end_ms: now_ms(),
+        client: client.to_owned(),
+        partition: p.partition,
+        fetch_offset,
+        high_watermark: p.high_watermark,
+        records,
+    });
 }
 
 /// After healing, reads every partition from 0 to its high watermark (retrying through any
@@ -147,22 +158,9 @@ pub async fn final_read(ctx: ClientContext) -> turmoil::Result {
             if i >= positions.len() || done[i] || p.error_code != 0 {
                 continue;
             }
-            let records: Vec<ReadRecord> =
-                p.records.into_iter().filter(|(offset, _)| *offset >= positions[i]).collect();
-            let fetch_offset = positions[i];
-            if let Some((last, _)) = records.last() {
-                positions[i] = last + 1;
-            }
-            done[i] = positions[i] >= p.high_watermark;
-            ctx.history.push(Event::Poll {
-                start_ms,
-                end_ms: now_ms(),
-                client: name.clone(),
-                partition: p.partition,
-                fetch_offset,
-                high_watermark: p.high_watermark,
-                records,
-            });
+            let high_watermark = p.high_watermark;
+            record_poll(&ctx, &name, start_ms, p, &mut positions[i]);
+            done[i] = positions[i] >= high_watermark;
         }
     }
     ctx.history.push(Event::FinalRead { time_ms: now_ms(), complete: true });
