@@ -157,11 +157,24 @@ impl TestExporter {
         self.try_get(path).unwrap_or_else(|| panic!("GET {path} failed:\n{}", self.log()))
     }
 
-    /// A scrape of /metrics, parsed.
+    /// A scrape of /metrics as Prometheus makes it (accepting gzip), parsed.
     pub fn scrape(&self) -> Scrape {
-        let (status, body) = self.get("/metrics");
+        let (status, head, body) = http_get_raw(self.port, "/metrics", "Accept-Encoding: gzip\r\n")
+            .unwrap_or_else(|| panic!("GET /metrics failed:\n{}", self.log()));
         assert_eq!(status, 200);
-        Scrape::parse(&body)
+        assert!(head.to_ascii_lowercase().contains("content-encoding: gzip"), "{head}");
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&body[..]), &mut text)
+            .expect("a valid gzip body");
+        Scrape::parse(&text)
+    }
+
+    /// A scrape of /metrics by a client that does not accept gzip, parsed.
+    pub fn scrape_plain(&self) -> Scrape {
+        let (status, head, body) = http_get_raw(self.port, "/metrics", "").unwrap();
+        assert_eq!(status, 200);
+        assert!(!head.to_ascii_lowercase().contains("content-encoding"), "{head}");
+        Scrape::parse(&String::from_utf8(body).unwrap())
     }
 
     /// The process id.
@@ -187,15 +200,22 @@ impl Drop for TestExporter {
 
 /// HTTP/1.1 GET on 127.0.0.1:`port`: (status, body).
 pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    let (status, _, body) = http_get_raw(port, path, "")?;
+    Some((status, String::from_utf8_lossy(&body).into_owned()))
+}
+
+/// HTTP/1.1 GET with extra header lines (each ending in CRLF): (status, head, body bytes).
+pub fn http_get_raw(port: u16, path: &str, headers: &str) -> Option<(u16, String, Vec<u8>)> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
-    write!(s, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").ok()?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: localhost\r\n{headers}Connection: close\r\n\r\n")
+        .ok()?;
     let mut raw = Vec::new();
     s.read_to_end(&mut raw).ok()?;
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n")?;
+    let at = raw.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let head = String::from_utf8_lossy(&raw[..at]).into_owned();
     let status = head.split_whitespace().nth(1)?.parse().ok()?;
-    Some((status, body.to_string()))
+    Some((status, head, raw[at + 4..].to_vec()))
 }
 
 /// Parsed Prometheus text: series (name + sorted labels) → value.
