@@ -102,7 +102,13 @@ fn run(groups: usize, per_topic: usize) {
         assert_eq!(status, 200);
         text_bytes = body.len();
     }
-    let series = exporter.scrape().series.len();
+    let last = exporter.scrape();
+    let series = last.series.len();
+    let phases: Vec<String> = last
+        .find("kafka_lag_exporter_last_poll_phase_duration_seconds", &[])
+        .iter()
+        .map(|(labels, v)| format!("{} {:.0} ms", labels["phase"], v * 1e3))
+        .collect();
     let proc_status = std::fs::read_to_string(format!("/proc/{}/status", exporter.pid())).unwrap();
     let field = |name: &str| {
         proc_status.lines().find(|l| l.starts_with(name)).map(|l| l.to_string()).unwrap_or_default()
@@ -116,6 +122,7 @@ fn run(groups: usize, per_topic: usize) {
         bytes as f64 / 1e6
     );
     println!("poll cycle: median {:.0} ms, max {:.0} ms (5 polls)", polls[2] * 1e3, polls[4] * 1e3);
+    println!("last poll's phases: {}", phases.join(", "));
     println!(
         "/metrics response: median {:.1} ms, max {:.1} ms (20 GETs, body read in full)",
         scrapes[10] * 1e3,
