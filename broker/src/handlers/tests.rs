@@ -27,7 +27,14 @@ fn topic(name: &str) -> TopicName {
 }
 
 async fn test_broker() -> Arc<Broker> {
-    let config = BrokerConfig { group_initial_rebalance_delay_ms: 0, ..BrokerConfig::default() };
+    // The authorizer is on, with the plaintext sessions' ANONYMOUS as super user: every
+    // handler runs its authorization path and the ACL APIs answer for real.
+    let config = BrokerConfig {
+        group_initial_rebalance_delay_ms: 0,
+        authorizer_class_name: crate::authorizer::STANDARD_AUTHORIZER.into(),
+        super_users: "User:ANONYMOUS".into(),
+        ..BrokerConfig::default()
+    };
     let broker = Broker::open(
         config,
         Arc::new(MemoryStorage::new()),
@@ -285,6 +292,46 @@ fn request(broker: &Broker, api: ApiKey, v: i16) -> RequestKind {
             SaslAuthenticateRequest::default()
                 .with_auth_bytes(bytes::Bytes::from_static(b"\0u\0p")),
         ),
+        ApiKey::CreateAcls => {
+            RequestKind::CreateAcls(CreateAclsRequest::default().with_creations(vec![
+                create_acls_request::AclCreation::default()
+                    .with_resource_type(2)
+                    .with_resource_name(s(&format!("acl-{v}")))
+                    .with_resource_pattern_type(3)
+                    .with_principal(s("User:alice"))
+                    .with_host(s("*"))
+                    .with_operation(3)
+                    .with_permission_type(3),
+                // Invalid: pattern type MATCH.
+                create_acls_request::AclCreation::default()
+                    .with_resource_type(2)
+                    .with_resource_name(s("x"))
+                    .with_resource_pattern_type(2)
+                    .with_principal(s("User:alice"))
+                    .with_host(s("*"))
+                    .with_operation(3)
+                    .with_permission_type(3),
+            ]))
+        }
+        ApiKey::DescribeAcls => RequestKind::DescribeAcls(
+            DescribeAclsRequest::default()
+                .with_resource_type_filter(1)
+                .with_pattern_type_filter(1)
+                .with_operation(1)
+                .with_permission_type(1),
+        ),
+        ApiKey::DeleteAcls => {
+            RequestKind::DeleteAcls(DeleteAclsRequest::default().with_filters(vec![
+                delete_acls_request::DeleteAclsFilter::default()
+                    .with_resource_type_filter(2)
+                    .with_resource_name_filter(Some(s(&format!("acl-{v}"))))
+                    .with_pattern_type_filter(3)
+                    .with_operation(1)
+                    .with_permission_type(1),
+                // Invalid: UNKNOWN resource type.
+                delete_acls_request::DeleteAclsFilter::default(),
+            ]))
+        }
         other => panic!("no representative request for {other:?}"),
     }
 }
