@@ -437,6 +437,19 @@ fn fetch_t0(min_bytes: i32, max_wait_ms: i32) -> FetchRequest {
                 .with_partition_max_bytes(1 << 20)])])
 }
 
+/// What a plaintext client's request carries: `User:ANONYMOUS` (a super user in these tests).
+fn anonymous(api_key: ApiKey, api_version: i16) -> super::RequestContext {
+    super::RequestContext {
+        api_key,
+        api_version,
+        correlation_id: 1,
+        client_id: "test".into(),
+        client_host: "127.0.0.1:5000".into(),
+        listener: "PLAINTEXT".into(),
+        principal: crate::security::Principal::anonymous(),
+    }
+}
+
 fn produce_t0() -> ProduceRequest {
     let batch = Bytes::from(encode_batch(&[(None, Some(Bytes::from_static(b"late")))], 1).to_vec());
     ProduceRequest::default().with_acks(1).with_timeout_ms(1000).with_topic_data(vec![
@@ -453,7 +466,7 @@ async fn fetch_long_polls_until_data_arrives_or_max_wait() {
     let broker = test_broker().await;
     let start = tokio::time::Instant::now();
     // Nothing arrives: the fetch waits the full max_wait_ms and returns empty.
-    let empty = super::fetch::handle(&broker, fetch_t0(1, 500), 12).await;
+    let empty = super::fetch::handle(&broker, &anonymous(ApiKey::Fetch, 12), fetch_t0(1, 500), 12).await;
     assert!(empty.responses[0].partitions[0].records.as_ref().unwrap().is_empty());
     assert_eq!(start.elapsed().as_millis(), 500);
 
@@ -461,10 +474,10 @@ async fn fetch_long_polls_until_data_arrives_or_max_wait() {
     let producer = broker.clone();
     tokio::spawn(async move {
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-        super::produce::handle(&producer, produce_t0(), 9).unwrap();
+        super::produce::handle(&producer, &anonymous(ApiKey::Produce, 9), produce_t0(), 9).unwrap();
     });
     let start = tokio::time::Instant::now();
-    let woken = super::fetch::handle(&broker, fetch_t0(1, 5000), 12).await;
+    let woken = super::fetch::handle(&broker, &anonymous(ApiKey::Fetch, 12), fetch_t0(1, 5000), 12).await;
     assert_eq!(start.elapsed().as_millis(), 200);
     let partition = &woken.responses[0].partitions[0];
     assert!(!partition.records.as_ref().unwrap().is_empty());
@@ -524,7 +537,7 @@ async fn random_and_mutated_frames_never_panic() {
     }
     assert!(answered > 100, "mutations should not reject everything: {answered} answered");
     // Still serving.
-    let response = super::fetch::handle(&broker, fetch_t0(0, 0), 12).await;
+    let response = super::fetch::handle(&broker, &anonymous(ApiKey::Fetch, 12), fetch_t0(0, 0), 12).await;
     assert_eq!(response.responses[0].partitions[0].error_code, 0);
 }
 
