@@ -16,8 +16,7 @@ pub fn handle(
     request: CreatePartitionsRequest,
 ) -> CreatePartitionsResponse {
     let alter = AclOperation::Alter;
-    let cluster_alter =
-        broker.authorize_silently(ctx, alter, ResourceType::Cluster, CLUSTER_NAME);
+    let cluster_alter = broker.authorize_silently(ctx, alter, ResourceType::Cluster, CLUSTER_NAME);
     let results = request
         .topics
         .into_iter()

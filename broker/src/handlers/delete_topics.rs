@@ -46,7 +46,11 @@ pub fn handle(
             };
             if !broker.authorize(ctx, AclOperation::Describe, topic, &resolved) {
                 // Asked by id, the name stays hidden.
-                return denied(if by_id { result } else { result.with_topic_id(uuid::Uuid::nil()) });
+                return denied(if by_id {
+                    result
+                } else {
+                    result.with_topic_id(uuid::Uuid::nil())
+                });
             }
             if broker.metadata().topic(&resolved).is_some()
                 && !cluster_delete

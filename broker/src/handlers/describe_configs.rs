@@ -35,7 +35,10 @@ pub(crate) fn authorize_config_resource(
     if broker.authorize(ctx, operation, resource, resource_name) {
         Ok(())
     } else {
-        Err(ApiError::new(error, format!("{operation} on {resource} `{resource_name}` is required")))
+        Err(ApiError::new(
+            error,
+            format!("{operation} on {resource} `{resource_name}` is required"),
+        ))
     }
 }
 

@@ -12,7 +12,8 @@ pub fn handle(
     ctx: &RequestContext,
     request: HeartbeatRequest,
 ) -> HeartbeatResponse {
-    if !broker.authorize(ctx, AclOperation::Read, ResourceType::Group, request.group_id.0.as_str()) {
+    if !broker.authorize(ctx, AclOperation::Read, ResourceType::Group, request.group_id.0.as_str())
+    {
         return HeartbeatResponse::default()
             .with_error_code(ResponseError::GroupAuthorizationFailed.code());
     }

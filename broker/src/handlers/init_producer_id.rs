@@ -31,7 +31,12 @@ pub fn handle(
         }
         Some(id)
             if !id.is_empty()
-                && !broker.authorize(ctx, AclOperation::Write, ResourceType::TransactionalId, id) =>
+                && !broker.authorize(
+                    ctx,
+                    AclOperation::Write,
+                    ResourceType::TransactionalId,
+                    id,
+                ) =>
         {
             return failed(ResponseError::TransactionalIdAuthorizationFailed)
         }

@@ -12,7 +12,8 @@ pub fn handle(
     ctx: &RequestContext,
     request: LeaveGroupRequest,
 ) -> LeaveGroupResponse {
-    if !broker.authorize(ctx, AclOperation::Read, ResourceType::Group, request.group_id.0.as_str()) {
+    if !broker.authorize(ctx, AclOperation::Read, ResourceType::Group, request.group_id.0.as_str())
+    {
         return LeaveGroupResponse::default()
             .with_error_code(ResponseError::GroupAuthorizationFailed.code());
     }

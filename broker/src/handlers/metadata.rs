@@ -36,7 +36,8 @@ pub fn handle(broker: &Broker, ctx: &RequestContext, request: MetadataRequest) -
         };
         topic_response(topic).with_topic_authorized_operations(operations)
     };
-    let describe = |name: &str| broker.authorize(ctx, AclOperation::Describe, ResourceType::Topic, name);
+    let describe =
+        |name: &str| broker.authorize(ctx, AclOperation::Describe, ResourceType::Topic, name);
     // v0 asks for all topics with an empty list; v1+ with a null list.
     let all_topics = match &request.topics {
         None => true,

@@ -20,7 +20,8 @@ pub fn handle(
 ) -> OffsetCommitResponse {
     let group = request.group_id.0.as_str();
     if !broker.authorize(ctx, AclOperation::Read, ResourceType::Group, group) {
-        let topics = request.topics.iter().map(|t| failed(t, ResponseError::GroupAuthorizationFailed));
+        let topics =
+            request.topics.iter().map(|t| failed(t, ResponseError::GroupAuthorizationFailed));
         return OffsetCommitResponse::default().with_topics(topics.collect());
     }
     let (allowed, denied): (Vec<_>, Vec<_>) = std::mem::take(&mut request.topics)

@@ -65,9 +65,10 @@ fn single_group(
             })
             .collect::<Vec<_>>()
     };
-    let requested = |topics: &[kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestTopic]| {
-        topics.iter().map(|t| (t.name.clone(), t.partition_indexes.clone())).collect::<Vec<_>>()
-    };
+    let requested =
+        |topics: &[kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestTopic]| {
+            topics.iter().map(|t| (t.name.clone(), t.partition_indexes.clone())).collect::<Vec<_>>()
+        };
     if !may_describe_group(broker, ctx, request.group_id.0.as_str()) {
         let error = ResponseError::GroupAuthorizationFailed;
         if version >= 2 {
@@ -108,9 +109,8 @@ fn batched(
         }
         let mut denied = Vec::new();
         if let Some(topics) = group.topics.take() {
-            let (allowed, rejected): (Vec<_>, Vec<_>) = topics
-                .into_iter()
-                .partition(|t| may_describe_topic(broker, ctx, &t.name.0, false));
+            let (allowed, rejected): (Vec<_>, Vec<_>) =
+                topics.into_iter().partition(|t| may_describe_topic(broker, ctx, &t.name.0, false));
             group.topics = Some(allowed);
             denied = rejected;
         }

@@ -12,7 +12,8 @@ pub async fn handle(
     ctx: &RequestContext,
     request: SyncGroupRequest,
 ) -> SyncGroupResponse {
-    if !broker.authorize(ctx, AclOperation::Read, ResourceType::Group, request.group_id.0.as_str()) {
+    if !broker.authorize(ctx, AclOperation::Read, ResourceType::Group, request.group_id.0.as_str())
+    {
         return crate::group::sync_response(
             None,
             ctx.api_version,

@@ -466,7 +466,8 @@ async fn fetch_long_polls_until_data_arrives_or_max_wait() {
     let broker = test_broker().await;
     let start = tokio::time::Instant::now();
     // Nothing arrives: the fetch waits the full max_wait_ms and returns empty.
-    let empty = super::fetch::handle(&broker, &anonymous(ApiKey::Fetch, 12), fetch_t0(1, 500), 12).await;
+    let empty =
+        super::fetch::handle(&broker, &anonymous(ApiKey::Fetch, 12), fetch_t0(1, 500), 12).await;
     assert!(empty.responses[0].partitions[0].records.as_ref().unwrap().is_empty());
     assert_eq!(start.elapsed().as_millis(), 500);
 
@@ -477,7 +478,8 @@ async fn fetch_long_polls_until_data_arrives_or_max_wait() {
         super::produce::handle(&producer, &anonymous(ApiKey::Produce, 9), produce_t0(), 9).unwrap();
     });
     let start = tokio::time::Instant::now();
-    let woken = super::fetch::handle(&broker, &anonymous(ApiKey::Fetch, 12), fetch_t0(1, 5000), 12).await;
+    let woken =
+        super::fetch::handle(&broker, &anonymous(ApiKey::Fetch, 12), fetch_t0(1, 5000), 12).await;
     assert_eq!(start.elapsed().as_millis(), 200);
     let partition = &woken.responses[0].partitions[0];
     assert!(!partition.records.as_ref().unwrap().is_empty());
@@ -537,7 +539,8 @@ async fn random_and_mutated_frames_never_panic() {
     }
     assert!(answered > 100, "mutations should not reject everything: {answered} answered");
     // Still serving.
-    let response = super::fetch::handle(&broker, &anonymous(ApiKey::Fetch, 12), fetch_t0(0, 0), 12).await;
+    let response =
+        super::fetch::handle(&broker, &anonymous(ApiKey::Fetch, 12), fetch_t0(0, 0), 12).await;
     assert_eq!(response.responses[0].partitions[0].error_code, 0);
 }
 
