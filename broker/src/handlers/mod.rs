@@ -198,4 +198,6 @@ impl crate::group::TopicLookup for crate::metadata::MetadataImage {
 }
 
 #[cfg(test)]
+mod authorization_tests;
+#[cfg(test)]
 mod tests;
