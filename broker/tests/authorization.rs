@@ -100,8 +100,12 @@ fn create_acls(port: u16, acls: &[Acl]) -> Vec<i16> {
     response.results.iter().map(|r| r.error_code).collect()
 }
 
-/// Every ACL as `(resource type, name, pattern, principal, operation, permission)`.
-fn describe_all_acls(port: u16) -> Result<BTreeSet<(i8, String, i8, String, i8, i8)>, i16> {
+/// An ACL as DescribeAcls returns it: `(resource type, name, pattern, principal, operation,
+/// permission)`.
+type DescribedAcl = (i8, String, i8, String, i8, i8);
+
+/// Every ACL, or DescribeAcls' error code.
+fn describe_all_acls(port: u16) -> Result<BTreeSet<DescribedAcl>, i16> {
     let any = DescribeAclsRequest::default()
         .with_resource_name_filter(None)
         .with_principal_filter(None)
