@@ -59,6 +59,7 @@ where
             Ok(()) => tracing::debug!("closed by client"),
             Err(FrameError::Io(e)) => tracing::debug!(error = %e, "connection error"),
             Err(FrameError::AuthenticationFailed(reason)) => {
+                broker.authorizer.stats.record_authentication_failure();
                 tracing::warn!(principal = %session.principal, %reason, "authentication failed")
             }
             Err(e) => tracing::warn!(error = %e, "closing connection"),

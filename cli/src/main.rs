@@ -31,6 +31,8 @@ enum Command {
     Sim(SimArgs),
     /// Create and check TLS certificates: a CA, broker and client certificates (PEM, PKCS#12).
     Tls(kafka_lab_tls::cli::TlsArgs),
+    /// Add, remove and list ACLs, as Kafka's kafka-acls.sh (CreateAcls/DescribeAcls/DeleteAcls).
+    Acls(kafka_lab_admin::cli::AclsArgs),
 }
 
 fn main() -> anyhow::Result<ExitCode> {
@@ -53,6 +55,12 @@ fn main() -> anyhow::Result<ExitCode> {
             // The simulator builds its own deterministic runtime per host.
             sim_cli::init_tracing();
             return sim_cli::run(args);
+        }
+        Command::Acls(args) => {
+            if let Err(err) = kafka_lab_admin::cli::run(&args, &mut std::io::stdout()) {
+                eprintln!("error: {err:#}");
+                return Ok(ExitCode::from(1));
+            }
         }
         Command::Tls(args) => {
             if let Err(err) = kafka_lab_tls::cli::run(args) {

@@ -27,7 +27,14 @@ fn topic(name: &str) -> TopicName {
 }
 
 async fn test_broker() -> Arc<Broker> {
-    let config = BrokerConfig { group_initial_rebalance_delay_ms: 0, ..BrokerConfig::default() };
+    // The authorizer is on, with the plaintext sessions' ANONYMOUS as super user: every
+    // handler runs its authorization path and the ACL APIs answer for real.
+    let config = BrokerConfig {
+        group_initial_rebalance_delay_ms: 0,
+        authorizer_class_name: crate::authorizer::STANDARD_AUTHORIZER.into(),
+        super_users: "User:ANONYMOUS".into(),
+        ..BrokerConfig::default()
+    };
     let broker = Broker::open(
         config,
         Arc::new(MemoryStorage::new()),
@@ -285,6 +292,46 @@ fn request(broker: &Broker, api: ApiKey, v: i16) -> RequestKind {
             SaslAuthenticateRequest::default()
                 .with_auth_bytes(bytes::Bytes::from_static(b"\0u\0p")),
         ),
+        ApiKey::CreateAcls => {
+            RequestKind::CreateAcls(CreateAclsRequest::default().with_creations(vec![
+                create_acls_request::AclCreation::default()
+                    .with_resource_type(2)
+                    .with_resource_name(s(&format!("acl-{v}")))
+                    .with_resource_pattern_type(3)
+                    .with_principal(s("User:alice"))
+                    .with_host(s("*"))
+                    .with_operation(3)
+                    .with_permission_type(3),
+                // Invalid: pattern type MATCH.
+                create_acls_request::AclCreation::default()
+                    .with_resource_type(2)
+                    .with_resource_name(s("x"))
+                    .with_resource_pattern_type(2)
+                    .with_principal(s("User:alice"))
+                    .with_host(s("*"))
+                    .with_operation(3)
+                    .with_permission_type(3),
+            ]))
+        }
+        ApiKey::DescribeAcls => RequestKind::DescribeAcls(
+            DescribeAclsRequest::default()
+                .with_resource_type_filter(1)
+                .with_pattern_type_filter(1)
+                .with_operation(1)
+                .with_permission_type(1),
+        ),
+        ApiKey::DeleteAcls => {
+            RequestKind::DeleteAcls(DeleteAclsRequest::default().with_filters(vec![
+                delete_acls_request::DeleteAclsFilter::default()
+                    .with_resource_type_filter(2)
+                    .with_resource_name_filter(Some(s(&format!("acl-{v}"))))
+                    .with_pattern_type_filter(3)
+                    .with_operation(1)
+                    .with_permission_type(1),
+                // Invalid: UNKNOWN resource type.
+                delete_acls_request::DeleteAclsFilter::default(),
+            ]))
+        }
         other => panic!("no representative request for {other:?}"),
     }
 }
@@ -390,6 +437,19 @@ fn fetch_t0(min_bytes: i32, max_wait_ms: i32) -> FetchRequest {
                 .with_partition_max_bytes(1 << 20)])])
 }
 
+/// What a plaintext client's request carries: `User:ANONYMOUS` (a super user in these tests).
+fn anonymous(api_key: ApiKey, api_version: i16) -> super::RequestContext {
+    super::RequestContext {
+        api_key,
+        api_version,
+        correlation_id: 1,
+        client_id: "test".into(),
+        client_host: "127.0.0.1:5000".into(),
+        listener: "PLAINTEXT".into(),
+        principal: crate::security::Principal::anonymous(),
+    }
+}
+
 fn produce_t0() -> ProduceRequest {
     let batch = Bytes::from(encode_batch(&[(None, Some(Bytes::from_static(b"late")))], 1).to_vec());
     ProduceRequest::default().with_acks(1).with_timeout_ms(1000).with_topic_data(vec![
@@ -406,7 +466,8 @@ async fn fetch_long_polls_until_data_arrives_or_max_wait() {
     let broker = test_broker().await;
     let start = tokio::time::Instant::now();
     // Nothing arrives: the fetch waits the full max_wait_ms and returns empty.
-    let empty = super::fetch::handle(&broker, fetch_t0(1, 500), 12).await;
+    let empty =
+        super::fetch::handle(&broker, &anonymous(ApiKey::Fetch, 12), fetch_t0(1, 500), 12).await;
     assert!(empty.responses[0].partitions[0].records.as_ref().unwrap().is_empty());
     assert_eq!(start.elapsed().as_millis(), 500);
 
@@ -414,10 +475,11 @@ async fn fetch_long_polls_until_data_arrives_or_max_wait() {
     let producer = broker.clone();
     tokio::spawn(async move {
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-        super::produce::handle(&producer, produce_t0(), 9).unwrap();
+        super::produce::handle(&producer, &anonymous(ApiKey::Produce, 9), produce_t0(), 9).unwrap();
     });
     let start = tokio::time::Instant::now();
-    let woken = super::fetch::handle(&broker, fetch_t0(1, 5000), 12).await;
+    let woken =
+        super::fetch::handle(&broker, &anonymous(ApiKey::Fetch, 12), fetch_t0(1, 5000), 12).await;
     assert_eq!(start.elapsed().as_millis(), 200);
     let partition = &woken.responses[0].partitions[0];
     assert!(!partition.records.as_ref().unwrap().is_empty());
@@ -477,7 +539,8 @@ async fn random_and_mutated_frames_never_panic() {
     }
     assert!(answered > 100, "mutations should not reject everything: {answered} answered");
     // Still serving.
-    let response = super::fetch::handle(&broker, fetch_t0(0, 0), 12).await;
+    let response =
+        super::fetch::handle(&broker, &anonymous(ApiKey::Fetch, 12), fetch_t0(0, 0), 12).await;
     assert_eq!(response.responses[0].partitions[0].error_code, 0);
 }
 

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use uuid::Uuid;
 
 use super::records::{ConfigResource, MetadataRecord};
+use crate::authorizer::AclImage;
 
 /// A partition as metadata knows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,6 +38,7 @@ pub struct MetadataImage {
     names_by_id: BTreeMap<Uuid, String>,
     broker_configs: BTreeMap<String, String>,
     next_producer_id: i64,
+    acls: AclImage,
 }
 
 impl MetadataImage {
@@ -89,6 +91,10 @@ impl MetadataImage {
                 assert!(*next_producer_id >= self.next_producer_id, "producer ids go backwards");
                 self.next_producer_id = *next_producer_id;
             }
+            MetadataRecord::AccessControlEntry { id, acl } => {
+                self.acls.apply_create(*id, acl.clone())
+            }
+            MetadataRecord::RemoveAccessControlEntry { id } => self.acls.apply_remove(*id),
         }
     }
 
@@ -115,5 +121,10 @@ impl MetadataImage {
     /// The first producer id not yet handed out.
     pub fn next_producer_id(&self) -> i64 {
         self.next_producer_id
+    }
+
+    /// Every ACL.
+    pub fn acls(&self) -> &AclImage {
+        &self.acls
     }
 }

@@ -3,6 +3,8 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::authorizer::AclBinding;
+
 /// Which configurable entity a [`MetadataRecord::Config`] applies to.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(tag = "kind", content = "name")]
@@ -28,4 +30,8 @@ pub enum MetadataRecord {
     RemoveTopic { topic_id: Uuid },
     /// Producer ids below `next_producer_id` have been handed out.
     ProducerIds { next_producer_id: i64 },
+    /// An ACL was created (Kafka's AccessControlEntryRecord).
+    AccessControlEntry { id: Uuid, acl: AclBinding },
+    /// An ACL was deleted (Kafka's RemoveAccessControlEntryRecord).
+    RemoveAccessControlEntry { id: Uuid },
 }

@@ -43,7 +43,8 @@ class Broker:
             "--override", "group.initial.rebalance.delay.ms=0",
         ]
         for o in overrides:
-            args += ["--override", o]
+            # `{port}` stands for this broker's PLAINTEXT port (tests adding listeners need it).
+            args += ["--override", o.replace("{port}", str(self.port))]
         self._log = open(self.log_path, "ab")
         self.process = subprocess.Popen(args, stdout=self._log, stderr=self._log)
         deadline = time.time() + 30

@@ -49,14 +49,29 @@ pub struct TestBroker {
     pub port: u16,
     dir: tempfile::TempDir,
     child: Option<Child>,
+    overrides: Vec<String>,
 }
 
 impl TestBroker {
     pub fn start() -> TestBroker {
-        let mut b =
-            TestBroker { port: free_port(), dir: tempfile::tempdir().unwrap(), child: None };
+        Self::start_with(&[])
+    }
+
+    /// A broker with extra `name=value` overrides (further listeners, security, ACLs).
+    pub fn start_with(overrides: &[String]) -> TestBroker {
+        let mut b = TestBroker {
+            port: free_port(),
+            dir: tempfile::tempdir().unwrap(),
+            child: None,
+            overrides: overrides.to_vec(),
+        };
         b.spawn();
         b
+    }
+
+    /// A directory that lives as long as the broker, for certificates and config files.
+    pub fn dir(&self) -> &std::path::Path {
+        self.dir.path()
     }
 
     pub fn bootstrap(&self) -> String {
@@ -69,9 +84,21 @@ impl TestBroker {
             .append(true)
             .open(self.dir.path().join("broker.log"))
             .unwrap();
-        let mut child = Command::new(broker_binary())
+        let mut command = Command::new(broker_binary());
+        let mut listeners = format!("PLAINTEXT://127.0.0.1:{}", self.port);
+        let mut overrides = Vec::new();
+        for o in &self.overrides {
+            match o.strip_prefix("listeners=") {
+                Some(extra) => listeners = format!("{listeners},{extra}"),
+                None => overrides.push(o.clone()),
+            }
+        }
+        for o in overrides {
+            command.arg("-o").arg(o);
+        }
+        let mut child = command
             .arg("-o")
-            .arg(format!("listeners=PLAINTEXT://127.0.0.1:{}", self.port))
+            .arg(format!("listeners={listeners}"))
             .arg("-o")
             .arg(format!("log.dirs={}", self.dir.path().join("data").display()))
             .arg("-o")
