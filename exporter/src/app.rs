@@ -25,6 +25,8 @@ pub struct Shared {
 pub struct Published {
     /// Prometheus text of all clusters, gzip-compressed (see `metrics::render`).
     pub metrics_gzip: Bytes,
+    /// Length of the uncompressed text.
+    pub metrics_len: usize,
     /// Snapshots of clusters that completed a poll.
     pub clusters: Vec<Arc<ClusterSnapshot>>,
     /// Every cluster has completed a poll and its last poll succeeded.
@@ -33,11 +35,13 @@ pub struct Published {
 
 impl Shared {
     fn new(clusters: usize, families: Families) -> Shared {
+        let empty = crate::metrics::render(&[], families);
         Shared {
             families,
             clusters: Mutex::new(vec![None; clusters]),
             published: RwLock::new(Published {
-                metrics_gzip: Bytes::from(crate::metrics::render(&[], families).gzip),
+                metrics_gzip: Bytes::from(empty.gzip),
+                metrics_len: empty.text_len,
                 clusters: Vec::new(),
                 ready: false,
             }),
@@ -50,8 +54,13 @@ impl Shared {
         clusters[index] = Some(Arc::new(snapshot));
         let done: Vec<Arc<ClusterSnapshot>> = clusters.iter().flatten().cloned().collect();
         let ready = done.len() == clusters.len() && done.iter().all(|c| c.up);
-        let metrics_gzip = Bytes::from(crate::metrics::render(&done, self.families).gzip);
-        *self.published.write().unwrap() = Published { metrics_gzip, clusters: done, ready };
+        let rendered = crate::metrics::render(&done, self.families);
+        *self.published.write().unwrap() = Published {
+            metrics_gzip: Bytes::from(rendered.gzip),
+            metrics_len: rendered.text_len,
+            clusters: done,
+            ready,
+        };
     }
 
     /// The last published state (cheap: reference-counted).

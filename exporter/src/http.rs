@@ -2,11 +2,15 @@
 //! Handlers read only the last published state, never Kafka.
 
 use std::convert::Infallible;
+use std::io::Read;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
-use bytes::Bytes;
-use http_body_util::Full;
-use hyper::body::Incoming;
+use bytes::{Buf, Bytes};
+use flate2::read::GzDecoder;
+use http_body_util::{Either, Full};
+use hyper::body::{Frame, Incoming, SizeHint};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
@@ -36,13 +40,16 @@ pub async fn serve(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
     }
 }
 
-fn handle(req: &Request<Incoming>, shared: &Shared) -> Response<Full<Bytes>> {
+/// Every response body: whole bytes, or the metrics text decompressed while it is sent.
+type Body = Either<Full<Bytes>, GunzipBody>;
+
+fn handle(req: &Request<Incoming>, shared: &Shared) -> Response<Body> {
     if req.method() != Method::GET && req.method() != Method::HEAD {
         return text(StatusCode::METHOD_NOT_ALLOWED, "only GET\n");
     }
     let state = shared.current();
     match req.uri().path() {
-        "/metrics" => metrics(req, state.metrics_gzip),
+        "/metrics" => metrics(req, state.metrics_gzip, state.metrics_len),
         "/healthz" => text(StatusCode::OK, "ok\n"),
         "/ready" if state.ready => text(StatusCode::OK, "ready\n"),
         "/ready" => text(
@@ -74,15 +81,71 @@ fn handle(req: &Request<Incoming>, shared: &Shared) -> Response<Full<Bytes>> {
 }
 
 /// The published text as is when the scraper accepts gzip (Prometheus always does), else
-/// decompressed for this response only.
-fn metrics(req: &Request<Incoming>, gzip: Bytes) -> Response<Full<Bytes>> {
+/// decompressed chunk by chunk as it is sent, so such a scrape never holds the whole text.
+fn metrics(req: &Request<Incoming>, gzip: Bytes, text_len: usize) -> Response<Body> {
     let content_type = "text/plain; version=0.0.4; charset=utf-8";
     if accepts_gzip(req.headers()) {
         let mut r = response(StatusCode::OK, content_type, gzip);
         r.headers_mut().insert("content-encoding", hyper::header::HeaderValue::from_static("gzip"));
         r
     } else {
-        response(StatusCode::OK, content_type, Bytes::from(crate::metrics::Rendered::text(&gzip)))
+        Response::builder()
+            .status(StatusCode::OK)
+            .header("content-type", content_type)
+            .body(Either::Right(GunzipBody {
+                decoder: Some(GzDecoder::new(gzip.reader())),
+                remaining: text_len as u64,
+            }))
+            .expect("static headers are valid")
+    }
+}
+
+/// Decompresses the published gzip text in [`GUNZIP_CHUNK`]-byte frames.
+pub struct GunzipBody {
+    /// `None` once the text is exhausted.
+    decoder: Option<GzDecoder<bytes::buf::Reader<Bytes>>>,
+    /// Text bytes not yet sent: an exact size hint lets hyper send `Content-Length`.
+    remaining: u64,
+}
+
+/// Bytes of text per body frame.
+const GUNZIP_CHUNK: usize = 64 * 1024;
+
+impl hyper::body::Body for GunzipBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
+        let Some(decoder) = self.decoder.as_mut() else {
+            return Poll::Ready(None);
+        };
+        let mut chunk = vec![0u8; GUNZIP_CHUNK];
+        let mut filled = 0;
+        while filled < chunk.len() {
+            match decoder.read(&mut chunk[filled..]) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) => return Poll::Ready(Some(Err(e))),
+            }
+        }
+        if filled == 0 {
+            self.decoder = None;
+            return Poll::Ready(None);
+        }
+        chunk.truncate(filled);
+        self.remaining = self.remaining.saturating_sub(filled as u64);
+        Poll::Ready(Some(Ok(Frame::data(Bytes::from(chunk)))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.decoder.is_none()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::with_exact(self.remaining)
     }
 }
 
@@ -100,19 +163,19 @@ fn accepts_gzip(headers: &hyper::HeaderMap) -> bool {
     )
 }
 
-fn response(status: StatusCode, content_type: &str, body: Bytes) -> Response<Full<Bytes>> {
+fn response(status: StatusCode, content_type: &str, body: Bytes) -> Response<Body> {
     Response::builder()
         .status(status)
         .header("content-type", content_type)
-        .body(Full::new(body))
+        .body(Either::Left(Full::new(body)))
         .expect("static headers are valid")
 }
 
-fn text(status: StatusCode, body: &str) -> Response<Full<Bytes>> {
+fn text(status: StatusCode, body: &str) -> Response<Body> {
     response(status, "text/plain; charset=utf-8", Bytes::from(body.to_string()))
 }
 
-fn json(value: &serde_json::Value) -> Response<Full<Bytes>> {
+fn json(value: &serde_json::Value) -> Response<Body> {
     response(StatusCode::OK, "application/json", Bytes::from(value.to_string()))
 }
 
