@@ -49,6 +49,12 @@ pub struct SimArgs {
     /// Assign-consumer hosts.
     #[arg(long, default_value_t = SimConfig::default().consumers)]
     pub consumers: usize,
+    /// Group consumers (members of one consumer group).
+    #[arg(long, default_value_t = SimConfig::default().group_consumers)]
+    pub group_consumers: usize,
+    /// The group consumers' session.timeout.ms (simulated ms; at least 100).
+    #[arg(long, default_value_t = SimConfig::default().session_timeout_ms)]
+    pub session_timeout_ms: u64,
     /// Partitions of the topic under test.
     #[arg(long, default_value_t = SimConfig::default().partitions)]
     pub partitions: i32,
@@ -74,6 +80,8 @@ impl SimArgs {
             duration_ms: self.duration_ms,
             producers: self.producers,
             consumers: self.consumers,
+            group_consumers: self.group_consumers,
+            session_timeout_ms: self.session_timeout_ms.max(100),
             partitions: self.partitions.max(1),
             flush_interval_messages: self.flush_interval_messages.max(1),
             intensity: self.intensity,
