@@ -93,7 +93,7 @@ pub(super) fn committed_offset_regression(events: &[Event]) -> Verdict {
         let resets = resets.get(key).map_or(&[][..], Vec::as_slice);
         for o in list {
             v.checked += 1;
-            let last_reset = resets.iter().copied().filter(|t| *t < o.start_ms).max();
+            let last_reset = resets.iter().copied().filter(|t| *t <= o.start_ms).max();
             let mut binding: Option<&Observation> = None;
             let mut excused = false;
             for c in commits.iter().filter(|c| c.end_ms < o.start_ms && c.offset > o.offset) {
