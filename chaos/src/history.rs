@@ -75,8 +75,8 @@ pub enum Event {
         generation: i32,
         outcome: String,
     },
-    /// A SyncGroup answered: `member_id` of `generation` owns `partitions`. A new poll session
-    /// begins on every partition of the client.
+    /// A SyncGroup answered: `member_id` of `generation` (whose JoinGroup named `leader`) owns
+    /// `partitions`. A new poll session begins on every partition of the client.
     Assigned {
         start_ms: u64,
         end_ms: u64,
@@ -84,6 +84,7 @@ pub enum Event {
         group: String,
         member_id: String,
         generation: i32,
+        leader: String,
         partitions: Vec<i32>,
     },
     /// An OffsetCommit of one partition (the request carries all the member's partitions).

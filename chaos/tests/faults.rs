@@ -22,7 +22,8 @@ fn caught_and_replayed(base: SimConfig, fault: &str, checker: &str) -> u64 {
     let config = SimConfig { seed, ..base };
     let first = run(&config);
     let replay = run(&config);
-    let failed = |o: &RunOutcome| o.verdicts.iter().find(|v| v.name == checker).is_some_and(|v| !v.ok);
+    let failed =
+        |o: &RunOutcome| o.verdicts.iter().find(|v| v.name == checker).is_some_and(|v| !v.ok);
     assert!(failed(&first), "seed {seed} should fail {checker}: {:?}", first.verdicts);
     assert_eq!(first.history_hash, replay.history_hash, "seed {seed} did not replay");
     assert_eq!(first.verdicts, replay.verdicts);

@@ -130,20 +130,26 @@ pub(super) fn committed_offset_regression(events: &[Event]) -> Verdict {
 }
 
 /// double-assignment: two members of one generation of a group own the same partition
-/// (from the SyncGroup answers).
+/// (from the SyncGroup answers). A generation is its number and its leader: a group that was
+/// removed (Empty without offsets, at the offsets cleanup, as Kafka does) starts again at
+/// generation 1, with new member ids.
 pub(super) fn double_assignment(events: &[Event]) -> Verdict {
     let mut v = Verdict::new("double-assignment");
-    // (group, generation) -> member id -> (client, partitions).
-    let mut generations: BTreeMap<(&str, i32), BTreeMap<&str, (&str, &[i32])>> = BTreeMap::new();
+    // (group, generation, leader) -> member id -> (client, partitions).
+    type Members<'a> = BTreeMap<&'a str, (&'a str, &'a [i32])>;
+    let mut generations: BTreeMap<(&str, i32, &str), Members> = BTreeMap::new();
     for e in events {
-        if let Event::Assigned { client, group, member_id, generation, partitions, .. } = e {
+        if let Event::Assigned {
+            client, group, member_id, generation, leader, partitions, ..
+        } = e
+        {
             generations
-                .entry((group.as_str(), *generation))
+                .entry((group.as_str(), *generation, leader.as_str()))
                 .or_default()
                 .insert(member_id.as_str(), (client.as_str(), partitions.as_slice()));
         }
     }
-    for ((group, generation), members) in &generations {
+    for ((group, generation, _), members) in &generations {
         let mut owner: BTreeMap<i32, (&str, &str)> = BTreeMap::new();
         for (member, (client, partitions)) in members {
             for p in partitions.iter() {
@@ -162,29 +168,34 @@ pub(super) fn double_assignment(events: &[Event]) -> Verdict {
     v
 }
 
-/// stale-generation-commit: a commit acknowledged for a generation older than one whose
-/// JoinGroup had already been answered when the commit began. Once a generation's join phase
-/// completes, the coordinator must reject commits of earlier generations (ILLEGAL_GENERATION
-/// or UNKNOWN_MEMBER_ID): a member that stalled past its session timeout cannot commit.
+/// stale-generation-commit: a commit acknowledged for a generation that a later generation
+/// had already replaced when the commit began: a JoinGroup answered a higher generation after
+/// the committer's own generation formed. Once a generation's join phase completes, the
+/// coordinator must reject commits of earlier generations (ILLEGAL_GENERATION or
+/// UNKNOWN_MEMBER_ID): a member that stalled past its session timeout cannot commit. (Joins
+/// before the committer's generation formed are ignored: a removed group starts again at
+/// generation 1.)
 pub(super) fn stale_generation_commit(events: &[Event]) -> Verdict {
     let mut v = Verdict::new("stale-generation-commit");
-    // Per group: (end of the JoinGroup, generation it answered), in end order.
-    let mut joins: BTreeMap<&str, Vec<(u64, i32)>> = BTreeMap::new();
+    // Per group: (end of the JoinGroup, generation it answered, member), in history order.
+    let mut joins: BTreeMap<&str, Vec<(u64, i32, &str)>> = BTreeMap::new();
     for e in events {
-        if let Event::GroupOp { end_ms, group, op, generation, outcome, .. } = e {
+        if let Event::GroupOp { end_ms, group, op, generation, outcome, member_id, .. } = e {
             if op == "join" && outcome == "ok" {
-                joins.entry(group.as_str()).or_default().push((*end_ms, *generation));
+                joins.entry(group.as_str()).or_default().push((
+                    *end_ms,
+                    *generation,
+                    member_id.as_str(),
+                ));
             }
         }
-    }
-    for list in joins.values_mut() {
-        list.sort_unstable();
     }
     for e in events {
         let Event::Commit {
             start_ms,
             client,
             group,
+            member_id,
             generation,
             partition,
             offset,
@@ -195,10 +206,16 @@ pub(super) fn stale_generation_commit(events: &[Event]) -> Verdict {
             continue;
         };
         v.checked += 1;
-        let newer = joins.get(group.as_str()).and_then(|list| {
-            list.iter().take_while(|(end, _)| end < start_ms).find(|(_, g)| g > generation)
-        });
-        if let Some((end, newer)) = newer {
+        let joins = joins.get(group.as_str()).map_or(&[][..], Vec::as_slice);
+        let before = || joins.iter().filter(|(end, ..)| end < start_ms);
+        // When the committer's generation formed (its own JoinGroup answer).
+        let formed = before()
+            .filter(|(_, g, m)| g == generation && *m == member_id.as_str())
+            .map(|(end, ..)| *end)
+            .max()
+            .unwrap_or(0);
+        let newer = before().find(|(end, g, _)| *end >= formed && g > generation);
+        if let Some((end, newer, _)) = newer {
             v.anomaly(|| {
                 format!(
                     "group {group}: {client} committed offset {offset} of partition {partition} \

@@ -117,6 +117,7 @@ fn assigned(client: &str, member: &str, generation: i32, end_ms: u64, partitions
         group: "g".into(),
         member_id: member.into(),
         generation,
+        leader: "leader".into(),
         partitions: partitions.to_vec(),
     }
 }
@@ -134,7 +135,13 @@ fn joined(client: &str, member: &str, generation: i32, end_ms: u64) -> Event {
     }
 }
 
-fn commit(client: &str, generation: i32, end_ms: u64, offset: i64, outcome: CommitOutcome) -> Event {
+fn commit(
+    client: &str,
+    generation: i32,
+    end_ms: u64,
+    offset: i64,
+    outcome: CommitOutcome,
+) -> Event {
     Event::Commit {
         start_ms: end_ms - 2,
         end_ms,
@@ -260,4 +267,50 @@ fn a_group_consumers_new_assignment_starts_a_new_poll_session() {
     let mut events = events.to_vec();
     events.remove(6);
     assert_eq!(failed(1, &events), vec!["nonmonotonic-poll"]);
+}
+
+#[test]
+fn a_removed_group_starting_again_at_generation_one_is_a_new_group() {
+    // Generation 1 (leader c1-m) formed, grew to 2; the broker restarted, removed the Empty
+    // group (no offsets) and a new generation 1 (leader c2-n) formed under new member ids.
+    let mut events = vec![
+        started(0, 0, 0),
+        joined("c1", "c1-m", 1, 10),
+        assigned("c1", "c1-m", 1, 11, &[0]),
+        joined("c1", "c1-m", 2, 20),
+        assigned("c1", "c1-m", 2, 21, &[0]),
+        started(30, 1, 0),
+        joined("c2", "c2-n", 1, 40),
+        Event::Assigned {
+            start_ms: 40,
+            end_ms: 41,
+            client: "c2".into(),
+            group: "g".into(),
+            member_id: "c2-n".into(),
+            generation: 1,
+            leader: "c2-n".into(),
+            partitions: vec![0],
+        },
+        offset_fetch("c2", 42, -1),
+        Event::Commit {
+            start_ms: 50,
+            end_ms: 51,
+            client: "c2".into(),
+            group: "g".into(),
+            member_id: "c2-n".into(),
+            generation: 1,
+            partition: 0,
+            offset: 0,
+            outcome: CommitOutcome::Ok,
+        },
+        poll("final-reader", 80, 0, 0, &[]),
+        final_read(80),
+    ];
+    assert_eq!(failed(1, &events), Vec::<&str>::new());
+    // The same commit from the old generation 1 member would be stale.
+    if let Event::Commit { member_id, client, .. } = &mut events[9] {
+        *member_id = "c1-m".into();
+        *client = "c1".into();
+    }
+    assert_eq!(failed(1, &events), vec!["stale-generation-commit"]);
 }

@@ -29,8 +29,8 @@ use kafka_protocol::messages::offset_fetch_request::{
 use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
 use kafka_protocol::messages::{
     ConsumerProtocolAssignment, ConsumerProtocolSubscription, FindCoordinatorRequest, GroupId,
-    HeartbeatRequest, JoinGroupRequest, LeaveGroupRequest, OffsetCommitRequest,
-    OffsetFetchRequest, SyncGroupRequest, TopicName,
+    HeartbeatRequest, JoinGroupRequest, LeaveGroupRequest, OffsetCommitRequest, OffsetFetchRequest,
+    SyncGroupRequest, TopicName,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use kafka_protocol::ResponseError;
@@ -226,21 +226,24 @@ impl Member {
                     .with_name(sb(PROTOCOL))
                     .with_metadata(subscription())]);
             let deadline = self.rebalance_deadline();
-            let response =
-                match self.coordinator.send_within(&request, JOIN_GROUP_VERSION, true, deadline).await
-                {
-                    Ok(Some(r)) => r,
-                    Ok(None) => return false,
-                    Err(e) => {
-                        self.record_op(start_ms, "join", -1, e.to_string());
-                        return false;
-                    }
-                };
+            let response = match self
+                .coordinator
+                .send_within(&request, JOIN_GROUP_VERSION, true, deadline)
+                .await
+            {
+                Ok(Some(r)) => r,
+                Ok(None) => return false,
+                Err(e) => {
+                    self.record_op(start_ms, "join", -1, e.to_string());
+                    return false;
+                }
+            };
             let error = ResponseError::try_from_code(response.error_code);
             if error.is_none() || error == Some(ResponseError::MemberIdRequired) {
                 self.member_id = response.member_id.to_string();
             }
-            let outcome = error.map_or_else(|| "ok".to_owned(), |_| error_name(response.error_code));
+            let outcome =
+                error.map_or_else(|| "ok".to_owned(), |_| error_name(response.error_code));
             self.record_op(start_ms, "join", response.generation_id, outcome);
             match error {
                 None => {}
@@ -256,12 +259,17 @@ impl Member {
             } else {
                 Vec::new()
             };
-            return self.sync(response.generation_id, assignments).await;
+            return self.sync(response.generation_id, response.leader.as_str(), assignments).await;
         }
         false
     }
 
-    async fn sync(&mut self, generation: i32, assignments: Vec<SyncGroupRequestAssignment>) -> bool {
+    async fn sync(
+        &mut self,
+        generation: i32,
+        leader: &str,
+        assignments: Vec<SyncGroupRequestAssignment>,
+    ) -> bool {
         let start_ms = now_ms();
         let request = SyncGroupRequest::default()
             .with_group_id(GroupId(sb(GROUP)))
@@ -271,15 +279,18 @@ impl Member {
             .with_protocol_name(Some(sb(PROTOCOL)))
             .with_assignments(assignments);
         let deadline = self.rebalance_deadline();
-        let response =
-            match self.coordinator.send_within(&request, SYNC_GROUP_VERSION, true, deadline).await {
-                Ok(Some(r)) => r,
-                Ok(None) => return false,
-                Err(e) => {
-                    self.record_op(start_ms, "sync", generation, e.to_string());
-                    return false;
-                }
-            };
+        let response = match self
+            .coordinator
+            .send_within(&request, SYNC_GROUP_VERSION, true, deadline)
+            .await
+        {
+            Ok(Some(r)) => r,
+            Ok(None) => return false,
+            Err(e) => {
+                self.record_op(start_ms, "sync", generation, e.to_string());
+                return false;
+            }
+        };
         if response.error_code != 0 {
             self.record_op(start_ms, "sync", generation, error_name(response.error_code));
             let error = ResponseError::try_from_code(response.error_code);
@@ -297,6 +308,7 @@ impl Member {
             group: GROUP.to_owned(),
             member_id: self.member_id.clone(),
             generation,
+            leader: leader.to_owned(),
             partitions: self.assignment.clone(),
         });
         true
@@ -309,12 +321,13 @@ impl Member {
         let wanted: Vec<i32> =
             self.assignment.iter().copied().filter(|p| !self.positions.contains_key(p)).collect();
         let start_ms = now_ms();
-        let request = OffsetFetchRequest::default().with_groups(vec![OffsetFetchRequestGroup::default()
-            .with_group_id(GroupId(sb(GROUP)))
-            .with_member_epoch(-1)
-            .with_topics(Some(vec![OffsetFetchRequestTopics::default()
-                .with_name(topic())
-                .with_partition_indexes(wanted)]))]);
+        let request =
+            OffsetFetchRequest::default().with_groups(vec![OffsetFetchRequestGroup::default()
+                .with_group_id(GroupId(sb(GROUP)))
+                .with_member_epoch(-1)
+                .with_topics(Some(vec![OffsetFetchRequestTopics::default()
+                    .with_name(topic())
+                    .with_partition_indexes(wanted)]))]);
         let Ok(Some(response)) = self.coordinator.send(&request, OFFSET_FETCH_VERSION, true).await
         else {
             return false;
@@ -391,18 +404,20 @@ impl Member {
             .with_group_id(GroupId(sb(GROUP)))
             .with_generation_id_or_member_epoch(generation)
             .with_member_id(sb(&self.member_id))
-            .with_topics(vec![OffsetCommitRequestTopic::default().with_name(topic()).with_partitions(
-                changed
-                    .iter()
-                    .map(|(p, o)| {
-                        OffsetCommitRequestPartition::default()
-                            .with_partition_index(*p)
-                            .with_committed_offset(*o)
-                            .with_committed_leader_epoch(-1)
-                            .with_committed_metadata(Some(StrBytes::new()))
-                    })
-                    .collect(),
-            )]);
+            .with_topics(vec![OffsetCommitRequestTopic::default()
+                .with_name(topic())
+                .with_partitions(
+                    changed
+                        .iter()
+                        .map(|(p, o)| {
+                            OffsetCommitRequestPartition::default()
+                                .with_partition_index(*p)
+                                .with_committed_offset(*o)
+                                .with_committed_leader_epoch(-1)
+                                .with_committed_metadata(Some(StrBytes::new()))
+                        })
+                        .collect(),
+                )]);
         let result = self.coordinator.send(&request, OFFSET_COMMIT_VERSION, true).await;
         let mut codes: BTreeMap<i32, i16> = BTreeMap::new();
         let outcome_of = |p: i32, codes: &BTreeMap<i32, i16>| match &result {
@@ -482,16 +497,24 @@ impl Member {
         }
         let start_ms = now_ms();
         let generation = self.generation;
-        let request = LeaveGroupRequest::default().with_group_id(GroupId(sb(GROUP))).with_members(
-            vec![MemberIdentity::default()
-                .with_member_id(sb(&self.member_id))
-                .with_reason(Some(sb("the fault schedule says leave")))],
-        );
+        let request =
+            LeaveGroupRequest::default().with_group_id(GroupId(sb(GROUP))).with_members(vec![
+                MemberIdentity::default()
+                    .with_member_id(sb(&self.member_id))
+                    .with_reason(Some(sb("the fault schedule says leave"))),
+            ]);
         let outcome = match self.coordinator.send(&request, LEAVE_GROUP_VERSION, true).await {
             Ok(Some(r)) => {
-                let code =
-                    if r.error_code != 0 { r.error_code } else { r.members.first().map_or(0, |m| m.error_code) };
-                if code == 0 { "ok".to_owned() } else { error_name(code) }
+                let code = if r.error_code != 0 {
+                    r.error_code
+                } else {
+                    r.members.first().map_or(0, |m| m.error_code)
+                };
+                if code == 0 {
+                    "ok".to_owned()
+                } else {
+                    error_name(code)
+                }
             }
             Ok(None) => "no response".to_owned(),
             Err(e) => e.to_string(),
@@ -538,7 +561,9 @@ fn range_assign(
                     .with_partitions(owned)])
                 .encode(&mut buf, 0)
                 .expect("an assignment encodes");
-            SyncGroupRequestAssignment::default().with_member_id(sb(id)).with_assignment(buf.freeze())
+            SyncGroupRequestAssignment::default()
+                .with_member_id(sb(id))
+                .with_assignment(buf.freeze())
         })
         .collect()
 }

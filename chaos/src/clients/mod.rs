@@ -80,7 +80,12 @@ impl ClientContext {
 
     /// What is imposed on `client` now.
     pub fn control(&self, client: &str) -> Control {
-        self.controls.lock().expect("controls lock poisoned").get(client).copied().unwrap_or_default()
+        self.controls
+            .lock()
+            .expect("controls lock poisoned")
+            .get(client)
+            .copied()
+            .unwrap_or_default()
     }
 
     /// Changes what is imposed on `client`.
