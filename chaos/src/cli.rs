@@ -12,18 +12,25 @@ use crate::sweep::{run_timed, sweep};
 /// Deterministic fault simulator: the broker's own code under seeded faults, replayable.
 ///
 /// A run has three phases. CHAOS (--duration-ms): producers (acks all+idempotent, 1, 0, all,
-/// cycling) write unique records; assign consumers poll every partition; faults derived from
-/// the seed hit the client<->broker links (partitions both ways and one-way, hold/release,
-/// latency spikes, message loss) and the broker (crash and restart after a downtime, with or
-/// without a torn write: unsynced bytes are lost, or a random prefix of them survives).
-/// HEAL: the network is repaired, the broker restarted if down, clients stop. FINAL READ:
-/// every partition is read to its high watermark; it must finish within --heal-timeout-ms.
+/// cycling) write unique records; assign consumers poll every partition; group consumers
+/// (one consumer group: join, sync with a range assignment, heartbeat, fetch, commit) share
+/// the partitions; faults derived from the seed hit the client<->broker links (partitions both
+/// ways and one-way, hold/release, latency spikes, message loss), the broker (crash and restart
+/// after a downtime, with or without a torn write: unsynced bytes are lost, or a random prefix
+/// of them survives) and the group (a member stalls past its session timeout and resumes; a
+/// member leaves and later joins again). HEAL: the network is repaired, the broker restarted
+/// if down, clients stop. FINAL READ: every partition is read to its high watermark; it must
+/// finish within --heal-timeout-ms.
 ///
 /// Checkers: lost-write (an acknowledged record missing from the final read; with
 /// --flush-interval-messages above 1, losses a crash explains are excused), duplicate,
-/// inconsistent-offsets (one offset, two records), nonmonotonic-poll and poll-skip (assign
-/// consumers), high-watermark (going backwards), liveness. Broker invariants are asserted
-/// inside the broker; a violation fails the run as a host failure.
+/// inconsistent-offsets (one offset, two records), nonmonotonic-poll and poll-skip (also: a
+/// new group owner resumes at or before the committed offset), high-watermark (going
+/// backwards), committed-offset-regression (a commit or OffsetFetch below an acknowledged
+/// commit, without a reset), double-assignment (two members of one generation own a
+/// partition), stale-generation-commit (a commit of an old generation acknowledged after a new
+/// one formed), liveness. Broker invariants are asserted inside the broker; a violation fails
+/// the run as a host failure.
 ///
 /// Replay: the same seed and knobs replay the same run exactly; a failing run prints the
 /// command. Exit code 1 if any seed fails.
@@ -49,6 +56,12 @@ pub struct SimArgs {
     /// Assign-consumer hosts.
     #[arg(long, default_value_t = SimConfig::default().consumers)]
     pub consumers: usize,
+    /// Group consumers (members of one consumer group).
+    #[arg(long, default_value_t = SimConfig::default().group_consumers)]
+    pub group_consumers: usize,
+    /// The group consumers' session.timeout.ms (simulated ms; at least 100).
+    #[arg(long, default_value_t = SimConfig::default().session_timeout_ms)]
+    pub session_timeout_ms: u64,
     /// Partitions of the topic under test.
     #[arg(long, default_value_t = SimConfig::default().partitions)]
     pub partitions: i32,
@@ -74,6 +87,8 @@ impl SimArgs {
             duration_ms: self.duration_ms,
             producers: self.producers,
             consumers: self.consumers,
+            group_consumers: self.group_consumers,
+            session_timeout_ms: self.session_timeout_ms.max(100),
             partitions: self.partitions.max(1),
             flush_interval_messages: self.flush_interval_messages.max(1),
             intensity: self.intensity,

@@ -13,6 +13,10 @@ pub struct SimConfig {
     pub producers: usize,
     /// Assign consumers, each reading every partition.
     pub consumers: usize,
+    /// Group consumers, all members of one consumer group.
+    pub group_consumers: usize,
+    /// The group consumers' `session.timeout.ms` (also their rebalance timeout).
+    pub session_timeout_ms: u64,
     /// Partitions of the topic under test.
     pub partitions: i32,
     /// The broker's `log.flush.interval.messages`: 1 makes every acknowledged write durable.
@@ -32,6 +36,8 @@ impl Default for SimConfig {
             duration_ms: 10_000,
             producers: 4,
             consumers: 2,
+            group_consumers: 3,
+            session_timeout_ms: 1_000,
             partitions: 3,
             flush_interval_messages: 1,
             intensity: 1.0,

@@ -22,6 +22,18 @@ pub enum ProduceOutcome {
     Info { error: String },
 }
 
+/// How an offset commit ended for one partition, as the client saw it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum CommitOutcome {
+    /// Acknowledged: the offset is committed.
+    Ok,
+    /// The broker answered with an error (or no connection was made): not committed.
+    Fail { error: String },
+    /// No answer (timeout, broken connection): maybe committed, maybe later.
+    Info { error: String },
+}
+
 /// One record a client read: offset and value.
 pub type ReadRecord = (i64, String);
 
@@ -49,6 +61,52 @@ pub enum Event {
         fetch_offset: i64,
         high_watermark: i64,
         records: Vec<ReadRecord>,
+    },
+    /// A group request (FindCoordinator, JoinGroup, SyncGroup, Heartbeat, LeaveGroup) and how it
+    /// ended: `ok`, a Kafka error name, or the transport failure. Heartbeats are recorded only
+    /// when they fail. `generation` is the one the member held (JoinGroup: the one it got).
+    GroupOp {
+        start_ms: u64,
+        end_ms: u64,
+        client: String,
+        group: String,
+        op: String,
+        member_id: String,
+        generation: i32,
+        outcome: String,
+    },
+    /// A SyncGroup answered: `member_id` of `generation` (whose JoinGroup named `leader`) owns
+    /// `partitions`. A new poll session begins on every partition of the client.
+    Assigned {
+        start_ms: u64,
+        end_ms: u64,
+        client: String,
+        group: String,
+        member_id: String,
+        generation: i32,
+        leader: String,
+        partitions: Vec<i32>,
+    },
+    /// An OffsetCommit of one partition (the request carries all the member's partitions).
+    Commit {
+        start_ms: u64,
+        end_ms: u64,
+        client: String,
+        group: String,
+        member_id: String,
+        generation: i32,
+        partition: i32,
+        offset: i64,
+        outcome: CommitOutcome,
+    },
+    /// An OffsetFetch answered for one partition: its committed offset (-1: none).
+    OffsetFetch {
+        start_ms: u64,
+        end_ms: u64,
+        client: String,
+        group: String,
+        partition: i32,
+        offset: i64,
     },
     /// A consumer's position reset (offset out of range): a new poll session begins.
     Reset { time_ms: u64, client: String, partition: i32, from: i64, to: i64 },

@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use crate::checkers::Verdict;
 use crate::config::SimConfig;
-use crate::history::{Event, ProduceOutcome};
+use crate::history::{CommitOutcome, Event, ProduceOutcome};
 use crate::run::RunOutcome;
 use crate::schedule::Fault;
 
@@ -53,12 +53,15 @@ pub struct RunReport {
 /// The exact command that reproduces a run of `config`.
 pub fn replay_command(config: &SimConfig) -> String {
     format!(
-        "kafka-lab sim --seed {} --duration-ms {} --producers {} --consumers {} --partitions {} \
+        "kafka-lab sim --seed {} --duration-ms {} --producers {} --consumers {} \
+         --group-consumers {} --session-timeout-ms {} --partitions {} \
          --flush-interval-messages {} --intensity {} --request-timeout-ms {} --heal-timeout-ms {}",
         config.seed,
         config.duration_ms,
         config.producers,
         config.consumers,
+        config.group_consumers,
+        config.session_timeout_ms,
         config.partitions,
         config.flush_interval_messages,
         config.intensity,
@@ -94,6 +97,14 @@ impl RunReport {
                     "poll: ok".to_owned()
                 }
                 Event::Reset { .. } => "poll: reset".to_owned(),
+                Event::GroupOp { op, outcome, .. } => format!("group {op}: {outcome}"),
+                Event::Assigned { .. } => "group sync: ok (assigned)".to_owned(),
+                Event::Commit { outcome, .. } => match outcome {
+                    CommitOutcome::Ok => "commit: ok".to_owned(),
+                    CommitOutcome::Fail { error } => format!("commit: fail ({error})"),
+                    CommitOutcome::Info { .. } => "commit: info".to_owned(),
+                },
+                Event::OffsetFetch { .. } => "offset fetch: ok".to_owned(),
                 Event::BrokerStarted { .. } => {
                     broker_starts += 1;
                     continue;
@@ -152,7 +163,7 @@ impl RunReport {
         for v in &self.verdicts {
             let status = if v.ok { "ok" } else { "FAIL" };
             out.push_str(&format!(
-                "    {:<22} {status:<4} checked {:>6}, anomalies {}, excused {}\n",
+                "    {:<28} {status:<4} checked {:>6}, anomalies {}, excused {}\n",
                 v.name, v.checked, v.anomalies, v.excused
             ));
             if let Some(first) = &v.first {

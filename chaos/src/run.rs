@@ -122,9 +122,17 @@ fn simulate(config: &SimConfig, history: History) -> SimResult {
         sim.client(name.as_str(), future);
         clients_names.push(name);
     }
+    let mut group_members = Vec::new();
+    for i in 0..config.group_consumers {
+        let name = format!("group-consumer-{i}");
+        let future = clients::group::run(ctx.clone(), name.clone(), config.session_timeout_ms);
+        sim.client(name.as_str(), future);
+        clients_names.push(name.clone());
+        group_members.push(name);
+    }
     sim.client("final-reader", clients::consumer::final_read(ctx.clone()));
 
-    let faults = schedule::derive(config, &clients_names);
+    let faults = schedule::derive(config, &clients_names, &group_members);
     // Start and end of every fault, in time order (ends before starts at the same instant).
     let mut actions: Vec<(u64, bool, usize)> = faults
         .iter()
@@ -145,10 +153,11 @@ fn simulate(config: &SimConfig, history: History) -> SimResult {
         while next_action < actions.len() && actions[next_action].0 <= now && !healed {
             let (_, start, i) = actions[next_action];
             next_action += 1;
-            apply(&mut sim, &broker, &faults[i], start, &history, now);
+            apply(&mut sim, &broker, &ctx, &faults[i], start, &history, now);
         }
         if !healed && now >= config.duration_ms {
             healed = true;
+            ctx.clear_controls();
             heal(&mut sim, &broker_name, &clients_names, &history, now);
             ctx.set_phase(Phase::Heal);
         }
@@ -169,6 +178,7 @@ fn simulate(config: &SimConfig, history: History) -> SimResult {
 fn apply(
     sim: &mut turmoil::Sim<'_>,
     broker: &BrokerHost,
+    ctx: &ClientContext,
     fault: &Fault,
     start: bool,
     history: &History,
@@ -215,6 +225,10 @@ fn apply(
             broker.crash_disk(*torn, fault.at_ms ^ broker.node_id as u64);
         }
         (FaultKind::BrokerCrash { .. }, false) => sim.bounce(b),
+        (FaultKind::ConsumerStall { client }, _) => {
+            ctx.update_control(client, |c| c.stalled = start)
+        }
+        (FaultKind::MemberLeave { client }, _) => ctx.update_control(client, |c| c.away = start),
     }
     let verb = if start { "start" } else { "end" };
     let action = format!("{verb} {}", serde_json::to_string(fault).expect("faults serialize"));

@@ -34,6 +34,12 @@ pub enum FaultKind {
     /// file's unsynced tail survives, as a crash in the middle of a write) and restarts after
     /// the fault's duration.
     BrokerCrash { torn: bool },
+    /// A group consumer freezes (no polls, no heartbeats) for the fault's duration, which is
+    /// longer than its session timeout, then carries on as if nothing happened.
+    ConsumerStall { client: String },
+    /// A group consumer leaves the group (LeaveGroup) and joins again as a new member when
+    /// the fault ends.
+    MemberLeave { client: String },
 }
 
 impl FaultKind {
@@ -47,6 +53,8 @@ impl FaultKind {
             Self::MessageLoss { .. } => "message-loss",
             Self::BrokerCrash { torn: false } => "broker-crash",
             Self::BrokerCrash { torn: true } => "broker-crash-torn-write",
+            Self::ConsumerStall { .. } => "consumer-stall",
+            Self::MemberLeave { .. } => "member-leave",
         }
     }
 }
@@ -64,8 +72,51 @@ pub struct Fault {
 }
 
 /// Derives the schedule for `config.seed`: faults arrive at random with `config.intensity`
-/// per simulated second during the chaos phase. Broker crashes never overlap.
-pub fn derive(config: &SimConfig, clients: &[String]) -> Vec<Fault> {
+/// per simulated second during the chaos phase. Broker crashes never overlap. Group faults
+/// (stalls, leaves) hit `group_members` at a quarter of that rate, never two at once on one
+/// member.
+pub fn derive(config: &SimConfig, clients: &[String], group_members: &[String]) -> Vec<Fault> {
+    let mut faults = derive_general(config, clients);
+    faults.extend(derive_group(config, group_members));
+    faults.sort_by_key(|f| f.at_ms);
+    faults
+}
+
+/// Group faults, from a stream of their own so that the general schedule of a seed stays put.
+fn derive_group(config: &SimConfig, members: &[String]) -> Vec<Fault> {
+    let mut rng = ChaCha8Rng::seed_from_u64(config.seed ^ 0x6709_0f57_a11e_0000);
+    let mut faults = Vec::new();
+    if config.intensity <= 0.0 || members.is_empty() {
+        return faults;
+    }
+    let mean_gap_ms = 4000.0 / config.intensity;
+    let mut busy_until = vec![0u64; members.len()];
+    let mut t = 0.0f64;
+    loop {
+        let u: f64 = rng.gen_range(f64::EPSILON..1.0);
+        t += -u.ln() * mean_gap_ms;
+        let at_ms = t as u64;
+        if at_ms >= config.duration_ms {
+            break;
+        }
+        let i = rng.gen_range(0..members.len());
+        let client = members[i].clone();
+        let (duration_ms, kind) = if rng.gen_bool(0.5) {
+            let past = rng.gen_range(200..=1_500);
+            (config.session_timeout_ms + past, FaultKind::ConsumerStall { client })
+        } else {
+            (rng.gen_range(200..=2_000), FaultKind::MemberLeave { client })
+        };
+        if at_ms < busy_until[i] {
+            continue;
+        }
+        busy_until[i] = at_ms + duration_ms + 1;
+        faults.push(Fault { at_ms, duration_ms, kind });
+    }
+    faults
+}
+
+fn derive_general(config: &SimConfig, clients: &[String]) -> Vec<Fault> {
     // A stream apart from the one turmoil and the broker get, so that changing the fault mix
     // does not change everything else.
     let mut rng = ChaCha8Rng::seed_from_u64(config.seed ^ 0x5c4e_d01e_fa17_0000);

@@ -19,14 +19,24 @@ fn sweep_config(seed: u64, flush_interval_messages: u64) -> SimConfig {
 fn run_sweep(base: SimConfig, seeds: u64) {
     let mut crashes = 0;
     let mut acknowledged = 0;
+    let (mut assignments, mut commits, mut fenced_commits, mut stalls, mut leaves) =
+        (0, 0, 0, 0, 0);
     let summary = sweep(&base, seeds, false, None, |outcome, report| {
         crashes += report.broker_starts.saturating_sub(1);
-        acknowledged += report
-            .operations
-            .iter()
-            .filter(|(k, _)| k.starts_with("produce") && k.ends_with(": ok"))
-            .map(|(_, n)| n)
-            .sum::<usize>();
+        let count = |pred: &dyn Fn(&str) -> bool| {
+            report.operations.iter().filter(|(k, _)| pred(k)).map(|(_, n)| n).sum::<usize>()
+        };
+        acknowledged += count(&|k| k.starts_with("produce") && k.ends_with(": ok"));
+        assignments += count(&|k| k == "group sync: ok (assigned)");
+        commits += count(&|k| k == "commit: ok");
+        // Commits refused because the member's generation was over (a stall past the session
+        // timeout, a rebalance it missed).
+        fenced_commits += count(&|k| {
+            k == "commit: fail (IllegalGeneration)" || k == "commit: fail (UnknownMemberId)"
+        });
+        let faults = |name: &str| report.faults.get(name).map_or(0, |f| f.count);
+        stalls += faults("consumer-stall");
+        leaves += faults("member-leave");
         if !report.ok {
             eprint!("{}", report.render());
             assert!(outcome.events.len() > 1);
@@ -35,6 +45,18 @@ fn run_sweep(base: SimConfig, seeds: u64) {
     println!("{}", summary.render(&base));
     assert!(crashes > seeds as usize / 4, "the sweep should crash the broker often: {crashes}");
     assert!(acknowledged > seeds as usize * 50, "too few acknowledged writes: {acknowledged}");
+    let n = seeds as usize;
+    assert!(assignments > n * 3, "too few group assignments: {assignments}");
+    assert!(commits > n * 20, "too few acknowledged commits: {commits}");
+    assert!(
+        stalls > n / 2 && leaves > n / 2,
+        "too few group faults: {stalls} stalls, {leaves} leaves"
+    );
+    assert!(fenced_commits > n / 10, "too few commits fenced by generation: {fenced_commits}");
+    println!(
+        "{assignments} assignments, {commits} commits acknowledged, {fenced_commits} fenced; \
+         {stalls} stalls, {leaves} leaves"
+    );
     assert!(summary.failed.is_empty(), "failing seeds: {:?}", summary.failed);
 }
 

@@ -1227,6 +1227,15 @@ impl Inner {
             m.assignment =
                 assignments.get(m.member_id.as_str()).map(|b| (*b).clone()).unwrap_or_default();
         }
+        // TEST-ONLY FAULT (chaos/tests/faults.rs must catch it): in every even generation the
+        // last member gets the first member's assignment, so two members own those partitions.
+        #[cfg(feature = "fault-double-assign")]
+        if g.generation_id % 2 == 0 && g.members.len() >= 2 {
+            let first = g.members.values().next().map(|m| m.assignment.clone());
+            if let (Some(first), Some(last)) = (first, g.members.values_mut().last()) {
+                last.assignment = first;
+            }
+        }
         g.transition(GroupState::Stable, self.now_ms());
         if self.persist_group(g).is_err() {
             // Not durable: nobody may act on this assignment; make everyone rejoin.

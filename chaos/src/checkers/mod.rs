@@ -7,6 +7,7 @@
 //! broker restarted (after the observation) with a recovered log end offset at or below the
 //! offset in question. Anything else is still an anomaly.
 
+mod groups;
 mod polls;
 #[cfg(test)]
 mod tests;
@@ -59,6 +60,9 @@ pub fn check_all(config: &SimConfig, events: &[Event]) -> Vec<Verdict> {
         polls::nonmonotonic_poll(events),
         polls::poll_skip(events),
         polls::high_watermark(events, &crashes, strict),
+        groups::committed_offset_regression(events),
+        groups::double_assignment(events),
+        groups::stale_generation_commit(events),
         liveness(events),
     ]
 }

@@ -1,11 +1,12 @@
 //! Checkers over what consumers saw, poll by poll.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::{Truncations, Verdict};
-use crate::history::Event;
+use crate::history::{CommitOutcome, Event};
 
-/// nonmonotonic-poll: within one consumer's session on a partition (sessions end at a reset),
+/// nonmonotonic-poll: within one consumer's session on a partition (sessions end at a reset,
+/// and for a group consumer at every new assignment, which resumes from the committed offset),
 /// offsets must strictly increase, within a poll and from one poll to the next.
 pub(super) fn nonmonotonic_poll(events: &[Event]) -> Verdict {
     let mut v = Verdict::new("nonmonotonic-poll");
@@ -14,6 +15,9 @@ pub(super) fn nonmonotonic_poll(events: &[Event]) -> Verdict {
         match e {
             Event::Reset { client, partition, .. } => {
                 last.remove(&(client.as_str(), *partition));
+            }
+            Event::Assigned { client, .. } => {
+                last.retain(|(c, _), _| *c != client.as_str());
             }
             Event::Poll { client, partition, records, end_ms, .. } => {
                 let previous = last.entry((client.as_str(), *partition)).or_insert(-1);
@@ -38,13 +42,55 @@ pub(super) fn nonmonotonic_poll(events: &[Event]) -> Verdict {
 
 /// poll-skip: a poll whose first record is not at the offset fetched (records in between
 /// were skipped), or with a gap between consecutive records. Offsets are contiguous: there is
-/// no compaction and every batch is a client's own.
+/// no compaction and every batch is a client's own. For group consumers, at-least-once from
+/// the committed offset: a member's first poll of a partition after an assignment must begin
+/// at or before the highest offset any commit that began earlier may have committed (0 if
+/// none), or the records in between were skipped by the group.
 pub(super) fn poll_skip(events: &[Event]) -> Verdict {
     let mut v = Verdict::new("poll-skip");
+    let groups = super::groups::client_groups(events);
+    // (group, partition) -> (start, offset) of every commit that may have been applied.
+    let mut commits: BTreeMap<(&str, i32), Vec<(u64, i64)>> = BTreeMap::new();
     for e in events {
-        let Event::Poll { client, partition, records, fetch_offset, end_ms, .. } = e else {
+        if let Event::Commit { start_ms, group, partition, offset, outcome, .. } = e {
+            if !matches!(outcome, CommitOutcome::Fail { .. }) {
+                commits.entry((group.as_str(), *partition)).or_default().push((*start_ms, *offset));
+            }
+        }
+    }
+    // Group consumers' partitions whose first poll since the assignment is still to come.
+    let mut resuming: BTreeSet<(&str, i32)> = BTreeSet::new();
+    for e in events {
+        if let Event::Assigned { client, partitions, .. } = e {
+            resuming.retain(|(c, _)| *c != client.as_str());
+            resuming.extend(partitions.iter().map(|p| (client.as_str(), *p)));
+            continue;
+        }
+        let Event::Poll { client, partition, records, fetch_offset, start_ms, end_ms, .. } = e
+        else {
             continue;
         };
+        if resuming.remove(&(client.as_str(), *partition)) {
+            let group = groups.get(client.as_str()).copied().unwrap_or_default();
+            let committed = commits
+                .get(&(group, *partition))
+                .into_iter()
+                .flatten()
+                .filter(|(start, _)| start < start_ms)
+                .map(|(_, offset)| *offset)
+                .max()
+                .unwrap_or(0);
+            v.checked += 1;
+            if *fetch_offset > committed {
+                v.anomaly(|| {
+                    format!(
+                        "{client} resumed partition {partition} at offset {fetch_offset} \
+                         ({start_ms} ms) after an assignment, beyond the highest offset \
+                         committed so far ({committed})"
+                    )
+                });
+            }
+        }
         let mut expected = *fetch_offset;
         for (offset, _) in records {
             v.checked += 1;

@@ -3,7 +3,7 @@
 
 use super::check_all;
 use crate::config::SimConfig;
-use crate::history::{Event, ProduceOutcome};
+use crate::history::{CommitOutcome, Event, ProduceOutcome};
 
 fn produce(end_ms: u64, partition: i32, value: &str, offset: i64) -> Event {
     Event::Produce {
@@ -107,4 +107,210 @@ fn duplicates_inconsistent_offsets_skips_and_reordering_are_flagged() {
 fn an_unfinished_final_read_fails_liveness() {
     let events = [started(0, 0, 0), Event::FinalRead { time_ms: 99, complete: false }];
     assert_eq!(failed(1, &events), vec!["liveness"]);
+}
+
+fn assigned(client: &str, member: &str, generation: i32, end_ms: u64, partitions: &[i32]) -> Event {
+    Event::Assigned {
+        start_ms: end_ms - 1,
+        end_ms,
+        client: client.into(),
+        group: "g".into(),
+        member_id: member.into(),
+        generation,
+        leader: "leader".into(),
+        partitions: partitions.to_vec(),
+    }
+}
+
+fn joined(client: &str, member: &str, generation: i32, end_ms: u64) -> Event {
+    Event::GroupOp {
+        start_ms: end_ms - 1,
+        end_ms,
+        client: client.into(),
+        group: "g".into(),
+        op: "join".into(),
+        member_id: member.into(),
+        generation,
+        outcome: "ok".into(),
+    }
+}
+
+fn commit(
+    client: &str,
+    generation: i32,
+    end_ms: u64,
+    offset: i64,
+    outcome: CommitOutcome,
+) -> Event {
+    Event::Commit {
+        start_ms: end_ms - 2,
+        end_ms,
+        client: client.into(),
+        group: "g".into(),
+        member_id: format!("{client}-m"),
+        generation,
+        partition: 0,
+        offset,
+        outcome,
+    }
+}
+
+fn offset_fetch(client: &str, end_ms: u64, offset: i64) -> Event {
+    Event::OffsetFetch {
+        start_ms: end_ms - 1,
+        end_ms,
+        client: client.into(),
+        group: "g".into(),
+        partition: 0,
+        offset,
+    }
+}
+
+/// A clean group history: c1 owns partition 0 in generation 1 and commits; in generation 2 c2
+/// takes over from the committed offset and c1's late commit is refused.
+fn clean_group_history() -> Vec<Event> {
+    vec![
+        started(0, 0, 0),
+        produce(5, 0, "a", 0),
+        produce(6, 0, "b", 1),
+        produce(7, 0, "c", 2),
+        joined("c1", "c1-m", 1, 10),
+        assigned("c1", "c1-m", 1, 11, &[0]),
+        offset_fetch("c1", 12, -1),
+        poll("c1", 20, 0, 3, &[(0, "a"), (1, "b")]),
+        commit("c1", 1, 30, 2, CommitOutcome::Ok),
+        joined("c2", "c2-m", 2, 40),
+        joined("c1", "c1-m", 2, 40),
+        assigned("c2", "c2-m", 2, 41, &[0]),
+        assigned("c1", "c1-m", 2, 41, &[]),
+        commit("c1", 1, 45, 3, CommitOutcome::Fail { error: "IllegalGeneration".into() }),
+        offset_fetch("c2", 50, 2),
+        poll("c2", 60, 2, 3, &[(2, "c")]),
+        commit("c2", 2, 70, 3, CommitOutcome::Ok),
+        poll("final-reader", 80, 0, 3, &[(0, "a"), (1, "b"), (2, "c")]),
+        final_read(80),
+    ]
+}
+
+#[test]
+fn a_clean_group_history_passes_every_checker() {
+    assert_eq!(failed(1, &clean_group_history()), Vec::<&str>::new());
+}
+
+#[test]
+fn a_committed_offset_going_back_is_flagged_unless_a_reset_explains_it() {
+    // An OffsetFetch answering less than an acknowledged commit (a lost commit).
+    let mut events = clean_group_history();
+    events[14] = offset_fetch("c2", 50, 1);
+    events[15] = poll("c2", 60, 1, 3, &[(1, "b"), (2, "c")]);
+    assert_eq!(failed(1, &events), vec!["committed-offset-regression"]);
+    // No offset at all after a commit was acknowledged.
+    let mut events = clean_group_history();
+    events[14] = offset_fetch("c2", 50, -1);
+    events[15] = poll("c2", 60, 0, 3, &[(0, "a"), (1, "b"), (2, "c")]);
+    assert_eq!(failed(1, &events), vec!["committed-offset-regression"]);
+    // An acknowledged commit lower than an earlier acknowledged one...
+    let mut events = clean_group_history();
+    events.insert(17, commit("c2", 2, 75, 1, CommitOutcome::Ok));
+    assert_eq!(failed(1, &events), vec!["committed-offset-regression"]);
+    // ...is an explicit reset when the member's position was reset first.
+    events.insert(
+        17,
+        Event::Reset { time_ms: 72, client: "c2".into(), partition: 0, from: 3, to: 0 },
+    );
+    assert_eq!(failed(1, &events), Vec::<&str>::new());
+}
+
+#[test]
+fn a_new_owner_resuming_beyond_the_committed_offset_is_a_poll_skip() {
+    // The coordinator answers an offset nobody committed; c2 skips record 2.
+    let mut events = clean_group_history();
+    events[14] = offset_fetch("c2", 50, 3);
+    events[15] = poll("c2", 60, 3, 3, &[]);
+    assert_eq!(failed(1, &events), vec!["poll-skip"]);
+}
+
+#[test]
+fn two_owners_in_one_generation_are_a_double_assignment() {
+    let mut events = clean_group_history();
+    events[12] = assigned("c1", "c1-m", 2, 41, &[0]);
+    assert_eq!(failed(1, &events), vec!["double-assignment"]);
+}
+
+#[test]
+fn a_commit_of_an_old_generation_acknowledged_after_a_new_one_formed_is_stale() {
+    let mut events = clean_group_history();
+    events[13] = commit("c1", 1, 45, 3, CommitOutcome::Ok);
+    let failures = failed(1, &events);
+    assert!(failures.contains(&"stale-generation-commit"), "{failures:?}");
+}
+
+#[test]
+fn a_group_consumers_new_assignment_starts_a_new_poll_session() {
+    // c1 reads offsets 0-1, loses and regains the partition, and rereads from the committed
+    // offset 0: at-least-once redelivery, not a nonmonotonic poll.
+    let events = [
+        started(0, 0, 0),
+        produce(5, 0, "a", 0),
+        produce(6, 0, "b", 1),
+        assigned("c1", "c1-m", 1, 11, &[0]),
+        offset_fetch("c1", 12, -1),
+        poll("c1", 20, 0, 2, &[(0, "a"), (1, "b")]),
+        assigned("c1", "c1-m", 2, 31, &[0]),
+        offset_fetch("c1", 32, -1),
+        poll("c1", 40, 0, 2, &[(0, "a"), (1, "b")]),
+        poll("final-reader", 80, 0, 2, &[(0, "a"), (1, "b")]),
+        final_read(80),
+    ];
+    assert_eq!(failed(1, &events), Vec::<&str>::new());
+    // Without the new assignment, the same reread is flagged.
+    let mut events = events.to_vec();
+    events.remove(6);
+    assert_eq!(failed(1, &events), vec!["nonmonotonic-poll"]);
+}
+
+#[test]
+fn a_removed_group_starting_again_at_generation_one_is_a_new_group() {
+    // Generation 1 (leader c1-m) formed, grew to 2; the broker restarted, removed the Empty
+    // group (no offsets) and a new generation 1 (leader c2-n) formed under new member ids.
+    let mut events = vec![
+        started(0, 0, 0),
+        joined("c1", "c1-m", 1, 10),
+        assigned("c1", "c1-m", 1, 11, &[0]),
+        joined("c1", "c1-m", 2, 20),
+        assigned("c1", "c1-m", 2, 21, &[0]),
+        started(30, 1, 0),
+        joined("c2", "c2-n", 1, 40),
+        Event::Assigned {
+            start_ms: 40,
+            end_ms: 41,
+            client: "c2".into(),
+            group: "g".into(),
+            member_id: "c2-n".into(),
+            generation: 1,
+            leader: "c2-n".into(),
+            partitions: vec![0],
+        },
+        offset_fetch("c2", 42, -1),
+        Event::Commit {
+            start_ms: 50,
+            end_ms: 51,
+            client: "c2".into(),
+            group: "g".into(),
+            member_id: "c2-n".into(),
+            generation: 1,
+            partition: 0,
+            offset: 0,
+            outcome: CommitOutcome::Ok,
+        },
+        poll("final-reader", 80, 0, 0, &[]),
+        final_read(80),
+    ];
+    assert_eq!(failed(1, &events), Vec::<&str>::new());
+    // The same commit from the old generation 1 member would be stale.
+    if let Event::Commit { member_id, client, .. } = &mut events[9] {
+        *member_id = "c1-m".into();
+        *client = "c1".into();
+    }
+    assert_eq!(failed(1, &events), vec!["stale-generation-commit"]);
 }

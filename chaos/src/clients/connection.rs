@@ -63,8 +63,24 @@ impl Connection {
         R: Request + Encodable + HeaderVersion,
         R::Response: Decodable + HeaderVersion,
     {
+        self.send_within(request, version, expect_response, self.deadline).await
+    }
+
+    /// [`Connection::send`] with its own deadline, for requests the broker parks (JoinGroup,
+    /// SyncGroup wait for the rebalance).
+    pub async fn send_within<R>(
+        &mut self,
+        request: &R,
+        version: i16,
+        expect_response: bool,
+        deadline: Duration,
+    ) -> Result<Option<R::Response>, RequestError>
+    where
+        R: Request + Encodable + HeaderVersion,
+        R::Response: Decodable + HeaderVersion,
+    {
         let result =
-            tokio::time::timeout(self.deadline, self.exchange(request, version, expect_response))
+            tokio::time::timeout(deadline, self.exchange(request, version, expect_response))
                 .await
                 .unwrap_or(Err(RequestError::Timeout));
         if result.is_err() {

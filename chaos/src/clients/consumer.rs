@@ -17,25 +17,29 @@ use crate::hosts::broker::TOPIC;
 const FETCH_VERSION: i16 = 12;
 
 /// One partition's part of a fetch response.
-struct PartitionFetch {
-    partition: i32,
-    error_code: i16,
-    high_watermark: i64,
-    records: Vec<ReadRecord>,
+pub(super) struct PartitionFetch {
+    pub partition: i32,
+    pub error_code: i16,
+    pub high_watermark: i64,
+    pub records: Vec<ReadRecord>,
 }
 
-/// Fetches every partition at `positions`; `None` if the request got no answer.
-async fn fetch(
+/// Every partition at the position in `positions` (indexed by partition).
+fn all(positions: &[i64]) -> Vec<(i32, i64)> {
+    positions.iter().enumerate().map(|(p, offset)| (p as i32, *offset)).collect()
+}
+
+/// Fetches each (partition, offset); `None` if the request got no answer.
+pub(super) async fn fetch(
     conn: &mut Connection,
-    positions: &[i64],
+    positions: &[(i32, i64)],
     max_wait_ms: i32,
 ) -> Option<Vec<PartitionFetch>> {
     let partitions = positions
         .iter()
-        .enumerate()
         .map(|(p, offset)| {
             FetchPartition::default()
-                .with_partition(p as i32)
+                .with_partition(*p)
                 .with_fetch_offset(*offset)
                 .with_partition_max_bytes(64 * 1024)
         })
@@ -83,7 +87,7 @@ pub async fn run(ctx: ClientContext, name: String, _work: WorkGuard) -> turmoil:
     let mut positions = vec![0i64; ctx.partitions as usize];
     while ctx.phase() == Phase::Chaos {
         let start_ms = now_ms();
-        let Some(result) = fetch(&mut conn, &positions, 200).await else {
+        let Some(result) = fetch(&mut conn, &all(&positions), 200).await else {
             tokio::time::sleep(Duration::from_millis(100)).await;
             continue;
         };
@@ -112,7 +116,7 @@ pub async fn run(ctx: ClientContext, name: String, _work: WorkGuard) -> turmoil:
 
 /// Records one partition's fetch result as a poll and advances `position` past it. A fetch
 /// returns whole batches, so records before the position are not new.
-fn record_poll(
+pub(super) fn record_poll(
     ctx: &ClientContext,
     client: &str,
     start_ms: u64,
@@ -149,7 +153,7 @@ pub async fn final_read(ctx: ClientContext) -> turmoil::Result {
     let mut done = vec![false; ctx.partitions as usize];
     while done.iter().any(|d| !d) {
         let start_ms = now_ms();
-        let Some(result) = fetch(&mut conn, &positions, 0).await else {
+        let Some(result) = fetch(&mut conn, &all(&positions), 0).await else {
             tokio::time::sleep(Duration::from_millis(100)).await;
             continue;
         };

@@ -2,10 +2,12 @@
 
 pub mod connection;
 pub mod consumer;
+pub mod group;
 pub mod producer;
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::history::History;
@@ -34,6 +36,18 @@ pub struct ClientContext {
     phase: Arc<AtomicU8>,
     /// Workload clients (producers, consumers) still running.
     working: Arc<AtomicUsize>,
+    /// What the fault schedule currently imposes on each group consumer.
+    controls: Arc<Mutex<BTreeMap<String, Control>>>,
+}
+
+/// What the orchestrator imposes on a group consumer: a stall (a frozen process: no polls,
+/// no heartbeats) or an absence (it left the group and has not rejoined yet).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Control {
+    /// Frozen until cleared.
+    pub stalled: bool,
+    /// Out of the group until cleared; then it joins as a new member.
+    pub away: bool,
 }
 
 /// Held by a workload client while it runs; the final read waits for all to drop.
@@ -60,7 +74,29 @@ impl ClientContext {
             history,
             phase: Arc::default(),
             working: Arc::default(),
+            controls: Arc::default(),
         }
+    }
+
+    /// What is imposed on `client` now.
+    pub fn control(&self, client: &str) -> Control {
+        self.controls
+            .lock()
+            .expect("controls lock poisoned")
+            .get(client)
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// Changes what is imposed on `client`.
+    pub fn update_control(&self, client: &str, change: impl FnOnce(&mut Control)) {
+        let mut controls = self.controls.lock().expect("controls lock poisoned");
+        change(controls.entry(client.to_owned()).or_default());
+    }
+
+    /// Lifts every stall and absence (healing).
+    pub fn clear_controls(&self) {
+        self.controls.lock().expect("controls lock poisoned").clear();
     }
 
     /// The current phase.

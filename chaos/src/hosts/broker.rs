@@ -68,6 +68,10 @@ impl BrokerHost {
             "log.segment.bytes=8192".to_owned(),
             "log.retention.check.interval.ms=1000".to_owned(),
             "offsets.topic.num.partitions=1".to_owned(),
+            // Group consumers use session timeouts of about a second, and a run's chaos phase
+            // lasts seconds: Kafka's 6 s minimum and 3 s initial delay would leave no room.
+            "group.min.session.timeout.ms=100".to_owned(),
+            "group.initial.rebalance.delay.ms=100".to_owned(),
         ];
         let config = BrokerConfig::load(None, &overrides)?;
         Ok(Self {
