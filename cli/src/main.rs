@@ -31,6 +31,9 @@ enum Command {
     Sim(SimArgs),
     /// Create and check TLS certificates: a CA, broker and client certificates (PEM, PKCS#12).
     Tls(kafka_lab_tls::cli::TlsArgs),
+    /// The security lab: exercises (certificates, TLS, users, ACLs, quotas) with steps, checkers
+    /// that test your broker with real clients, and reference solutions.
+    Lab(kafka_lab_exercises::cli::LabArgs),
 }
 
 fn main() -> anyhow::Result<ExitCode> {
@@ -60,6 +63,7 @@ fn main() -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::from(2));
             }
         }
+        Command::Lab(args) => return kafka_lab_exercises::cli::run(args),
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -1,0 +1,126 @@
+//! Exercise `quotas`: alice's producer_byte_rate limited to 1 MiB/s. The checker produces as
+//! alice for a few seconds and compares the measured rate and librdkafka's reported throttle
+//! time with the quota; bob, reading, must not be throttled.
+
+use std::time::Duration;
+
+use super::{acls, reachable};
+use crate::admin_ops;
+use crate::client::{self, Access};
+use crate::{Lab, Phase, Report, Solution};
+
+/// How long alice produces.
+pub const PRODUCE_FOR: Duration = Duration::from_secs(6);
+/// Record value size while measuring.
+const RECORD_BYTES: usize = 16 * 1024;
+/// Kafka lets a client overshoot by about one request before throttling catches up; over six
+/// seconds that stays well under half the quota again.
+const TOLERANCE: f64 = 1.5;
+
+fn mib(bytes_per_second: f64) -> String {
+    format!("{:.2} MiB/s", bytes_per_second / 1_048_576.0)
+}
+
+/// The `kafka-lab configs` command that sets alice's quota.
+pub fn quota_command(lab: &Lab) -> String {
+    format!(
+        "kafka-lab configs --bootstrap-server {} --command-config {} --alter --add-config \
+         'producer_byte_rate={}' --entity-type users --entity-name alice",
+        lab.config.listeners.sasl_ssl,
+        lab.properties_file(&lab.config.admin.name).display(),
+        lab.config.producer_byte_rate
+    )
+}
+
+pub fn check(lab: &Lab) -> Report {
+    let mut report = Report::default();
+    if !reachable(&mut report, lab, "SASL_SSL", &lab.config.listeners.sasl_ssl) {
+        return report;
+    }
+    let topic = lab.config.topic.as_str();
+    let quota = lab.config.producer_byte_rate as f64;
+    let alice = Access::user(lab, "alice");
+    let measured = match client::produce_for(&alice, topic, PRODUCE_FOR, RECORD_BYTES) {
+        Ok(measured) => measured,
+        Err(e) => {
+            report.fail(
+                format!("user alice could not produce to topic {topic}: {e}"),
+                "finish the users and acls exercises first (kafka-lab lab check acls)",
+            );
+            return report;
+        }
+    };
+    let rate = measured.bytes_per_second;
+    let throttled = measured.max_throttle_ms > 0;
+    if rate > quota * TOLERANCE {
+        report.fail(
+            format!(
+                "user alice produced {} for {:?} (quota {}), throttle time {} ms",
+                mib(rate),
+                PRODUCE_FOR,
+                mib(quota),
+                measured.max_throttle_ms
+            ),
+            format!("set the quota: {}", quota_command(lab)),
+        );
+    } else if rate < quota / 2.0 {
+        report.fail(
+            format!("user alice produced only {} (quota {})", mib(rate), mib(quota)),
+            format!(
+                "her quota is lower than producer_byte_rate={}: {}",
+                lab.config.producer_byte_rate,
+                quota_command(lab)
+            ),
+        );
+    } else {
+        report.pass(format!(
+            "user alice produced {} over {:?}, within {TOLERANCE}x of the quota {}",
+            mib(rate),
+            PRODUCE_FOR,
+            mib(quota)
+        ));
+    }
+    report.expect(
+        throttled,
+        format!("librdkafka reported alice throttled for up to {} ms", measured.max_throttle_ms),
+        "librdkafka reported no throttle time for alice",
+        format!("the broker did not throttle her: {}", quota_command(lab)),
+    );
+    // bob reads what alice wrote; only alice has a quota.
+    let bob = Access::user(lab, "bob");
+    let records = (rate * PRODUCE_FOR.as_secs_f64() / RECORD_BYTES as f64) as usize;
+    match client::consume(&bob, topic, None, records.max(1)) {
+        Ok(read) if read.max_throttle_ms == 0 => report.pass(format!(
+            "user bob read {} records at {}, not throttled",
+            records.max(1),
+            mib(read.bytes_per_second)
+        )),
+        Ok(read) => report.fail(
+            format!("user bob was throttled for up to {} ms while reading", read.max_throttle_ms),
+            "only alice gets a quota: remove bob's (or the default users') quota with \
+             kafka-lab configs --alter --delete-config consumer_byte_rate --entity-type users --entity-name bob",
+        ),
+        Err(e) => report.fail(
+            format!("user bob could not read topic {topic}: {e}"),
+            "bob needs ALLOW Read on the topic (acls exercise)",
+        ),
+    }
+    report
+}
+
+pub fn solve(lab: &Lab, phase: Phase) -> anyhow::Result<Solution> {
+    let mut solution = acls::solve(lab, phase)?;
+    if phase == Phase::Admin {
+        admin_ops::set_user_quota(
+            &super::users::admin_target(lab),
+            "alice",
+            "producer_byte_rate",
+            lab.config.producer_byte_rate as f64,
+        )?;
+        solution.actions.push(format!(
+            "set producer_byte_rate={} for user alice (AlterClientQuotas)",
+            lab.config.producer_byte_rate
+        ));
+    }
+    Ok(solution)
+}
