@@ -132,7 +132,8 @@ fn tls_listener() {
     assert_fails_mentioning(
         &lab.check("tls-listener"),
         &format!(
-            "the broker's certificate on {ssl} failed verification against {}: hostname mismatch",
+            "the broker's certificate on {ssl} failed verification against {}: IP address mismatch: issue tls/broker.p12 \
+             from the lab CA with SANs covering 127.0.0.1",
             lab.lab.tls_file("ca.crt").display()
         ),
     );

@@ -165,8 +165,8 @@ fn handshake(lab: &Lab, max: Option<SslVersion>) -> Result<(String, String), Str
             if verify.as_raw() != 0 {
                 Err(format!(
                     "the broker's certificate on {address} failed verification against {}: {}: \
-                     configure ssl.keystore.location with tls/broker.p12 (issued by the lab CA, \
-                     SANs covering {})",
+                     issue tls/broker.p12 from the lab CA with SANs covering {}, point \
+                     ssl.keystore.location at it and restart the broker",
                     ca.display(),
                     verify.error_string(),
                     lab.config.host
