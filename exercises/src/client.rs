@@ -154,14 +154,20 @@ pub fn metadata_error(access: &Access) -> Option<String> {
             Ok(c) => c,
             Err(e) => return Some(format!("client configuration rejected: {e}")),
         };
-    let result = consumer.fetch_metadata(None, Duration::from_secs(7));
-    let error = result.err()?;
-    for _ in 0..20 {
+    // Short attempts: librdkafka keeps retrying a failed authentication until the request
+    // times out, but reports the failure through the error callback at once.
+    let mut error = None;
+    for _ in 0..7 {
+        match consumer.fetch_metadata(None, Duration::from_secs(1)) {
+            Ok(_) => return None,
+            Err(e) => error = Some(e),
+        }
+        consumer.poll(Duration::from_millis(50));
         if consumer.context().first_error().is_some() {
             break;
         }
-        consumer.poll(Duration::from_millis(100));
     }
+    let error = error?;
     Some(match consumer.context().first_error() {
         Some(reported) => format!("{error}; {reported}"),
         None => error.to_string(),
