@@ -66,7 +66,10 @@ impl AclBinding {
 
     /// A DENY binding for `principal`.
     pub fn deny(resource_type: ResourceType, name: &str, principal: &str, op: &str) -> Self {
-        AclBinding { permission: Permission::Deny, ..Self::allow(resource_type, name, principal, op) }
+        AclBinding {
+            permission: Permission::Deny,
+            ..Self::allow(resource_type, name, principal, op)
+        }
     }
 }
 

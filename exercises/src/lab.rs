@@ -137,10 +137,14 @@ impl Lab {
     pub fn open(dir: &Path) -> anyhow::Result<Lab> {
         let path = dir.join("lab.yaml");
         let text = std::fs::read_to_string(&path).with_context(|| {
-            format!("{} is missing: run `kafka-lab lab init --dir {}` first", path.display(), dir.display())
+            format!(
+                "{} is missing: run `kafka-lab lab init --dir {}` first",
+                path.display(),
+                dir.display()
+            )
         })?;
-        let config: LabConfig =
-            serde_yaml::from_str(&text).with_context(|| format!("{} is invalid", path.display()))?;
+        let config: LabConfig = serde_yaml::from_str(&text)
+            .with_context(|| format!("{} is invalid", path.display()))?;
         let dir = dir.canonicalize()?;
         Ok(Lab { dir, config })
     }
@@ -189,8 +193,8 @@ pub struct BrokerYaml {
 impl BrokerYaml {
     /// Reads a YAML mapping (an empty file is an empty mapping).
     pub fn read(path: &Path) -> anyhow::Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("reading {}", path.display()))?;
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         let map = match serde_yaml::from_str::<serde_yaml::Value>(&text)
             .with_context(|| format!("{} is not valid YAML", path.display()))?
         {

@@ -10,10 +10,18 @@ mod support;
 
 use kafka_lab_exercises::admin_ops::{self, AclBinding, ResourceType};
 use kafka_lab_exercises::exercises::{acls, users};
-use kafka_lab_tls::{CertificateAuthority, CertificateRequest, KeyAlgorithm, SubjectAltName, Usage};
+use kafka_lab_tls::{
+    CertificateAuthority, CertificateRequest, KeyAlgorithm, SubjectAltName, Usage,
+};
 use support::{assert_fails_mentioning, assert_fails_with, assert_passes, LabBroker};
 
-fn reissue(lab: &kafka_lab_exercises::Lab, name: &str, sans: &[&str], usage: Usage, password: &str) {
+fn reissue(
+    lab: &kafka_lab_exercises::Lab,
+    name: &str,
+    sans: &[&str],
+    usage: Usage,
+    password: &str,
+) {
     let ca = CertificateAuthority::load(&lab.tls_dir()).unwrap();
     let request = CertificateRequest {
         name: name.into(),
@@ -43,7 +51,9 @@ fn init_keeps_the_learners_work() {
     let lab = LabBroker::init();
     let yaml = lab.lab.broker_yaml();
     let text = std::fs::read_to_string(&yaml).unwrap();
-    assert!(text.contains(&format!("listeners: PLAINTEXT://{}", lab.lab.config.listeners.plaintext)));
+    assert!(
+        text.contains(&format!("listeners: PLAINTEXT://{}", lab.lab.config.listeners.plaintext))
+    );
     std::fs::write(&yaml, "listeners: PLAINTEXT://127.0.0.1:1\n").unwrap();
     let ports = kafka_lab_exercises::Ports::default();
     let again = kafka_lab_exercises::Lab::init(&lab.lab.dir, "127.0.0.1", ports, false).unwrap();
@@ -58,11 +68,17 @@ fn certificates() {
     let report = lab.check("certificates");
     assert_fails_with(
         &report,
-        &format!("tls/ca.crt is missing: create the CA with `kafka-lab tls ca --dir {}`", tls.display()),
+        &format!(
+            "tls/ca.crt is missing: create the CA with `kafka-lab tls ca --dir {}`",
+            tls.display()
+        ),
     );
 
-    (kafka_lab_exercises::find("certificates").unwrap().solve)(&lab.lab, kafka_lab_exercises::Phase::Files)
-        .unwrap();
+    (kafka_lab_exercises::find("certificates").unwrap().solve)(
+        &lab.lab,
+        kafka_lab_exercises::Phase::Files,
+    )
+    .unwrap();
     assert_passes(&lab.check("certificates"));
 
     // A broker certificate that forgets the address clients dial.
@@ -85,16 +101,22 @@ fn certificates() {
         ),
     );
     // The solution repairs both.
-    (kafka_lab_exercises::find("certificates").unwrap().solve)(&lab.lab, kafka_lab_exercises::Phase::Files)
-        .unwrap();
+    (kafka_lab_exercises::find("certificates").unwrap().solve)(
+        &lab.lab,
+        kafka_lab_exercises::Phase::Files,
+    )
+    .unwrap();
     assert_passes(&lab.check("certificates"));
 }
 
 #[test]
 fn tls_listener() {
     let mut lab = LabBroker::init();
-    (kafka_lab_exercises::find("certificates").unwrap().solve)(&lab.lab, kafka_lab_exercises::Phase::Files)
-        .unwrap();
+    (kafka_lab_exercises::find("certificates").unwrap().solve)(
+        &lab.lab,
+        kafka_lab_exercises::Phase::Files,
+    )
+    .unwrap();
     lab.start();
     let ssl = lab.lab.config.listeners.ssl.clone();
     let report = lab.check("tls-listener");
@@ -142,8 +164,11 @@ fn tls_listener() {
 #[test]
 fn users() {
     let mut lab = LabBroker::init();
-    (kafka_lab_exercises::find("tls-listener").unwrap().solve)(&lab.lab, kafka_lab_exercises::Phase::Files)
-        .unwrap();
+    (kafka_lab_exercises::find("tls-listener").unwrap().solve)(
+        &lab.lab,
+        kafka_lab_exercises::Phase::Files,
+    )
+    .unwrap();
     lab.start();
     let sasl_ssl = lab.lab.config.listeners.sasl_ssl.clone();
     assert_fails_with(
@@ -173,7 +198,10 @@ fn acls() {
     let mut lab = LabBroker::init();
     lab.solve("users");
     let report = lab.check("acls");
-    assert_fails_with(&report, "user bob can still write to topic orders: add a DENY or remove the ALLOW");
+    assert_fails_with(
+        &report,
+        "user bob can still write to topic orders: add a DENY or remove the ALLOW",
+    );
     assert_fails_mentioning(&report, "authorizer.class.name is not set");
 
     lab.solve("acls");
@@ -188,8 +216,11 @@ fn acls() {
         "user bob can still write to topic orders: add a DENY or remove the ALLOW",
     );
     // A DENY fixes it, as the message says.
-    admin_ops::create_acl(&target, &AclBinding::deny(ResourceType::Topic, "orders", "User:bob", "Write"))
-        .unwrap();
+    admin_ops::create_acl(
+        &target,
+        &AclBinding::deny(ResourceType::Topic, "orders", "User:bob", "Write"),
+    )
+    .unwrap();
     assert_passes(&lab.check("acls"));
     // alice without her group.
     admin_ops::delete_acl(&target, &acls::bindings(&lab.lab)[2]).unwrap();

@@ -117,7 +117,10 @@ pub fn check(lab: &Lab) -> Report {
         Err(e) if e.contains("Group authorization failed") || e.contains("GroupAuthorization") => {
             report.fail(
                 format!("user alice cannot use group {group} ({e})"),
-                format!("add an ALLOW: {}", allow("User:alice", ResourceType::Group, group, "Read")),
+                format!(
+                    "add an ALLOW: {}",
+                    allow("User:alice", ResourceType::Group, group, "Read")
+                ),
             )
         }
         Err(e) if is_authorization_error(&e) => report.fail(

@@ -25,7 +25,9 @@ pub fn check(lab: &Lab) -> Report {
         return report;
     }
     match CertificateAuthority::load(&dir) {
-        Ok(_) => report.pass(format!("{} and ca.key: a valid CA whose key matches", shown("ca.crt"))),
+        Ok(_) => {
+            report.pass(format!("{} and ca.key: a valid CA whose key matches", shown("ca.crt")))
+        }
         Err(e) => {
             report.fail_msg(e.to_string());
             return report;
@@ -45,8 +47,12 @@ pub fn check(lab: &Lab) -> Report {
             ),
         );
     } else {
-        match kafka_lab_tls::verify(&broker_crt, Some(&dir.join("broker.key")), &ca_path, Some(host))
-        {
+        match kafka_lab_tls::verify(
+            &broker_crt,
+            Some(&dir.join("broker.key")),
+            &ca_path,
+            Some(host),
+        ) {
             Ok(()) => report.pass(format!(
                 "{}: signed by the CA, unexpired, matches broker.key, SANs cover {host}",
                 shown("broker.crt")
@@ -91,7 +97,13 @@ pub fn check(lab: &Lab) -> Report {
     report
 }
 
-fn keystore(report: &mut Report, dir: &Path, name: &str, password: &str, shown: &dyn Fn(&str) -> String) {
+fn keystore(
+    report: &mut Report,
+    dir: &Path,
+    name: &str,
+    password: &str,
+    shown: &dyn Fn(&str) -> String,
+) {
     let p12 = dir.join(format!("{name}.p12"));
     match kafka_lab_tls::verify_pkcs12(&p12, password, &dir.join(format!("{name}.crt"))) {
         Ok(()) => report.pass(format!(
@@ -140,11 +152,22 @@ pub fn solve(lab: &Lab, phase: Phase) -> anyhow::Result<Solution> {
         return Ok(solution);
     }
     let dir = lab.tls_dir();
-    let (ca, created) =
-        CertificateAuthority::load_or_create(&dir, "kafka-lab CA", KeyAlgorithm::Rsa2048, 3650, false)
-            .or_else(|_| {
-                CertificateAuthority::load_or_create(&dir, "kafka-lab CA", KeyAlgorithm::Rsa2048, 3650, true)
-            })?;
+    let (ca, created) = CertificateAuthority::load_or_create(
+        &dir,
+        "kafka-lab CA",
+        KeyAlgorithm::Rsa2048,
+        3650,
+        false,
+    )
+    .or_else(|_| {
+        CertificateAuthority::load_or_create(
+            &dir,
+            "kafka-lab CA",
+            KeyAlgorithm::Rsa2048,
+            3650,
+            true,
+        )
+    })?;
     solution.actions.push(format!(
         "{} the CA {}",
         if created { "created" } else { "kept" },

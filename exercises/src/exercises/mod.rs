@@ -53,9 +53,12 @@ pub(crate) static ALL: &[Exercise] = &[
 /// Whether something accepts TCP connections on `address`; otherwise the check line that says
 /// how to get the broker listening there.
 pub(crate) fn reachable(report: &mut Report, lab: &Lab, listener: &str, address: &str) -> bool {
-    let connected = address.to_socket_addrs().ok().into_iter().flatten().any(|addr| {
-        TcpStream::connect_timeout(&addr, Duration::from_secs(3)).is_ok()
-    });
+    let connected = address
+        .to_socket_addrs()
+        .ok()
+        .into_iter()
+        .flatten()
+        .any(|addr| TcpStream::connect_timeout(&addr, Duration::from_secs(3)).is_ok());
     if !connected {
         report.fail(
             format!("nothing listens on {address} ({listener})"),
@@ -117,10 +120,7 @@ pub(crate) fn declares_listener(
         None => {
             report.fail(
                 format!("broker.yaml has no {name} listener"),
-                format!(
-                    "add {name}://{address} to listeners in {}",
-                    lab.broker_yaml().display()
-                ),
+                format!("add {name}://{address} to listeners in {}", lab.broker_yaml().display()),
             );
             false
         }

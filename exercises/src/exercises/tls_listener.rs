@@ -133,12 +133,16 @@ fn handshake(lab: &Lab, max: Option<SslVersion>) -> Result<(String, String), Str
     let address = &lab.config.listeners.ssl;
     let mut builder = SslConnector::builder(SslMethod::tls_client()).map_err(|e| e.to_string())?;
     let ca = lab.tls_file("ca.crt");
-    builder
-        .set_ca_file(&ca)
-        .map_err(|e| format!("{} cannot be loaded ({e}): do the certificates exercise first", ca.display()))?;
+    builder.set_ca_file(&ca).map_err(|e| {
+        format!("{} cannot be loaded ({e}): do the certificates exercise first", ca.display())
+    })?;
     let (cert, key) = (lab.tls_file("alice.crt"), lab.tls_file("alice.key"));
-    builder.set_certificate_file(&cert, SslFiletype::PEM).map_err(|e| format!("{}: {e}", cert.display()))?;
-    builder.set_private_key_file(&key, SslFiletype::PEM).map_err(|e| format!("{}: {e}", key.display()))?;
+    builder
+        .set_certificate_file(&cert, SslFiletype::PEM)
+        .map_err(|e| format!("{}: {e}", cert.display()))?;
+    builder
+        .set_private_key_file(&key, SslFiletype::PEM)
+        .map_err(|e| format!("{}: {e}", key.display()))?;
     if let Some(max) = max {
         builder.set_security_level(0);
         builder.set_cipher_list("ALL:@SECLEVEL=0").map_err(|e| e.to_string())?;

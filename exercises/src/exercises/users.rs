@@ -100,7 +100,10 @@ pub fn check(lab: &Lab) -> Report {
                     format!("create the credential: {}", create_user_command(lab, user))
                 };
                 report.fail(
-                    format!("user {} cannot authenticate with {} and password {}", user.name, user.mechanism, user.password),
+                    format!(
+                        "user {} cannot authenticate with {} and password {}",
+                        user.name, user.mechanism, user.password
+                    ),
                     fix,
                 );
             }

@@ -68,11 +68,8 @@ impl LabBroker {
     /// Starts the broker on broker.yaml and waits until every listener accepts.
     pub fn start(&mut self) {
         assert!(self.child.is_none(), "broker already running");
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.log_path())
-            .unwrap();
+        let log =
+            std::fs::OpenOptions::new().create(true).append(true).open(self.log_path()).unwrap();
         let mut child = Command::new(broker_binary())
             .arg("--config")
             .arg(self.lab.broker_yaml())
