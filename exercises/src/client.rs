@@ -184,7 +184,7 @@ pub fn produce(access: &Access, topic: &str, count: usize, size: usize) -> Resul
     let producer: BaseProducer<Recording> = access
         .config()
         .set("acks", "all")
-        .set("message.timeout.ms", &TIMEOUT.as_millis().to_string())
+        .set("message.timeout.ms", TIMEOUT.as_millis().to_string())
         .create_with_context(Recording::default())
         .map_err(|e| format!("client configuration rejected: {e}"))?;
     let payload = vec![b'x'; size];
