@@ -26,13 +26,10 @@ pub struct BoundListener {
 /// listeners, if the keystore or truststore cannot be used.
 pub async fn bind(broker: &Broker) -> anyhow::Result<Vec<BoundListener>> {
     let mut out = Vec::new();
-    let mut tls = None;
     for listener in broker.config.listeners()? {
+        // One acceptor per TLS listener: client authentication differs between SSL and SASL_SSL.
         let acceptor = if listener.protocol.uses_tls() {
-            if tls.is_none() {
-                tls = Some(Arc::new(TlsAcceptor::from_config(&broker.config)?));
-            }
-            tls.clone()
+            Some(Arc::new(TlsAcceptor::from_config(&broker.config, &listener)?))
         } else {
             None
         };

@@ -52,24 +52,31 @@ fn certificates(dir: &Path) {
 }
 
 fn start(client_auth: &str) -> SecuredBroker {
+    start_with(client_auth, &[])
+}
+
+fn start_with(client_auth: &str, extra: &[&str]) -> SecuredBroker {
     let dir = tempfile::tempdir().unwrap();
     let certs = dir.path().join("tls");
     certificates(&certs);
     let (ssl, sasl_ssl, sasl_plaintext) = (free_port(), free_port(), free_port());
     let jaas = r#"org.apache.kafka.common.security.plain.PlainLoginModule required user_admin="admin-secret" user_carol="carol-secret";"#;
+    let mut overrides: Vec<String> = vec![
+        "listener.security.protocol.map=CLIENT:SASL_PLAINTEXT".into(),
+        format!("ssl.keystore.location={}", certs.join("broker.p12").display()),
+        format!("ssl.keystore.password={PASSWORD}"),
+        format!("ssl.truststore.location={}", certs.join("ca.crt").display()),
+        format!("ssl.client.auth={client_auth}"),
+        "ssl.principal.mapping.rules=RULE:^CN=(.*?),.*$/$1/,DEFAULT".into(),
+        format!("listener.name.sasl_ssl.plain.sasl.jaas.config={jaas}"),
+        format!("listener.name.client.plain.sasl.jaas.config={jaas}"),
+        "sasl.scram.users=['SCRAM-SHA-256=[name=alice,password=alice-secret]', 'SCRAM-SHA-512=[name=bob,password=bob-secret,iterations=8192]']".into(),
+    ];
+    overrides.extend(extra.iter().map(|s| s.to_string()));
+    let overrides: Vec<&str> = overrides.iter().map(String::as_str).collect();
     let broker = TestBroker::start_with_listeners(
         &format!("SSL://127.0.0.1:{ssl},SASL_SSL://127.0.0.1:{sasl_ssl},CLIENT://127.0.0.1:{sasl_plaintext}"),
-        &[
-            "listener.security.protocol.map=CLIENT:SASL_PLAINTEXT",
-            &format!("ssl.keystore.location={}", certs.join("broker.p12").display()),
-            &format!("ssl.keystore.password={PASSWORD}"),
-            &format!("ssl.truststore.location={}", certs.join("ca.crt").display()),
-            &format!("ssl.client.auth={client_auth}"),
-            "ssl.principal.mapping.rules=RULE:^CN=(.*?),.*$/$1/,DEFAULT",
-            &format!("listener.name.sasl_ssl.plain.sasl.jaas.config={jaas}"),
-            &format!("listener.name.client.plain.sasl.jaas.config={jaas}"),
-            "sasl.scram.users=['SCRAM-SHA-256=[name=alice,password=alice-secret]', 'SCRAM-SHA-512=[name=bob,password=bob-secret,iterations=8192]']",
-        ],
+        &overrides,
     );
     SecuredBroker { broker, certs, ssl, sasl_ssl, sasl_plaintext, _dir: dir }
 }
@@ -195,6 +202,32 @@ fn required_client_auth_refuses_clients_without_a_certificate() {
     );
     assert_eq!(metadata_error(&alice), None);
     assert!(broker.broker.log().contains("TLS handshake failed"), "{}", broker.broker.log_tail());
+}
+
+/// KIP-684: the broker-wide `ssl.client.auth` does not reach SASL_SSL listeners, whose clients
+/// authenticate with SASL; a listener-prefixed setting does.
+#[test]
+fn required_client_auth_applies_to_sasl_ssl_only_when_listener_prefixed() {
+    let scram = [
+        ("security.protocol", "SASL_SSL"),
+        ("sasl.mechanism", "SCRAM-SHA-256"),
+        ("sasl.username", "alice"),
+        ("sasl.password", "alice-secret"),
+    ];
+    let broker = start("required");
+    assert_eq!(metadata_error(&broker.client(broker.sasl_ssl, &scram)), None);
+    assert!(metadata_error(&broker.client(broker.ssl, &[("security.protocol", "SSL")])).is_some());
+
+    let broker = start_with("none", &["listener.name.sasl_ssl.ssl.client.auth=required"]);
+    assert!(
+        metadata_error(&broker.client(broker.sasl_ssl, &scram)).is_some(),
+        "a SASL_SSL client without a certificate got through listener-prefixed required auth"
+    );
+    let mut with_cert = scram.to_vec();
+    let (cert, key) = (broker.path("alice.crt"), broker.path("alice.key"));
+    with_cert.push(("ssl.certificate.location", &cert));
+    with_cert.push(("ssl.key.location", &key));
+    assert_eq!(metadata_error(&broker.client(broker.sasl_ssl, &with_cert)), None);
 }
 
 #[test]

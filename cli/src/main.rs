@@ -33,6 +33,9 @@ enum Command {
     Tls(kafka_lab_tls::cli::TlsArgs),
     /// Add, remove and list ACLs, as Kafka's kafka-acls.sh (CreateAcls/DescribeAcls/DeleteAcls).
     Acls(kafka_lab_admin::cli::AclsArgs),
+    /// The security lab: exercises (certificates, TLS, users, ACLs, quotas) with steps, checkers
+    /// that test your broker with real clients, and reference solutions.
+    Lab(kafka_lab_exercises::cli::LabArgs),
 }
 
 fn main() -> anyhow::Result<ExitCode> {
@@ -68,6 +71,7 @@ fn main() -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::from(2));
             }
         }
+        Command::Lab(args) => return kafka_lab_exercises::cli::run(args),
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -47,6 +47,8 @@ pub enum TlsError {
     Expired { path: PathBuf, not_after: String },
     #[error("{path} exists but does not match the request ({reason}); pass --force to replace it")]
     Mismatch { path: PathBuf, reason: String },
+    #[error("{path}: {reason}")]
+    Pkcs12 { path: PathBuf, reason: String },
     #[error("invalid request: {0}")]
     Invalid(String),
     #[error(transparent)]
@@ -385,6 +387,45 @@ pub fn verify(
         }
     }
     Ok(())
+}
+
+/// Checks that the PKCS#12 file opens with `password` and holds the key and certificate of
+/// `cert_path`, which is what a keystore configured with it will serve.
+pub fn verify_pkcs12(path: &Path, password: &str, cert_path: &Path) -> Result<()> {
+    let der =
+        std::fs::read(path).map_err(|source| TlsError::Io { path: path.to_path_buf(), source })?;
+    let pkcs12 = Pkcs12::from_der(&der).map_err(|source| TlsError::Parse {
+        path: path.to_path_buf(),
+        what: "PKCS#12 file",
+        source,
+    })?;
+    let parsed = pkcs12.parse2(password).map_err(|_| TlsError::Pkcs12 {
+        path: path.to_path_buf(),
+        reason: "does not open with the keystore password; re-issue it with --force --password <the password>"
+            .into(),
+    })?;
+    let cert = read_cert(cert_path)?;
+    let missing = |what: &str| TlsError::Pkcs12 {
+        path: path.to_path_buf(),
+        reason: format!("holds no {what}; re-issue it with --force"),
+    };
+    let held = parsed.cert.ok_or_else(|| missing("certificate"))?;
+    let key = parsed.pkey.ok_or_else(|| missing("private key"))?;
+    if held.to_der()? != cert.to_der()? || !held.public_key()?.public_eq(&key) {
+        return Err(TlsError::Pkcs12 {
+            path: path.to_path_buf(),
+            reason: format!(
+                "holds a different certificate than {}; re-issue both with --force",
+                cert_path.display()
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// The subject of the certificate at `path` as Kafka renders it (`CN=alice,O=kafka-lab`).
+pub fn certificate_subject(path: &Path) -> Result<String> {
+    Ok(rfc2253_subject(read_cert(path)?.subject_name()))
 }
 
 fn verify_issued_by(cert: &X509, cert_path: &Path, ca: &X509, ca_path: &Path) -> Result<()> {

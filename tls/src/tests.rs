@@ -175,3 +175,17 @@ fn subjects_render_as_kafka_principals() {
     let name = build_name("carol, jr", Some("payments")).unwrap();
     assert_eq!(rfc2253_subject(&name), "CN=carol\\, jr,OU=payments,O=kafka-lab");
 }
+
+#[test]
+fn pkcs12_must_open_with_the_password_and_hold_the_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = new_ca(dir.path(), KeyAlgorithm::EcP256);
+    let alice = ca.issue(dir.path(), &request("alice", Usage::Client, &[]), "pw", false).unwrap();
+    let bob = ca.issue(dir.path(), &request("bob", Usage::Client, &[]), "pw", false).unwrap();
+    verify_pkcs12(&alice.pkcs12, "pw", &alice.cert).unwrap();
+    assert_eq!(certificate_subject(&alice.cert).unwrap(), "CN=alice,O=kafka-lab");
+    let err = verify_pkcs12(&alice.pkcs12, "wrong", &alice.cert).unwrap_err();
+    assert!(err.to_string().contains("does not open with the keystore password"), "{err}");
+    let err = verify_pkcs12(&alice.pkcs12, "pw", &bob.cert).unwrap_err();
+    assert!(err.to_string().contains("holds a different certificate"), "{err}");
+}

@@ -12,7 +12,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_openssl::SslStream;
 
 use super::principal::PrincipalMapper;
-use crate::config::BrokerConfig;
+use crate::config::{BrokerConfig, Listener, SecurityProtocol};
 
 /// Accepts TLS connections with the broker's certificate.
 pub struct TlsAcceptor {
@@ -29,8 +29,13 @@ pub struct TlsConnection<S> {
 }
 
 impl TlsAcceptor {
-    /// Builds the acceptor from the `ssl.*` properties; errors name the property to fix.
-    pub fn from_config(config: &BrokerConfig) -> anyhow::Result<Self> {
+    /// Builds the acceptor of `listener` from the `ssl.*` properties; errors name the property
+    /// to fix.
+    ///
+    /// Client authentication follows Kafka (KIP-684): `listener.name.<l>.ssl.client.auth` when
+    /// set; otherwise `ssl.client.auth` on SSL listeners and `none` on SASL_SSL listeners, whose
+    /// clients authenticate with SASL and need no certificate.
+    pub fn from_config(config: &BrokerConfig, listener: &Listener) -> anyhow::Result<Self> {
         let location = config.ssl_keystore_location.as_deref().ok_or_else(|| {
             anyhow::anyhow!("an SSL or SASL_SSL listener needs ssl.keystore.location (try `kafka-lab tls init`)")
         })?;
@@ -56,14 +61,23 @@ impl TlsAcceptor {
         builder.check_private_key().map_err(|e| {
             anyhow::anyhow!("{location}: the private key does not match the certificate: {e}")
         })?;
-        let mode = match config.ssl_client_auth.as_str() {
+        let client_auth = match config.listener_property(&listener.name, "ssl.client.auth") {
+            Some(value) => value,
+            None if listener.protocol == SecurityProtocol::Ssl => config.ssl_client_auth.as_str(),
+            None => "none",
+        };
+        let mode = match client_auth {
             "required" => SslVerifyMode::PEER | SslVerifyMode::FAIL_IF_NO_PEER_CERT,
             "requested" => SslVerifyMode::PEER,
-            _ => SslVerifyMode::NONE,
+            "none" => SslVerifyMode::NONE,
+            other => anyhow::bail!(
+                "listener.name.{}.ssl.client.auth must be none, requested or required, got `{other}`",
+                listener.name.to_ascii_lowercase()
+            ),
         };
         if mode != SslVerifyMode::NONE {
             let truststore = config.ssl_truststore_location.as_deref().ok_or_else(|| {
-                anyhow::anyhow!("ssl.client.auth={} needs ssl.truststore.location (the CA that signs client certificates)", config.ssl_client_auth)
+                anyhow::anyhow!("ssl.client.auth={} needs ssl.truststore.location (the CA that signs client certificates)", client_auth)
             })?;
             for ca in read_truststore(config, Path::new(truststore))? {
                 builder.cert_store_mut().add_cert(ca)?;

@@ -96,7 +96,8 @@ impl TestBroker {
             if let Some(status) = child.try_wait().unwrap() {
                 panic!("broker exited during start-up ({status}):\n{}", self.log_tail());
             }
-            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+            // Every listener, not just the first: they are bound one after another.
+            if self.listener_ports().iter().all(|p| TcpStream::connect(("127.0.0.1", *p)).is_ok()) {
                 break;
             }
             assert!(
@@ -107,6 +108,16 @@ impl TestBroker {
             std::thread::sleep(Duration::from_millis(20));
         }
         self.child = Some(child);
+    }
+
+    /// The ports of every configured listener.
+    fn listener_ports(&self) -> Vec<u16> {
+        let listeners = self.overrides.iter().rev().find_map(|o| o.strip_prefix("listeners="));
+        let mut ports: Vec<u16> = listeners
+            .map(|l| l.split(',').filter_map(|e| e.rsplit(':').next()?.parse().ok()).collect())
+            .unwrap_or_default();
+        ports.push(self.port);
+        ports
     }
 
     /// Graceful stop (SIGTERM), waiting for exit.

@@ -1,0 +1,128 @@
+//! The exercises, one module each, in course order, and what several of them share.
+
+pub mod acls;
+pub mod certificates;
+pub mod quotas;
+pub mod tls_listener;
+pub mod users;
+
+use std::net::{TcpStream, ToSocketAddrs};
+use std::time::Duration;
+
+use crate::lab::BrokerYaml;
+use crate::{Exercise, Lab, Report};
+
+pub(crate) static ALL: &[Exercise] = &[
+    Exercise {
+        id: "certificates",
+        title: "Certificates: a CA, a broker certificate, client certificates",
+        steps: include_str!("../../steps/certificates.md"),
+        check: certificates::check,
+        solve: certificates::solve,
+    },
+    Exercise {
+        id: "tls-listener",
+        title: "TLS listener: encrypt client connections, require client certificates",
+        steps: include_str!("../../steps/tls-listener.md"),
+        check: tls_listener::check,
+        solve: tls_listener::solve,
+    },
+    Exercise {
+        id: "users",
+        title: "Users: SASL/SCRAM authentication over SASL_SSL",
+        steps: include_str!("../../steps/users.md"),
+        check: users::check,
+        solve: users::solve,
+    },
+    Exercise {
+        id: "acls",
+        title: "ACLs: who may read and write orders",
+        steps: include_str!("../../steps/acls.md"),
+        check: acls::check,
+        solve: acls::solve,
+    },
+    Exercise {
+        id: "quotas",
+        title: "Quotas: limit alice's produce rate",
+        steps: include_str!("../../steps/quotas.md"),
+        check: quotas::check,
+        solve: quotas::solve,
+    },
+];
+
+/// Whether something accepts TCP connections on `address`; otherwise the check line that says
+/// how to get the broker listening there.
+pub(crate) fn reachable(report: &mut Report, lab: &Lab, listener: &str, address: &str) -> bool {
+    let connected = address
+        .to_socket_addrs()
+        .ok()
+        .into_iter()
+        .flatten()
+        .any(|addr| TcpStream::connect_timeout(&addr, Duration::from_secs(3)).is_ok());
+    if !connected {
+        report.fail(
+            format!("nothing listens on {address} ({listener})"),
+            format!(
+                "add {listener}://{address} to listeners in {} and (re)start the broker: \
+                 kafka-lab broker --config {}",
+                lab.broker_yaml().display(),
+                lab.broker_yaml().display()
+            ),
+        );
+    }
+    connected
+}
+
+/// The `listeners` entries of broker.yaml as (name, address).
+pub(crate) fn listeners(yaml: &BrokerYaml) -> Vec<(String, String)> {
+    yaml.get("listeners")
+        .unwrap_or_default()
+        .split(',')
+        .filter_map(|entry| {
+            let (name, address) = entry.trim().split_once("://")?;
+            Some((name.to_owned(), address.to_owned()))
+        })
+        .collect()
+}
+
+/// Sets (or adds) the listener `name` to `address` in broker.yaml's `listeners`.
+pub(crate) fn set_listener(yaml: &mut BrokerYaml, name: &str, address: &str) {
+    let mut entries = listeners(yaml);
+    match entries.iter_mut().find(|(n, _)| n == name) {
+        Some(entry) => entry.1 = address.to_owned(),
+        None => entries.push((name.to_owned(), address.to_owned())),
+    }
+    let text: Vec<String> = entries.iter().map(|(n, a)| format!("{n}://{a}")).collect();
+    yaml.set("listeners", text.join(","));
+}
+
+/// Checks that broker.yaml declares listener `name` on `address`.
+pub(crate) fn declares_listener(
+    report: &mut Report,
+    lab: &Lab,
+    yaml: &BrokerYaml,
+    name: &str,
+    address: &str,
+) -> bool {
+    let found = listeners(yaml).into_iter().find(|(n, _)| n == name);
+    match found {
+        Some((_, a)) if a == address => {
+            report.pass(format!("broker.yaml declares the {name} listener on {address}"));
+            true
+        }
+        Some((_, a)) => {
+            report.fail(
+                format!("broker.yaml's {name} listener is on {a}, lab.yaml expects {address}"),
+                format!("set {name}://{address} in listeners (or edit lab.yaml's listeners)"),
+            );
+            false
+        }
+        None => {
+            report.fail(
+                format!("broker.yaml has no {name} listener"),
+                format!("add {name}://{address} to listeners in {}", lab.broker_yaml().display()),
+            );
+            false
+        }
+    }
+}
