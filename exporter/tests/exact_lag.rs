@@ -137,6 +137,20 @@ fn every_lag_series_matches_the_ground_truth() {
         assert!(max_seconds.is_finite() && max_seconds >= 0.0);
     }
     assert_eq!(s.value("kafka_lag_exporter_up", &[c]), Some(1.0));
+    let phases: Vec<&str> = s
+        .find("kafka_lag_exporter_last_poll_phase_duration_seconds", &[c])
+        .iter()
+        .map(|(l, _)| l["phase"].as_str())
+        .collect();
+    let expected = [
+        "committed_offsets",
+        "earliest_offsets",
+        "evaluate",
+        "groups",
+        "latest_offsets",
+        "metadata",
+    ];
+    assert_eq!(phases, expected, "one series per phase, in label order");
     // Every series carries `cluster`.
     assert!(s.series.iter().all(|(_, l, _)| l.get("cluster").map(String::as_str) == Some("lab")));
 
