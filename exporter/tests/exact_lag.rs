@@ -143,14 +143,14 @@ fn every_lag_series_matches_the_ground_truth() {
         .map(|(l, _)| l["phase"].as_str())
         .collect();
     let expected = [
+        "metadata",
+        "groups",
         "committed_offsets",
         "earliest_offsets",
-        "evaluate",
-        "groups",
         "latest_offsets",
-        "metadata",
+        "evaluate",
     ];
-    assert_eq!(phases, expected, "one series per phase, in label order");
+    assert_eq!(phases, expected, "one series per phase, in poll order");
     // Every series carries `cluster`.
     assert!(s.series.iter().all(|(_, l, _)| l.get("cluster").map(String::as_str) == Some("lab")));
 
