@@ -87,6 +87,7 @@ async fn serve_tcp(
             serve_session(broker, connection.stream, session).await
         }
         Ok(Err(e)) => {
+            broker.stats.record_authentication_failure(&session.listener, "SSL");
             tracing::warn!(peer = %session.peer, listener = %session.listener, error = %e, "closing connection")
         }
         Err(_) => {

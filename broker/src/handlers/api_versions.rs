@@ -35,6 +35,10 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::IncrementalAlterConfigs, 0, 1),
     (ApiKey::OffsetDelete, 0, 0),
     (ApiKey::DescribeCluster, 0, 2),
+    (ApiKey::DescribeClientQuotas, 0, 1),
+    (ApiKey::AlterClientQuotas, 0, 1),
+    (ApiKey::DescribeUserScramCredentials, 0, 0),
+    (ApiKey::AlterUserScramCredentials, 0, 0),
     // librdkafka < 2.1 only sees SASL support when v0 is in the range, but every client uses
     // v1 when offered; a v0 handshake (raw SASL tokens outside Kafka framing) is refused.
     (ApiKey::SaslHandshake, 0, 1),

@@ -37,6 +37,10 @@ pub struct MetadataImage {
     names_by_id: BTreeMap<Uuid, String>,
     broker_configs: BTreeMap<String, String>,
     next_producer_id: i64,
+    /// SCRAM credentials changed through AlterUserScramCredentials.
+    scram: crate::security::credentials::ScramImage,
+    /// Client quotas set through AlterClientQuotas.
+    client_quotas: crate::quota::ClientQuotaImage,
 }
 
 impl MetadataImage {
@@ -89,6 +93,15 @@ impl MetadataImage {
                 assert!(*next_producer_id >= self.next_producer_id, "producer ids go backwards");
                 self.next_producer_id = *next_producer_id;
             }
+            MetadataRecord::UserScramCredential { name, mechanism, credential } => {
+                self.scram.apply(name, *mechanism, Some(credential.clone()))
+            }
+            MetadataRecord::RemoveUserScramCredential { name, mechanism } => {
+                self.scram.apply(name, *mechanism, None)
+            }
+            MetadataRecord::ClientQuota { entity, key, value } => {
+                self.client_quotas.apply(entity, key, *value)
+            }
         }
     }
 
@@ -115,5 +128,15 @@ impl MetadataImage {
     /// The first producer id not yet handed out.
     pub fn next_producer_id(&self) -> i64 {
         self.next_producer_id
+    }
+
+    /// SCRAM credentials changed at run time (applied over the config file's on start).
+    pub fn scram(&self) -> &crate::security::credentials::ScramImage {
+        &self.scram
+    }
+
+    /// Configured client quotas.
+    pub fn client_quotas(&self) -> &crate::quota::ClientQuotaImage {
+        &self.client_quotas
     }
 }

@@ -214,6 +214,38 @@ impl Credentials {
     }
 }
 
+/// SCRAM credentials changed through AlterUserScramCredentials, as the metadata image holds
+/// them: the latest upsertion (`Some`) or deletion (`None`) per user and mechanism. Deletions
+/// are kept so that a deleted config-file user stays deleted after a restart.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ScramImage {
+    changes: BTreeMap<(String, ScramMechanism), Option<ScramCredential>>,
+}
+
+impl ScramImage {
+    /// Applies an upsertion or deletion record.
+    pub fn apply(
+        &mut self,
+        user: &str,
+        mechanism: ScramMechanism,
+        credential: Option<ScramCredential>,
+    ) {
+        self.changes.insert((user.to_owned(), mechanism), credential);
+    }
+
+    /// Applies every change to `credentials`, in order of user and mechanism.
+    pub fn apply_to(&self, credentials: &mut Credentials) {
+        for ((user, mechanism), change) in &self.changes {
+            match change {
+                Some(credential) => credentials.upsert_scram(user, *mechanism, credential.clone()),
+                None => {
+                    credentials.delete_scram(user, *mechanism);
+                }
+            }
+        }
+    }
+}
+
 /// Parses `SCRAM-SHA-256=[name=alice,password=alice-secret,iterations=8192]`.
 fn parse_scram_spec(spec: &str) -> Result<(ScramMechanism, String, String, i32), String> {
     let err = |why: &str| {
