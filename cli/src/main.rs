@@ -31,6 +31,9 @@ enum Command {
     Sim(SimArgs),
     /// Create and check TLS certificates: a CA, broker and client certificates (PEM, PKCS#12).
     Tls(kafka_lab_tls::cli::TlsArgs),
+    /// Client quotas and SCRAM credentials of users and clients, as kafka-configs.sh does
+    /// (no Java needed).
+    Configs(kafka_lab_admin::configs::ConfigsArgs),
 }
 
 fn main() -> anyhow::Result<ExitCode> {
@@ -60,6 +63,13 @@ fn main() -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::from(2));
             }
         }
+        Command::Configs(args) => match kafka_lab_admin::configs::run(&args) {
+            Ok(output) => print!("{output}"),
+            Err(err) => {
+                eprintln!("error: {err:#}");
+                return Ok(ExitCode::from(1));
+            }
+        },
     }
     Ok(ExitCode::SUCCESS)
 }
