@@ -123,14 +123,19 @@ fn describe_entity(entity: &[(String, Option<String>)]) -> String {
         .join(", ")
 }
 
-fn describe(connection: &mut Connection, entity: &[(&'static str, Name)]) -> anyhow::Result<String> {
+fn describe(
+    connection: &mut Connection,
+    entity: &[(&'static str, Name)],
+) -> anyhow::Result<String> {
     let components = entity
         .iter()
         .map(|(t, name)| {
             let c = describe_client_quotas_request::ComponentData::default()
                 .with_entity_type(StrBytes::from_static_str(t));
             match name {
-                Name::Named(n) => c.with_match_type(0).with_match(Some(StrBytes::from_string(n.clone()))),
+                Name::Named(n) => {
+                    c.with_match_type(0).with_match(Some(StrBytes::from_string(n.clone())))
+                }
                 Name::Default => c.with_match_type(1),
                 Name::Any => c.with_match_type(2),
             }
@@ -164,13 +169,15 @@ fn describe(connection: &mut Connection, entity: &[(&'static str, Name)]) -> any
     // SCRAM credentials belong to users alone.
     if let [("user", name)] = entity {
         let users = match name {
-            Name::Named(n) => Some(vec![describe_user_scram_credentials_request::UserName::default()
-                .with_name(StrBytes::from_string(n.clone()))]),
+            Name::Named(n) => {
+                Some(vec![describe_user_scram_credentials_request::UserName::default()
+                    .with_name(StrBytes::from_string(n.clone()))])
+            }
             Name::Any => None,
             Name::Default => return Ok(out),
         };
-        let response = connection
-            .send(DescribeUserScramCredentialsRequest::default().with_users(users))?;
+        let response =
+            connection.send(DescribeUserScramCredentialsRequest::default().with_users(users))?;
         if response.error_code != 0 {
             bail!(
                 "DescribeUserScramCredentials failed (error {}): {}",
@@ -256,16 +263,18 @@ fn alter(
     let mut upsertions = Vec::new();
     let mut deletions = Vec::new();
     for config in split_configs(args.add_config.as_deref().unwrap_or("")) {
-        let (key, value) =
-            config.split_once('=').ok_or_else(|| anyhow!("--add-config `{config}`: expected key=value"))?;
+        let (key, value) = config
+            .split_once('=')
+            .ok_or_else(|| anyhow!("--add-config `{config}`: expected key=value"))?;
         if let Some(mechanism) = mechanism_code(key) {
             let user = scram_user.clone().ok_or_else(|| {
                 anyhow!("{key} can only be set for one named user (--entity-type users --entity-name NAME)")
             })?;
             upsertions.push(scram_upsertion(&user, key, mechanism, value)?);
         } else {
-            let value: f64 =
-                value.parse().map_err(|_| anyhow!("--add-config {key}: `{value}` is not a number"))?;
+            let value: f64 = value
+                .parse()
+                .map_err(|_| anyhow!("--add-config {key}: `{value}` is not a number"))?;
             ops.push(
                 alter_client_quotas_request::OpData::default()
                     .with_key(StrBytes::from_string(key.to_owned()))
@@ -275,7 +284,8 @@ fn alter(
     }
     for key in split_configs(args.delete_config.as_deref().unwrap_or("")) {
         if let Some(mechanism) = mechanism_code(&key) {
-            let user = scram_user.clone().ok_or_else(|| anyhow!("{key} belongs to one named user"))?;
+            let user =
+                scram_user.clone().ok_or_else(|| anyhow!("{key} belongs to one named user"))?;
             deletions.push(
                 alter_user_scram_credentials_request::ScramCredentialDeletion::default()
                     .with_name(StrBytes::from_string(user))
@@ -305,8 +315,10 @@ fn alter(
             })
             .collect();
         let response = connection.send(AlterClientQuotasRequest::default().with_entries(vec![
-            alter_client_quotas_request::EntryData::default().with_entity(entity_data).with_ops(ops),
-        ]))?;
+                alter_client_quotas_request::EntryData::default()
+                    .with_entity(entity_data)
+                    .with_ops(ops),
+            ]))?;
         for entry in response.entries {
             if entry.error_code != 0 {
                 bail!(
@@ -337,10 +349,13 @@ fn alter(
     let described: Vec<(String, Option<String>)> = entity
         .iter()
         .map(|(t, n)| {
-            (t.to_string(), match n {
-                Name::Named(n) => Some(n.clone()),
-                _ => None,
-            })
+            (
+                t.to_string(),
+                match n {
+                    Name::Named(n) => Some(n.clone()),
+                    _ => None,
+                },
+            )
         })
         .collect();
     Ok(format!("Completed updating config for {}.\n", describe_entity(&described)))
@@ -362,7 +377,8 @@ fn scram_upsertion(
     for field in body.split(',') {
         match field.split_once('=') {
             Some(("iterations", n)) => {
-                iterations = n.trim().parse().map_err(|_| anyhow!("{key}: iterations is not a number"))?
+                iterations =
+                    n.trim().parse().map_err(|_| anyhow!("{key}: iterations is not a number"))?
             }
             Some(("password", p)) => password = Some(p.to_owned()),
             _ => bail!("{key}: fields are iterations and password"),

@@ -53,18 +53,17 @@ impl Connection {
         let stream: Box<dyn Stream> = match protocol.as_str() {
             "PLAINTEXT" | "SASL_PLAINTEXT" => Box::new(tcp),
             "SSL" | "SASL_SSL" => Box::new(tls(tcp, server, properties)?),
-            other => bail!("security.protocol={other}: expected PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL"),
+            other => bail!(
+                "security.protocol={other}: expected PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL"
+            ),
         };
         let mut connection = Connection { stream, correlation_id: 0, versions: BTreeMap::new() };
         let versions = connection.call_at(ApiVersionsRequest::default(), 0)?;
         if versions.error_code != 0 {
             bail!("ApiVersions failed with error code {}", versions.error_code);
         }
-        connection.versions = versions
-            .api_keys
-            .iter()
-            .map(|k| (k.api_key, (k.min_version, k.max_version)))
-            .collect();
+        connection.versions =
+            versions.api_keys.iter().map(|k| (k.api_key, (k.min_version, k.max_version))).collect();
         if protocol.starts_with("SASL_") {
             connection.authenticate(properties)?;
         }
@@ -115,12 +114,17 @@ impl Connection {
     }
 
     fn authenticate(&mut self, properties: &ClientProperties) -> anyhow::Result<()> {
-        let mechanism = properties.get("sasl.mechanism").or(properties.get("sasl.mechanisms")).unwrap_or("PLAIN").to_ascii_uppercase();
+        let mechanism = properties
+            .get("sasl.mechanism")
+            .or(properties.get("sasl.mechanisms"))
+            .unwrap_or("PLAIN")
+            .to_ascii_uppercase();
         let (user, password) = properties.sasl_credentials().ok_or_else(|| {
             anyhow!("SASL needs sasl.username and sasl.password, or username/password in sasl.jaas.config")
         })?;
         let handshake = self.call_at(
-            SaslHandshakeRequest::default().with_mechanism(StrBytes::from_string(mechanism.clone())),
+            SaslHandshakeRequest::default()
+                .with_mechanism(StrBytes::from_string(mechanism.clone())),
             1,
         )?;
         if handshake.error_code != 0 {
@@ -134,7 +138,9 @@ impl Connection {
             }
             "SCRAM-SHA-256" => MessageDigest::sha256(),
             "SCRAM-SHA-512" => MessageDigest::sha512(),
-            other => bail!("sasl.mechanism={other}: expected PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512"),
+            other => {
+                bail!("sasl.mechanism={other}: expected PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512")
+            }
         };
         let mut nonce_bytes = [0u8; 18];
         openssl::rand::rand_bytes(&mut nonce_bytes)?;
@@ -163,8 +169,7 @@ impl Connection {
         let auth_message = format!("{client_first_bare},{server_first},{without_proof}");
         let signature = hmac(digest, &stored_key, auth_message.as_bytes())?;
         let proof: Vec<u8> = client_key.iter().zip(&signature).map(|(a, b)| a ^ b).collect();
-        let client_final =
-            format!("{without_proof},p={}", openssl::base64::encode_block(&proof));
+        let client_final = format!("{without_proof},p={}", openssl::base64::encode_block(&proof));
         let server_final = String::from_utf8(self.sasl_step(client_final.into_bytes())?)?;
         let server_key = hmac(digest, &salted, b"Server Key")?;
         let expected = hmac(digest, &server_key, auth_message.as_bytes())?;
@@ -179,8 +184,10 @@ impl Connection {
 
     fn sasl_step(&mut self, token: Vec<u8>) -> anyhow::Result<Vec<u8>> {
         let version = self.versions.get(&SaslAuthenticateRequest::KEY).map_or(0, |v| v.1.min(2));
-        let response = self
-            .call_at(SaslAuthenticateRequest::default().with_auth_bytes(Bytes::from(token)), version)?;
+        let response = self.call_at(
+            SaslAuthenticateRequest::default().with_auth_bytes(Bytes::from(token)),
+            version,
+        )?;
         if response.error_code != 0 {
             bail!(
                 "SASL authentication failed: {}",
@@ -206,13 +213,18 @@ fn tls(
     properties: &ClientProperties,
 ) -> anyhow::Result<openssl::ssl::SslStream<TcpStream>> {
     let mut builder = SslConnector::builder(SslMethod::tls_client())?;
-    if let Some(ca) = properties.get("ssl.ca.location").or(properties.get("ssl.truststore.location"))
+    if let Some(ca) =
+        properties.get("ssl.ca.location").or(properties.get("ssl.truststore.location"))
     {
-        builder.set_ca_file(ca).with_context(|| format!("reading CA certificates from {ca} (PEM)"))?;
+        builder
+            .set_ca_file(ca)
+            .with_context(|| format!("reading CA certificates from {ca} (PEM)"))?;
     }
     if let Some(cert) = properties.get("ssl.certificate.location") {
         builder.set_certificate_chain_file(cert)?;
-        let key = properties.get("ssl.key.location").ok_or_else(|| anyhow!("ssl.certificate.location needs ssl.key.location"))?;
+        let key = properties
+            .get("ssl.key.location")
+            .ok_or_else(|| anyhow!("ssl.certificate.location needs ssl.key.location"))?;
         builder.set_private_key_file(key, SslFiletype::PEM)?;
     }
     let verify_host = properties

@@ -24,7 +24,9 @@ impl ClientProperties {
         let mut pending = String::new();
         for line in text.lines() {
             let line = line.trim_start();
-            if pending.is_empty() && (line.is_empty() || line.starts_with('#') || line.starts_with('!')) {
+            if pending.is_empty()
+                && (line.is_empty() || line.starts_with('#') || line.starts_with('!'))
+            {
                 continue;
             }
             if let Some(start) = line.strip_suffix('\\') {
