@@ -110,7 +110,7 @@ impl Connection {
         if header.correlation_id != self.correlation_id {
             bail!("response correlation id {} != {}", header.correlation_id, self.correlation_id);
         }
-        Ok(R::Response::decode(&mut body, version)?)
+        R::Response::decode(&mut body, version)
     }
 
     fn authenticate(&mut self, properties: &ClientProperties) -> anyhow::Result<()> {

@@ -97,9 +97,7 @@ fn scram_credentials_set_by_kafka_configs_authenticate_librdkafka_and_survive_re
     let plain = write_properties(
         dir.path(),
         "plain.properties",
-        &format!(
-            "security.protocol=SASL_PLAINTEXT\nsasl.mechanism=PLAIN\nsasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username=\"admin\" password=\"admin-secret\";\n"
-        ),
+        "security.protocol=SASL_PLAINTEXT\nsasl.mechanism=PLAIN\nsasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username=\"admin\" password=\"admin-secret\";\n",
     );
     let sasl_bootstrap = format!("127.0.0.1:{sasl}");
     kafka_configs(

@@ -35,17 +35,18 @@ pub(super) fn handle(
     let mut outcome: BTreeMap<String, Result<Change, ApiError>> = BTreeMap::new();
     let mut credentials = broker.credentials.write().expect("credentials lock poisoned");
     let mut add = |name: String, change: Result<Change, ApiError>| {
-        if outcome.contains_key(&name) {
-            outcome.insert(
-                name,
-                Err(ApiError::new(
+        use std::collections::btree_map::Entry;
+        match outcome.entry(name) {
+            Entry::Occupied(mut seen) => {
+                let _previous = seen.insert(Err(ApiError::new(
                     ResponseError::DuplicateResource,
                     "A user credential cannot be altered twice in the same request",
-                )),
-            );
-        } else {
-            order.push(name.clone());
-            outcome.insert(name, change);
+                )));
+            }
+            Entry::Vacant(slot) => {
+                order.push(slot.key().clone());
+                slot.insert(change);
+            }
         }
     };
     let authorized = authorize_cluster(broker, ctx, "ALTER");

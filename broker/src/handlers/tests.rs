@@ -802,9 +802,14 @@ async fn scram_credentials_are_altered_described_and_persisted() {
     assert_eq!(describe_scram(&broker, None).await.len(), 1);
 }
 
+/// `(entity type, name)` pairs of a quota entity.
+type Entity<'a> = Vec<(&'a str, Option<&'a str>)>;
+/// `(key, value, remove)`.
+type QuotaOp<'a> = (&'a str, f64, bool);
+
 async fn alter_quotas(
     broker: &Arc<Broker>,
-    entries: Vec<(Vec<(&str, Option<&str>)>, Vec<(&str, f64, bool)>)>,
+    entries: Vec<(Entity<'_>, Vec<QuotaOp<'_>>)>,
     validate_only: bool,
 ) -> Vec<i16> {
     let request =
