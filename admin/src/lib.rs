@@ -1,11 +1,20 @@
-//! kafka-lab-admin: small admin tools that speak the Kafka wire protocol themselves, so
-//! learners without a Java installation get `kafka-configs.sh`'s behaviour.
+//! kafka-lab-admin: a blocking Kafka admin client on `kafka-protocol`, for the APIs librdkafka
+//! does not wrap, and the `kafka-lab acls` / `kafka-lab configs` commands built on it.
 //!
-//! - [`properties`]: a client properties file (`--command-config`), Kafka's names.
-//! - [`connection`]: one blocking connection to a broker over PLAINTEXT, SSL, SASL_PLAINTEXT
-//!   or SASL_SSL (PLAIN, SCRAM-SHA-256/512), with ApiVersions-based version choice.
-//! - [`configs`]: `kafka-lab configs`, client quotas and SCRAM credentials of users/clients.
+//! - [`client`]: one connection to any Kafka 3.x/4.x broker or kafka-lab-broker over
+//!   PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL (PLAIN, SCRAM-SHA-256/512, the server's
+//!   signature verified), with ApiVersions-based version choice.
+//! - [`properties`]: the client properties Kafka's tools read (`--command-config`), in Java's
+//!   and librdkafka's spellings.
+//! - [`acls`]: Create/Describe/DeleteAcls. [`configs`]: client quotas and SCRAM credentials.
+//! - [`cli`]: `kafka-lab acls` (kafka-acls.sh) and `kafka-lab configs` (kafka-configs.sh).
 
+pub mod acls;
+pub mod cli;
+pub mod client;
 pub mod configs;
-pub mod connection;
 pub mod properties;
+mod scram;
+
+pub use client::{AdminClient, AdminError, BrokerError};
+pub use properties::ClientProperties;

@@ -12,6 +12,7 @@ use rand_chacha::ChaCha8Rng;
 use tokio::sync::Notify;
 use uuid::Uuid;
 
+use crate::authorizer::Authorizer;
 use crate::clock::SharedClock;
 use crate::config::BrokerConfig;
 use crate::group::{GroupConfig, GroupCoordinator, OffsetsLog};
@@ -87,6 +88,8 @@ pub struct Broker {
     /// The advertised endpoint of each listener, by listener name: clients are told the address
     /// of the listener they connected to, as in Kafka.
     endpoints: BTreeMap<String, NodeInfo>,
+    /// ACL enforcement (the ACLs are in the metadata image) and the security counters.
+    pub authorizer: Authorizer,
     /// Who may authenticate with SASL.
     pub credentials: std::sync::RwLock<Credentials>,
     /// Cluster id from `meta.properties`.
@@ -148,6 +151,7 @@ impl Broker {
             salt
         })
         .map_err(|e| anyhow::anyhow!(e))?;
+        let authorizer = Authorizer::from_config(&config).map_err(|e| anyhow::anyhow!(e))?;
         let now = clock.now_ms();
         let metadata = MetadataStore::open(storage.clone(), &log_dir, now)?;
         // Credentials altered at run time override the config file's, as in Kafka 4.
@@ -176,6 +180,7 @@ impl Broker {
             clock,
             node,
             endpoints,
+            authorizer,
             credentials: std::sync::RwLock::new(credentials),
             cluster_id,
             metadata: Mutex::new(metadata),
@@ -222,6 +227,19 @@ impl Broker {
     pub fn commit_metadata(&self, records: Vec<MetadataRecord>) -> Result<(), ApiError> {
         let now = self.clock.now_ms();
         self.lock_metadata().commit(records, now).map_err(ApiError::from)
+    }
+
+    /// Computes records from the current image and commits them under one lock, so concurrent
+    /// requests never act on the same stale image (two deletes of one ACL, say).
+    pub fn update_metadata<T>(
+        &self,
+        change: impl FnOnce(&MetadataImage) -> (Vec<MetadataRecord>, T),
+    ) -> Result<T, ApiError> {
+        let mut store = self.lock_metadata();
+        let (records, outcome) = change(store.image());
+        let now = self.clock.now_ms();
+        store.commit(records, now).map_err(ApiError::from)?;
+        Ok(outcome)
     }
 
     /// The log of one partition, if the partition exists.

@@ -150,6 +150,16 @@ pub struct BrokerConfig {
     /// are the PLAIN users, exactly as in Apache Kafka.
     #[serde(skip)]
     pub listener_properties: std::collections::BTreeMap<String, String>,
+    /// `org.apache.kafka.metadata.authorizer.StandardAuthorizer` turns ACL enforcement on;
+    /// empty (the default) allows every request, and the ACL APIs answer SECURITY_DISABLED.
+    #[serde(rename = "authorizer.class.name")]
+    pub authorizer_class_name: String,
+    /// Principals that bypass ACLs, `;`-separated: `User:admin;User:ops`.
+    #[serde(rename = "super.users")]
+    pub super_users: String,
+    /// Whether a resource that no ACL covers is open to everyone.
+    #[serde(rename = "allow.everyone.if.no.acl.found")]
+    pub allow_everyone_if_no_acl_found: bool,
 }
 
 impl Default for BrokerConfig {
@@ -199,6 +209,9 @@ impl Default for BrokerConfig {
             sasl_enabled_mechanisms: "PLAIN,SCRAM-SHA-256,SCRAM-SHA-512".into(),
             sasl_scram_users: Vec::new(),
             listener_properties: Default::default(),
+            authorizer_class_name: String::new(),
+            super_users: String::new(),
+            allow_everyone_if_no_acl_found: false,
         }
     }
 }
@@ -363,6 +376,7 @@ impl BrokerConfig {
         let invalid = |msg: String| Err(ConfigError::Invalid(msg));
         let listeners = self.listeners()?;
         let advertised = self.advertised_listeners()?;
+        crate::authorizer::Authorizer::from_config(self).map_err(ConfigError::Invalid)?;
         for listener in &advertised {
             if !listeners.iter().any(|l| l.name == listener.name) {
                 return invalid(format!(

@@ -60,6 +60,7 @@ where
             Ok(()) => tracing::debug!("closed by client"),
             Err(FrameError::Io(e)) => tracing::debug!(error = %e, "connection error"),
             Err(FrameError::AuthenticationFailed(reason)) => {
+                // The one place a failed SASL authentication is counted.
                 let mechanism = session.mechanism.unwrap_or("UNKNOWN");
                 broker.stats.record_authentication_failure(&session.listener, mechanism);
                 tracing::warn!(principal = %session.principal, mechanism, %reason, "authentication failed")

@@ -13,8 +13,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use kafka_lab_admin::connection::Connection;
-use kafka_lab_admin::properties::ClientProperties;
+use kafka_lab_admin::{AdminClient, ClientProperties};
 use kafka_lab_tls::{
     CertificateAuthority, CertificateRequest, KeyAlgorithm, SubjectAltName, Usage,
 };
@@ -178,9 +177,10 @@ fn garbage_handshakes_close_their_connection_and_others_are_served() {
         "security.protocol=SASL_SSL\nsasl.mechanism=SCRAM-SHA-256\nsasl.username=alice\n\
          sasl.password=alice-secret\nssl.ca.location={}\n",
         dir.path().join("ca.crt").display()
-    ));
+    ))
+    .unwrap();
     let mut healthy =
-        Connection::connect(&format!("localhost:{sasl_ssl}"), &healthy_properties).unwrap();
+        AdminClient::connect(&format!("localhost:{sasl_ssl}"), &healthy_properties).unwrap();
     let hello = real_client_hello();
     let mut rng = ChaCha8Rng::seed_from_u64(0x6861_6e64);
     let (mut closed_by_broker, mut auth_failures) = (0, 0);
@@ -253,7 +253,7 @@ fn garbage_handshakes_close_their_connection_and_others_are_served() {
         }
         if round % 25 == 0 {
             let metadata = healthy
-                .send(MetadataRequest::default().with_topics(None))
+                .call(&MetadataRequest::default().with_topics(None))
                 .unwrap_or_else(|e| panic!("round {round}: the healthy client was hurt: {e}"));
             assert_eq!(metadata.brokers.len(), 1);
         }
@@ -262,9 +262,9 @@ fn garbage_handshakes_close_their_connection_and_others_are_served() {
     assert!(auth_failures > 50, "only {auth_failures} SASL_AUTHENTICATION_FAILED answers");
     // A new client still connects and authenticates, and the old one is still served.
     let mut fresh =
-        Connection::connect(&format!("localhost:{sasl_ssl}"), &healthy_properties).unwrap();
-    fresh.send(MetadataRequest::default().with_topics(None)).unwrap();
-    healthy.send(MetadataRequest::default().with_topics(None)).unwrap();
+        AdminClient::connect(&format!("localhost:{sasl_ssl}"), &healthy_properties).unwrap();
+    fresh.call(&MetadataRequest::default().with_topics(None)).unwrap();
+    healthy.call(&MetadataRequest::default().with_topics(None)).unwrap();
     let log = broker.log();
     assert!(!log.contains("panicked"), "{}", broker.log_tail());
     assert!(log.contains("authentication failed"));

@@ -31,9 +31,9 @@ enum Command {
     Sim(SimArgs),
     /// Create and check TLS certificates: a CA, broker and client certificates (PEM, PKCS#12).
     Tls(kafka_lab_tls::cli::TlsArgs),
-    /// Client quotas and SCRAM credentials of users and clients, as kafka-configs.sh does
-    /// (no Java needed).
-    Configs(kafka_lab_admin::configs::ConfigsArgs),
+    // `acls` and `configs` (Kafka's admin tools without Java), routed by kafka_lab_admin::cli.
+    #[command(flatten)]
+    Admin(kafka_lab_admin::cli::AdminCommand),
 }
 
 fn main() -> anyhow::Result<ExitCode> {
@@ -57,19 +57,18 @@ fn main() -> anyhow::Result<ExitCode> {
             sim_cli::init_tracing();
             return sim_cli::run(args);
         }
+        Command::Admin(command) => {
+            if let Err(err) = kafka_lab_admin::cli::run(&command, &mut std::io::stdout()) {
+                eprintln!("error: {err:#}");
+                return Ok(ExitCode::from(1));
+            }
+        }
         Command::Tls(args) => {
             if let Err(err) = kafka_lab_tls::cli::run(args) {
                 eprintln!("error: {err}");
                 return Ok(ExitCode::from(2));
             }
         }
-        Command::Configs(args) => match kafka_lab_admin::configs::run(&args) {
-            Ok(output) => print!("{output}"),
-            Err(err) => {
-                eprintln!("error: {err:#}");
-                return Ok(ExitCode::from(1));
-            }
-        },
     }
     Ok(ExitCode::SUCCESS)
 }

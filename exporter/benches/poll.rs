@@ -81,28 +81,57 @@ fn run(groups: usize, per_topic: usize) {
         }
         std::thread::sleep(Duration::from_millis(200));
     }
+    // As Prometheus scrapes: accepting gzip, which is how the text is kept.
     let mut scrapes = Vec::new();
     let mut bytes = 0;
     for _ in 0..20 {
         let start = Instant::now();
-        let (status, body) = http_get(exporter.port, "/metrics").unwrap();
+        let (status, _, body) =
+            http_get_raw(exporter.port, "/metrics", "Accept-Encoding: gzip\r\n").unwrap();
         scrapes.push(start.elapsed().as_secs_f64());
         assert_eq!(status, 200);
         bytes = body.len();
     }
-    let series = exporter.scrape().series.len();
+    // A scraper without gzip makes the exporter decompress for it.
+    let mut plain = Vec::new();
+    let mut text_bytes = 0;
+    for _ in 0..5 {
+        let start = Instant::now();
+        let (status, body) = http_get(exporter.port, "/metrics").unwrap();
+        plain.push(start.elapsed().as_secs_f64());
+        assert_eq!(status, 200);
+        text_bytes = body.len();
+    }
+    let last = exporter.scrape();
+    let series = last.series.len();
+    let phases: Vec<String> = last
+        .find("kafka_lag_exporter_last_poll_phase_duration_seconds", &[])
+        .iter()
+        .map(|(labels, v)| format!("{} {:.0} ms", labels["phase"], v * 1e3))
+        .collect();
     let proc_status = std::fs::read_to_string(format!("/proc/{}/status", exporter.pid())).unwrap();
     let field = |name: &str| {
         proc_status.lines().find(|l| l.starts_with(name)).map(|l| l.to_string()).unwrap_or_default()
     };
     polls.sort_by(f64::total_cmp);
     scrapes.sort_by(f64::total_cmp);
-    println!("series: {series}, /metrics body: {:.1} MB", bytes as f64 / 1e6);
+    plain.sort_by(f64::total_cmp);
+    println!(
+        "series: {series}, /metrics text: {:.1} MB, gzip body: {:.2} MB",
+        text_bytes as f64 / 1e6,
+        bytes as f64 / 1e6
+    );
     println!("poll cycle: median {:.0} ms, max {:.0} ms (5 polls)", polls[2] * 1e3, polls[4] * 1e3);
+    println!("last poll's phases: {}", phases.join(", "));
     println!(
         "/metrics response: median {:.1} ms, max {:.1} ms (20 GETs, body read in full)",
         scrapes[10] * 1e3,
         scrapes[19] * 1e3
+    );
+    println!(
+        "/metrics without gzip: median {:.1} ms, max {:.1} ms (5 GETs)",
+        plain[2] * 1e3,
+        plain[4] * 1e3
     );
     println!(
         "exporter {} / {}",

@@ -23,8 +23,8 @@ pub struct Shared {
 /// The last rendered state, swapped as a whole.
 #[derive(Clone)]
 pub struct Published {
-    /// Prometheus text of all clusters.
-    pub metrics: Bytes,
+    /// Prometheus text of all clusters, gzip-compressed (see `metrics::render`).
+    pub metrics_gzip: Bytes,
     /// Snapshots of clusters that completed a poll.
     pub clusters: Vec<Arc<ClusterSnapshot>>,
     /// Every cluster has completed a poll and its last poll succeeded.
@@ -37,7 +37,7 @@ impl Shared {
             families,
             clusters: Mutex::new(vec![None; clusters]),
             published: RwLock::new(Published {
-                metrics: Bytes::new(),
+                metrics_gzip: Bytes::from(crate::metrics::render(&[], families).gzip),
                 clusters: Vec::new(),
                 ready: false,
             }),
@@ -50,8 +50,8 @@ impl Shared {
         clusters[index] = Some(Arc::new(snapshot));
         let done: Vec<Arc<ClusterSnapshot>> = clusters.iter().flatten().cloned().collect();
         let ready = done.len() == clusters.len() && done.iter().all(|c| c.up);
-        let metrics = Bytes::from(crate::metrics::render(&done, self.families));
-        *self.published.write().unwrap() = Published { metrics, clusters: done, ready };
+        let metrics_gzip = Bytes::from(crate::metrics::render(&done, self.families).gzip);
+        *self.published.write().unwrap() = Published { metrics_gzip, clusters: done, ready };
     }
 
     /// The last published state (cheap: reference-counted).

@@ -42,9 +42,7 @@ fn handle(req: &Request<Incoming>, shared: &Shared) -> Response<Full<Bytes>> {
     }
     let state = shared.current();
     match req.uri().path() {
-        "/metrics" => {
-            response(StatusCode::OK, "text/plain; version=0.0.4; charset=utf-8", state.metrics)
-        }
+        "/metrics" => metrics(req, state.metrics_gzip),
         "/healthz" => text(StatusCode::OK, "ok\n"),
         "/ready" if state.ready => text(StatusCode::OK, "ready\n"),
         "/ready" => text(
@@ -73,6 +71,33 @@ fn handle(req: &Request<Incoming>, shared: &Shared) -> Response<Full<Bytes>> {
             ),
         },
     }
+}
+
+/// The published text as is when the scraper accepts gzip (Prometheus always does), else
+/// decompressed for this response only.
+fn metrics(req: &Request<Incoming>, gzip: Bytes) -> Response<Full<Bytes>> {
+    let content_type = "text/plain; version=0.0.4; charset=utf-8";
+    if accepts_gzip(req.headers()) {
+        let mut r = response(StatusCode::OK, content_type, gzip);
+        r.headers_mut().insert("content-encoding", hyper::header::HeaderValue::from_static("gzip"));
+        r
+    } else {
+        response(StatusCode::OK, content_type, Bytes::from(crate::metrics::Rendered::text(&gzip)))
+    }
+}
+
+/// Whether `Accept-Encoding` lists gzip with a non-zero quality.
+fn accepts_gzip(headers: &hyper::HeaderMap) -> bool {
+    headers.get_all(hyper::header::ACCEPT_ENCODING).iter().filter_map(|v| v.to_str().ok()).any(
+        |v| {
+            v.split(',').any(|coding| {
+                let mut parts = coding.split(';').map(str::trim);
+                let name = parts.next().unwrap_or("");
+                let q_zero = parts.any(|p| p.replace(' ', "") == "q=0" || p == "q=0.0");
+                (name.eq_ignore_ascii_case("gzip") || name == "*") && !q_zero
+            })
+        },
+    )
 }
 
 fn response(status: StatusCode, content_type: &str, body: Bytes) -> Response<Full<Bytes>> {
@@ -113,6 +138,21 @@ fn percent_decode(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn gzip_is_served_only_when_accepted() {
+        let accepts = |value: &str| {
+            let mut h = hyper::HeaderMap::new();
+            h.insert(hyper::header::ACCEPT_ENCODING, value.parse().unwrap());
+            super::accepts_gzip(&h)
+        };
+        assert!(accepts("gzip"));
+        assert!(accepts("deflate, GZIP;q=0.5"));
+        assert!(accepts("*"));
+        assert!(!accepts("identity"));
+        assert!(!accepts("gzip;q=0"));
+        assert!(!super::accepts_gzip(&hyper::HeaderMap::new()));
+    }
+
     #[test]
     fn percent_decoding() {
         assert_eq!(super::percent_decode("a%20b%2Fc"), "a b/c");

@@ -55,7 +55,8 @@ impl Poller {
     /// Runs one poll. Never fails: a failure is a snapshot with `up == false` and no data.
     pub fn poll(&mut self) -> ClusterSnapshot {
         let start = Instant::now();
-        let result = self.collect();
+        let mut phases = Phases::default();
+        let result = self.collect(&mut phases);
         let last_poll_seconds = start.elapsed().as_secs_f64();
         let (data, error) = match result {
             Ok(data) => {
@@ -75,12 +76,14 @@ impl Poller {
             last_poll_seconds,
             last_success_timestamp: self.last_success,
             poll_errors: self.poll_errors,
+            phase_seconds: phases.done,
             data,
         }
     }
 
-    fn collect(&mut self) -> anyhow::Result<ClusterData> {
+    fn collect(&mut self, phases: &mut Phases) -> anyhow::Result<ClusterData> {
         let metadata = self.client.metadata()?;
+        phases.end("metadata");
         if metadata.brokers.is_empty() {
             anyhow::bail!("Metadata: no brokers");
         }
@@ -92,8 +95,10 @@ impl Poller {
             .into_iter()
             .filter(|g| self.cluster.groups.accepts(&g.name))
             .collect();
+        phases.end("groups");
         let names: Vec<String> = groups.iter().map(|g| g.name.clone()).collect();
         let mut committed = self.client.committed(&names);
+        phases.end("committed_offsets");
 
         // After the commits (see the module doc).
         let partition_keys: Vec<(&str, i32)> = topics
@@ -101,7 +106,9 @@ impl Poller {
             .flat_map(|t| t.partitions.iter().map(move |p| (t.name.as_str(), p.id)))
             .collect();
         let earliest = self.client.offsets(&partition_keys, false)?;
+        phases.end("earliest_offsets");
         let latest = self.client.offsets(&partition_keys, true)?;
+        phases.end("latest_offsets");
         let now = now_seconds();
 
         let mut partitions = Vec::with_capacity(partition_keys.len());
@@ -192,6 +199,27 @@ impl Poller {
         }
         group_states.sort_by(|a, b| a.name.cmp(&b.name));
         self.windows.retain(|k, _| seen_windows.contains(k));
+        phases.end("evaluate");
         Ok(ClusterData { brokers: metadata.brokers, partitions, groups: group_states })
+    }
+}
+
+/// Durations of a poll's phases, in order, for `kafka_lag_exporter_last_poll_phase_seconds`.
+struct Phases {
+    since: Instant,
+    done: Vec<(&'static str, f64)>,
+}
+
+impl Default for Phases {
+    fn default() -> Self {
+        Phases { since: Instant::now(), done: Vec::new() }
+    }
+}
+
+impl Phases {
+    fn end(&mut self, phase: &'static str) {
+        let now = Instant::now();
+        self.done.push((phase, (now - self.since).as_secs_f64()));
+        self.since = now;
     }
 }

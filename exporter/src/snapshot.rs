@@ -20,6 +20,8 @@ pub struct ClusterSnapshot {
     pub last_success_timestamp: f64,
     /// Failed polls since start.
     pub poll_errors: u64,
+    /// Seconds each phase of the last poll took, in order (up to the failing one).
+    pub phase_seconds: Vec<(&'static str, f64)>,
     /// The data of the last poll, `None` when it failed: a down cluster's series disappear
     /// rather than being served as if fresh.
     #[serde(skip)]

@@ -33,6 +33,10 @@ fn every_lag_series_matches_the_ground_truth() {
     let exporter =
         TestExporter::start(&["-b", &b, "--cluster-name", "lab", "--poll-interval", "500ms"]);
     let s = scrape_after(&exporter, committed_at);
+    // A scraper without gzip gets the same series, decompressed.
+    let keys =
+        |s: &Scrape| s.series.iter().map(|(n, l, _)| (n.clone(), l.clone())).collect::<Vec<_>>();
+    assert_eq!(keys(&exporter.scrape_plain()), keys(&s));
 
     // Topic/partition families.
     let c = ("cluster", "lab");

@@ -189,7 +189,7 @@ fn ms(v: i32) -> Duration {
     Duration::from_millis(v.max(0) as u64)
 }
 
-fn join_error(version: i16, error: ResponseError, member_id: &str) -> JoinGroupResponse {
+pub(crate) fn join_error(version: i16, error: ResponseError, member_id: &str) -> JoinGroupResponse {
     build!(JoinGroupResponse {
         error_code: code(error),
         generation_id: -1,
@@ -231,7 +231,7 @@ fn join_response(g: &ClassicGroup, member_id: &str, version: i16) -> JoinGroupRe
     })
 }
 
-fn sync_response(
+pub(crate) fn sync_response(
     g: Option<&ClassicGroup>,
     version: i16,
     error: Option<ResponseError>,

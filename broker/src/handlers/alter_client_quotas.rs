@@ -10,7 +10,8 @@ use kafka_protocol::messages::alter_client_quotas_request::EntryData;
 use kafka_protocol::messages::alter_client_quotas_response::{self, EntityData};
 use kafka_protocol::messages::{AlterClientQuotasRequest, AlterClientQuotasResponse};
 
-use super::{authorize_cluster, str_bytes, RequestContext};
+use super::{str_bytes, RequestContext};
+use crate::authorizer::AclOperation;
 use crate::broker::{ApiError, Broker};
 use crate::metadata::MetadataRecord;
 use crate::quota::image::validate_quota;
@@ -21,8 +22,8 @@ pub(super) fn handle(
     ctx: &RequestContext,
     request: AlterClientQuotasRequest,
 ) -> AlterClientQuotasResponse {
-    // authorization: AlterConfigs on Cluster.
-    let authorized = authorize_cluster(broker, ctx, "ALTER_CONFIGS");
+    // A denial answers every entry with CLUSTER_AUTHORIZATION_FAILED, as Kafka's error response.
+    let authorized = broker.authorize_cluster_operation(ctx, AclOperation::AlterConfigs);
     let outcomes: Vec<Result<Vec<MetadataRecord>, ApiError>> = request
         .entries
         .iter()

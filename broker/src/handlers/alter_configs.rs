@@ -4,11 +4,16 @@
 use kafka_protocol::messages::alter_configs_response::AlterConfigsResourceResponse;
 use kafka_protocol::messages::{AlterConfigsRequest, AlterConfigsResponse};
 
-use super::describe_configs::alterable_topic_configs;
-use super::str_bytes;
+use super::describe_configs::{alterable_topic_configs, authorize_config_resource};
+use super::{str_bytes, RequestContext};
+use crate::authorizer::AclOperation;
 use crate::broker::{ApiError, Broker};
 
-pub fn handle(broker: &Broker, request: AlterConfigsRequest) -> AlterConfigsResponse {
+pub fn handle(
+    broker: &Broker,
+    ctx: &RequestContext,
+    request: AlterConfigsRequest,
+) -> AlterConfigsResponse {
     let responses = request
         .resources
         .into_iter()
@@ -16,7 +21,15 @@ pub fn handle(broker: &Broker, request: AlterConfigsRequest) -> AlterConfigsResp
             let response = AlterConfigsResourceResponse::default()
                 .with_resource_type(resource.resource_type)
                 .with_resource_name(resource.resource_name.clone());
-            match replace(broker, &resource, request.validate_only) {
+            let outcome = authorize_config_resource(
+                broker,
+                ctx,
+                AclOperation::AlterConfigs,
+                resource.resource_type,
+                &resource.resource_name,
+            )
+            .and_then(|()| replace(broker, &resource, request.validate_only));
+            match outcome {
                 Ok(()) => response,
                 Err(e) => {
                     tracing::info!(resource = %resource.resource_name, error = %e.message, "config change refused");

@@ -3,7 +3,7 @@
 //! the broker keeps only the salt, the iteration count and the RFC 5802 StoredKey/ServerKey, in
 //! the metadata log, so they survive restarts and override the config file's users.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use kafka_protocol::error::ResponseError;
@@ -12,7 +12,8 @@ use kafka_protocol::messages::{
     AlterUserScramCredentialsRequest, AlterUserScramCredentialsResponse,
 };
 
-use super::{authorize_cluster, str_bytes, RequestContext};
+use super::{str_bytes, RequestContext};
+use crate::authorizer::AclOperation;
 use crate::broker::{ApiError, Broker};
 use crate::metadata::MetadataRecord;
 use crate::security::credentials::{
@@ -30,6 +31,25 @@ pub(super) fn handle(
     ctx: &RequestContext,
     request: AlterUserScramCredentialsRequest,
 ) -> AlterUserScramCredentialsResponse {
+    if let Err(e) = broker.authorize_cluster_operation(ctx, AclOperation::Alter) {
+        // Kafka's error response: every user named, once, in name order.
+        let users: BTreeSet<&str> = request
+            .deletions
+            .iter()
+            .map(|d| d.name.as_str())
+            .chain(request.upsertions.iter().map(|u| u.name.as_str()))
+            .collect();
+        let results = users
+            .into_iter()
+            .map(|user| {
+                AlterUserScramCredentialsResult::default()
+                    .with_user(str_bytes(user))
+                    .with_error_code(e.code())
+                    .with_error_message(Some(str_bytes(e.message.clone())))
+            })
+            .collect();
+        return AlterUserScramCredentialsResponse::default().with_results(results);
+    }
     // Users in order of first appearance, each with its change or its error.
     let mut order: Vec<String> = Vec::new();
     let mut outcome: BTreeMap<String, Result<Change, ApiError>> = BTreeMap::new();
@@ -49,11 +69,9 @@ pub(super) fn handle(
             }
         }
     };
-    let authorized = authorize_cluster(broker, ctx, "ALTER");
     for deletion in &request.deletions {
         let name = deletion.name.to_string();
-        let change = authorized.clone().and_then(|()| {
-            check_name(&name)?;
+        let change = check_name(&name).and_then(|()| {
             let mechanism = mechanism(deletion.mechanism)?;
             if credentials.scram(&name, mechanism).is_none() {
                 return Err(ApiError::new(
@@ -67,8 +85,7 @@ pub(super) fn handle(
     }
     for upsertion in &request.upsertions {
         let name = upsertion.name.to_string();
-        let change = authorized.clone().and_then(|()| {
-            check_name(&name)?;
+        let change = check_name(&name).and_then(|()| {
             let mechanism = mechanism(upsertion.mechanism)?;
             let unacceptable = |m: &str| ApiError::new(ResponseError::UnacceptableCredential, m);
             if upsertion.iterations < MIN_SCRAM_ITERATIONS {

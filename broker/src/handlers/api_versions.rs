@@ -39,6 +39,10 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::AlterClientQuotas, 0, 1),
     (ApiKey::DescribeUserScramCredentials, 0, 0),
     (ApiKey::AlterUserScramCredentials, 0, 0),
+    // Kafka 4.0 dropped v0 of the ACL APIs (KIP-896).
+    (ApiKey::DescribeAcls, 1, 3),
+    (ApiKey::CreateAcls, 1, 3),
+    (ApiKey::DeleteAcls, 1, 3),
     // librdkafka < 2.1 only sees SASL support when v0 is in the range, but every client uses
     // v1 when offered; a v0 handshake (raw SASL tokens outside Kafka framing) is refused.
     (ApiKey::SaslHandshake, 0, 1),

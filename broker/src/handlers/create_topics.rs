@@ -1,4 +1,5 @@
-//! CreateTopics (key 19).
+//! CreateTopics (key 19). Needs Create on the Cluster or on the topic; the created topic's
+//! configs are returned (v5+) only with DescribeConfigs on it, as in Kafka.
 
 use std::collections::BTreeMap;
 
@@ -8,18 +9,44 @@ use kafka_protocol::messages::create_topics_response::{
 };
 use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
 
-use super::str_bytes;
+use super::{str_bytes, RequestContext};
+use crate::authorizer::{AclOperation, ResourceType, CLUSTER_NAME};
 use crate::broker::{ApiError, Broker};
 use crate::topic_config;
 
-pub fn handle(broker: &Broker, request: CreateTopicsRequest, version: i16) -> CreateTopicsResponse {
+pub fn handle(
+    broker: &Broker,
+    ctx: &RequestContext,
+    request: CreateTopicsRequest,
+    version: i16,
+) -> CreateTopicsResponse {
     let validate_only = request.validate_only;
+    let create = AclOperation::Create;
+    let cluster_create =
+        broker.authorize_silently(ctx, create, ResourceType::Cluster, CLUSTER_NAME);
     let topics = request
         .topics
         .into_iter()
         .map(|topic| {
             let result = CreatableTopicResult::default().with_name(topic.name.clone());
-            match create(broker, &topic, validate_only) {
+            let name = topic.name.0.as_str();
+            let outcome = if cluster_create || broker.authorize(ctx, create, ResourceType::Topic, name) {
+                create_topic(broker, &topic, validate_only)
+            } else {
+                Err(ApiError::new(ResponseError::TopicAuthorizationFailed, "Authorization failed."))
+            };
+            match outcome {
+                Ok(image)
+                    if version >= 5
+                        && !broker.authorize(ctx, AclOperation::DescribeConfigs, ResourceType::Topic, name) =>
+                {
+                    result
+                        .with_topic_id(image.topic_id)
+                        .with_num_partitions(-1)
+                        .with_replication_factor(-1)
+                        .with_configs(Some(Vec::new()))
+                        .with_topic_config_error_code(ResponseError::TopicAuthorizationFailed.code())
+                }
                 Ok(image) => {
                     let configs = topic_config::describe(&broker.config, &image.configs)
                         .into_iter()
@@ -50,7 +77,7 @@ pub fn handle(broker: &Broker, request: CreateTopicsRequest, version: i16) -> Cr
     CreateTopicsResponse::default().with_topics(topics)
 }
 
-fn create(
+fn create_topic(
     broker: &Broker,
     topic: &kafka_protocol::messages::create_topics_request::CreatableTopic,
     validate_only: bool,

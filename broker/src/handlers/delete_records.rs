@@ -6,23 +6,35 @@ use kafka_protocol::messages::delete_records_response::{
 };
 use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
 
+use super::RequestContext;
+use crate::authorizer::{AclOperation, ResourceType};
 use crate::broker::{ApiError, Broker};
 
 /// Offset -1 in a request means "up to the high watermark".
 const HIGH_WATERMARK: i64 = -1;
 
-pub fn handle(broker: &Broker, request: DeleteRecordsRequest) -> DeleteRecordsResponse {
+pub fn handle(
+    broker: &Broker,
+    ctx: &RequestContext,
+    request: DeleteRecordsRequest,
+) -> DeleteRecordsResponse {
     let topics = request
         .topics
         .into_iter()
         .map(|topic| {
             let name = topic.name.0.to_string();
+            let allowed = broker.authorize(ctx, AclOperation::Delete, ResourceType::Topic, &name);
             let partitions = topic
                 .partitions
                 .into_iter()
                 .map(|p| {
                     let result = DeleteRecordsPartitionResult::default()
                         .with_partition_index(p.partition_index);
+                    if !allowed {
+                        return result
+                            .with_error_code(ResponseError::TopicAuthorizationFailed.code())
+                            .with_low_watermark(-1);
+                    }
                     match delete(broker, &name, p.partition_index, p.offset) {
                         Ok(low_watermark) => result.with_low_watermark(low_watermark),
                         Err(e) => result.with_error_code(e.code()).with_low_watermark(-1),

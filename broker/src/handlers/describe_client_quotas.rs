@@ -9,7 +9,8 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::describe_client_quotas_response::{EntityData, EntryData, ValueData};
 use kafka_protocol::messages::{DescribeClientQuotasRequest, DescribeClientQuotasResponse};
 
-use super::{authorize_cluster, str_bytes, RequestContext};
+use super::{str_bytes, RequestContext};
+use crate::authorizer::AclOperation;
 use crate::broker::{ApiError, Broker};
 use crate::quota::image::ComponentFilter;
 
@@ -18,26 +19,26 @@ pub(super) fn handle(
     ctx: &RequestContext,
     request: DescribeClientQuotasRequest,
 ) -> DescribeClientQuotasResponse {
-    // authorization: DescribeConfigs on Cluster.
-    let filter = authorize_cluster(broker, ctx, "DESCRIBE_CONFIGS").and_then(|()| {
-        let mut types = BTreeSet::new();
-        request
-            .components
-            .iter()
-            .map(|c| {
-                if !types.insert(c.entity_type.as_str()) {
-                    return Err(ApiError::new(
-                        ResponseError::InvalidRequest,
-                        format!(
-                            "Entity type {} cannot appear more than once in the filter",
-                            c.entity_type.as_str()
-                        ),
-                    ));
-                }
-                ComponentFilter::from_wire(&c.entity_type, c.match_type, c._match.as_deref())
-            })
-            .collect::<Result<Vec<_>, _>>()
-    });
+    let filter =
+        broker.authorize_cluster_operation(ctx, AclOperation::DescribeConfigs).and_then(|()| {
+            let mut types = BTreeSet::new();
+            request
+                .components
+                .iter()
+                .map(|c| {
+                    if !types.insert(c.entity_type.as_str()) {
+                        return Err(ApiError::new(
+                            ResponseError::InvalidRequest,
+                            format!(
+                                "Entity type {} cannot appear more than once in the filter",
+                                c.entity_type.as_str()
+                            ),
+                        ));
+                    }
+                    ComponentFilter::from_wire(&c.entity_type, c.match_type, c._match.as_deref())
+                })
+                .collect::<Result<Vec<_>, _>>()
+        });
     let filter = match filter {
         Ok(filter) => filter,
         Err(e) => {

@@ -1,4 +1,5 @@
-//! DescribeCluster (key 60).
+//! DescribeCluster (key 60). Kafka checks no ACL here (like Metadata); Describe on the Cluster
+//! only decides whether the requested authorized operations are reported (0 otherwise).
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
@@ -22,7 +23,11 @@ pub fn handle(
         .with_cluster_id(str_bytes(broker.cluster_id.clone()))
         .with_controller_id(BrokerId(node.node_id))
         .with_endpoint_type(ENDPOINT_BROKERS)
-        .with_cluster_authorized_operations(i32::MIN);
+        .with_cluster_authorized_operations(if request.include_cluster_authorized_operations {
+            super::metadata::cluster_authorized_operations(broker, ctx)
+        } else {
+            i32::MIN
+        });
     if version >= 1 && request.endpoint_type != ENDPOINT_BROKERS {
         return response
             .with_error_code(ResponseError::UnsupportedEndpointType.code())

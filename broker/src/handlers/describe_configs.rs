@@ -6,13 +6,41 @@ use kafka_protocol::messages::describe_configs_response::{
 };
 use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
 
-use super::str_bytes;
+use super::{str_bytes, RequestContext};
+use crate::authorizer::{AclOperation, ResourceType, CLUSTER_NAME};
 use crate::broker::Broker;
 use crate::topic_config::{self, ConfigSource};
 
 /// Kafka's ConfigResource.Type codes.
 pub(crate) const RESOURCE_TOPIC: i8 = 2;
 pub(crate) const RESOURCE_BROKER: i8 = 4;
+
+/// Kafka's authorization of a config resource: topics by `operation` on the topic
+/// (TOPIC_AUTHORIZATION_FAILED), the broker by `operation` on the Cluster
+/// (CLUSTER_AUTHORIZATION_FAILED). Other types fall through to the handlers' own errors.
+pub(crate) fn authorize_config_resource(
+    broker: &Broker,
+    ctx: &RequestContext,
+    operation: AclOperation,
+    resource_type: i8,
+    name: &str,
+) -> Result<(), crate::broker::ApiError> {
+    use crate::broker::ApiError;
+    let (resource, error) = match resource_type {
+        RESOURCE_TOPIC => (ResourceType::Topic, ResponseError::TopicAuthorizationFailed),
+        RESOURCE_BROKER => (ResourceType::Cluster, ResponseError::ClusterAuthorizationFailed),
+        _ => return Ok(()),
+    };
+    let resource_name = if resource == ResourceType::Cluster { CLUSTER_NAME } else { name };
+    if broker.authorize(ctx, operation, resource, resource_name) {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            error,
+            format!("{operation} on {resource} `{resource_name}` is required"),
+        ))
+    }
+}
 
 /// The current overrides of the topic an AlterConfigs or IncrementalAlterConfigs resource names;
 /// only topics have alterable configs here.
@@ -41,6 +69,7 @@ pub(crate) fn alterable_topic_configs(
 
 pub fn handle(
     broker: &Broker,
+    ctx: &RequestContext,
     request: DescribeConfigsRequest,
     _version: i16,
 ) -> DescribeConfigsResponse {
@@ -53,6 +82,17 @@ pub fn handle(
             let result = DescribeConfigsResult::default()
                 .with_resource_type(resource.resource_type)
                 .with_resource_name(resource.resource_name.clone());
+            if let Err(e) = authorize_config_resource(
+                broker,
+                ctx,
+                AclOperation::DescribeConfigs,
+                resource.resource_type,
+                &name,
+            ) {
+                return result
+                    .with_error_code(e.code())
+                    .with_error_message(Some(str_bytes(e.message)));
+            }
             let entries: Vec<(String, String, ConfigSource, bool)> = match resource.resource_type {
                 RESOURCE_TOPIC => match image.topic(&name) {
                     Some(topic) => topic_config::describe(&broker.config, &topic.configs)

@@ -12,7 +12,8 @@ use kafka_protocol::messages::{
     DescribeUserScramCredentialsRequest, DescribeUserScramCredentialsResponse,
 };
 
-use super::{authorize_cluster, str_bytes, RequestContext};
+use super::{str_bytes, RequestContext};
+use crate::authorizer::AclOperation;
 use crate::broker::Broker;
 
 pub(super) fn handle(
@@ -21,8 +22,7 @@ pub(super) fn handle(
     request: DescribeUserScramCredentialsRequest,
 ) -> DescribeUserScramCredentialsResponse {
     let response = DescribeUserScramCredentialsResponse::default();
-    // authorization: Describe on Cluster.
-    if let Err(e) = authorize_cluster(broker, ctx, "DESCRIBE") {
+    if let Err(e) = broker.authorize_cluster_operation(ctx, AclOperation::Describe) {
         return response.with_error_code(e.code()).with_error_message(Some(str_bytes(e.message)));
     }
     let users = broker.credentials.read().expect("credentials lock poisoned").scram_users();

@@ -3,6 +3,7 @@
 //! Fetch sessions (KIP-227) are not kept: every response says session id 0, which tells the
 //! client to send full fetch requests, as Kafka does when its session cache is full.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,11 +11,26 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse, TopicName};
 
-use super::check_leader_epoch;
+use super::{check_leader_epoch, RequestContext};
+use crate::authorizer::{AclOperation, ResourceType};
 use crate::broker::{ApiError, Broker};
 use crate::metadata::MetadataImage;
 
-pub async fn handle(broker: &Arc<Broker>, request: FetchRequest, version: i16) -> FetchResponse {
+pub async fn handle(
+    broker: &Arc<Broker>,
+    ctx: &RequestContext,
+    request: FetchRequest,
+    version: i16,
+) -> FetchResponse {
+    // Read on each topic, checked once rather than on every long-poll round.
+    let image = broker.metadata();
+    let denied: BTreeSet<String> = request
+        .topics
+        .iter()
+        .filter_map(|t| resolve_name(&image, version, &t.topic, t.topic_id))
+        .filter(|name| !broker.authorize(ctx, AclOperation::Read, ResourceType::Topic, name))
+        .collect();
+    drop(image);
     let max_wait = Duration::from_millis(request.max_wait_ms.max(0) as u64);
     let deadline = tokio::time::Instant::now() + max_wait;
     loop {
@@ -23,7 +39,7 @@ pub async fn handle(broker: &Arc<Broker>, request: FetchRequest, version: i16) -
         let appended = broker.appended.notified();
         tokio::pin!(appended);
         appended.as_mut().enable();
-        let (response, bytes, has_error) = read_once(broker, &request, version);
+        let (response, bytes, has_error) = read_once(broker, &request, version, &denied);
         if bytes >= request.min_bytes.max(0) as usize
             || has_error
             || tokio::time::Instant::now() >= deadline
@@ -44,6 +60,7 @@ fn read_once(
     broker: &Broker,
     request: &FetchRequest,
     version: i16,
+    denied: &BTreeSet<String>,
 ) -> (FetchResponse, usize, bool) {
     let image = broker.metadata();
     let mut remaining = if request.max_bytes > 0 { request.max_bytes as usize } else { usize::MAX };
@@ -61,7 +78,15 @@ fn read_once(
                     let data = PartitionData::default()
                         .with_partition_index(p.partition)
                         .with_preferred_read_replica(BrokerId(-1));
-                    match read_partition(broker, &image, name.as_deref(), p, remaining, version) {
+                    let read = match &name {
+                        Some(name) if denied.contains(name) => Err((
+                            ApiError::new(ResponseError::TopicAuthorizationFailed, format!("Read on topic `{name}` is required")),
+                            -1,
+                            -1,
+                        )),
+                        _ => read_partition(broker, &image, name.as_deref(), p, remaining, version),
+                    };
+                    match read {
                         Ok((records, high_watermark, log_start_offset)) => {
                             total += records.len();
                             remaining = remaining.saturating_sub(records.len());

@@ -1,4 +1,6 @@
 //! FindCoordinator (key 10): this broker coordinates every group; transactions are refused.
+//! Needs Describe on the group (GROUP_AUTHORIZATION_FAILED) or the transactional id
+//! (TRANSACTIONAL_ID_AUTHORIZATION_FAILED).
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::find_coordinator_response::Coordinator;
@@ -7,9 +9,11 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::str_bytes;
 use super::RequestContext;
+use crate::authorizer::{AclOperation, ResourceType};
 use crate::broker::Broker;
 
 const KEY_TYPE_GROUP: i8 = 0;
+const KEY_TYPE_TRANSACTION: i8 = 1;
 
 pub fn handle(
     broker: &Broker,
@@ -19,6 +23,26 @@ pub fn handle(
     let version = ctx.api_version;
     let node = broker.node_for(&ctx.listener);
     let answer = |key: StrBytes| {
+        let denied = |error: ResponseError| {
+            Coordinator::default()
+                .with_key(key.clone())
+                .with_error_code(error.code())
+                .with_error_message(Some(str_bytes("Authorization failed.")))
+                .with_node_id(BrokerId(-1))
+                .with_port(-1)
+        };
+        let describe = AclOperation::Describe;
+        match request.key_type {
+            KEY_TYPE_GROUP if !broker.authorize(ctx, describe, ResourceType::Group, &key) => {
+                return denied(ResponseError::GroupAuthorizationFailed)
+            }
+            KEY_TYPE_TRANSACTION
+                if !broker.authorize(ctx, describe, ResourceType::TransactionalId, &key) =>
+            {
+                return denied(ResponseError::TransactionalIdAuthorizationFailed)
+            }
+            _ => {}
+        }
         let coordinator = Coordinator::default().with_key(key);
         if request.key_type != KEY_TYPE_GROUP {
             return coordinator

@@ -4,8 +4,9 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse;
 use kafka_protocol::messages::{IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse};
 
-use super::describe_configs::alterable_topic_configs;
-use super::str_bytes;
+use super::describe_configs::{alterable_topic_configs, authorize_config_resource};
+use super::{str_bytes, RequestContext};
+use crate::authorizer::AclOperation;
 use crate::broker::{ApiError, Broker};
 
 const SET: i8 = 0;
@@ -15,6 +16,7 @@ const SUBTRACT: i8 = 3;
 
 pub fn handle(
     broker: &Broker,
+    ctx: &RequestContext,
     request: IncrementalAlterConfigsRequest,
 ) -> IncrementalAlterConfigsResponse {
     let responses = request
@@ -24,7 +26,15 @@ pub fn handle(
             let response = AlterConfigsResourceResponse::default()
                 .with_resource_type(resource.resource_type)
                 .with_resource_name(resource.resource_name.clone());
-            match alter(broker, &resource, request.validate_only) {
+            let outcome = authorize_config_resource(
+                broker,
+                ctx,
+                AclOperation::AlterConfigs,
+                resource.resource_type,
+                &resource.resource_name,
+            )
+            .and_then(|()| alter(broker, &resource, request.validate_only));
+            match outcome {
                 Ok(()) => response,
                 Err(e) => {
                     tracing::info!(resource = %resource.resource_name, error = %e.message, "config change refused");

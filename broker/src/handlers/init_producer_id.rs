@@ -4,9 +4,15 @@
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
 
+use super::RequestContext;
+use crate::authorizer::{AclOperation, ResourceType, CLUSTER_NAME};
 use crate::broker::Broker;
 
-pub fn handle(broker: &Broker, request: InitProducerIdRequest) -> InitProducerIdResponse {
+pub fn handle(
+    broker: &Broker,
+    ctx: &RequestContext,
+    request: InitProducerIdRequest,
+) -> InitProducerIdResponse {
     let failed = |error: ResponseError| {
         InitProducerIdResponse::default()
             .with_error_code(error.code())
@@ -14,7 +20,26 @@ pub fn handle(broker: &Broker, request: InitProducerIdRequest) -> InitProducerId
             .with_producer_epoch(-1)
     };
     match request.transactional_id.as_ref().map(|id| id.0.as_str()) {
-        None => {}
+        // An idempotent producer needs IdempotentWrite on the Cluster or Write on some topic.
+        None => {
+            let (cluster, topic) = (ResourceType::Cluster, ResourceType::Topic);
+            if !broker.authorize_silently(ctx, AclOperation::IdempotentWrite, cluster, CLUSTER_NAME)
+                && !broker.authorize_by_resource_type(ctx, AclOperation::Write, topic)
+            {
+                return failed(ResponseError::ClusterAuthorizationFailed);
+            }
+        }
+        Some(id)
+            if !id.is_empty()
+                && !broker.authorize(
+                    ctx,
+                    AclOperation::Write,
+                    ResourceType::TransactionalId,
+                    id,
+                ) =>
+        {
+            return failed(ResponseError::TransactionalIdAuthorizationFailed)
+        }
         // Kafka's own answer to an empty transactional id.
         Some("") => return failed(ResponseError::InvalidRequest),
         Some(id) => {

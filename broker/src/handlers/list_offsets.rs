@@ -6,7 +6,8 @@ use kafka_protocol::messages::list_offsets_response::{
 };
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
-use super::check_leader_epoch;
+use super::{check_leader_epoch, RequestContext};
+use crate::authorizer::{AclOperation, ResourceType};
 use crate::broker::{ApiError, Broker};
 
 const LATEST: i64 = -1;
@@ -15,19 +16,31 @@ const MAX_TIMESTAMP: i64 = -3;
 const EARLIEST_LOCAL: i64 = -4;
 const LATEST_TIERED: i64 = -5;
 
-pub fn handle(broker: &Broker, request: ListOffsetsRequest, version: i16) -> ListOffsetsResponse {
+pub fn handle(
+    broker: &Broker,
+    ctx: &RequestContext,
+    request: ListOffsetsRequest,
+    version: i16,
+) -> ListOffsetsResponse {
     let image = broker.metadata();
     let topics = request
         .topics
         .into_iter()
         .map(|topic| {
             let name = topic.name.0.to_string();
+            let allowed = broker.authorize(ctx, AclOperation::Describe, ResourceType::Topic, &name);
             let partitions = topic
                 .partitions
                 .into_iter()
                 .map(|p| {
                     let response = ListOffsetsPartitionResponse::default()
                         .with_partition_index(p.partition_index);
+                    if !allowed {
+                        return response
+                            .with_error_code(ResponseError::TopicAuthorizationFailed.code())
+                            .with_offset(-1)
+                            .with_timestamp(-1);
+                    }
                     match lookup(
                         broker,
                         &image,

@@ -1,4 +1,8 @@
 //! Metadata (key 3): brokers, cluster id, controller, and topics with their partitions.
+//!
+//! Authorization as in Kafka: an all-topics request lists only topics the principal may
+//! Describe; a topic requested by name or id that it may not Describe is answered with
+//! TOPIC_AUTHORIZATION_FAILED; auto-creation needs Create on the Cluster or on the topic.
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::metadata_response::{
@@ -8,6 +12,7 @@ use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, Topi
 
 use super::str_bytes;
 use super::RequestContext;
+use crate::authorizer::{AclOperation, ResourceType, CLUSTER_NAME};
 use crate::broker::{Broker, CONSUMER_OFFSETS_TOPIC};
 use crate::metadata::TopicImage;
 
@@ -22,16 +27,41 @@ pub fn handle(broker: &Broker, ctx: &RequestContext, request: MetadataRequest) -
         .with_host(str_bytes(node.host.clone()))
         .with_port(node.port)
         .with_rack(node.rack.clone().map(str_bytes))];
+    let with_operations = version >= 8 && request.include_topic_authorized_operations;
+    let respond = |topic: &TopicImage| {
+        let operations = if with_operations {
+            broker.authorized_operations(ctx, ResourceType::Topic, &topic.name)
+        } else {
+            OPERATIONS_NOT_REQUESTED
+        };
+        topic_response(topic).with_topic_authorized_operations(operations)
+    };
+    let describe =
+        |name: &str| broker.authorize(ctx, AclOperation::Describe, ResourceType::Topic, name);
     // v0 asks for all topics with an empty list; v1+ with a null list.
     let all_topics = match &request.topics {
         None => true,
         Some(topics) => topics.is_empty() && version == 0,
     };
     let topics = if all_topics {
-        broker.metadata().topics().map(topic_response).collect()
+        broker
+            .metadata()
+            .topics()
+            .filter(|t| {
+                broker.authorize_silently(ctx, AclOperation::Describe, ResourceType::Topic, &t.name)
+            })
+            .map(respond)
+            .collect()
     } else {
         let auto_create = broker.config.auto_create_topics_enable
             && (version < 4 || request.allow_auto_topic_creation);
+        let denied = |name: Option<TopicName>, id: uuid::Uuid| {
+            MetadataResponseTopic::default()
+                .with_error_code(ResponseError::TopicAuthorizationFailed.code())
+                .with_name(name)
+                .with_topic_id(id)
+                .with_topic_authorized_operations(OPERATIONS_NOT_REQUESTED)
+        };
         request
             .topics
             .unwrap_or_default()
@@ -43,7 +73,14 @@ pub fn handle(broker: &Broker, ctx: &RequestContext, request: MetadataRequest) -
                     None => image.topic_by_id(&wanted.topic_id),
                 };
                 if let Some(topic) = found {
-                    return topic_response(topic);
+                    if !describe(&topic.name) {
+                        // Asked by id, the name stays hidden.
+                        return match wanted.name {
+                            Some(name) => denied(Some(name), uuid::Uuid::nil()),
+                            None => denied(None, topic.topic_id),
+                        };
+                    }
+                    return respond(topic);
                 }
                 let Some(name) = wanted.name else {
                     return MetadataResponseTopic::default()
@@ -51,17 +88,27 @@ pub fn handle(broker: &Broker, ctx: &RequestContext, request: MetadataRequest) -
                         .with_topic_id(wanted.topic_id)
                         .with_topic_authorized_operations(OPERATIONS_NOT_REQUESTED);
                 };
-                let error = if auto_create {
+                if !describe(&name) {
+                    return denied(Some(name), uuid::Uuid::nil());
+                }
+                let may_create = || {
+                    let create = AclOperation::Create;
+                    broker.authorize_silently(ctx, create, ResourceType::Cluster, CLUSTER_NAME)
+                        || broker.authorize(ctx, create, ResourceType::Topic, &name)
+                };
+                let error = if auto_create && !may_create() {
+                    ResponseError::TopicAuthorizationFailed
+                } else if auto_create {
                     match broker.create_topic(
                         &name,
                         broker.config.num_partitions,
                         Default::default(),
                         false,
                     ) {
-                        Ok(topic) => return topic_response(&topic),
+                        Ok(topic) => return respond(&topic),
                         Err(e) if e.error == ResponseError::TopicAlreadyExists => {
                             if let Some(topic) = broker.metadata().topic(&name) {
-                                return topic_response(topic);
+                                return respond(topic);
                             }
                             e.error
                         }
@@ -77,12 +124,28 @@ pub fn handle(broker: &Broker, ctx: &RequestContext, request: MetadataRequest) -
             })
             .collect()
     };
+    // v8-10 may ask for the Cluster's operations: the bit field with Describe, 0 without it.
+    let cluster_operations =
+        if (8..=10).contains(&version) && request.include_cluster_authorized_operations {
+            cluster_authorized_operations(broker, ctx)
+        } else {
+            OPERATIONS_NOT_REQUESTED
+        };
     MetadataResponse::default()
         .with_brokers(brokers)
         .with_cluster_id(Some(str_bytes(broker.cluster_id.clone())))
         .with_controller_id(BrokerId(node.node_id))
         .with_topics(topics)
-        .with_cluster_authorized_operations(OPERATIONS_NOT_REQUESTED)
+        .with_cluster_authorized_operations(cluster_operations)
+}
+
+/// Kafka's cluster authorized operations: all allowed ones with Describe on the Cluster, else 0.
+pub(crate) fn cluster_authorized_operations(broker: &Broker, ctx: &RequestContext) -> i32 {
+    if broker.authorize(ctx, AclOperation::Describe, ResourceType::Cluster, CLUSTER_NAME) {
+        broker.authorized_operations(ctx, ResourceType::Cluster, CLUSTER_NAME)
+    } else {
+        0
+    }
 }
 
 fn topic_response(topic: &TopicImage) -> MetadataResponseTopic {

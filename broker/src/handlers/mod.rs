@@ -5,11 +5,14 @@ mod alter_client_quotas;
 mod alter_configs;
 mod alter_user_scram_credentials;
 pub mod api_versions;
+mod create_acls;
 mod create_partitions;
 mod create_topics;
+mod delete_acls;
 mod delete_groups;
 mod delete_records;
 mod delete_topics;
+mod describe_acls;
 mod describe_client_quotas;
 mod describe_cluster;
 mod describe_configs;
@@ -79,43 +82,43 @@ pub async fn handle(
             ResponseKind::SaslAuthenticate(sasl_authenticate::handle(broker, session, r))
         }
         RequestKind::Metadata(r) => ResponseKind::Metadata(metadata::handle(broker, ctx, r)),
-        RequestKind::Produce(r) => match produce::handle(broker, r, v) {
+        RequestKind::Produce(r) => match produce::handle(broker, ctx, r, v) {
             Some(response) => ResponseKind::Produce(response),
             None => return Ok(None),
         },
-        RequestKind::Fetch(r) => ResponseKind::Fetch(fetch::handle(broker, r, v).await),
+        RequestKind::Fetch(r) => ResponseKind::Fetch(fetch::handle(broker, ctx, r, v).await),
         RequestKind::ListOffsets(r) => {
-            ResponseKind::ListOffsets(list_offsets::handle(broker, r, v))
+            ResponseKind::ListOffsets(list_offsets::handle(broker, ctx, r, v))
         }
         RequestKind::InitProducerId(r) => {
-            ResponseKind::InitProducerId(init_producer_id::handle(broker, r))
+            ResponseKind::InitProducerId(init_producer_id::handle(broker, ctx, r))
         }
         RequestKind::CreateTopics(r) => {
-            ResponseKind::CreateTopics(create_topics::handle(broker, r, v))
+            ResponseKind::CreateTopics(create_topics::handle(broker, ctx, r, v))
         }
         RequestKind::DeleteTopics(r) => {
-            ResponseKind::DeleteTopics(delete_topics::handle(broker, r, v))
+            ResponseKind::DeleteTopics(delete_topics::handle(broker, ctx, r, v))
         }
         RequestKind::CreatePartitions(r) => {
-            ResponseKind::CreatePartitions(create_partitions::handle(broker, r))
+            ResponseKind::CreatePartitions(create_partitions::handle(broker, ctx, r))
         }
         RequestKind::DeleteRecords(r) => {
-            ResponseKind::DeleteRecords(delete_records::handle(broker, r))
+            ResponseKind::DeleteRecords(delete_records::handle(broker, ctx, r))
         }
         RequestKind::DescribeConfigs(r) => {
-            ResponseKind::DescribeConfigs(describe_configs::handle(broker, r, v))
+            ResponseKind::DescribeConfigs(describe_configs::handle(broker, ctx, r, v))
         }
         RequestKind::AlterConfigs(r) => {
-            ResponseKind::AlterConfigs(alter_configs::handle(broker, r))
+            ResponseKind::AlterConfigs(alter_configs::handle(broker, ctx, r))
         }
         RequestKind::IncrementalAlterConfigs(r) => {
-            ResponseKind::IncrementalAlterConfigs(incremental_alter_configs::handle(broker, r))
+            ResponseKind::IncrementalAlterConfigs(incremental_alter_configs::handle(broker, ctx, r))
         }
         RequestKind::DescribeCluster(r) => {
             ResponseKind::DescribeCluster(describe_cluster::handle(broker, ctx, r))
         }
         RequestKind::OffsetForLeaderEpoch(r) => {
-            ResponseKind::OffsetForLeaderEpoch(offset_for_leader_epoch::handle(broker, r))
+            ResponseKind::OffsetForLeaderEpoch(offset_for_leader_epoch::handle(broker, ctx, r))
         }
         RequestKind::FindCoordinator(r) => {
             ResponseKind::FindCoordinator(find_coordinator::handle(broker, ctx, r))
@@ -156,23 +159,17 @@ pub async fn handle(
         RequestKind::AlterUserScramCredentials(r) => ResponseKind::AlterUserScramCredentials(
             alter_user_scram_credentials::handle(broker, ctx, r),
         ),
+        RequestKind::CreateAcls(r) => ResponseKind::CreateAcls(create_acls::handle(broker, ctx, r)),
+        RequestKind::DescribeAcls(r) => {
+            ResponseKind::DescribeAcls(describe_acls::handle(broker, ctx, r))
+        }
+        RequestKind::DeleteAcls(r) => ResponseKind::DeleteAcls(delete_acls::handle(broker, ctx, r)),
         other => {
             // Unreachable while api_versions::SUPPORTED lists only the APIs above.
             return Err(FrameError::Invalid(format!("no handler for {other:?}")));
         }
     };
     Ok(Some(response))
-}
-
-/// Authorization hook for cluster-level operations (`ALTER`, `DESCRIBE`, `ALTER_CONFIGS`,
-/// `DESCRIBE_CONFIGS` on the `Cluster` resource): the authorizer is consulted here, and a
-/// denial becomes CLUSTER_AUTHORIZATION_FAILED. Until ACLs exist every principal is allowed.
-pub(crate) fn authorize_cluster(
-    _broker: &Broker,
-    _ctx: &RequestContext,
-    _operation: &str,
-) -> Result<(), crate::broker::ApiError> {
-    Ok(())
 }
 
 /// Wire string from a Rust string.
@@ -216,5 +213,7 @@ impl crate::group::TopicLookup for crate::metadata::MetadataImage {
     }
 }
 
+#[cfg(test)]
+mod authorization_tests;
 #[cfg(test)]
 mod tests;

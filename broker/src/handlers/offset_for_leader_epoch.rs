@@ -9,24 +9,44 @@ use kafka_protocol::messages::offset_for_leader_epoch_response::{
 };
 use kafka_protocol::messages::{OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse};
 
-use super::check_leader_epoch;
+use super::{check_leader_epoch, RequestContext};
+use crate::authorizer::{AclOperation, ResourceType, CLUSTER_NAME};
 use crate::broker::Broker;
 
 pub fn handle(
     broker: &Broker,
+    ctx: &RequestContext,
     request: OffsetForLeaderEpochRequest,
 ) -> OffsetForLeaderEpochResponse {
     let image = broker.metadata();
+    // A follower (replica id >= 0, v3+) needs ClusterAction; consumers Describe on the topic.
+    let follower_denied = request.replica_id.0 >= 0
+        && !broker.authorize(ctx, AclOperation::ClusterAction, ResourceType::Cluster, CLUSTER_NAME);
     let topics = request
         .topics
         .into_iter()
         .map(|topic| {
             let name = topic.topic.0.to_string();
+            let denied = if follower_denied {
+                Some(ResponseError::ClusterAuthorizationFailed)
+            } else if request.replica_id.0 < 0
+                && !broker.authorize(ctx, AclOperation::Describe, ResourceType::Topic, &name)
+            {
+                Some(ResponseError::TopicAuthorizationFailed)
+            } else {
+                None
+            };
             let partitions = topic
                 .partitions
                 .into_iter()
                 .map(|p| {
                     let result = EpochEndOffset::default().with_partition(p.partition);
+                    if let Some(error) = denied {
+                        return result
+                            .with_error_code(error.code())
+                            .with_leader_epoch(-1)
+                            .with_end_offset(-1);
+                    }
                     let current = image.topic(&name).and_then(|t| t.partitions.get(&p.partition));
                     let log = broker.partition_log(&name, p.partition);
                     let (Some(current), Some(log)) = (current, log) else {

@@ -4,13 +4,23 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 
-use super::str_bytes;
+use super::{str_bytes, RequestContext};
+use crate::authorizer::{AclOperation, ResourceType};
 use crate::broker::{unknown_topic, ApiError, Broker};
 use crate::topic_config;
 
 /// Handles a Produce request; `None` for acks=0, which Kafka never answers.
-pub fn handle(broker: &Broker, request: ProduceRequest, _version: i16) -> Option<ProduceResponse> {
+pub fn handle(
+    broker: &Broker,
+    ctx: &RequestContext,
+    request: ProduceRequest,
+    _version: i16,
+) -> Option<ProduceResponse> {
     let acks = request.acks;
+    // Kafka checks Write on the transactional id before anything else.
+    let transactional_denied = request.transactional_id.as_ref().is_some_and(|id| {
+        !broker.authorize(ctx, AclOperation::Write, ResourceType::TransactionalId, id.0.as_str())
+    });
     let valid_acks = matches!(acks, -1..=1);
     let transactional = request.transactional_id.is_some();
     let mut appended = false;
@@ -20,12 +30,24 @@ pub fn handle(broker: &Broker, request: ProduceRequest, _version: i16) -> Option
         .into_iter()
         .map(|topic| {
             let name = topic.name.0.to_string();
+            let topic_allowed = transactional_denied
+                || broker.authorize(ctx, AclOperation::Write, ResourceType::Topic, &name);
             let partitions = topic
                 .partition_data
                 .into_iter()
                 .map(|data| {
                     let index = data.index;
-                    let result = if !valid_acks {
+                    let result = if transactional_denied {
+                        Err(ApiError::new(
+                            ResponseError::TransactionalIdAuthorizationFailed,
+                            "Write on the transactional id is required",
+                        ))
+                    } else if !topic_allowed {
+                        Err(ApiError::new(
+                            ResponseError::TopicAuthorizationFailed,
+                            format!("Write on topic `{name}` is required"),
+                        ))
+                    } else if !valid_acks {
                         Err(ApiError::new(ResponseError::InvalidRequiredAcks, format!("acks={acks} is not -1, 0 or 1")))
                     } else if transactional {
                         Err(ApiError::new(

@@ -1,8 +1,10 @@
-//! SyncGroup (key 14): delegated to the group coordinator.
+//! SyncGroup (key 14): Read on the group, then the group coordinator.
 
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{SyncGroupRequest, SyncGroupResponse};
 
 use super::RequestContext;
+use crate::authorizer::{AclOperation, ResourceType};
 use crate::broker::Broker;
 
 pub async fn handle(
@@ -10,5 +12,14 @@ pub async fn handle(
     ctx: &RequestContext,
     request: SyncGroupRequest,
 ) -> SyncGroupResponse {
+    if !broker.authorize(ctx, AclOperation::Read, ResourceType::Group, request.group_id.0.as_str())
+    {
+        return crate::group::sync_response(
+            None,
+            ctx.api_version,
+            Some(ResponseError::GroupAuthorizationFailed),
+            Default::default(),
+        );
+    }
     broker.groups.sync_group(request, ctx.api_version).await
 }

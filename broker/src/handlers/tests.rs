@@ -27,7 +27,14 @@ fn topic(name: &str) -> TopicName {
 }
 
 async fn test_broker() -> Arc<Broker> {
-    let config = BrokerConfig { group_initial_rebalance_delay_ms: 0, ..BrokerConfig::default() };
+    // The authorizer is on, with the plaintext sessions' ANONYMOUS as super user: every
+    // handler runs its authorization path and the ACL APIs answer for real.
+    let config = BrokerConfig {
+        group_initial_rebalance_delay_ms: 0,
+        authorizer_class_name: crate::authorizer::STANDARD_AUTHORIZER.into(),
+        super_users: "User:ANONYMOUS".into(),
+        ..BrokerConfig::default()
+    };
     let broker = Broker::open(
         config,
         Arc::new(MemoryStorage::new()),
@@ -322,6 +329,46 @@ fn request(broker: &Broker, api: ApiKey, v: i16) -> RequestKind {
                     .with_salted_password(Bytes::from_static(&[7; 32])),
             ]),
         ),
+        ApiKey::CreateAcls => {
+            RequestKind::CreateAcls(CreateAclsRequest::default().with_creations(vec![
+                create_acls_request::AclCreation::default()
+                    .with_resource_type(2)
+                    .with_resource_name(s(&format!("acl-{v}")))
+                    .with_resource_pattern_type(3)
+                    .with_principal(s("User:alice"))
+                    .with_host(s("*"))
+                    .with_operation(3)
+                    .with_permission_type(3),
+                // Invalid: pattern type MATCH.
+                create_acls_request::AclCreation::default()
+                    .with_resource_type(2)
+                    .with_resource_name(s("x"))
+                    .with_resource_pattern_type(2)
+                    .with_principal(s("User:alice"))
+                    .with_host(s("*"))
+                    .with_operation(3)
+                    .with_permission_type(3),
+            ]))
+        }
+        ApiKey::DescribeAcls => RequestKind::DescribeAcls(
+            DescribeAclsRequest::default()
+                .with_resource_type_filter(1)
+                .with_pattern_type_filter(1)
+                .with_operation(1)
+                .with_permission_type(1),
+        ),
+        ApiKey::DeleteAcls => {
+            RequestKind::DeleteAcls(DeleteAclsRequest::default().with_filters(vec![
+                delete_acls_request::DeleteAclsFilter::default()
+                    .with_resource_type_filter(2)
+                    .with_resource_name_filter(Some(s(&format!("acl-{v}"))))
+                    .with_pattern_type_filter(3)
+                    .with_operation(1)
+                    .with_permission_type(1),
+                // Invalid: UNKNOWN resource type.
+                delete_acls_request::DeleteAclsFilter::default(),
+            ]))
+        }
         other => panic!("no representative request for {other:?}"),
     }
 }
@@ -414,6 +461,14 @@ fn check(response: &ResponseKind, api: ApiKey, v: i16) {
         }
         ResponseKind::AlterUserScramCredentials(r) => assert_eq!(r.results[0].error_code, 0),
         ResponseKind::DescribeUserScramCredentials(r) => assert_eq!(r.error_code, 0),
+        ResponseKind::CreateAcls(r) => {
+            assert_eq!((r.results[0].error_code, r.results[1].error_code), (0, 42), "v{v}");
+        }
+        ResponseKind::DescribeAcls(r) => assert_eq!(r.error_code, 0, "DescribeAcls v{v}"),
+        ResponseKind::DeleteAcls(r) => {
+            let codes = (r.filter_results[0].error_code, r.filter_results[1].error_code);
+            assert_eq!(codes, (0, 42), "DeleteAcls v{v}");
+        }
         ResponseKind::InitProducerId(r) => {
             assert_eq!(r.error_code, 0, "InitProducerId v{v}");
             assert!(r.producer_id.0 >= 0);
@@ -435,6 +490,19 @@ fn fetch_t0(min_bytes: i32, max_wait_ms: i32) -> FetchRequest {
                 .with_partition_max_bytes(1 << 20)])])
 }
 
+/// What a plaintext client's request carries: `User:ANONYMOUS` (a super user in these tests).
+fn anonymous(api_key: ApiKey, api_version: i16) -> super::RequestContext {
+    super::RequestContext {
+        api_key,
+        api_version,
+        correlation_id: 1,
+        client_id: "test".into(),
+        client_host: "127.0.0.1:5000".into(),
+        listener: "PLAINTEXT".into(),
+        principal: crate::security::Principal::anonymous(),
+    }
+}
+
 fn produce_t0() -> ProduceRequest {
     let batch = Bytes::from(encode_batch(&[(None, Some(Bytes::from_static(b"late")))], 1).to_vec());
     ProduceRequest::default().with_acks(1).with_timeout_ms(1000).with_topic_data(vec![
@@ -451,7 +519,8 @@ async fn fetch_long_polls_until_data_arrives_or_max_wait() {
     let broker = test_broker().await;
     let start = tokio::time::Instant::now();
     // Nothing arrives: the fetch waits the full max_wait_ms and returns empty.
-    let empty = super::fetch::handle(&broker, fetch_t0(1, 500), 12).await;
+    let empty =
+        super::fetch::handle(&broker, &anonymous(ApiKey::Fetch, 12), fetch_t0(1, 500), 12).await;
     assert!(empty.responses[0].partitions[0].records.as_ref().unwrap().is_empty());
     assert_eq!(start.elapsed().as_millis(), 500);
 
@@ -459,10 +528,11 @@ async fn fetch_long_polls_until_data_arrives_or_max_wait() {
     let producer = broker.clone();
     tokio::spawn(async move {
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-        super::produce::handle(&producer, produce_t0(), 9).unwrap();
+        super::produce::handle(&producer, &anonymous(ApiKey::Produce, 9), produce_t0(), 9).unwrap();
     });
     let start = tokio::time::Instant::now();
-    let woken = super::fetch::handle(&broker, fetch_t0(1, 5000), 12).await;
+    let woken =
+        super::fetch::handle(&broker, &anonymous(ApiKey::Fetch, 12), fetch_t0(1, 5000), 12).await;
     assert_eq!(start.elapsed().as_millis(), 200);
     let partition = &woken.responses[0].partitions[0];
     assert!(!partition.records.as_ref().unwrap().is_empty());
@@ -522,7 +592,8 @@ async fn random_and_mutated_frames_never_panic() {
     }
     assert!(answered > 100, "mutations should not reject everything: {answered} answered");
     // Still serving.
-    let response = super::fetch::handle(&broker, fetch_t0(0, 0), 12).await;
+    let response =
+        super::fetch::handle(&broker, &anonymous(ApiKey::Fetch, 12), fetch_t0(0, 0), 12).await;
     assert_eq!(response.responses[0].partitions[0].error_code, 0);
 }
 
@@ -1013,6 +1084,23 @@ async fn over_quota_responses_carry_throttle_time_and_mute() {
         .await,
         [0]
     );
+    // Not super users: both need ACLs to produce and fetch.
+    let records = ["User:slow", "User:fast"]
+        .into_iter()
+        .map(|principal| crate::metadata::MetadataRecord::AccessControlEntry {
+            id: broker.random_uuid(),
+            acl: crate::authorizer::AclBinding {
+                resource_type: crate::authorizer::ResourceType::Topic,
+                resource_name: "t".into(),
+                pattern_type: crate::authorizer::PatternType::Literal,
+                principal: principal.into(),
+                host: "*".into(),
+                operation: crate::authorizer::AclOperation::All,
+                permission: crate::authorizer::AclPermissionType::Allow,
+            },
+        })
+        .collect();
+    broker.commit_metadata(records).unwrap();
     let mut slow = Session::plaintext("test:1".into());
     slow.principal = crate::security::Principal::user("slow");
     let mut throttles = Vec::new();
@@ -1057,6 +1145,7 @@ async fn over_quota_responses_carry_throttle_time_and_mute() {
         else {
             unreachable!()
         };
+        assert_eq!(r.responses[0].partition_responses[0].error_code, 0);
         assert_eq!(r.throttle_time_ms, 0);
         assert_eq!(fast.throttle_ms, 0);
     }

@@ -245,7 +245,13 @@ impl PartitionLog {
             let mut seg = Segment::open(storage.as_ref(), &dir, base, false)
                 .map_err(storage_err(format!("opening segment {base} in {d}")))?;
             let cut = seg
-                .recover(active, !active, config.index_interval_bytes, &mut producers)
+                .recover(
+                    storage.as_ref(),
+                    active,
+                    !active,
+                    config.index_interval_bytes,
+                    &mut producers,
+                )
                 .map_err(storage_err(format!("recovering segment {base} in {d}")))?;
             if cut > 0 {
                 tracing::warn!(
@@ -482,7 +488,7 @@ impl PartitionLog {
     fn roll_to(&mut self, base_offset: i64) -> Result<(), LogError> {
         let ctx = self.ctx(format!("rolling to a new segment at {base_offset}"));
         if let Some(active) = self.segments.values_mut().next_back() {
-            active.seal().map_err(storage_err(&ctx))?;
+            active.seal(self.storage.as_ref()).map_err(storage_err(&ctx))?;
         }
         let seg = Segment::open(self.storage.as_ref(), &self.dir, base_offset, true)
             .map_err(storage_err(&ctx))?;
@@ -727,7 +733,7 @@ impl PartitionLog {
     pub fn flush(&mut self) -> Result<(), LogError> {
         let ctx = self.ctx("flushing");
         for seg in self.segments.values_mut() {
-            seg.sync().map_err(storage_err(&ctx))?;
+            seg.sync(self.storage.as_ref()).map_err(storage_err(&ctx))?;
         }
         self.unflushed_messages = 0;
         self.last_flush_ms = self.last_now_ms;

@@ -45,6 +45,10 @@ impl ScannedBatch {
 }
 
 /// An open segment and its in-memory index state.
+///
+/// Only the `.log` file stays open. The sparse indexes live in memory (they are rebuilt from the
+/// log on recovery anyway) and reach their files on [`Segment::sync`]: one open file per
+/// partition instead of three, so 10,000 partitions fit a 20,000 open-file limit.
 pub struct Segment {
     /// Offset of the first record this segment may hold; names its files.
     pub base_offset: i64,
@@ -52,8 +56,6 @@ pub struct Segment {
     index_path: PathBuf,
     time_index_path: PathBuf,
     log: Box<dyn StorageFile>,
-    index: Box<dyn StorageFile>,
-    time_index: Box<dyn StorageFile>,
     /// Bytes in the `.log` file.
     pub size: u64,
     /// Last offset + 1, or the base offset while empty.
@@ -66,6 +68,9 @@ pub struct Segment {
     offset_of_max_timestamp: i64,
     offset_entries: Vec<(u32, u32)>,
     time_entries: Vec<(i64, u32)>,
+    /// How many of `offset_entries` / `time_entries` are in the index files.
+    index_entries_written: usize,
+    time_entries_written: usize,
     bytes_since_last_index: u64,
     /// When the first batch was appended (or the segment was recovered); drives `segment_ms`.
     pub rolling_base_ms: Option<i64>,
@@ -86,12 +91,12 @@ impl Segment {
         let index_path = dir.join(file_name(base_offset, ".index"));
         let time_index_path = dir.join(file_name(base_offset, ".timeindex"));
         let mut log = storage.open(&log_path, true)?;
-        let mut index = storage.open(&index_path, true)?;
-        let mut time_index = storage.open(&time_index_path, true)?;
         if truncate {
             log.truncate(0)?;
-            index.truncate(0)?;
-            time_index.truncate(0)?;
+            // Stale indexes of an earlier segment at this offset must not survive.
+            for path in [&index_path, &time_index_path] {
+                storage.open(path, true)?.truncate(0)?;
+            }
         }
         let size = log.len()?;
         Ok(Segment {
@@ -100,8 +105,6 @@ impl Segment {
             index_path,
             time_index_path,
             log,
-            index,
-            time_index,
             size,
             next_offset: base_offset,
             max_timestamp: -1,
@@ -109,6 +112,8 @@ impl Segment {
             offset_of_max_timestamp: base_offset,
             offset_entries: Vec::new(),
             time_entries: Vec::new(),
+            index_entries_written: 0,
+            time_entries_written: 0,
             bytes_since_last_index: 0,
             rolling_base_ms: None,
             dirty: truncate,
@@ -125,47 +130,33 @@ impl Segment {
         self.size == 0
     }
 
-    /// Account for a batch at `position` in the in-memory state and return the index entries
-    /// it produces (Kafka's rule: an entry once more than `index_interval_bytes` accumulated).
-    fn track(
-        &mut self,
-        b: &ScannedBatch,
-        index_interval: u32,
-    ) -> (Option<[u8; 8]>, Option<[u8; 12]>) {
+    /// Account for a batch at `position` in the in-memory state, adding index entries by
+    /// Kafka's rule: an entry once more than `index_interval_bytes` accumulated.
+    fn track(&mut self, b: &ScannedBatch, index_interval: u32) {
         if b.max_timestamp > self.max_timestamp {
             self.max_timestamp = b.max_timestamp;
             self.offset_of_max_timestamp = b.last_offset;
             self.max_timestamp_batch = Some((b.position, b.base_offset));
         }
-        let mut entries = (None, None);
         if self.bytes_since_last_index > u64::from(index_interval) {
             let rel = (b.last_offset - self.base_offset) as u32;
             self.offset_entries.push((rel, b.position as u32));
-            let mut e = [0u8; INDEX_ENTRY_LEN];
-            e[..4].copy_from_slice(&rel.to_be_bytes());
-            e[4..].copy_from_slice(&(b.position as u32).to_be_bytes());
-            entries.0 = Some(e);
-            entries.1 = self.time_entry_if_newer();
+            self.add_time_entry_if_newer();
             self.bytes_since_last_index = 0;
         }
         self.bytes_since_last_index += b.size;
         self.next_offset = b.last_offset + 1;
-        entries
     }
 
-    /// A time index entry for the max timestamp so far, if it is larger than the last entry.
-    fn time_entry_if_newer(&mut self) -> Option<[u8; 12]> {
+    /// Adds a time index entry for the max timestamp so far, if it is larger than the last.
+    fn add_time_entry_if_newer(&mut self) {
         if self.max_timestamp < 0
             || self.time_entries.last().is_some_and(|e| e.0 >= self.max_timestamp)
         {
-            return None;
+            return;
         }
         let rel = (self.offset_of_max_timestamp - self.base_offset) as u32;
         self.time_entries.push((self.max_timestamp, rel));
-        let mut e = [0u8; TIME_INDEX_ENTRY_LEN];
-        e[..8].copy_from_slice(&self.max_timestamp.to_be_bytes());
-        e[8..].copy_from_slice(&rel.to_be_bytes());
-        Some(e)
     }
 
     /// Append already validated and patched batches (`data`, described by `batches` with
@@ -186,19 +177,9 @@ impl Segment {
         self.size += data.len() as u64;
         self.dirty = true;
         self.rolling_base_ms.get_or_insert(now_ms);
-        let mut index_bytes = Vec::new();
-        let mut time_bytes = Vec::new();
         for b in batches {
             let b = ScannedBatch { position: start + b.position, ..*b };
-            let (oi, ti) = self.track(&b, index_interval);
-            index_bytes.extend(oi.iter().flatten());
-            time_bytes.extend(ti.iter().flatten());
-        }
-        if !index_bytes.is_empty() {
-            self.index.append(&index_bytes)?;
-        }
-        if !time_bytes.is_empty() {
-            self.time_index.append(&time_bytes)?;
+            self.track(&b, index_interval);
         }
         Ok(())
     }
@@ -252,6 +233,7 @@ impl Segment {
     /// truncated from a torn or corrupt tail.
     pub fn recover(
         &mut self,
+        storage: &dyn Storage,
         verify_crc: bool,
         sealed: bool,
         index_interval: u32,
@@ -266,8 +248,6 @@ impl Segment {
         self.offset_entries.clear();
         self.time_entries.clear();
         self.bytes_since_last_index = 0;
-        let mut index_bytes = Vec::new();
-        let mut time_bytes = Vec::new();
         let mut pos = 0u64;
         while let Some(hbuf) = self.header_at(pos)? {
             let h = BatchHeader::parse(&hbuf).expect("a full header was read");
@@ -285,10 +265,7 @@ impl Segment {
             if verify_crc && batch::validate(&self.read(pos, size)?).is_err() {
                 break;
             }
-            let b = ScannedBatch::of(&h, pos);
-            let (oi, ti) = self.track(&b, index_interval);
-            index_bytes.extend(oi.iter().flatten());
-            time_bytes.extend(ti.iter().flatten());
+            self.track(&ScannedBatch::of(&h, pos), index_interval);
             if h.is_idempotent() {
                 producers.update(&h);
             }
@@ -296,7 +273,7 @@ impl Segment {
         }
         if sealed {
             // A sealed segment's time index ends with its final max timestamp (see `seal`).
-            time_bytes.extend(self.time_entry_if_newer().iter().flatten());
+            self.add_time_entry_if_newer();
         }
         let cut = file_len - pos;
         if cut > 0 {
@@ -304,29 +281,57 @@ impl Segment {
             self.log.sync()?;
             self.size = pos;
         }
-        rewrite_if_different(self.index.as_mut(), &index_bytes)?;
-        rewrite_if_different(self.time_index.as_mut(), &time_bytes)?;
+        let (index_bytes, time_bytes) = (self.index_bytes(0), self.time_index_bytes(0));
+        rewrite_if_different(storage, &self.index_path, &index_bytes)?;
+        rewrite_if_different(storage, &self.time_index_path, &time_bytes)?;
+        self.index_entries_written = self.offset_entries.len();
+        self.time_entries_written = self.time_entries.len();
         Ok(cut)
     }
 
     /// Called when the segment stops being the active one: record its final max timestamp in
     /// the time index (so it is known without scanning) and make everything durable.
-    pub fn seal(&mut self) -> io::Result<()> {
-        if let Some(e) = self.time_entry_if_newer() {
-            self.time_index.append(&e)?;
-        }
-        self.sync()
+    pub fn seal(&mut self, storage: &dyn Storage) -> io::Result<()> {
+        self.add_time_entry_if_newer();
+        self.dirty = true;
+        self.sync(storage)
     }
 
-    /// fsync the three files if anything was written since the last sync.
-    pub fn sync(&mut self) -> io::Result<()> {
-        if self.dirty {
-            self.log.sync()?;
-            self.index.sync()?;
-            self.time_index.sync()?;
-            self.dirty = false;
+    /// fsync the log and write the index entries added since the last sync, if anything was
+    /// written. Index files are opened only for this, then closed again.
+    pub fn sync(&mut self, storage: &dyn Storage) -> io::Result<()> {
+        if !self.dirty {
+            return Ok(());
         }
+        self.log.sync()?;
+        let pending = self.index_bytes(self.index_entries_written);
+        append_and_sync(storage, &self.index_path, &pending)?;
+        self.index_entries_written = self.offset_entries.len();
+        let pending = self.time_index_bytes(self.time_entries_written);
+        append_and_sync(storage, &self.time_index_path, &pending)?;
+        self.time_entries_written = self.time_entries.len();
+        self.dirty = false;
         Ok(())
+    }
+
+    /// `.index` file bytes of the entries from `from` on.
+    fn index_bytes(&self, from: usize) -> Vec<u8> {
+        let mut out = Vec::with_capacity((self.offset_entries.len() - from) * INDEX_ENTRY_LEN);
+        for (rel, position) in &self.offset_entries[from..] {
+            out.extend_from_slice(&rel.to_be_bytes());
+            out.extend_from_slice(&position.to_be_bytes());
+        }
+        out
+    }
+
+    /// `.timeindex` file bytes of the entries from `from` on.
+    fn time_index_bytes(&self, from: usize) -> Vec<u8> {
+        let mut out = Vec::with_capacity((self.time_entries.len() - from) * TIME_INDEX_ENTRY_LEN);
+        for (timestamp, rel) in &self.time_entries[from..] {
+            out.extend_from_slice(&timestamp.to_be_bytes());
+            out.extend_from_slice(&rel.to_be_bytes());
+        }
+        out
     }
 
     /// Remove the segment's files.
@@ -347,8 +352,20 @@ impl Segment {
     }
 }
 
+/// Append `data` to the file at `path` (created if missing) and sync it; nothing if empty.
+fn append_and_sync(storage: &dyn Storage, path: &Path, data: &[u8]) -> io::Result<()> {
+    if data.is_empty() {
+        return Ok(());
+    }
+    let mut file = storage.open(path, true)?;
+    file.append(data)?;
+    file.sync()
+}
+
 /// Replace a file's content with `expected` unless it already matches, then sync it.
-fn rewrite_if_different(file: &mut dyn StorageFile, expected: &[u8]) -> io::Result<()> {
+fn rewrite_if_different(storage: &dyn Storage, path: &Path, expected: &[u8]) -> io::Result<()> {
+    let mut file = storage.open(path, true)?;
+    let file = file.as_mut();
     let len = file.len()?;
     if len == expected.len() as u64 {
         let mut cur = vec![0u8; expected.len()];

@@ -239,6 +239,8 @@ fn reopen_with_file_storage_keeps_everything_and_layout_is_kafkas() {
     }
     let before = log.read(0, u32::MAX).unwrap();
     let index_entries = log.active().index_entries();
+    // Index files are written on flush (the broker flushes on shutdown), not on append.
+    log.flush().unwrap();
     drop(log);
 
     let names = s.list_dir(&dir).unwrap();

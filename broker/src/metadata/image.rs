@@ -5,6 +5,9 @@ use std::collections::BTreeMap;
 use uuid::Uuid;
 
 use super::records::{ConfigResource, MetadataRecord};
+use crate::authorizer::AclImage;
+use crate::quota::ClientQuotaImage;
+use crate::security::credentials::ScramImage;
 
 /// A partition as metadata knows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,7 +33,8 @@ pub struct TopicImage {
     pub configs: BTreeMap<String, String>,
 }
 
-/// Everything the cluster knows about its topics, configs and producer ids.
+/// Everything the cluster knows: topics, configs, producer ids, SCRAM credentials, client
+/// quotas and ACLs.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MetadataImage {
     topics: BTreeMap<String, TopicImage>,
@@ -38,9 +42,11 @@ pub struct MetadataImage {
     broker_configs: BTreeMap<String, String>,
     next_producer_id: i64,
     /// SCRAM credentials changed through AlterUserScramCredentials.
-    scram: crate::security::credentials::ScramImage,
+    scram: ScramImage,
     /// Client quotas set through AlterClientQuotas.
-    client_quotas: crate::quota::ClientQuotaImage,
+    client_quotas: ClientQuotaImage,
+    /// ACLs created through CreateAcls, by id.
+    acls: AclImage,
 }
 
 impl MetadataImage {
@@ -102,6 +108,10 @@ impl MetadataImage {
             MetadataRecord::ClientQuota { entity, key, value } => {
                 self.client_quotas.apply(entity, key, *value)
             }
+            MetadataRecord::AccessControlEntry { id, acl } => {
+                self.acls.apply_create(*id, acl.clone())
+            }
+            MetadataRecord::RemoveAccessControlEntry { id } => self.acls.apply_remove(*id),
         }
     }
 
@@ -131,12 +141,17 @@ impl MetadataImage {
     }
 
     /// SCRAM credentials changed at run time (applied over the config file's on start).
-    pub fn scram(&self) -> &crate::security::credentials::ScramImage {
+    pub fn scram(&self) -> &ScramImage {
         &self.scram
     }
 
     /// Configured client quotas.
-    pub fn client_quotas(&self) -> &crate::quota::ClientQuotaImage {
+    pub fn client_quotas(&self) -> &ClientQuotaImage {
         &self.client_quotas
+    }
+
+    /// Every ACL.
+    pub fn acls(&self) -> &AclImage {
+        &self.acls
     }
 }

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::authorizer::AclBinding;
 use crate::quota::{ClientQuotaEntity, QuotaValue};
 use crate::security::credentials::{ScramCredential, ScramMechanism};
 
@@ -38,4 +39,8 @@ pub enum MetadataRecord {
     RemoveUserScramCredential { name: String, mechanism: ScramMechanism },
     /// A client quota was set (`Some`) or removed (`None`) (Kafka's ClientQuotaRecord).
     ClientQuota { entity: ClientQuotaEntity, key: String, value: Option<QuotaValue> },
+    /// An ACL was created (Kafka's AccessControlEntryRecord).
+    AccessControlEntry { id: Uuid, acl: AclBinding },
+    /// An ACL was deleted (Kafka's RemoveAccessControlEntryRecord).
+    RemoveAccessControlEntry { id: Uuid },
 }

@@ -77,23 +77,26 @@ class Broker:
         self._log.close()
 
 
-@pytest.fixture
-def broker(tmp_path, request):
-    b = Broker(tmp_path, getattr(request, "param", []))
+def _serve(tmp_path, request, sasl):
+    b = Broker(tmp_path, getattr(request, "param", []), sasl=sasl)
     yield b
     if request.node.rep_call.failed if hasattr(request.node, "rep_call") else False:
         print(b.log_path.read_text()[-5000:])
     b.stop()
+
+
+@pytest.fixture
+def broker(tmp_path, request):
+    """A broker with a PLAINTEXT listener; `param` is a list of `--override`s."""
+    yield from _serve(tmp_path, request, sasl=False)
 
 
 @pytest.fixture
 def sasl_broker(tmp_path, request):
-    """A broker with a SASL_PLAINTEXT listener and no users until a test adds them."""
-    b = Broker(tmp_path, getattr(request, "param", []), sasl=True)
-    yield b
-    if request.node.rep_call.failed if hasattr(request.node, "rep_call") else False:
-        print(b.log_path.read_text()[-5000:])
-    b.stop()
+    """A broker with a SASL_PLAINTEXT listener (named SASL_PLAINTEXT) too; PLAIN users come
+    from a `listener.name.sasl_plaintext.plain.sasl.jaas.config` override, SCRAM users from
+    the admin APIs."""
+    yield from _serve(tmp_path, request, sasl=True)
 
 
 @pytest.hookimpl(tryfirst=True, hookwrapper=True)

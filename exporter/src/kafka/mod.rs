@@ -75,6 +75,9 @@ pub struct GroupInfo {
     pub members: Vec<MemberInfo>,
 }
 
+/// Partitions per `offsets_for_times` call (see [`ClusterClient::offsets`]).
+const OFFSETS_PER_CALL: usize = 1000;
+
 /// A client of one cluster.
 pub struct ClusterClient {
     consumer: BaseConsumer,
@@ -167,24 +170,25 @@ impl ClusterClient {
         partitions: &[(&str, i32)],
         latest: bool,
     ) -> anyhow::Result<HashMap<(String, i32), i64>> {
-        if partitions.is_empty() {
-            // librdkafka rejects an empty list (InvalidArgument); a cluster may have no topics.
-            return Ok(HashMap::new());
-        }
-        let mut tpl = TopicPartitionList::with_capacity(partitions.len());
-        let sentinel = if latest { Offset::End } else { Offset::Beginning };
-        for &(topic, partition) in partitions {
-            tpl.add_partition_offset(topic, partition, sentinel).context("building ListOffsets")?;
-        }
-        let answer = self.consumer.offsets_for_times(tpl, self.timeout).context(if latest {
-            "ListOffsets (latest)"
-        } else {
-            "ListOffsets (earliest)"
-        })?;
         let mut out = HashMap::with_capacity(partitions.len());
-        for e in answer.elements() {
-            if let (Ok(()), Offset::Offset(o)) = (e.error(), e.offset()) {
-                out.insert((e.topic().to_string(), e.partition()), o);
+        // librdkafka matches each answered partition against the request list linearly, so
+        // one call is quadratic in its size: bounded calls keep 10,000 partitions linear.
+        for chunk in partitions.chunks(OFFSETS_PER_CALL) {
+            let mut tpl = TopicPartitionList::with_capacity(chunk.len());
+            let sentinel = if latest { Offset::End } else { Offset::Beginning };
+            for &(topic, partition) in chunk {
+                tpl.add_partition_offset(topic, partition, sentinel)
+                    .context("building ListOffsets")?;
+            }
+            let answer = self.consumer.offsets_for_times(tpl, self.timeout).context(if latest {
+                "ListOffsets (latest)"
+            } else {
+                "ListOffsets (earliest)"
+            })?;
+            for e in answer.elements() {
+                if let (Ok(()), Offset::Offset(o)) = (e.error(), e.offset()) {
+                    out.insert((e.topic().to_string(), e.partition()), o);
+                }
             }
         }
         Ok(out)

@@ -1,25 +1,58 @@
 //! Prometheus text for all clusters' last polls, rendered once per poll (never per scrape).
 //!
-//! Each family is built as a `prometheus` crate `MetricFamily`, encoded by its `TextEncoder`
-//! and dropped before the next family is built, so memory holds the output text plus one
-//! family, not every series as a live metric object. Because the text is rebuilt from the
-//! snapshots alone, series of vanished groups, partitions or down clusters are simply absent.
+//! Each family is built as `prometheus` crate `MetricFamily` chunks of at most
+//! [`SERIES_PER_CHUNK`] series, encoded by its `TextEncoder` straight into a gzip stream, and
+//! dropped before the next chunk is built. Memory holds the compressed text (Prometheus always
+//! asks for gzip; ~10× smaller) plus one chunk, never the whole text or every series as a live
+//! metric object. Because the text is rebuilt from the snapshots alone, series of vanished
+//! groups, partitions or down clusters are simply absent.
 
 mod dq;
 mod own;
 mod seglo;
 
+use std::io::Write;
 use std::sync::Arc;
 
+use flate2::write::GzEncoder;
+use flate2::Compression;
 use prometheus::proto::{Counter, Gauge, LabelPair, Metric, MetricFamily, MetricType};
 use prometheus::{Encoder, TextEncoder};
 
 use crate::config::Families;
 use crate::snapshot::ClusterSnapshot;
 
+/// Series encoded per `TextEncoder` call: bounds the metric objects alive at once.
+const SERIES_PER_CHUNK: usize = 1024;
+
+/// The exposition text of one render, gzip-compressed.
+pub struct Rendered {
+    /// A complete gzip member holding the text.
+    pub gzip: Vec<u8>,
+    /// Length of the uncompressed text.
+    pub text_len: usize,
+}
+
+impl Rendered {
+    /// The uncompressed text, for scrapers that do not accept gzip.
+    pub fn text(gzip: &[u8]) -> Vec<u8> {
+        use std::io::Read;
+        let mut text = Vec::new();
+        flate2::read::GzDecoder::new(gzip)
+            .read_to_end(&mut text)
+            .expect("decoding gzip this process wrote cannot fail");
+        text
+    }
+}
+
 /// Renders every enabled family for `clusters`.
-pub fn render(clusters: &[Arc<ClusterSnapshot>], families: Families) -> Vec<u8> {
-    let mut out = Out { text: Vec::with_capacity(64 * 1024) };
+pub fn render(clusters: &[Arc<ClusterSnapshot>], families: Families) -> Rendered {
+    // Fast compression: the text is regenerated every poll, and level 1 already gets ~10×.
+    let mut out = Out {
+        gz: GzEncoder::new(Vec::with_capacity(64 * 1024), Compression::fast()),
+        text_len: 0,
+        chunk: Vec::new(),
+    };
     own::render(&mut out, clusters);
     if families.kafka_exporter {
         dq::render(&mut out, clusters);
@@ -30,12 +63,16 @@ pub fn render(clusters: &[Arc<ClusterSnapshot>], families: Families) -> Vec<u8> 
     if families.extra {
         own::render_extra(&mut out, clusters);
     }
-    out.text
+    let gzip = out.gz.finish().expect("compressing into memory cannot fail");
+    Rendered { gzip, text_len: out.text_len }
 }
 
-/// The text being written.
+/// The compressed text being written.
 pub(crate) struct Out {
-    text: Vec<u8>,
+    gz: GzEncoder<Vec<u8>>,
+    text_len: usize,
+    /// Scratch buffer for one encoded chunk, reused.
+    chunk: Vec<u8>,
 }
 
 impl Out {
@@ -63,7 +100,12 @@ impl Out {
         mf.set_name(name.to_string());
         mf.set_help(help.to_string());
         mf.set_field_type(kind);
-        Family { out: self, mf, kind, untyped: false }
+        Family { out: self, mf, kind, untyped: false, chunks: 0 }
+    }
+
+    fn write(&mut self, text: &[u8]) {
+        self.text_len += text.len();
+        self.gz.write_all(text).expect("compressing into memory cannot fail");
     }
 }
 
@@ -73,6 +115,8 @@ pub(crate) struct Family<'a> {
     mf: MetricFamily,
     kind: MetricType,
     untyped: bool,
+    /// Chunks already encoded.
+    chunks: usize,
 }
 
 impl Family<'_> {
@@ -100,26 +144,97 @@ impl Family<'_> {
             m.set_gauge(g);
         }
         self.mf.mut_metric().push(m);
+        if self.mf.get_metric().len() == SERIES_PER_CHUNK {
+            self.encode_chunk();
+        }
     }
 
-    /// Encodes the family (nothing when it has no series: an empty family is not valid text).
-    pub(crate) fn finish(self) {
+    /// Encodes the series added so far and drops them. The text encoder writes `# HELP` and
+    /// `# TYPE` before every call's samples; a family's samples must follow one header, so
+    /// later chunks are written without theirs.
+    fn encode_chunk(&mut self) {
         if self.mf.get_metric().is_empty() {
             return;
         }
-        let encode = |mf: &MetricFamily, out: &mut Vec<u8>| {
-            TextEncoder::new()
-                .encode(std::slice::from_ref(mf), out)
-                .expect("encoding into memory cannot fail for valid names")
+        let mut text = std::mem::take(&mut self.out.chunk);
+        text.clear();
+        TextEncoder::new()
+            .encode(std::slice::from_ref(&self.mf), &mut text)
+            .expect("encoding into memory cannot fail for valid names");
+        let body = if self.chunks == 0 {
+            if self.untyped {
+                // The crate's encoder has no untyped; the sample lines of the two are identical.
+                let gauge = format!("# TYPE {} gauge\n", self.mf.name());
+                let at = find(&text, gauge.as_bytes()).expect("the encoder writes a TYPE line");
+                self.out.write(&text[..at]);
+                self.out.write(format!("# TYPE {} untyped\n", self.mf.name()).as_bytes());
+                at + gauge.len()
+            } else {
+                0
+            }
+        } else {
+            // Skip the `# HELP` and `# TYPE` lines (escaped help text holds no newline).
+            let mut newlines = text.iter().enumerate().filter(|(_, b)| **b == b'\n');
+            newlines.nth(1).map_or(text.len(), |(i, _)| i + 1)
         };
-        if !self.untyped {
-            return encode(&self.mf, &mut self.out.text);
+        self.out.write(&text[body..]);
+        self.out.chunk = text;
+        self.mf.mut_metric().clear();
+        self.chunks += 1;
+    }
+
+    /// Encodes the rest of the family (nothing when it has no series: an empty family is not
+    /// valid text).
+    pub(crate) fn finish(mut self) {
+        self.encode_chunk();
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn render_with(build: impl FnOnce(&mut Out)) -> String {
+        let mut out = Out {
+            gz: GzEncoder::new(Vec::new(), Compression::fast()),
+            text_len: 0,
+            chunk: Vec::new(),
+        };
+        build(&mut out);
+        let len = out.text_len;
+        let text = Rendered::text(&out.gz.finish().unwrap());
+        assert_eq!(text.len(), len);
+        String::from_utf8(text).unwrap()
+    }
+
+    #[test]
+    fn a_family_spanning_chunks_has_one_header_and_every_series() {
+        let n = SERIES_PER_CHUNK * 2 + 7;
+        let text = render_with(|out| {
+            let mut f = out.untyped("big_sum", "Many series.");
+            for i in 0..n {
+                f.add(&[("partition", &i.to_string())], i as f64);
+            }
+            f.finish();
+            let mut f = out.gauge("small", "One series.");
+            f.add(&[("a", "b")], 1.0);
+            f.finish();
+            out.gauge("empty", "No series.").finish();
+        });
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "# HELP big_sum Many series.");
+        assert_eq!(lines[1], "# TYPE big_sum untyped");
+        assert_eq!(text.matches("# HELP").count(), 2, "{text}");
+        assert_eq!(text.matches("# TYPE").count(), 2);
+        assert!(!text.contains("empty"));
+        for i in [0, SERIES_PER_CHUNK - 1, SERIES_PER_CHUNK, n - 1] {
+            assert!(text.contains(&format!("big_sum{{partition=\"{i}\"}} {i}\n")), "series {i}");
         }
-        let mut text = Vec::new();
-        encode(&self.mf, &mut text);
-        let gauge = format!("# TYPE {} gauge\n", self.mf.name());
-        let text = String::from_utf8(text).expect("the encoder writes UTF-8");
-        let text = text.replacen(&gauge, &format!("# TYPE {} untyped\n", self.mf.name()), 1);
-        self.out.text.extend_from_slice(text.as_bytes());
+        assert_eq!(lines.len(), 2 + n + 3);
+        assert_eq!(lines[2 + n], "# HELP small One series.");
     }
 }

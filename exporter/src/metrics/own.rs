@@ -28,6 +28,17 @@ pub(super) fn render(out: &mut Out, clusters: &[Arc<ClusterSnapshot>]) {
         }
         f.finish();
     }
+    let mut f = out.gauge(
+        "kafka_lag_exporter_last_poll_phase_duration_seconds",
+        "Duration of each phase of the last poll: metadata, groups, committed_offsets, \
+         earliest_offsets, latest_offsets, evaluate",
+    );
+    for c in clusters {
+        for (phase, seconds) in &c.phase_seconds {
+            f.add(&[("cluster", &c.name), ("phase", phase)], *seconds);
+        }
+    }
+    f.finish();
     let mut f = out.counter("kafka_lag_exporter_poll_errors_total", "Failed polls since start");
     for c in clusters {
         f.add(&[("cluster", &c.name)], c.poll_errors as f64);

@@ -49,14 +49,29 @@ pub struct TestBroker {
     pub port: u16,
     dir: tempfile::TempDir,
     child: Option<Child>,
+    overrides: Vec<String>,
 }
 
 impl TestBroker {
     pub fn start() -> TestBroker {
-        let mut b =
-            TestBroker { port: free_port(), dir: tempfile::tempdir().unwrap(), child: None };
+        Self::start_with(&[])
+    }
+
+    /// A broker with extra `name=value` overrides (further listeners, security, ACLs).
+    pub fn start_with(overrides: &[String]) -> TestBroker {
+        let mut b = TestBroker {
+            port: free_port(),
+            dir: tempfile::tempdir().unwrap(),
+            child: None,
+            overrides: overrides.to_vec(),
+        };
         b.spawn();
         b
+    }
+
+    /// A directory that lives as long as the broker, for certificates and config files.
+    pub fn dir(&self) -> &std::path::Path {
+        self.dir.path()
     }
 
     pub fn bootstrap(&self) -> String {
@@ -69,9 +84,21 @@ impl TestBroker {
             .append(true)
             .open(self.dir.path().join("broker.log"))
             .unwrap();
-        let mut child = Command::new(broker_binary())
+        let mut command = Command::new(broker_binary());
+        let mut listeners = format!("PLAINTEXT://127.0.0.1:{}", self.port);
+        let mut overrides = Vec::new();
+        for o in &self.overrides {
+            match o.strip_prefix("listeners=") {
+                Some(extra) => listeners = format!("{listeners},{extra}"),
+                None => overrides.push(o.clone()),
+            }
+        }
+        for o in overrides {
+            command.arg("-o").arg(o);
+        }
+        let mut child = command
             .arg("-o")
-            .arg(format!("listeners=PLAINTEXT://127.0.0.1:{}", self.port))
+            .arg(format!("listeners={listeners}"))
             .arg("-o")
             .arg(format!("log.dirs={}", self.dir.path().join("data").display()))
             .arg("-o")
@@ -157,11 +184,24 @@ impl TestExporter {
         self.try_get(path).unwrap_or_else(|| panic!("GET {path} failed:\n{}", self.log()))
     }
 
-    /// A scrape of /metrics, parsed.
+    /// A scrape of /metrics as Prometheus makes it (accepting gzip), parsed.
     pub fn scrape(&self) -> Scrape {
-        let (status, body) = self.get("/metrics");
+        let (status, head, body) = http_get_raw(self.port, "/metrics", "Accept-Encoding: gzip\r\n")
+            .unwrap_or_else(|| panic!("GET /metrics failed:\n{}", self.log()));
         assert_eq!(status, 200);
-        Scrape::parse(&body)
+        assert!(head.to_ascii_lowercase().contains("content-encoding: gzip"), "{head}");
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&body[..]), &mut text)
+            .expect("a valid gzip body");
+        Scrape::parse(&text)
+    }
+
+    /// A scrape of /metrics by a client that does not accept gzip, parsed.
+    pub fn scrape_plain(&self) -> Scrape {
+        let (status, head, body) = http_get_raw(self.port, "/metrics", "").unwrap();
+        assert_eq!(status, 200);
+        assert!(!head.to_ascii_lowercase().contains("content-encoding"), "{head}");
+        Scrape::parse(&String::from_utf8(body).unwrap())
     }
 
     /// The process id.
@@ -187,15 +227,22 @@ impl Drop for TestExporter {
 
 /// HTTP/1.1 GET on 127.0.0.1:`port`: (status, body).
 pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    let (status, _, body) = http_get_raw(port, path, "")?;
+    Some((status, String::from_utf8_lossy(&body).into_owned()))
+}
+
+/// HTTP/1.1 GET with extra header lines (each ending in CRLF): (status, head, body bytes).
+pub fn http_get_raw(port: u16, path: &str, headers: &str) -> Option<(u16, String, Vec<u8>)> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
-    write!(s, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").ok()?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: localhost\r\n{headers}Connection: close\r\n\r\n")
+        .ok()?;
     let mut raw = Vec::new();
     s.read_to_end(&mut raw).ok()?;
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n")?;
+    let at = raw.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let head = String::from_utf8_lossy(&raw[..at]).into_owned();
     let status = head.split_whitespace().nth(1)?.parse().ok()?;
-    Some((status, body.to_string()))
+    Some((status, head, raw[at + 4..].to_vec()))
 }
 
 /// Parsed Prometheus text: series (name + sorted labels) → value.
