@@ -14,9 +14,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use kafka_lab_admin::{AdminClient, ClientProperties};
-use kafka_lab_tls::{
-    CertificateAuthority, CertificateRequest, KeyAlgorithm, SubjectAltName, Usage,
-};
+use kafka_lab_tls::{CertificateAuthority, CertificateRequest, KeyAlgorithm};
 use kafka_protocol::messages::{
     MetadataRequest, RequestHeader, RequestKind, SaslAuthenticateRequest, SaslHandshakeRequest,
 };
@@ -31,18 +29,7 @@ fn certificates(dir: &Path) {
     let (ca, _) =
         CertificateAuthority::load_or_create(dir, "fuzz CA", KeyAlgorithm::EcP256, 30, false)
             .unwrap();
-    let request = CertificateRequest {
-        name: "broker".into(),
-        common_name: "broker".into(),
-        organizational_unit: None,
-        subject_alt_names: ["localhost", "127.0.0.1"]
-            .iter()
-            .map(|s| SubjectAltName::parse(s))
-            .collect(),
-        usage: Usage::Server,
-        key_algorithm: KeyAlgorithm::EcP256,
-        valid_days: 30,
-    };
+    let request = CertificateRequest::localhost_broker(KeyAlgorithm::EcP256);
     ca.issue(dir, &request, PASSWORD, false).unwrap();
 }
 

@@ -382,15 +382,16 @@ async fn scram_credential_apis_need_describe_or_alter_on_the_cluster() {
     let alice_alter = ctx("alice", ApiKey::AlterUserScramCredentials, 0);
     let alice_describe = ctx("alice", ApiKey::DescribeUserScramCredentials, 0);
 
-    let ResponseKind::AlterUserScramCredentials(r) = call(&broker, &alice_alter, alter()).await
-    else {
-        unreachable!()
+    let alter_results = || async {
+        let ResponseKind::AlterUserScramCredentials(r) = call(&broker, &alice_alter, alter()).await
+        else {
+            unreachable!()
+        };
+        r.results.iter().map(|r| (r.user.to_string(), r.error_code)).collect::<Vec<_>>()
     };
     // Kafka's error response: each user once, by name, all refused.
-    let results: Vec<(String, i16)> =
-        r.results.iter().map(|r| (r.user.to_string(), r.error_code)).collect();
     assert_eq!(
-        results,
+        alter_results().await,
         vec![("bob".into(), denied), ("carol".into(), denied), ("zed".into(), denied)]
     );
     assert!(broker.credentials.read().unwrap().scram_users().is_empty());
@@ -403,14 +404,8 @@ async fn scram_credential_apis_need_describe_or_alter_on_the_cluster() {
 
     // Alter implies Describe.
     allow_on_cluster(&broker, AclOperation::Alter);
-    let ResponseKind::AlterUserScramCredentials(r) = call(&broker, &alice_alter, alter()).await
-    else {
-        unreachable!()
-    };
-    let results: Vec<(String, i16)> =
-        r.results.iter().map(|r| (r.user.to_string(), r.error_code)).collect();
     assert_eq!(
-        results,
+        alter_results().await,
         vec![
             ("carol".into(), ResponseError::ResourceNotFound.code()),
             ("zed".into(), ResponseError::DuplicateResource.code()),
