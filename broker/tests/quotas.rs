@@ -398,3 +398,84 @@ fn a_producer_limited_to_1_mib_per_second_is_held_to_it_and_others_are_not() {
     assert_eq!(free.max_throttle_ms.load(Ordering::Relaxed), 0, "the free producer was throttled");
     assert!(free_rate > 3.0 * QUOTA, "the free producer ran at only {free_rate:.0} B/s");
 }
+
+/// With the StandardAuthorizer, `kafka-lab configs` is answered CLUSTER_AUTHORIZATION_FAILED
+/// until `kafka-lab acls` (the same admin client) grants the operation Kafka checks on the
+/// Cluster: DescribeConfigs/AlterConfigs for quotas, Describe/Alter for SCRAM credentials.
+#[test]
+fn quota_and_scram_administration_needs_the_cluster_operations_kafka_checks() {
+    let sasl = free_port();
+    let broker = TestBroker::start_with_listeners(
+        &format!("CLIENT://127.0.0.1:{sasl}"),
+        &[
+            "listener.security.protocol.map=CLIENT:SASL_PLAINTEXT",
+            &format!("listener.name.client.plain.sasl.jaas.config={JAAS}"),
+            "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+            "super.users=User:ANONYMOUS",
+        ],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let limited = write_properties(
+        dir.path(),
+        "limited.properties",
+        "security.protocol=SASL_PLAINTEXT\nsasl.mechanism=PLAIN\nsasl.username=limited\nsasl.password=limited-secret\n",
+    );
+    let sasl_bootstrap = format!("127.0.0.1:{sasl}");
+    let as_limited = |args: &[&str]| {
+        let mut all = vec!["--command-config", limited.as_str()];
+        all.extend_from_slice(args);
+        kafka_configs(&sasl_bootstrap, &all)
+    };
+    let set_quota = ["--alter", "--add-config", "producer_byte_rate=2048"];
+    let set_quota = [&set_quota[..], &["--entity-type", "users", "--entity-name", "free"]].concat();
+    let set_scram = [
+        "--alter",
+        "--add-config",
+        "SCRAM-SHA-256=[password=free-scram]",
+        "--entity-type",
+        "users",
+        "--entity-name",
+        "free",
+    ];
+    let describe_users = ["--describe", "--entity-type", "users"];
+    for args in [&set_quota[..], &set_scram[..], &describe_users[..]] {
+        let err = as_limited(args).unwrap_err().to_string();
+        assert!(err.contains("ClusterAuthorizationFailed"), "{args:?}: {err}");
+    }
+    // `kafka-lab acls` as the super user (PLAINTEXT's ANONYMOUS): AlterConfigs and Alter.
+    let grant = |operation: &str| {
+        #[derive(Parser)]
+        struct Acls {
+            #[command(flatten)]
+            args: kafka_lab_admin::cli::AclsArgs,
+        }
+        let argv = [
+            "acls",
+            "--bootstrap-server",
+            &broker.bootstrap(),
+            "--add",
+            "--allow-principal",
+            "User:limited",
+            "--operation",
+            operation,
+            "--cluster",
+        ];
+        let mut out = Vec::new();
+        kafka_lab_admin::cli::acls::run(&Acls::try_parse_from(argv).unwrap().args, &mut out)
+            .unwrap();
+    };
+    grant("AlterConfigs");
+    as_limited(&set_quota).unwrap();
+    let err = as_limited(&set_scram).unwrap_err().to_string();
+    assert!(err.contains("ClusterAuthorizationFailed"), "AlterConfigs is not Alter: {err}");
+    grant("Alter");
+    as_limited(&set_scram).unwrap();
+    // AlterConfigs implies DescribeConfigs, Alter implies Describe.
+    assert_eq!(
+        as_limited(&describe_users).unwrap(),
+        "Quota configs for user-principal 'free' are producer_byte_rate=2048.0\n\
+         SCRAM credential configs for user-principal 'free' are SCRAM-SHA-256=iterations=4096\n"
+    );
+    assert!(can_authenticate(sasl, "SCRAM-SHA-256", "free", "free-scram"));
+    assert!(broker.log().contains("authorization denied"));
+}
