@@ -3,45 +3,15 @@
 use kafka_lab_broker::authorizer::{
     AclBinding, AclBindingFilter, AclOperation, AclPermissionType, PatternType, ResourceType,
 };
-use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::create_acls_request::AclCreation;
 use kafka_protocol::messages::delete_acls_request::DeleteAclsFilter;
 use kafka_protocol::messages::{CreateAclsRequest, DeleteAclsRequest, DescribeAclsRequest};
 use kafka_protocol::protocol::StrBytes;
 
-use crate::client::{AdminClient, AdminError};
+use crate::client::{check, s, AdminClient, AdminError, BrokerError};
 
 /// Versions of the ACL APIs this client speaks (v0 lacks pattern types).
 const ACL_VERSIONS: (i16, i16) = (1, 3);
-
-/// A Kafka error code with the broker's message.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{}: {}", error_name(*.code), .message)]
-pub struct BrokerError {
-    /// The Kafka error code.
-    pub code: i16,
-    /// The broker's message, if any.
-    pub message: String,
-}
-
-fn error_name(code: i16) -> String {
-    match ResponseError::try_from_code(code) {
-        Some(e) => format!("{e:?}"),
-        None => format!("error code {code}"),
-    }
-}
-
-fn check(code: i16, message: Option<&StrBytes>) -> Result<(), BrokerError> {
-    if code == 0 {
-        return Ok(());
-    }
-    let message = message.map(|m| m.to_string()).unwrap_or_default();
-    Err(BrokerError { code, message })
-}
-
-fn s(text: &str) -> StrBytes {
-    StrBytes::from_string(text.to_owned())
-}
 
 fn decode(
     rt: i8,

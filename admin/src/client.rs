@@ -7,12 +7,13 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{
     ApiKey, ApiVersionsRequest, RequestHeader, ResponseHeader, SaslAuthenticateRequest,
     SaslHandshakeRequest,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
-use openssl::ssl::{SslConnector, SslMethod, SslStream, SslVerifyMode};
+use openssl::ssl::{SslConnector, SslFiletype, SslMethod, SslStream, SslVerifyMode};
 use openssl::x509::X509;
 
 use crate::properties::ClientProperties;
@@ -33,6 +34,38 @@ pub enum AdminError {
     /// A request or response did not encode or decode.
     #[error("protocol error: {0}")]
     Protocol(String),
+}
+
+/// A Kafka error code with the broker's message: the answer to one request, or to one item
+/// of it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}: {}", error_name(*.code), .message)]
+pub struct BrokerError {
+    /// The Kafka error code.
+    pub code: i16,
+    /// The broker's message, if any.
+    pub message: String,
+}
+
+fn error_name(code: i16) -> String {
+    match ResponseError::try_from_code(code) {
+        Some(e) => format!("{e:?}"),
+        None => format!("error code {code}"),
+    }
+}
+
+/// `Err` for a non-zero error code.
+pub(crate) fn check(code: i16, message: Option<&StrBytes>) -> Result<(), BrokerError> {
+    if code == 0 {
+        return Ok(());
+    }
+    let message = message.map(|m| m.to_string()).unwrap_or_default();
+    Err(BrokerError { code, message })
+}
+
+/// A wire string.
+pub(crate) fn s(text: &str) -> StrBytes {
+    StrBytes::from_string(text.to_owned())
 }
 
 enum Stream {
@@ -113,6 +146,12 @@ impl AdminClient {
             return Err(AdminError::Unsupported(key));
         }
         Ok(version)
+    }
+
+    /// Sends one request at the highest version both this client and the broker speak.
+    pub fn call<R: Request>(&mut self, request: &R) -> Result<R::Response, AdminError> {
+        let version = self.version::<R>((R::VERSIONS.min, R::VERSIONS.max))?;
+        self.send(version, request)
     }
 
     /// Sends one request at `version` and reads its response.
@@ -224,6 +263,10 @@ fn tls(
                 store.add_cert(cert).map_err(|e| error(path, &e))?;
             }
         }
+    }
+    if let (Some(certificate), Some(key)) = (&props.certificate, &props.key) {
+        builder.set_certificate_chain_file(certificate).map_err(|e| error(certificate, &e))?;
+        builder.set_private_key_file(key, SslFiletype::PEM).map_err(|e| error(key, &e))?;
     }
     if let Some(path) = &props.keystore {
         let der = std::fs::read(path).map_err(|e| error(path, &e))?;

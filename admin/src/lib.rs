@@ -1,16 +1,20 @@
-//! kafka-lab-admin: a blocking Kafka admin client on `kafka-protocol`, for tools that need APIs
-//! librdkafka does not wrap (the ACL APIs today; SCRAM users and quotas next), and the
-//! `kafka-lab acls` command built on it.
+//! kafka-lab-admin: a blocking Kafka admin client on `kafka-protocol`, for the APIs librdkafka
+//! does not wrap, and the `kafka-lab acls` / `kafka-lab configs` commands built on it.
 //!
-//! The client speaks to any Kafka 3.x/4.x broker and to kafka-lab-broker over PLAINTEXT, SSL,
-//! SASL_PLAINTEXT and SASL_SSL (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512), configured with the same
-//! client properties Kafka's own tools read (`--command-config`).
+//! - [`client`]: one connection to any Kafka 3.x/4.x broker or kafka-lab-broker over
+//!   PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL (PLAIN, SCRAM-SHA-256/512, the server's
+//!   signature verified), with ApiVersions-based version choice.
+//! - [`properties`]: the client properties Kafka's tools read (`--command-config`), in Java's
+//!   and librdkafka's spellings.
+//! - [`acls`]: Create/Describe/DeleteAcls. [`configs`]: client quotas and SCRAM credentials.
+//! - [`cli`]: `kafka-lab acls` (kafka-acls.sh) and `kafka-lab configs` (kafka-configs.sh).
 
 pub mod acls;
 pub mod cli;
 pub mod client;
+pub mod configs;
 pub mod properties;
 mod scram;
 
-pub use client::{AdminClient, AdminError};
+pub use client::{AdminClient, AdminError, BrokerError};
 pub use properties::ClientProperties;

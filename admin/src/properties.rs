@@ -1,5 +1,7 @@
 //! Kafka client properties (`--command-config client.properties`): the security settings of
-//! Kafka's Java clients, with librdkafka's spellings accepted too.
+//! Kafka's Java clients (`sasl.jaas.config`, `ssl.truststore.*`, `ssl.keystore.*`), with
+//! librdkafka's spellings (`sasl.mechanisms`, `sasl.username`, `ssl.ca.location`,
+//! `ssl.certificate.location`, …) accepted too.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -25,6 +27,11 @@ pub struct ClientProperties {
     pub keystore: Option<String>,
     /// `ssl.keystore.password`.
     pub keystore_password: Option<String>,
+    /// librdkafka's `ssl.certificate.location`: a PEM client certificate (chain), for mutual
+    /// TLS with `ssl.key.location`.
+    pub certificate: Option<String>,
+    /// librdkafka's `ssl.key.location`: the PEM key of `ssl.certificate.location`.
+    pub key: Option<String>,
     /// `ssl.endpoint.identification.algorithm`: `https` (default) checks the broker's host name;
     /// empty turns the check off.
     pub verify_hostname: bool,
@@ -40,7 +47,12 @@ impl ClientProperties {
     pub fn load(path: &Path) -> anyhow::Result<Self> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
-        Self::from_map(&parse(&text)).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+        Self::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+    }
+
+    /// Reads properties text.
+    pub fn parse(text: &str) -> anyhow::Result<Self> {
+        Self::from_map(&parse(text))
     }
 
     /// Builds the settings from `name → value` pairs.
@@ -70,6 +82,12 @@ impl ClientProperties {
                  username=\"…\" password=\"…\" (or sasl.username and sasl.password)"
             );
         }
+        let certificate = get("ssl.certificate.location");
+        let key = get("ssl.key.location");
+        anyhow::ensure!(
+            certificate.is_some() == key.is_some(),
+            "ssl.certificate.location and ssl.key.location go together"
+        );
         let truststore_type = get("ssl.truststore.type").map(|t| t.to_ascii_uppercase());
         anyhow::ensure!(
             truststore_type.as_deref() != Some("JKS"),
@@ -86,6 +104,8 @@ impl ClientProperties {
             truststore_password: get("ssl.truststore.password"),
             keystore: get("ssl.keystore.location"),
             keystore_password: get("ssl.keystore.password"),
+            certificate,
+            key,
             verify_hostname: get("ssl.endpoint.identification.algorithm")
                 .is_none_or(|v| !v.is_empty() && v != "none"),
         })
@@ -138,7 +158,17 @@ fn jaas_option(jaas: &str, name: &str) -> Option<String> {
         let Some(value) = after.strip_prefix('=') else { continue };
         let value = value.trim_start();
         if let Some(quoted) = value.strip_prefix('"') {
-            return quoted.find('"').map(|end| quoted[..end].to_owned());
+            // A backslash escapes the next character, so a password may hold `"`.
+            let mut out = String::new();
+            let mut chars = quoted.chars();
+            while let Some(c) = chars.next() {
+                match c {
+                    '\\' => out.push(chars.next()?),
+                    '"' => return Some(out),
+                    c => out.push(c),
+                }
+            }
+            return None;
         }
         let end = value.find([' ', ';']).unwrap_or(value.len());
         return Some(value[..end].to_owned());
@@ -180,5 +210,19 @@ mod tests {
         assert!(ClientProperties::from_map(&jks).unwrap_err().to_string().contains("PKCS12"));
         let gssapi = parse("sasl.mechanism=GSSAPI\n");
         assert!(ClientProperties::from_map(&gssapi).is_err());
+        let half = parse("ssl.certificate.location=/tmp/c.pem\n");
+        assert!(ClientProperties::from_map(&half).unwrap_err().to_string().contains("key"));
+    }
+
+    #[test]
+    fn jaas_quotes_may_be_escaped_and_names_must_be_whole() {
+        let props = ClientProperties::parse(
+            "security.protocol=SASL_PLAINTEXT\nsasl.jaas.config=org.apache.kafka.common.security.\
+             plain.PlainLoginModule required myusername=\"x\" username=\"admin\" \
+             password=\"a\\\"b\\\\c\";\n",
+        )
+        .unwrap();
+        assert_eq!(props.username.as_deref(), Some("admin"));
+        assert_eq!(props.password.as_deref(), Some("a\"b\\c"));
     }
 }

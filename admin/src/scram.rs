@@ -1,13 +1,12 @@
-//! The client side of SCRAM-SHA-256/512 (RFC 5802, RFC 7677), as Kafka's ScramSaslClient.
+//! The client side of SCRAM-SHA-256/512 (RFC 5802, RFC 7677), as Kafka's ScramSaslClient, on
+//! the broker's SCRAM primitives (`ScramMechanism`, `ScramCredential::salted_password`).
 
+use kafka_lab_broker::security::credentials::{ScramCredential, ScramMechanism};
 use openssl::base64;
-use openssl::hash::{hash, MessageDigest};
-use openssl::pkey::PKey;
-use openssl::sign::Signer;
 
 /// One SCRAM exchange from the client's side.
 pub struct ScramClient {
-    digest: MessageDigest,
+    mechanism: ScramMechanism,
     password: String,
     client_first_bare: String,
     client_nonce: String,
@@ -17,17 +16,14 @@ pub struct ScramClient {
 impl ScramClient {
     /// `mechanism` is `SCRAM-SHA-256` or `SCRAM-SHA-512`.
     pub fn new(mechanism: &str, user: &str, password: &str) -> Result<Self, String> {
-        let digest = match mechanism {
-            "SCRAM-SHA-256" => MessageDigest::sha256(),
-            "SCRAM-SHA-512" => MessageDigest::sha512(),
-            other => return Err(format!("{other} is not a SCRAM mechanism")),
-        };
+        let mechanism = ScramMechanism::parse(mechanism)
+            .ok_or_else(|| format!("{mechanism} is not a SCRAM mechanism"))?;
         let mut nonce = [0u8; 24];
         openssl::rand::rand_bytes(&mut nonce).map_err(|e| e.to_string())?;
         let client_nonce: String = nonce.iter().map(|b| format!("{b:02x}")).collect();
         let name = user.replace('=', "=3D").replace(',', "=2C");
         Ok(ScramClient {
-            digest,
+            mechanism,
             password: password.to_owned(),
             client_first_bare: format!("n={name},r={client_nonce}"),
             client_nonce,
@@ -55,25 +51,22 @@ impl ScramClient {
             return Err("the server's nonce does not extend ours".into());
         }
         let salt = base64::decode_block(attribute("s")?).map_err(|e| e.to_string())?;
-        let iterations: usize =
-            attribute("i")?.parse().map_err(|_| "bad iteration count".to_owned())?;
-        let mut salted = vec![0u8; self.digest.size()];
-        openssl::pkcs5::pbkdf2_hmac(
-            self.password.as_bytes(),
-            &salt,
-            iterations,
-            self.digest,
-            &mut salted,
-        )
-        .map_err(|e| e.to_string())?;
-        let client_key = self.hmac(&salted, b"Client Key");
-        let stored_key = hash(self.digest, &client_key).map_err(|e| e.to_string())?;
+        let iterations: i32 = attribute("i")?
+            .parse()
+            .ok()
+            .filter(|i| *i > 0)
+            .ok_or_else(|| "bad iteration count".to_owned())?;
+        let m = self.mechanism;
+        let salted =
+            ScramCredential::salted_password(m, self.password.as_bytes(), &salt, iterations);
+        let client_key = m.hmac(&salted, b"Client Key");
+        let stored_key = m.hash(&client_key);
         let without_proof = format!("c=biws,r={nonce}");
         let auth_message = format!("{},{server_first},{without_proof}", self.client_first_bare);
-        let signature = self.hmac(&stored_key, auth_message.as_bytes());
+        let signature = m.hmac(&stored_key, auth_message.as_bytes());
         let proof: Vec<u8> = client_key.iter().zip(&signature).map(|(a, b)| a ^ b).collect();
-        let server_key = self.hmac(&salted, b"Server Key");
-        self.server_signature = Some(self.hmac(&server_key, auth_message.as_bytes()));
+        let server_key = m.hmac(&salted, b"Server Key");
+        self.server_signature = Some(m.hmac(&server_key, auth_message.as_bytes()));
         Ok(format!("{without_proof},p={}", base64::encode_block(&proof)).into_bytes())
     }
 
@@ -88,15 +81,13 @@ impl ScramClient {
             .and_then(|v| base64::decode_block(v.trim()).ok())
             .ok_or_else(|| format!("unexpected server-final message `{text}`"))?;
         match &self.server_signature {
-            Some(expected) if openssl::memcmp::eq(expected, &given) => Ok(()),
+            // memcmp::eq panics on different lengths: compare those first.
+            Some(expected)
+                if expected.len() == given.len() && openssl::memcmp::eq(expected, &given) =>
+            {
+                Ok(())
+            }
             _ => Err("the server's signature is wrong: it does not know this credential".into()),
         }
-    }
-
-    fn hmac(&self, key: &[u8], data: &[u8]) -> Vec<u8> {
-        let key = PKey::hmac(key).expect("HMAC keys of any length are valid");
-        let mut signer = Signer::new(self.digest, &key).expect("HMAC signer");
-        signer.update(data).expect("HMAC update");
-        signer.sign_to_vec().expect("HMAC sign")
     }
 }

@@ -19,7 +19,9 @@ use crate::group::{GroupConfig, GroupCoordinator, OffsetsLog};
 use crate::internal_records::{encode_batch, read_all};
 use crate::log::{LogConfig, LogError, LogManager, PartitionLog};
 use crate::metadata::{ConfigResource, MetadataImage, MetadataRecord, MetadataStore, TopicImage};
+use crate::quota::QuotaManager;
 use crate::security::Credentials;
+use crate::stats::BrokerStats;
 use crate::storage::Storage;
 use crate::topic_config;
 
@@ -100,6 +102,10 @@ pub struct Broker {
     pub appended: Notify,
     producer_ids: Mutex<ProducerIdBlock>,
     rng: Mutex<ChaCha8Rng>,
+    /// Client quota sensors (the quotas themselves are in the metadata image).
+    pub quotas: QuotaManager,
+    /// Throttling and authentication counters.
+    pub stats: BrokerStats,
 }
 
 struct ProducerIdBlock {
@@ -139,7 +145,7 @@ impl Broker {
             .collect();
         let first = config.advertised_listeners()?.remove(0).name;
         let node = endpoints[&first].clone();
-        let credentials = Credentials::from_config(&config, || {
+        let mut credentials = Credentials::from_config(&config, || {
             let mut salt = [0u8; 16];
             rng.fill_bytes(&mut salt);
             salt
@@ -148,6 +154,12 @@ impl Broker {
         let authorizer = Authorizer::from_config(&config).map_err(|e| anyhow::anyhow!(e))?;
         let now = clock.now_ms();
         let metadata = MetadataStore::open(storage.clone(), &log_dir, now)?;
+        // Credentials altered at run time override the config file's, as in Kafka 4.
+        metadata.image().scram().apply_to(&mut credentials);
+        let quotas = QuotaManager::new(
+            config.quota_window_num as usize,
+            config.quota_window_size_seconds as i64 * 1000,
+        );
         let logs = Arc::new(Mutex::new(LogManager::open(storage.clone(), log_dir.clone())?));
         let next_producer_id = metadata.image().next_producer_id();
         let offsets_log = Arc::new(ConsumerOffsetsLog { logs: logs.clone(), clock: clock.clone() });
@@ -180,6 +192,8 @@ impl Broker {
                 end: next_producer_id,
             }),
             rng: Mutex::new(rng),
+            quotas,
+            stats: BrokerStats::default(),
         });
         broker.open_partition_logs()?;
         if broker.metadata().topic(CONSUMER_OFFSETS_TOPIC).is_none() {

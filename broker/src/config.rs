@@ -67,6 +67,12 @@ pub struct BrokerConfig {
     /// Largest request frame accepted; a larger length prefix closes the connection.
     #[serde(rename = "socket.request.max.bytes")]
     pub socket_request_max_bytes: i32,
+    /// Samples a client quota's rate is measured over (Kafka's `quota.window.num`).
+    #[serde(rename = "quota.window.num")]
+    pub quota_window_num: i32,
+    /// Length of one quota sample, in seconds (Kafka's `quota.window.size.seconds`).
+    #[serde(rename = "quota.window.size.seconds")]
+    pub quota_window_size_seconds: i32,
     /// Largest record batch accepted in a Produce request.
     #[serde(rename = "message.max.bytes")]
     pub message_max_bytes: i32,
@@ -178,6 +184,8 @@ impl Default for BrokerConfig {
             log_flush_interval_ms: None,
             log_retention_check_interval_ms: 300_000,
             socket_request_max_bytes: 104_857_600,
+            quota_window_num: 11,
+            quota_window_size_seconds: 1,
             message_max_bytes: 1_048_588,
             offsets_topic_num_partitions: 50,
             group_initial_rebalance_delay_ms: 3000,
@@ -413,6 +421,18 @@ impl BrokerConfig {
             return invalid(format!(
                 "socket.request.max.bytes must be at least 1024, got {}",
                 self.socket_request_max_bytes
+            ));
+        }
+        if self.quota_window_num < 2 {
+            return invalid(format!(
+                "quota.window.num must be at least 2, got {}",
+                self.quota_window_num
+            ));
+        }
+        if self.quota_window_size_seconds < 1 {
+            return invalid(format!(
+                "quota.window.size.seconds must be at least 1, got {}",
+                self.quota_window_size_seconds
             ));
         }
         if self.log_flush_interval_messages < 1 {

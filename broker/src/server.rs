@@ -15,6 +15,7 @@ use tracing::Instrument;
 
 use crate::broker::Broker;
 use crate::handlers::{self, api_versions, RequestContext};
+use crate::quota;
 use crate::security::Session;
 
 /// Why a connection was closed by the broker.
@@ -59,8 +60,10 @@ where
             Ok(()) => tracing::debug!("closed by client"),
             Err(FrameError::Io(e)) => tracing::debug!(error = %e, "connection error"),
             Err(FrameError::AuthenticationFailed(reason)) => {
-                broker.authorizer.stats.record_authentication_failure();
-                tracing::warn!(principal = %session.principal, %reason, "authentication failed")
+                // The one place a failed SASL authentication is counted.
+                let mechanism = session.mechanism.unwrap_or("UNKNOWN");
+                broker.stats.record_authentication_failure(&session.listener, mechanism);
+                tracing::warn!(principal = %session.principal, mechanism, %reason, "authentication failed")
             }
             Err(e) => tracing::warn!(error = %e, "closing connection"),
         }
@@ -111,6 +114,13 @@ where
             writer.flush().await?;
             return Err(FrameError::AuthenticationFailed(reason));
         }
+        if session.throttle_ms > 0 {
+            // KIP-219: the throttled response goes out now; the connection is muted (nothing
+            // more is read, so the client's further requests wait in its socket) meanwhile.
+            writer.flush().await?;
+            let ms = std::mem::take(&mut session.throttle_ms);
+            tokio::time::sleep(std::time::Duration::from_millis(ms as u64)).await;
+        }
     }
 }
 
@@ -127,6 +137,8 @@ pub async fn handle_frame(
             frame.len()
         )));
     }
+    // Produce quotas count the request's size, as Kafka's do.
+    let frame_len = frame.len() + 4;
     let api_key_raw = i16::from_be_bytes([frame[0], frame[1]]);
     let api_version = i16::from_be_bytes([frame[2], frame[3]]);
     let correlation_id = i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]);
@@ -182,7 +194,10 @@ pub async fn handle_frame(
     };
     let span =
         tracing::debug_span!("request", api = ?api_key, version = api_version, correlation_id);
-    let response = handlers::handle(broker, &ctx, session, request).instrument(span).await?;
+    let (response, handling_time) =
+        ThreadTime::new(handlers::handle(broker, &ctx, session, request).instrument(span)).await;
+    let mut response = response?;
+    session.throttle_ms = quota::enforce(broker, &ctx, frame_len, &mut response, handling_time);
     let Some(response) = response else { return Ok(None) };
     let response_header_version = api_key.response_header_version(api_version);
     Ok(Some(encode_response(correlation_id, response_header_version, &response, api_version)?))
@@ -205,4 +220,33 @@ fn encode_response(
         FrameError::Invalid(format!("encoding response: {e}"))
     })?;
     Ok(buf.freeze())
+}
+
+/// Measures the time a future spends being polled, not waiting: what a request costs the
+/// broker, which `request_percentage` limits. A long-polling Fetch or a JoinGroup parked until
+/// the rebalance costs only its polls, as Kafka counts request-handler thread time.
+struct ThreadTime<F> {
+    inner: std::pin::Pin<Box<F>>,
+    spent: std::time::Duration,
+}
+
+impl<F: std::future::Future> ThreadTime<F> {
+    fn new(inner: F) -> Self {
+        ThreadTime { inner: Box::pin(inner), spent: std::time::Duration::ZERO }
+    }
+}
+
+impl<F: std::future::Future> std::future::Future for ThreadTime<F> {
+    type Output = (F::Output, std::time::Duration);
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        // tokio's clock: the simulator controls it like every other duration in the core.
+        let start = tokio::time::Instant::now();
+        let polled = self.inner.as_mut().poll(cx);
+        self.spent += start.elapsed();
+        polled.map(|output| (output, self.spent))
+    }
 }

@@ -84,8 +84,9 @@ async fn serve_tcp(
             serve_session(broker, connection.stream, session).await
         }
         Ok(Err(e)) => {
-            // Kafka counts a failed TLS handshake as a failed authentication.
-            broker.authorizer.stats.record_authentication_failure();
+            // Kafka counts a failed TLS handshake as a failed authentication; the connection
+            // never reaches `serve_session`, so this is its only count.
+            broker.stats.record_authentication_failure(&session.listener, "SSL");
             tracing::warn!(peer = %session.peer, listener = %session.listener, error = %e, "closing connection")
         }
         Err(_) => {

@@ -31,11 +31,12 @@ enum Command {
     Sim(SimArgs),
     /// Create and check TLS certificates: a CA, broker and client certificates (PEM, PKCS#12).
     Tls(kafka_lab_tls::cli::TlsArgs),
-    /// Add, remove and list ACLs, as Kafka's kafka-acls.sh (CreateAcls/DescribeAcls/DeleteAcls).
-    Acls(kafka_lab_admin::cli::AclsArgs),
     /// The security lab: exercises (certificates, TLS, users, ACLs, quotas) with steps, checkers
     /// that test your broker with real clients, and reference solutions.
     Lab(kafka_lab_exercises::cli::LabArgs),
+    // `acls` and `configs` (Kafka's admin tools without Java), routed by kafka_lab_admin::cli.
+    #[command(flatten)]
+    Admin(kafka_lab_admin::cli::AdminCommand),
 }
 
 fn main() -> anyhow::Result<ExitCode> {
@@ -59,8 +60,8 @@ fn main() -> anyhow::Result<ExitCode> {
             sim_cli::init_tracing();
             return sim_cli::run(args);
         }
-        Command::Acls(args) => {
-            if let Err(err) = kafka_lab_admin::cli::run(&args, &mut std::io::stdout()) {
+        Command::Admin(command) => {
+            if let Err(err) = kafka_lab_admin::cli::run(&command, &mut std::io::stdout()) {
                 eprintln!("error: {err:#}");
                 return Ok(ExitCode::from(1));
             }

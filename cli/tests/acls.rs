@@ -7,9 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use kafka_lab_tls::{
-    CertificateAuthority, CertificateRequest, KeyAlgorithm, SubjectAltName, Usage,
-};
+use kafka_lab_tls::{CertificateAuthority, CertificateRequest, KeyAlgorithm};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 
@@ -51,18 +49,7 @@ impl Broker {
             false,
         )
         .unwrap();
-        let request = CertificateRequest {
-            name: "broker".into(),
-            common_name: "broker".into(),
-            organizational_unit: None,
-            subject_alt_names: ["localhost", "127.0.0.1"]
-                .iter()
-                .map(|s| SubjectAltName::parse(s))
-                .collect(),
-            usage: Usage::Server,
-            key_algorithm: KeyAlgorithm::Rsa2048,
-            valid_days: 30,
-        };
+        let request = CertificateRequest::localhost_broker(KeyAlgorithm::Rsa2048);
         ca.issue(&certs, &request, PASSWORD, false).unwrap();
         let (plaintext, sasl_ssl) = (free_port(), free_port());
         let log = std::fs::File::create(dir.path().join("broker.log")).unwrap();

@@ -12,9 +12,7 @@ use kafka_lab_admin::{AdminClient, ClientProperties};
 use kafka_lab_broker::authorizer::{
     AclBinding, AclOperation, AclPermissionType, PatternType, ResourceType, CLUSTER_NAME,
 };
-use kafka_lab_tls::{
-    CertificateAuthority, CertificateRequest, KeyAlgorithm, SubjectAltName, Usage,
-};
+use kafka_lab_tls::{CertificateAuthority, CertificateRequest, KeyAlgorithm};
 use support::*;
 
 const PASSWORD: &str = "lab-pass";
@@ -39,18 +37,7 @@ fn exact_lag_over_sasl_ssl_with_describe_only() {
     let (ca, _) =
         CertificateAuthority::load_or_create(certs, "test CA", KeyAlgorithm::EcP256, 30, false)
             .unwrap();
-    let request = CertificateRequest {
-        name: "broker".into(),
-        common_name: "broker".into(),
-        organizational_unit: None,
-        subject_alt_names: ["localhost", "127.0.0.1"]
-            .iter()
-            .map(|s| SubjectAltName::parse(s))
-            .collect(),
-        usage: Usage::Server,
-        key_algorithm: KeyAlgorithm::Rsa2048,
-        valid_days: 30,
-    };
+    let request = CertificateRequest::localhost_broker(KeyAlgorithm::Rsa2048);
     ca.issue(certs, &request, PASSWORD, false).unwrap();
     // The PLAINTEXT listener's ANONYMOUS is the lab's super user: setup and ground truth.
     let broker = TestBroker::start_with(&[

@@ -150,6 +150,25 @@ pub struct CertificateRequest {
     pub valid_days: u32,
 }
 
+impl CertificateRequest {
+    /// `broker.*`: a server certificate for `localhost` and `127.0.0.1`, valid 30 days, as a
+    /// broker on this machine presents it (tests and single-host labs).
+    pub fn localhost_broker(key_algorithm: KeyAlgorithm) -> Self {
+        CertificateRequest {
+            name: "broker".into(),
+            common_name: "broker".into(),
+            organizational_unit: None,
+            subject_alt_names: ["localhost", "127.0.0.1"]
+                .iter()
+                .map(|s| SubjectAltName::parse(s))
+                .collect(),
+            usage: Usage::Server,
+            key_algorithm,
+            valid_days: 30,
+        }
+    }
+}
+
 /// The lab's certificate authority: `ca.crt` and `ca.key` in the output directory.
 pub struct CertificateAuthority {
     pub cert: X509,

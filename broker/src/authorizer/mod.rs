@@ -12,7 +12,6 @@
 
 pub mod acl;
 mod image;
-mod stats;
 
 #[cfg(test)]
 mod tests;
@@ -24,9 +23,10 @@ pub use acl::{
     CLUSTER_NAME,
 };
 pub use image::{AclImage, Decision};
-pub use stats::SecurityStats;
 
-use crate::broker::Broker;
+use kafka_protocol::error::ResponseError;
+
+use crate::broker::{ApiError, Broker};
 use crate::config::BrokerConfig;
 use crate::handlers::RequestContext;
 use crate::security::Principal;
@@ -37,14 +37,13 @@ pub const STANDARD_AUTHORIZER: &str = "org.apache.kafka.metadata.authorizer.Stan
 /// ZooKeeper mode's authorizer, removed in Kafka 4.0; named in the error that refuses it.
 const ZK_ACL_AUTHORIZER: &str = "kafka.security.authorizer.AclAuthorizer";
 
-/// The authorizer's configuration and counters. The ACLs themselves are in the metadata image.
+/// The authorizer's configuration. The ACLs themselves are in the metadata image; its denials
+/// are counted in `Broker::stats`.
 #[derive(Debug, Default)]
 pub struct Authorizer {
     enabled: bool,
     super_users: BTreeSet<String>,
     allow_everyone_if_no_acl_found: bool,
-    /// Denials and authentication failures, for metrics.
-    pub stats: SecurityStats,
 }
 
 impl Authorizer {
@@ -71,7 +70,6 @@ impl Authorizer {
             enabled,
             super_users,
             allow_everyone_if_no_acl_found: config.allow_everyone_if_no_acl_found,
-            stats: SecurityStats::default(),
         })
     }
 
@@ -175,6 +173,22 @@ impl Broker {
         self.check(ctx, operation, resource_type, name, false)
     }
 
+    /// Kafka's `authorizeClusterOperation`: `operation` on the Cluster, or
+    /// CLUSTER_AUTHORIZATION_FAILED (the whole request is refused).
+    pub fn authorize_cluster_operation(
+        &self,
+        ctx: &RequestContext,
+        operation: AclOperation,
+    ) -> Result<(), ApiError> {
+        if self.authorize(ctx, operation, ResourceType::Cluster, CLUSTER_NAME) {
+            return Ok(());
+        }
+        Err(ApiError::new(
+            ResponseError::ClusterAuthorizationFailed,
+            format!("{operation} on the Cluster is required for {:?}", ctx.api_key),
+        ))
+    }
+
     /// Whether `operation` is allowed on some resource of `resource_type`.
     pub fn authorize_by_resource_type(
         &self,
@@ -250,7 +264,7 @@ impl Broker {
         resource_type: ResourceType,
         name: &str,
     ) {
-        self.authorizer.stats.record_denial(operation, resource_type);
+        self.stats.record_denial(operation, resource_type);
         tracing::info!(
             principal = %ctx.principal,
             host,

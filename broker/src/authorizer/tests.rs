@@ -288,18 +288,3 @@ fn names_parse_in_both_spellings_and_codes_round_trip() {
     assert_eq!(Op::IdempotentWrite.code(), 12);
     assert_eq!(TransactionalId.code(), 5);
 }
-
-#[test]
-fn denials_are_counted_per_operation_and_resource_type() {
-    let stats = SecurityStats::default();
-    stats.record_denial(Op::Read, Topic);
-    stats.record_denial(Op::Read, Topic);
-    stats.record_denial(Op::Describe, Cluster);
-    stats.record_authentication_failure();
-    let denials = stats.denials();
-    assert_eq!(denials.get(&(Op::Read, Topic)), Some(&2));
-    assert_eq!(denials.get(&(Op::Describe, Cluster)), Some(&1));
-    assert_eq!(denials.len(), 2);
-    assert_eq!(stats.total_denials(), 3);
-    assert_eq!(stats.authentication_failures(), 1);
-}

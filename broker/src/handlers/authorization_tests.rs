@@ -118,10 +118,7 @@ async fn acl_apis_need_alter_or_describe_on_the_cluster() {
     };
     assert_eq!(r.error_code, ResponseError::ClusterAuthorizationFailed.code());
     assert_eq!(broker.metadata().acls().len(), 4);
-    assert_eq!(
-        broker.authorizer.stats.denials().get(&(AclOperation::Alter, ResourceType::Cluster)),
-        Some(&1)
-    );
+    assert_eq!(broker.stats.denials().get(&(AclOperation::Alter, ResourceType::Cluster)), Some(&1));
 }
 
 #[tokio::test]
@@ -283,4 +280,147 @@ async fn init_producer_id_needs_write_somewhere_or_idempotent_write() {
         unreachable!()
     };
     assert_eq!(r.error_code, ResponseError::TransactionalIdAuthorizationFailed.code());
+}
+
+/// Allows `User:alice` `operation` on the Cluster.
+fn allow_on_cluster(broker: &Broker, operation: AclOperation) {
+    let acl = AclBinding {
+        resource_type: ResourceType::Cluster,
+        resource_name: crate::authorizer::CLUSTER_NAME.into(),
+        pattern_type: PatternType::Literal,
+        principal: "User:alice".into(),
+        host: "*".into(),
+        operation,
+        permission: AclPermissionType::Allow,
+    };
+    let record = MetadataRecord::AccessControlEntry { id: broker.random_uuid(), acl };
+    broker.commit_metadata(vec![record]).unwrap();
+}
+
+#[tokio::test]
+async fn client_quota_apis_need_describe_configs_or_alter_configs_on_the_cluster() {
+    let broker = broker();
+    let describe = || {
+        RequestKind::DescribeClientQuotas(DescribeClientQuotasRequest::default().with_components(
+            vec![describe_client_quotas_request::ComponentData::default()
+                .with_entity_type(s("user"))
+                .with_match_type(2)],
+        ))
+    };
+    let alter = |user: &str| {
+        let entry = |name: &str| {
+            alter_client_quotas_request::EntryData::default()
+                .with_entity(vec![alter_client_quotas_request::EntityData::default()
+                    .with_entity_type(s("user"))
+                    .with_entity_name(Some(s(name)))])
+                .with_ops(vec![alter_client_quotas_request::OpData::default()
+                    .with_key(s("producer_byte_rate"))
+                    .with_value(1024.0)])
+        };
+        let request =
+            AlterClientQuotasRequest::default().with_entries(vec![entry(user), entry("x")]);
+        RequestKind::AlterClientQuotas(request)
+    };
+    let denied = ResponseError::ClusterAuthorizationFailed.code();
+    let alice_describe = ctx("alice", ApiKey::DescribeClientQuotas, 1);
+    let alice_alter = ctx("alice", ApiKey::AlterClientQuotas, 1);
+
+    let ResponseKind::AlterClientQuotas(r) = call(&broker, &alice_alter, alter("bob")).await else {
+        unreachable!()
+    };
+    let codes: Vec<i16> = r.entries.iter().map(|e| e.error_code).collect();
+    assert_eq!(codes, vec![denied, denied], "every entry is refused");
+    assert!(broker.metadata().client_quotas().describe(&[], false).is_empty(), "nothing set");
+    let ResponseKind::DescribeClientQuotas(r) = call(&broker, &alice_describe, describe()).await
+    else {
+        unreachable!()
+    };
+    assert_eq!((r.error_code, r.entries.is_none()), (denied, true));
+
+    // AlterConfigs implies DescribeConfigs, as in Kafka.
+    allow_on_cluster(&broker, AclOperation::AlterConfigs);
+    let ResponseKind::AlterClientQuotas(r) = call(&broker, &alice_alter, alter("bob")).await else {
+        unreachable!()
+    };
+    assert!(r.entries.iter().all(|e| e.error_code == 0), "{r:?}");
+    let ResponseKind::DescribeClientQuotas(r) = call(&broker, &alice_describe, describe()).await
+    else {
+        unreachable!()
+    };
+    assert_eq!((r.error_code, r.entries.map(|e| e.len())), (0, Some(2)));
+    let denials = broker.stats.denials();
+    assert_eq!(denials.get(&(AclOperation::AlterConfigs, ResourceType::Cluster)), Some(&1));
+    assert_eq!(denials.get(&(AclOperation::DescribeConfigs, ResourceType::Cluster)), Some(&1));
+}
+
+#[tokio::test]
+async fn scram_credential_apis_need_describe_or_alter_on_the_cluster() {
+    let broker = broker();
+    let upsert = |name: &str| {
+        alter_user_scram_credentials_request::ScramCredentialUpsertion::default()
+            .with_name(s(name))
+            .with_mechanism(1)
+            .with_iterations(4096)
+            .with_salt(bytes::Bytes::from_static(b"salt"))
+            .with_salted_password(bytes::Bytes::from_static(&[7; 32]))
+    };
+    let alter = || {
+        RequestKind::AlterUserScramCredentials(
+            AlterUserScramCredentialsRequest::default()
+                .with_upsertions(vec![upsert("zed"), upsert("bob"), upsert("zed")])
+                .with_deletions(vec![
+                    alter_user_scram_credentials_request::ScramCredentialDeletion::default()
+                        .with_name(s("carol"))
+                        .with_mechanism(2),
+                ]),
+        )
+    };
+    let describe = || {
+        RequestKind::DescribeUserScramCredentials(DescribeUserScramCredentialsRequest::default())
+    };
+    let denied = ResponseError::ClusterAuthorizationFailed.code();
+    let alice_alter = ctx("alice", ApiKey::AlterUserScramCredentials, 0);
+    let alice_describe = ctx("alice", ApiKey::DescribeUserScramCredentials, 0);
+
+    let alter_results = || async {
+        let ResponseKind::AlterUserScramCredentials(r) = call(&broker, &alice_alter, alter()).await
+        else {
+            unreachable!()
+        };
+        r.results.iter().map(|r| (r.user.to_string(), r.error_code)).collect::<Vec<_>>()
+    };
+    // Kafka's error response: each user once, by name, all refused.
+    assert_eq!(
+        alter_results().await,
+        vec![("bob".into(), denied), ("carol".into(), denied), ("zed".into(), denied)]
+    );
+    assert!(broker.credentials.read().unwrap().scram_users().is_empty());
+    let ResponseKind::DescribeUserScramCredentials(r) =
+        call(&broker, &alice_describe, describe()).await
+    else {
+        unreachable!()
+    };
+    assert_eq!((r.error_code, r.results.len()), (denied, 0));
+
+    // Alter implies Describe.
+    allow_on_cluster(&broker, AclOperation::Alter);
+    assert_eq!(
+        alter_results().await,
+        vec![
+            ("carol".into(), ResponseError::ResourceNotFound.code()),
+            ("zed".into(), ResponseError::DuplicateResource.code()),
+            ("bob".into(), 0),
+        ]
+    );
+    let ResponseKind::DescribeUserScramCredentials(r) =
+        call(&broker, &alice_describe, describe()).await
+    else {
+        unreachable!()
+    };
+    assert_eq!(r.error_code, 0);
+    let users: Vec<String> = r.results.iter().map(|r| r.user.to_string()).collect();
+    assert_eq!(users, vec!["bob"]);
+    let denials = broker.stats.denials();
+    assert_eq!(denials.get(&(AclOperation::Alter, ResourceType::Cluster)), Some(&1));
+    assert_eq!(denials.get(&(AclOperation::Describe, ResourceType::Cluster)), Some(&1));
 }

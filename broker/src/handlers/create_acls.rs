@@ -7,9 +7,7 @@ use kafka_protocol::messages::create_acls_response::AclCreationResult;
 use kafka_protocol::messages::{CreateAclsRequest, CreateAclsResponse};
 
 use super::{str_bytes, RequestContext};
-use crate::authorizer::{
-    AclBinding, AclOperation, AclPermissionType, PatternType, ResourceType, CLUSTER_NAME,
-};
+use crate::authorizer::{AclBinding, AclOperation, AclPermissionType, PatternType, ResourceType};
 use crate::broker::Broker;
 use crate::metadata::MetadataRecord;
 
@@ -27,11 +25,8 @@ pub fn handle(
         let results = request.creations.iter().map(|_| failed(error, message)).collect();
         CreateAclsResponse::default().with_results(results)
     };
-    if !broker.authorize(ctx, AclOperation::Alter, ResourceType::Cluster, CLUSTER_NAME) {
-        return all_failed(
-            ResponseError::ClusterAuthorizationFailed,
-            "Alter on the Cluster is required to create ACLs",
-        );
+    if let Err(e) = broker.authorize_cluster_operation(ctx, AclOperation::Alter) {
+        return all_failed(e.error, &e.message);
     }
     if !broker.authorizer.is_enabled() {
         return all_failed(ResponseError::SecurityDisabled, "No Authorizer is configured.");

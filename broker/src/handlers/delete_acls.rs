@@ -11,7 +11,7 @@ use kafka_protocol::messages::{DeleteAclsRequest, DeleteAclsResponse};
 
 use super::describe_acls::filter_from_wire;
 use super::{str_bytes, RequestContext};
-use crate::authorizer::{AclBinding, AclOperation, ResourceType, CLUSTER_NAME};
+use crate::authorizer::{AclBinding, AclOperation};
 use crate::broker::Broker;
 use crate::metadata::MetadataRecord;
 
@@ -29,11 +29,8 @@ pub fn handle(
         let results = request.filters.iter().map(|_| failed(error, message)).collect();
         DeleteAclsResponse::default().with_filter_results(results)
     };
-    if !broker.authorize(ctx, AclOperation::Alter, ResourceType::Cluster, CLUSTER_NAME) {
-        return all_failed(
-            ResponseError::ClusterAuthorizationFailed,
-            "Alter on the Cluster is required to delete ACLs",
-        );
+    if let Err(e) = broker.authorize_cluster_operation(ctx, AclOperation::Alter) {
+        return all_failed(e.error, &e.message);
     }
     if !broker.authorizer.is_enabled() {
         return all_failed(ResponseError::SecurityDisabled, "No Authorizer is configured.");

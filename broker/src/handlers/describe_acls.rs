@@ -10,7 +10,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::{str_bytes, RequestContext};
 use crate::authorizer::{
-    AclBindingFilter, AclOperation, AclPermissionType, PatternType, ResourceType, CLUSTER_NAME,
+    AclBindingFilter, AclOperation, AclPermissionType, PatternType, ResourceType,
 };
 use crate::broker::Broker;
 
@@ -24,11 +24,8 @@ pub fn handle(
             .with_error_code(error.code())
             .with_error_message(Some(str_bytes(message)))
     };
-    if !broker.authorize(ctx, AclOperation::Describe, ResourceType::Cluster, CLUSTER_NAME) {
-        return failed(
-            ResponseError::ClusterAuthorizationFailed,
-            "Describe on the Cluster is required to describe ACLs".into(),
-        );
+    if let Err(e) = broker.authorize_cluster_operation(ctx, AclOperation::Describe) {
+        return failed(e.error, e.message);
     }
     if !broker.authorizer.is_enabled() {
         return failed(ResponseError::SecurityDisabled, "No Authorizer is configured.".into());

@@ -1,7 +1,9 @@
 //! One module per Kafka API. Each turns a decoded request into a response using the broker's
 //! shared state; none of them touches sockets or bytes on the wire.
 
+mod alter_client_quotas;
 mod alter_configs;
+mod alter_user_scram_credentials;
 pub mod api_versions;
 mod create_acls;
 mod create_partitions;
@@ -11,9 +13,11 @@ mod delete_groups;
 mod delete_records;
 mod delete_topics;
 mod describe_acls;
+mod describe_client_quotas;
 mod describe_cluster;
 mod describe_configs;
 mod describe_groups;
+mod describe_user_scram_credentials;
 mod fetch;
 mod find_coordinator;
 mod heartbeat;
@@ -143,6 +147,18 @@ pub async fn handle(
         RequestKind::OffsetDelete(r) => {
             ResponseKind::OffsetDelete(offset_delete::handle(broker, ctx, r))
         }
+        RequestKind::DescribeClientQuotas(r) => {
+            ResponseKind::DescribeClientQuotas(describe_client_quotas::handle(broker, ctx, r))
+        }
+        RequestKind::AlterClientQuotas(r) => {
+            ResponseKind::AlterClientQuotas(alter_client_quotas::handle(broker, ctx, r))
+        }
+        RequestKind::DescribeUserScramCredentials(r) => ResponseKind::DescribeUserScramCredentials(
+            describe_user_scram_credentials::handle(broker, ctx, r),
+        ),
+        RequestKind::AlterUserScramCredentials(r) => ResponseKind::AlterUserScramCredentials(
+            alter_user_scram_credentials::handle(broker, ctx, r),
+        ),
         RequestKind::CreateAcls(r) => ResponseKind::CreateAcls(create_acls::handle(broker, ctx, r)),
         RequestKind::DescribeAcls(r) => {
             ResponseKind::DescribeAcls(describe_acls::handle(broker, ctx, r))

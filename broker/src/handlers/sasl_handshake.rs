@@ -37,6 +37,7 @@ pub(super) fn handle(
     }
     match Mechanism::parse(&requested).filter(|m| enabled.iter().any(|e| e == m.name())) {
         Some(mechanism) => {
+            session.mechanism = Some(mechanism.name());
             session.sasl = SaslState::HandshakeDone(mechanism);
             response
         }

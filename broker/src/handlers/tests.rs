@@ -292,6 +292,43 @@ fn request(broker: &Broker, api: ApiKey, v: i16) -> RequestKind {
             SaslAuthenticateRequest::default()
                 .with_auth_bytes(bytes::Bytes::from_static(b"\0u\0p")),
         ),
+        ApiKey::DescribeClientQuotas => RequestKind::DescribeClientQuotas(
+            DescribeClientQuotasRequest::default().with_components(vec![
+                describe_client_quotas_request::ComponentData::default()
+                    .with_entity_type(s("user"))
+                    .with_match_type(2),
+            ]),
+        ),
+        ApiKey::AlterClientQuotas => {
+            RequestKind::AlterClientQuotas(AlterClientQuotasRequest::default().with_entries(vec![
+                alter_client_quotas_request::EntryData::default()
+                    .with_entity(vec![alter_client_quotas_request::EntityData::default()
+                        .with_entity_type(s("user"))
+                        .with_entity_name(Some(s(&format!("versions-{v}"))))])
+                    .with_ops(vec![alter_client_quotas_request::OpData::default()
+                        .with_key(s("producer_byte_rate"))
+                        .with_value(1e12)]),
+                alter_client_quotas_request::EntryData::default()
+                    .with_entity(vec![alter_client_quotas_request::EntityData::default()
+                        .with_entity_type(s("user"))])
+                    .with_ops(vec![alter_client_quotas_request::OpData::default()
+                        .with_key(s("bogus_rate"))
+                        .with_value(1.0)]),
+            ]))
+        }
+        ApiKey::DescribeUserScramCredentials => {
+            RequestKind::DescribeUserScramCredentials(DescribeUserScramCredentialsRequest::default())
+        }
+        ApiKey::AlterUserScramCredentials => RequestKind::AlterUserScramCredentials(
+            AlterUserScramCredentialsRequest::default().with_upsertions(vec![
+                alter_user_scram_credentials_request::ScramCredentialUpsertion::default()
+                    .with_name(s("versions"))
+                    .with_mechanism(1)
+                    .with_iterations(4096)
+                    .with_salt(Bytes::from_static(b"salt"))
+                    .with_salted_password(Bytes::from_static(&[7; 32])),
+            ]),
+        ),
         ApiKey::CreateAcls => {
             RequestKind::CreateAcls(CreateAclsRequest::default().with_creations(vec![
                 create_acls_request::AclCreation::default()
@@ -416,6 +453,22 @@ fn check(response: &ResponseKind, api: ApiKey, v: i16) {
             assert_eq!(r.results[2].error_code, 3);
         }
         ResponseKind::ApiVersions(r) => assert_eq!(r.api_keys.len(), SUPPORTED.len()),
+        ResponseKind::AlterClientQuotas(r) => {
+            assert_eq!((r.entries[0].error_code, r.entries[1].error_code), (0, 42), "v{v}");
+        }
+        ResponseKind::DescribeClientQuotas(r) => {
+            assert_eq!(r.error_code, 0, "DescribeClientQuotas v{v}");
+        }
+        ResponseKind::AlterUserScramCredentials(r) => assert_eq!(r.results[0].error_code, 0),
+        ResponseKind::DescribeUserScramCredentials(r) => assert_eq!(r.error_code, 0),
+        ResponseKind::CreateAcls(r) => {
+            assert_eq!((r.results[0].error_code, r.results[1].error_code), (0, 42), "v{v}");
+        }
+        ResponseKind::DescribeAcls(r) => assert_eq!(r.error_code, 0, "DescribeAcls v{v}"),
+        ResponseKind::DeleteAcls(r) => {
+            let codes = (r.filter_results[0].error_code, r.filter_results[1].error_code);
+            assert_eq!(codes, (0, 42), "DeleteAcls v{v}");
+        }
         ResponseKind::InitProducerId(r) => {
             assert_eq!(r.error_code, 0, "InitProducerId v{v}");
             assert!(r.producer_id.0 >= 0);
@@ -656,4 +709,447 @@ async fn sasl_listeners_gate_requests_until_authenticated() {
     assert!(r.error_message.unwrap().contains("Invalid username or password"));
     assert!(!session.is_authenticated());
     assert!(session.authentication_failure.is_some());
+}
+
+fn scram_upsertion(
+    name: &str,
+    mechanism: i8,
+    iterations: i32,
+    password: &[u8],
+) -> alter_user_scram_credentials_request::ScramCredentialUpsertion {
+    let digest = if mechanism == 1 {
+        openssl::hash::MessageDigest::sha256()
+    } else {
+        openssl::hash::MessageDigest::sha512()
+    };
+    let mut salted = vec![0; digest.size()];
+    openssl::pkcs5::pbkdf2_hmac(password, b"client-salt", iterations as usize, digest, &mut salted)
+        .unwrap();
+    alter_user_scram_credentials_request::ScramCredentialUpsertion::default()
+        .with_name(s(name))
+        .with_mechanism(mechanism)
+        .with_iterations(iterations)
+        .with_salt(Bytes::from_static(b"client-salt"))
+        .with_salted_password(Bytes::from(salted))
+}
+
+fn scram_deletion(
+    name: &str,
+    mechanism: i8,
+) -> alter_user_scram_credentials_request::ScramCredentialDeletion {
+    alter_user_scram_credentials_request::ScramCredentialDeletion::default()
+        .with_name(s(name))
+        .with_mechanism(mechanism)
+}
+
+async fn alter_scram(
+    broker: &Arc<Broker>,
+    request: AlterUserScramCredentialsRequest,
+) -> Vec<(String, i16)> {
+    let mut session = Session::plaintext("test:1".into());
+    let ResponseKind::AlterUserScramCredentials(r) = answer(
+        broker,
+        &mut session,
+        ApiKey::AlterUserScramCredentials,
+        0,
+        RequestKind::AlterUserScramCredentials(request),
+    )
+    .await
+    else {
+        unreachable!()
+    };
+    r.results.iter().map(|r| (r.user.to_string(), r.error_code)).collect()
+}
+
+async fn describe_scram(
+    broker: &Arc<Broker>,
+    users: Option<&[&str]>,
+) -> Vec<(String, i16, Vec<(i8, i32)>)> {
+    let mut session = Session::plaintext("test:1".into());
+    let request = DescribeUserScramCredentialsRequest::default().with_users(users.map(|users| {
+        users
+            .iter()
+            .map(|u| describe_user_scram_credentials_request::UserName::default().with_name(s(u)))
+            .collect()
+    }));
+    let ResponseKind::DescribeUserScramCredentials(r) = answer(
+        broker,
+        &mut session,
+        ApiKey::DescribeUserScramCredentials,
+        0,
+        RequestKind::DescribeUserScramCredentials(request),
+    )
+    .await
+    else {
+        unreachable!()
+    };
+    assert_eq!(r.error_code, 0);
+    r.results
+        .iter()
+        .map(|r| {
+            let infos = r.credential_infos.iter().map(|c| (c.mechanism, c.iterations)).collect();
+            (r.user.to_string(), r.error_code, infos)
+        })
+        .collect()
+}
+
+/// SCRAM credentials altered at run time: Kafka's validation and error codes, then they
+/// authenticate, and they survive reopening the broker on the same storage (config-file users
+/// deleted at run time stay deleted).
+#[tokio::test]
+async fn scram_credentials_are_altered_described_and_persisted() {
+    use crate::security::credentials::ScramMechanism;
+    let storage = Arc::new(MemoryStorage::new());
+    let open = |storage: Arc<MemoryStorage>| {
+        let config = BrokerConfig {
+            sasl_scram_users: vec!["SCRAM-SHA-512=[name=carol,password=carol-secret]".into()],
+            ..BrokerConfig::default()
+        };
+        Broker::open(config, storage, Arc::new(TokioClock::new(1_700_000_000_000)), 7).unwrap()
+    };
+    let broker = open(storage.clone());
+    let request = AlterUserScramCredentialsRequest::default()
+        .with_upsertions(vec![
+            scram_upsertion("alice", 1, 8192, b"alice-secret"),
+            scram_upsertion("dave", 2, 1000, b"x"),
+            scram_upsertion("erin", 2, 20000, b"x"),
+            scram_upsertion("", 1, 4096, b"x"),
+            scram_upsertion("frank", 3, 4096, b"x"),
+            scram_upsertion("gina", 1, 4096, b"x"),
+            scram_upsertion("gina", 2, 4096, b"x"),
+        ])
+        .with_deletions(vec![scram_deletion("carol", 2), scram_deletion("nobody", 1)]);
+    let results = alter_scram(&broker, request).await;
+    assert_eq!(
+        results,
+        [
+            ("carol".to_owned(), 0),
+            ("nobody".to_owned(), 91), // RESOURCE_NOT_FOUND
+            ("alice".to_owned(), 0),
+            ("dave".to_owned(), 93), // UNACCEPTABLE_CREDENTIAL: too few iterations
+            ("erin".to_owned(), 93), // too many
+            ("".to_owned(), 93),     // empty user name
+            ("frank".to_owned(), 33), // UNSUPPORTED_SASL_MECHANISM
+            ("gina".to_owned(), 92), // DUPLICATE_RESOURCE
+        ]
+    );
+    let described = describe_scram(&broker, None).await;
+    assert_eq!(described, [("alice".to_owned(), 0, vec![(1, 8192)])]);
+    let described = describe_scram(&broker, Some(&["alice", "nobody", "alice"])).await;
+    assert_eq!(
+        described.iter().map(|(u, e, _)| (u.as_str(), *e)).collect::<Vec<_>>(),
+        [("alice", 92), ("nobody", 91)]
+    );
+
+    // alice authenticates with the password the client salted; the store never saw it.
+    let check = |broker: &Broker, user: &str, password: &[u8]| {
+        let credentials = broker.credentials.read().unwrap();
+        let Some(stored) = credentials.scram(user, ScramMechanism::Sha256) else { return false };
+        let expected = crate::security::credentials::ScramCredential::derive(
+            ScramMechanism::Sha256,
+            password,
+            &stored.salt,
+            stored.iterations,
+        );
+        expected == *stored
+    };
+    assert!(check(&broker, "alice", b"alice-secret"));
+    assert!(!check(&broker, "alice", b"wrong"));
+    let segment = broker
+        .config
+        .log_dir()
+        .join(crate::metadata::METADATA_LOG_DIR)
+        .join("00000000000000000000.log");
+    let file = crate::storage::Storage::open(&*storage, &segment, false).unwrap();
+    let mut bytes = vec![0; file.len().unwrap() as usize];
+    file.read_exact_at(0, &mut bytes).unwrap();
+    let text = String::from_utf8_lossy(&bytes);
+    assert!(text.contains("UserScramCredential") && !text.contains("alice-secret"), "{text}");
+    drop(broker);
+
+    let broker = open(storage);
+    assert!(check(&broker, "alice", b"alice-secret"));
+    assert!(broker.credentials.read().unwrap().scram("carol", ScramMechanism::Sha512).is_none());
+    assert_eq!(describe_scram(&broker, None).await.len(), 1);
+}
+
+/// `(entity type, name)` pairs of a quota entity.
+type Entity<'a> = Vec<(&'a str, Option<&'a str>)>;
+/// `(key, value, remove)`.
+type QuotaOp<'a> = (&'a str, f64, bool);
+
+async fn alter_quotas(
+    broker: &Arc<Broker>,
+    entries: Vec<(Entity<'_>, Vec<QuotaOp<'_>>)>,
+    validate_only: bool,
+) -> Vec<i16> {
+    let request =
+        AlterClientQuotasRequest::default().with_validate_only(validate_only).with_entries(
+            entries
+                .into_iter()
+                .map(|(entity, ops)| {
+                    alter_client_quotas_request::EntryData::default()
+                        .with_entity(
+                            entity
+                                .into_iter()
+                                .map(|(t, n)| {
+                                    alter_client_quotas_request::EntityData::default()
+                                        .with_entity_type(s(t))
+                                        .with_entity_name(n.map(s))
+                                })
+                                .collect(),
+                        )
+                        .with_ops(
+                            ops.into_iter()
+                                .map(|(k, v, remove)| {
+                                    alter_client_quotas_request::OpData::default()
+                                        .with_key(s(k))
+                                        .with_value(v)
+                                        .with_remove(remove)
+                                })
+                                .collect(),
+                        )
+                })
+                .collect(),
+        );
+    let mut session = Session::plaintext("test:1".into());
+    let ResponseKind::AlterClientQuotas(r) = answer(
+        broker,
+        &mut session,
+        ApiKey::AlterClientQuotas,
+        1,
+        RequestKind::AlterClientQuotas(request),
+    )
+    .await
+    else {
+        unreachable!()
+    };
+    r.entries.iter().map(|e| e.error_code).collect()
+}
+
+#[tokio::test]
+async fn client_quotas_are_validated_described_and_persisted() {
+    let storage = Arc::new(MemoryStorage::new());
+    let open = |storage: Arc<MemoryStorage>| {
+        Broker::open(
+            BrokerConfig::default(),
+            storage,
+            Arc::new(TokioClock::new(1_700_000_000_000)),
+            7,
+        )
+        .unwrap()
+    };
+    let broker = open(storage.clone());
+    let codes = alter_quotas(
+        &broker,
+        vec![
+            (vec![("user", Some("alice"))], vec![("producer_byte_rate", 1048576.0, false)]),
+            (
+                vec![("user", None), ("client-id", None)],
+                vec![("consumer_byte_rate", 2e6, false), ("request_percentage", 50.5, false)],
+            ),
+            (vec![("user", Some("bob"))], vec![("producer_byte_rate", -1.0, false)]),
+            (vec![("user", Some("bob"))], vec![("producer_byte_rate", 1.5, false)]),
+            (vec![("user", Some("bob"))], vec![("fetch_rate", 1.0, false)]),
+            (vec![("group", Some("g"))], vec![("producer_byte_rate", 1.0, false)]),
+            (
+                vec![("user", Some("a")), ("user", Some("b"))],
+                vec![("producer_byte_rate", 1.0, false)],
+            ),
+            (vec![], vec![("producer_byte_rate", 1.0, false)]),
+        ],
+        false,
+    )
+    .await;
+    assert_eq!(codes, [0, 0, 42, 42, 42, 42, 42, 42]);
+    assert_eq!(
+        alter_quotas(
+            &broker,
+            vec![(vec![("client-id", Some("x"))], vec![("producer_byte_rate", 5.0, false)])],
+            true
+        )
+        .await,
+        [0]
+    );
+    let quotas = broker.metadata();
+    let quotas = quotas.client_quotas();
+    assert_eq!(quotas.describe(&[], false).len(), 2, "validate_only changed nothing");
+    assert_eq!(
+        quotas.resolve(crate::quota::QuotaType::Produce, "alice", "any").unwrap().1,
+        1048576.0
+    );
+    assert_eq!(quotas.resolve(crate::quota::QuotaType::Request, "zed", "any").unwrap().1, 50.5);
+
+    // Describe through the wire: exact user, strict.
+    let mut session = Session::plaintext("test:1".into());
+    let describe = |components: Vec<(&str, i8, Option<&str>)>, strict: bool| {
+        RequestKind::DescribeClientQuotas(
+            DescribeClientQuotasRequest::default().with_strict(strict).with_components(
+                components
+                    .into_iter()
+                    .map(|(t, m, n)| {
+                        describe_client_quotas_request::ComponentData::default()
+                            .with_entity_type(s(t))
+                            .with_match_type(m)
+                            .with_match(n.map(s))
+                    })
+                    .collect(),
+            ),
+        )
+    };
+    let ResponseKind::DescribeClientQuotas(r) = answer(
+        &broker,
+        &mut session,
+        ApiKey::DescribeClientQuotas,
+        1,
+        describe(vec![("user", 0, Some("alice"))], true),
+    )
+    .await
+    else {
+        unreachable!()
+    };
+    let entries = r.entries.unwrap();
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].entity[0].entity_name.as_deref(), Some("alice"));
+    assert_eq!(
+        (entries[0].values[0].key.as_str(), entries[0].values[0].value),
+        ("producer_byte_rate", 1048576.0)
+    );
+    let ResponseKind::DescribeClientQuotas(r) = answer(
+        &broker,
+        &mut session,
+        ApiKey::DescribeClientQuotas,
+        1,
+        describe(vec![("user", 1, None)], false),
+    )
+    .await
+    else {
+        unreachable!()
+    };
+    let entries = r.entries.unwrap();
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].values.len(), 2);
+    let ResponseKind::DescribeClientQuotas(r) = answer(
+        &broker,
+        &mut session,
+        ApiKey::DescribeClientQuotas,
+        1,
+        describe(vec![("user", 2, None), ("user", 1, None)], false),
+    )
+    .await
+    else {
+        unreachable!()
+    };
+    assert_eq!(r.error_code, 42);
+    assert!(r.entries.is_none());
+
+    // Removal, and a restart keeps what remains.
+    assert_eq!(
+        alter_quotas(
+            &broker,
+            vec![(vec![("user", Some("alice"))], vec![("producer_byte_rate", 0.0, true)])],
+            false
+        )
+        .await,
+        [0]
+    );
+    drop(broker);
+    let broker = open(storage);
+    let image = broker.metadata();
+    assert!(image
+        .client_quotas()
+        .resolve(crate::quota::QuotaType::Produce, "alice", "any")
+        .is_none());
+    assert_eq!(
+        image.client_quotas().resolve(crate::quota::QuotaType::Fetch, "alice", "c").unwrap().1,
+        2e6
+    );
+}
+
+/// KIP-219 through the frame path: over quota, the Produce response carries throttle_time_ms
+/// and the session is told to mute for that long; a throttled Fetch comes back empty; another
+/// user is unaffected; the throttles are counted.
+#[tokio::test]
+async fn over_quota_responses_carry_throttle_time_and_mute() {
+    let broker = test_broker().await;
+    assert_eq!(
+        alter_quotas(
+            &broker,
+            vec![(
+                vec![("user", Some("slow"))],
+                vec![("producer_byte_rate", 100.0, false), ("consumer_byte_rate", 100.0, false)]
+            )],
+            false
+        )
+        .await,
+        [0]
+    );
+    // Not super users: both need ACLs to produce and fetch.
+    let records = ["User:slow", "User:fast"]
+        .into_iter()
+        .map(|principal| crate::metadata::MetadataRecord::AccessControlEntry {
+            id: broker.random_uuid(),
+            acl: crate::authorizer::AclBinding {
+                resource_type: crate::authorizer::ResourceType::Topic,
+                resource_name: "t".into(),
+                pattern_type: crate::authorizer::PatternType::Literal,
+                principal: principal.into(),
+                host: "*".into(),
+                operation: crate::authorizer::AclOperation::All,
+                permission: crate::authorizer::AclPermissionType::Allow,
+            },
+        })
+        .collect();
+    broker.commit_metadata(records).unwrap();
+    let mut slow = Session::plaintext("test:1".into());
+    slow.principal = crate::security::Principal::user("slow");
+    let mut throttles = Vec::new();
+    for _ in 0..30 {
+        let ResponseKind::Produce(r) =
+            answer(&broker, &mut slow, ApiKey::Produce, 9, RequestKind::Produce(produce_t0()))
+                .await
+        else {
+            unreachable!()
+        };
+        assert_eq!(r.responses[0].partition_responses[0].error_code, 0, "the data is accepted");
+        assert_eq!(i64::from(r.throttle_time_ms), slow.throttle_ms);
+        throttles.push(r.throttle_time_ms);
+    }
+    // 100 B/s over the 10 s minimum window: the first ~1000 bytes pass, then each request
+    // is throttled longer than the one before.
+    assert_eq!(throttles[0], 0, "{throttles:?}");
+    assert!(throttles[29] > throttles[28] && throttles[28] > 0, "{throttles:?}");
+    // Fetches are measured on their own sensor: keep fetching until it throttles.
+    let mut fetch_throttled = None;
+    for _ in 0..50 {
+        let ResponseKind::Fetch(r) =
+            answer(&broker, &mut slow, ApiKey::Fetch, 12, RequestKind::Fetch(fetch_t0(0, 0))).await
+        else {
+            unreachable!()
+        };
+        if r.throttle_time_ms > 0 {
+            fetch_throttled = Some(r);
+            break;
+        }
+        assert!(!r.responses.is_empty());
+    }
+    let throttled = fetch_throttled.expect("fetches over 100 B/s are throttled");
+    assert!(throttled.responses.is_empty(), "a throttled fetch carries no data");
+
+    let mut fast = Session::plaintext("test:2".into());
+    fast.principal = crate::security::Principal::user("fast");
+    for _ in 0..20 {
+        let ResponseKind::Produce(r) =
+            answer(&broker, &mut fast, ApiKey::Produce, 9, RequestKind::Produce(produce_t0()))
+                .await
+        else {
+            unreachable!()
+        };
+        assert_eq!(r.responses[0].partition_responses[0].error_code, 0);
+        assert_eq!(r.throttle_time_ms, 0);
+        assert_eq!(fast.throttle_ms, 0);
+    }
+    let stats = broker.stats.snapshot();
+    assert!(stats.throttles[0].1 >= 2 && stats.throttles[0].2 > 0, "{stats:?}");
+    assert!(stats.throttles[1].1 >= 1, "{stats:?}");
 }

@@ -6,6 +6,8 @@ use uuid::Uuid;
 
 use super::records::{ConfigResource, MetadataRecord};
 use crate::authorizer::AclImage;
+use crate::quota::ClientQuotaImage;
+use crate::security::credentials::ScramImage;
 
 /// A partition as metadata knows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,13 +33,19 @@ pub struct TopicImage {
     pub configs: BTreeMap<String, String>,
 }
 
-/// Everything the cluster knows about its topics, configs and producer ids.
+/// Everything the cluster knows: topics, configs, producer ids, SCRAM credentials, client
+/// quotas and ACLs.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MetadataImage {
     topics: BTreeMap<String, TopicImage>,
     names_by_id: BTreeMap<Uuid, String>,
     broker_configs: BTreeMap<String, String>,
     next_producer_id: i64,
+    /// SCRAM credentials changed through AlterUserScramCredentials.
+    scram: ScramImage,
+    /// Client quotas set through AlterClientQuotas.
+    client_quotas: ClientQuotaImage,
+    /// ACLs created through CreateAcls, by id.
     acls: AclImage,
 }
 
@@ -91,6 +99,15 @@ impl MetadataImage {
                 assert!(*next_producer_id >= self.next_producer_id, "producer ids go backwards");
                 self.next_producer_id = *next_producer_id;
             }
+            MetadataRecord::UserScramCredential { name, mechanism, credential } => {
+                self.scram.apply(name, *mechanism, Some(credential.clone()))
+            }
+            MetadataRecord::RemoveUserScramCredential { name, mechanism } => {
+                self.scram.apply(name, *mechanism, None)
+            }
+            MetadataRecord::ClientQuota { entity, key, value } => {
+                self.client_quotas.apply(entity, key, *value)
+            }
             MetadataRecord::AccessControlEntry { id, acl } => {
                 self.acls.apply_create(*id, acl.clone())
             }
@@ -121,6 +138,16 @@ impl MetadataImage {
     /// The first producer id not yet handed out.
     pub fn next_producer_id(&self) -> i64 {
         self.next_producer_id
+    }
+
+    /// SCRAM credentials changed at run time (applied over the config file's on start).
+    pub fn scram(&self) -> &ScramImage {
+        &self.scram
+    }
+
+    /// Configured client quotas.
+    pub fn client_quotas(&self) -> &ClientQuotaImage {
+        &self.client_quotas
     }
 
     /// Every ACL.

@@ -4,6 +4,8 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::authorizer::AclBinding;
+use crate::quota::{ClientQuotaEntity, QuotaValue};
+use crate::security::credentials::{ScramCredential, ScramMechanism};
 
 /// Which configurable entity a [`MetadataRecord::Config`] applies to.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -30,6 +32,13 @@ pub enum MetadataRecord {
     RemoveTopic { topic_id: Uuid },
     /// Producer ids below `next_producer_id` have been handed out.
     ProducerIds { next_producer_id: i64 },
+    /// A SCRAM credential was created or replaced (Kafka's UserScramCredentialRecord): the
+    /// salt, iteration count and RFC 5802 StoredKey/ServerKey, never a password.
+    UserScramCredential { name: String, mechanism: ScramMechanism, credential: ScramCredential },
+    /// A SCRAM credential was deleted (Kafka's RemoveUserScramCredentialRecord).
+    RemoveUserScramCredential { name: String, mechanism: ScramMechanism },
+    /// A client quota was set (`Some`) or removed (`None`) (Kafka's ClientQuotaRecord).
+    ClientQuota { entity: ClientQuotaEntity, key: String, value: Option<QuotaValue> },
     /// An ACL was created (Kafka's AccessControlEntryRecord).
     AccessControlEntry { id: Uuid, acl: AclBinding },
     /// An ACL was deleted (Kafka's RemoveAccessControlEntryRecord).

@@ -56,21 +56,24 @@ impl ScramMechanism {
         }
     }
 
-    pub(crate) fn digest(self) -> MessageDigest {
+    /// The mechanism's hash function.
+    pub fn digest(self) -> MessageDigest {
         match self {
             ScramMechanism::Sha256 => MessageDigest::sha256(),
             ScramMechanism::Sha512 => MessageDigest::sha512(),
         }
     }
 
-    pub(crate) fn hmac(self, key: &[u8], data: &[u8]) -> Vec<u8> {
+    /// RFC 5802's `HMAC(key, data)`.
+    pub fn hmac(self, key: &[u8], data: &[u8]) -> Vec<u8> {
         let key = PKey::hmac(key).expect("HMAC keys of any length are valid");
         let mut signer = Signer::new(self.digest(), &key).expect("HMAC signer");
         signer.update(data).expect("HMAC update");
         signer.sign_to_vec().expect("HMAC sign")
     }
 
-    pub(crate) fn hash(self, data: &[u8]) -> Vec<u8> {
+    /// RFC 5802's `H(data)`.
+    pub fn hash(self, data: &[u8]) -> Vec<u8> {
         hash(self.digest(), data).expect("digest").to_vec()
     }
 }
@@ -118,7 +121,9 @@ impl ScramCredential {
         }
     }
 
-    fn salted_password(
+    /// RFC 5802's `Hi(password, salt, iterations)` (PBKDF2): the salted password, which both
+    /// sides derive the keys from and which AlterUserScramCredentials carries.
+    pub fn salted_password(
         mechanism: ScramMechanism,
         password: &[u8],
         salt: &[u8],
@@ -211,6 +216,38 @@ impl Credentials {
             out.entry(user.clone()).or_default().push((*mechanism, credential.iterations));
         }
         out
+    }
+}
+
+/// SCRAM credentials changed through AlterUserScramCredentials, as the metadata image holds
+/// them: the latest upsertion (`Some`) or deletion (`None`) per user and mechanism. Deletions
+/// are kept so that a deleted config-file user stays deleted after a restart.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ScramImage {
+    changes: BTreeMap<(String, ScramMechanism), Option<ScramCredential>>,
+}
+
+impl ScramImage {
+    /// Applies an upsertion or deletion record.
+    pub fn apply(
+        &mut self,
+        user: &str,
+        mechanism: ScramMechanism,
+        credential: Option<ScramCredential>,
+    ) {
+        self.changes.insert((user.to_owned(), mechanism), credential);
+    }
+
+    /// Applies every change to `credentials`, in order of user and mechanism.
+    pub fn apply_to(&self, credentials: &mut Credentials) {
+        for ((user, mechanism), change) in &self.changes {
+            match change {
+                Some(credential) => credentials.upsert_scram(user, *mechanism, credential.clone()),
+                None => {
+                    credentials.delete_scram(user, *mechanism);
+                }
+            }
+        }
     }
 }
 

@@ -32,6 +32,11 @@ pub struct Session {
     pub sasl: sasl::SaslState,
     /// Set when authentication failed: the connection closes once the error response is sent.
     pub authentication_failure: Option<String>,
+    /// The SASL mechanism SaslHandshake chose (for the authentication-failure counters).
+    pub mechanism: Option<&'static str>,
+    /// Set when the last response was throttled (KIP-219): the connection reads nothing more
+    /// for this many milliseconds after sending it.
+    pub throttle_ms: i64,
 }
 
 impl Session {
@@ -44,6 +49,8 @@ impl Session {
             principal: Principal::anonymous(),
             sasl: sasl::SaslState::Initial,
             authentication_failure: None,
+            mechanism: None,
+            throttle_ms: 0,
         }
     }
 

@@ -293,4 +293,57 @@ mod tests {
         assert_eq!(decode_saslname("a=2Cb=3Dc").as_deref(), Some("a,b=c"));
         assert_eq!(decode_saslname("a=4"), None);
     }
+
+    /// Random, truncated and mutated SASL messages: every parser answers with an error, never
+    /// a panic, and only the exact valid message authenticates.
+    #[test]
+    fn garbage_and_mutated_messages_fail_without_panicking() {
+        use rand::{Rng, SeedableRng};
+        let credentials = credentials();
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0x5a51);
+        let client_first = b"n,,n=user,r=rOprNGfwEbeRWgbNEkqO".to_vec();
+        let server_nonce = "%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0";
+        let (exchange, _) =
+            scram_client_first(&credentials, ScramMechanism::Sha256, &client_first, server_nonce)
+                .unwrap();
+        let client_final = b"c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=".to_vec();
+        let plain = b"\0user\0pencil".to_vec();
+        let alphabet = b"=,\0nrpcsia2C3D\xff\xc3";
+        let mutate = |rng: &mut rand_chacha::ChaCha8Rng, valid: &[u8]| -> Vec<u8> {
+            let mut m = valid.to_vec();
+            match rng.gen_range(0..4) {
+                0 => m.truncate(rng.gen_range(0..valid.len())),
+                1 => {
+                    for _ in 0..rng.gen_range(1..4) {
+                        let at = rng.gen_range(0..m.len());
+                        m[at] = if rng.gen_bool(0.5) {
+                            rng.gen()
+                        } else {
+                            alphabet[rng.gen_range(0..alphabet.len())]
+                        };
+                    }
+                }
+                2 => {
+                    let at = rng.gen_range(0..=m.len());
+                    let insert: Vec<u8> = (0..rng.gen_range(1..8))
+                        .map(|_| alphabet[rng.gen_range(0..alphabet.len())])
+                        .collect();
+                    m.splice(at..at, insert);
+                }
+                _ => m = (0..rng.gen_range(0..64)).map(|_| rng.gen()).collect(),
+            }
+            m
+        };
+        for _ in 0..20_000 {
+            let m = mutate(&mut rng, &client_final);
+            let outcome = scram_client_final(&exchange, &m);
+            assert_eq!(outcome.is_ok(), m == client_final, "{:?}", String::from_utf8_lossy(&m));
+            let m = mutate(&mut rng, &client_first);
+            // A mutated nonce is still a valid first message; anything else must fail.
+            let _ = scram_client_first(&credentials, ScramMechanism::Sha256, &m, server_nonce);
+            let m = mutate(&mut rng, &plain);
+            let outcome = authenticate_plain(&credentials, "SASL_PLAINTEXT", &m);
+            assert!(outcome.is_err(), "PLAIN has no users here: {m:?}");
+        }
+    }
 }

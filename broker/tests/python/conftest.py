@@ -30,23 +30,30 @@ def _free_port() -> int:
 
 
 class Broker:
-    """A running broker process; `bootstrap` is what clients connect to."""
+    """A running broker process; `bootstrap` is what clients connect to. With `sasl`, a
+    SASL_PLAINTEXT listener on `sasl_bootstrap` joins the PLAINTEXT one."""
 
-    def __init__(self, tmp: Path, overrides: list[str]):
+    def __init__(self, tmp: Path, overrides: list[str], sasl: bool = False):
         self.port = _free_port()
         self.bootstrap = f"127.0.0.1:{self.port}"
+        self.sasl_bootstrap = f"127.0.0.1:{_free_port()}" if sasl else None
         self.log_path = tmp / "broker.log"
-        args = [
+        listeners = f"PLAINTEXT://127.0.0.1:{self.port}"
+        if sasl:
+            listeners += f",SASL_PLAINTEXT://{self.sasl_bootstrap}"
+        self._args = [
             _broker_binary(),
-            "--override", f"listeners=PLAINTEXT://127.0.0.1:{self.port}",
+            "--override", f"listeners={listeners}",
             "--override", f"log.dirs={tmp / 'data'}",
             "--override", "group.initial.rebalance.delay.ms=0",
         ]
         for o in overrides:
-            # `{port}` stands for this broker's PLAINTEXT port (tests adding listeners need it).
-            args += ["--override", o.replace("{port}", str(self.port))]
+            self._args += ["--override", o]
+        self._start()
+
+    def _start(self):
         self._log = open(self.log_path, "ab")
-        self.process = subprocess.Popen(args, stdout=self._log, stderr=self._log)
+        self.process = subprocess.Popen(self._args, stdout=self._log, stderr=self._log)
         deadline = time.time() + 30
         while True:
             if self.process.poll() is not None:
@@ -59,19 +66,37 @@ class Broker:
                     raise RuntimeError("broker did not start listening within 30 s")
                 time.sleep(0.02)
 
+    def restart(self):
+        """Stops the broker and starts it again on the same ports and data."""
+        self.stop()
+        self._start()
+
     def stop(self):
         self.process.terminate()
         self.process.wait(timeout=20)
         self._log.close()
 
 
-@pytest.fixture
-def broker(tmp_path, request):
-    b = Broker(tmp_path, getattr(request, "param", []))
+def _serve(tmp_path, request, sasl):
+    b = Broker(tmp_path, getattr(request, "param", []), sasl=sasl)
     yield b
     if request.node.rep_call.failed if hasattr(request.node, "rep_call") else False:
         print(b.log_path.read_text()[-5000:])
     b.stop()
+
+
+@pytest.fixture
+def broker(tmp_path, request):
+    """A broker with a PLAINTEXT listener; `param` is a list of `--override`s."""
+    yield from _serve(tmp_path, request, sasl=False)
+
+
+@pytest.fixture
+def sasl_broker(tmp_path, request):
+    """A broker with a SASL_PLAINTEXT listener (named SASL_PLAINTEXT) too; PLAIN users come
+    from a `listener.name.sasl_plaintext.plain.sasl.jaas.config` override, SCRAM users from
+    the admin APIs."""
+    yield from _serve(tmp_path, request, sasl=True)
 
 
 @pytest.hookimpl(tryfirst=True, hookwrapper=True)

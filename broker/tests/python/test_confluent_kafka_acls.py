@@ -1,8 +1,6 @@
 """ACLs through confluent-kafka's AdminClient (librdkafka's CreateAcls/DescribeAcls/DeleteAcls),
 and the per-resource DescribeConfigs authorization error that rust-rdkafka does not surface."""
 
-import socket
-
 import pytest
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import (
@@ -20,13 +18,6 @@ from confluent_kafka.admin import (
 AUTHORIZER = "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-SASL_PORT = _free_port()
 JAAS = (
     "org.apache.kafka.common.security.plain.PlainLoginModule required "
     'user_alice="alice-secret" user_bob="bob-secret";'
@@ -96,20 +87,16 @@ def test_without_authorizer_acl_apis_are_security_disabled(broker):
     assert disabled.value.args[0].code() == KafkaError.SECURITY_DISABLED
 
 
-@pytest.mark.parametrize(
-    "broker",
-    [SECURED + [f"listeners=PLAINTEXT://127.0.0.1:{{port}},SASL_PLAINTEXT://127.0.0.1:{SASL_PORT}"]],
-    indirect=True,
-)
-def test_describe_configs_denial_carries_topic_authorization_failed(broker):
-    admin = _admin(broker.bootstrap)
+@pytest.mark.parametrize("sasl_broker", [SECURED], indirect=True)
+def test_describe_configs_denial_carries_topic_authorization_failed(sasl_broker):
+    admin = _admin(sasl_broker.bootstrap)
     for future in admin.create_topics([NewTopic("team.payroll", 1), NewTopic("orders", 1)]).values():
         future.result(timeout=15)
     for future in admin.create_acls(_alice_reads_orders()).values():
         future.result(timeout=15)
 
     def describe(user, topic):
-        client = _admin(f"127.0.0.1:{SASL_PORT}", **{
+        client = _admin(sasl_broker.sasl_bootstrap, **{
             "security.protocol": "SASL_PLAINTEXT", "sasl.mechanism": "PLAIN",
             "sasl.username": user, "sasl.password": f"{user}-secret"})
         resource = ConfigResource(ConfigResource.Type.TOPIC, topic)

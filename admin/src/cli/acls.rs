@@ -1,8 +1,7 @@
-//! `kafka-lab acls`: manage ACLs the way Kafka's `kafka-acls.sh` does, without Java.
+//! `kafka-lab acls`: manage ACLs the way Kafka's `kafka-acls.sh` does.
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::PathBuf;
 
 use clap::ArgGroup;
 use kafka_lab_broker::authorizer::{
@@ -10,20 +9,15 @@ use kafka_lab_broker::authorizer::{
     CLUSTER_NAME,
 };
 
+use super::ConnectArgs;
 use crate::client::AdminClient;
-use crate::properties::ClientProperties;
 
 /// Add, remove or list ACLs (the options of `kafka-acls.sh`).
 #[derive(Debug, clap::Args)]
 #[command(group(ArgGroup::new("action").required(true).args(["add", "remove", "list"])))]
 pub struct AclsArgs {
-    /// The broker to talk to, `host:port[,host:port…]`.
-    #[arg(long, value_name = "HOST:PORT")]
-    pub bootstrap_server: String,
-    /// Client properties: `security.protocol`, `sasl.mechanism`, `sasl.jaas.config`,
-    /// `ssl.truststore.location` (or `ssl.ca.location`), … as Kafka's tools read them.
-    #[arg(long, value_name = "FILE")]
-    pub command_config: Option<PathBuf>,
+    #[command(flatten)]
+    pub connect: ConnectArgs,
     /// Add ACLs.
     #[arg(long)]
     pub add: bool,
@@ -84,17 +78,13 @@ pub struct AclsArgs {
 
 /// Runs the command, writing what `kafka-acls.sh` prints to `out`.
 pub fn run(args: &AclsArgs, out: &mut dyn Write) -> anyhow::Result<()> {
-    let props = match &args.command_config {
-        Some(path) => ClientProperties::load(path)?,
-        None => ClientProperties::plaintext(),
-    };
     let pattern = PatternType::parse(&args.resource_pattern_type).ok_or_else(|| {
         anyhow::anyhow!(
             "--resource-pattern-type `{}`: use literal, prefixed, any or match",
             args.resource_pattern_type
         )
     })?;
-    let mut client = AdminClient::connect(&args.bootstrap_server, &props)?;
+    let mut client = args.connect.connect()?;
     if args.add {
         add(args, pattern, &mut client, out)
     } else if args.remove {

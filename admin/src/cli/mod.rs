@@ -1,0 +1,57 @@
+//! The admin commands of `kafka-lab`, with the options and output of Kafka's own tools and no
+//! Java: `kafka-lab acls` (`kafka-acls.sh`) and `kafka-lab configs` (`kafka-configs.sh` for
+//! client quotas and SCRAM credentials). Both connect through [`ConnectArgs`].
+
+pub mod acls;
+pub mod configs;
+
+use std::io::Write;
+use std::path::PathBuf;
+
+pub use acls::AclsArgs;
+pub use configs::ConfigsArgs;
+
+use crate::client::AdminClient;
+use crate::properties::ClientProperties;
+
+/// The admin subcommands (flattened into `kafka-lab`'s command list).
+#[derive(Debug, clap::Subcommand)]
+pub enum AdminCommand {
+    /// Add, remove and list ACLs, as Kafka's kafka-acls.sh (CreateAcls/DescribeAcls/DeleteAcls).
+    Acls(AclsArgs),
+    /// Client quotas and SCRAM credentials of users and clients, as Kafka's kafka-configs.sh
+    /// (Describe/AlterClientQuotas, Describe/AlterUserScramCredentials).
+    Configs(ConfigsArgs),
+}
+
+/// Runs an admin command, writing what Kafka's tool would print to `out`.
+pub fn run(command: &AdminCommand, out: &mut dyn Write) -> anyhow::Result<()> {
+    match command {
+        AdminCommand::Acls(args) => acls::run(args, out),
+        AdminCommand::Configs(args) => configs::run(args, out),
+    }
+}
+
+/// Where the cluster is and how to authenticate, as Kafka's tools take it.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ConnectArgs {
+    /// The broker(s) to talk to, `host:port[,host:port…]`.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub bootstrap_server: String,
+    /// Client properties: `security.protocol`, `sasl.mechanism`, `sasl.jaas.config` (or
+    /// `sasl.username` + `sasl.password`), `ssl.truststore.location` (or `ssl.ca.location`),
+    /// … as Kafka's tools and librdkafka read them.
+    #[arg(long, value_name = "FILE")]
+    pub command_config: Option<PathBuf>,
+}
+
+impl ConnectArgs {
+    /// One authenticated connection.
+    pub fn connect(&self) -> anyhow::Result<AdminClient> {
+        let props = match &self.command_config {
+            Some(path) => ClientProperties::load(path)?,
+            None => ClientProperties::plaintext(),
+        };
+        Ok(AdminClient::connect(&self.bootstrap_server, &props)?)
+    }
+}
