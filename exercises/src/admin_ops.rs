@@ -1,10 +1,13 @@
-//! The admin operations the reference solutions perform, one function each.
-//!
-//! They go over the wire through the shared admin client (`kafka_lab_admin`, the client behind
-//! `kafka-lab acls` and `kafka-lab configs`). Until that crate is merged into this branch each
-//! returns [`AdminError::NotMerged`]; the `// wire:` comments say which Kafka request each sends.
+//! The admin operations the reference solutions perform, one function each, over the wire
+//! through the shared admin client (`kafka_lab_admin`, the client behind `kafka-lab acls` and
+//! `kafka-lab configs`).
 
 use std::path::PathBuf;
+
+use anyhow::{anyhow, Context};
+use kafka_lab_admin::configs::{ScramMechanism, ScramUpsertion};
+use kafka_lab_admin::{AdminClient, ClientProperties};
+use kafka_lab_broker::authorizer as broker_acl;
 
 /// Where the admin connects: `--bootstrap-server` and `--command-config` as the Kafka tools
 /// take them (the properties file uses Kafka's client keys: `security.protocol`,
@@ -15,14 +18,12 @@ pub struct AdminTarget {
     pub command_config: PathBuf,
 }
 
-/// Why an admin operation did not happen.
-#[derive(Debug, thiserror::Error)]
-pub enum AdminError {
-    #[error(
-        "admin client not merged yet: {operation} needs kafka_lab_admin (the client behind \
-         `kafka-lab acls` / `kafka-lab configs`)"
-    )]
-    NotMerged { operation: &'static str },
+impl AdminTarget {
+    fn connect(&self) -> anyhow::Result<AdminClient> {
+        let props = ClientProperties::load(&self.command_config)?;
+        AdminClient::connect(&self.bootstrap_server, &props)
+            .with_context(|| format!("connecting to {} as admin", self.bootstrap_server))
+    }
 }
 
 /// Kafka's ACL resource types the lab uses.
@@ -93,53 +94,77 @@ impl std::fmt::Display for AclBinding {
     }
 }
 
+impl AclBinding {
+    /// The broker's binding: LITERAL pattern, host `*`.
+    fn to_broker(&self) -> anyhow::Result<broker_acl::AclBinding> {
+        Ok(broker_acl::AclBinding {
+            resource_type: match self.resource_type {
+                ResourceType::Topic => broker_acl::ResourceType::Topic,
+                ResourceType::Group => broker_acl::ResourceType::Group,
+            },
+            resource_name: self.resource_name.clone(),
+            pattern_type: broker_acl::PatternType::Literal,
+            principal: self.principal.clone(),
+            host: "*".into(),
+            operation: broker_acl::AclOperation::parse(&self.operation)
+                .ok_or_else(|| anyhow!("unknown ACL operation {}", self.operation))?,
+            permission: match self.permission {
+                Permission::Allow => broker_acl::AclPermissionType::Allow,
+                Permission::Deny => broker_acl::AclPermissionType::Deny,
+            },
+        })
+    }
+}
+
 /// Creates (or updates) a SCRAM credential, as
 /// `kafka-configs --alter --add-config 'SCRAM-SHA-256=[iterations=8192,password=…]'
-/// --entity-type users --entity-name alice`.
+/// --entity-type users --entity-name alice` (AlterUserScramCredentials; the password is salted
+/// here and never travels).
 pub fn create_scram_user(
     target: &AdminTarget,
     user: &str,
     mechanism: &str,
     iterations: i32,
     password: &str,
-) -> Result<(), AdminError> {
-    // wire: AlterUserScramCredentials (key 51) v0, upsertions = [{ name: user, mechanism:
-    // 1 = SCRAM-SHA-256 | 2 = SCRAM-SHA-512, iterations, salt: 32 random bytes, salted_password:
-    // Hi(password, salt, iterations) }], deletions = []; the client salts, the password never
-    // travels. Error per user in results[].error_code.
-    let _ = (target, user, mechanism, iterations, password);
-    Err(AdminError::NotMerged { operation: "AlterUserScramCredentials" })
+) -> anyhow::Result<()> {
+    let mechanism = ScramMechanism::parse(mechanism)
+        .ok_or_else(|| anyhow!("unknown SCRAM mechanism {mechanism}"))?;
+    let upsertion =
+        ScramUpsertion { user: user.into(), mechanism, iterations, password: password.into() };
+    for (name, result) in target.connect()?.alter_user_scram_credentials(&[upsertion], &[])? {
+        result.map_err(|e| anyhow!("AlterUserScramCredentials for {name}: {e}"))?;
+    }
+    Ok(())
 }
 
-/// Creates one ACL binding, as `kafka-acls --add`.
-pub fn create_acl(target: &AdminTarget, binding: &AclBinding) -> Result<(), AdminError> {
-    // wire: CreateAcls (key 30) v3, creations = [{ resource_type: 2 = TOPIC | 3 = GROUP,
-    // resource_name, resource_pattern_type: 3 = LITERAL, principal: "User:alice", host: "*",
-    // operation: 3 = READ | 4 = WRITE | …, permission_type: 2 = DENY | 3 = ALLOW }].
-    let _ = (target, binding);
-    Err(AdminError::NotMerged { operation: "CreateAcls" })
+/// Creates one ACL binding, as `kafka-acls --add` (CreateAcls; an existing binding is kept).
+pub fn create_acl(target: &AdminTarget, binding: &AclBinding) -> anyhow::Result<()> {
+    for result in target.connect()?.create_acls(&[binding.to_broker()?])? {
+        result.map_err(|e| anyhow!("CreateAcls {binding}: {e}"))?;
+    }
+    Ok(())
 }
 
-/// Deletes the bindings exactly matching `binding`, as `kafka-acls --remove`.
-pub fn delete_acl(target: &AdminTarget, binding: &AclBinding) -> Result<(), AdminError> {
-    // wire: DeleteAcls (key 31) v3, filters = [{ resource_type_filter, resource_name_filter,
-    // pattern_type_filter: 3 = LITERAL, principal_filter, host_filter: "*", operation,
-    // permission_type }], i.e. a filter that matches this one binding only.
-    let _ = (target, binding);
-    Err(AdminError::NotMerged { operation: "DeleteAcls" })
+/// Deletes the bindings exactly matching `binding`, as `kafka-acls --remove` (DeleteAcls).
+pub fn delete_acl(target: &AdminTarget, binding: &AclBinding) -> anyhow::Result<()> {
+    let filter = broker_acl::AclBindingFilter::exact(&binding.to_broker()?);
+    for result in target.connect()?.delete_acls(&[filter])? {
+        result.map_err(|e| anyhow!("DeleteAcls {binding}: {e}"))?;
+    }
+    Ok(())
 }
 
 /// Sets a client quota of a user, as `kafka-configs --alter --add-config
-/// 'producer_byte_rate=1048576' --entity-type users --entity-name alice`.
+/// 'producer_byte_rate=1048576' --entity-type users --entity-name alice` (AlterClientQuotas).
 pub fn set_user_quota(
     target: &AdminTarget,
     user: &str,
     key: &str,
     value: f64,
-) -> Result<(), AdminError> {
-    // wire: AlterClientQuotas (key 49) v1, entries = [{ entity: [{ entity_type: "user",
-    // entity_name: user }], ops: [{ key: "producer_byte_rate", value, remove: false }] }],
-    // validate_only: false.
-    let _ = (target, user, key, value);
-    Err(AdminError::NotMerged { operation: "AlterClientQuotas" })
+) -> anyhow::Result<()> {
+    let entity = vec![("user".to_string(), Some(user.to_string()))];
+    target
+        .connect()?
+        .alter_client_quotas(&entity, &[(key.to_string(), Some(value))], false)?
+        .map_err(|e| anyhow!("AlterClientQuotas {key}={value} for user {user}: {e}"))
 }

@@ -1,10 +1,8 @@
 //! Every exercise end to end against the real broker binary: the checker fails on the starting
 //! point with the precise message, the reference solution (with the broker restarted as a
 //! learner would) makes it pass, and a broken variant is reported exactly.
-//!
-//! `users`, `acls` and `quotas` need AlterUserScramCredentials, the ACL APIs and client quotas,
-//! which land with the admin client (`kafka_lab_admin`); until then their admin operations fail
-//! with "admin client not merged yet" and these tests fail loudly rather than skip.
+//! The admin operations of `users`, `acls` and `quotas` go over the wire through
+//! `kafka_lab_admin`, as `kafka-lab configs` and `kafka-lab acls` do.
 
 mod support;
 

@@ -271,6 +271,19 @@ impl AclBindingFilter {
         }
     }
 
+    /// The filter matching exactly `acl` (Kafka's `AclBinding.toFilter`).
+    pub fn exact(acl: &AclBinding) -> Self {
+        AclBindingFilter {
+            resource_type: acl.resource_type,
+            resource_name: Some(acl.resource_name.clone()),
+            pattern_type: acl.pattern_type,
+            principal: Some(acl.principal.clone()),
+            host: Some(acl.host.clone()),
+            operation: acl.operation,
+            permission: acl.permission,
+        }
+    }
+
     /// Kafka's `ResourcePatternFilter.matches` and `AccessControlEntryFilter.matches`.
     pub fn matches(&self, acl: &AclBinding) -> bool {
         self.matches_pattern(acl) && self.matches_entry(acl)

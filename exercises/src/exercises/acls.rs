@@ -199,6 +199,15 @@ pub fn solve(lab: &Lab, phase: Phase) -> anyhow::Result<Solution> {
             ));
         }
         Phase::Admin => {
+            // Learners may not create topics once ACLs are on: the admin creates them.
+            let admin = Access::user(lab, &lab.config.admin.name);
+            for name in [lab.config.topic.as_str(), UNLISTED_TOPIC] {
+                client::ensure_topic(&admin, name).map_err(anyhow::Error::msg)?;
+            }
+            solution.actions.push(format!(
+                "created topics {} and {UNLISTED_TOPIC} as {}",
+                lab.config.topic, lab.config.admin.name
+            ));
             let target = users::admin_target(lab);
             for binding in bindings(lab) {
                 admin_ops::create_acl(&target, &binding)?;

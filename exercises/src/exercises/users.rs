@@ -107,6 +107,20 @@ pub fn check(lab: &Lab) -> Report {
                     fix,
                 );
             }
+            Some(e) if e.contains("Unsupported SASL mechanism") => {
+                report.fail(
+                    format!(
+                        "user {} cannot authenticate with {}: the broker does not offer it",
+                        user.name, user.mechanism
+                    ),
+                    format!(
+                        "add {} to sasl.enabled.mechanisms in broker.yaml and restart the broker",
+                        user.mechanism
+                    ),
+                );
+                // The wrong-password check would only repeat this.
+                continue;
+            }
             Some(e) => report.fail(
                 format!("{} failed: {e}", access.label),
                 "the SASL_SSL listener must use the broker certificate from tls/ (ssl.keystore.*)",
