@@ -158,7 +158,7 @@ impl Broker {
         resource_type: ResourceType,
         name: &str,
     ) -> bool {
-        self.check(ctx, operation, resource_type, name, true)
+        self.check(ctx, operation, resource_type, Some(name), true)
     }
 
     /// As [`Broker::authorize`], without logging or counting a denial: for lists from which
@@ -170,7 +170,7 @@ impl Broker {
         resource_type: ResourceType,
         name: &str,
     ) -> bool {
-        self.check(ctx, operation, resource_type, name, false)
+        self.check(ctx, operation, resource_type, Some(name), false)
     }
 
     /// Kafka's `authorizeClusterOperation`: `operation` on the Cluster, or
@@ -196,22 +196,7 @@ impl Broker {
         operation: AclOperation,
         resource_type: ResourceType,
     ) -> bool {
-        if !self.authorizer.is_enabled() {
-            return true;
-        }
-        let image = self.metadata();
-        let host = client_ip(&ctx.client_host);
-        let allowed = self.authorizer.authorize_by_resource_type(
-            image.acls(),
-            &ctx.principal,
-            &host,
-            operation,
-            resource_type,
-        );
-        if !allowed {
-            self.record_denial(ctx, &host, operation, resource_type, "<any>");
-        }
-        allowed
+        self.check(ctx, operation, resource_type, None, true)
     }
 
     /// Kafka's authorized-operations bit field (bit n set: operation code n allowed) for the
@@ -229,12 +214,13 @@ impl Broker {
             .fold(0, |bits, op| bits | 1 << op.code())
     }
 
+    /// The one decision path: `name` is the resource, `None` any resource of the type.
     fn check(
         &self,
         ctx: &RequestContext,
         operation: AclOperation,
         resource_type: ResourceType,
-        name: &str,
+        name: Option<&str>,
         log_denial: bool,
     ) -> bool {
         if !self.authorizer.is_enabled() {
@@ -242,16 +228,21 @@ impl Broker {
         }
         let image = self.metadata();
         let host = client_ip(&ctx.client_host);
-        let allowed = self.authorizer.authorize(
-            image.acls(),
-            &ctx.principal,
-            &host,
-            operation,
-            resource_type,
-            name,
-        );
+        let (acls, principal) = (image.acls(), &ctx.principal);
+        let allowed = match name {
+            Some(name) => {
+                self.authorizer.authorize(acls, principal, &host, operation, resource_type, name)
+            }
+            None => self.authorizer.authorize_by_resource_type(
+                acls,
+                principal,
+                &host,
+                operation,
+                resource_type,
+            ),
+        };
         if !allowed && log_denial {
-            self.record_denial(ctx, &host, operation, resource_type, name);
+            self.record_denial(ctx, &host, operation, resource_type, name.unwrap_or("<any>"));
         }
         allowed
     }
