@@ -7,12 +7,12 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 
+use super::tests::open_broker;
 use super::RequestContext;
 use crate::authorizer::{
     AclBinding, AclOperation, AclPermissionType, PatternType, ResourceType, STANDARD_AUTHORIZER,
 };
 use crate::broker::Broker;
-use crate::clock::TokioClock;
 use crate::config::BrokerConfig;
 use crate::metadata::MetadataRecord;
 use crate::security::{Principal, Session};
@@ -30,13 +30,7 @@ fn broker() -> Arc<Broker> {
         super_users: "User:admin".into(),
         ..BrokerConfig::default()
     };
-    let broker = Broker::open(
-        config,
-        Arc::new(MemoryStorage::new()),
-        Arc::new(TokioClock::new(1_700_000_000_000)),
-        7,
-    )
-    .unwrap();
+    let broker = open_broker(config, Arc::new(MemoryStorage::new()));
     for topic in ["t", "secret"] {
         broker.create_topic(topic, 1, Default::default(), false).unwrap();
     }

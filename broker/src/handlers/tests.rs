@@ -35,15 +35,14 @@ async fn test_broker() -> Arc<Broker> {
         super_users: "User:ANONYMOUS".into(),
         ..BrokerConfig::default()
     };
-    let broker = Broker::open(
-        config,
-        Arc::new(MemoryStorage::new()),
-        Arc::new(TokioClock::new(1_700_000_000_000)),
-        7,
-    )
-    .unwrap();
+    let broker = open_broker(config, Arc::new(MemoryStorage::new()));
     broker.create_topic("t", 2, Default::default(), false).unwrap();
     broker
+}
+
+/// A broker on `storage` with the handler tests' fixed clock and RNG seed.
+pub(super) fn open_broker(config: BrokerConfig, storage: Arc<MemoryStorage>) -> Arc<Broker> {
+    Broker::open(config, storage, Arc::new(TokioClock::new(1_700_000_000_000)), 7).unwrap()
 }
 
 /// A representative request of `api` valid at `version`, naming topic `t` (which exists).
@@ -805,7 +804,7 @@ async fn scram_credentials_are_altered_described_and_persisted() {
             sasl_scram_users: vec!["SCRAM-SHA-512=[name=carol,password=carol-secret]".into()],
             ..BrokerConfig::default()
         };
-        Broker::open(config, storage, Arc::new(TokioClock::new(1_700_000_000_000)), 7).unwrap()
+        open_broker(config, storage)
     };
     let broker = open(storage.clone());
     let request = AlterUserScramCredentialsRequest::default()
@@ -930,15 +929,7 @@ async fn alter_quotas(
 #[tokio::test]
 async fn client_quotas_are_validated_described_and_persisted() {
     let storage = Arc::new(MemoryStorage::new());
-    let open = |storage: Arc<MemoryStorage>| {
-        Broker::open(
-            BrokerConfig::default(),
-            storage,
-            Arc::new(TokioClock::new(1_700_000_000_000)),
-            7,
-        )
-        .unwrap()
-    };
+    let open = |storage: Arc<MemoryStorage>| open_broker(BrokerConfig::default(), storage);
     let broker = open(storage.clone());
     let codes = alter_quotas(
         &broker,
