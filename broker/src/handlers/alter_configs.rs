@@ -4,9 +4,8 @@
 use kafka_protocol::messages::alter_configs_response::AlterConfigsResourceResponse;
 use kafka_protocol::messages::{AlterConfigsRequest, AlterConfigsResponse};
 
-use super::describe_configs::{alterable_topic_configs, authorize_config_resource};
+use super::describe_configs::{alter_config_resource, alterable_topic_configs};
 use super::{str_bytes, RequestContext};
-use crate::authorizer::AclOperation;
 use crate::broker::{ApiError, Broker};
 
 pub fn handle(
@@ -21,20 +20,18 @@ pub fn handle(
             let response = AlterConfigsResourceResponse::default()
                 .with_resource_type(resource.resource_type)
                 .with_resource_name(resource.resource_name.clone());
-            let outcome = authorize_config_resource(
+            let outcome = alter_config_resource(
                 broker,
                 ctx,
-                AclOperation::AlterConfigs,
                 resource.resource_type,
                 &resource.resource_name,
-            )
-            .and_then(|()| replace(broker, &resource, request.validate_only));
+                || replace(broker, &resource, request.validate_only),
+            );
             match outcome {
                 Ok(()) => response,
-                Err(e) => {
-                    tracing::info!(resource = %resource.resource_name, error = %e.message, "config change refused");
-                    response.with_error_code(e.code()).with_error_message(Some(str_bytes(e.message)))
-                }
+                Err(e) => response
+                    .with_error_code(e.code())
+                    .with_error_message(Some(str_bytes(e.message))),
             }
         })
         .collect();

@@ -42,6 +42,24 @@ pub(crate) fn authorize_config_resource(
     }
 }
 
+/// One resource of AlterConfigs or IncrementalAlterConfigs: AlterConfigs on it is authorized,
+/// then `alter` applies the change; a refusal of either is logged.
+pub(crate) fn alter_config_resource(
+    broker: &Broker,
+    ctx: &RequestContext,
+    resource_type: i8,
+    name: &str,
+    alter: impl FnOnce() -> Result<(), crate::broker::ApiError>,
+) -> Result<(), crate::broker::ApiError> {
+    let outcome =
+        authorize_config_resource(broker, ctx, AclOperation::AlterConfigs, resource_type, name)
+            .and_then(|()| alter());
+    if let Err(e) = &outcome {
+        tracing::info!(resource = %name, error = %e.message, "config change refused");
+    }
+    outcome
+}
+
 /// The current overrides of the topic an AlterConfigs or IncrementalAlterConfigs resource names;
 /// only topics have alterable configs here.
 pub(crate) fn alterable_topic_configs(
