@@ -92,13 +92,7 @@ fn derive_group(config: &SimConfig, members: &[String]) -> Vec<Fault> {
     let mean_gap_ms = 4000.0 / config.intensity;
     let mut busy_until = vec![0u64; members.len()];
     let mut t = 0.0f64;
-    loop {
-        let u: f64 = rng.gen_range(f64::EPSILON..1.0);
-        t += -u.ln() * mean_gap_ms;
-        let at_ms = t as u64;
-        if at_ms >= config.duration_ms {
-            break;
-        }
+    while let Some(at_ms) = next_arrival(&mut rng, &mut t, mean_gap_ms, config.duration_ms) {
         let i = rng.gen_range(0..members.len());
         let client = members[i].clone();
         let (duration_ms, kind) = if rng.gen_bool(0.5) {
@@ -127,14 +121,7 @@ fn derive_general(config: &SimConfig, clients: &[String]) -> Vec<Fault> {
     let mean_gap_ms = 1000.0 / config.intensity;
     let mut t = 0.0f64;
     let mut broker_up_at = 0u64;
-    loop {
-        // Exponential gaps: a Poisson arrival process.
-        let u: f64 = rng.gen_range(f64::EPSILON..1.0);
-        t += -u.ln() * mean_gap_ms;
-        let at_ms = t as u64;
-        if at_ms >= config.duration_ms {
-            break;
-        }
+    while let Some(at_ms) = next_arrival(&mut rng, &mut t, mean_gap_ms, config.duration_ms) {
         let client = clients[rng.gen_range(0..clients.len())].clone();
         let duration_ms = rng.gen_range(100..=2_000);
         let kind = match rng.gen_range(0..100) {
@@ -156,4 +143,18 @@ fn derive_general(config: &SimConfig, clients: &[String]) -> Vec<Fault> {
         faults.push(Fault { at_ms, duration_ms, kind });
     }
     faults
+}
+
+/// The next arrival after `*t` of a Poisson process (exponential gaps averaging `mean_gap_ms`),
+/// advancing `*t`; `None` once it falls past `duration_ms`. One RNG draw per call.
+fn next_arrival(
+    rng: &mut ChaCha8Rng,
+    t: &mut f64,
+    mean_gap_ms: f64,
+    duration_ms: u64,
+) -> Option<u64> {
+    let u: f64 = rng.gen_range(f64::EPSILON..1.0);
+    *t += -u.ln() * mean_gap_ms;
+    let at_ms = *t as u64;
+    (at_ms < duration_ms).then_some(at_ms)
 }
