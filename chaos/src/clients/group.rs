@@ -32,7 +32,7 @@ use kafka_protocol::messages::{
     HeartbeatRequest, JoinGroupRequest, LeaveGroupRequest, OffsetCommitRequest, OffsetFetchRequest,
     SyncGroupRequest, TopicName,
 };
-use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
 use kafka_protocol::ResponseError;
 
 use super::connection::{Connection, RequestError};
@@ -145,10 +145,29 @@ impl Member {
         }
     }
 
-    /// JoinGroup and SyncGroup wait for the rebalance: up to the rebalance timeout, plus the
-    /// request timeout (the Java client's rule).
-    fn rebalance_deadline(&self) -> Duration {
-        Duration::from_millis(self.session_timeout_ms) + self.ctx.request_timeout
+    /// Sends JoinGroup or SyncGroup, which wait for the rebalance: up to the rebalance timeout,
+    /// plus the request timeout (the Java client's rule). A failed request is recorded as `op`'s
+    /// outcome; `None` when there is no response to act on.
+    async fn send_rebalance<R>(
+        &mut self,
+        request: &R,
+        version: i16,
+        start_ms: u64,
+        op: &str,
+        generation: i32,
+    ) -> Option<R::Response>
+    where
+        R: Request + Encodable + HeaderVersion,
+        R::Response: Decodable + HeaderVersion,
+    {
+        let deadline = Duration::from_millis(self.session_timeout_ms) + self.ctx.request_timeout;
+        match self.coordinator.send_within(request, version, true, deadline).await {
+            Ok(response) => response,
+            Err(e) => {
+                self.record_op(start_ms, op, generation, e.to_string());
+                None
+            }
+        }
     }
 
     fn record_op(&self, start_ms: u64, op: &str, generation: i32, outcome: String) {
@@ -225,18 +244,10 @@ impl Member {
                 .with_protocols(vec![JoinGroupRequestProtocol::default()
                     .with_name(sb(PROTOCOL))
                     .with_metadata(subscription())]);
-            let deadline = self.rebalance_deadline();
-            let response = match self
-                .coordinator
-                .send_within(&request, JOIN_GROUP_VERSION, true, deadline)
-                .await
-            {
-                Ok(Some(r)) => r,
-                Ok(None) => return false,
-                Err(e) => {
-                    self.record_op(start_ms, "join", -1, e.to_string());
-                    return false;
-                }
+            let Some(response) =
+                self.send_rebalance(&request, JOIN_GROUP_VERSION, start_ms, "join", -1).await
+            else {
+                return false;
             };
             let error = ResponseError::try_from_code(response.error_code);
             if error.is_none() || error == Some(ResponseError::MemberIdRequired) {
@@ -278,18 +289,10 @@ impl Member {
             .with_protocol_type(Some(sb("consumer")))
             .with_protocol_name(Some(sb(PROTOCOL)))
             .with_assignments(assignments);
-        let deadline = self.rebalance_deadline();
-        let response = match self
-            .coordinator
-            .send_within(&request, SYNC_GROUP_VERSION, true, deadline)
-            .await
-        {
-            Ok(Some(r)) => r,
-            Ok(None) => return false,
-            Err(e) => {
-                self.record_op(start_ms, "sync", generation, e.to_string());
-                return false;
-            }
+        let Some(response) =
+            self.send_rebalance(&request, SYNC_GROUP_VERSION, start_ms, "sync", generation).await
+        else {
+            return false;
         };
         if response.error_code != 0 {
             self.record_op(start_ms, "sync", generation, error_name(response.error_code));
