@@ -93,30 +93,40 @@ pub async fn run(ctx: ClientContext, name: String, _work: WorkGuard) -> turmoil:
         };
         for p in result {
             let Some(position) = positions.get_mut(p.partition as usize) else { continue };
-            if p.error_code == ResponseError::OffsetOutOfRange.code() {
-                // The log is shorter than our position (a crash lost its tail): start over.
-                ctx.history.push(Event::Reset {
-                    time_ms: now_ms(),
-                    client: name.clone(),
-                    partition: p.partition,
-                    from: *position,
-                    to: 0,
-                });
-                *position = 0;
-                continue;
-            }
-            if p.error_code != 0 {
-                continue;
-            }
-            record_poll(&ctx, &name, start_ms, p, position);
+            apply_fetch(&ctx, &name, start_ms, p, position);
         }
     }
     Ok(())
 }
 
+/// Applies one partition's fetch result to a consumer's `position`. OFFSET_OUT_OF_RANGE means
+/// the log is shorter than the position (a crash cut its tail, lax flush policy):
+/// auto.offset.reset=earliest, an explicit reset to 0. Other errors leave the position; data is
+/// recorded as a poll.
+pub(super) fn apply_fetch(
+    ctx: &ClientContext,
+    client: &str,
+    start_ms: u64,
+    p: PartitionFetch,
+    position: &mut i64,
+) {
+    if p.error_code == ResponseError::OffsetOutOfRange.code() {
+        ctx.history.push(Event::Reset {
+            time_ms: now_ms(),
+            client: client.to_owned(),
+            partition: p.partition,
+            from: *position,
+            to: 0,
+        });
+        *position = 0;
+    } else if p.error_code == 0 {
+        record_poll(ctx, client, start_ms, p, position);
+    }
+}
+
 /// Records one partition's fetch result as a poll and advances `position` past it. A fetch
 /// returns whole batches, so records before the position are not new.
-pub(super) fn record_poll(
+fn record_poll(
     ctx: &ClientContext,
     client: &str,
     start_ms: u64,

@@ -36,7 +36,7 @@ use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, Str
 use kafka_protocol::ResponseError;
 
 use super::connection::{Connection, RequestError};
-use super::consumer::{fetch, record_poll};
+use super::consumer::{apply_fetch, fetch};
 use super::producer::error_name;
 use super::{ClientContext, Phase};
 use crate::history::{now_ms, CommitOutcome, Event};
@@ -366,23 +366,7 @@ impl Member {
         };
         for p in result {
             let Some(position) = self.positions.get_mut(&p.partition) else { continue };
-            if p.error_code == ResponseError::OffsetOutOfRange.code() {
-                // The committed offset is beyond the log (a crash cut it, lax flush policy):
-                // auto.offset.reset=earliest, an explicit reset.
-                self.ctx.history.push(Event::Reset {
-                    time_ms: now_ms(),
-                    client: self.name.clone(),
-                    partition: p.partition,
-                    from: *position,
-                    to: 0,
-                });
-                *position = 0;
-                continue;
-            }
-            if p.error_code != 0 {
-                continue;
-            }
-            record_poll(&self.ctx, &self.name, start_ms, p, position);
+            apply_fetch(&self.ctx, &self.name, start_ms, p, position);
         }
     }
 
