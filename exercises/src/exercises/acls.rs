@@ -2,7 +2,7 @@
 //! `orders` and read group `orders-app`, bob may only read `orders`. The checker acts as each
 //! user with librdkafka and names the binding to add or remove.
 
-use super::{reachable, users};
+use super::{reachable, start_check, users};
 use crate::admin_ops::{self, AclBinding, ResourceType};
 use crate::client::{self, is_authorization_error, Access};
 use crate::{Lab, Phase, Report, Solution};
@@ -46,13 +46,9 @@ pub fn acls_command(lab: &Lab, action: &str, binding: &AclBinding) -> String {
 }
 
 pub fn check(lab: &Lab) -> Report {
-    let mut report = Report::default();
-    let yaml = match lab.read_broker_yaml() {
-        Ok(yaml) => yaml,
-        Err(e) => {
-            report.fail_msg(format!("{e:#}"));
-            return report;
-        }
+    let (mut report, yaml) = match start_check(lab) {
+        Ok(started) => started,
+        Err(failed) => return failed,
     };
     let authorizer = yaml.get("authorizer.class.name").unwrap_or_default();
     report.expect(

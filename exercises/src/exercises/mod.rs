@@ -50,6 +50,19 @@ pub(crate) static ALL: &[Exercise] = &[
     },
 ];
 
+/// A checker's start: an empty report and broker.yaml as the learner wrote it. When broker.yaml
+/// cannot be read there is nothing to check: the report that fails saying why.
+pub(crate) fn start_check(lab: &Lab) -> Result<(Report, BrokerYaml), Report> {
+    match lab.read_broker_yaml() {
+        Ok(yaml) => Ok((Report::default(), yaml)),
+        Err(e) => {
+            let mut report = Report::default();
+            report.fail_msg(format!("{e:#}"));
+            Err(report)
+        }
+    }
+}
+
 /// Whether something accepts TCP connections on `address`; otherwise the check line that says
 /// how to get the broker listening there.
 pub(crate) fn reachable(report: &mut Report, lab: &Lab, listener: &str, address: &str) -> bool {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use openssl::ssl::{HandshakeError, SslConnector, SslFiletype, SslMethod, SslVersion};
 
-use super::{certificates, declares_listener, reachable, set_listener};
+use super::{certificates, declares_listener, reachable, set_listener, start_check};
 use crate::client::{self, Access};
 use crate::{Lab, Phase, Report, Solution};
 
@@ -16,16 +16,12 @@ use crate::{Lab, Phase, Report, Solution};
 pub const MAPPING_RULES: &str = "RULE:^CN=([^,]+),O=kafka-lab$/$1/,DEFAULT";
 
 pub fn check(lab: &Lab) -> Report {
-    let mut report = Report::default();
+    let (mut report, yaml) = match start_check(lab) {
+        Ok(started) => started,
+        Err(failed) => return failed,
+    };
     // orders: the topic alice may still write and read once ACLs are on.
     let topic = lab.config.topic.as_str();
-    let yaml = match lab.read_broker_yaml() {
-        Ok(yaml) => yaml,
-        Err(e) => {
-            report.fail_msg(format!("{e:#}"));
-            return report;
-        }
-    };
     let ssl = &lab.config.listeners.ssl;
     declares_listener(&mut report, lab, &yaml, "SSL", ssl);
     match kafka_lab_broker::config::BrokerConfig::load(Some(&yaml.path), &[]) {

@@ -2,7 +2,7 @@
 //! as `kafka-storage format --add-scram` does), alice and bob (created at run time with
 //! AlterUserScramCredentials).
 
-use super::{declares_listener, reachable, set_listener, tls_listener};
+use super::{declares_listener, reachable, set_listener, start_check, tls_listener};
 use crate::admin_ops::{self, AdminTarget};
 use crate::client::{self, Access};
 use crate::lab::User;
@@ -37,13 +37,9 @@ fn bootstrap_entry(user: &User) -> String {
 }
 
 pub fn check(lab: &Lab) -> Report {
-    let mut report = Report::default();
-    let yaml = match lab.read_broker_yaml() {
-        Ok(yaml) => yaml,
-        Err(e) => {
-            report.fail_msg(format!("{e:#}"));
-            return report;
-        }
+    let (mut report, yaml) = match start_check(lab) {
+        Ok(started) => started,
+        Err(failed) => return failed,
     };
     let sasl_ssl = &lab.config.listeners.sasl_ssl;
     declares_listener(&mut report, lab, &yaml, "SASL_SSL", sasl_ssl);
