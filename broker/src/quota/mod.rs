@@ -47,6 +47,11 @@ pub fn enforce(
     }
     let now = broker.clock.now_ms();
     let (user, client) = (ctx.principal.name.as_str(), ctx.client_id.as_str());
+    // A Fetch response's size is counted, and uncounted again if the fetch is throttled.
+    let fetch_bytes = match response.as_ref() {
+        Some(ResponseKind::Fetch(fetch)) => fetch.compute_size(ctx.api_version).unwrap_or(0) as f64,
+        _ => 0.0,
+    };
     let mut throttles = Vec::with_capacity(2);
     match (ctx.api_key, response.as_ref()) {
         (ApiKey::Produce, _) => throttles.push((
@@ -60,9 +65,9 @@ pub fn enforce(
                 now,
             ),
         )),
-        (ApiKey::Fetch, Some(ResponseKind::Fetch(fetch))) => {
-            let bytes = fetch.compute_size(ctx.api_version).unwrap_or(0) as f64;
-            let throttle = broker.quotas.record(image, QuotaType::Fetch, user, client, bytes, now);
+        (ApiKey::Fetch, Some(ResponseKind::Fetch(_))) => {
+            let throttle =
+                broker.quotas.record(image, QuotaType::Fetch, user, client, fetch_bytes, now);
             throttles.push((QuotaType::Fetch, throttle));
         }
         _ => {}
@@ -78,8 +83,7 @@ pub fn enforce(
         return 0;
     }
     if let Some(ResponseKind::Fetch(fetch)) = response.as_mut() {
-        let bytes = fetch.compute_size(ctx.api_version).unwrap_or(0) as f64;
-        broker.quotas.unrecord(image, QuotaType::Fetch, user, client, bytes, now);
+        broker.quotas.unrecord(image, QuotaType::Fetch, user, client, fetch_bytes, now);
         fetch.responses.clear();
     }
     if let Some(response) = response.as_mut() {

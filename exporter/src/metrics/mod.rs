@@ -33,18 +33,6 @@ pub struct Rendered {
     pub text_len: usize,
 }
 
-impl Rendered {
-    /// The uncompressed text, for scrapers that do not accept gzip.
-    pub fn text(gzip: &[u8]) -> Vec<u8> {
-        use std::io::Read;
-        let mut text = Vec::new();
-        flate2::read::GzDecoder::new(gzip)
-            .read_to_end(&mut text)
-            .expect("decoding gzip this process wrote cannot fail");
-        text
-    }
-}
-
 /// Renders every enabled family for `clusters`.
 pub fn render(clusters: &[Arc<ClusterSnapshot>], families: Families) -> Rendered {
     // Fast compression: the text is regenerated every poll, and level 1 already gets ~10×.
@@ -206,7 +194,10 @@ mod tests {
         };
         build(&mut out);
         let len = out.text_len;
-        let text = Rendered::text(&out.gz.finish().unwrap());
+        let mut text = Vec::new();
+        let gzip = out.gz.finish().unwrap();
+        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&gzip[..]), &mut text)
+            .unwrap();
         assert_eq!(text.len(), len);
         String::from_utf8(text).unwrap()
     }
