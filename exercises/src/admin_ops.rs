@@ -9,6 +9,8 @@ use kafka_lab_admin::configs::{ScramMechanism, ScramUpsertion};
 use kafka_lab_admin::{AdminClient, ClientProperties};
 use kafka_lab_broker::authorizer as broker_acl;
 
+use crate::lab::User;
+
 /// Where the admin connects: `--bootstrap-server` and `--command-config` as the Kafka tools
 /// take them (the properties file uses Kafka's client keys: `security.protocol`,
 /// `sasl.mechanism`, `sasl.jaas.config`, `ssl.truststore.location`).
@@ -116,30 +118,39 @@ impl AclBinding {
     }
 }
 
-/// Creates (or updates) a SCRAM credential, as
-/// `kafka-configs --alter --add-config 'SCRAM-SHA-256=[iterations=8192,password=…]'
-/// --entity-type users --entity-name alice` (AlterUserScramCredentials; the password is salted
-/// here and never travels).
-pub fn create_scram_user(
+/// Creates (or updates) the SCRAM credentials of `users` in one request on one connection,
+/// as `kafka-configs --alter --add-config 'SCRAM-SHA-256=[iterations=8192,password=…]'
+/// --entity-type users --entity-name alice` does per user (AlterUserScramCredentials; passwords
+/// are salted here and never travel).
+pub fn create_scram_users(
     target: &AdminTarget,
-    user: &str,
-    mechanism: &str,
+    users: &[User],
     iterations: i32,
-    password: &str,
 ) -> anyhow::Result<()> {
-    let mechanism = ScramMechanism::parse(mechanism)
-        .ok_or_else(|| anyhow!("unknown SCRAM mechanism {mechanism}"))?;
-    let upsertion =
-        ScramUpsertion { user: user.into(), mechanism, iterations, password: password.into() };
-    for (name, result) in target.connect()?.alter_user_scram_credentials(&[upsertion], &[])? {
+    let upsertions = users
+        .iter()
+        .map(|u| {
+            let mechanism = ScramMechanism::parse(&u.mechanism)
+                .ok_or_else(|| anyhow!("unknown SCRAM mechanism {}", u.mechanism))?;
+            Ok(ScramUpsertion {
+                user: u.name.clone(),
+                mechanism,
+                iterations,
+                password: u.password.clone(),
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    for (name, result) in target.connect()?.alter_user_scram_credentials(&upsertions, &[])? {
         result.map_err(|e| anyhow!("AlterUserScramCredentials for {name}: {e}"))?;
     }
     Ok(())
 }
 
-/// Creates one ACL binding, as `kafka-acls --add` (CreateAcls; an existing binding is kept).
-pub fn create_acl(target: &AdminTarget, binding: &AclBinding) -> anyhow::Result<()> {
-    for result in target.connect()?.create_acls(&[binding.to_broker()?])? {
+/// Creates ACL bindings in one request on one connection, as `kafka-acls --add` (CreateAcls;
+/// an existing binding is kept).
+pub fn create_acls(target: &AdminTarget, bindings: &[AclBinding]) -> anyhow::Result<()> {
+    let wire = bindings.iter().map(AclBinding::to_broker).collect::<anyhow::Result<Vec<_>>>()?;
+    for (binding, result) in bindings.iter().zip(target.connect()?.create_acls(&wire)?) {
         result.map_err(|e| anyhow!("CreateAcls {binding}: {e}"))?;
     }
     Ok(())

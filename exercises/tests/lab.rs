@@ -208,15 +208,15 @@ fn acls() {
     // An ALLOW Write for bob.
     let target = users::admin_target(&lab.lab);
     let bob_write = AclBinding::allow(ResourceType::Topic, "orders", "User:bob", "Write");
-    admin_ops::create_acl(&target, &bob_write).unwrap();
+    admin_ops::create_acls(&target, &[bob_write]).unwrap();
     assert_fails_with(
         &lab.check("acls"),
         "user bob can still write to topic orders: add a DENY or remove the ALLOW",
     );
     // A DENY fixes it, as the message says.
-    admin_ops::create_acl(
+    admin_ops::create_acls(
         &target,
-        &AclBinding::deny(ResourceType::Topic, "orders", "User:bob", "Write"),
+        &[AclBinding::deny(ResourceType::Topic, "orders", "User:bob", "Write")],
     )
     .unwrap();
     assert_passes(&lab.check("acls"));

@@ -205,8 +205,9 @@ pub fn solve(lab: &Lab, phase: Phase) -> anyhow::Result<Solution> {
                 lab.config.topic, lab.config.admin.name
             ));
             let target = users::admin_target(lab);
-            for binding in bindings(lab) {
-                admin_ops::create_acl(&target, &binding)?;
+            let bindings = bindings(lab);
+            admin_ops::create_acls(&target, &bindings)?;
+            for binding in bindings {
                 solution.actions.push(format!("created ACL {binding} (CreateAcls)"));
             }
         }

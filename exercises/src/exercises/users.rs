@@ -179,15 +179,8 @@ pub fn solve(lab: &Lab, phase: Phase) -> anyhow::Result<Solution> {
             }
         }
         Phase::Admin => {
-            let target = admin_target(lab);
+            admin_ops::create_scram_users(&admin_target(lab), &lab.config.users, ITERATIONS)?;
             for user in &lab.config.users {
-                admin_ops::create_scram_user(
-                    &target,
-                    &user.name,
-                    &user.mechanism,
-                    ITERATIONS,
-                    &user.password,
-                )?;
                 solution.actions.push(format!(
                     "created the {} credential of {} (AlterUserScramCredentials)",
                     user.mechanism, user.name
