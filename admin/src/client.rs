@@ -6,13 +6,13 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::Bytes;
+use kafka_lab_broker::client_codec::{decode_response, encode_request, ClientFrameError};
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{
-    ApiKey, ApiVersionsRequest, RequestHeader, ResponseHeader, SaslAuthenticateRequest,
-    SaslHandshakeRequest,
+    ApiKey, ApiVersionsRequest, SaslAuthenticateRequest, SaslHandshakeRequest,
 };
-use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
+use kafka_protocol::protocol::{Request, StrBytes};
 use openssl::ssl::{SslConnector, SslFiletype, SslMethod, SslStream, SslVerifyMode};
 use openssl::x509::X509;
 
@@ -160,18 +160,11 @@ impl AdminClient {
         version: i16,
         request: &R,
     ) -> Result<R::Response, AdminError> {
-        let protocol = |e: anyhow::Error| AdminError::Protocol(e.to_string());
+        let protocol = |e: ClientFrameError| AdminError::Protocol(e.to_string());
         let io = |e: std::io::Error| AdminError::Connection(format!("connection lost: {e}"));
         self.correlation_id += 1;
-        let mut frame = BytesMut::new();
-        RequestHeader::default()
-            .with_request_api_key(R::KEY)
-            .with_request_api_version(version)
-            .with_correlation_id(self.correlation_id)
-            .with_client_id(Some(StrBytes::from_static_str(CLIENT_ID)))
-            .encode(&mut frame, R::header_version(version))
-            .map_err(protocol)?;
-        request.encode(&mut frame, version).map_err(protocol)?;
+        let frame =
+            encode_request(request, version, self.correlation_id, CLIENT_ID).map_err(protocol)?;
         let stream = self.stream.io();
         stream.write_all(&(frame.len() as u32).to_be_bytes()).map_err(io)?;
         stream.write_all(&frame).map_err(io)?;
@@ -184,16 +177,8 @@ impl AdminClient {
         }
         let mut body = vec![0u8; size];
         stream.read_exact(&mut body).map_err(io)?;
-        let mut body = Bytes::from(body);
-        let header = ResponseHeader::decode(&mut body, R::Response::header_version(version))
-            .map_err(protocol)?;
-        if header.correlation_id != self.correlation_id {
-            return Err(AdminError::Protocol("response to another request".into()));
-        }
-        let response = R::Response::decode(&mut body, version).map_err(protocol)?;
-        if body.has_remaining() {
-            return Err(AdminError::Protocol("trailing bytes after the response".into()));
-        }
+        let response =
+            decode_response::<R>(body.into(), version, self.correlation_id).map_err(protocol)?;
         Ok(response)
     }
 

@@ -4,6 +4,7 @@
 pub mod authorizer;
 pub mod broker;
 pub mod cli;
+pub mod client_codec;
 pub mod clock;
 pub mod config;
 pub mod group;

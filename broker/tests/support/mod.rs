@@ -217,20 +217,10 @@ pub fn call<R>(port: u16, version: i16, request: &R) -> R::Response
 where
     R: kafka_protocol::protocol::Request,
 {
-    use bytes::{Buf, BytesMut};
-    use kafka_protocol::messages::{RequestHeader, ResponseHeader};
-    use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, StrBytes};
+    use kafka_lab_broker::client_codec::{decode_response, encode_request};
     use std::io::Write;
 
-    let mut body = BytesMut::new();
-    RequestHeader::default()
-        .with_request_api_key(R::KEY)
-        .with_request_api_version(version)
-        .with_correlation_id(7)
-        .with_client_id(Some(StrBytes::from_static_str("kafka-lab-test")))
-        .encode(&mut body, R::header_version(version))
-        .unwrap();
-    request.encode(&mut body, version).unwrap();
+    let body = encode_request(request, version, 7, "kafka-lab-test").unwrap();
     let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
     stream.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
     stream.write_all(&(body.len() as u32).to_be_bytes()).unwrap();
@@ -239,10 +229,5 @@ where
     stream.read_exact(&mut size).unwrap();
     let mut frame = vec![0u8; u32::from_be_bytes(size) as usize];
     stream.read_exact(&mut frame).unwrap();
-    let mut frame = bytes::Bytes::from(frame);
-    let header = ResponseHeader::decode(&mut frame, R::Response::header_version(version)).unwrap();
-    assert_eq!(header.correlation_id, 7);
-    let response = R::Response::decode(&mut frame, version).unwrap();
-    assert!(!frame.has_remaining(), "trailing bytes in the response");
-    response
+    decode_response::<R>(frame.into(), version, 7).unwrap()
 }

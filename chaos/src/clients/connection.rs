@@ -6,9 +6,8 @@
 
 use std::time::Duration;
 
-use bytes::{Buf, BytesMut};
-use kafka_protocol::messages::{RequestHeader, ResponseHeader};
-use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
+use kafka_lab_broker::client_codec::{decode_response, encode_request, ClientFrameError};
+use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use turmoil::net::TcpStream;
 
@@ -23,6 +22,16 @@ pub enum RequestError {
     Io(String),
     /// The response did not decode.
     Decode(String),
+}
+
+impl From<ClientFrameError> for RequestError {
+    fn from(e: ClientFrameError) -> Self {
+        // The codec's own text, without its prefix: the history records this string.
+        match e {
+            ClientFrameError::Encode(e) | ClientFrameError::Decode(e) => Self::Decode(e),
+            other => Self::Decode(other.to_string()),
+        }
+    }
 }
 
 impl std::fmt::Display for RequestError {
@@ -107,15 +116,8 @@ impl Connection {
         }
         self.correlation_id = self.correlation_id.wrapping_add(1);
         let correlation_id = self.correlation_id;
-        let mut body = BytesMut::new();
-        RequestHeader::default()
-            .with_request_api_key(R::KEY)
-            .with_request_api_version(version)
-            .with_correlation_id(correlation_id)
-            .with_client_id(Some(StrBytes::from_string(self.client_id.clone())))
-            .encode(&mut body, R::header_version(version))
-            .map_err(|e| RequestError::Decode(e.to_string()))?;
-        request.encode(&mut body, version).map_err(|e| RequestError::Decode(e.to_string()))?;
+        let body = encode_request(request, version, correlation_id, &self.client_id)
+            .map_err(RequestError::from)?;
         let stream = self.stream.as_mut().expect("connected above");
         let io = |e: std::io::Error| RequestError::Io(e.to_string());
         stream.write_u32(body.len() as u32).await.map_err(io)?;
@@ -127,20 +129,8 @@ impl Connection {
         let len = stream.read_u32().await.map_err(io)? as usize;
         let mut frame = vec![0u8; len];
         stream.read_exact(&mut frame).await.map_err(io)?;
-        let mut frame = bytes::Bytes::from(frame);
-        let header = ResponseHeader::decode(&mut frame, R::Response::header_version(version))
-            .map_err(|e| RequestError::Decode(e.to_string()))?;
-        if header.correlation_id != correlation_id {
-            return Err(RequestError::Decode(format!(
-                "correlation id {} for request {correlation_id}",
-                header.correlation_id
-            )));
-        }
-        let response = R::Response::decode(&mut frame, version)
-            .map_err(|e| RequestError::Decode(e.to_string()))?;
-        if frame.has_remaining() {
-            return Err(RequestError::Decode(format!("{} trailing bytes", frame.remaining())));
-        }
+        let response = decode_response::<R>(frame.into(), version, correlation_id)
+            .map_err(RequestError::from)?;
         Ok(Some(response))
     }
 }
