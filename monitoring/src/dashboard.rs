@@ -457,8 +457,10 @@ impl Substitution {
 }
 
 /// Names Grafana defines itself, in queries or in links (data links' `${__data.fields.x}`,
-/// `${__url_time_range}`, …); references to them need no template variable.
-pub const BUILTINS: [&str; 21] = [
+/// `${__url_time_range}`, …) or in a variable's `current` (`$__all`); references to them need no
+/// template variable.
+pub const BUILTINS: [&str; 22] = [
+    "__all",
     "__interval",
     "__interval_ms",
     "__rate_interval",

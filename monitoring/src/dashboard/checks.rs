@@ -275,22 +275,25 @@ impl Dashboard {
     pub fn check_queries(&self, catalogue: &Catalogue) -> Vec<String> {
         let mut sub = Substitution::matching_all(self).var("cluster", CLUSTER_SENTINEL);
         sub.rate_interval = RATE_SENTINEL;
-        let mut exprs: Vec<(String, String)> = self
+        // (where, expr, whether it must filter on $cluster: all but the cluster variable's own)
+        let mut exprs: Vec<(String, String, bool)> = self
             .queries()
             .into_iter()
             .map(|q| {
-                (format!("panel {} {:?} query {}", q.panel_id, q.panel_title, q.ref_id), q.expr)
+                let at = format!("panel {} {:?} query {}", q.panel_id, q.panel_title, q.ref_id);
+                (at, q.expr, true)
             })
             .collect();
         match self.variable_queries() {
-            Ok(vq) => {
-                exprs.extend(vq.into_iter().map(|q| (format!("variable {}", q.variable), q.expr)))
-            }
+            Ok(vq) => exprs.extend(vq.into_iter().map(|q| {
+                let by_cluster = q.variable != "cluster";
+                (format!("variable {}", q.variable), q.expr, by_cluster)
+            })),
             Err(e) => return vec![self.problem(format!("{e:#}"))],
         }
         let mut out = Vec::new();
-        for (at, expr) in exprs {
-            let problems = check_expr(&expr, &sub, catalogue);
+        for (at, expr, by_cluster) in exprs {
+            let problems = check_expr(&expr, &sub, catalogue, by_cluster);
             out.extend(problems.into_iter().map(|p| self.problem(format!("{at}: {p}"))));
         }
         out
@@ -298,7 +301,12 @@ impl Dashboard {
 }
 
 /// The problems of one expression (see [`Dashboard::check_queries`]).
-fn check_expr(expr: &str, sub: &Substitution, catalogue: &Catalogue) -> Vec<String> {
+fn check_expr(
+    expr: &str,
+    sub: &Substitution,
+    catalogue: &Catalogue,
+    by_cluster: bool,
+) -> Vec<String> {
     let promql = match substitute(expr, sub) {
         Ok(p) => p,
         Err(e) => return vec![format!("{e:#}")],
@@ -319,7 +327,10 @@ fn check_expr(expr: &str, sub: &Substitution, catalogue: &Catalogue) -> Vec<Stri
         if !has("job", "=", spec.source.job()) {
             out.push(format!("{} does not select job=\"{}\"", s.name, spec.source.job()));
         }
-        if !has("cluster", "=", CLUSTER_SENTINEL) && !has("cluster", "=~", CLUSTER_SENTINEL) {
+        if by_cluster
+            && !has("cluster", "=", CLUSTER_SENTINEL)
+            && !has("cluster", "=~", CLUSTER_SENTINEL)
+        {
             out.push(format!("{} is not filtered by cluster=\"$cluster\"", s.name));
         }
         for (label, _, _) in &s.matchers {
