@@ -284,3 +284,22 @@ fn broken_dashboards_are_caught() {
         "unknown dashboard uid no-such-board",
     );
 }
+
+/// The provisioning files Grafana reads: a Prometheus datasource whose URL comes from
+/// `$PROMETHEUS_URL`, and a file provider on the path the compose stacks mount the JSON at.
+#[test]
+fn provisioning_has_the_prometheus_datasource_and_the_dashboard_provider() {
+    let dir = Dashboard::dir().join("provisioning");
+    let read = |p: &str| -> serde_yaml::Value {
+        serde_yaml::from_str(&std::fs::read_to_string(dir.join(p)).unwrap()).unwrap()
+    };
+    let ds = read("datasources/prometheus.yml");
+    let ds = &ds["datasources"][0];
+    assert_eq!(ds["type"].as_str(), Some("prometheus"));
+    assert_eq!(ds["url"].as_str(), Some("${PROMETHEUS_URL}"));
+    assert_eq!(ds["isDefault"].as_bool(), Some(true));
+    let providers = read("dashboards/kafka-lab.yml");
+    let provider = &providers["providers"][0];
+    assert_eq!(provider["type"].as_str(), Some("file"));
+    assert_eq!(provider["options"]["path"].as_str(), Some("/var/lib/grafana/dashboards"));
+}
