@@ -303,3 +303,42 @@ fn provisioning_has_the_prometheus_datasource_and_the_dashboard_provider() {
     assert_eq!(provider["type"].as_str(), Some("file"));
     assert_eq!(provider["options"]["path"].as_str(), Some("/var/lib/grafana/dashboards"));
 }
+
+/// Grafana expands `$PROMETHEUS_URL` in provisioning with Go's `os.ExpandEnv`, which knows no
+/// `${VAR:-default}`: the default must come from whoever starts Grafana. So every compose
+/// service that mounts `dashboards/provisioning` must set `PROMETHEUS_URL` (compose does support
+/// `${PROMETHEUS_URL:-http://prometheus:9090}`). Passes vacuously while no stack exists.
+#[test]
+fn every_compose_grafana_sets_prometheus_url() {
+    let compose = kafka_lab_monitoring::repo_root().join("compose");
+    let Ok(stacks) = std::fs::read_dir(&compose) else { return };
+    let mut missing = Vec::new();
+    for stack in stacks {
+        let file = stack.unwrap().path().join("docker-compose.yml");
+        let Ok(text) = std::fs::read_to_string(&file) else { continue };
+        let doc: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+        let Some(services) = doc["services"].as_mapping() else { continue };
+        for (name, service) in services {
+            let mounts_provisioning = service["volumes"].as_sequence().is_some_and(|v| {
+                v.iter().any(|m| m.as_str().is_some_and(|m| m.contains("dashboards/provisioning")))
+            });
+            let env = &service["environment"];
+            let sets_url = env.get("PROMETHEUS_URL").is_some()
+                || env.as_sequence().is_some_and(|e| {
+                    e.iter().any(|v| v.as_str().is_some_and(|v| v.starts_with("PROMETHEUS_URL=")))
+                });
+            if mounts_provisioning && !sets_url {
+                missing.push(format!(
+                    "{} service {:?}",
+                    file.display(),
+                    name.as_str().unwrap_or("?")
+                ));
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "these mount dashboards/provisioning without PROMETHEUS_URL in their environment (add \
+         `PROMETHEUS_URL: ${{PROMETHEUS_URL:-http://prometheus:9090}}`): {missing:#?}"
+    );
+}
