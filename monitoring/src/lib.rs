@@ -13,3 +13,6 @@ pub fn repo_root() -> PathBuf {
         .expect("monitoring/ sits in the repository root")
         .to_path_buf()
 }
+
+pub mod catalogue;
+pub mod dashboard;
