@@ -58,7 +58,13 @@ fn compose_file(stack: &str) -> PathBuf {
 
 /// Runs compose on `file` with `env` set and every port variable of `STACKS` not in `env`
 /// removed, so the developer's own environment cannot change what is tested.
-fn compose(cli: &[&str], file: &Path, project: &str, env: &[(&str, String)], args: &[&str]) -> Output {
+fn compose(
+    cli: &[&str],
+    file: &Path,
+    project: &str,
+    env: &[(&str, String)],
+    args: &[&str],
+) -> Output {
     let mut cmd = Command::new(cli[0]);
     cmd.args(&cli[1..]).arg("-f").arg(file).args(["-p", project]).args(args);
     for (_, vars) in STACKS {
@@ -77,7 +83,9 @@ fn text(out: &Output) -> String {
 #[test]
 fn stacks_pass_compose_config_with_pinned_images_and_configurable_ports() {
     let Some(cli) = compose_cli() else {
-        eprintln!("SKIPPED compose config test: neither `docker compose` nor `docker-compose` runs");
+        eprintln!(
+            "SKIPPED compose config test: neither `docker compose` nor `docker-compose` runs"
+        );
         return;
     };
     for (i, (stack, vars)) in STACKS.iter().enumerate() {
@@ -184,7 +192,12 @@ fn prometheus_configs_follow_the_scrape_conventions() {
         );
 
         // A real promtool agrees the file is a valid Prometheus configuration.
-        match Command::new("promtool").arg("check").arg("config").arg(dir.join("prometheus.yml")).output() {
+        match Command::new("promtool")
+            .arg("check")
+            .arg("config")
+            .arg(dir.join("prometheus.yml"))
+            .output()
+        {
             Ok(out) => assert!(out.status.success(), "{stack}: promtool:\n{}", text(&out)),
             Err(_) => eprintln!("promtool not installed: {stack}/prometheus.yml not checked by it"),
         }
@@ -268,7 +281,8 @@ fn lab_stack_exporter_reaches_the_sasl_ssl_broker_as_least_privilege_user() {
     let up_series = [("cluster", "kafka-lab")];
     wait_until("the exporter has polled the broker", Duration::from_secs(180), || {
         http_get(exporter, "/metrics").is_some_and(|(status, body)| {
-            status == 200 && Scrape::parse(&body).value("kafka_lag_exporter_up", &up_series) == Some(1.0)
+            status == 200
+                && Scrape::parse(&body).value("kafka_lag_exporter_up", &up_series) == Some(1.0)
         })
     });
     let scrape = Scrape::parse(&http_get(exporter, "/metrics").unwrap().1);
