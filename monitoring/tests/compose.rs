@@ -111,6 +111,15 @@ fn stacks_pass_compose_config_with_pinned_images_and_configurable_ports() {
             "{stack}: published host ports {published:?} are not exactly those of {vars:?}"
         );
 
+        // dashboards/provisioning's datasource takes Prometheus's address from Grafana's env.
+        let grafana = &config["services"]["grafana"];
+        assert_eq!(
+            grafana["environment"]["PROMETHEUS_URL"].as_str(),
+            Some("http://prometheus:9090"),
+            "{stack}: Grafana's datasource must reach the stack's Prometheus"
+        );
+        assert!(config["services"].get("prometheus").is_some(), "{stack}: no prometheus");
+
         for (service, image) in images(&config) {
             if OUR_IMAGES.contains(&image.as_str()) {
                 continue;
