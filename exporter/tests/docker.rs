@@ -1,4 +1,4 @@
-//! The Docker image: built by exporter/docker/build-image from this test run's binary, run
+//! The Docker image: built by scripts/build-image from this test run's binary, run
 //! against a real broker, scraped over HTTP, its built-in healthcheck executed inside it.
 //! Skips (with a message) only where no Docker engine answers `docker info`.
 
@@ -33,10 +33,10 @@ fn image_runs_and_serves_metrics() {
         eprintln!("SKIPPED docker image test: no Docker engine answers `docker info`");
         return;
     }
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/docker/build-image");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/build-image");
     let status = Command::new(script)
-        .arg(env!("CARGO_BIN_EXE_kafka-lag-exporter"))
-        .env("IMAGE", "kafka-lag-exporter")
+        .args(["kafka-lag-exporter", env!("CARGO_BIN_EXE_kafka-lag-exporter")])
+        .env_remove("TAG")
         .status()
         .expect("running build-image");
     assert!(status.success(), "build-image failed");
