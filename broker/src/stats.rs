@@ -53,7 +53,7 @@ impl MinuteWindow {
         let second = now_ms.div_euclid(1000);
         self.buckets
             .iter()
-            .filter(|(s, _)| *s <= second && second - *s < Self::SECONDS)
+            .filter(|(s, _)| *s <= second && *s > second - Self::SECONDS)
             .map(|(_, n)| n)
             .sum()
     }

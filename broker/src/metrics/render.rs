@@ -235,8 +235,10 @@ fn security(out: &mut Families, broker: &Broker, now: i64) {
         "Denials by the authorizer per operation and resource type",
     );
     for ((operation, resource_type), n) in &stats.denials {
-        let (operation, resource_type) = (operation.to_string(), resource_type.to_string());
-        f.add(&[("operation", &operation), ("resource_type", &resource_type)], *n as f64);
+        // `Write`, `Topic`: the spelling of kafka-acls.sh's options.
+        let labels =
+            [("operation", operation.camel_name()), ("resource_type", resource_type.camel_name())];
+        f.add(&labels, *n as f64);
     }
     let f = out.counter(
         "kafka_lab_broker_authentication_failures_total",
