@@ -11,3 +11,5 @@ pub fn repo_root() -> PathBuf {
         .expect("monitoring/ sits in the repository root")
         .to_path_buf()
 }
+
+pub mod prometheus;
