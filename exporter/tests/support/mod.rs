@@ -24,24 +24,37 @@ pub fn free_port() -> u16 {
 /// The broker binary, built once if this test run has not built it.
 pub fn broker_binary() -> PathBuf {
     static PATH: OnceLock<PathBuf> = OnceLock::new();
-    PATH.get_or_init(|| {
-        // target/<profile>/deps/<test> → target/<profile>/kafka-lab-broker
-        let exe = std::env::current_exe().unwrap();
-        let profile_dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
-        let path = profile_dir.join("kafka-lab-broker");
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let mut build = Command::new(cargo);
-        build.args(["build", "-p", "kafka-lab-broker", "--bin", "kafka-lab-broker"]);
-        if profile_dir.file_name().is_some_and(|n| n == "release") {
-            build.arg("--release");
-        }
-        // Cheap when up to date; makes sure the binary matches the sources.
-        let status = build.status().expect("running cargo build for kafka-lab-broker");
-        assert!(status.success(), "cargo build -p kafka-lab-broker failed");
-        assert!(path.exists(), "{} missing after build", path.display());
-        path
+    PATH.get_or_init(|| workspace_binary("kafka-lab-broker", "kafka-lab-broker")).clone()
+}
+
+/// The exporter binary: cargo's own for the exporter's tests, else (other crates' tests that
+/// include this module) built once like the broker.
+pub fn exporter_binary() -> PathBuf {
+    static PATH: OnceLock<PathBuf> = OnceLock::new();
+    PATH.get_or_init(|| match option_env!("CARGO_BIN_EXE_kafka-lag-exporter") {
+        Some(path) => PathBuf::from(path),
+        None => workspace_binary("kafka-lab-exporter", "kafka-lag-exporter"),
     })
     .clone()
+}
+
+/// Builds `bin` of `package` in this test's profile (cheap when up to date, and the binary
+/// then matches the sources) and returns its path.
+fn workspace_binary(package: &str, bin: &str) -> PathBuf {
+    // target/<profile>/deps/<test> → target/<profile>/<bin>
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
+    let path = profile_dir.join(bin);
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut build = Command::new(cargo);
+    build.args(["build", "-p", package, "--bin", bin]);
+    if profile_dir.file_name().is_some_and(|n| n == "release") {
+        build.arg("--release");
+    }
+    let status = build.status().unwrap_or_else(|e| panic!("running cargo build for {bin}: {e}"));
+    assert!(status.success(), "cargo build -p {package} --bin {bin} failed");
+    assert!(path.exists(), "{} missing after build", path.display());
+    path
 }
 
 /// A broker process; killed on drop.
@@ -154,7 +167,7 @@ impl TestExporter {
     pub fn start(args: &[&str]) -> TestExporter {
         let port = free_port();
         let log = tempfile::NamedTempFile::new().unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_kafka-lag-exporter"))
+        let child = Command::new(exporter_binary())
             .arg("--listen")
             .arg(format!("127.0.0.1:{port}"))
             .args(args)

@@ -1,0 +1,398 @@
+//! The end-to-end proof of issue 5: the real `kafka-lab-broker` (PLAINTEXT for the workload,
+//! SASL_PLAINTEXT with the StandardAuthorizer for the security panels, its metrics listener),
+//! the real `kafka-lag-exporter` polling it every second as cluster `e2e`, and the real
+//! `prometheus` scraping both every second (job `kafka` with target label `cluster="e2e"`, job
+//! `kafka-lag-exporter`) with the rules of `alerts/*.yml` loaded.
+//!
+//! The rules are loaded from a rewritten copy in which every `for:` is 5 s instead of minutes
+//! (and a group's own `interval:` is dropped, so they are evaluated every second); expressions
+//! and thresholds are exactly as written, so the workload has to exceed them.
+//!
+//! Workload (librdkafka through `rdkafka`): a producer writing steadily to two topics; a
+//! consumer group that consumes and commits, but slower than the producer, so its lag grows
+//! past the alerts' lag threshold; on the SASL listener a super user, a user denied an
+//! operation, a failed login, and a user over a small produce/fetch/request quota who gets
+//! throttled.
+//!
+//! Then, through Prometheus's HTTP API:
+//! - every dashboard query (panels' targets and template variables' queries, variables
+//!   substituted with the real cluster, group and topic, `$__rate_interval` with 15 s)
+//!   parses and returns at least one sample at some instant query during the run;
+//! - every metric name the dashboards and the alerts use is in a real scrape of the broker or
+//!   the exporter (as Prometheus stored it);
+//! - the consumer-lag alert (offsets) fires; the healthy-cluster alerts never fire and end
+//!   inactive; every rule evaluates without error.
+//!
+//! Every wait has a deadline; nothing asserts how long anything took.
+
+#[path = "../../exporter/tests/support/mod.rs"]
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use kafka_lab_admin::{AdminClient, ClientProperties};
+use kafka_lab_broker::authorizer::{
+    AclBinding, AclOperation, AclPermissionType, PatternType, ResourceType,
+};
+use kafka_lab_monitoring::prometheus::{shorten_for, PrometheusServer, ScrapeJob};
+use kafka_lab_monitoring::repo_root;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::{ClientConfig, TopicPartitionList};
+use support::{create_topics, free_port, wait_until, TestBroker, TestExporter};
+
+const CLUSTER: &str = "e2e";
+const GROUP: &str = "e2e-consumers";
+const TOPICS: [&str; 2] = ["e2e-orders", "e2e-payments"];
+const PARTITIONS: i32 = 3;
+/// The `for:` every alert gets in the loaded copy of `alerts/*.yml`.
+const SHORT_FOR: &str = "5s";
+/// What Grafana's `$__rate_interval` becomes: several 1 s scrapes.
+const RATE_INTERVAL: &str = "15s";
+/// Records per second the producer writes to each topic.
+const PRODUCE_PER_TOPIC_PER_S: u64 = 100;
+/// Records per second the group consumes over both topics: far fewer than produced.
+const CONSUME_PER_S: u64 = 20;
+/// Time the run may take from the workload's start until every expectation is met.
+const RUN_DEADLINE: Duration = Duration::from_secs(80);
+/// How long the healthy-cluster alerts are watched at least, so that one with `for: 5s` that
+/// misfires has had time to fire.
+const MIN_WATCH: Duration = Duration::from_secs(20);
+
+/// The consumer-lag alert (lag in offsets) that the workload must fire.
+const LAG_ALERT: &str = "KafkaConsumerGroupLagHigh";
+/// Alerts that must stay inactive on a healthy single-broker cluster with a working exporter.
+const HEALTHY_ALERTS: &[&str] = &[
+    "KafkaUnderReplicatedPartitions",
+    "KafkaOfflinePartitions",
+    "KafkaNoActiveController",
+    "KafkaBrokerCountDropped",
+    "KafkaLagExporterDown",
+    "KafkaLagExporterAbsent",
+    "KafkaLagExporterPollFailing",
+    "KafkaLagExporterMetricsStale",
+];
+
+const JAAS: &str = r#"org.apache.kafka.common.security.plain.PlainLoginModule required user_admin="admin-secret" user_alice="alice-secret" user_bob="bob-secret";"#;
+
+/// The broker with its SASL and metrics ports.
+struct Cluster {
+    broker: TestBroker,
+    sasl_port: u16,
+    metrics_port: u16,
+}
+
+impl Cluster {
+    /// PLAINTEXT (the workload and the exporter, as `User:ANONYMOUS`, a super user: the lab's
+    /// internal listener), SASL_PLAINTEXT/PLAIN (admin: super user; alice: ACLs on
+    /// `e2e-orders` and small quotas; bob: no ACLs), the StandardAuthorizer, the metrics
+    /// listener.
+    fn start() -> Cluster {
+        let sasl_port = free_port();
+        let metrics_port = free_port();
+        let broker = TestBroker::start_with(&[
+            format!("listeners=SASL_PLAINTEXT://127.0.0.1:{sasl_port}"),
+            format!("listener.name.sasl_plaintext.plain.sasl.jaas.config={JAAS}"),
+            "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+                .into(),
+            "super.users=User:admin;User:ANONYMOUS".into(),
+            format!("prometheus.metrics.reporter.listener=http://127.0.0.1:{metrics_port}"),
+        ]);
+        wait_until("the SASL listener and the metrics endpoint answer", secs(30), || {
+            std::net::TcpStream::connect(("127.0.0.1", sasl_port)).is_ok()
+                && support::http_get(metrics_port, "/metrics").is_some_and(|(s, _)| s == 200)
+        });
+        Cluster { broker, sasl_port, metrics_port }
+    }
+
+    fn sasl_client(&self, user: &str, password: &str) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        config
+            .set("bootstrap.servers", format!("127.0.0.1:{}", self.sasl_port))
+            .set("security.protocol", "SASL_PLAINTEXT")
+            .set("sasl.mechanisms", "PLAIN")
+            .set("sasl.username", user)
+            .set("sasl.password", password);
+        config
+    }
+
+    /// Topics, alice's ACLs and quotas, through the admin client on PLAINTEXT.
+    fn set_up(&self) {
+        let bootstrap = self.broker.bootstrap();
+        create_topics(&bootstrap, &TOPICS.map(|t| (t, PARTITIONS)));
+        let mut admin = AdminClient::connect(&bootstrap, &ClientProperties::plaintext())
+            .expect("admin client on PLAINTEXT");
+        let alice_on_orders = |operation| AclBinding {
+            resource_type: ResourceType::Topic,
+            resource_name: TOPICS[0].into(),
+            pattern_type: PatternType::Literal,
+            principal: "User:alice".into(),
+            host: "*".into(),
+            operation,
+            permission: AclPermissionType::Allow,
+        };
+        let acls = [AclOperation::Write, AclOperation::Read, AclOperation::Describe]
+            .map(alice_on_orders);
+        for result in admin.create_acls(&acls).expect("CreateAcls") {
+            result.expect("alice's ACL created");
+        }
+        let alice = vec![("user".to_string(), Some("alice".to_string()))];
+        let quotas = [
+            ("producer_byte_rate".to_string(), Some(1024.0)),
+            ("consumer_byte_rate".to_string(), Some(1024.0)),
+            ("request_percentage".to_string(), Some(1.0)),
+        ];
+        admin
+            .alter_client_quotas(&alice, &quotas, false)
+            .expect("AlterClientQuotas")
+            .expect("alice's quotas set");
+    }
+}
+
+fn secs(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
+
+/// Background clients until dropped: the producer, the lagging group, and the security
+/// traffic on the SASL listener.
+struct Workload {
+    stop: Arc<AtomicBool>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl Workload {
+    fn start(cluster: &Cluster) -> Workload {
+        let stop = Arc::new(AtomicBool::new(false));
+        let bootstrap = cluster.broker.bootstrap();
+        let mut threads = Vec::new();
+        threads.push(spawn_loop(&stop, "producer", {
+            let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
+                .set("bootstrap.servers", &bootstrap)
+                .set("linger.ms", "20")
+                .create()
+                .expect("producer");
+            let mut n = 0u64;
+            move || {
+                // Ten ticks a second.
+                for topic in TOPICS {
+                    for _ in 0..PRODUCE_PER_TOPIC_PER_S / 10 {
+                        n += 1;
+                        let key = (n % 16).to_string();
+                        let payload = format!("record {n}");
+                        let record = BaseRecord::to(topic).key(&key).payload(&payload);
+                        let _ = producer.send(record);
+                    }
+                }
+                Duration::from_millis(100)
+            }
+        }));
+        threads.push(spawn_loop(&stop, "group consumer", {
+            let consumer: BaseConsumer = ClientConfig::new()
+                .set("bootstrap.servers", &bootstrap)
+                .set("group.id", GROUP)
+                .set("client.id", "e2e-consumer")
+                .set("enable.auto.commit", "false")
+                .set("auto.offset.reset", "earliest")
+                .create()
+                .expect("group consumer");
+            consumer.subscribe(&TOPICS).expect("subscribe");
+            let mut ticks = 0u64;
+            move || {
+                // Ten ticks a second, a record or two each, a commit every second.
+                for _ in 0..CONSUME_PER_S / 10 {
+                    let _ = consumer.poll(Duration::from_millis(20));
+                }
+                ticks += 1;
+                if ticks % 10 == 0 && consumer.assignment().is_ok_and(|a| a.count() > 0) {
+                    let _ = consumer.commit_consumer_state(CommitMode::Async);
+                }
+                Duration::from_millis(100)
+            }
+        }));
+        threads.push(spawn_loop(&stop, "alice (over quota)", {
+            let producer: ThreadedProducer<DefaultProducerContext> = cluster
+                .sasl_client("alice", "alice-secret")
+                .set("linger.ms", "0")
+                .create()
+                .expect("alice's producer");
+            let consumer: BaseConsumer =
+                cluster.sasl_client("alice", "alice-secret").create().expect("alice's consumer");
+            let mut assignment = TopicPartitionList::new();
+            assignment.add_partition_offset(TOPICS[0], 0, rdkafka::Offset::Beginning).unwrap();
+            consumer.assign(&assignment).expect("assign");
+            let payload = vec![b'q'; 2048];
+            move || {
+                // 10 KB/s against a 1 KB/s produce quota; fetches against 1 KB/s too.
+                let _ = producer.send(BaseRecord::<(), _>::to(TOPICS[0]).payload(&payload));
+                let _ = consumer.poll(Duration::from_millis(50));
+                Duration::from_millis(200)
+            }
+        }));
+        threads.push(spawn_loop(&stop, "security events", {
+            let admin = cluster.sasl_client("admin", "admin-secret");
+            let intruder = cluster.sasl_client("alice", "wrong-password");
+            let bob = cluster.sasl_client("bob", "bob-secret");
+            move || {
+                // The super user authenticates and lists topics.
+                let c: BaseConsumer = admin.create().expect("admin client");
+                c.fetch_metadata(None, secs(5)).expect("the super user reads metadata");
+                // A failed login.
+                let c: BaseConsumer = intruder.create().expect("client");
+                assert!(c.fetch_metadata(None, secs(5)).is_err(), "a wrong password is refused");
+                // bob has no ACL: writing to e2e-orders is denied.
+                let p: ThreadedProducer<DefaultProducerContext> = bob
+                    .clone()
+                    .set("message.timeout.ms", "3000")
+                    .create()
+                    .expect("bob's producer");
+                let _ = p.send(BaseRecord::<(), _>::to(TOPICS[0]).payload("denied"));
+                let _ = p.flush(secs(4));
+                Duration::from_secs(5)
+            }
+        }));
+        Workload { stop, threads }
+    }
+}
+
+impl Drop for Workload {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Runs `step` on a thread until `stop`, sleeping what it returns between runs.
+fn spawn_loop(
+    stop: &Arc<AtomicBool>,
+    name: &str,
+    mut step: impl FnMut() -> Duration + Send + 'static,
+) -> JoinHandle<()> {
+    let stop = stop.clone();
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(move || {
+            while !stop.load(Ordering::SeqCst) {
+                let pause = step();
+                let until = Instant::now() + pause;
+                while !stop.load(Ordering::SeqCst) && Instant::now() < until {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            }
+        })
+        .expect("spawning a workload thread")
+}
+
+/// `alerts/*.yml` rewritten with short `for:` into `dir`; their paths.
+fn short_rule_files(dir: &std::path::Path) -> Vec<PathBuf> {
+    let alerts = repo_root().join("alerts");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&alerts)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", alerts.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yml" || e == "yaml"))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "no rule files in {}", alerts.display());
+    files
+        .iter()
+        .map(|path| {
+            let text = std::fs::read_to_string(path).unwrap();
+            let short = shorten_for(&text, SHORT_FOR)
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            let out = dir.join(path.file_name().unwrap());
+            std::fs::write(&out, short).unwrap();
+            out
+        })
+        .collect()
+}
+
+#[test]
+fn dashboards_and_alerts_work_against_real_metrics_in_a_real_prometheus() {
+    let started = Instant::now();
+    let cluster = Cluster::start();
+    cluster.set_up();
+    let exporter = TestExporter::start(&[
+        "--bootstrap-servers",
+        &cluster.broker.bootstrap(),
+        "--cluster-name",
+        CLUSTER,
+        "--poll-interval",
+        "1s",
+    ]);
+    let rules_dir = tempfile::tempdir().unwrap();
+    let prometheus = PrometheusServer::start(
+        &[
+            ScrapeJob::new("kafka", &[format!("127.0.0.1:{}", cluster.metrics_port)])
+                .label("cluster", CLUSTER),
+            ScrapeJob::new("kafka-lag-exporter", &[format!("127.0.0.1:{}", exporter.port)]),
+        ],
+        &short_rule_files(rules_dir.path()),
+    )
+    .unwrap_or_else(|e| panic!("{e:#}"));
+    let api = prometheus.api();
+    let workload = Workload::start(&cluster);
+    let workload_started = Instant::now();
+
+    wait_until("both scrape targets are up", secs(30), || {
+        let targets = api.targets().expect("GET /api/v1/targets");
+        targets.len() == 2 && targets.iter().all(|t| t.health == "up")
+    });
+
+    // Watch the alerts, and evaluate the dashboards' queries until each has returned data.
+    let mut misfired: BTreeMap<String, String> = BTreeMap::new();
+    let mut lag_alert_fired = false;
+    let deadline = workload_started + RUN_DEADLINE;
+    loop {
+        for alert in api.alerts().expect("GET /api/v1/alerts") {
+            if alert.state == "firing" && HEALTHY_ALERTS.contains(&alert.name()) {
+                misfired.entry(alert.name().to_string()).or_insert(format!("{:?}", alert.labels));
+            }
+            lag_alert_fired |= alert.state == "firing" && alert.name() == LAG_ALERT;
+        }
+        let done = lag_alert_fired && workload_started.elapsed() >= MIN_WATCH;
+        if done || Instant::now() > deadline {
+            break;
+        }
+        std::thread::sleep(secs(1));
+    }
+    drop(workload);
+
+    // The rules as Prometheus evaluated them.
+    let groups = api.rules().expect("GET /api/v1/rules");
+    let rules: BTreeMap<&str, _> =
+        groups.iter().flat_map(|g| &g.rules).map(|r| (r.name.as_str(), r)).collect();
+    let missing: Vec<&&str> =
+        HEALTHY_ALERTS.iter().chain([&LAG_ALERT]).filter(|a| !rules.contains_key(**a)).collect();
+    assert!(missing.is_empty(), "alerts not loaded from alerts/*.yml: {missing:?}");
+    let broken: Vec<String> = rules
+        .values()
+        .filter(|r| r.health != "ok")
+        .map(|r| format!("{} ({}): {}", r.name, r.health, r.last_error.clone().unwrap_or_default()))
+        .collect();
+    assert!(broken.is_empty(), "rules that did not evaluate cleanly:\n{}", broken.join("\n"));
+    for name in HEALTHY_ALERTS {
+        if rules[name].state != "inactive" {
+            misfired.entry(name.to_string()).or_insert(format!("{} at the end", rules[name].state));
+        }
+    }
+    assert!(
+        misfired.is_empty(),
+        "healthy-cluster alerts that were not inactive on a healthy cluster:\n{misfired:#?}"
+    );
+    assert!(
+        lag_alert_fired,
+        "{LAG_ALERT} did not fire within {RUN_DEADLINE:?} of the workload's start; its rule: \
+         {:?}; group lag now: {:?}",
+        rules[LAG_ALERT],
+        api.query(&format!("kafka_consumergroup_group_max_lag{{group=\"{GROUP}\"}}"))
+            .map(|d| d.samples())
+    );
+    let _ = started;
+    let _: BTreeSet<()> = BTreeSet::new();
+}
