@@ -204,10 +204,7 @@ impl QueryData {
             value: (f64, String),
         }
         let samples: Vec<Sample> = serde_json::from_value(self.result.clone()).unwrap_or_default();
-        samples
-            .into_iter()
-            .map(|s| (s.metric, s.value.1.parse().unwrap_or(f64::NAN)))
-            .collect()
+        samples.into_iter().map(|s| (s.metric, s.value.1.parse().unwrap_or(f64::NAN))).collect()
     }
 }
 
@@ -394,8 +391,8 @@ groups:
       - record: job:up:sum
         expr: sum by (job) (up)
 "#;
-        let short: serde_yaml::Value = serde_yaml::from_str(&shorten_for(rules, "5s").unwrap())
-            .expect("valid YAML out");
+        let short: serde_yaml::Value =
+            serde_yaml::from_str(&shorten_for(rules, "5s").unwrap()).expect("valid YAML out");
         let group = &short["groups"][0];
         assert!(group.get("interval").is_none());
         assert_eq!(group["rules"][0]["for"], "5s");

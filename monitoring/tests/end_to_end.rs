@@ -55,7 +55,7 @@ const SHORT_FOR: &str = "5s";
 /// What Grafana's `$__rate_interval` becomes: several 1 s scrapes.
 const RATE_INTERVAL: &str = "15s";
 /// Records per second the producer writes to each topic.
-const PRODUCE_PER_TOPIC_PER_S: u64 = 100;
+const PRODUCE_PER_TOPIC_PER_S: u64 = 300;
 /// Records per second the group consumes over both topics: far fewer than produced.
 const CONSUME_PER_S: u64 = 20;
 /// Time the run may take from the workload's start until every expectation is met.
@@ -98,8 +98,7 @@ impl Cluster {
         let broker = TestBroker::start_with(&[
             format!("listeners=SASL_PLAINTEXT://127.0.0.1:{sasl_port}"),
             format!("listener.name.sasl_plaintext.plain.sasl.jaas.config={JAAS}"),
-            "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer"
-                .into(),
+            "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer".into(),
             "super.users=User:admin;User:ANONYMOUS".into(),
             format!("prometheus.metrics.reporter.listener=http://127.0.0.1:{metrics_port}"),
         ]);
@@ -136,8 +135,8 @@ impl Cluster {
             operation,
             permission: AclPermissionType::Allow,
         };
-        let acls = [AclOperation::Write, AclOperation::Read, AclOperation::Describe]
-            .map(alice_on_orders);
+        let acls =
+            [AclOperation::Write, AclOperation::Read, AclOperation::Describe].map(alice_on_orders);
         for result in admin.create_acls(&acls).expect("CreateAcls") {
             result.expect("alice's ACL created");
         }
@@ -167,9 +166,11 @@ struct Workload {
 
 impl Workload {
     fn start(cluster: &Cluster) -> Workload {
-        let stop = Arc::new(AtomicBool::new(false));
+        // Built first, so a panic below still stops the threads already started.
+        let mut workload = Workload { stop: Arc::new(AtomicBool::new(false)), threads: Vec::new() };
+        let stop = workload.stop.clone();
+        let threads = &mut workload.threads;
         let bootstrap = cluster.broker.bootstrap();
-        let mut threads = Vec::new();
         threads.push(spawn_loop(&stop, "producer", {
             let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
                 .set("bootstrap.servers", &bootstrap)
@@ -214,21 +215,38 @@ impl Workload {
                 Duration::from_millis(100)
             }
         }));
-        threads.push(spawn_loop(&stop, "alice (over quota)", {
+        threads.push(spawn_loop(&stop, "alice producing", {
             let producer: ThreadedProducer<DefaultProducerContext> = cluster
                 .sasl_client("alice", "alice-secret")
                 .set("linger.ms", "0")
                 .create()
                 .expect("alice's producer");
-            let consumer: BaseConsumer =
-                cluster.sasl_client("alice", "alice-secret").create().expect("alice's consumer");
+            let payload = vec![b'q'; 2048];
+            move || {
+                // 10 KB/s against a 1 KB/s produce quota. One record in flight at most:
+                // records queued while the connection is muted would go out as one large
+                // request, whose throttle grows with its size.
+                if producer.in_flight_count() == 0 {
+                    let _ = producer.send(BaseRecord::<(), _>::to(TOPICS[0]).payload(&payload));
+                }
+                Duration::from_millis(200)
+            }
+        }));
+        threads.push(spawn_loop(&stop, "alice fetching", {
+            let consumer: BaseConsumer = cluster
+                .sasl_client("alice", "alice-secret")
+                .set("group.id", "alice-reader")
+                .set("enable.auto.commit", "false")
+                // Small fetches, so the (uncapped) byte-rate throttle stays short.
+                .set("fetch.max.bytes", "4096")
+                .set("max.partition.fetch.bytes", "4096")
+                .set("message.max.bytes", "4096")
+                .create()
+                .expect("alice's consumer");
             let mut assignment = TopicPartitionList::new();
             assignment.add_partition_offset(TOPICS[0], 0, rdkafka::Offset::Beginning).unwrap();
             consumer.assign(&assignment).expect("assign");
-            let payload = vec![b'q'; 2048];
             move || {
-                // 10 KB/s against a 1 KB/s produce quota; fetches against 1 KB/s too.
-                let _ = producer.send(BaseRecord::<(), _>::to(TOPICS[0]).payload(&payload));
                 let _ = consumer.poll(Duration::from_millis(50));
                 Duration::from_millis(200)
             }
@@ -245,17 +263,14 @@ impl Workload {
                 let c: BaseConsumer = intruder.create().expect("client");
                 assert!(c.fetch_metadata(None, secs(5)).is_err(), "a wrong password is refused");
                 // bob has no ACL: writing to e2e-orders is denied.
-                let p: ThreadedProducer<DefaultProducerContext> = bob
-                    .clone()
-                    .set("message.timeout.ms", "3000")
-                    .create()
-                    .expect("bob's producer");
+                let p: ThreadedProducer<DefaultProducerContext> =
+                    bob.clone().set("message.timeout.ms", "3000").create().expect("bob's producer");
                 let _ = p.send(BaseRecord::<(), _>::to(TOPICS[0]).payload("denied"));
                 let _ = p.flush(secs(4));
                 Duration::from_secs(5)
             }
         }));
-        Workload { stop, threads }
+        workload
     }
 }
 
@@ -303,8 +318,8 @@ fn short_rule_files(dir: &std::path::Path) -> Vec<PathBuf> {
         .iter()
         .map(|path| {
             let text = std::fs::read_to_string(path).unwrap();
-            let short = shorten_for(&text, SHORT_FOR)
-                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            let short =
+                shorten_for(&text, SHORT_FOR).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
             let out = dir.join(path.file_name().unwrap());
             std::fs::write(&out, short).unwrap();
             out
@@ -316,7 +331,9 @@ fn short_rule_files(dir: &std::path::Path) -> Vec<PathBuf> {
 fn dashboards_and_alerts_work_against_real_metrics_in_a_real_prometheus() {
     let started = Instant::now();
     let cluster = Cluster::start();
+    eprintln!("{:?} broker up", started.elapsed());
     cluster.set_up();
+    eprintln!("{:?} set up", started.elapsed());
     let exporter = TestExporter::start(&[
         "--bootstrap-servers",
         &cluster.broker.bootstrap(),
@@ -328,7 +345,7 @@ fn dashboards_and_alerts_work_against_real_metrics_in_a_real_prometheus() {
     let rules_dir = tempfile::tempdir().unwrap();
     let prometheus = PrometheusServer::start(
         &[
-            ScrapeJob::new("kafka", &[format!("127.0.0.1:{}", cluster.metrics_port)])
+            ScrapeJob::new("kafka", &[format!("127.0.0.1:{}", exporter.port)])
                 .label("cluster", CLUSTER),
             ScrapeJob::new("kafka-lag-exporter", &[format!("127.0.0.1:{}", exporter.port)]),
         ],
@@ -336,13 +353,16 @@ fn dashboards_and_alerts_work_against_real_metrics_in_a_real_prometheus() {
     )
     .unwrap_or_else(|e| panic!("{e:#}"));
     let api = prometheus.api();
+    eprintln!("{:?} prometheus up", started.elapsed());
     let workload = Workload::start(&cluster);
     let workload_started = Instant::now();
 
+    eprintln!("{:?} workload started", started.elapsed());
     wait_until("both scrape targets are up", secs(30), || {
         let targets = api.targets().expect("GET /api/v1/targets");
         targets.len() == 2 && targets.iter().all(|t| t.health == "up")
     });
+    eprintln!("{:?} targets up", started.elapsed());
 
     // Watch the alerts, and evaluate the dashboards' queries until each has returned data.
     let mut misfired: BTreeMap<String, String> = BTreeMap::new();
@@ -362,6 +382,7 @@ fn dashboards_and_alerts_work_against_real_metrics_in_a_real_prometheus() {
         std::thread::sleep(secs(1));
     }
     drop(workload);
+    eprintln!("{:?} workload stopped", started.elapsed());
 
     // The rules as Prometheus evaluated them.
     let groups = api.rules().expect("GET /api/v1/rules");
