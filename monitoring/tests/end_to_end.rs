@@ -345,7 +345,7 @@ fn dashboards_and_alerts_work_against_real_metrics_in_a_real_prometheus() {
     let rules_dir = tempfile::tempdir().unwrap();
     let prometheus = PrometheusServer::start(
         &[
-            ScrapeJob::new("kafka", &[format!("127.0.0.1:{}", exporter.port)])
+            ScrapeJob::new("kafka", &[format!("127.0.0.1:{}", cluster.metrics_port)])
                 .label("cluster", CLUSTER),
             ScrapeJob::new("kafka-lag-exporter", &[format!("127.0.0.1:{}", exporter.port)]),
         ],
