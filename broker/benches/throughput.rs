@@ -8,6 +8,8 @@
 //! - `BENCH_RECORDS=N`: records per scenario for both record sizes (default 2000000 for
 //!   100 B records and 500000 for 1 KiB records, about 200 MB and 512 MB).
 //! - `BROKER_LOG`: the broker's `RUST_LOG` (default `info`).
+//! - `BENCH_METRICS=1`: the broker serves its metrics endpoint and a thread scrapes it every
+//!   second, as Prometheus would (compare with a run without it for the endpoint's cost).
 //!
 //! Without `--bench` among its arguments (that is, when `cargo test --all-targets`
 //! runs it in test mode) it prints a note and exits at once.
@@ -48,7 +50,21 @@ fn main() {
         [(100, custom.unwrap_or(2_000_000), "100 B"), (1024, custom.unwrap_or(500_000), "1 KiB")];
 
     let load_before = load_average();
-    let broker = TestBroker::start();
+    let broker = match std::env::var("BENCH_METRICS").is_ok_and(|v| v == "1") {
+        true => {
+            let port = support::free_port();
+            let listener = format!("prometheus.metrics.reporter.listener=http://127.0.0.1:{port}");
+            let broker = TestBroker::start_with(&[&listener]);
+            std::thread::spawn(move || loop {
+                let scraped = support::scrape::http(port, "GET", "/metrics");
+                assert_eq!(scraped.map(|(status, _)| status), Some(200), "a scrape failed");
+                std::thread::sleep(Duration::from_secs(1));
+            });
+            println!("scraping the broker's metrics endpoint every second");
+            broker
+        }
+        false => TestBroker::start(),
+    };
     let broker_pid = broker.pid().expect("broker pid");
     let cpu = || (cpu_secs(&broker_pid.to_string()), cpu_secs("self"));
     let runtime =

@@ -19,6 +19,7 @@ use crate::group::{GroupConfig, GroupCoordinator, OffsetsLog};
 use crate::internal_records::{encode_batch, read_all};
 use crate::log::{LogConfig, LogError, LogManager, PartitionLog};
 use crate::metadata::{ConfigResource, MetadataImage, MetadataRecord, MetadataStore, TopicImage};
+use crate::metrics::BrokerMetrics;
 use crate::quota::QuotaManager;
 use crate::security::Credentials;
 use crate::stats::BrokerStats;
@@ -104,8 +105,10 @@ pub struct Broker {
     rng: Mutex<ChaCha8Rng>,
     /// Client quota sensors (the quotas themselves are in the metadata image).
     pub quotas: QuotaManager,
-    /// Throttling and authentication counters.
+    /// Throttling, authentication and authorization counters.
     pub stats: BrokerStats,
+    /// Request, topic and connection counters for the metrics endpoint.
+    pub metrics: BrokerMetrics,
 }
 
 struct ProducerIdBlock {
@@ -152,6 +155,7 @@ impl Broker {
         })
         .map_err(|e| anyhow::anyhow!(e))?;
         let authorizer = Authorizer::from_config(&config).map_err(|e| anyhow::anyhow!(e))?;
+        let listener_names: Vec<String> = config.listeners()?.into_iter().map(|l| l.name).collect();
         let now = clock.now_ms();
         let metadata = MetadataStore::open(storage.clone(), &log_dir, now)?;
         // Credentials altered at run time override the config file's, as in Kafka 4.
@@ -193,7 +197,8 @@ impl Broker {
             }),
             rng: Mutex::new(rng),
             quotas,
-            stats: BrokerStats::default(),
+            stats: BrokerStats::for_listeners(listener_names.iter().map(String::as_str)),
+            metrics: BrokerMetrics::new(&listener_names),
         });
         broker.open_partition_logs()?;
         if broker.metadata().topic(CONSUMER_OFFSETS_TOPIC).is_none() {
@@ -245,6 +250,13 @@ impl Broker {
     /// The log of one partition, if the partition exists.
     pub fn partition_log(&self, topic: &str, partition: i32) -> Option<Arc<Mutex<PartitionLog>>> {
         self.lock_logs().get(topic, partition)
+    }
+
+    /// Every open partition log (internal topics included), in (topic, partition) order.
+    pub fn partition_logs(
+        &self,
+    ) -> Vec<(crate::log::manager::PartitionKey, Arc<Mutex<PartitionLog>>)> {
+        self.lock_logs().logs().map(|(key, log)| (key.clone(), log.clone())).collect()
     }
 
     /// The endpoint clients of `listener` are told to use; a listener that is not advertised
@@ -387,6 +399,8 @@ impl Broker {
             .commit(vec![MetadataRecord::RemoveTopic { topic_id: topic.topic_id }], now)
             .map_err(ApiError::from)?;
         drop(store);
+        // As Kafka removes a deleted topic's BrokerTopicMetrics: a re-created topic starts at 0.
+        self.metrics.remove_topic(name);
         let mut logs = self.lock_logs();
         for partition in topic.partitions.keys() {
             if let Err(e) = logs.remove(name, *partition) {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use crate::clock::SystemClock;
 use crate::storage::FileStorage;
-use crate::{tcp, Broker, BrokerConfig};
+use crate::{metrics_http, tcp, Broker, BrokerConfig};
 
 /// Arguments of the broker command.
 ///
@@ -40,9 +40,18 @@ pub fn init_tracing() {
         .try_init();
 }
 
-/// Opens the broker, binds its listeners and starts its accept and maintenance tasks on the
-/// current tokio runtime. Returns once every listener is bound, so callers may connect at once.
-pub async fn start(args: &BrokerArgs) -> anyhow::Result<Arc<Broker>> {
+/// A started broker.
+pub struct Running {
+    /// The broker.
+    pub broker: Arc<Broker>,
+    /// Where the metrics endpoint listens (`prometheus.metrics.reporter.listener`), if set.
+    pub metrics: Option<std::net::SocketAddr>,
+}
+
+/// Opens the broker, binds its listeners (the metrics endpoint first) and starts its accept,
+/// scrape and maintenance tasks on the current tokio runtime. Returns once every listener is
+/// bound, so callers may connect at once.
+pub async fn start(args: &BrokerArgs) -> anyhow::Result<Running> {
     let config = BrokerConfig::load(args.config.as_deref(), &args.overrides)?;
     let seed = args.seed.unwrap_or_else(seed_from_wall_clock);
     let broker = Broker::open(config, Arc::new(FileStorage::new()), Arc::new(SystemClock), seed)?;
@@ -52,16 +61,24 @@ pub async fn start(args: &BrokerArgs) -> anyhow::Result<Arc<Broker>> {
         log_dir = %broker.config.log_dir().display(),
         "kafka-lab-broker started"
     );
+    let metrics = match metrics_http::bind(&broker).await? {
+        Some(socket) => {
+            let address = socket.local_addr()?;
+            tokio::spawn(metrics_http::serve(socket, broker.clone()));
+            Some(address)
+        }
+        None => None,
+    };
     for listener in tcp::bind(&broker).await? {
         tokio::spawn(tcp::accept_loop(broker.clone(), listener));
     }
     tokio::spawn(tcp::maintenance_loop(broker.clone()));
-    Ok(broker)
+    Ok(Running { broker, metrics })
 }
 
 /// Runs the broker until SIGINT or SIGTERM, then flushes every log.
 pub async fn run(args: BrokerArgs) -> anyhow::Result<()> {
-    let broker = start(&args).await?;
+    let broker = start(&args).await?.broker;
     shutdown_signal().await;
     tracing::info!("shutting down: flushing logs");
     broker.flush_all();

@@ -160,6 +160,11 @@ pub struct BrokerConfig {
     /// Whether a resource that no ACL covers is open to everyone.
     #[serde(rename = "allow.everyone.if.no.acl.found")]
     pub allow_everyone_if_no_acl_found: bool,
+    /// Where the Prometheus metrics endpoint (`GET /metrics`) listens, under the property name
+    /// of Strimzi's Prometheus metrics reporter: `http://:9404` (every interface) or
+    /// `http://127.0.0.1:9404`. Unset: no endpoint.
+    #[serde(rename = "prometheus.metrics.reporter.listener")]
+    pub prometheus_metrics_reporter_listener: Option<String>,
 }
 
 impl Default for BrokerConfig {
@@ -212,6 +217,55 @@ impl Default for BrokerConfig {
             authorizer_class_name: String::new(),
             super_users: String::new(),
             allow_everyone_if_no_acl_found: false,
+            prometheus_metrics_reporter_listener: None,
+        }
+    }
+}
+
+/// The address of the metrics endpoint, from `prometheus.metrics.reporter.listener`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetricsListener {
+    /// Host to bind; empty means every interface.
+    pub host: String,
+    /// TCP port.
+    pub port: u16,
+}
+
+impl MetricsListener {
+    /// Parses `http://host:port` (host may be empty, an IP, `[v6]` or a name; a trailing `/`
+    /// is allowed).
+    pub fn parse(text: &str) -> Result<Self, ConfigError> {
+        const PROPERTY: &str = "prometheus.metrics.reporter.listener";
+        let err = |why: &str| {
+            ConfigError::Invalid(format!(
+                "{PROPERTY}: `{text}` {why} (expected http://host:port, e.g. http://:9404 or \
+                 http://127.0.0.1:9404)"
+            ))
+        };
+        let text = text.trim();
+        if text.starts_with("https://") {
+            return Err(err("asks for TLS, which the metrics endpoint does not serve"));
+        }
+        let address =
+            text.strip_prefix("http://").ok_or_else(|| err("does not start with http://"))?;
+        let address = address.strip_suffix('/').unwrap_or(address);
+        let (host, port) = address.rsplit_once(':').ok_or_else(|| err("has no port"))?;
+        let port = port.parse::<u16>().map_err(|_| err("has an invalid port"))?;
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let valid_host = host.parse::<std::net::IpAddr>().is_ok()
+            || host.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
+        if !valid_host {
+            return Err(err("has an invalid host"));
+        }
+        Ok(MetricsListener { host: host.to_owned(), port })
+    }
+
+    /// The `host:port` to bind (`0.0.0.0` for every interface).
+    pub fn bind_address(&self) -> String {
+        match self.host.as_str() {
+            "" => format!("0.0.0.0:{}", self.port),
+            host if host.contains(':') => format!("[{host}]:{}", self.port),
+            host => format!("{host}:{}", self.port),
         }
     }
 }
@@ -372,9 +426,18 @@ impl BrokerConfig {
         self.listener_properties.get(&key).map(String::as_str)
     }
 
+    /// The parsed `prometheus.metrics.reporter.listener`; `None` when unset or empty.
+    pub fn metrics_listener(&self) -> Result<Option<MetricsListener>, ConfigError> {
+        match self.prometheus_metrics_reporter_listener.as_deref().map(str::trim) {
+            None | Some("") => Ok(None),
+            Some(text) => MetricsListener::parse(text).map(Some),
+        }
+    }
+
     fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |msg: String| Err(ConfigError::Invalid(msg));
         let listeners = self.listeners()?;
+        self.metrics_listener()?;
         let advertised = self.advertised_listeners()?;
         crate::authorizer::Authorizer::from_config(self).map_err(ConfigError::Invalid)?;
         for listener in &advertised {
@@ -616,6 +679,32 @@ mod tests {
         let err = BrokerConfig::load(None, &["advertised.listeners=SSL://kafka.lab:9093".into()])
             .unwrap_err();
         assert!(err.to_string().contains("not in listeners"), "{err}");
+    }
+
+    #[test]
+    fn the_metrics_listener_parses_and_rejects_garbage_clearly() {
+        let parse = |v: &str| {
+            BrokerConfig::load(None, &[format!("prometheus.metrics.reporter.listener={v}")])
+                .and_then(|c| c.metrics_listener())
+        };
+        let listener = |host: &str, port| Some(MetricsListener { host: host.into(), port });
+        assert_eq!(parse("http://:9404").unwrap(), listener("", 9404));
+        assert_eq!(parse("http://127.0.0.1:9404/").unwrap(), listener("127.0.0.1", 9404));
+        assert_eq!(parse("http://[::1]:9404").unwrap(), listener("::1", 9404));
+        assert_eq!(parse("").unwrap(), None);
+        assert_eq!(listener("", 9404).unwrap().bind_address(), "0.0.0.0:9404");
+        assert_eq!(listener("::1", 1).unwrap().bind_address(), "[::1]:1");
+        for (bad, why) in [
+            (":9404", "does not start with http://"),
+            ("https://:9404", "TLS"),
+            ("http://localhost", "has no port"),
+            ("http://:99999", "invalid port"),
+            ("http://a b:9404", "invalid host"),
+        ] {
+            let err = parse(bad).unwrap_err().to_string();
+            assert!(err.contains("prometheus.metrics.reporter.listener"), "{err}");
+            assert!(err.contains(why), "{bad}: {err}");
+        }
     }
 
     #[test]

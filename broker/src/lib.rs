@@ -12,6 +12,8 @@ pub mod handlers;
 pub mod internal_records;
 pub mod log;
 pub mod metadata;
+pub mod metrics;
+pub mod metrics_http;
 pub mod quota;
 pub mod security;
 pub mod server;

@@ -55,6 +55,7 @@ where
     let span =
         tracing::info_span!("connection", peer = %session.peer, listener = %session.listener);
     async move {
+        let _open = broker.metrics.connection_opened(&session.listener);
         tracing::debug!(principal = %session.principal, "accepted");
         match connection_loop(&broker, stream, &mut session).await {
             Ok(()) => tracing::debug!("closed by client"),
@@ -106,9 +107,17 @@ where
                 n => read += n,
             }
         }
+        // Request time, as Kafka's TotalTimeMs: from the request read to its response written.
+        let started_ms = broker.clock.now_ms();
+        // A frame too short for an API key is refused by `handle_frame`.
+        let api_key =
+            frame.get(..2).and_then(|k| ApiKey::try_from(i16::from_be_bytes([k[0], k[1]])).ok());
         if let Some(response) = handle_frame(broker, frame.freeze(), session).await? {
             writer.write_u32(response.len() as u32).await?;
             writer.write_all(&response).await?;
+        }
+        if let Some(api_key) = api_key {
+            broker.metrics.record_request_time(api_key, broker.clock.now_ms() - started_ms);
         }
         if let Some(reason) = session.authentication_failure.take() {
             writer.flush().await?;
@@ -148,12 +157,9 @@ pub async fn handle_frame(
         // KIP-511: a client newer than us gets our version list in a v0 body with
         // UNSUPPORTED_VERSION, so it can retry with a version we speak.
         tracing::debug!(api_version, "ApiVersions version unsupported; answering with v0");
-        return Ok(Some(encode_response(
-            correlation_id,
-            0,
-            &api_versions::unsupported_version_response(),
-            0,
-        )?));
+        let response = api_versions::unsupported_version_response();
+        broker.metrics.record_request(api_key, api_version, Some(&response));
+        return Ok(Some(encode_response(correlation_id, 0, &response, 0)?));
     }
     if !api_versions::is_supported(api_key, api_version) {
         // Apache Kafka closes the connection here too: the client ignored our ApiVersions.
@@ -198,6 +204,7 @@ pub async fn handle_frame(
         ThreadTime::new(handlers::handle(broker, &ctx, session, request).instrument(span)).await;
     let mut response = response?;
     session.throttle_ms = quota::enforce(broker, &ctx, frame_len, &mut response, handling_time);
+    broker.metrics.record_request(api_key, api_version, response.as_ref());
     let Some(response) = response else { return Ok(None) };
     let response_header_version = api_key.response_header_version(api_version);
     Ok(Some(encode_response(correlation_id, response_header_version, &response, api_version)?))

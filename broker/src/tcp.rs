@@ -77,6 +77,11 @@ async fn serve_tcp(
     let Some(tls) = tls else { return serve_session(broker, stream, session).await };
     match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, tls.accept(stream)).await {
         Ok(Ok(connection)) => {
+            if !session.protocol.uses_sasl() {
+                // Kafka counts an SSL connection as authenticated once its handshake is done;
+                // on SASL_SSL the SASL exchange is what counts.
+                broker.stats.record_authentication_success(&session.listener);
+            }
             if let Some(user) = connection.certificate_user {
                 // On SASL_SSL the SASL identity replaces this one, as in Kafka.
                 session.principal = Principal::user(user);

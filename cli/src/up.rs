@@ -44,21 +44,33 @@ pub struct UpArgs {
     /// Start without the demo producer and consumer group.
     #[arg(long)]
     pub no_demo: bool,
+
+    /// Where the broker serves its Prometheus metrics (`prometheus.metrics.reporter.listener`).
+    #[arg(long, env = "KAFKA_LAB_BROKER_METRICS", default_value = "http://:9404")]
+    pub broker_metrics: String,
+
+    /// Start the broker without its metrics endpoint.
+    #[arg(long, conflicts_with = "broker_metrics")]
+    pub no_broker_metrics: bool,
 }
 
 /// Runs the lab until Ctrl-C or SIGTERM.
 pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let bootstrap = format!("127.0.0.1:{}", args.broker_port);
-    let broker = broker_cli::start(&BrokerArgs {
-        config: None,
-        overrides: vec![
-            format!("listeners=PLAINTEXT://{bootstrap}"),
-            format!("log.dirs={}", args.data_dir.display()),
-            "group.initial.rebalance.delay.ms=0".into(),
-        ],
-        seed: None,
-    })
-    .await?;
+    let mut overrides = vec![
+        format!("listeners=PLAINTEXT://{bootstrap}"),
+        format!("log.dirs={}", args.data_dir.display()),
+        "group.initial.rebalance.delay.ms=0".into(),
+    ];
+    if !args.no_broker_metrics {
+        overrides.push(format!("prometheus.metrics.reporter.listener={}", args.broker_metrics));
+    }
+    let running = broker_cli::start(&BrokerArgs { config: None, overrides, seed: None }).await?;
+    let broker = running.broker;
+    let broker_metrics = match running.metrics {
+        Some(address) => kafka_lab_broker::metrics_http::url(address),
+        None => "off (--no-broker-metrics)".into(),
+    };
 
     let settings = Settings::load(&ExporterArgs {
         bootstrap_servers: Some(bootstrap.clone()),
@@ -87,6 +99,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     println!(
         "\nkafka-lab is up (Ctrl-C to stop)\n\
          \n  broker (bootstrap)   {bootstrap}   data in {data}\
+         \n  broker metrics       {broker_metrics}\
          \n  lag overview         {web}/\
          \n  Prometheus metrics   {web}/metrics\
          \n  groups as JSON       {web}/api/groups\

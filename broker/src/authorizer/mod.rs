@@ -241,6 +241,7 @@ impl Broker {
                 resource_type,
             ),
         };
+        self.stats.record_authorization(allowed, self.clock.now_ms());
         if !allowed && log_denial {
             self.record_denial(ctx, &host, operation, resource_type, name.unwrap_or("<any>"));
         }

@@ -649,6 +649,11 @@ impl GroupCoordinator {
         self.inner.lock().groups.len()
     }
 
+    /// Committed offsets held, over every group (Kafka's `NumOffsets`).
+    pub fn offset_count(&self) -> usize {
+        self.inner.lock().groups.values().map(|g| g.offsets.len()).sum()
+    }
+
     /// Group count per state name.
     pub fn groups_by_state(&self) -> BTreeMap<String, usize> {
         let st = self.inner.lock();

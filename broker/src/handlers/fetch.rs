@@ -44,6 +44,7 @@ pub async fn handle(
             || has_error
             || tokio::time::Instant::now() >= deadline
         {
+            count(broker, &request, version, &denied, &response);
             return response;
         }
         // `biased`: an unbiased select draws from tokio's thread-local RNG, which the
@@ -52,6 +53,31 @@ pub async fn handle(
             biased;
             _ = &mut appended => {}
             _ = tokio::time::sleep_until(deadline) => {}
+        }
+    }
+}
+
+/// Counts the answered partitions once per request (not per long-poll round) in the
+/// BrokerTopicMetrics; partitions of topics the client may not read are left out, as Kafka
+/// counts only what reaches the log.
+fn count(
+    broker: &Broker,
+    request: &FetchRequest,
+    version: i16,
+    denied: &BTreeSet<String>,
+    response: &FetchResponse,
+) {
+    let image = broker.metadata();
+    for (asked, answered) in request.topics.iter().zip(&response.responses) {
+        let name = resolve_name(&image, version, &asked.topic, asked.topic_id);
+        if name.as_ref().is_some_and(|n| denied.contains(n)) {
+            continue;
+        }
+        let known = name.as_deref().filter(|n| image.topic(n).is_some());
+        for partition in &answered.partitions {
+            let sent = (partition.error_code == 0)
+                .then(|| partition.records.as_ref().map_or(0, |r| r.len() as u64));
+            broker.metrics.record_fetch(known, sent);
         }
     }
 }

@@ -37,6 +37,7 @@ pub fn handle(
                 .into_iter()
                 .map(|data| {
                     let index = data.index;
+                    let batch_bytes = data.records.as_ref().map_or(0, |r| r.len());
                     let result = if transactional_denied {
                         Err(ApiError::new(
                             ResponseError::TransactionalIdAuthorizationFailed,
@@ -57,6 +58,19 @@ pub fn handle(
                     } else {
                         append(broker, &image, &name, index, data.records)
                     };
+                    if topic_allowed && !transactional_denied {
+                        // Unauthorized partitions are left out, as Kafka counts only what
+                        // reaches the log; unknown topics count in the all-topics series only.
+                        let known = image.topic(&name).is_some().then_some(name.as_str());
+                        let appended = result.as_ref().ok().map(|info| {
+                            if info.duplicate {
+                                (0, 0)
+                            } else {
+                                ((info.last_offset - info.base_offset + 1) as u64, batch_bytes as u64)
+                            }
+                        });
+                        broker.metrics.record_produce(known, appended);
+                    }
                     let response = PartitionProduceResponse::default().with_index(index);
                     match result {
                         Ok(info) => {

@@ -55,6 +55,8 @@ pub(super) fn handle(
     match outcome {
         Ok((state, bytes)) => {
             if matches!(state, SaslState::Authenticated) {
+                // The one place a successful SASL authentication is counted.
+                broker.stats.record_authentication_success(&session.listener);
                 tracing::info!(principal = %session.principal, "authenticated");
             }
             session.sasl = state;

@@ -1140,7 +1140,7 @@ async fn over_quota_responses_carry_throttle_time_and_mute() {
         assert_eq!(r.throttle_time_ms, 0);
         assert_eq!(fast.throttle_ms, 0);
     }
-    let stats = broker.stats.snapshot();
+    let stats = broker.stats.snapshot(0);
     assert!(stats.throttles[0].1 >= 2 && stats.throttles[0].2 > 0, "{stats:?}");
     assert!(stats.throttles[1].1 >= 1, "{stats:?}");
 }

@@ -73,6 +73,11 @@ impl LogManager {
         self.logs.get(&(topic.to_string(), partition)).cloned()
     }
 
+    /// Every open partition log, in (topic, partition) order.
+    pub fn logs(&self) -> impl Iterator<Item = (&PartitionKey, &SharedLog)> {
+        self.logs.iter()
+    }
+
     /// Open partitions, in (topic, partition) order.
     pub fn open_partitions(&self) -> Vec<PartitionKey> {
         self.logs.keys().cloned().collect()

@@ -21,8 +21,28 @@ pub struct QuotaManager {
 
 #[derive(Default)]
 struct Sensors {
-    rates: BTreeMap<(QuotaType, MetricTags), SampledRate>,
+    rates: BTreeMap<(QuotaType, MetricTags), Sensor>,
     last_purge_ms: i64,
+}
+
+/// Kafka's quota sensors of one entity and quota type: the measured rate and the throttle
+/// times given (`throttle-time`, an average over the same windows).
+struct Sensor {
+    rate: SampledRate,
+    throttle_ms: SampledRate,
+}
+
+/// What one sensor reports to the metrics endpoint.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SensorSnapshot {
+    /// Which quota the sensor measures.
+    pub quota: QuotaType,
+    /// The entity's metric tags (`user`, `client-id`).
+    pub tags: MetricTags,
+    /// The measured rate: bytes/s for Produce and Fetch, percent of a thread for Request.
+    pub rate: f64,
+    /// Average throttle time given, in ms, over the live windows (0 when none was given).
+    pub throttle_time_ms: f64,
 }
 
 impl QuotaManager {
@@ -48,14 +68,15 @@ impl QuotaManager {
         let Some((tags, bound)) = image.resolve(quota, user, client_id) else { return 0 };
         let mut sensors = self.sensors.lock().expect("quota sensors lock poisoned");
         if now_ms - sensors.last_purge_ms > 60_000 {
-            sensors.rates.retain(|_, rate| now_ms - rate.last_start_ms() < SENSOR_EXPIRY_MS);
+            sensors.rates.retain(|_, s| now_ms - s.rate.last_start_ms() < SENSOR_EXPIRY_MS);
             sensors.last_purge_ms = now_ms;
         }
         let (num, window) = (self.window_num, self.window_ms);
-        let rate = sensors
-            .rates
-            .entry((quota, tags))
-            .or_insert_with(|| SampledRate::new(num, window, now_ms));
+        let sensor = sensors.rates.entry((quota, tags)).or_insert_with(|| Sensor {
+            rate: SampledRate::new(num, window, now_ms),
+            throttle_ms: SampledRate::new(num, window, now_ms),
+        });
+        let rate = &mut sensor.rate;
         rate.record(value, now_ms);
         let observed = rate.measure(now_ms);
         if observed <= bound {
@@ -82,9 +103,42 @@ impl QuotaManager {
     ) {
         let Some((tags, _)) = image.resolve(quota, user, client_id) else { return };
         let mut sensors = self.sensors.lock().expect("quota sensors lock poisoned");
-        if let Some(rate) = sensors.rates.get_mut(&(quota, tags)) {
-            rate.record(-value, now_ms);
+        if let Some(sensor) = sensors.rates.get_mut(&(quota, tags)) {
+            sensor.rate.record(-value, now_ms);
         }
+    }
+
+    /// Records a throttle time given for `quota` (Kafka records only the quota that decided
+    /// the throttle, and only when there is one).
+    pub fn record_throttle_time(
+        &self,
+        image: &ClientQuotaImage,
+        quota: QuotaType,
+        user: &str,
+        client_id: &str,
+        ms: i64,
+        now_ms: i64,
+    ) {
+        let Some((tags, _)) = image.resolve(quota, user, client_id) else { return };
+        let mut sensors = self.sensors.lock().expect("quota sensors lock poisoned");
+        if let Some(sensor) = sensors.rates.get_mut(&(quota, tags)) {
+            sensor.throttle_ms.record(ms as f64, now_ms);
+        }
+    }
+
+    /// Every sensor's rate and average throttle time at `now_ms`, in (quota, tags) order.
+    pub fn snapshot(&self, now_ms: i64) -> Vec<SensorSnapshot> {
+        let mut sensors = self.sensors.lock().expect("quota sensors lock poisoned");
+        sensors
+            .rates
+            .iter_mut()
+            .map(|((quota, tags), sensor)| SensorSnapshot {
+                quota: *quota,
+                tags: tags.clone(),
+                rate: sensor.rate.measure(now_ms),
+                throttle_time_ms: sensor.throttle_ms.average(now_ms).unwrap_or(0.0),
+            })
+            .collect()
     }
 }
 
@@ -171,5 +225,27 @@ mod tests {
         assert!(quotas.record(&image, QuotaType::Fetch, "alice", "c", 5_000.0, 0) > 0);
         quotas.unrecord(&image, QuotaType::Fetch, "alice", "c", 5_000.0, 0);
         assert_eq!(quotas.record(&image, QuotaType::Fetch, "alice", "c", 0.0, 0), 0);
+    }
+
+    #[test]
+    fn sensors_report_their_rate_and_average_throttle() {
+        let image = image_with("alice", "producer_byte_rate", 1000.0);
+        let quotas = QuotaManager::new(11, 1000);
+        assert!(quotas.snapshot(0).is_empty());
+        let throttle = quotas.record(&image, QuotaType::Produce, "alice", "c", 15_000.0, 0);
+        quotas.record_throttle_time(&image, QuotaType::Produce, "alice", "c", throttle, 0);
+        quotas.record_throttle_time(&image, QuotaType::Produce, "alice", "c", 1_000, 0);
+        let snapshot = quotas.snapshot(0);
+        assert_eq!(snapshot.len(), 1);
+        let sensor = &snapshot[0];
+        assert_eq!(
+            (sensor.quota, sensor.tags.user.as_str(), sensor.tags.client_id.as_str()),
+            (QuotaType::Produce, "alice", "")
+        );
+        assert_eq!(sensor.rate, 1500.0);
+        assert_eq!(sensor.throttle_time_ms, (5_000.0 + 1_000.0) / 2.0);
+        // After the windows pass, no throttle is averaged in and nothing is measured.
+        let later = quotas.snapshot(20_000);
+        assert_eq!((later[0].rate, later[0].throttle_time_ms), (0.0, 0.0));
     }
 }

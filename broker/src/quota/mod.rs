@@ -20,7 +20,7 @@ use kafka_protocol::messages::{ApiKey, ResponseKind};
 use kafka_protocol::protocol::Encodable;
 
 pub use image::{ClientQuotaEntity, ClientQuotaImage, EntityName, QuotaType, QuotaValue};
-pub use manager::{set_throttle_time_ms, QuotaManager};
+pub use manager::{set_throttle_time_ms, QuotaManager, SensorSnapshot};
 
 use crate::broker::Broker;
 use crate::handlers::RequestContext;
@@ -90,6 +90,7 @@ pub fn enforce(
         set_throttle_time_ms(response, ms.min(i32::MAX as i64) as i32);
     }
     broker.stats.record_throttle(quota, ms);
+    broker.quotas.record_throttle_time(image, quota, user, client, ms, now);
     tracing::debug!(
         principal = %ctx.principal,
         client_id = %ctx.client_id,

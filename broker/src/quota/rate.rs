@@ -3,14 +3,17 @@
 //! windows together are forgotten; the elapsed time is never taken as less than `num - 1` full
 //! windows, so a fresh sensor does not report a huge rate after its first record.
 
-/// One sample: what was recorded since `start_ms`.
+/// One sample: what was recorded since `start_ms`, and how many times.
 #[derive(Debug, Clone, Copy)]
 struct Sample {
     start_ms: i64,
     value: f64,
+    count: u64,
 }
 
-/// A windowed rate (value per second). Time comes from the caller (the broker's clock).
+/// A windowed rate (value per second) — or, read with [`SampledRate::average`], a windowed
+/// average as Kafka's `Avg` (its throttle-time sensors). Time comes from the caller (the
+/// broker's clock).
 #[derive(Debug, Clone)]
 pub struct SampledRate {
     samples: Vec<Sample>,
@@ -24,7 +27,7 @@ impl SampledRate {
     pub fn new(num: usize, window_ms: i64, now_ms: i64) -> Self {
         let num = num.max(2);
         SampledRate {
-            samples: vec![Sample { start_ms: now_ms, value: 0.0 }],
+            samples: vec![Sample { start_ms: now_ms, value: 0.0, count: 0 }],
             current: 0,
             window_ms: window_ms.max(1),
             num,
@@ -36,7 +39,7 @@ impl SampledRate {
         self.purge_obsolete(now_ms);
         if now_ms - self.samples[self.current].start_ms >= self.window_ms {
             self.current = (self.current + 1) % self.num;
-            let fresh = Sample { start_ms: now_ms, value: 0.0 };
+            let fresh = Sample { start_ms: now_ms, value: 0.0, count: 0 };
             if self.current >= self.samples.len() {
                 self.samples.push(fresh);
             } else {
@@ -44,6 +47,16 @@ impl SampledRate {
             }
         }
         self.samples[self.current].value += value;
+        self.samples[self.current].count += 1;
+    }
+
+    /// The average of the values recorded in the live samples at `now_ms` (Kafka's `Avg`);
+    /// `None` when nothing was recorded in them.
+    pub fn average(&mut self, now_ms: i64) -> Option<f64> {
+        self.purge_obsolete(now_ms);
+        let count: u64 = self.samples.iter().map(|s| s.count).sum();
+        let total: f64 = self.samples.iter().map(|s| s.value).sum();
+        (count > 0).then(|| total / count as f64)
     }
 
     /// The rate per second at `now_ms`.
@@ -75,7 +88,7 @@ impl SampledRate {
         let expire_age = self.num as i64 * self.window_ms;
         for sample in &mut self.samples {
             if now_ms - sample.start_ms >= expire_age {
-                *sample = Sample { start_ms: now_ms, value: 0.0 };
+                *sample = Sample { start_ms: now_ms, value: 0.0, count: 0 };
             }
         }
     }
@@ -109,6 +122,20 @@ mod tests {
         assert!(rate.measure(10_500) > 0.0);
         // 11 windows after the burst its sample is obsolete.
         assert_eq!(rate.measure(11_000), 0.0);
+    }
+
+    #[test]
+    fn the_average_covers_the_live_samples_only() {
+        let mut avg = SampledRate::new(2, 1000, 0);
+        assert_eq!(avg.average(0), None);
+        avg.record(100.0, 0);
+        avg.record(300.0, 500);
+        assert_eq!(avg.average(500), Some(200.0));
+        avg.record(50.0, 1500);
+        assert_eq!(avg.average(1500), Some(150.0));
+        // Two windows after the first sample started, it is obsolete.
+        assert_eq!(avg.average(2000), Some(50.0));
+        assert_eq!(avg.average(3500), None);
     }
 
     #[test]

@@ -2,6 +2,8 @@
 //! directory, so tests talk to it exactly as users' clients do.
 #![allow(dead_code)]
 
+pub mod scrape;
+
 use std::io::Read;
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};

@@ -1,0 +1,358 @@
+//! The Prometheus text of one scrape: the counters of [`super::BrokerMetrics`], `Broker::stats`
+//! and the quota sensors, plus gauges read from the broker's state at scrape time (partitions,
+//! logs, groups), under the names METRICS.md lists — the names the JMX Prometheus exporter
+//! gives Kafka's MBeans with Strimzi's rules. Encoded with the `prometheus` crate.
+
+use prometheus::proto::{Counter, Gauge, LabelPair, Metric, MetricFamily, MetricType};
+use prometheus::{Encoder, TextEncoder};
+
+use crate::broker::Broker;
+use crate::quota::QuotaType;
+
+/// The broker state Kafka reports while serving (`BrokerState.RUNNING`).
+const BROKER_STATE_RUNNING: f64 = 3.0;
+
+/// Kafka's network processor label: this broker has one accept loop per listener.
+const NETWORK_PROCESSOR: &str = "0";
+
+/// The exposition text of `broker`'s metrics now.
+pub fn render(broker: &Broker) -> String {
+    let now = broker.clock.now_ms();
+    let mut out = Families::default();
+    request_path(&mut out, broker);
+    state_gauges(&mut out, broker);
+    log_gauges(&mut out, broker);
+    group_gauges(&mut out, broker);
+    security(&mut out, broker, now);
+    quotas(&mut out, broker, now);
+    out.encode()
+}
+
+/// What the request path counts: topic traffic, requests, errors, request times, connections.
+fn request_path(out: &mut Families, broker: &Broker) {
+    let snapshot = broker.metrics.snapshot();
+    type Field = fn(&crate::metrics::TopicCounters) -> u64;
+    let families: [(&str, &str, Field); 7] = [
+        ("messagesin", "Records appended (BrokerTopicMetrics MessagesInPerSec)", |c| c.messages_in),
+        ("bytesin", "Bytes of record batches appended by producers (BytesInPerSec)", |c| {
+            c.bytes_in
+        }),
+        ("bytesout", "Bytes of record batches sent to fetchers (BytesOutPerSec)", |c| c.bytes_out),
+        ("totalproducerequests", "Per-partition produce requests", |c| c.total_produce),
+        ("totalfetchrequests", "Per-partition fetch requests", |c| c.total_fetch),
+        ("failedproducerequests", "Per-partition produce requests answered with an error", |c| {
+            c.failed_produce
+        }),
+        ("failedfetchrequests", "Per-partition fetch requests answered with an error", |c| {
+            c.failed_fetch
+        }),
+    ];
+    for (name, help, field) in families {
+        let f = out.counter(&format!("kafka_server_brokertopicmetrics_{name}_total"), help);
+        f.add(&[], field(&snapshot.all_topics) as f64);
+        for (topic, counters) in &snapshot.topics {
+            f.add(&[("topic", topic)], field(counters) as f64);
+        }
+    }
+
+    let f = out.counter(
+        "kafka_network_requestmetrics_requests_total",
+        "Requests received per API and version (RequestMetrics RequestsPerSec)",
+    );
+    for api in &snapshot.apis {
+        for (version, n) in &api.by_version {
+            f.add(&[("request", &api.name), ("version", &version.to_string())], *n as f64);
+        }
+    }
+    let f = out.counter(
+        "kafka_network_requestmetrics_errors_total",
+        "Error codes in responses per API, NONE included (RequestMetrics ErrorsPerSec)",
+    );
+    for api in &snapshot.apis {
+        for (code, n) in &api.errors {
+            f.add(&[("request", &api.name), ("error", &super::error_name(*code))], *n as f64);
+        }
+    }
+    let f = out.gauge(
+        "kafka_network_requestmetrics_totaltimems",
+        "Request time in ms from request read to response written, quantiles over the last \
+         1028 requests (RequestMetrics TotalTimeMs)",
+    );
+    for api in &snapshot.apis {
+        for (quantile, ms) in &api.time_quantiles_ms {
+            f.add(&[("request", &api.name), ("quantile", quantile)], *ms);
+        }
+    }
+    let f = out.counter(
+        "kafka_network_requestmetrics_totaltimems_count",
+        "Requests timed (RequestMetrics TotalTimeMs Count)",
+    );
+    for api in snapshot.apis.iter().filter(|a| a.timed > 0) {
+        f.add(&[("request", &api.name)], api.timed as f64);
+    }
+
+    let f = out.gauge(
+        "kafka_server_socket_server_metrics_connection_count",
+        "Open connections per listener (socket-server-metrics connection-count)",
+    );
+    for (listener, n) in &snapshot.connections {
+        f.add(&[("listener", listener), ("networkProcessor", NETWORK_PROCESSOR)], *n as f64);
+    }
+}
+
+fn state_gauges(out: &mut Families, broker: &Broker) {
+    let image = broker.metadata();
+    let topics = image.topics().count() as f64;
+    let partitions = image.topics().map(|t| t.partitions.len()).sum::<usize>() as f64;
+    let gauges: [(&str, &str, f64); 13] = [
+        ("kafka_server_kafkaserver_brokerstate", "Broker state; 3 = RUNNING", BROKER_STATE_RUNNING),
+        ("kafka_server_replicamanager_partitioncount", "Partitions on this broker", partitions),
+        ("kafka_server_replicamanager_leadercount", "Partitions this broker leads", partitions),
+        (
+            "kafka_server_replicamanager_underreplicatedpartitions",
+            "Under-replicated partitions",
+            0.0,
+        ),
+        (
+            "kafka_server_replicamanager_underminisrpartitioncount",
+            "Partitions with ISR below min.insync.replicas",
+            0.0,
+        ),
+        ("kafka_server_replicamanager_offlinereplicacount", "Replicas on an offline log dir", 0.0),
+        (
+            "kafka_controller_kafkacontroller_activecontrollercount",
+            "1 on the active controller (this single node is its own controller)",
+            1.0,
+        ),
+        (
+            "kafka_controller_kafkacontroller_offlinepartitionscount",
+            "Partitions without a live leader",
+            0.0,
+        ),
+        (
+            "kafka_controller_kafkacontroller_activebrokercount",
+            "Unfenced brokers the controller sees",
+            1.0,
+        ),
+        ("kafka_controller_kafkacontroller_fencedbrokercount", "Fenced brokers", 0.0),
+        (
+            "kafka_controller_kafkacontroller_globaltopiccount",
+            "Topics in the cluster, internal ones included",
+            topics,
+        ),
+        (
+            "kafka_controller_kafkacontroller_globalpartitioncount",
+            "Partitions in the cluster, internal ones included",
+            partitions,
+        ),
+        (
+            "kafka_server_authorizer_metrics_acls_total_count",
+            "ACL bindings (only with an authorizer)",
+            image.acls().len() as f64,
+        ),
+    ];
+    for (name, help, value) in gauges {
+        if name.contains("authorizer") && !broker.authorizer.is_enabled() {
+            continue;
+        }
+        out.gauge(name, help).add(&[], value);
+    }
+}
+
+fn log_gauges(out: &mut Families, broker: &Broker) {
+    let logs: Vec<_> = broker
+        .partition_logs()
+        .into_iter()
+        .map(|((topic, partition), log)| {
+            let log = log.lock().expect("partition lock poisoned");
+            let values = [
+                log.size_bytes() as f64,
+                log.log_start_offset() as f64,
+                log.log_end_offset() as f64,
+                log.segment_count() as f64,
+            ];
+            (topic, partition.to_string(), values)
+        })
+        .collect();
+    let families = [
+        ("kafka_log_log_size", "Bytes on disk (Log Size)"),
+        ("kafka_log_log_logstartoffset", "Earliest offset (Log LogStartOffset)"),
+        ("kafka_log_log_logendoffset", "Log end offset (Log LogEndOffset)"),
+        ("kafka_log_log_numlogsegments", "Segments (Log NumLogSegments)"),
+    ];
+    for (i, (name, help)) in families.into_iter().enumerate() {
+        let f = out.gauge(name, help);
+        for (topic, partition, values) in &logs {
+            f.add(&[("topic", topic), ("partition", partition)], values[i]);
+        }
+    }
+}
+
+fn group_gauges(out: &mut Families, broker: &Broker) {
+    let by_state = broker.groups.groups_by_state();
+    let prefix = "kafka_coordinator_group_groupmetadatamanager_";
+    out.gauge(&format!("{prefix}numgroups"), "Classic groups (GroupMetadataManager NumGroups)")
+        .add(&[], by_state.values().sum::<usize>() as f64);
+    for state in ["Stable", "Empty", "PreparingRebalance", "CompletingRebalance", "Dead"] {
+        let name = format!("{prefix}numgroups{}", state.to_ascii_lowercase());
+        out.gauge(&name, &format!("Classic groups in state {state}"))
+            .add(&[], by_state.get(state).copied().unwrap_or(0) as f64);
+    }
+    out.gauge(&format!("{prefix}numoffsets"), "Committed offsets held (NumOffsets)")
+        .add(&[], broker.groups.offset_count() as f64);
+}
+
+fn security(out: &mut Families, broker: &Broker, now: i64) {
+    let stats = broker.stats.snapshot(now);
+    let f = out.counter(
+        "kafka_server_socket_server_metrics_successful_authentication_total",
+        "Completed authentications: TLS handshakes on SSL listeners, SASL on SASL listeners",
+    );
+    for (listener, n) in &stats.authentication_successes {
+        f.add(&[("listener", listener), ("networkProcessor", NETWORK_PROCESSOR)], *n as f64);
+    }
+    let f = out.counter(
+        "kafka_server_socket_server_metrics_failed_authentication_total",
+        "Failed authentications: bad credentials, failed TLS handshakes",
+    );
+    for (listener, n) in &stats.authentication_failures_by_listener {
+        f.add(&[("listener", listener), ("networkProcessor", NETWORK_PROCESSOR)], *n as f64);
+    }
+    if broker.authorizer.is_enabled() {
+        let rates = stats.authorizer;
+        for (what, value) in
+            [("request", rates.requests), ("allowed", rates.allowed), ("denied", rates.denied)]
+        {
+            out.gauge(
+                &format!("kafka_server_authorizer_metrics_authorization_{what}_rate_per_minute"),
+                &format!("Authorization checks ({what}) in the last minute"),
+            )
+            .add(&[], value as f64);
+        }
+    }
+    let f = out.counter(
+        "kafka_lab_broker_authorization_denials_total",
+        "Denials by the authorizer per operation and resource type",
+    );
+    for ((operation, resource_type), n) in &stats.denials {
+        // `Write`, `Topic`: the spelling of kafka-acls.sh's options.
+        let labels =
+            [("operation", operation.camel_name()), ("resource_type", resource_type.camel_name())];
+        f.add(&labels, *n as f64);
+    }
+    let f = out.counter(
+        "kafka_lab_broker_authentication_failures_total",
+        "Failed authentications per listener and mechanism; SSL is a failed TLS handshake",
+    );
+    for ((listener, mechanism), n) in &stats.authentication_failures {
+        f.add(&[("listener", listener), ("mechanism", mechanism)], *n as f64);
+    }
+    let f = out.counter(
+        "kafka_lab_broker_throttled_responses_total",
+        "Responses sent with a throttle time, per quota type",
+    );
+    for (key, events, _) in &stats.throttles {
+        if let Some(quota) = QuotaType::from_key(key) {
+            f.add(&[("quota_type", quota_label(quota))], *events as f64);
+        }
+    }
+}
+
+fn quotas(out: &mut Families, broker: &Broker, now: i64) {
+    let sensors = broker.quotas.snapshot(now);
+    for quota in QuotaType::ALL {
+        let label = quota_label(quota);
+        let of_type = || sensors.iter().filter(move |s| s.quota == quota);
+        let f = out.gauge(
+            &format!("kafka_server_{label}_throttle_time"),
+            &format!("Average {label} throttle time in ms over the quota window (type={label})"),
+        );
+        for s in of_type() {
+            f.add(&[("user", &s.tags.user), ("client_id", &s.tags.client_id)], s.throttle_time_ms);
+        }
+        if quota != QuotaType::Request {
+            let f = out.gauge(
+                &format!("kafka_server_{label}_byte_rate"),
+                &format!("{label} bytes/s over the quota window"),
+            );
+            for s in of_type() {
+                f.add(&[("user", &s.tags.user), ("client_id", &s.tags.client_id)], s.rate);
+            }
+        }
+    }
+}
+
+/// Kafka's quota metric type, lower-cased as in the metric names.
+fn quota_label(quota: QuotaType) -> &'static str {
+    match quota {
+        QuotaType::Produce => "produce",
+        QuotaType::Fetch => "fetch",
+        QuotaType::Request => "request",
+    }
+}
+
+/// The families of one scrape, in the order they were started.
+#[derive(Default)]
+struct Families(Vec<Family>);
+
+/// One metric family under construction.
+struct Family(MetricFamily);
+
+impl Families {
+    fn counter(&mut self, name: &str, help: &str) -> &mut Family {
+        self.family(name, help, MetricType::COUNTER)
+    }
+
+    fn gauge(&mut self, name: &str, help: &str) -> &mut Family {
+        self.family(name, help, MetricType::GAUGE)
+    }
+
+    fn family(&mut self, name: &str, help: &str, kind: MetricType) -> &mut Family {
+        let mut mf = MetricFamily::default();
+        mf.set_name(name.to_owned());
+        mf.set_help(help.to_owned());
+        mf.set_field_type(kind);
+        self.0.push(Family(mf));
+        self.0.last_mut().expect("just pushed")
+    }
+
+    /// The text of every family with at least one series (an empty family is not valid text).
+    fn encode(self) -> String {
+        let families: Vec<MetricFamily> =
+            self.0.into_iter().map(|f| f.0).filter(|mf| !mf.get_metric().is_empty()).collect();
+        let mut text = Vec::new();
+        TextEncoder::new()
+            .encode(&families, &mut text)
+            .expect("encoding into memory cannot fail for valid names");
+        String::from_utf8(text).expect("the text format is UTF-8")
+    }
+}
+
+impl Family {
+    /// Adds a series.
+    fn add(&mut self, labels: &[(&str, &str)], value: f64) -> &mut Self {
+        let mut m = Metric::default();
+        m.set_label(
+            labels
+                .iter()
+                .map(|(k, v)| {
+                    let mut l = LabelPair::default();
+                    l.set_name(k.to_string());
+                    l.set_value(v.to_string());
+                    l
+                })
+                .collect(),
+        );
+        if self.0.get_field_type() == MetricType::COUNTER {
+            let mut c = Counter::default();
+            c.set_value(value);
+            m.set_counter(c);
+        } else {
+            let mut g = Gauge::default();
+            g.set_value(value);
+            m.set_gauge(g);
+        }
+        self.0.mut_metric().push(m);
+        self
+    }
+}
