@@ -12,4 +12,6 @@ pub fn repo_root() -> PathBuf {
         .to_path_buf()
 }
 
+pub mod catalogue;
+pub mod dashboard;
 pub mod prometheus;
