@@ -2,6 +2,8 @@
 //! broker and the lag exporter really emit (METRICS.md), with a real Prometheus and promtool.
 //! The files themselves live at the repository root; this crate only reads and checks them.
 
+pub mod alerts;
+
 use std::path::PathBuf;
 
 /// The repository root, where `dashboards/`, `alerts/` and `compose/` live.
