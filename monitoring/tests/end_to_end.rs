@@ -29,7 +29,7 @@
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -39,8 +39,11 @@ use kafka_lab_admin::{AdminClient, ClientProperties};
 use kafka_lab_broker::authorizer::{
     AclBinding, AclOperation, AclPermissionType, PatternType, ResourceType,
 };
-use kafka_lab_monitoring::prometheus::{shorten_for, PrometheusServer, ScrapeJob};
-use kafka_lab_monitoring::repo_root;
+use kafka_lab_monitoring::alerts;
+use kafka_lab_monitoring::dashboard::{self, Dashboard, Substitution, VariableFunction};
+use kafka_lab_monitoring::prometheus::{
+    shorten_for, PrometheusApi, PrometheusServer, Rule, ScrapeJob,
+};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::{ClientConfig, TopicPartitionList};
@@ -53,9 +56,9 @@ const PARTITIONS: i32 = 3;
 /// The `for:` every alert gets in the loaded copy of `alerts/*.yml`.
 const SHORT_FOR: &str = "5s";
 /// What Grafana's `$__rate_interval` becomes: several 1 s scrapes.
-const RATE_INTERVAL: &str = "15s";
+const RATE_INTERVAL: Duration = Duration::from_secs(15);
 /// Records per second the producer writes to each topic.
-const PRODUCE_PER_TOPIC_PER_S: u64 = 300;
+const PRODUCE_PER_TOPIC_PER_S: u64 = 500;
 /// Records per second the group consumes over both topics: far fewer than produced.
 const CONSUME_PER_S: u64 = 20;
 /// Time the run may take from the workload's start until every expectation is met.
@@ -72,6 +75,7 @@ const HEALTHY_ALERTS: &[&str] = &[
     "KafkaOfflinePartitions",
     "KafkaNoActiveController",
     "KafkaBrokerCountDropped",
+    "KafkaBrokerMetricsDown",
     "KafkaLagExporterDown",
     "KafkaLagExporterAbsent",
     "KafkaLagExporterPollFailing",
@@ -305,21 +309,14 @@ fn spawn_loop(
 }
 
 /// `alerts/*.yml` rewritten with short `for:` into `dir`; their paths.
-fn short_rule_files(dir: &std::path::Path) -> Vec<PathBuf> {
-    let alerts = repo_root().join("alerts");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&alerts)
-        .unwrap_or_else(|e| panic!("reading {}: {e}", alerts.display()))
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "yml" || e == "yaml"))
-        .collect();
-    files.sort();
-    assert!(!files.is_empty(), "no rule files in {}", alerts.display());
+fn short_rule_files(dir: &Path) -> Vec<PathBuf> {
+    let files = alerts::rule_files().unwrap_or_else(|e| panic!("{e:#}"));
     files
         .iter()
         .map(|path| {
             let text = std::fs::read_to_string(path).unwrap();
-            let short =
-                shorten_for(&text, SHORT_FOR).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            let short = shorten_for(&text, SHORT_FOR)
+                .unwrap_or_else(|e| panic!("{}: {e:#}", path.display()));
             let out = dir.join(path.file_name().unwrap());
             std::fs::write(&out, short).unwrap();
             out
@@ -327,13 +324,106 @@ fn short_rule_files(dir: &std::path::Path) -> Vec<PathBuf> {
         .collect()
 }
 
+/// One dashboard query as Prometheus gets it.
+struct DashboardQuery {
+    /// `dashboard uid / panel title` or `dashboard uid / variable $name`.
+    place: String,
+    /// As written in the dashboard.
+    written: String,
+    /// Substituted.
+    promql: String,
+    /// For a `label_values(…, label)` variable whose value the test substitutes: the label and
+    /// the value its options must include.
+    must_offer: Option<(String, String)>,
+}
+
+/// Every panel and variable query of `dashboards/*.json`, with the run's values substituted.
+fn dashboard_queries() -> Vec<DashboardQuery> {
+    let values = [("cluster", CLUSTER), ("consumergroup", GROUP), ("topic", TOPICS[0])];
+    let mut sub = values.iter().fold(Substitution::new(), |sub, (k, v)| sub.var(k, v));
+    sub.rate_interval = RATE_INTERVAL;
+    let mut queries = Vec::new();
+    for d in Dashboard::load_all().unwrap_or_else(|e| panic!("{e:#}")) {
+        for q in d.queries() {
+            queries.push(DashboardQuery {
+                place: format!("{} / panel {:?}", q.dashboard, q.panel_title),
+                promql: q.substituted(&sub).unwrap_or_else(|e| panic!("{e:#}")),
+                written: q.expr,
+                must_offer: None,
+            });
+        }
+        for v in d.variable_queries().unwrap_or_else(|e| panic!("{e:#}")) {
+            let must_offer = match &v.function {
+                VariableFunction::LabelValues { label } => values
+                    .iter()
+                    .find(|(name, _)| *name == v.variable)
+                    .map(|(_, value)| (label.clone(), value.to_string())),
+                VariableFunction::QueryResult => None,
+            };
+            queries.push(DashboardQuery {
+                place: format!("{} / variable ${}", v.dashboard, v.variable),
+                promql: v.substituted(&sub).unwrap_or_else(|e| panic!("{e:#}")),
+                written: v.expr,
+                must_offer,
+            });
+        }
+    }
+    assert!(!queries.is_empty(), "no dashboard queries");
+    queries
+}
+
+/// `Ok(true)` once `q` returns what it should; `Err` if Prometheus refuses it.
+fn query_has_data(api: &PrometheusApi, q: &DashboardQuery) -> anyhow::Result<bool> {
+    let data = api.query(&q.promql)?;
+    Ok(match &q.must_offer {
+        None => data.sample_count() > 0,
+        Some((label, value)) => data.samples().iter().any(|(l, _)| l.get(label) == Some(value)),
+    })
+}
+
+/// The metric names a PromQL expression selects, each with the `job` its selector asks for
+/// (`None`: any). A regular-expression name matcher (`{__name__=~"a_(x|y)"}`) counts as the
+/// names it spells out, or, when not a plain alternation, as itself prefixed with `~`.
+fn selected_names(promql: &str) -> Vec<(String, Option<String>)> {
+    let selectors = dashboard::selectors(promql).unwrap_or_else(|e| panic!("{e:#}"));
+    let mut names = Vec::new();
+    for s in selectors {
+        let job = s.matchers.iter().find(|(l, op, _)| l == "job" && op == "=").map(|m| m.2.clone());
+        if !s.name.is_empty() {
+            names.push((s.name, job));
+            continue;
+        }
+        for (_, _, re) in s.matchers.iter().filter(|(l, op, _)| l == "__name__" && op == "=~") {
+            names.extend(spell_out(re).into_iter().map(|n| (n, job.clone())));
+        }
+    }
+    names
+}
+
+/// `prefix(a|b)suffix` → `[prefixasuffix, prefixbsuffix]`; anything else → `[~regex]`.
+fn spell_out(re: &str) -> Vec<String> {
+    let plain = |t: &str| t.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if let Some((prefix, rest)) = re.split_once('(') {
+        if let Some((alternatives, suffix)) = rest.split_once(')') {
+            if plain(prefix) && plain(suffix) && alternatives.split('|').all(plain) {
+                return alternatives.split('|').map(|a| format!("{prefix}{a}{suffix}")).collect();
+            }
+        }
+    }
+    if plain(re) {
+        vec![re.to_string()]
+    } else {
+        vec![format!("~{re}")]
+    }
+}
+
 #[test]
 fn dashboards_and_alerts_work_against_real_metrics_in_a_real_prometheus() {
     let started = Instant::now();
+    let queries = dashboard_queries();
+    let alert_rules = alerts::alert_rules().unwrap_or_else(|e| panic!("{e:#}"));
     let cluster = Cluster::start();
-    eprintln!("{:?} broker up", started.elapsed());
     cluster.set_up();
-    eprintln!("{:?} set up", started.elapsed());
     let exporter = TestExporter::start(&[
         "--bootstrap-servers",
         &cluster.broker.bootstrap(),
@@ -353,67 +443,161 @@ fn dashboards_and_alerts_work_against_real_metrics_in_a_real_prometheus() {
     )
     .unwrap_or_else(|e| panic!("{e:#}"));
     let api = prometheus.api();
-    eprintln!("{:?} prometheus up", started.elapsed());
     let workload = Workload::start(&cluster);
     let workload_started = Instant::now();
-
-    eprintln!("{:?} workload started", started.elapsed());
     wait_until("both scrape targets are up", secs(30), || {
         let targets = api.targets().expect("GET /api/v1/targets");
         targets.len() == 2 && targets.iter().all(|t| t.health == "up")
     });
-    eprintln!("{:?} targets up", started.elapsed());
+    let targets = api.targets().unwrap();
+    let kafka = targets.iter().find(|t| t.labels.get("job").is_some_and(|j| j == "kafka"));
+    assert_eq!(
+        kafka.and_then(|t| t.labels.get("cluster")).map(String::as_str),
+        Some(CLUSTER),
+        "job kafka has the cluster target label: {targets:?}"
+    );
 
-    // Watch the alerts, and evaluate the dashboards' queries until each has returned data.
+    // Until every expectation is met or the deadline passes: evaluate the dashboard queries
+    // that have not returned data yet, and watch the alerts.
+    let mut failures = Vec::new();
+    let mut pending: Vec<&DashboardQuery> = queries.iter().collect();
+    let mut refused: Vec<String> = Vec::new();
     let mut misfired: BTreeMap<String, String> = BTreeMap::new();
-    let mut lag_alert_fired = false;
+    let mut fired: BTreeSet<String> = BTreeSet::new();
+    let mut evaluations = 0;
     let deadline = workload_started + RUN_DEADLINE;
     loop {
-        for alert in api.alerts().expect("GET /api/v1/alerts") {
-            if alert.state == "firing" && HEALTHY_ALERTS.contains(&alert.name()) {
-                misfired.entry(alert.name().to_string()).or_insert(format!("{:?}", alert.labels));
+        pending.retain(|q| {
+            evaluations += 1;
+            match query_has_data(api, q) {
+                Ok(has_data) => !has_data,
+                Err(e) => {
+                    refused.push(format!("{}: {e:#}\n    {}", q.place, q.promql));
+                    false
+                }
             }
-            lag_alert_fired |= alert.state == "firing" && alert.name() == LAG_ALERT;
+        });
+        for alert in api.alerts().expect("GET /api/v1/alerts") {
+            if alert.state != "firing" {
+                continue;
+            }
+            if HEALTHY_ALERTS.contains(&alert.name()) {
+                misfired.entry(alert.name().into()).or_insert(format!("{:?}", alert.labels));
+            }
+            fired.insert(alert.name().to_string());
         }
-        let done = lag_alert_fired && workload_started.elapsed() >= MIN_WATCH;
+        let done = fired.contains(LAG_ALERT)
+            && pending.is_empty()
+            && workload_started.elapsed() >= MIN_WATCH;
         if done || Instant::now() > deadline {
             break;
         }
         std::thread::sleep(secs(1));
     }
     drop(workload);
-    eprintln!("{:?} workload stopped", started.elapsed());
+    if !refused.is_empty() {
+        failures.push(format!("dashboard queries Prometheus refused:\n{}", refused.join("\n")));
+    }
+    if !pending.is_empty() {
+        let list: Vec<String> = pending
+            .iter()
+            .map(|q| match &q.must_offer {
+                None => format!("{}:\n    {}\n    as sent: {}", q.place, q.written, q.promql),
+                Some((label, value)) => format!(
+                    "{}: no {label}=\"{value}\" among the options:\n    {}",
+                    q.place, q.promql
+                ),
+            })
+            .collect();
+        failures.push(format!(
+            "{} of {} dashboard queries returned no data within {RUN_DEADLINE:?}:\n{}",
+            pending.len(),
+            queries.len(),
+            list.join("\n")
+        ));
+    }
 
-    // The rules as Prometheus evaluated them.
+    // Every metric name the dashboards and the alerts select is in a real scrape, under the
+    // job its selector asks for.
+    let scraped: BTreeSet<(String, String)> = api
+        .query(r#"group by (__name__, job) ({job=~"kafka|kafka-lag-exporter"})"#)
+        .expect("the scraped names")
+        .samples()
+        .into_iter()
+        .map(|(l, _)| (l["__name__"].clone(), l["job"].clone()))
+        .collect();
+    let mut used: BTreeMap<(String, Option<String>), BTreeSet<String>> = BTreeMap::new();
+    for q in &queries {
+        for name in selected_names(&q.promql) {
+            used.entry(name).or_default().insert(q.place.clone());
+        }
+    }
+    for rule in &alert_rules {
+        for name in selected_names(&rule.expr) {
+            used.entry(name).or_default().insert(format!("alert {}", rule.name));
+        }
+    }
+    let unscraped: Vec<String> = used
+        .iter()
+        // `up` is Prometheus's own, about the scrape.
+        .filter(|((name, _), _)| name != "up")
+        .filter(|((name, job), _)| {
+            !scraped.iter().any(|(n, j)| {
+                let name_matches = match name.strip_prefix('~') {
+                    Some(re) => regex::Regex::new(&format!("^(?:{re})$")).unwrap().is_match(n),
+                    None => n == name,
+                };
+                name_matches && job.as_ref().is_none_or(|job| job == j)
+            })
+        })
+        .map(|((name, job), places)| format!("{name} (job {job:?}) used by {places:?}"))
+        .collect();
+    if !unscraped.is_empty() {
+        failures.push(format!(
+            "metric names used but not in a scrape of the broker or the exporter:\n{}",
+            unscraped.join("\n")
+        ));
+    }
+
+    // The alerts as Prometheus evaluated them.
     let groups = api.rules().expect("GET /api/v1/rules");
-    let rules: BTreeMap<&str, _> =
+    let rules: BTreeMap<&str, &Rule> =
         groups.iter().flat_map(|g| &g.rules).map(|r| (r.name.as_str(), r)).collect();
-    let missing: Vec<&&str> =
+    let unknown: Vec<&&str> =
         HEALTHY_ALERTS.iter().chain([&LAG_ALERT]).filter(|a| !rules.contains_key(**a)).collect();
-    assert!(missing.is_empty(), "alerts not loaded from alerts/*.yml: {missing:?}");
+    assert!(unknown.is_empty(), "alerts not loaded from alerts/*.yml: {unknown:?}");
     let broken: Vec<String> = rules
         .values()
         .filter(|r| r.health != "ok")
         .map(|r| format!("{} ({}): {}", r.name, r.health, r.last_error.clone().unwrap_or_default()))
         .collect();
-    assert!(broken.is_empty(), "rules that did not evaluate cleanly:\n{}", broken.join("\n"));
+    if !broken.is_empty() {
+        failures.push(format!("rules that did not evaluate cleanly:\n{}", broken.join("\n")));
+    }
     for name in HEALTHY_ALERTS {
         if rules[name].state != "inactive" {
-            misfired.entry(name.to_string()).or_insert(format!("{} at the end", rules[name].state));
+            let state = format!("{} at the end: {:?}", rules[name].state, rules[name].alerts);
+            misfired.entry(name.to_string()).or_insert(state);
         }
     }
-    assert!(
-        misfired.is_empty(),
-        "healthy-cluster alerts that were not inactive on a healthy cluster:\n{misfired:#?}"
+    if !misfired.is_empty() {
+        failures.push(format!("healthy-cluster alerts that fired or ended active: {misfired:#?}"));
+    }
+    if !fired.contains(LAG_ALERT) {
+        failures.push(format!(
+            "{LAG_ALERT} did not fire within {RUN_DEADLINE:?} of the workload's start; rule: \
+             {:?}; its expression now: {:?}",
+            rules[LAG_ALERT],
+            api.query(&rules[LAG_ALERT].query).map(|d| d.samples())
+        ));
+    }
+    eprintln!(
+        "end_to_end: {} dashboard queries ({evaluations} evaluations), {} metric names checked, \
+         {} rules; alerts fired: {fired:?}; {:?} in all",
+        queries.len(),
+        used.len(),
+        rules.len(),
+        started.elapsed()
     );
-    assert!(
-        lag_alert_fired,
-        "{LAG_ALERT} did not fire within {RUN_DEADLINE:?} of the workload's start; its rule: \
-         {:?}; group lag now: {:?}",
-        rules[LAG_ALERT],
-        api.query(&format!("kafka_consumergroup_group_max_lag{{group=\"{GROUP}\"}}"))
-            .map(|d| d.samples())
-    );
-    let _ = started;
-    let _: BTreeSet<()> = BTreeSet::new();
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
