@@ -90,6 +90,7 @@ pub struct PrometheusServer {
     child: Child,
     dir: tempfile::TempDir,
     api: PrometheusApi,
+    jobs: Vec<ScrapeJob>,
 }
 
 impl PrometheusServer {
@@ -106,6 +107,8 @@ impl PrometheusServer {
             .arg(format!("--config.file={}", config.display()))
             .arg(format!("--storage.tsdb.path={}", dir.path().join("data").display()))
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            // POST /-/reload, for `load_rules`.
+            .arg("--web.enable-lifecycle")
             .arg("--log.level=warn")
             .stdout(Stdio::from(log.try_clone()?))
             .stderr(Stdio::from(log))
@@ -120,6 +123,7 @@ impl PrometheusServer {
             child,
             dir,
             api: PrometheusApi::new(&format!("http://127.0.0.1:{port}")),
+            jobs: jobs.to_vec(),
         };
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
@@ -134,6 +138,31 @@ impl PrometheusServer {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+
+    /// Replaces the rule files (same jobs) and reloads the configuration; returns once every
+    /// rule group of `rule_files` is loaded (up to 30 s). A test that loads its rules only
+    /// after the targets are up keeps `absent()` rules from seeing Prometheus's own start-up,
+    /// when its service discovery has not handed over the targets yet (about 5 s).
+    pub fn load_rules(&self, rule_files: &[PathBuf]) -> anyhow::Result<()> {
+        let config = self.dir.path().join("prometheus.yml");
+        std::fs::write(&config, config_yaml(&self.jobs, rule_files)?)?;
+        self.api.reload()?;
+        let expected: usize = rule_files
+            .iter()
+            .map(|f| -> anyhow::Result<usize> {
+                let doc: serde_yaml::Value = serde_yaml::from_str(&std::fs::read_to_string(f)?)?;
+                Ok(doc["groups"].as_sequence().map_or(0, Vec::len))
+            })
+            .sum::<anyhow::Result<usize>>()?;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.api.rules()?.len() < expected {
+            if Instant::now() > deadline {
+                bail!("rules not loaded within 30 s after a reload:\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Ok(())
     }
 
     /// The client for this server's HTTP API.
@@ -335,6 +364,21 @@ impl PrometheusApi {
                 envelope.error.unwrap_or(body)
             )),
         }
+    }
+
+    /// Reloads the configuration and rule files (`POST /-/reload`, which needs
+    /// `--web.enable-lifecycle`); Prometheus's reason if it refuses them.
+    pub fn reload(&self) -> anyhow::Result<()> {
+        let mut response = self
+            .agent
+            .post(format!("{}/-/reload", self.base))
+            .send_empty()
+            .with_context(|| format!("POST {}/-/reload", self.base))?;
+        let status = response.status().as_u16();
+        if status != 200 {
+            bail!("reload refused (HTTP {status}): {}", response.body_mut().read_to_string()?);
+        }
+        Ok(())
     }
 
     /// An instant query at the current time.
