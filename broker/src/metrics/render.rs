@@ -104,7 +104,7 @@ fn state_gauges(out: &mut Families, broker: &Broker) {
     let image = broker.metadata();
     let topics = image.topics().count() as f64;
     let partitions = image.topics().map(|t| t.partitions.len()).sum::<usize>() as f64;
-    let gauges: [(&str, &str, f64); 13] = [
+    let gauges: [(&str, &str, f64); 12] = [
         ("kafka_server_kafkaserver_brokerstate", "Broker state; 3 = RUNNING", BROKER_STATE_RUNNING),
         ("kafka_server_replicamanager_partitioncount", "Partitions on this broker", partitions),
         ("kafka_server_replicamanager_leadercount", "Partitions this broker leads", partitions),
@@ -145,16 +145,8 @@ fn state_gauges(out: &mut Families, broker: &Broker) {
             "Partitions in the cluster, internal ones included",
             partitions,
         ),
-        (
-            "kafka_server_authorizer_metrics_acls_total_count",
-            "ACL bindings (only with an authorizer)",
-            image.acls().len() as f64,
-        ),
     ];
     for (name, help, value) in gauges {
-        if name.contains("authorizer") && !broker.authorizer.is_enabled() {
-            continue;
-        }
         out.gauge(name, help).add(&[], value);
     }
 }
@@ -229,6 +221,8 @@ fn security(out: &mut Families, broker: &Broker, now: i64) {
             )
             .add(&[], value as f64);
         }
+        out.gauge("kafka_server_authorizer_metrics_acls_total_count", "ACL bindings")
+            .add(&[], broker.metadata().acls().len() as f64);
     }
     let f = out.counter(
         "kafka_lab_broker_authorization_denials_total",
