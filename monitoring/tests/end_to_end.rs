@@ -23,8 +23,8 @@
 //!   parses and returns at least one sample at some instant query during the run;
 //! - every metric name the dashboards and the alerts use is in a real scrape of the broker or
 //!   the exporter (as Prometheus stored it);
-//! - the consumer-lag alert (offsets) fires; the healthy-cluster alerts never fire and end
-//!   inactive; every rule evaluates without error.
+//! - the consumer-lag alert (offsets) and the sustained-throttling alert fire; the
+//!   healthy-cluster alerts never fire and end inactive; every rule evaluates without error.
 //!
 //! Every wait has a deadline; nothing asserts how long anything took.
 
@@ -70,8 +70,9 @@ const RUN_DEADLINE: Duration = Duration::from_secs(80);
 /// misfires has had time to fire.
 const MIN_WATCH: Duration = Duration::from_secs(20);
 
-/// The consumer-lag alert (lag in offsets) that the workload must fire.
-const LAG_ALERT: &str = "KafkaConsumerGroupLagHigh";
+/// Alerts the workload must fire: the consumer-lag alert (lag in offsets), and sustained
+/// throttling (alice stays over her quotas).
+const EXPECTED_ALERTS: &[&str] = &["KafkaConsumerGroupLagHigh", "KafkaQuotaThrottlingSustained"];
 /// Alerts that must stay inactive on a healthy single-broker cluster with a working exporter.
 const HEALTHY_ALERTS: &[&str] = &[
     "KafkaUnderReplicatedPartitions",
@@ -491,7 +492,7 @@ fn dashboards_and_alerts_work_against_real_metrics_in_a_real_prometheus() {
             }
             fired.insert(alert.name().to_string());
         }
-        let done = fired.contains(LAG_ALERT)
+        let done = EXPECTED_ALERTS.iter().all(|a| fired.contains(*a))
             && pending.is_empty()
             && workload_started.elapsed() >= MIN_WATCH;
         if done || Instant::now() > deadline {
@@ -569,7 +570,7 @@ fn dashboards_and_alerts_work_against_real_metrics_in_a_real_prometheus() {
     let rules: BTreeMap<&str, &Rule> =
         groups.iter().flat_map(|g| &g.rules).map(|r| (r.name.as_str(), r)).collect();
     let unknown: Vec<&&str> =
-        HEALTHY_ALERTS.iter().chain([&LAG_ALERT]).filter(|a| !rules.contains_key(**a)).collect();
+        HEALTHY_ALERTS.iter().chain(EXPECTED_ALERTS).filter(|a| !rules.contains_key(**a)).collect();
     assert!(unknown.is_empty(), "alerts not loaded from alerts/*.yml: {unknown:?}");
     let broken: Vec<String> = rules
         .values()
@@ -588,12 +589,12 @@ fn dashboards_and_alerts_work_against_real_metrics_in_a_real_prometheus() {
     if !misfired.is_empty() {
         failures.push(format!("healthy-cluster alerts that fired or ended active: {misfired:#?}"));
     }
-    if !fired.contains(LAG_ALERT) {
+    for name in EXPECTED_ALERTS.iter().filter(|a| !fired.contains(**a)) {
         failures.push(format!(
-            "{LAG_ALERT} did not fire within {RUN_DEADLINE:?} of the workload's start; rule: \
-             {:?}; its expression now: {:?}",
-            rules[LAG_ALERT],
-            api.query(&rules[LAG_ALERT].query).map(|d| d.samples())
+            "{name} did not fire within {RUN_DEADLINE:?} of the workload's start; rule: {:?}; \
+             its expression now: {:?}",
+            rules[name],
+            api.query(&rules[name].query).map(|d| d.samples())
         ));
     }
     eprintln!(
