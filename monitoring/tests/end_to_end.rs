@@ -282,12 +282,24 @@ impl Workload {
     }
 }
 
+impl Workload {
+    /// Stops every client; the names of the threads that panicked (a client assertion failed).
+    fn stop(&mut self) -> Vec<String> {
+        self.stop.store(true, Ordering::SeqCst);
+        let mut panicked = Vec::new();
+        for t in self.threads.drain(..) {
+            let name = t.thread().name().unwrap_or_default().to_string();
+            if t.join().is_err() {
+                panicked.push(name);
+            }
+        }
+        panicked
+    }
+}
+
 impl Drop for Workload {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        for t in self.threads.drain(..) {
-            let _ = t.join();
-        }
+        self.stop();
     }
 }
 
@@ -447,7 +459,7 @@ fn dashboards_and_alerts_work_against_real_metrics_in_a_real_prometheus() {
     )
     .unwrap_or_else(|e| panic!("{e:#}"));
     let api = prometheus.api();
-    let workload = Workload::start(&cluster);
+    let mut workload = Workload::start(&cluster);
     let workload_started = Instant::now();
     wait_until("both scrape targets are up", secs(30), || {
         let targets = api.targets().expect("GET /api/v1/targets");
@@ -500,7 +512,10 @@ fn dashboards_and_alerts_work_against_real_metrics_in_a_real_prometheus() {
         }
         std::thread::sleep(secs(1));
     }
-    drop(workload);
+    let panicked = workload.stop();
+    if !panicked.is_empty() {
+        failures.push(format!("workload threads that panicked (see above): {panicked:?}"));
+    }
     if !refused.is_empty() {
         failures.push(format!("dashboard queries Prometheus refused:\n{}", refused.join("\n")));
     }
