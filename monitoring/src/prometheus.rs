@@ -147,7 +147,8 @@ impl PrometheusServer {
     pub fn load_rules(&self, rule_files: &[PathBuf]) -> anyhow::Result<()> {
         let config = self.dir.path().join("prometheus.yml");
         std::fs::write(&config, config_yaml(&self.jobs, rule_files)?)?;
-        self.api.reload()?;
+        // The reason (which file, which rule) is only in the log.
+        self.api.reload().map_err(|e| anyhow!("{e}; prometheus's log:\n{}", self.log()))?;
         let expected: usize = rule_files
             .iter()
             .map(|f| -> anyhow::Result<usize> {

@@ -622,3 +622,20 @@ fn dashboards_and_alerts_work_against_real_metrics_in_a_real_prometheus() {
     );
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
+
+#[test]
+fn a_rule_file_prometheus_refuses_is_reported_with_its_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.yml");
+    std::fs::write(
+        &bad,
+        "groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: sum(\n",
+    )
+    .unwrap();
+    let prometheus = PrometheusServer::start(&[], &[]).unwrap_or_else(|e| panic!("{e:#}"));
+    let err = prometheus.load_rules(&[bad]).expect_err("a rule that does not parse");
+    let message = format!("{err:#}");
+    assert!(message.contains("reload refused") && message.contains("bad.yml"), "{message}");
+    // A bad reload leaves the running configuration in place.
+    assert!(prometheus.api().rules().unwrap().is_empty());
+}
