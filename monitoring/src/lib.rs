@@ -16,3 +16,4 @@ pub fn repo_root() -> PathBuf {
 
 pub mod catalogue;
 pub mod dashboard;
+pub mod prometheus;
