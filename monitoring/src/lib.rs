@@ -3,6 +3,9 @@
 //! The files themselves live at the repository root; this crate only reads and checks them.
 
 pub mod alerts;
+pub mod catalogue;
+pub mod dashboard;
+pub mod prometheus;
 
 use std::path::PathBuf;
 
@@ -13,7 +16,3 @@ pub fn repo_root() -> PathBuf {
         .expect("monitoring/ sits in the repository root")
         .to_path_buf()
 }
-
-pub mod catalogue;
-pub mod dashboard;
-pub mod prometheus;
