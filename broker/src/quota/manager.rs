@@ -101,11 +101,7 @@ impl QuotaManager {
         value: f64,
         now_ms: i64,
     ) {
-        let Some((tags, _)) = image.resolve(quota, user, client_id) else { return };
-        let mut sensors = self.sensors.lock().expect("quota sensors lock poisoned");
-        if let Some(sensor) = sensors.rates.get_mut(&(quota, tags)) {
-            sensor.rate.record(-value, now_ms);
-        }
+        self.with_sensor(image, quota, user, client_id, |s| s.rate.record(-value, now_ms));
     }
 
     /// Records a throttle time given for `quota` (Kafka records only the quota that decided
@@ -119,10 +115,24 @@ impl QuotaManager {
         ms: i64,
         now_ms: i64,
     ) {
+        self.with_sensor(image, quota, user, client_id, |s| {
+            s.throttle_ms.record(ms as f64, now_ms)
+        });
+    }
+
+    /// Applies `update` to the existing sensor of the entity `quota` resolves to, if any.
+    fn with_sensor(
+        &self,
+        image: &ClientQuotaImage,
+        quota: QuotaType,
+        user: &str,
+        client_id: &str,
+        update: impl FnOnce(&mut Sensor),
+    ) {
         let Some((tags, _)) = image.resolve(quota, user, client_id) else { return };
         let mut sensors = self.sensors.lock().expect("quota sensors lock poisoned");
         if let Some(sensor) = sensors.rates.get_mut(&(quota, tags)) {
-            sensor.throttle_ms.record(ms as f64, now_ms);
+            update(sensor);
         }
     }
 
