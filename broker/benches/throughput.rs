@@ -57,7 +57,7 @@ fn main() {
             let broker = TestBroker::start_with(&[&listener]);
             std::thread::spawn(move || loop {
                 // Reported, not asserted: the last scrape may meet the broker being stopped.
-                if support::scrape::http(port, "GET", "/metrics").map(|r| r.0) != Some(200) {
+                if kafka_lab_testkit::scrape::http_get(port, "/metrics").map(|r| r.0) != Some(200) {
                     eprintln!("a scrape of the broker's metrics failed");
                 }
                 std::thread::sleep(Duration::from_secs(1));

@@ -14,13 +14,13 @@ use std::time::{Duration, Instant};
 use kafka_lab_admin::{AdminClient, ClientProperties};
 use kafka_lab_broker::authorizer::ResourceType;
 use kafka_lab_broker::authorizer::{AclBinding, AclOperation, AclPermissionType, PatternType};
+use kafka_lab_testkit::scrape::{http, promtool_check, Scrape};
 use rdkafka::admin::{AdminClient as RdAdmin, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::Message;
-use support::scrape::{http, promtool_check, Scrape};
 use support::{free_port, TestBroker};
 
 const TIMEOUT: Duration = Duration::from_secs(30);
@@ -204,7 +204,7 @@ fn a_known_workload_shows_in_exact_series() {
     // The group's members leave: it is Empty and holds its offset.
     drop(consumer);
     let empty = format!("{group}numgroupsempty");
-    let s = scrape_until(metrics, "the group is Empty", |s| s.value(&empty, &[]) == Some(1.0));
+    let s = scrape_until(metrics, "the group is Empty", |s| s.exact(&empty, &[]) == Some(1.0));
     assert_eq!(s.expect(&format!("{group}numgroupsstable"), &[]), 0.0);
     assert_eq!(s.expect(&format!("{group}numgroupsempty"), &[]), 1.0);
 
@@ -293,7 +293,7 @@ fn failed_logins_denials_and_throttles_show_in_the_security_series() {
     let s = Scrape::get(metrics);
     assert_eq!(s.expect(failed, &client), 0.0);
     assert_eq!(s.expect(succeeded, &client), 0.0);
-    assert_eq!(s.value(lab_failures, &plain), None);
+    assert_eq!(s.exact(lab_failures, &plain), None);
     assert_eq!(s.expect(denied_rate, &[]), 0.0);
     assert_eq!(s.expect("kafka_server_authorizer_metrics_acls_total_count", &[]), 0.0);
 
@@ -307,7 +307,7 @@ fn failed_logins_denials_and_throttles_show_in_the_security_series() {
             .unwrap();
         let _ = producer.client().fetch_metadata(None, Duration::from_millis(1));
         let s = scrape_until(metrics, "the failure is counted", |s| {
-            s.value(failed, &client) == Some(attempt as f64)
+            s.exact(failed, &client) == Some(attempt as f64)
         });
         drop(producer);
         assert_eq!(s.expect(lab_failures, &plain), attempt as f64);
@@ -365,7 +365,7 @@ fn failed_logins_denials_and_throttles_show_in_the_security_series() {
     assert_eq!(requests, allowed + s.expect(denied_rate, &[]));
     // Only permitted appends count; the denied partition is not a produce request to the log.
     assert_eq!(
-        s.value("kafka_server_brokertopicmetrics_messagesin_total", &[("topic", "orders")]),
+        s.exact("kafka_server_brokertopicmetrics_messagesin_total", &[("topic", "orders")]),
         None
     );
     assert_eq!(

@@ -89,7 +89,7 @@ fn run(groups: usize, per_topic: usize) {
     for _ in 0..20 {
         let start = Instant::now();
         let (status, _, body) =
-            http_get_raw(exporter.port, "/metrics", "Accept-Encoding: gzip\r\n").unwrap();
+            request(exporter.port, "GET", "/metrics", "Accept-Encoding: gzip\r\n").unwrap();
         scrapes.push(start.elapsed().as_secs_f64());
         assert_eq!(status, 200);
         bytes = body.len();

@@ -2,8 +2,6 @@
 //! directory, so tests talk to it exactly as users' clients do.
 #![allow(dead_code)]
 
-pub mod scrape;
-
 use std::io::Read;
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};

@@ -1,14 +1,20 @@
 //! Real components for the exporter's tests: the `kafka-lab-broker` binary on a free port with
-//! its own data dir, the `kafka-lag-exporter` binary, rdkafka clients, and a plain HTTP GET.
+//! its own data dir, the `kafka-lag-exporter` binary, rdkafka clients; HTTP, scrape parsing and
+//! `wait_until` from `kafka-lab-testkit`, re-exported so `use support::*` brings them.
 #![allow(dead_code)]
 
-use std::collections::BTreeMap;
-use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+// Each test target that includes this module uses some of these.
+#[allow(unused_imports)]
+pub use kafka_lab_testkit::{
+    scrape::{http_get, promtool_check, request, Scrape},
+    wait_until,
+};
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -199,8 +205,9 @@ impl TestExporter {
 
     /// A scrape of /metrics as Prometheus makes it (accepting gzip), parsed.
     pub fn scrape(&self) -> Scrape {
-        let (status, head, body) = http_get_raw(self.port, "/metrics", "Accept-Encoding: gzip\r\n")
-            .unwrap_or_else(|| panic!("GET /metrics failed:\n{}", self.log()));
+        let (status, head, body) =
+            request(self.port, "GET", "/metrics", "Accept-Encoding: gzip\r\n")
+                .unwrap_or_else(|| panic!("GET /metrics failed:\n{}", self.log()));
         assert_eq!(status, 200);
         assert!(head.to_ascii_lowercase().contains("content-encoding: gzip"), "{head}");
         let mut text = String::new();
@@ -211,7 +218,7 @@ impl TestExporter {
 
     /// A scrape of /metrics by a client that does not accept gzip, parsed.
     pub fn scrape_plain(&self) -> Scrape {
-        let (status, head, body) = http_get_raw(self.port, "/metrics", "").unwrap();
+        let (status, head, body) = request(self.port, "GET", "/metrics", "").unwrap();
         assert_eq!(status, 200);
         assert!(!head.to_ascii_lowercase().contains("content-encoding"), "{head}");
         Scrape::parse(&String::from_utf8(body).unwrap())
@@ -235,87 +242,6 @@ impl Drop for TestExporter {
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
-    }
-}
-
-/// HTTP/1.1 GET on 127.0.0.1:`port`: (status, body).
-pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
-    let (status, _, body) = http_get_raw(port, path, "")?;
-    Some((status, String::from_utf8_lossy(&body).into_owned()))
-}
-
-/// HTTP/1.1 GET with extra header lines (each ending in CRLF): (status, head, body bytes).
-pub fn http_get_raw(port: u16, path: &str, headers: &str) -> Option<(u16, String, Vec<u8>)> {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
-    write!(s, "GET {path} HTTP/1.1\r\nHost: localhost\r\n{headers}Connection: close\r\n\r\n")
-        .ok()?;
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).ok()?;
-    let at = raw.windows(4).position(|w| w == b"\r\n\r\n")?;
-    let head = String::from_utf8_lossy(&raw[..at]).into_owned();
-    let status = head.split_whitespace().nth(1)?.parse().ok()?;
-    Some((status, head, raw[at + 4..].to_vec()))
-}
-
-/// Parsed Prometheus text: series (name + sorted labels) → value.
-#[derive(Debug, Clone)]
-pub struct Scrape {
-    pub text: String,
-    pub series: Vec<(String, BTreeMap<String, String>, f64)>,
-}
-
-impl Scrape {
-    pub fn parse(text: &str) -> Scrape {
-        let mut series = Vec::new();
-        for line in text.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
-            let (name_labels, value) = line.rsplit_once(' ').unwrap();
-            let value: f64 = value.parse().unwrap();
-            let (name, labels) = match name_labels.split_once('{') {
-                Some((n, rest)) => (n, rest.trim_end_matches('}')),
-                None => (name_labels, ""),
-            };
-            let mut map = BTreeMap::new();
-            // Test label values hold no `",` sequences or escapes.
-            for pair in labels.split("\",").filter(|p| !p.is_empty()) {
-                let (k, v) = pair.split_once('=').unwrap();
-                map.insert(k.to_string(), v.trim_matches('"').to_string());
-            }
-            series.push((name.to_string(), map, value));
-        }
-        Scrape { text: text.to_string(), series }
-    }
-
-    /// Series of `name` whose labels include `labels`.
-    pub fn find(
-        &self,
-        name: &str,
-        labels: &[(&str, &str)],
-    ) -> Vec<(&BTreeMap<String, String>, f64)> {
-        self.series
-            .iter()
-            .filter(|(n, l, _)| {
-                n == name && labels.iter().all(|(k, v)| l.get(*k).map(String::as_str) == Some(*v))
-            })
-            .map(|(_, l, v)| (l, *v))
-            .collect()
-    }
-
-    /// The one value of `name` with `labels`; `None` if absent, panics if ambiguous.
-    pub fn value(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-        let found = self.find(name, labels);
-        assert!(found.len() <= 1, "{name}{labels:?} matches {} series", found.len());
-        found.first().map(|(_, v)| *v)
-    }
-}
-
-/// Polls `condition` every 100 ms until it holds; panics after `limit` (a hang guard, not a
-/// performance assertion).
-pub fn wait_until(what: &str, limit: Duration, mut condition: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !condition() {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        std::thread::sleep(Duration::from_millis(100));
     }
 }
 
@@ -400,25 +326,6 @@ pub fn joined_consumer(bootstrap: &str, group: &str, topics: &[&str]) -> BaseCon
         c.assignment().map(|a| a.count() > 0).unwrap_or(false)
     });
     c
-}
-
-/// Runs `promtool check metrics` on `text`; `None` when promtool is not installed.
-pub fn promtool_check(text: &str) -> Option<(bool, String)> {
-    let mut child = match Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-    {
-        Ok(c) => c,
-        Err(_) => return None,
-    };
-    child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
-    let out = child.wait_with_output().unwrap();
-    let msg =
-        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    Some((out.status.success(), msg))
 }
 
 /// The umbrella `kafka-lab` binary (broker, tls, acls, configs), built once like the broker.
