@@ -2,32 +2,21 @@
 //! certificates from `kafka_lab_tls`), checked by what a real rdkafka client is then allowed to
 //! do; and its clear error when the broker has no authorizer.
 
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use kafka_lab_testkit::free_port;
 use kafka_lab_tls::{CertificateAuthority, CertificateRequest, KeyAlgorithm};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 
 const PASSWORD: &str = "lab-pass";
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// The broker binary next to this test's target directory, built if missing or stale.
+/// The broker binary, built for this test's profile.
 fn broker_binary() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
-        .args(["build", "-p", "kafka-lab-broker", "--bin", "kafka-lab-broker"])
-        .status()
-        .expect("cargo build");
-    assert!(status.success());
-    profile_dir.join("kafka-lab-broker")
+    kafka_lab_testkit::workspace_binary("kafka-lab-broker", "kafka-lab-broker")
 }
 
 struct Broker {

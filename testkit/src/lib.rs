@@ -1,8 +1,12 @@
 //! Helpers shared by the workspace's integration tests: scraping a Prometheus endpoint over
-//! HTTP and reading the text back ([`scrape`]), and polling with a deadline ([`wait_until`]).
+//! HTTP and reading the text back ([`scrape`]), free ports and the workspace's binaries built
+//! for the test's profile ([`process`]), and polling with a deadline ([`wait_until`]).
 //! A dev-dependency only; nothing here ships in a binary.
 
+pub mod process;
 pub mod scrape;
+
+pub use process::{free_port, workspace_binary};
 
 use std::time::{Duration, Instant};
 

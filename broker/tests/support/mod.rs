@@ -3,10 +3,12 @@
 #![allow(dead_code)]
 
 use std::io::Read;
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+pub use kafka_lab_testkit::free_port;
 
 /// A broker process owned by a test. Killed on drop; its log is printed if the test failed.
 pub struct TestBroker {
@@ -186,11 +188,6 @@ impl Drop for TestBroker {
             let _ = child.wait();
         }
     }
-}
-
-/// A port nobody listens on right now.
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// Files under `dir`, recursively, relative to it.

@@ -3,13 +3,13 @@
 #![allow(dead_code)]
 
 use std::io::Read;
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use kafka_lab_exercises::{Lab, Phase, Ports, Report};
+use kafka_lab_testkit::free_port;
 
 /// A fresh lab and (once started) the learner's broker.
 pub struct LabBroker {
@@ -18,37 +18,12 @@ pub struct LabBroker {
     _dir: tempfile::TempDir,
 }
 
-/// A port nobody listens on right now.
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// The broker binary, built once per test process with the same cargo and target directory
-/// (a stale binary would test yesterday's broker).
+/// The broker binary: `KAFKA_LAB_BROKER_BIN`, else built for this test's profile.
 fn broker_binary() -> PathBuf {
-    static BINARY: OnceLock<PathBuf> = OnceLock::new();
-    BINARY
-        .get_or_init(|| {
-            if let Some(explicit) = std::env::var_os("KAFKA_LAB_BROKER_BIN") {
-                return PathBuf::from(explicit);
-            }
-            // target/<profile>/deps/<test> → target/<profile>
-            let exe = std::env::current_exe().unwrap();
-            let profile_dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
-            let target_dir = profile_dir.parent().unwrap();
-            let mut build = Command::new(env!("CARGO"));
-            build
-                .args(["build", "-p", "kafka-lab-broker", "--bin", "kafka-lab-broker"])
-                .env("CARGO_TARGET_DIR", target_dir)
-                .current_dir(env!("CARGO_MANIFEST_DIR"));
-            if profile_dir.file_name().is_some_and(|n| n == "release") {
-                build.arg("--release");
-            }
-            let status = build.status().expect("running cargo build for kafka-lab-broker");
-            assert!(status.success(), "cargo build -p kafka-lab-broker failed");
-            profile_dir.join("kafka-lab-broker")
-        })
-        .clone()
+    match std::env::var_os("KAFKA_LAB_BROKER_BIN") {
+        Some(explicit) => PathBuf::from(explicit),
+        None => kafka_lab_testkit::workspace_binary("kafka-lab-broker", "kafka-lab-broker"),
+    }
 }
 
 impl LabBroker {

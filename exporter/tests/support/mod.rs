@@ -3,15 +3,16 @@
 //! `wait_until` from `kafka-lab-testkit`, re-exported so `use support::*` brings them.
 #![allow(dead_code)]
 
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
 use std::time::Duration;
 
 // Each test target that includes this module uses some of these.
+use kafka_lab_testkit::workspace_binary;
 #[allow(unused_imports)]
 pub use kafka_lab_testkit::{
+    free_port,
     scrape::{http_get, promtool_check, request, Scrape},
     wait_until,
 };
@@ -22,45 +23,18 @@ use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
-/// A port nobody listens on right now.
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 /// The broker binary, built once if this test run has not built it.
 pub fn broker_binary() -> PathBuf {
-    static PATH: OnceLock<PathBuf> = OnceLock::new();
-    PATH.get_or_init(|| workspace_binary("kafka-lab-broker", "kafka-lab-broker")).clone()
+    workspace_binary("kafka-lab-broker", "kafka-lab-broker")
 }
 
 /// The exporter binary: cargo's own for the exporter's tests, else (other crates' tests that
 /// include this module) built once like the broker.
 pub fn exporter_binary() -> PathBuf {
-    static PATH: OnceLock<PathBuf> = OnceLock::new();
-    PATH.get_or_init(|| match option_env!("CARGO_BIN_EXE_kafka-lag-exporter") {
+    match option_env!("CARGO_BIN_EXE_kafka-lag-exporter") {
         Some(path) => PathBuf::from(path),
         None => workspace_binary("kafka-lab-exporter", "kafka-lag-exporter"),
-    })
-    .clone()
-}
-
-/// Builds `bin` of `package` in this test's profile (cheap when up to date, and the binary
-/// then matches the sources) and returns its path.
-fn workspace_binary(package: &str, bin: &str) -> PathBuf {
-    // target/<profile>/deps/<test> → target/<profile>/<bin>
-    let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
-    let path = profile_dir.join(bin);
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut build = Command::new(cargo);
-    build.args(["build", "-p", package, "--bin", bin]);
-    if profile_dir.file_name().is_some_and(|n| n == "release") {
-        build.arg("--release");
     }
-    let status = build.status().unwrap_or_else(|e| panic!("running cargo build for {bin}: {e}"));
-    assert!(status.success(), "cargo build -p {package} --bin {bin} failed");
-    assert!(path.exists(), "{} missing after build", path.display());
-    path
 }
 
 /// A broker process; killed on drop.
@@ -330,6 +304,5 @@ pub fn joined_consumer(bootstrap: &str, group: &str, topics: &[&str]) -> BaseCon
 
 /// The umbrella `kafka-lab` binary (broker, tls, acls, configs), built once like the broker.
 pub fn kafka_lab_binary() -> PathBuf {
-    static PATH: OnceLock<PathBuf> = OnceLock::new();
-    PATH.get_or_init(|| workspace_binary("kafka-lab", "kafka-lab")).clone()
+    workspace_binary("kafka-lab", "kafka-lab")
 }
