@@ -125,10 +125,9 @@ impl Broker {
         clock: SharedClock,
         seed: u64,
     ) -> anyhow::Result<Arc<Self>> {
-        let log_dir = config.log_dir();
-        storage.create_dir_all(&log_dir)?;
+        // Everything that can be refused on the configuration alone is checked before anything
+        // is written to `log.dirs`: a start that fails leaves the data directory as it was.
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let cluster_id = load_or_create_meta_properties(&*storage, &log_dir, &config, &mut rng)?;
         let endpoints: BTreeMap<String, NodeInfo> = config
             .advertised_listeners()?
             .into_iter()
@@ -156,6 +155,9 @@ impl Broker {
         .map_err(|e| anyhow::anyhow!(e))?;
         let authorizer = Authorizer::from_config(&config).map_err(|e| anyhow::anyhow!(e))?;
         let listener_names: Vec<String> = config.listeners()?.into_iter().map(|l| l.name).collect();
+        let log_dir = config.log_dir();
+        storage.create_dir_all(&log_dir)?;
+        let cluster_id = load_or_create_meta_properties(&*storage, &log_dir, &config, &mut rng)?;
         let now = clock.now_ms();
         let metadata = MetadataStore::open(storage.clone(), &log_dir, now)?;
         // Credentials altered at run time override the config file's, as in Kafka 4.

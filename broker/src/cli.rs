@@ -48,12 +48,16 @@ pub struct Running {
     pub metrics: Option<std::net::SocketAddr>,
 }
 
-/// Opens the broker, binds its listeners (the metrics endpoint first) and starts its accept,
-/// scrape and maintenance tasks on the current tokio runtime. Returns once every listener is
-/// bound, so callers may connect at once.
+/// Binds the broker's listeners (the metrics endpoint first), then opens the broker and starts
+/// its accept, scrape and maintenance tasks on the current tokio runtime. Everything that can
+/// fail on configuration alone (ports in use, keystores, SCRAM users, ACL settings) fails before
+/// anything is written to `log.dirs`. Returns once every listener is bound, so callers may
+/// connect at once.
 pub async fn start(args: &BrokerArgs) -> anyhow::Result<Running> {
     let config = BrokerConfig::load(args.config.as_deref(), &args.overrides)?;
     let seed = args.seed.unwrap_or_else(seed_from_wall_clock);
+    let metrics_socket = metrics_http::bind(&config).await?;
+    let listeners = tcp::bind(&config).await?;
     let broker = Broker::open(config, Arc::new(FileStorage::new()), Arc::new(SystemClock), seed)?;
     tracing::info!(
         node_id = broker.node.node_id,
@@ -61,7 +65,7 @@ pub async fn start(args: &BrokerArgs) -> anyhow::Result<Running> {
         log_dir = %broker.config.log_dir().display(),
         "kafka-lab-broker started"
     );
-    let metrics = match metrics_http::bind(&broker).await? {
+    let metrics = match metrics_socket {
         Some(socket) => {
             let address = socket.local_addr()?;
             tokio::spawn(metrics_http::serve(socket, broker.clone()));
@@ -69,7 +73,7 @@ pub async fn start(args: &BrokerArgs) -> anyhow::Result<Running> {
         }
         None => None,
     };
-    for listener in tcp::bind(&broker).await? {
+    for listener in listeners {
         tokio::spawn(tcp::accept_loop(broker.clone(), listener));
     }
     tokio::spawn(tcp::maintenance_loop(broker.clone()));

@@ -18,13 +18,14 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
 use crate::broker::Broker;
+use crate::config::BrokerConfig;
 
 /// The content type of Prometheus' text format.
 const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// Binds the metrics endpoint if `prometheus.metrics.reporter.listener` is set.
-pub async fn bind(broker: &Broker) -> anyhow::Result<Option<TcpListener>> {
-    let Some(listener) = broker.config.metrics_listener()? else { return Ok(None) };
+pub async fn bind(config: &BrokerConfig) -> anyhow::Result<Option<TcpListener>> {
+    let Some(listener) = config.metrics_listener()? else { return Ok(None) };
     let address = listener.bind_address();
     let socket = TcpListener::bind(&address).await.map_err(|e| {
         anyhow::anyhow!("cannot listen on {address} (prometheus.metrics.reporter.listener): {e}")

@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::broker::Broker;
-use crate::config::Listener;
+use crate::config::{BrokerConfig, Listener};
 use crate::security::tls::TlsAcceptor;
 use crate::security::{Principal, Session};
 use crate::server::serve_session;
@@ -23,13 +23,14 @@ pub struct BoundListener {
 }
 
 /// Binds every configured listener; fails if any address cannot be bound or, for TLS
-/// listeners, if the keystore or truststore cannot be used.
-pub async fn bind(broker: &Broker) -> anyhow::Result<Vec<BoundListener>> {
+/// listeners, if the keystore or truststore cannot be used. Needs only the configuration, so
+/// start-up binds before it writes anything to `log.dirs`.
+pub async fn bind(config: &BrokerConfig) -> anyhow::Result<Vec<BoundListener>> {
     let mut out = Vec::new();
-    for listener in broker.config.listeners()? {
+    for listener in config.listeners()? {
         // One acceptor per TLS listener: client authentication differs between SSL and SASL_SSL.
         let acceptor = if listener.protocol.uses_tls() {
-            Some(Arc::new(TlsAcceptor::from_config(&broker.config, &listener)?))
+            Some(Arc::new(TlsAcceptor::from_config(config, &listener)?))
         } else {
             None
         };
