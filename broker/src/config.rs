@@ -64,6 +64,10 @@ pub struct BrokerConfig {
     /// How often retention and the time-based flush policy are checked.
     #[serde(rename = "log.retention.check.interval.ms")]
     pub log_retention_check_interval_ms: i64,
+    /// How often every log's recovery point is written to `recovery-point-offset-checkpoint`
+    /// (also on clean shutdown); recovery after a crash starts there.
+    #[serde(rename = "log.flush.offset.checkpoint.interval.ms")]
+    pub log_flush_offset_checkpoint_interval_ms: i64,
     /// Largest request frame accepted; a larger length prefix closes the connection.
     #[serde(rename = "socket.request.max.bytes")]
     pub socket_request_max_bytes: i32,
@@ -188,6 +192,7 @@ impl Default for BrokerConfig {
             log_flush_interval_messages: i64::MAX,
             log_flush_interval_ms: None,
             log_retention_check_interval_ms: 300_000,
+            log_flush_offset_checkpoint_interval_ms: 60_000,
             socket_request_max_bytes: 104_857_600,
             quota_window_num: 11,
             quota_window_size_seconds: 1,
@@ -502,6 +507,12 @@ impl BrokerConfig {
             return invalid(format!(
                 "log.flush.interval.messages must be at least 1, got {}",
                 self.log_flush_interval_messages
+            ));
+        }
+        if self.log_flush_offset_checkpoint_interval_ms < 1 {
+            return invalid(format!(
+                "log.flush.offset.checkpoint.interval.ms must be at least 1, got {}",
+                self.log_flush_offset_checkpoint_interval_ms
             ));
         }
         if self.offsets_retention_check_interval_ms < 1 {

@@ -111,6 +111,7 @@ pub async fn maintenance_loop(broker: Arc<Broker>) {
     };
     let mut logs = every(broker.config.log_retention_check_interval_ms);
     let mut groups = every(broker.config.offsets_retention_check_interval_ms);
+    let mut checkpoints = every(broker.config.log_flush_offset_checkpoint_interval_ms);
     loop {
         // `biased`: an unbiased select draws from tokio's unseeded thread-local RNG, which
         // would make simulated runs diverge; both timers are periodic, so neither starves.
@@ -118,6 +119,7 @@ pub async fn maintenance_loop(broker: Arc<Broker>) {
             biased;
             _ = logs.tick() => broker.run_log_maintenance(),
             _ = groups.tick() => broker.run_group_maintenance(),
+            _ = checkpoints.tick() => broker.checkpoint_recovery_points(),
         }
     }
 }

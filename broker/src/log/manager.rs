@@ -4,6 +4,9 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
+use uuid::Uuid;
+
+use super::checkpoint::{self, RecoveryPoints};
 use super::{storage_err, LogConfig, LogError, PartitionLog, RetentionOutcome};
 use crate::storage::Storage;
 
@@ -13,12 +16,23 @@ pub type SharedLog = Arc<Mutex<PartitionLog>>;
 /// A partition: (topic, partition index).
 pub type PartitionKey = (String, i32);
 
+/// Kafka's file naming the topic id a partition directory belongs to.
+pub const PARTITION_METADATA_FILE: &str = "partition.metadata";
+
+/// Suffix of a partition directory whose deletion is under way (Kafka's `-delete`).
+pub const DELETE_SUFFIX: &str = "-delete";
+
+/// Suffix of a partition directory the metadata does not explain, kept aside (Kafka's `-stray`).
+pub const STRAY_SUFFIX: &str = "-stray";
+
 /// Owns the open partition logs under one log directory. The broker decides which partitions
 /// exist (from its metadata); the manager only opens what it is asked for.
 pub struct LogManager {
     storage: Arc<dyn Storage>,
     log_dir: PathBuf,
     logs: BTreeMap<PartitionKey, SharedLog>,
+    recovery_points: Arc<RecoveryPoints>,
+    clean_shutdown: bool,
 }
 
 fn lock(log: &SharedLog) -> std::sync::MutexGuard<'_, PartitionLog> {
@@ -27,12 +41,33 @@ fn lock(log: &SharedLog) -> std::sync::MutexGuard<'_, PartitionLog> {
 }
 
 impl LogManager {
-    /// Open the log directory, creating it if missing. No partition is opened yet.
+    /// Open the log directory, creating it if missing, and read its recovery point checkpoint
+    /// and clean-shutdown marker (removing the marker). No partition is opened yet.
     pub fn open(storage: Arc<dyn Storage>, log_dir: PathBuf) -> Result<Self, LogError> {
         storage
             .create_dir_all(&log_dir)
             .map_err(storage_err(format!("creating log dir {}", log_dir.display())))?;
-        Ok(LogManager { storage, log_dir, logs: BTreeMap::new() })
+        let recovery_points = Arc::new(RecoveryPoints::read(storage.clone(), &log_dir)?);
+        let clean_shutdown = checkpoint::take_clean_shutdown_marker(storage.as_ref(), &log_dir)?;
+        Ok(LogManager { storage, log_dir, logs: BTreeMap::new(), recovery_points, clean_shutdown })
+    }
+
+    /// Whether the previous run shut down cleanly (flushed and checkpointed everything); a
+    /// start without it followed a crash, and logs recover above their recovery points.
+    pub fn had_clean_shutdown(&self) -> bool {
+        self.clean_shutdown
+    }
+
+    /// The recovery point checkpoint, shared with the metadata log.
+    pub fn recovery_points(&self) -> &Arc<RecoveryPoints> {
+        &self.recovery_points
+    }
+
+    /// Writes every open log's recovery point to `recovery-point-offset-checkpoint`.
+    pub fn checkpoint_recovery_points(&self) -> Result<(), LogError> {
+        let points: Vec<(PartitionKey, i64)> =
+            self.logs.iter().map(|(key, log)| (key.clone(), lock(log).recovery_point())).collect();
+        self.recovery_points.update(points, &[])
     }
 
     /// The log directory.
@@ -58,11 +93,12 @@ impl LogManager {
             return Ok(Arc::clone(log));
         }
         let dir = self.partition_dir(topic, partition);
-        let log = Arc::new(Mutex::new(PartitionLog::open(
+        let log = Arc::new(Mutex::new(PartitionLog::open_at_recovery_point(
             Arc::clone(&self.storage),
             dir,
             config,
             now_ms,
+            self.recovery_points.get(topic, partition),
         )?));
         self.logs.insert(key, Arc::clone(&log));
         Ok(log)
@@ -83,16 +119,70 @@ impl LogManager {
         self.logs.keys().cloned().collect()
     }
 
-    /// Close a partition and delete its directory (also if it was never opened).
-    pub fn remove(&mut self, topic: &str, partition: i32) -> Result<(), LogError> {
-        self.logs.remove(&(topic.to_string(), partition));
+    /// Close a partition and delete its directory (also if it was never opened). The
+    /// directory is first renamed to `<topic>-<partition>.<id>-delete`, as Kafka does, so a
+    /// deletion interrupted by a crash is finished on the next start instead of leaving a
+    /// partition that looks alive.
+    pub fn remove(&mut self, topic: &str, partition: i32, tag: &str) -> Result<(), LogError> {
+        let key = (topic.to_string(), partition);
+        self.logs.remove(&key);
         let dir = self.partition_dir(topic, partition);
         if self.storage.exists(&dir) {
+            let doomed = self.log_dir.join(format!("{topic}-{partition}.{tag}{DELETE_SUFFIX}"));
             self.storage
-                .remove_dir_all(&dir)
-                .map_err(storage_err(format!("deleting {}", dir.display())))?;
+                .rename(&dir, &doomed)
+                .map_err(storage_err(format!("renaming {} for deletion", dir.display())))?;
+            self.storage
+                .remove_dir_all(&doomed)
+                .map_err(storage_err(format!("deleting {}", doomed.display())))?;
         }
-        Ok(())
+        self.recovery_points.update([], &[key])
+    }
+
+    /// Sets a partition directory aside as `<topic>-<partition>.<id>-stray` (Kafka's name for
+    /// a log the metadata does not explain): it is never opened or deleted by the broker.
+    pub fn set_aside_as_stray(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        tag: &str,
+    ) -> Result<PathBuf, LogError> {
+        let dir = self.partition_dir(topic, partition);
+        let stray = self.log_dir.join(format!("{topic}-{partition}.{tag}{STRAY_SUFFIX}"));
+        self.storage.rename(&dir, &stray).map_err(storage_err(format!(
+            "renaming {} to {}",
+            dir.display(),
+            stray.display()
+        )))?;
+        self.recovery_points.update([], &[(topic.to_owned(), partition)])?;
+        Ok(stray)
+    }
+
+    /// Directories of deletions a crash interrupted (`…-delete`): their deletion record was
+    /// committed before they were renamed, so they are removed.
+    pub fn remove_interrupted_deletions(&self) -> Result<Vec<String>, LogError> {
+        let names = self
+            .storage
+            .list_dir(&self.log_dir)
+            .map_err(storage_err(format!("listing {}", self.log_dir.display())))?;
+        let doomed: Vec<String> =
+            names.into_iter().filter(|n| n.ends_with(DELETE_SUFFIX)).collect();
+        for name in &doomed {
+            let path = self.log_dir.join(name);
+            self.storage
+                .remove_dir_all(&path)
+                .map_err(storage_err(format!("deleting {}", path.display())))?;
+        }
+        Ok(doomed)
+    }
+
+    /// Names of directories set aside as stray, in this or an earlier start.
+    pub fn stray_directories(&self) -> Result<Vec<String>, LogError> {
+        let names = self
+            .storage
+            .list_dir(&self.log_dir)
+            .map_err(storage_err(format!("listing {}", self.log_dir.display())))?;
+        Ok(names.into_iter().filter(|n| n.ends_with(STRAY_SUFFIX)).collect())
     }
 
     /// Partition directories found in the log directory, parsed as `<topic>-<partition>`
@@ -113,6 +203,51 @@ impl LogManager {
             .collect())
     }
 
+    /// The topic id recorded in a partition directory's `partition.metadata` (Kafka's
+    /// `PartitionMetadataFile`), if the file exists. A file that does not parse is an error
+    /// naming it: the broker cannot tell whose data the directory holds.
+    pub fn partition_topic_id(
+        &self,
+        topic: &str,
+        partition: i32,
+    ) -> Result<Option<Uuid>, LogError> {
+        let path = self.partition_dir(topic, partition).join(PARTITION_METADATA_FILE);
+        if !self.storage.exists(&path) {
+            return Ok(None);
+        }
+        let ctx = || format!("reading {}", path.display());
+        let file = self.storage.open(&path, false).map_err(storage_err(ctx()))?;
+        let mut buf = vec![0u8; file.len().map_err(storage_err(ctx()))? as usize];
+        file.read_exact_at(0, &mut buf).map_err(storage_err(ctx()))?;
+        let text = String::from_utf8_lossy(&buf);
+        let id = text
+            .lines()
+            .find_map(|l| l.strip_prefix("topic_id:"))
+            .and_then(|v| crate::kafka_uuid::decode(v.trim()));
+        id.map(Some).ok_or_else(|| {
+            LogError::InvalidRecord(format!(
+                "{} does not hold a topic id (expected `version: 0` and `topic_id: <22 characters>`)",
+                path.display()
+            ))
+        })
+    }
+
+    /// Records the topic id in the partition directory's `partition.metadata`, unless it is
+    /// there already.
+    pub fn write_partition_topic_id(
+        &self,
+        topic: &str,
+        partition: i32,
+        topic_id: Uuid,
+    ) -> Result<(), LogError> {
+        if self.partition_topic_id(topic, partition).ok().flatten() == Some(topic_id) {
+            return Ok(());
+        }
+        let path = self.partition_dir(topic, partition).join(PARTITION_METADATA_FILE);
+        let text = format!("version: 0\ntopic_id: {}\n", crate::kafka_uuid::encode(topic_id));
+        checkpoint::write_atomically(self.storage.as_ref(), &path, text.as_bytes())
+    }
+
     /// Apply retention to every open partition; the first error is returned after all ran.
     pub fn enforce_retention_all(
         &self,
@@ -131,12 +266,18 @@ impl LogManager {
         first_err.map_or(Ok(outcomes), Err)
     }
 
-    /// fsync every open partition.
+    /// fsync every open partition and checkpoint their recovery points.
     pub fn flush_all(&self) -> Result<(), LogError> {
         for log in self.logs.values() {
             lock(log).flush()?;
         }
-        Ok(())
+        self.checkpoint_recovery_points()
+    }
+
+    /// A clean shutdown: flush and checkpoint everything, then leave the clean-shutdown marker.
+    pub fn shut_down_cleanly(&self) -> Result<(), LogError> {
+        self.flush_all()?;
+        checkpoint::write_clean_shutdown_marker(self.storage.as_ref(), &self.log_dir)
     }
 
     /// Apply the time-based flush policy to every open partition.

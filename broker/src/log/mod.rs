@@ -10,9 +10,17 @@
 //!   (`flush_interval_messages` / `flush_interval_ms`, by default left to the OS, as in Kafka)
 //!   and always when a segment is rolled (the sealed segment is synced before the new one is
 //!   created), so only the active segment can have a torn tail.
-//! - On open, sealed segments are scanned header by header and the active segment is fully
-//!   validated (CRC-32C of every batch); a torn or corrupt tail is truncated. Indexes are
-//!   rebuilt from the scan and rewritten only when they differ from the files.
+//! - Each log has a recovery point: every offset below it is known to be durable (fsynced).
+//!   It moves on every flush and roll, and the broker checkpoints it to
+//!   `recovery-point-offset-checkpoint` in the log directory (see [`checkpoint`]). Sealed
+//!   segments are synced when they roll, so the recovery point is never below the active
+//!   segment's base offset.
+//! - On open, batches below the recovery point are scanned header by header; a header that does
+//!   not parse there is corruption, not a torn write, so nothing is truncated: the bytes stay on
+//!   disk, the start-up log names the file and position, and reads of those offsets answer
+//!   CORRUPT_MESSAGE. From the recovery point on, every batch's CRC-32C is verified and a torn
+//!   tail is truncated (logged with the bytes and offsets cut). Indexes are rebuilt from the
+//!   scan and rewritten only when they differ from the files.
 //! - The idempotent producer state is rebuilt on open from the batch headers of the whole log
 //!   (no producer snapshots yet), so producers whose batches were all deleted by retention are
 //!   forgotten on restart and get `UNKNOWN_PRODUCER_ID`.
@@ -21,6 +29,7 @@
 //!   `log-start-offset.checkpoint` file (written to a temporary file, synced, renamed).
 
 mod batch;
+pub mod checkpoint;
 pub mod manager;
 mod producer;
 mod segment;
@@ -38,6 +47,7 @@ use bytes::{Bytes, BytesMut};
 pub use batch::{BatchHeader, HEADER_LEN};
 pub use manager::LogManager;
 use producer::{check_sequence, BatchMetadata, ProducerEntry, ProducerStateTable, SequenceCheck};
+pub use segment::CorruptRegion;
 use segment::{ScannedBatch, Segment};
 
 use crate::storage::Storage;
@@ -190,6 +200,8 @@ pub struct PartitionLog {
     last_flush_ms: i64,
     /// The latest time passed in, for `flush()` which takes none.
     last_now_ms: i64,
+    /// Every offset below this is durable; recovery after a crash starts here.
+    recovery_point: i64,
 }
 
 impl std::fmt::Debug for PartitionLog {
@@ -214,12 +226,25 @@ fn parse_segment_name(name: &str, suffix: &str) -> Option<i64> {
 }
 
 impl PartitionLog {
-    /// Open (or create) the log in `dir`, recovering it after a crash: see the module docs.
+    /// Open (or create) the log in `dir` with no checkpointed recovery point: recovery starts
+    /// at the active segment (sealed segments were synced when they rolled).
     pub fn open(
         storage: Arc<dyn Storage>,
         dir: PathBuf,
         config: LogConfig,
         now_ms: i64,
+    ) -> Result<Self, LogError> {
+        Self::open_at_recovery_point(storage, dir, config, now_ms, None)
+    }
+
+    /// Open (or create) the log in `dir`, recovering it above `recovery_point` (the
+    /// checkpointed one, if any): see the module docs.
+    pub fn open_at_recovery_point(
+        storage: Arc<dyn Storage>,
+        dir: PathBuf,
+        config: LogConfig,
+        now_ms: i64,
+        recovery_point: Option<i64>,
     ) -> Result<Self, LogError> {
         let d = dir.display().to_string();
         storage.create_dir_all(&dir).map_err(storage_err(format!("creating {d}")))?;
@@ -237,30 +262,60 @@ impl PartitionLog {
             }
         }
         let checkpoint = read_checkpoint(storage.as_ref(), &dir)?;
+        // Sealed segments were synced when they rolled: recovery never starts below the
+        // active segment, whatever the checkpoint says.
+        let floor = bases.last().copied().unwrap_or(0);
+        let recovery_point = recovery_point.unwrap_or(floor).max(floor);
 
         let mut producers = ProducerStateTable::default();
         let mut segments = BTreeMap::new();
+        let mut active_corrupt = None;
         for (i, &base) in bases.iter().enumerate() {
             let active = i + 1 == bases.len();
             let mut seg = Segment::open(storage.as_ref(), &dir, base, false)
                 .map_err(storage_err(format!("opening segment {base} in {d}")))?;
-            let cut = seg
+            let recovered = seg
                 .recover(
                     storage.as_ref(),
-                    active,
+                    recovery_point,
                     !active,
                     config.index_interval_bytes,
                     &mut producers,
                 )
                 .map_err(storage_err(format!("recovering segment {base} in {d}")))?;
-            if cut > 0 {
+            if recovered.truncated_bytes > 0 {
                 tracing::warn!(
                     dir = %d,
                     segment = base,
-                    truncated_bytes = cut,
-                    "truncated a torn or corrupt tail of {cut} bytes from {}",
+                    truncated_bytes = recovered.truncated_bytes,
+                    recovery_point,
+                    log_end_offset = seg.next_offset,
+                    "recovery truncated a torn tail of {} bytes from {}: it lay above the recovery point {recovery_point}, where a crash can cut a write short",
+                    recovered.truncated_bytes,
                     seg.log_path().display()
                 );
+            }
+            if let Some(corrupt) = recovered.corrupt {
+                // The corrupt bytes hold offsets up to the next segment (or, in the active
+                // segment, up to the recovery point): they stay addressed, and unreadable.
+                let end = bases.get(i + 1).copied().unwrap_or(recovery_point);
+                debug_assert!(end >= seg.next_offset, "a corrupt region ends after its start");
+                seg.next_offset = end;
+                tracing::error!(
+                    dir = %d,
+                    file = %seg.log_path().display(),
+                    position = corrupt.position,
+                    first_offset = corrupt.first_offset,
+                    end_offset = end,
+                    recovery_point,
+                    "corrupt record batch at position {} of {}, below the recovery point {recovery_point}: kept as it is (nothing truncated); fetches of offsets {}..{end} answer CORRUPT_MESSAGE. Restore the file from a backup or a replica to read them again",
+                    corrupt.position,
+                    seg.log_path().display(),
+                    corrupt.first_offset,
+                );
+                if active {
+                    active_corrupt = Some(end);
+                }
             }
             if active && !seg.is_empty() {
                 // The first-append time is not persisted: restart the `segment_ms` clock.
@@ -279,9 +334,14 @@ impl PartitionLog {
             unflushed_messages: 0,
             last_flush_ms: now_ms,
             last_now_ms: now_ms,
+            recovery_point,
         };
         if log.segments.is_empty() {
             log.roll_to(checkpoint.unwrap_or(0))?;
+        }
+        if let Some(end) = active_corrupt {
+            // Appends continue after the corrupt bytes, in a new segment.
+            log.roll_to(end)?;
         }
         let first_base = *log.segments.keys().next().expect("at least one segment");
         log.log_start_offset = checkpoint.unwrap_or(first_base).max(first_base);
@@ -297,8 +357,37 @@ impl PartitionLog {
             let start = log.log_start_offset;
             log.truncate_fully_and_start_at(start)?;
         }
+        if log.log_end_offset() < log.recovery_point {
+            // Bytes below the recovery point were durable: something outside the broker removed
+            // or shortened a segment file.
+            tracing::error!(
+                dir = %d,
+                log_end_offset = log.log_end_offset(),
+                recovery_point = log.recovery_point,
+                "the log ends at offset {} below its recovery point {}: records that were on disk are missing (a segment file was removed or shortened outside the broker)",
+                log.log_end_offset(),
+                log.recovery_point
+            );
+            log.recovery_point = log.log_end_offset();
+        }
         log.delete_segments_below_log_start()?;
         Ok(log)
+    }
+
+    /// Every offset below this is durable (fsynced); recovery after a crash starts here.
+    pub fn recovery_point(&self) -> i64 {
+        self.recovery_point
+    }
+
+    /// Regions recovery found corrupt below the recovery point, kept on disk: (segment base
+    /// offset, region). Empty for a healthy log.
+    pub fn corrupt_regions(&self) -> Vec<(i64, CorruptRegion)> {
+        self.segments.iter().filter_map(|(b, s)| s.corrupt.map(|c| (*b, c))).collect()
+    }
+
+    /// The largest producer id found in the log's batches, if any batch is idempotent.
+    pub fn max_producer_id(&self) -> Option<i64> {
+        self.producers.max_producer_id()
     }
 
     /// The partition directory.
@@ -493,6 +582,8 @@ impl PartitionLog {
         let seg = Segment::open(self.storage.as_ref(), &self.dir, base_offset, true)
             .map_err(storage_err(&ctx))?;
         self.segments.insert(base_offset, seg);
+        // Everything before the new segment is synced now.
+        self.recovery_point = self.recovery_point.max(base_offset);
         Ok(())
     }
 
@@ -503,6 +594,7 @@ impl PartitionLog {
             seg.delete_files(self.storage.as_ref())
                 .map_err(storage_err(self.ctx(format!("deleting segment {base}"))))?;
         }
+        self.recovery_point = offset;
         self.roll_to(offset)?;
         self.log_start_offset = offset;
         Ok(())
@@ -597,6 +689,20 @@ impl PartitionLog {
                 let bytes = ahead.bytes(f, pos - f).map_err(read_err())?;
                 taken += bytes.len() as u64;
                 parts.push(bytes);
+            }
+            if let (false, Some(corrupt)) = (done, seg.corrupt) {
+                // The read reached bytes recovery kept as corrupt: never skip over them to the
+                // next segment, which would hide the gap from the consumer.
+                if parts.is_empty() && fetch_offset < max_offset {
+                    return Err(LogError::CorruptRecord(self.ctx(format!(
+                        "offset {fetch_offset} lies in a corrupt region of {} from position {} (offsets {}..{}), kept on disk by recovery",
+                        seg.log_path().display(),
+                        corrupt.position,
+                        corrupt.first_offset,
+                        seg.next_offset
+                    ))));
+                }
+                break 'segments;
             }
             if done {
                 break 'segments;
@@ -737,6 +843,9 @@ impl PartitionLog {
         }
         self.unflushed_messages = 0;
         self.last_flush_ms = self.last_now_ms;
+        let leo = self.log_end_offset();
+        debug_assert!(self.recovery_point <= leo, "the recovery point never passes the log end");
+        self.recovery_point = leo;
         Ok(())
     }
 
@@ -826,11 +935,12 @@ impl<'a> ReadAhead<'a> {
     }
 
     fn header_at(&mut self, position: u64) -> io::Result<Option<[u8; HEADER_LEN]>> {
-        if position + HEADER_LEN as u64 > self.segment.size {
+        let readable = self.segment.readable_size();
+        if position + HEADER_LEN as u64 > readable {
             return Ok(None);
         }
         if !self.covers(position, HEADER_LEN as u64) {
-            let len = self.window.min(self.segment.size - position);
+            let len = self.window.min(readable - position);
             self.data = Bytes::from(self.segment.read(position, len as usize)?);
             self.start = position;
         }

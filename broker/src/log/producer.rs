@@ -61,6 +61,11 @@ impl ProducerStateTable {
         self.producers.insert(producer_id, entry);
     }
 
+    /// The largest producer id with state in this partition.
+    pub fn max_producer_id(&self) -> Option<i64> {
+        self.producers.keys().next_back().copied()
+    }
+
     /// Record an appended batch whose offsets are assigned.
     pub fn update(&mut self, h: &BatchHeader<'_>) {
         let entry = self.producers.entry(h.producer_id()).or_default();

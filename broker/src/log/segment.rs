@@ -44,6 +44,26 @@ impl ScannedBatch {
     }
 }
 
+/// Where a segment stops being readable: a batch header below the recovery point that does not
+/// parse. Those bytes were durable, so they are corruption, not a torn write: they are kept on
+/// disk and reads of the offsets they hold answer CORRUPT_MESSAGE.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CorruptRegion {
+    /// Position of the first unreadable byte in the `.log` file.
+    pub position: u64,
+    /// The first offset that cannot be read.
+    pub first_offset: i64,
+}
+
+/// What [`Segment::recover`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SegmentRecovery {
+    /// Bytes truncated from a torn tail above the recovery point.
+    pub truncated_bytes: u64,
+    /// Corruption below the recovery point, kept as it is.
+    pub corrupt: Option<CorruptRegion>,
+}
+
 /// An open segment and its in-memory index state.
 ///
 /// Only the `.log` file stays open. The sparse indexes live in memory (they are rebuilt from the
@@ -76,6 +96,8 @@ pub struct Segment {
     pub rolling_base_ms: Option<i64>,
     /// Whether bytes were written since the last sync.
     pub dirty: bool,
+    /// Unreadable bytes found by recovery below the recovery point, if any.
+    pub corrupt: Option<CorruptRegion>,
 }
 
 impl Segment {
@@ -117,6 +139,7 @@ impl Segment {
             bytes_since_last_index: 0,
             rolling_base_ms: None,
             dirty: truncate,
+            corrupt: None,
         })
     }
 
@@ -128,6 +151,12 @@ impl Segment {
     /// Whether the segment holds no batch.
     pub fn is_empty(&self) -> bool {
         self.size == 0
+    }
+
+    /// Bytes of the `.log` file that can be read batch by batch: all of them, or those before a
+    /// corrupt region.
+    pub fn readable_size(&self) -> u64 {
+        self.corrupt.map_or(self.size, |c| c.position)
     }
 
     /// Account for a batch at `position` in the in-memory state, adding index entries by
@@ -184,9 +213,10 @@ impl Segment {
         Ok(())
     }
 
-    /// Read the header of the batch at `position`, if a whole header lies before the end.
+    /// Read the header of the batch at `position`, if a whole header lies before the end of
+    /// the readable bytes.
     pub fn header_at(&self, position: u64) -> io::Result<Option<[u8; HEADER_LEN]>> {
-        if position + HEADER_LEN as u64 > self.size {
+        if position + HEADER_LEN as u64 > self.readable_size() {
             return Ok(None);
         }
         let mut buf = [0u8; HEADER_LEN];
@@ -227,20 +257,25 @@ impl Segment {
     }
 
     /// Scan the `.log` file from the start, rebuilding in-memory state and indexes and
-    /// feeding idempotent batches to `producers`. With `verify_crc`, every batch is fully
-    /// read and checked; otherwise only headers are checked. `sealed` marks a segment that is
-    /// no longer active. Returns the number of bytes
-    /// truncated from a torn or corrupt tail.
+    /// feeding idempotent batches to `producers`. `sealed` marks a segment that is no longer
+    /// active.
+    ///
+    /// Batches below `recovery_point` were made durable before the last checkpoint, so only
+    /// their headers are checked, and a header that does not parse there is corruption: it is
+    /// kept, and reported as [`SegmentRecovery::corrupt`]. From the recovery point on, where a
+    /// crash can leave a torn write, every batch's CRC-32C is verified and the file is
+    /// truncated at the first one that fails.
     pub fn recover(
         &mut self,
         storage: &dyn Storage,
-        verify_crc: bool,
+        recovery_point: i64,
         sealed: bool,
         index_interval: u32,
         producers: &mut ProducerStateTable,
-    ) -> io::Result<u64> {
+    ) -> io::Result<SegmentRecovery> {
         let file_len = self.log.len()?;
         self.size = file_len;
+        self.corrupt = None;
         self.next_offset = self.base_offset;
         self.max_timestamp = -1;
         self.max_timestamp_batch = None;
@@ -262,7 +297,8 @@ impl Segment {
             if !plausible {
                 break;
             }
-            if verify_crc && batch::validate(&self.read(pos, size)?).is_err() {
+            let above_recovery_point = self.next_offset >= recovery_point;
+            if above_recovery_point && batch::validate(&self.read(pos, size)?).is_err() {
                 break;
             }
             self.track(&ScannedBatch::of(&h, pos), index_interval);
@@ -271,22 +307,30 @@ impl Segment {
             }
             pos += size as u64;
         }
+        let mut outcome = SegmentRecovery::default();
+        if pos < file_len {
+            if self.next_offset < recovery_point {
+                // Durable bytes that do not parse: never cut what a crash cannot have torn.
+                let region = CorruptRegion { position: pos, first_offset: self.next_offset };
+                self.corrupt = Some(region);
+                outcome.corrupt = Some(region);
+            } else {
+                self.log.truncate(pos)?;
+                self.log.sync()?;
+                self.size = pos;
+                outcome.truncated_bytes = file_len - pos;
+            }
+        }
         if sealed {
             // A sealed segment's time index ends with its final max timestamp (see `seal`).
             self.add_time_entry_if_newer();
-        }
-        let cut = file_len - pos;
-        if cut > 0 {
-            self.log.truncate(pos)?;
-            self.log.sync()?;
-            self.size = pos;
         }
         let (index_bytes, time_bytes) = (self.index_bytes(0), self.time_index_bytes(0));
         rewrite_if_different(storage, &self.index_path, &index_bytes)?;
         rewrite_if_different(storage, &self.time_index_path, &time_bytes)?;
         self.index_entries_written = self.offset_entries.len();
         self.time_entries_written = self.time_entries.len();
-        Ok(cut)
+        Ok(outcome)
     }
 
     /// Called when the segment stops being the active one: record its final max timestamp in

@@ -556,7 +556,7 @@ fn manager_opens_lists_and_removes_partitions() {
     m.flush_all().unwrap();
     m.maybe_flush_all(10).unwrap();
     assert_eq!(m.enforce_retention_all(0).unwrap().len(), 2);
-    m.remove("other", 0).unwrap();
+    m.remove("other", 0, "0").unwrap();
     assert_eq!(m.partitions_on_disk().unwrap(), vec![("my-topic".to_string(), 2)]);
     drop(log);
     let mut m2 = LogManager::open(Arc::clone(&s), root.to_path_buf()).unwrap();
@@ -606,4 +606,114 @@ fn reopen_multi_segment_log_keeps_indexes_and_lookups() {
     assert_eq!(log.segment_base_offsets(), vec![0, 4, 8]);
     assert_eq!(log.offset_for_timestamp(201).unwrap(), Some((5, 201)));
     assert_eq!(log.max_timestamp_offset().unwrap(), Some((9, 401)));
+}
+
+/// Flips one byte of a file in memory storage, durably (as a bit flip on the platter would).
+fn corrupt_byte(mem: &MemoryStorage, path: &std::path::Path, position: u64) {
+    let mut f = mem.open(path, false).unwrap();
+    let mut byte = [0u8; 1];
+    f.read_exact_at(position, &mut byte).unwrap();
+    f.write_at(position, &[byte[0] ^ 0xff]).unwrap();
+    f.sync().unwrap();
+}
+
+#[test]
+fn corruption_in_a_sealed_segment_is_kept_and_read_as_corrupt_message() {
+    let (mem, s) = mem();
+    let one = batch(2, 0).len() as u64;
+    let config = LogConfig { segment_bytes: one * 3, ..Default::default() };
+    let mut log = open(&s, config.clone());
+    for i in 0..7 {
+        log.append(&mut batch(2, 100 * i), 0, 0).unwrap();
+    }
+    log.flush().unwrap();
+    // Segments 0 (offsets 0..5), 6 (6..11) and the active 12.
+    assert_eq!(log.segment_base_offsets(), vec![0, 6, 12]);
+    drop(log);
+    let first = dir().join("00000000000000000000.log");
+    let len_before = mem.read_file(&first).unwrap().len();
+    // The magic byte of the second batch of the first segment: its header no longer parses.
+    corrupt_byte(&mem, &first, one + 16);
+
+    let log = open(&s, config.clone());
+    assert_eq!(mem.read_file(&first).unwrap().len(), len_before, "nothing may be truncated");
+    assert_eq!(log.log_end_offset(), 14, "no offset may be lost or reused");
+    assert_eq!(log.corrupt_regions().len(), 1);
+    assert_eq!(log.corrupt_regions()[0].1.first_offset, 2);
+    // The batch before the corruption still reads; a read that reaches it stops there.
+    assert_eq!(base_offsets(&log.read(0, u32::MAX).unwrap()), vec![0]);
+    // Reads in the corrupt region answer CORRUPT_MESSAGE, naming the file and position.
+    let err = log.read(2, u32::MAX).unwrap_err();
+    assert_eq!(err.error_code(), 2, "{err}");
+    assert!(err.to_string().contains("00000000000000000000.log"), "{err}");
+    assert!(err.to_string().contains(&format!("position {one}")), "{err}");
+    assert_eq!(log.read(5, u32::MAX).unwrap_err().error_code(), 2);
+    // Later segments are untouched.
+    assert_eq!(base_offsets(&log.read(6, u32::MAX).unwrap()), vec![6, 8, 10, 12]);
+    drop(log);
+    // And it stays that way on every later start.
+    let log = open(&s, config);
+    assert_eq!(mem.read_file(&first).unwrap().len(), len_before);
+    assert_eq!(log.log_end_offset(), 14);
+}
+
+#[test]
+fn corruption_below_a_checkpointed_recovery_point_in_the_active_segment_is_kept() {
+    let (mem, s) = mem();
+    let one = batch(2, 0).len() as u64;
+    let mut log = open(&s, LogConfig::default());
+    for i in 0..4 {
+        log.append(&mut batch(2, 100 * i), 0, 0).unwrap();
+    }
+    log.flush().unwrap();
+    let recovery_point = log.recovery_point();
+    assert_eq!(recovery_point, 8);
+    drop(log);
+    let active = dir().join("00000000000000000000.log");
+    let len_before = mem.read_file(&active).unwrap().len();
+    // A bad CRC (a record byte) and a bad header, both below the recovery point.
+    corrupt_byte(&mem, &active, one + one - 3);
+    let reopen = || {
+        PartitionLog::open_at_recovery_point(
+            Arc::clone(&s),
+            dir(),
+            LogConfig::default(),
+            0,
+            Some(recovery_point),
+        )
+        .unwrap()
+    };
+    let log = reopen();
+    // Below the recovery point only headers are checked: a bad CRC is the consumer's to see.
+    assert_eq!(log.log_end_offset(), 8);
+    assert!(log.corrupt_regions().is_empty());
+    drop(log);
+    corrupt_byte(&mem, &active, 2 * one + 16);
+    let mut log = reopen();
+    assert_eq!(mem.read_file(&active).unwrap().len(), len_before, "nothing may be truncated");
+    assert_eq!(log.log_end_offset(), 8, "offsets up to the recovery point stay addressed");
+    assert_eq!(log.read(4, u32::MAX).unwrap_err().error_code(), 2);
+    // Appends continue in a new segment at the recovery point.
+    assert_eq!(log.append(&mut batch(1, 0), 0, 0).unwrap().base_offset, 8);
+    assert_eq!(log.segment_base_offsets(), vec![0, 8]);
+    assert_eq!(base_offsets(&log.read(8, u32::MAX).unwrap()), vec![8]);
+
+    // Without the checkpoint (recovery from the active segment's start), the same bytes
+    // would have been a torn tail: that is the only case recovery truncates.
+    assert!(log.recovery_point() >= 8);
+}
+
+#[test]
+fn recovery_point_follows_flushes_and_rolls() {
+    let (_, s) = mem();
+    let one = batch(2, 0).len() as u64;
+    let mut log = open(&s, LogConfig { segment_bytes: one * 2, ..Default::default() });
+    assert_eq!(log.recovery_point(), 0);
+    log.append(&mut batch(2, 0), 0, 0).unwrap();
+    log.append(&mut batch(2, 0), 0, 0).unwrap();
+    assert_eq!(log.recovery_point(), 0, "nothing synced yet");
+    log.append(&mut batch(2, 0), 0, 0).unwrap();
+    assert_eq!(log.recovery_point(), 4, "the roll synced the sealed segment");
+    log.flush().unwrap();
+    assert_eq!(log.recovery_point(), 6);
 }

@@ -8,31 +8,49 @@
 mod image;
 mod records;
 
+use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use uuid::Uuid;
 
 pub use image::{MetadataImage, PartitionImage, TopicImage};
 pub use records::{ConfigResource, MetadataRecord};
 
 use crate::internal_records::{encode_batch, read_all};
+use crate::log::checkpoint::RecoveryPoints;
 use crate::log::{LogConfig, LogError, PartitionLog};
 use crate::storage::Storage;
 
 /// Directory name of the metadata log inside the log directory, as KRaft names it.
 pub const METADATA_LOG_DIR: &str = "__cluster_metadata-0";
 
+/// The metadata log's topic name, as KRaft names it (its one partition is 0).
+pub const METADATA_TOPIC: &str = "__cluster_metadata";
+
 /// The metadata log and the image it produces.
 pub struct MetadataStore {
     /// Shared so that a request can hold a consistent snapshot without copying it.
     image: Arc<MetadataImage>,
     log: PartitionLog,
+    recovery_points: Arc<RecoveryPoints>,
+    /// Topic ids whose removal the replayed log records: a partition directory of one of them is
+    /// a deletion to finish, not a stray.
+    removed_topic_ids: BTreeSet<Uuid>,
 }
 
 impl MetadataStore {
-    /// Opens (or creates) the metadata log under `log_dir` and replays it.
-    pub fn open(storage: Arc<dyn Storage>, log_dir: &Path, now_ms: i64) -> Result<Self, LogError> {
+    /// Opens the metadata log under `log_dir` (created empty on a freshly formatted directory)
+    /// and replays it, recovering above its checkpointed recovery point. A record that cannot
+    /// be read below the recovery point fails the open: serving an image without the records
+    /// after it would make topics, ACLs and users silently disappear.
+    pub fn open(
+        storage: Arc<dyn Storage>,
+        log_dir: &Path,
+        now_ms: i64,
+        recovery_points: Arc<RecoveryPoints>,
+    ) -> Result<Self, LogError> {
         let config = LogConfig {
             // Metadata must never be lost or expire: flush every write, keep everything.
             flush_interval_messages: 1,
@@ -40,8 +58,15 @@ impl MetadataStore {
             retention_bytes: -1,
             ..LogConfig::default()
         };
-        let log = PartitionLog::open(storage, log_dir.join(METADATA_LOG_DIR), config, now_ms)?;
+        let log = PartitionLog::open_at_recovery_point(
+            storage,
+            log_dir.join(METADATA_LOG_DIR),
+            config,
+            now_ms,
+            recovery_points.get(METADATA_TOPIC, 0),
+        )?;
         let mut image = MetadataImage::default();
+        let mut removed_topic_ids = BTreeSet::new();
         for stored in read_all(&log)? {
             let value = stored.value.as_deref().unwrap_or_default();
             let record: MetadataRecord = serde_json::from_slice(value).map_err(|e| {
@@ -50,9 +75,17 @@ impl MetadataStore {
                     stored.offset
                 ))
             })?;
+            if let MetadataRecord::RemoveTopic { topic_id } = &record {
+                removed_topic_ids.insert(*topic_id);
+            }
             image.apply(&record);
         }
-        Ok(Self { image: Arc::new(image), log })
+        Ok(Self { image: Arc::new(image), log, recovery_points, removed_topic_ids })
+    }
+
+    /// Topic ids the replayed log removed.
+    pub fn removed_topic_ids(&self) -> &BTreeSet<Uuid> {
+        &self.removed_topic_ids
     }
 
     /// The current image.
@@ -75,6 +108,13 @@ impl MetadataStore {
         let mut batch = encode_batch(&entries, now_ms);
         self.log.append(&mut batch, 0, now_ms)?;
         self.image = Arc::new(next);
+        // The batch is durable (flushed by the append); checkpointing it keeps recovery from
+        // treating committed metadata as a torn tail. The commit stands if this fails: the
+        // next checkpoint catches up.
+        let point = ((METADATA_TOPIC.to_owned(), 0), self.log.recovery_point());
+        if let Err(e) = self.recovery_points.update([point], &[]) {
+            tracing::warn!(error = %e, "could not checkpoint the metadata log's recovery point");
+        }
         Ok(())
     }
 }

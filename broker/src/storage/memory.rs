@@ -170,6 +170,23 @@ impl Storage for MemoryStorage {
 
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
         let mut inner = self.lock();
+        if inner.dirs.contains(from) {
+            // A directory moves with everything below it (a partition set aside or deleted).
+            let moved = |p: &PathBuf| to.join(p.strip_prefix(from).expect("under `from`"));
+            let dirs: Vec<PathBuf> =
+                inner.dirs.iter().filter(|d| d.starts_with(from)).cloned().collect();
+            for d in dirs {
+                inner.dirs.remove(&d);
+                inner.dirs.insert(moved(&d));
+            }
+            let files: Vec<PathBuf> =
+                inner.files.keys().filter(|f| f.starts_with(from)).cloned().collect();
+            for f in files {
+                let data = inner.files.remove(&f).expect("listed");
+                inner.files.insert(moved(&f), data);
+            }
+            return Ok(());
+        }
         let file = inner.files.remove(from).ok_or_else(|| not_found(from))?;
         inner.files.insert(to.to_path_buf(), file);
         Ok(())

@@ -25,7 +25,7 @@ pub trait Storage: Send + Sync + 'static {
     fn remove_dir_all(&self, path: &Path) -> io::Result<()>;
     /// Remove one file.
     fn remove_file(&self, path: &Path) -> io::Result<()>;
-    /// Atomically rename a file, replacing `to` if it exists.
+    /// Atomically rename a file (replacing `to` if it exists) or a directory (to a new name).
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()>;
     /// Whether a file or directory exists at `path`.
     fn exists(&self, path: &Path) -> bool;
