@@ -239,6 +239,7 @@ impl Broker {
             )?;
         }
         broker.load_groups()?;
+        broker.lock_logs().clear_clean_shutdown_marker()?;
         Ok(broker)
     }
 

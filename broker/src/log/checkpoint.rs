@@ -85,15 +85,19 @@ impl RecoveryPoints {
     }
 }
 
-/// Whether the last run of the broker on `log_dir` shut down cleanly; removes the marker, so
-/// that a crash in this run is not mistaken for a clean shutdown on the next start.
-pub fn take_clean_shutdown_marker(storage: &dyn Storage, log_dir: &Path) -> Result<bool, LogError> {
+/// Whether the last run of the broker on `log_dir` shut down cleanly.
+pub fn had_clean_shutdown(storage: &dyn Storage, log_dir: &Path) -> bool {
+    storage.exists(&log_dir.join(CLEAN_SHUTDOWN_FILE))
+}
+
+/// Removes the clean-shutdown marker (once a start succeeded), so that a crash of the new run
+/// is not mistaken for a clean shutdown on the next start.
+pub fn remove_clean_shutdown_marker(storage: &dyn Storage, log_dir: &Path) -> Result<(), LogError> {
     let path = log_dir.join(CLEAN_SHUTDOWN_FILE);
     if !storage.exists(&path) {
-        return Ok(false);
+        return Ok(());
     }
-    storage.remove_file(&path).map_err(storage_err(format!("removing {}", path.display())))?;
-    Ok(true)
+    storage.remove_file(&path).map_err(storage_err(format!("removing {}", path.display())))
 }
 
 /// Marks a clean shutdown of `log_dir`: called after every log was flushed and checkpointed.
@@ -188,13 +192,15 @@ mod tests {
     }
 
     #[test]
-    fn the_clean_shutdown_marker_is_taken_once() {
+    fn the_clean_shutdown_marker_is_written_and_removed() {
         let storage = MemoryStorage::new();
         let dir = Path::new("/data");
         storage.create_dir_all(dir).unwrap();
-        assert!(!take_clean_shutdown_marker(&storage, dir).unwrap());
+        assert!(!had_clean_shutdown(&storage, dir));
         write_clean_shutdown_marker(&storage, dir).unwrap();
-        assert!(take_clean_shutdown_marker(&storage, dir).unwrap());
-        assert!(!take_clean_shutdown_marker(&storage, dir).unwrap());
+        assert!(had_clean_shutdown(&storage, dir));
+        remove_clean_shutdown_marker(&storage, dir).unwrap();
+        assert!(!had_clean_shutdown(&storage, dir));
+        remove_clean_shutdown_marker(&storage, dir).unwrap();
     }
 }

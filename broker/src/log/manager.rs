@@ -42,13 +42,13 @@ fn lock(log: &SharedLog) -> std::sync::MutexGuard<'_, PartitionLog> {
 
 impl LogManager {
     /// Open the log directory, creating it if missing, and read its recovery point checkpoint
-    /// and clean-shutdown marker (removing the marker). No partition is opened yet.
+    /// and clean-shutdown marker. No partition is opened yet.
     pub fn open(storage: Arc<dyn Storage>, log_dir: PathBuf) -> Result<Self, LogError> {
         storage
             .create_dir_all(&log_dir)
             .map_err(storage_err(format!("creating log dir {}", log_dir.display())))?;
         let recovery_points = Arc::new(RecoveryPoints::read(storage.clone(), &log_dir)?);
-        let clean_shutdown = checkpoint::take_clean_shutdown_marker(storage.as_ref(), &log_dir)?;
+        let clean_shutdown = checkpoint::had_clean_shutdown(storage.as_ref(), &log_dir);
         Ok(LogManager { storage, log_dir, logs: BTreeMap::new(), recovery_points, clean_shutdown })
     }
 
@@ -61,6 +61,12 @@ impl LogManager {
     /// The recovery point checkpoint, shared with the metadata log.
     pub fn recovery_points(&self) -> &Arc<RecoveryPoints> {
         &self.recovery_points
+    }
+
+    /// Removes the clean-shutdown marker once start-up succeeded, so that a crash of this run
+    /// is not taken for a clean shutdown (a refused start leaves it in place).
+    pub fn clear_clean_shutdown_marker(&self) -> Result<(), LogError> {
+        checkpoint::remove_clean_shutdown_marker(self.storage.as_ref(), &self.log_dir)
     }
 
     /// Writes every open log's recovery point to `recovery-point-offset-checkpoint`.

@@ -269,7 +269,6 @@ impl PartitionLog {
 
         let mut producers = ProducerStateTable::default();
         let mut segments = BTreeMap::new();
-        let mut active_corrupt = None;
         for (i, &base) in bases.iter().enumerate() {
             let active = i + 1 == bases.len();
             let mut seg = Segment::open(storage.as_ref(), &dir, base, false)
@@ -313,9 +312,6 @@ impl PartitionLog {
                     seg.log_path().display(),
                     corrupt.first_offset,
                 );
-                if active {
-                    active_corrupt = Some(end);
-                }
             }
             if active && !seg.is_empty() {
                 // The first-append time is not persisted: restart the `segment_ms` clock.
@@ -338,10 +334,6 @@ impl PartitionLog {
         };
         if log.segments.is_empty() {
             log.roll_to(checkpoint.unwrap_or(0))?;
-        }
-        if let Some(end) = active_corrupt {
-            // Appends continue after the corrupt bytes, in a new segment.
-            log.roll_to(end)?;
         }
         let first_base = *log.segments.keys().next().expect("at least one segment");
         log.log_start_offset = checkpoint.unwrap_or(first_base).max(first_base);
@@ -511,8 +503,11 @@ impl PartitionLog {
 
         let active = self.active();
         let elapsed = active.rolling_base_ms.map_or(0, |t| now_ms.saturating_sub(t));
+        // An active segment with corrupt bytes (kept by recovery) takes no appends after them:
+        // they continue in a new segment.
         if !active.is_empty()
             && (active.size + total > segment_bytes
+                || active.corrupt.is_some()
                 || elapsed >= self.config.segment_ms
                 || last_offset - active.base_offset > i64::from(i32::MAX))
         {

@@ -98,8 +98,11 @@ impl TestBroker {
             if let Some(status) = child.try_wait().unwrap() {
                 panic!("broker exited during start-up ({status}):\n{}", self.log_tail());
             }
-            // Every listener, not just the first: they are bound one after another.
-            if self.listener_ports().iter().all(|p| TcpStream::connect(("127.0.0.1", *p)).is_ok()) {
+            // Every listener, not just the first: they are bound one after another. Listeners
+            // are bound before recovery runs, so also wait for the start-up to finish.
+            if self.listener_ports().iter().all(|p| TcpStream::connect(("127.0.0.1", *p)).is_ok())
+                && self.log().matches("kafka-lab-broker started").count() >= self.starts as usize
+            {
                 break;
             }
             assert!(
