@@ -202,6 +202,8 @@ pub struct PartitionLog {
     last_now_ms: i64,
     /// Every offset below this is durable; recovery after a crash starts here.
     recovery_point: i64,
+    /// The last append failed on storage (logged once until an append succeeds again).
+    storage_failing: bool,
 }
 
 impl std::fmt::Debug for PartitionLog {
@@ -294,6 +296,14 @@ impl PartitionLog {
                     seg.log_path().display()
                 );
             }
+            if recovered.rebuilt_indexes {
+                tracing::info!(
+                    dir = %d,
+                    segment = base,
+                    "rebuilt the offset and time indexes of {} from the log",
+                    seg.log_path().display()
+                );
+            }
             if let Some(corrupt) = recovered.corrupt {
                 // The corrupt bytes hold offsets up to the next segment (or, in the active
                 // segment, up to the recovery point): they stay addressed, and unreadable.
@@ -331,6 +341,7 @@ impl PartitionLog {
             last_flush_ms: now_ms,
             last_now_ms: now_ms,
             recovery_point,
+            storage_failing: false,
         };
         if log.segments.is_empty() {
             log.roll_to(checkpoint.unwrap_or(0))?;
@@ -364,6 +375,11 @@ impl PartitionLog {
         }
         log.delete_segments_below_log_start()?;
         Ok(log)
+    }
+
+    /// Whether the last append failed on storage (a full disk, say).
+    pub fn is_storage_failing(&self) -> bool {
+        self.storage_failing
     }
 
     /// Every offset below this is durable (fsynced); recovery after a crash starts here.
@@ -442,6 +458,29 @@ impl PartitionLog {
     /// is written and the original offsets come back with `duplicate: true` (as Kafka does).
     /// On a storage error nothing is acknowledged; the log stays usable.
     pub fn append(
+        &mut self,
+        records: &mut [u8],
+        leader_epoch: i32,
+        now_ms: i64,
+    ) -> Result<AppendInfo, LogError> {
+        let result = self.append_batches(records, leader_epoch, now_ms);
+        // One log line per change of the partition's storage state, not one per request: a
+        // full disk fails every produce until it is freed.
+        match (&result, self.storage_failing) {
+            (Err(e @ LogError::Storage { .. }), false) => {
+                self.storage_failing = true;
+                tracing::error!(dir = %self.dir.display(), error = %e, "appends to this partition fail; producers get KAFKA_STORAGE_ERROR until the storage recovers (is the disk full?)");
+            }
+            (Ok(_), true) => {
+                self.storage_failing = false;
+                tracing::info!(dir = %self.dir.display(), "appends to this partition succeed again");
+            }
+            _ => {}
+        }
+        result
+    }
+
+    fn append_batches(
         &mut self,
         records: &mut [u8],
         leader_epoch: i32,

@@ -62,6 +62,8 @@ pub struct SegmentRecovery {
     pub truncated_bytes: u64,
     /// Corruption below the recovery point, kept as it is.
     pub corrupt: Option<CorruptRegion>,
+    /// The `.index`/`.timeindex` files did not match the log and were rewritten.
+    pub rebuilt_indexes: bool,
 }
 
 /// An open segment and its in-memory index state.
@@ -326,8 +328,8 @@ impl Segment {
             self.add_time_entry_if_newer();
         }
         let (index_bytes, time_bytes) = (self.index_bytes(0), self.time_index_bytes(0));
-        rewrite_if_different(storage, &self.index_path, &index_bytes)?;
-        rewrite_if_different(storage, &self.time_index_path, &time_bytes)?;
+        outcome.rebuilt_indexes = rewrite_if_different(storage, &self.index_path, &index_bytes)?
+            | rewrite_if_different(storage, &self.time_index_path, &time_bytes)?;
         self.index_entries_written = self.offset_entries.len();
         self.time_entries_written = self.time_entries.len();
         Ok(outcome)
@@ -406,8 +408,9 @@ fn append_and_sync(storage: &dyn Storage, path: &Path, data: &[u8]) -> io::Resul
     file.sync()
 }
 
-/// Replace a file's content with `expected` unless it already matches, then sync it.
-fn rewrite_if_different(storage: &dyn Storage, path: &Path, expected: &[u8]) -> io::Result<()> {
+/// Replace a file's content with `expected` unless it already matches, then sync it; whether
+/// it was rewritten.
+fn rewrite_if_different(storage: &dyn Storage, path: &Path, expected: &[u8]) -> io::Result<bool> {
     let mut file = storage.open(path, true)?;
     let file = file.as_mut();
     let len = file.len()?;
@@ -415,10 +418,11 @@ fn rewrite_if_different(storage: &dyn Storage, path: &Path, expected: &[u8]) -> 
         let mut cur = vec![0u8; expected.len()];
         file.read_exact_at(0, &mut cur)?;
         if cur == expected {
-            return Ok(());
+            return Ok(false);
         }
     }
     file.truncate(0)?;
     file.append(expected)?;
-    file.sync()
+    file.sync()?;
+    Ok(true)
 }

@@ -574,10 +574,14 @@ fn disk_full_fails_the_append_and_the_log_stays_usable() {
     assert!(matches!(err, LogError::Storage { .. }), "{err}");
     assert_eq!(err.error_code(), 56);
     assert_eq!(log.log_end_offset(), 1);
+    assert!(log.is_storage_failing(), "the failure is logged once, as a state change");
+    log.append(&mut idem(9, 0, 1, 2), 0, 0).unwrap_err();
+    assert!(log.is_storage_failing());
     mem.set_capacity_bytes(None);
     // The failed batch did not advance the producer's sequence: its retry is appended.
     let info = log.append(&mut idem(9, 0, 1, 2), 0, 0).unwrap();
     assert_eq!((info.base_offset, info.last_offset, info.duplicate), (1, 2, false));
+    assert!(!log.is_storage_failing());
     assert_eq!(decode(&log.read(0, u32::MAX).unwrap()).len(), 3);
 }
 
