@@ -848,10 +848,7 @@ impl Inner {
         let new_id = ids.member_id(p.client_id);
         if let Some(inst) = p.instance_id.clone() {
             if let Some(old_id) = g.static_members.get(&inst).cloned() {
-                // A static member restarted: it takes over its slot under a new member id and
-                // the old incarnation is fenced.
-                self.replace_static_member(ids, g, &old_id, &new_id);
-                return self.join_known(ids, g, &new_id, p);
+                return self.update_static_member_and_rebalance(ids, g, &old_id, new_id, p);
             }
         }
         if g.members.len() + g.pending_members.len() >= self.config.group_max_size.max(0) as usize {
@@ -898,6 +895,81 @@ impl Inner {
             g.static_members.insert(inst.clone(), new_id.to_owned());
         }
         g.members.insert(new_id.to_owned(), m);
+    }
+
+    /// A known static member joined without a member id (it restarted): Kafka's
+    /// `updateStaticMemberAndRebalance` (KIP-345). It takes over its slot, assignment included,
+    /// under `new_id`, and the old incarnation is fenced. In a Stable group whose selected
+    /// protocol stays the same nothing rebalances: the new member id is persisted and the member
+    /// gets the current generation back. If it is the leader, JoinGroup v9+ tells it so with
+    /// `skip_assignment` (KIP-814); older versions name the previous leader id, so the member
+    /// acts as a follower and its SyncGroup returns the assignment it had. In
+    /// CompletingRebalance the leader may be assigning to the old member id, so the group
+    /// rebalances; in PreparingRebalance the member waits for the join phase like the others.
+    fn update_static_member_and_rebalance(
+        &self,
+        ids: &mut Ids,
+        g: &mut ClassicGroup,
+        old_id: &str,
+        new_id: String,
+        p: JoinParams<'_>,
+    ) -> Pending<JoinGroupResponse> {
+        let version = p.version;
+        let previous_leader = g.leader_id.clone();
+        self.replace_static_member(ids, g, old_id, &new_id);
+        if g.state != GroupState::Stable {
+            let rx = self.update_member(g, &new_id, p);
+            if g.state == GroupState::CompletingRebalance {
+                self.prepare_rebalance(g);
+            }
+            self.maybe_complete_join(g);
+            return Pending::Wait(rx);
+        }
+        let m = g.members.get_mut(&new_id).expect("just replaced");
+        let previous = (
+            std::mem::replace(&mut m.protocols, p.protocols.clone()),
+            std::mem::replace(&mut m.session_timeout_ms, p.session_timeout_ms),
+            std::mem::replace(&mut m.rebalance_timeout_ms, p.rebalance_timeout_ms),
+        );
+        m.session_deadline = Instant::now() + ms(p.session_timeout_ms);
+        if g.select_protocol() != g.protocol_name {
+            // Its new protocols change the group's choice: everyone must rejoin.
+            let rx = self.update_member(g, &new_id, p);
+            self.prepare_rebalance(g);
+            self.maybe_complete_join(g);
+            return Pending::Wait(rx);
+        }
+        tracing::info!(
+            group = %g.group_id,
+            member = %new_id,
+            replaced = old_id,
+            "static member rejoined a Stable group without changing its protocol; no rebalance"
+        );
+        if self.persist_group(g).is_err() {
+            // The new member id is not durable: go back to the old incarnation, as Kafka does.
+            let m = g.members.get_mut(&new_id).expect("just replaced");
+            (m.protocols, m.session_timeout_ms, m.rebalance_timeout_ms) = previous;
+            self.replace_static_member(ids, g, &new_id, old_id);
+            return Pending::Done(build!(JoinGroupResponse {
+                error_code: code(ResponseError::CoordinatorNotAvailable),
+                generation_id: g.generation_id,
+                protocol_type: if version >= 7 { g.protocol_type.as_deref().map(sb) } else { None },
+                protocol_name: Some(sb(g.protocol_name.as_deref().unwrap_or(""))),
+                leader: sb(previous_leader.as_deref().unwrap_or("")),
+                member_id: StrBytes::new()
+            }));
+        }
+        let mut response = join_response(g, &new_id, version);
+        let is_leader = g.leader_id.as_deref() == Some(new_id.as_str());
+        if version >= 9 {
+            response.skip_assignment = is_leader;
+        } else {
+            // Naming the previous leader id keeps the restarted leader from assigning: a Stable
+            // group would not hand its new assignment to the others.
+            response.members.clear();
+            response.leader = sb(previous_leader.as_deref().unwrap_or(""));
+        }
+        Pending::Done(response)
     }
 
     fn join_known(
