@@ -847,7 +847,8 @@ impl Inner {
         }
         let new_id = ids.member_id(p.client_id);
         if let Some(inst) = p.instance_id.clone() {
-            if let Some(old_id) = g.static_members.get(&inst).cloned() {
+            let known = g.static_members.get(&inst).filter(|id| g.members.contains_key(*id));
+            if let Some(old_id) = known.cloned() {
                 return self.update_static_member_and_rebalance(ids, g, &old_id, new_id, p);
             }
         }
@@ -990,14 +991,12 @@ impl Inner {
             }
             return self.add_member_and_rebalance(ids, g, member_id.to_owned(), p);
         }
+        if let Some(e) = Self::validate_existing_member(g, member_id, p.instance_id.as_deref()) {
+            return fail(e);
+        }
         let Some(m) = g.members.get(member_id) else {
             return fail(ResponseError::UnknownMemberId);
         };
-        if let Some(inst) = &p.instance_id {
-            if g.static_members.get(inst).map(String::as_str) != Some(member_id) {
-                return fail(ResponseError::FencedInstanceId);
-            }
-        }
         if !g.supports_protocols(&p.protocol_type, &p.protocols) {
             return fail(ResponseError::InconsistentGroupProtocol);
         }
@@ -1025,6 +1024,25 @@ impl Inner {
                 self.maybe_complete_join(g);
                 Pending::Wait(rx)
             }
+        }
+    }
+
+    /// Kafka's `validateExistingMember`: with a group instance id the instance decides — not
+    /// known is UNKNOWN_MEMBER_ID, known under another member id is FENCED_INSTANCE_ID (a
+    /// newer incarnation took over, so the client must stop instead of rejoining) —, without
+    /// one the member id must be a member.
+    fn validate_existing_member(
+        g: &ClassicGroup,
+        member_id: &str,
+        instance_id: Option<&str>,
+    ) -> Option<ResponseError> {
+        match instance_id {
+            Some(inst) => match g.static_members.get(inst) {
+                None => Some(ResponseError::UnknownMemberId),
+                Some(known) if known != member_id => Some(ResponseError::FencedInstanceId),
+                Some(_) => None,
+            },
+            None => (!g.members.contains_key(member_id)).then_some(ResponseError::UnknownMemberId),
         }
     }
 
@@ -1243,13 +1261,12 @@ impl Inner {
             return fail(ResponseError::CoordinatorNotAvailable);
         }
         let member_id = req.member_id.as_str();
+        let instance_id = req.group_instance_id.as_deref().filter(|_| version >= 3);
+        if let Some(e) = Self::validate_existing_member(g, member_id, instance_id) {
+            return fail(e);
+        }
         if !g.members.contains_key(member_id) {
             return fail(ResponseError::UnknownMemberId);
-        }
-        if let Some(inst) = req.group_instance_id.as_deref().filter(|_| version >= 3) {
-            if g.static_members.get(inst).map(String::as_str) != Some(member_id) {
-                return fail(ResponseError::FencedInstanceId);
-            }
         }
         if req.generation_id != g.generation_id {
             return fail(ResponseError::IllegalGeneration);
@@ -1361,12 +1378,8 @@ impl Inner {
         if g.state == GroupState::Dead {
             return Some(ResponseError::CoordinatorNotAvailable);
         }
-        if let Some(inst) = instance_id {
-            if g.members.contains_key(member_id)
-                && g.static_members.get(inst).map(String::as_str) != Some(member_id)
-            {
-                return Some(ResponseError::FencedInstanceId);
-            }
+        if let Some(e) = Self::validate_existing_member(g, member_id, instance_id) {
+            return Some(e);
         }
         let Some(m) = g.members.get_mut(member_id) else {
             return Some(ResponseError::UnknownMemberId);

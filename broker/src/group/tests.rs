@@ -822,9 +822,25 @@ async fn restarted_static_leader_rejoins_without_a_rebalance() {
     assert_eq!(r.leader.as_str(), leader);
     assert!(r.members.is_empty());
     assert_eq!(state(&c, "g"), "Stable");
-    // The other member sees no rebalance; the old incarnation is fenced.
+    // The other member sees no rebalance; the old incarnation is fenced: told so when it
+    // names its instance (so that it stops rather than rejoin and take the slot back).
     assert_eq!(hb(&c, "g", generation, &follower), NONE);
     assert_eq!(hb(&c, "g", generation, &leader), e(ResponseError::UnknownMemberId));
+    let req = build!(HeartbeatRequest {
+        group_id: GroupId(sb("g")),
+        generation_id: generation,
+        member_id: sb(&leader),
+        group_instance_id: Some(sb("i-1")),
+    });
+    assert_eq!(c.heartbeat(req, 4).error_code, e(ResponseError::FencedInstanceId));
+    let mut req = sync_req("g", generation, &leader, &[]);
+    req.group_instance_id = Some(sb("i-1"));
+    assert_eq!(c.sync_group(req, 5).await.error_code, e(ResponseError::FencedInstanceId));
+    let mut req = static_join_req("g", "i-1");
+    req.member_id = sb(&leader);
+    let r = c.join_group(req, 5, "client", "/h").await;
+    assert_eq!(r.error_code, e(ResponseError::FencedInstanceId));
+    assert_eq!(state(&c, "g"), "Stable");
     // Its SyncGroup returns the assignment it had, and the new member id is persisted.
     let r = c.sync_group(sync_req("g", generation, &restarted, &[]), 5).await;
     assert_eq!((r.error_code, &r.assignment[..]), (NONE, &b"a1"[..]));
