@@ -24,7 +24,10 @@ pub fn encode_batch(entries: &[(Option<Bytes>, Option<Bytes>)], timestamp_ms: i6
             producer_epoch: -1,
             timestamp_type: TimestampType::Creation,
             offset: i as i64,
-            sequence: -1,
+            // The encoder keeps records in one batch only while `offset - sequence` stays the
+            // same; counting up from -1 does that and writes base sequence -1 (no producer
+            // id), as Kafka's own batches of broker-written records carry.
+            sequence: i as i32 - 1,
             timestamp: timestamp_ms,
             key: key.clone(),
             value: value.clone(),
@@ -95,8 +98,11 @@ mod tests {
             (Some(Bytes::from_static(b"k1")), Some(Bytes::from_static(b"v1"))),
             (Some(Bytes::from_static(b"k2")), None),
         ];
-        let batch = encode_batch(&entries, 1_700_000_000_000);
-        let records = decode_records(batch.freeze()).unwrap();
+        let batch = encode_batch(&entries, 1_700_000_000_000).freeze();
+        let headers = RecordBatchDecoder::decode_batch_info(&mut batch.clone()).unwrap();
+        assert_eq!(headers.len(), 1, "one batch for every record: {headers:?}");
+        assert_eq!((headers[0].record_count, headers[0].base_sequence), (2, -1));
+        let records = decode_records(batch).unwrap();
         assert_eq!(records.len(), 2);
         assert_eq!(records[0].offset, 0);
         assert_eq!(records[1].key.as_deref(), Some(&b"k2"[..]));

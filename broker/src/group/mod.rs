@@ -847,11 +847,9 @@ impl Inner {
         }
         let new_id = ids.member_id(p.client_id);
         if let Some(inst) = p.instance_id.clone() {
-            if let Some(old_id) = g.static_members.get(&inst).cloned() {
-                // A static member restarted: it takes over its slot under a new member id and
-                // the old incarnation is fenced.
-                self.replace_static_member(ids, g, &old_id, &new_id);
-                return self.join_known(ids, g, &new_id, p);
+            let known = g.static_members.get(&inst).filter(|id| g.members.contains_key(*id));
+            if let Some(old_id) = known.cloned() {
+                return self.update_static_member_and_rebalance(ids, g, &old_id, new_id, p);
             }
         }
         if g.members.len() + g.pending_members.len() >= self.config.group_max_size.max(0) as usize {
@@ -900,6 +898,81 @@ impl Inner {
         g.members.insert(new_id.to_owned(), m);
     }
 
+    /// A known static member joined without a member id (it restarted): Kafka's
+    /// `updateStaticMemberAndRebalance` (KIP-345). It takes over its slot, assignment included,
+    /// under `new_id`, and the old incarnation is fenced. In a Stable group whose selected
+    /// protocol stays the same nothing rebalances: the new member id is persisted and the member
+    /// gets the current generation back. If it is the leader, JoinGroup v9+ tells it so with
+    /// `skip_assignment` (KIP-814); older versions name the previous leader id, so the member
+    /// acts as a follower and its SyncGroup returns the assignment it had. In
+    /// CompletingRebalance the leader may be assigning to the old member id, so the group
+    /// rebalances; in PreparingRebalance the member waits for the join phase like the others.
+    fn update_static_member_and_rebalance(
+        &self,
+        ids: &mut Ids,
+        g: &mut ClassicGroup,
+        old_id: &str,
+        new_id: String,
+        p: JoinParams<'_>,
+    ) -> Pending<JoinGroupResponse> {
+        let version = p.version;
+        let previous_leader = g.leader_id.clone();
+        self.replace_static_member(ids, g, old_id, &new_id);
+        if g.state != GroupState::Stable {
+            let rx = self.update_member(g, &new_id, p);
+            if g.state == GroupState::CompletingRebalance {
+                self.prepare_rebalance(g);
+            }
+            self.maybe_complete_join(g);
+            return Pending::Wait(rx);
+        }
+        let m = g.members.get_mut(&new_id).expect("just replaced");
+        let previous = (
+            std::mem::replace(&mut m.protocols, p.protocols.clone()),
+            std::mem::replace(&mut m.session_timeout_ms, p.session_timeout_ms),
+            std::mem::replace(&mut m.rebalance_timeout_ms, p.rebalance_timeout_ms),
+        );
+        m.session_deadline = Instant::now() + ms(p.session_timeout_ms);
+        if g.select_protocol() != g.protocol_name {
+            // Its new protocols change the group's choice: everyone must rejoin.
+            let rx = self.update_member(g, &new_id, p);
+            self.prepare_rebalance(g);
+            self.maybe_complete_join(g);
+            return Pending::Wait(rx);
+        }
+        tracing::info!(
+            group = %g.group_id,
+            member = %new_id,
+            replaced = old_id,
+            "static member rejoined a Stable group without changing its protocol; no rebalance"
+        );
+        if self.persist_group(g).is_err() {
+            // The new member id is not durable: go back to the old incarnation, as Kafka does.
+            let m = g.members.get_mut(&new_id).expect("just replaced");
+            (m.protocols, m.session_timeout_ms, m.rebalance_timeout_ms) = previous;
+            self.replace_static_member(ids, g, &new_id, old_id);
+            return Pending::Done(build!(JoinGroupResponse {
+                error_code: code(ResponseError::CoordinatorNotAvailable),
+                generation_id: g.generation_id,
+                protocol_type: if version >= 7 { g.protocol_type.as_deref().map(sb) } else { None },
+                protocol_name: Some(sb(g.protocol_name.as_deref().unwrap_or(""))),
+                leader: sb(previous_leader.as_deref().unwrap_or("")),
+                member_id: StrBytes::new()
+            }));
+        }
+        let mut response = join_response(g, &new_id, version);
+        let is_leader = g.leader_id.as_deref() == Some(new_id.as_str());
+        if version >= 9 {
+            response.skip_assignment = is_leader;
+        } else {
+            // Naming the previous leader id keeps the restarted leader from assigning: a Stable
+            // group would not hand its new assignment to the others.
+            response.members.clear();
+            response.leader = sb(previous_leader.as_deref().unwrap_or(""));
+        }
+        Pending::Done(response)
+    }
+
     fn join_known(
         &self,
         ids: &mut Ids,
@@ -918,14 +991,12 @@ impl Inner {
             }
             return self.add_member_and_rebalance(ids, g, member_id.to_owned(), p);
         }
+        if let Some(e) = Self::validate_existing_member(g, member_id, p.instance_id.as_deref()) {
+            return fail(e);
+        }
         let Some(m) = g.members.get(member_id) else {
             return fail(ResponseError::UnknownMemberId);
         };
-        if let Some(inst) = &p.instance_id {
-            if g.static_members.get(inst).map(String::as_str) != Some(member_id) {
-                return fail(ResponseError::FencedInstanceId);
-            }
-        }
         if !g.supports_protocols(&p.protocol_type, &p.protocols) {
             return fail(ResponseError::InconsistentGroupProtocol);
         }
@@ -953,6 +1024,25 @@ impl Inner {
                 self.maybe_complete_join(g);
                 Pending::Wait(rx)
             }
+        }
+    }
+
+    /// Kafka's `validateExistingMember`: with a group instance id the instance decides — not
+    /// known is UNKNOWN_MEMBER_ID, known under another member id is FENCED_INSTANCE_ID (a
+    /// newer incarnation took over, so the client must stop instead of rejoining) —, without
+    /// one the member id must be a member.
+    fn validate_existing_member(
+        g: &ClassicGroup,
+        member_id: &str,
+        instance_id: Option<&str>,
+    ) -> Option<ResponseError> {
+        match instance_id {
+            Some(inst) => match g.static_members.get(inst) {
+                None => Some(ResponseError::UnknownMemberId),
+                Some(known) if known != member_id => Some(ResponseError::FencedInstanceId),
+                Some(_) => None,
+            },
+            None => (!g.members.contains_key(member_id)).then_some(ResponseError::UnknownMemberId),
         }
     }
 
@@ -1171,13 +1261,12 @@ impl Inner {
             return fail(ResponseError::CoordinatorNotAvailable);
         }
         let member_id = req.member_id.as_str();
+        let instance_id = req.group_instance_id.as_deref().filter(|_| version >= 3);
+        if let Some(e) = Self::validate_existing_member(g, member_id, instance_id) {
+            return fail(e);
+        }
         if !g.members.contains_key(member_id) {
             return fail(ResponseError::UnknownMemberId);
-        }
-        if let Some(inst) = req.group_instance_id.as_deref().filter(|_| version >= 3) {
-            if g.static_members.get(inst).map(String::as_str) != Some(member_id) {
-                return fail(ResponseError::FencedInstanceId);
-            }
         }
         if req.generation_id != g.generation_id {
             return fail(ResponseError::IllegalGeneration);
@@ -1289,12 +1378,8 @@ impl Inner {
         if g.state == GroupState::Dead {
             return Some(ResponseError::CoordinatorNotAvailable);
         }
-        if let Some(inst) = instance_id {
-            if g.members.contains_key(member_id)
-                && g.static_members.get(inst).map(String::as_str) != Some(member_id)
-            {
-                return Some(ResponseError::FencedInstanceId);
-            }
+        if let Some(e) = Self::validate_existing_member(g, member_id, instance_id) {
+            return Some(e);
         }
         let Some(m) = g.members.get_mut(member_id) else {
             return Some(ResponseError::UnknownMemberId);

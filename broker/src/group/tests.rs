@@ -753,6 +753,156 @@ async fn static_member_keeps_its_slot() {
     assert_eq!(hb(&c, "g", r.generation_id, &first), e(ResponseError::UnknownMemberId));
 }
 
+fn static_join_req(group: &str, instance: &str) -> JoinGroupRequest {
+    let mut req = join_req(group, "", &["range"]);
+    req.group_instance_id = Some(sb(instance));
+    req
+}
+
+/// A coordinator whose new groups wait 100 ms for more members (static members skip
+/// MEMBER_ID_REQUIRED, so nothing else holds the first join phase open for the second).
+fn delayed_coordinator() -> (GroupCoordinator, Arc<MemLog>) {
+    let log = Arc::new(MemLog::default());
+    let config = GroupConfig { group_initial_rebalance_delay_ms: 100, ..GroupConfig::default() };
+    let c =
+        GroupCoordinator::new(Arc::new(TokioClock::new(1_700_000_000_000)), log.clone(), config);
+    (c, log)
+}
+
+/// A Stable group of static members `i-1` (the leader) and `i-2`, assigned `a1` and `a2`;
+/// returns ([leader id, follower id], generation).
+async fn static_pair(c: &GroupCoordinator, group: &str) -> ([String; 2], i32) {
+    let first = spawn_join(c, static_join_req(group, "i-1"), 5);
+    tokio::task::yield_now().await;
+    let second = spawn_join(c, static_join_req(group, "i-2"), 5);
+    let (first, second) = (first.await.unwrap(), second.await.unwrap());
+    assert_eq!((first.error_code, second.error_code), (NONE, NONE));
+    let ids = [first.member_id.to_string(), second.member_id.to_string()];
+    assert_eq!(first.leader.as_str(), ids[0]);
+    let generation = first.generation_id;
+    let follower = {
+        let c = c.clone();
+        let req = sync_req(group, generation, &ids[1], &[]);
+        tokio::spawn(async move { c.sync_group(req, 5).await })
+    };
+    let assignments = [(ids[0].as_str(), "a1"), (ids[1].as_str(), "a2")];
+    let r = c.sync_group(sync_req(group, generation, &ids[0], &assignments), 5).await;
+    assert_eq!(r.error_code, NONE);
+    assert_eq!(&follower.await.unwrap().assignment[..], b"a2");
+    (ids, generation)
+}
+
+/// The member ids in the latest GroupMetadata record of `group`.
+fn persisted_members(log: &MemLog, group: &str) -> Vec<String> {
+    let all = log.records.lock().unwrap().clone();
+    let value = all
+        .iter()
+        .rev()
+        .find_map(|(_, k, v)| match offsets_topic::decode_key(k.clone()).unwrap() {
+            RecordKey::Group(g) if g == group => v.clone(),
+            _ => None,
+        })
+        .expect("a GroupMetadata record");
+    let value = offsets_topic::decode_group_value(value).unwrap();
+    value.members.into_iter().map(|m| m.member_id).collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn restarted_static_leader_rejoins_without_a_rebalance() {
+    let (c, log) = delayed_coordinator();
+    let ([leader, follower], generation) = static_pair(&c, "g").await;
+
+    // The leader restarts (JoinGroup v5, as librdkafka sends): answered at once, same
+    // generation, naming the previous leader id so that it does not run the assignor.
+    let r = c.join_group(static_join_req("g", "i-1"), 5, "client", "/h").await;
+    encodes(&r, 5);
+    let restarted = r.member_id.to_string();
+    assert_eq!((r.error_code, r.generation_id), (NONE, generation));
+    assert_ne!(restarted, leader);
+    assert_eq!(r.leader.as_str(), leader);
+    assert!(r.members.is_empty());
+    assert_eq!(state(&c, "g"), "Stable");
+    // The other member sees no rebalance; the old incarnation is fenced: told so when it
+    // names its instance (so that it stops rather than rejoin and take the slot back).
+    assert_eq!(hb(&c, "g", generation, &follower), NONE);
+    assert_eq!(hb(&c, "g", generation, &leader), e(ResponseError::UnknownMemberId));
+    let req = build!(HeartbeatRequest {
+        group_id: GroupId(sb("g")),
+        generation_id: generation,
+        member_id: sb(&leader),
+        group_instance_id: Some(sb("i-1")),
+    });
+    assert_eq!(c.heartbeat(req, 4).error_code, e(ResponseError::FencedInstanceId));
+    let mut req = sync_req("g", generation, &leader, &[]);
+    req.group_instance_id = Some(sb("i-1"));
+    assert_eq!(c.sync_group(req, 5).await.error_code, e(ResponseError::FencedInstanceId));
+    let mut req = static_join_req("g", "i-1");
+    req.member_id = sb(&leader);
+    let r = c.join_group(req, 5, "client", "/h").await;
+    assert_eq!(r.error_code, e(ResponseError::FencedInstanceId));
+    assert_eq!(state(&c, "g"), "Stable");
+    // Its SyncGroup returns the assignment it had, and the new member id is persisted.
+    let r = c.sync_group(sync_req("g", generation, &restarted, &[]), 5).await;
+    assert_eq!((r.error_code, &r.assignment[..]), (NONE, &b"a1"[..]));
+    assert_eq!(persisted_members(&log, "g"), vec![restarted.clone(), follower.clone()]);
+
+    // JoinGroup v9 (KIP-814): the leader is told it leads, with the members, and to skip the
+    // assignment.
+    let r = c.join_group(static_join_req("g", "i-1"), 9, "client", "/h").await;
+    encodes(&r, 9);
+    let again = r.member_id.to_string();
+    assert_eq!((r.error_code, r.generation_id, r.skip_assignment), (NONE, generation, true));
+    assert_eq!(r.leader.as_str(), again);
+    let listed: Vec<String> = r.members.iter().map(|m| m.member_id.to_string()).collect();
+    assert_eq!(listed, vec![again.clone(), follower.clone()]);
+    assert_eq!(hb(&c, "g", generation, &follower), NONE);
+    assert_eq!(state(&c, "g"), "Stable");
+
+    // A restarted follower on v9 is not told to skip anything and gets no member list.
+    let r = c.join_group(static_join_req("g", "i-2"), 9, "client", "/h").await;
+    assert_eq!((r.error_code, r.generation_id, r.skip_assignment), (NONE, generation, false));
+    assert_eq!(r.leader.as_str(), again);
+    assert!(r.members.is_empty());
+    assert_eq!(hb(&c, "g", generation, &again), NONE);
+}
+
+#[tokio::test(start_paused = true)]
+async fn restarted_static_member_whose_id_cannot_be_persisted_keeps_the_old_one() {
+    let (c, log) = delayed_coordinator();
+    let ([leader, follower], generation) = static_pair(&c, "g").await;
+    log.fail.store(true, Ordering::SeqCst);
+    let r = c.join_group(static_join_req("g", "i-1"), 5, "client", "/h").await;
+    assert_eq!(r.error_code, e(ResponseError::CoordinatorNotAvailable));
+    assert_eq!(r.member_id.as_str(), "");
+    // Nothing changed: the old incarnation is still the member and the group is Stable.
+    assert_eq!(hb(&c, "g", generation, &leader), NONE);
+    assert_eq!(hb(&c, "g", generation, &follower), NONE);
+    assert_eq!(state(&c, "g"), "Stable");
+}
+
+#[tokio::test(start_paused = true)]
+async fn static_member_restarting_while_the_leader_assigns_rebalances() {
+    let (c, _) = delayed_coordinator();
+    let first = spawn_join(&c, static_join_req("g", "i-1"), 5);
+    tokio::task::yield_now().await;
+    let second = spawn_join(&c, static_join_req("g", "i-2"), 5);
+    let (first, second) = (first.await.unwrap(), second.await.unwrap());
+    assert_eq!(state(&c, "g"), "CompletingRebalance");
+    // The leader may be assigning to the old member id: the group must rebalance, and the
+    // next generation has the new id in the old one's place.
+    let restarted = spawn_join(&c, static_join_req("g", "i-2"), 5);
+    tokio::task::yield_now().await;
+    assert_eq!(state(&c, "g"), "PreparingRebalance");
+    let leader = first.member_id.to_string();
+    let again = c.join_group(join_req("g", &leader, &["range"]), 5, "client", "/h").await;
+    let restarted = restarted.await.unwrap();
+    assert_eq!(again.generation_id, first.generation_id + 1);
+    assert_eq!(restarted.generation_id, first.generation_id + 1);
+    let listed: Vec<String> = again.members.iter().map(|m| m.member_id.to_string()).collect();
+    assert_eq!(listed, vec![leader, restarted.member_id.to_string()]);
+    assert_ne!(restarted.member_id, second.member_id);
+}
+
 // ---------------------------------------------------------------- Offset expiry (KIP-211)
 
 const MINUTE: Duration = Duration::from_secs(60);

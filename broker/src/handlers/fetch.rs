@@ -1,5 +1,11 @@
 //! Fetch (key 1): read batches as stored, long-polling until `min_bytes` or `max_wait_ms`.
 //!
+//! Size limits as Kafka has them (KIP-74, `ReplicaManager.readFromLog`): partitions are read in
+//! request order, each within `min(partition_max_bytes, what is left of max_bytes)`; only the
+//! first non-empty partition may exceed that, by returning its first batch whole, so a consumer
+//! always progresses. Only whole batches are returned: where Kafka would end a partition with a
+//! truncated trailing batch, which clients discard, this broker stops before it.
+//!
 //! Fetch sessions (KIP-227) are not kept: every response says session id 0, which tells the
 //! client to send full fetch requests, as Kafka does when its session cache is full.
 
@@ -15,6 +21,10 @@ use super::{check_leader_epoch, RequestContext};
 use crate::authorizer::{AclOperation, ResourceType};
 use crate::broker::{ApiError, Broker};
 use crate::metadata::MetadataImage;
+
+/// Kafka's broker `fetch.max.bytes` default: a response never carries more record data, whatever
+/// the request's `max_bytes`.
+const FETCH_MAX_BYTES: usize = 57_671_680;
 
 pub async fn handle(
     broker: &Arc<Broker>,
@@ -89,7 +99,11 @@ fn read_once(
     denied: &BTreeSet<String>,
 ) -> (FetchResponse, usize, bool) {
     let image = broker.metadata();
-    let mut remaining = if request.max_bytes > 0 { request.max_bytes as usize } else { usize::MAX };
+    let limit = (request.max_bytes.max(0) as usize).min(FETCH_MAX_BYTES);
+    let mut remaining = limit;
+    // Until a partition returned data, its first batch is returned whole whatever the limits.
+    let mut min_one_message = true;
+    let mut non_empty_partitions = 0;
     let mut total = 0;
     let mut has_error = false;
     let topics = request
@@ -110,10 +124,22 @@ fn read_once(
                             -1,
                             -1,
                         )),
-                        _ => read_partition(broker, &image, name.as_deref(), p, remaining, version),
+                        _ => read_partition(
+                            broker,
+                            &image,
+                            name.as_deref(),
+                            p,
+                            remaining,
+                            min_one_message,
+                            version,
+                        ),
                     };
                     match read {
                         Ok((records, high_watermark, log_start_offset)) => {
+                            if !records.is_empty() {
+                                min_one_message = false;
+                                non_empty_partitions += 1;
+                            }
                             total += records.len();
                             remaining = remaining.saturating_sub(records.len());
                             data.with_high_watermark(high_watermark)
@@ -139,6 +165,8 @@ fn read_once(
                 .with_partitions(partitions)
         })
         .collect();
+    // KIP-74's bound: over `max_bytes` only by the one whole batch of a lone partition.
+    debug_assert!(total <= limit || non_empty_partitions == 1, "fetch returned {total} bytes");
     (FetchResponse::default().with_session_id(0).with_responses(topics), total, has_error)
 }
 
@@ -158,12 +186,16 @@ fn resolve_name(
 
 type PartitionRead = Result<(bytes::Bytes, i64, i64), (ApiError, i64, i64)>;
 
+/// Reads one partition within `min(partition_max_bytes, remaining)`; with `min_one_message` its
+/// first batch comes back whole even if larger (Kafka's `minOneMessage`), without it a first
+/// batch that does not fit means no data for this partition in this response.
 fn read_partition(
     broker: &Broker,
     image: &MetadataImage,
     name: Option<&str>,
     p: &kafka_protocol::messages::fetch_request::FetchPartition,
     remaining: usize,
+    min_one_message: bool,
     version: i16,
 ) -> PartitionRead {
     let unknown = |e: ApiError| Err((e, -1, -1));
@@ -193,11 +225,116 @@ fn read_partition(
         return Err((e, high_watermark, log_start_offset));
     }
     let max = (p.partition_max_bytes.max(0) as usize).min(remaining);
-    if max == 0 {
+    if max == 0 && !min_one_message {
         return Ok((Default::default(), high_watermark, log_start_offset));
     }
-    match log.read(p.fetch_offset, max as u32) {
+    // The log read returns more than `max` only as its first batch, whole.
+    match log.read(p.fetch_offset, max.min(u32::MAX as usize) as u32) {
+        Ok(records) if records.len() > max && !min_one_message => {
+            Ok((Default::default(), high_watermark, log_start_offset))
+        }
         Ok(records) => Ok((records, high_watermark, log_start_offset)),
         Err(e) => Err((ApiError::from(e), high_watermark, log_start_offset)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use bytes::Bytes;
+    use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+    use kafka_protocol::messages::{ApiKey, FetchRequest, TopicName};
+    use kafka_protocol::protocol::StrBytes;
+
+    use crate::broker::Broker;
+    use crate::config::BrokerConfig;
+    use crate::internal_records::encode_batch;
+    use crate::storage::MemoryStorage;
+
+    /// Every batch here is one record of this many value bytes (plus batch overhead).
+    const VALUE_BYTES: usize = 10_000;
+
+    /// A broker whose topic `t` has three partitions holding two batches each.
+    fn broker_with_batches() -> (Arc<Broker>, usize) {
+        let broker = super::super::tests::open_broker(
+            BrokerConfig { group_initial_rebalance_delay_ms: 0, ..BrokerConfig::default() },
+            Arc::new(MemoryStorage::new()),
+        );
+        broker.create_topic("t", 3, Default::default(), false).unwrap();
+        let mut batch_len = 0;
+        for partition in 0..3 {
+            let log = broker.partition_log("t", partition).unwrap();
+            let mut log = log.lock().unwrap();
+            for _ in 0..2 {
+                let value = Bytes::from(vec![b'x'; VALUE_BYTES]);
+                let mut batch = encode_batch(&[(None, Some(value))], 1);
+                batch_len = batch.len();
+                log.append(&mut batch, 0, 1).unwrap();
+            }
+        }
+        (broker, batch_len)
+    }
+
+    /// Fetch v12 of `t`'s partitions 0-2 from `offsets`.
+    fn request(max_bytes: usize, partition_max_bytes: usize, offsets: [i64; 3]) -> FetchRequest {
+        let partitions = (0..3)
+            .map(|p| {
+                FetchPartition::default()
+                    .with_partition(p)
+                    .with_fetch_offset(offsets[p as usize])
+                    .with_partition_max_bytes(partition_max_bytes as i32)
+            })
+            .collect();
+        FetchRequest::default().with_max_wait_ms(0).with_max_bytes(max_bytes as i32).with_topics(
+            vec![FetchTopic::default()
+                .with_topic(TopicName(StrBytes::from_static_str("t")))
+                .with_partitions(partitions)],
+        )
+    }
+
+    /// Record bytes returned per partition.
+    async fn sizes(broker: &Arc<Broker>, request: FetchRequest) -> Vec<usize> {
+        let ctx = super::super::RequestContext {
+            api_key: ApiKey::Fetch,
+            api_version: 12,
+            correlation_id: 1,
+            client_id: "test".into(),
+            client_host: "127.0.0.1:5000".into(),
+            listener: "PLAINTEXT".into(),
+            principal: crate::security::Principal::anonymous(),
+        };
+        let response = super::handle(broker, &ctx, request, 12).await;
+        response.responses[0]
+            .partitions
+            .iter()
+            .map(|p| {
+                assert_eq!(p.error_code, 0);
+                p.records.as_ref().map_or(0, Bytes::len)
+            })
+            .collect()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn max_bytes_bound_the_response_but_the_first_batch_comes_whole() {
+        let (broker, batch) = broker_with_batches();
+        // Both limits below one batch: only the first partition answers, with one whole batch.
+        let response = sizes(&broker, request(batch * 3 / 2, batch / 2, [0, 0, 0])).await;
+        assert_eq!(response, vec![batch, 0, 0]);
+        // The first partition with data is the one that may exceed the limits.
+        let response = sizes(&broker, request(batch / 2, batch / 2, [2, 0, 0])).await;
+        assert_eq!(response, vec![0, batch, 0]);
+        // Room for three batches in all, two per partition: the next partition gets what
+        // fits of the rest, and never a batch that does not fit.
+        let response = sizes(&broker, request(batch * 3, batch * 2, [0, 0, 0])).await;
+        assert_eq!(response, vec![2 * batch, batch, 0]);
+        let response = sizes(&broker, request(batch * 5 / 2, batch * 2, [0, 0, 0])).await;
+        assert_eq!(response, vec![2 * batch, 0, 0]);
+        // A partition limit of 0 still lets the first non-empty partition progress, as Kafka.
+        let response = sizes(&broker, request(batch * 6, 0, [0, 0, 0])).await;
+        assert_eq!(response, vec![batch, 0, 0]);
+        // Limits large enough: everything.
+        let response = sizes(&broker, request(batch * 6, batch * 2, [0, 0, 0])).await;
+        assert_eq!(response, vec![2 * batch; 3]);
     }
 }

@@ -52,3 +52,119 @@ fn failed(topic: &OffsetCommitRequestTopic, error: ResponseError) -> OffsetCommi
             .collect(),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
+    use kafka_protocol::messages::offset_commit_request::{
+        OffsetCommitRequestPartition, OffsetCommitRequestTopic,
+    };
+    use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
+    use kafka_protocol::messages::{
+        ApiKey, GroupId, JoinGroupRequest, OffsetCommitRequest, SyncGroupRequest, TopicName,
+    };
+    use kafka_protocol::protocol::StrBytes;
+    use kafka_protocol::records::RecordBatchDecoder;
+
+    use crate::broker::{Broker, CONSUMER_OFFSETS_TOPIC};
+    use crate::config::BrokerConfig;
+    use crate::group::offsets_topic::{self, RecordKey};
+    use crate::internal_records::read_all;
+    use crate::storage::MemoryStorage;
+
+    fn s(text: &str) -> StrBytes {
+        StrBytes::from_string(text.to_owned())
+    }
+
+    fn ctx(api_key: ApiKey, api_version: i16) -> super::RequestContext {
+        super::RequestContext {
+            api_key,
+            api_version,
+            correlation_id: 1,
+            client_id: "test".into(),
+            client_host: "127.0.0.1:53412".into(),
+            listener: "PLAINTEXT".into(),
+            principal: crate::security::Principal::anonymous(),
+        }
+    }
+
+    /// (batch count, records) of the group's `__consumer_offsets` partition.
+    fn offsets_partition(broker: &Broker, group: &str) -> (usize, Vec<(RecordKey, Vec<u8>)>) {
+        let partition = broker.groups.partition_for(group);
+        let log = broker.partition_log(CONSUMER_OFFSETS_TOPIC, partition).unwrap();
+        let log = log.lock().unwrap();
+        let mut bytes = log.read(0, 1 << 20).unwrap();
+        let batches = RecordBatchDecoder::decode_batch_info(&mut bytes).unwrap().len();
+        let records = read_all(&log)
+            .unwrap()
+            .into_iter()
+            .map(|r| {
+                let key = offsets_topic::decode_key(r.key.unwrap()).unwrap();
+                (key, r.value.map(|v| v.to_vec()).unwrap_or_default())
+            })
+            .collect();
+        (batches, records)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn one_commit_is_one_batch_and_client_host_is_kafkas() {
+        let broker: Arc<Broker> = super::super::tests::open_broker(
+            BrokerConfig { group_initial_rebalance_delay_ms: 0, ..BrokerConfig::default() },
+            Arc::new(MemoryStorage::new()),
+        );
+        broker.create_topic("t", 3, Default::default(), false).unwrap();
+
+        // A static member (no MEMBER_ID_REQUIRED round) joins and assigns: one GroupMetadata.
+        let join = JoinGroupRequest::default()
+            .with_group_id(GroupId(s("g")))
+            .with_session_timeout_ms(10_000)
+            .with_rebalance_timeout_ms(10_000)
+            .with_group_instance_id(Some(s("i-1")))
+            .with_protocol_type(s("consumer"))
+            .with_protocols(vec![JoinGroupRequestProtocol::default().with_name(s("range"))]);
+        let joined =
+            super::super::join_group::handle(&broker, &ctx(ApiKey::JoinGroup, 5), join).await;
+        assert_eq!(joined.error_code, 0);
+        let sync = SyncGroupRequest::default()
+            .with_group_id(GroupId(s("g")))
+            .with_generation_id(joined.generation_id)
+            .with_member_id(joined.member_id.clone())
+            .with_assignments(vec![
+                SyncGroupRequestAssignment::default().with_member_id(joined.member_id.clone())
+            ]);
+        let synced =
+            super::super::sync_group::handle(&broker, &ctx(ApiKey::SyncGroup, 3), sync).await;
+        assert_eq!(synced.error_code, 0);
+        let (batches, records) = offsets_partition(&broker, "g");
+        assert_eq!((batches, records.len()), (1, 1));
+        let RecordKey::Group(group) = &records[0].0 else { panic!("{:?}", records[0].0) };
+        assert_eq!(group, "g");
+        let value = offsets_topic::decode_group_value(records[0].1.clone().into()).unwrap();
+        assert_eq!(value.members[0].client_host, "/127.0.0.1");
+
+        // One OffsetCommit of three partitions appends one batch of three records, as Kafka.
+        let commit = OffsetCommitRequest::default()
+            .with_group_id(GroupId(s("g")))
+            .with_generation_id_or_member_epoch(joined.generation_id)
+            .with_member_id(joined.member_id.clone())
+            .with_group_instance_id(Some(s("i-1")))
+            .with_topics(vec![OffsetCommitRequestTopic::default()
+                .with_name(TopicName(s("t")))
+                .with_partitions(
+                    (0..3)
+                        .map(|p| {
+                            OffsetCommitRequestPartition::default()
+                                .with_partition_index(p)
+                                .with_committed_offset(10 + i64::from(p))
+                        })
+                        .collect(),
+                )]);
+        let committed = super::handle(&broker, &ctx(ApiKey::OffsetCommit, 8), commit);
+        let codes: Vec<i16> = committed.topics[0].partitions.iter().map(|p| p.error_code).collect();
+        assert_eq!(codes, vec![0, 0, 0]);
+        let (batches, records) = offsets_partition(&broker, "g");
+        assert_eq!((batches, records.len()), (2, 4), "one batch for the three offsets");
+    }
+}
