@@ -215,6 +215,93 @@ pub fn patch(buf: &mut [u8], base_offset: i64, leader_epoch: i32) {
     buf[12..16].copy_from_slice(&leader_epoch.to_be_bytes());
 }
 
+/// Recomputes the CRC-32C after bytes it covers (attributes onwards) changed.
+pub fn set_crc(buf: &mut [u8]) {
+    let crc = crc32c::crc32c(&buf[CRC_START..]);
+    buf[17..21].copy_from_slice(&crc.to_be_bytes());
+}
+
+/// Sets the timestamp type (attribute bit 3) and the max timestamp, as Kafka's
+/// `DefaultRecordBatch.setMaxTimestamp` does: the base timestamp and the records stay as they
+/// are (readers of a LogAppendTime batch give every record the max timestamp), and the CRC is
+/// recomputed only if something changed.
+pub fn set_max_timestamp(buf: &mut [u8], log_append_time: bool, max_timestamp: i64) {
+    let h = BatchHeader { buf };
+    if h.is_log_append_time() == log_append_time && h.max_timestamp() == max_timestamp {
+        return;
+    }
+    let attributes = (h.attributes() & !0x8) | if log_append_time { 0x8 } else { 0 };
+    buf[21..23].copy_from_slice(&attributes.to_be_bytes());
+    buf[35..43].copy_from_slice(&max_timestamp.to_be_bytes());
+    set_crc(buf);
+}
+
+/// A copy of the batch `buf` whose records section is `records`, compressed with the codec
+/// `codec_id`: the header is kept (offsets, producer id, epoch, sequence, timestamps, other
+/// attribute bits), the length and the codec bits replaced and the CRC recomputed.
+pub fn with_records(buf: &[u8], codec_id: i16, records: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(HEADER_LEN + records.len());
+    out.extend_from_slice(&buf[..HEADER_LEN]);
+    out.extend_from_slice(records);
+    let length = (out.len() - LOG_OVERHEAD) as i32;
+    out[8..12].copy_from_slice(&length.to_be_bytes());
+    let attributes = (i16_at(buf, 21) & !0x7) | (codec_id & 0x7);
+    out[21..23].copy_from_slice(&attributes.to_be_bytes());
+    set_crc(&mut out);
+    out
+}
+
+/// Reads a zigzag varint of at most `max_bytes` bytes at `*pos`.
+fn zigzag(buf: &[u8], pos: &mut usize, max_bytes: usize) -> Option<i64> {
+    let mut value: u64 = 0;
+    for i in 0..max_bytes {
+        let byte = *buf.get(*pos)?;
+        *pos += 1;
+        value |= u64::from(byte & 0x7f) << (7 * i);
+        if byte & 0x80 == 0 {
+            return Some((value >> 1) as i64 ^ -((value & 1) as i64));
+        }
+    }
+    None
+}
+
+/// The timestamp delta and offset delta of each record of an uncompressed records section,
+/// reading only each record's length, attributes and those two fields (keys, values and
+/// headers are skipped). Fails unless exactly `count` well-framed records fill `records`.
+pub fn record_deltas(records: &[u8], count: i32) -> Result<Vec<(i64, i32)>, LogError> {
+    let corrupt = |index: usize| {
+        LogError::CorruptRecord(format!(
+            "record {index} of the batch is malformed or the batch holds fewer than {count} records"
+        ))
+    };
+    let mut deltas = Vec::with_capacity(usize::try_from(count).unwrap_or(0).min(records.len()));
+    let mut pos = 0;
+    for index in 0..usize::try_from(count).unwrap_or(0) {
+        let length = zigzag(records, &mut pos, 5).ok_or_else(|| corrupt(index))?;
+        let start = pos;
+        let end = usize::try_from(length)
+            .ok()
+            .and_then(|l| start.checked_add(l))
+            .filter(|&end| end <= records.len() && length >= 3)
+            .ok_or_else(|| corrupt(index))?;
+        let mut field = start + 1; // attributes
+        let timestamp_delta = zigzag(records, &mut field, 10).ok_or_else(|| corrupt(index))?;
+        let offset_delta = zigzag(records, &mut field, 5).ok_or_else(|| corrupt(index))?;
+        if field > end {
+            return Err(corrupt(index));
+        }
+        deltas.push((timestamp_delta, offset_delta as i32));
+        pos = end;
+    }
+    if pos != records.len() {
+        return Err(LogError::CorruptRecord(format!(
+            "{} bytes follow the batch's {count} records",
+            records.len() - pos
+        )));
+    }
+    Ok(deltas)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

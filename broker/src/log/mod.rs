@@ -21,9 +21,11 @@
 //!   `log-start-offset.checkpoint` file (written to a temporary file, synced, renamed).
 
 mod batch;
+pub mod compression;
 pub mod manager;
 mod producer;
 mod segment;
+pub mod validator;
 
 #[cfg(test)]
 mod tests;
