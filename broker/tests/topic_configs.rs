@@ -13,6 +13,7 @@ use kafka_protocol::messages::describe_configs_response::DescribeConfigsResource
 use kafka_protocol::messages::incremental_alter_configs_request::{
     AlterConfigsResource, AlterableConfig,
 };
+use kafka_protocol::messages::{alter_configs_request, AlterConfigsRequest};
 use kafka_protocol::messages::{create_topics_request, DescribeConfigsRequest};
 use kafka_protocol::messages::{
     CreateTopicsRequest, IncrementalAlterConfigsRequest, ProduceRequest, TopicName,
@@ -296,6 +297,37 @@ async fn out_of_range_values_and_missing_features_are_refused_with_invalid_confi
         entry(&describe_v4(&broker, "plain"), "cleanup.policy").value.as_deref(),
         Some("delete")
     );
+    // The legacy AlterConfigs (librdkafka's alter_configs) refuses it too.
+    let legacy = AlterConfigsRequest::default().with_resources(vec![
+        alter_configs_request::AlterConfigsResource::default()
+            .with_resource_type(2)
+            .with_resource_name(s("plain"))
+            .with_configs(vec![alter_configs_request::AlterableConfig::default()
+                .with_name(s("cleanup.policy"))
+                .with_value(Some(s("compact")))]),
+    ]);
+    assert_eq!(call(broker.port, 1, &legacy).responses[0].error_code, 40, "INVALID_CONFIG");
+
+    // APPEND and SUBTRACT take list configs only, starting from Kafka's default.
+    let incremental = |name: &str, operation: i8, value: &str| {
+        let request = IncrementalAlterConfigsRequest::default().with_resources(vec![
+            AlterConfigsResource::default()
+                .with_resource_type(2)
+                .with_resource_name(s("plain"))
+                .with_configs(vec![AlterableConfig::default()
+                    .with_name(s(name))
+                    .with_config_operation(operation)
+                    .with_value(Some(s(value)))]),
+        ]);
+        call(broker.port, 1, &request).responses.remove(0).error_code
+    };
+    assert_eq!(incremental("leader.replication.throttled.replicas", 2, "0:1"), 0);
+    assert_eq!(incremental("leader.replication.throttled.replicas", 2, "1:1"), 0);
+    assert_eq!(incremental("leader.replication.throttled.replicas", 3, "0:1"), 0);
+    let throttled = describe_v4(&broker, "plain");
+    let throttled = entry(&throttled, "leader.replication.throttled.replicas");
+    assert_eq!((throttled.value.as_deref(), throttled.config_source), (Some("1:1"), 1));
+    assert_eq!(incremental("retention.ms", 2, "1000"), 40, "retention.ms is not a list");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

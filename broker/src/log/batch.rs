@@ -265,16 +265,20 @@ fn zigzag(buf: &[u8], pos: &mut usize, max_bytes: usize) -> Option<i64> {
     None
 }
 
-/// The timestamp delta and offset delta of each record of an uncompressed records section,
-/// reading only each record's length, attributes and those two fields (keys, values and
-/// headers are skipped). Fails unless exactly `count` well-framed records fill `records`.
-pub fn record_deltas(records: &[u8], count: i32) -> Result<Vec<(i64, i32)>, LogError> {
+/// Calls `each(index, timestamp_delta, offset_delta)` for every record of an uncompressed
+/// records section, reading only each record's length, attributes and those two fields (keys,
+/// values and headers are skipped). Fails unless exactly `count` well-framed records fill
+/// `records`.
+pub fn for_each_record(
+    records: &[u8],
+    count: i32,
+    mut each: impl FnMut(usize, i64, i32),
+) -> Result<(), LogError> {
     let corrupt = |index: usize| {
         LogError::CorruptRecord(format!(
             "record {index} of the batch is malformed or the batch holds fewer than {count} records"
         ))
     };
-    let mut deltas = Vec::with_capacity(usize::try_from(count).unwrap_or(0).min(records.len()));
     let mut pos = 0;
     for index in 0..usize::try_from(count).unwrap_or(0) {
         let length = zigzag(records, &mut pos, 5).ok_or_else(|| corrupt(index))?;
@@ -284,13 +288,13 @@ pub fn record_deltas(records: &[u8], count: i32) -> Result<Vec<(i64, i32)>, LogE
             .and_then(|l| start.checked_add(l))
             .filter(|&end| end <= records.len() && length >= 3)
             .ok_or_else(|| corrupt(index))?;
-        let mut field = start + 1; // attributes
+        let mut field = start + 1; // after the attributes
         let timestamp_delta = zigzag(records, &mut field, 10).ok_or_else(|| corrupt(index))?;
         let offset_delta = zigzag(records, &mut field, 5).ok_or_else(|| corrupt(index))?;
         if field > end {
             return Err(corrupt(index));
         }
-        deltas.push((timestamp_delta, offset_delta as i32));
+        each(index, timestamp_delta, offset_delta as i32);
         pos = end;
     }
     if pos != records.len() {
@@ -299,7 +303,7 @@ pub fn record_deltas(records: &[u8], count: i32) -> Result<Vec<(i64, i32)>, LogE
             records.len() - pos
         )));
     }
-    Ok(deltas)
+    Ok(())
 }
 
 #[cfg(test)]

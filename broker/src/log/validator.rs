@@ -178,22 +178,24 @@ fn validate_batch(
     } else if walk {
         let section = section.as_deref().expect("decompressed to walk");
         max_timestamp = -1;
-        for (index, (timestamp_delta, offset_delta)) in
-            batch::record_deltas(section, h.record_count())?.into_iter().enumerate()
-        {
-            let timestamp = h.base_timestamp().wrapping_add(timestamp_delta);
-            max_timestamp = max_timestamp.max(timestamp);
-            if timestamp != -1 && (timestamp < earliest || timestamp > latest) {
-                errors.push(RecordError {
-                    batch_index: index as i32,
-                    message: format!(
-                        "Timestamp {timestamp} of message with offset {} is out of range. The \
+        batch::for_each_record(
+            section,
+            h.record_count(),
+            |index, timestamp_delta, offset_delta| {
+                let timestamp = h.base_timestamp().wrapping_add(timestamp_delta);
+                max_timestamp = max_timestamp.max(timestamp);
+                if timestamp != -1 && (timestamp < earliest || timestamp > latest) {
+                    errors.push(RecordError {
+                        batch_index: index as i32,
+                        message: format!(
+                            "Timestamp {timestamp} of message with offset {} is out of range. The \
                          timestamp should be within [{earliest}, {latest}]",
-                        h.base_offset() + i64::from(offset_delta)
-                    ),
-                });
-            }
-        }
+                            h.base_offset() + i64::from(offset_delta)
+                        ),
+                    });
+                }
+            },
+        )?;
     }
     if !errors.is_empty() {
         return Ok(None);
@@ -222,4 +224,157 @@ fn validate_batch(
         return Ok(Some(patched));
     }
     Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+    use kafka_protocol::records::RecordBatchDecoder;
+
+    use super::*;
+
+    const NOW: i64 = 1_700_000_000_000;
+
+    /// One uncompressed batch of `values` stamped `timestamp` (sequence numbers that follow
+    /// the offsets keep kafka-protocol's encoder from splitting it).
+    fn batch(values: &[&'static str], timestamp: i64) -> Vec<u8> {
+        use kafka_protocol::records::*;
+        let records: Vec<Record> = values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| Record {
+                transactional: false,
+                control: false,
+                delete_horizon: false,
+                partition_leader_epoch: 0,
+                producer_id: -1,
+                producer_epoch: -1,
+                timestamp_type: TimestampType::Creation,
+                offset: i as i64,
+                sequence: i as i32,
+                timestamp,
+                key: None,
+                value: Some(Bytes::from_static(v.as_bytes())),
+                headers: Default::default(),
+            })
+            .collect();
+        let mut buf = bytes::BytesMut::new();
+        let options = RecordEncodeOptions { version: 2, compression: Compression::None };
+        RecordBatchEncoder::encode(&mut buf, records.iter(), &options).unwrap();
+        assert_eq!(batch::split_and_validate(&buf).unwrap().len(), 1, "one batch");
+        buf.to_vec()
+    }
+
+    fn decode(records: &[u8]) -> Vec<(Vec<u8>, i64, bool)> {
+        let mut buf = Bytes::copy_from_slice(records);
+        RecordBatchDecoder::decode_all(&mut buf)
+            .unwrap()
+            .into_iter()
+            .flat_map(|set| set.records)
+            .map(|r| {
+                let log_append =
+                    r.timestamp_type == kafka_protocol::records::TimestampType::LogAppend;
+                (r.value.unwrap().to_vec(), r.timestamp, log_append)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn unchanged_batches_are_kept_as_sent() {
+        let records = [batch(&["a", "b"], NOW), batch(&["c"], NOW - 5)].concat();
+        let validated = validate(&records, &AppendPolicy::default(), NOW, 1 << 20).unwrap();
+        assert!(validated.records.is_none());
+        assert_eq!(validated.log_append_time_ms, -1);
+    }
+
+    #[test]
+    fn log_append_time_and_recompression_rewrite_every_batch_of_a_request() {
+        let records = [batch(&["a", "b"], NOW - 1000), batch(&["c"], NOW - 5)].concat();
+        let policy = AppendPolicy {
+            compression: Some(Codec::Zstd),
+            compression_level: 3,
+            timestamp_type: TimestampType::LogAppendTime,
+            ..AppendPolicy::default()
+        };
+        let validated = validate(&records, &policy, NOW, 1 << 20).unwrap();
+        assert_eq!(validated.log_append_time_ms, NOW);
+        let converted = validated.records.unwrap();
+        let ranges = batch::split_and_validate(&converted).unwrap();
+        assert_eq!(ranges.len(), 2, "both batches, CRCs valid");
+        for r in ranges {
+            let h = BatchHeader::parse(&converted[r]).unwrap();
+            assert_eq!(
+                (h.compression(), h.is_log_append_time(), h.max_timestamp()),
+                (4, true, NOW)
+            );
+        }
+        // Readers give a LogAppendTime batch's records its max timestamp (Kafka, librdkafka);
+        // kafka-protocol's decoder keeps the create times, so only the type is checked here.
+        let values: Vec<_> = decode(&converted).into_iter().map(|(v, _, l)| (v, l)).collect();
+        assert_eq!(values, [(b"a".to_vec(), true), (b"b".to_vec(), true), (b"c".to_vec(), true)]);
+    }
+
+    #[test]
+    fn only_the_batch_that_changes_is_rewritten() {
+        // The second batch's header claims a max timestamp its records do not have.
+        let first = batch(&["a"], NOW);
+        let mut second = batch(&["b"], NOW);
+        batch::set_max_timestamp(&mut second, false, NOW - 7);
+        let records = [first.clone(), second].concat();
+        let converted = validate(&records, &AppendPolicy::default(), NOW, 1 << 20)
+            .unwrap()
+            .records
+            .expect("the max timestamp is corrected");
+        assert_eq!(&converted[..first.len()], &first[..]);
+        let h = BatchHeader::parse(&converted[first.len()..]).unwrap();
+        assert_eq!(h.max_timestamp(), NOW);
+        batch::split_and_validate(&converted).unwrap();
+    }
+
+    #[test]
+    fn timestamps_out_of_bounds_and_producer_log_append_time_are_invalid() {
+        let policy = AppendPolicy { timestamp_before_max_ms: 60_000, ..AppendPolicy::default() };
+        let records = [batch(&["ok"], NOW), batch(&["old", "older"], NOW - 120_000)].concat();
+        let Err(ValidationError::InvalidTimestamp(errors)) =
+            validate(&records, &policy, NOW, 1 << 20)
+        else {
+            panic!("expected INVALID_TIMESTAMP");
+        };
+        assert_eq!(errors.iter().map(|e| e.batch_index).collect::<Vec<_>>(), [0, 1]);
+        assert!(errors[0].message.contains("out of range"), "{}", errors[0].message);
+        // Kafka 4's default: at most an hour ahead of the broker clock.
+        let ahead = batch(&["future"], NOW + 3_600_001);
+        assert!(matches!(
+            validate(&ahead, &AppendPolicy::default(), NOW, 1 << 20),
+            Err(ValidationError::InvalidTimestamp(_))
+        ));
+        let mut stamped = batch(&["x"], NOW);
+        batch::set_max_timestamp(&mut stamped, true, NOW);
+        assert!(matches!(
+            validate(&stamped, &AppendPolicy::default(), NOW, 1 << 20),
+            Err(ValidationError::InvalidTimestamp(_))
+        ));
+    }
+
+    #[test]
+    fn batches_over_max_message_bytes_are_too_large_before_and_after_recompression() {
+        let records = batch(&["0123456789"], NOW);
+        let policy =
+            AppendPolicy { max_message_bytes: records.len() as i64 - 1, ..AppendPolicy::default() };
+        let Err(ValidationError::Log(e)) = validate(&records, &policy, NOW, 1 << 20) else {
+            panic!("expected MESSAGE_TOO_LARGE");
+        };
+        assert_eq!(e.error_code(), 10);
+        // gzip's header and trailer make a tiny batch larger than it was.
+        let policy = AppendPolicy {
+            max_message_bytes: records.len() as i64,
+            compression: Some(Codec::Gzip),
+            compression_level: -1,
+            ..AppendPolicy::default()
+        };
+        let Err(ValidationError::Log(e)) = validate(&records, &policy, NOW, 1 << 20) else {
+            panic!("expected MESSAGE_TOO_LARGE after recompression");
+        };
+        assert!(e.to_string().contains("once compressed with gzip"), "{e}");
+    }
 }
