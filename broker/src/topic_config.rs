@@ -640,7 +640,7 @@ fn check_value(def: &Def, value: &str) -> Result<(), ApiError> {
         Validator::Between(..) => Ok(()),
         Validator::GzipLevel if number == -1 || (1..=9).contains(&number) => Ok(()),
         Validator::GzipLevel => Err(bad("Value must be between 1 and 9, or -1")),
-        Validator::OneOf(allowed) if allowed.contains(&value) => Ok(()),
+        Validator::OneOf(allowed) if allowed.contains(&trimmed) => Ok(()),
         Validator::OneOf(allowed) => {
             Err(bad(&format!("String must be one of: {}", allowed.join(", "))))
         }
@@ -797,9 +797,28 @@ fn broker_value(config: &BrokerConfig, def: &Def) -> String {
         .unwrap_or_else(|| def.default.to_owned())
 }
 
+/// A valid value as Kafka shows it once parsed (`ConfigDef.convertToString`): trimmed,
+/// booleans lower-cased, numbers and list items without surrounding spaces.
+fn canonical(def: &Def, value: &str) -> String {
+    let trimmed = value.trim();
+    match def.config_type {
+        ConfigType::Boolean => trimmed.to_ascii_lowercase(),
+        ConfigType::Int | ConfigType::Long => {
+            trimmed.parse::<i64>().map_or_else(|_| trimmed.to_owned(), |n| n.to_string())
+        }
+        ConfigType::List => list_items(trimmed).join(","),
+        ConfigType::String | ConfigType::Double => trimmed.to_owned(),
+    }
+}
+
+/// The topic's override of `def`, as Kafka shows it.
+fn topic_value(def: &Def, overrides: &BTreeMap<String, String>) -> Option<String> {
+    overrides.get(def.name).map(|v| canonical(def, v))
+}
+
 fn effective(config: &BrokerConfig, overrides: &BTreeMap<String, String>, name: &str) -> String {
     let def = def(name).expect("a topic config");
-    overrides.get(name).cloned().unwrap_or_else(|| broker_value(config, def))
+    topic_value(def, overrides).unwrap_or_else(|| broker_value(config, def))
 }
 
 /// Every topic config with its effective value, source and synonyms, in name order; internal
@@ -809,7 +828,7 @@ pub fn describe(config: &BrokerConfig, overrides: &BTreeMap<String, String>) -> 
         .filter(|d| !d.internal || overrides.contains_key(d.name))
         .map(|def| {
             let mut synonyms = broker_synonyms(config, def);
-            let value = match overrides.get(def.name) {
+            let value = match topic_value(def, overrides) {
                 Some(value) => {
                     synonyms.insert(
                         0,
@@ -819,7 +838,7 @@ pub fn describe(config: &BrokerConfig, overrides: &BTreeMap<String, String>) -> 
                             source: ConfigSource::Topic,
                         },
                     );
-                    value.clone()
+                    value
                 }
                 None => broker_value(config, def),
             };
@@ -935,6 +954,22 @@ mod tests {
         assert!(validate("retention.ms", Some("soon")).is_err());
         let err = validate("message.format.version", Some("3.0")).unwrap_err();
         assert!(err.message.contains("removed in Apache Kafka 4.0"), "{}", err.message);
+    }
+
+    #[test]
+    fn values_are_parsed_as_kafka_parses_them() {
+        let overrides = BTreeMap::from([
+            ("compression.type".to_owned(), " zstd ".to_owned()),
+            ("preallocate".to_owned(), "TRUE".to_owned()),
+            ("cleanup.policy".to_owned(), " delete , ".to_owned()),
+        ]);
+        validate_all(&BrokerConfig::default(), &overrides).unwrap();
+        let described = describe(&BrokerConfig::default(), &overrides);
+        assert_eq!(entry(&described, "compression.type").value, "zstd");
+        assert_eq!(entry(&described, "preallocate").value, "true");
+        assert_eq!(entry(&described, "cleanup.policy").value, "delete");
+        let policy = append_policy(&BrokerConfig::default(), &overrides);
+        assert_eq!(policy.compression, Some(Codec::Zstd));
     }
 
     #[test]
