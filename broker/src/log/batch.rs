@@ -135,6 +135,21 @@ pub fn next_sequence(seq: i32, delta: i32) -> i32 {
 
 /// Validate one complete batch (`buf` is exactly the batch): framing, magic, CRC-32C, offsets.
 pub fn validate(buf: &[u8]) -> Result<BatchHeader<'_>, LogError> {
+    let h = check_framing(buf)?;
+    check_crc(buf, &h)?;
+    check_counts(&h)?;
+    Ok(h)
+}
+
+/// [`validate`] without the CRC: for callers that leave the batch as it is and let the log's
+/// own [`validate`] check it, and check it themselves before changing it.
+pub fn validate_header(buf: &[u8]) -> Result<BatchHeader<'_>, LogError> {
+    let h = check_framing(buf)?;
+    check_counts(&h)?;
+    Ok(h)
+}
+
+fn check_framing(buf: &[u8]) -> Result<BatchHeader<'_>, LogError> {
     let h = BatchHeader::parse(buf)?;
     if h.magic() != 2 {
         return Err(LogError::InvalidRecord(format!(
@@ -143,15 +158,16 @@ pub fn validate(buf: &[u8]) -> Result<BatchHeader<'_>, LogError> {
         )));
     }
     match h.total_size() {
-        Some(n) if n >= HEADER_LEN && n == buf.len() => {}
-        _ => {
-            return Err(LogError::CorruptRecord(format!(
-                "record batch length {} does not match {} available bytes",
-                h.batch_length(),
-                buf.len()
-            )))
-        }
+        Some(n) if n >= HEADER_LEN && n == buf.len() => Ok(h),
+        _ => Err(LogError::CorruptRecord(format!(
+            "record batch length {} does not match {} available bytes",
+            h.batch_length(),
+            buf.len()
+        ))),
     }
+}
+
+fn check_crc(buf: &[u8], h: &BatchHeader<'_>) -> Result<(), LogError> {
     let actual = crc32c::crc32c(&buf[CRC_START..]);
     if actual != h.crc() {
         return Err(LogError::CorruptRecord(format!(
@@ -159,6 +175,10 @@ pub fn validate(buf: &[u8]) -> Result<BatchHeader<'_>, LogError> {
             h.crc()
         )));
     }
+    Ok(())
+}
+
+fn check_counts(h: &BatchHeader<'_>) -> Result<(), LogError> {
     if h.record_count() <= 0 || h.last_offset_delta() != h.record_count() - 1 {
         return Err(LogError::InvalidRecord(format!(
             "record batch has recordCount {} and lastOffsetDelta {}",
@@ -172,11 +192,23 @@ pub fn validate(buf: &[u8]) -> Result<BatchHeader<'_>, LogError> {
             h.compression()
         )));
     }
-    Ok(h)
+    Ok(())
 }
 
 /// Split concatenated batches into per-batch byte ranges, validating each one.
 pub fn split_and_validate(buf: &[u8]) -> Result<Vec<std::ops::Range<usize>>, LogError> {
+    split_checking(buf, validate)
+}
+
+/// [`split_and_validate`] without the CRC checks ([`validate_header`]).
+pub fn split_and_validate_headers(buf: &[u8]) -> Result<Vec<std::ops::Range<usize>>, LogError> {
+    split_checking(buf, validate_header)
+}
+
+fn split_checking(
+    buf: &[u8],
+    check: fn(&[u8]) -> Result<BatchHeader<'_>, LogError>,
+) -> Result<Vec<std::ops::Range<usize>>, LogError> {
     let mut ranges = Vec::new();
     let mut pos = 0;
     while pos < buf.len() {
@@ -199,7 +231,7 @@ pub fn split_and_validate(buf: &[u8]) -> Result<Vec<std::ops::Range<usize>>, Log
                 )))
             }
         };
-        validate(&rest[..total])?;
+        check(&rest[..total])?;
         ranges.push(pos..pos + total);
         pos += total;
     }

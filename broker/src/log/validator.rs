@@ -99,7 +99,9 @@ pub fn validate(
     now_ms: i64,
     inflate_limit: usize,
 ) -> Result<Validated, ValidationError> {
-    let ranges = batch::split_and_validate(records)?;
+    // CRCs of batches kept as they are are checked by the log's append; a batch is checked
+    // here before it is changed or refused for its records.
+    let ranges = batch::split_and_validate_headers(records)?;
     let log_append_time = policy.timestamp_type == TimestampType::LogAppendTime;
     let mut out: Option<Vec<u8>> = None;
     let mut errors = Vec::new();
@@ -144,7 +146,29 @@ fn validate_batch(
             policy.max_message_bytes
         )));
     }
-    let source = Codec::from_id(h.compression()).expect("codec checked by batch::validate");
+    // Kafka checks the size, then the CRC: here the CRC only when the batch is about to be
+    // changed or refused for its records, so corruption is reported as corruption.
+    let errors_before = errors.len();
+    let outcome = convert_batch(buf, h, policy, now_ms, inflate_limit, errors);
+    if !matches!(outcome, Ok(None)) || errors.len() > errors_before {
+        if let Err(corrupt) = batch::validate(buf) {
+            errors.truncate(errors_before);
+            return Err(corrupt);
+        }
+    }
+    outcome
+}
+
+/// The checks and conversions of one batch whose size is within bounds.
+fn convert_batch(
+    buf: &[u8],
+    h: BatchHeader<'_>,
+    policy: &AppendPolicy,
+    now_ms: i64,
+    inflate_limit: usize,
+    errors: &mut Vec<RecordError>,
+) -> Result<Option<Vec<u8>>, LogError> {
+    let source = Codec::from_id(h.compression()).expect("codec checked by batch::validate_header");
     // Control batches keep their codec, as in Kafka.
     let target = match policy.compression {
         Some(codec) if !h.is_control() => codec,
@@ -167,6 +191,7 @@ fn validate_batch(
         None
     };
 
+    let errors_before = errors.len();
     let mut max_timestamp = h.max_timestamp();
     if h.is_log_append_time() {
         // Kafka: "Producer should not set timestamp type to LogAppendTime."
@@ -197,7 +222,7 @@ fn validate_batch(
             },
         )?;
     }
-    if !errors.is_empty() {
+    if errors.len() > errors_before {
         return Ok(None);
     }
 
@@ -354,6 +379,30 @@ mod tests {
             validate(&stamped, &AppendPolicy::default(), NOW, 1 << 20),
             Err(ValidationError::InvalidTimestamp(_))
         ));
+    }
+
+    #[test]
+    fn a_corrupt_batch_is_never_stamped_or_recompressed_into_a_valid_one() {
+        let mut corrupt = batch(&["value"], NOW - 120_000);
+        let last = corrupt.len() - 1;
+        corrupt[last] ^= 0xff;
+        let policies = [
+            AppendPolicy {
+                timestamp_type: TimestampType::LogAppendTime,
+                ..AppendPolicy::default()
+            },
+            AppendPolicy { compression: Some(Codec::Lz4), ..AppendPolicy::default() },
+            AppendPolicy { timestamp_before_max_ms: 1000, ..AppendPolicy::default() },
+        ];
+        for policy in policies {
+            match validate(&corrupt, &policy, NOW, 1 << 20) {
+                Err(ValidationError::Log(e)) => assert_eq!(e.error_code(), 2, "{policy:?}: {e}"),
+                other => panic!("{policy:?}: expected CORRUPT_MESSAGE, got {other:?}"),
+            }
+        }
+        // Kept as sent, it is left to the log's own CRC check.
+        let kept = validate(&corrupt, &AppendPolicy::default(), NOW, 1 << 20).unwrap();
+        assert!(kept.records.is_none());
     }
 
     #[test]
