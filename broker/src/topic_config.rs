@@ -167,7 +167,12 @@ const DEFS: &[Def] = &[
         config_type: ConfigType::String,
         default: "producer",
         validator: Validator::OneOf(CODECS),
-        synonyms: &[synonym("compression.type", "producer")],
+        synonyms: &[Synonym {
+            name: "compression.type",
+            unit_ms: 1,
+            default: Some("producer"),
+            configured: |c| changed(c.compression_type.clone(), "producer".into()),
+        }],
         support: Support::Applied,
         internal: false,
         documentation: "Codec the topic's batches are stored with: gzip, snappy, lz4, zstd, \
@@ -335,7 +340,12 @@ const DEFS: &[Def] = &[
         config_type: ConfigType::Long,
         default: "3600000",
         validator: Validator::AtLeast(0),
-        synonyms: &[synonym("log.message.timestamp.after.max.ms", "3600000")],
+        synonyms: &[Synonym {
+            name: "log.message.timestamp.after.max.ms",
+            unit_ms: 1,
+            default: Some("3600000"),
+            configured: |c| changed(c.log_message_timestamp_after_max_ms, 3_600_000),
+        }],
         support: Support::Applied,
         internal: false,
         documentation: "With CreateTime, how far a record's timestamp may be ahead of the \
@@ -346,7 +356,12 @@ const DEFS: &[Def] = &[
         config_type: ConfigType::Long,
         default: LONG_MAX,
         validator: Validator::AtLeast(0),
-        synonyms: &[synonym("log.message.timestamp.before.max.ms", LONG_MAX)],
+        synonyms: &[Synonym {
+            name: "log.message.timestamp.before.max.ms",
+            unit_ms: 1,
+            default: Some(LONG_MAX),
+            configured: |c| changed(c.log_message_timestamp_before_max_ms, i64::MAX),
+        }],
         support: Support::Applied,
         internal: false,
         documentation: "With CreateTime, how far a record's timestamp may be behind the \
@@ -357,7 +372,12 @@ const DEFS: &[Def] = &[
         config_type: ConfigType::String,
         default: "CreateTime",
         validator: Validator::OneOf(&["CreateTime", "LogAppendTime"]),
-        synonyms: &[synonym("log.message.timestamp.type", "CreateTime")],
+        synonyms: &[Synonym {
+            name: "log.message.timestamp.type",
+            unit_ms: 1,
+            default: Some("CreateTime"),
+            configured: |c| changed(c.log_message_timestamp_type.clone(), "CreateTime".into()),
+        }],
         support: Support::Applied,
         internal: false,
         documentation: "CreateTime keeps the producer's timestamps; LogAppendTime stamps each \
@@ -389,7 +409,12 @@ const DEFS: &[Def] = &[
         config_type: ConfigType::Int,
         default: "1",
         validator: Validator::AtLeast(1),
-        synonyms: &[synonym("min.insync.replicas", "1")],
+        synonyms: &[Synonym {
+            name: "min.insync.replicas",
+            unit_ms: 1,
+            default: Some("1"),
+            configured: |c| changed(c.min_insync_replicas, 1),
+        }],
         support: Support::Applied,
         internal: false,
         documentation: "In-sync replicas an acks=all write needs; this broker's ISR is itself \
@@ -954,6 +979,17 @@ mod tests {
         assert!(validate("retention.ms", Some("soon")).is_err());
         let err = validate("message.format.version", Some("3.0")).unwrap_err();
         assert!(err.message.contains("removed in Apache Kafka 4.0"), "{}", err.message);
+    }
+
+    #[test]
+    fn broker_defaults_of_topic_configs_are_validated_as_the_topic_configs() {
+        let err = BrokerConfig::load(None, &["compression.type=brotli".into()]).unwrap_err();
+        assert!(err.to_string().contains("compression.type"), "{err}");
+        let err = BrokerConfig::load(None, &["min.insync.replicas=0".into()]).unwrap_err();
+        assert!(err.to_string().contains("at least 1"), "{err}");
+        let config =
+            BrokerConfig::load(None, &["log.message.timestamp.after.max.ms=5".into()]).unwrap();
+        assert_eq!(append_policy(&config, &BTreeMap::new()).timestamp_after_max_ms, 5);
     }
 
     #[test]

@@ -611,3 +611,28 @@ async fn max_message_bytes_and_min_insync_replicas_apply_to_produce() {
     let response = call(broker.port, 9, &produce_request("durable", batch(), 1));
     assert_eq!(response.responses[0].partition_responses[0].error_code, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broker_properties_are_the_defaults_of_topic_configs() {
+    let broker = TestBroker::start_with(&[
+        "compression.type=lz4",
+        "log.message.timestamp.type=LogAppendTime",
+    ]);
+    create(&broker, "inherits", &[]).await;
+    let configs = describe_v4(&broker, "inherits");
+    let compression = entry(&configs, "compression.type");
+    assert_eq!((compression.value.as_deref(), compression.config_source), (Some("lz4"), 4));
+    let synonyms: Vec<(&str, &str, i8)> = compression
+        .synonyms
+        .iter()
+        .map(|s| (s.name.as_str(), s.value.as_deref().unwrap(), s.source))
+        .collect();
+    assert_eq!(synonyms, [("compression.type", "lz4", 4), ("compression.type", "producer", 5)]);
+    let batch = kafka_lab_broker::internal_records::encode_batch(
+        &[(None, Some(bytes::Bytes::from_static(b"v")))],
+        now_ms(),
+    );
+    let response = call(broker.port, 9, &produce_request("inherits", batch.freeze(), 1));
+    assert_eq!(response.responses[0].partition_responses[0].error_code, 0);
+    assert_eq!(stored_batch_attributes(&broker, "inherits"), [0x8 | 3], "lz4, LogAppendTime");
+}
