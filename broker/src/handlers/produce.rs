@@ -1,4 +1,6 @@
-//! Produce (key 0): append client record batches, as received, to partition logs.
+//! Produce (key 0): append client record batches to partition logs, as received unless the
+//! topic's configs ask for a change (`log::validator`: LogAppendTime, `compression.type`);
+//! `max.message.bytes`, timestamp bounds and `min.insync.replicas` are checked first.
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::produce_response::{
