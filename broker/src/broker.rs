@@ -330,9 +330,7 @@ impl Broker {
             ));
         }
         check_partition_batch(partitions)?;
-        for (key, value) in &configs {
-            topic_config::validate(key, Some(value))?;
-        }
+        topic_config::validate_all(&self.config, &configs)?;
         let mut store = self.lock_metadata();
         if store.image().topic(name).is_some() {
             return Err(ApiError::new(
@@ -455,9 +453,18 @@ impl Broker {
         }
         // Check and commit under one lock: a concurrent DeleteTopics must not slip in between.
         let mut store = self.lock_metadata();
-        if store.image().topic(name).is_none() {
+        let Some(topic) = store.image().topic(name) else {
             return Err(unknown_topic(name));
+        };
+        // The topic's overrides as they would be, checked together (e.g. compaction lags).
+        let mut altered = topic.configs.clone();
+        for (key, value) in &changes {
+            match value {
+                Some(value) => altered.insert(key.clone(), value.clone()),
+                None => altered.remove(key),
+            };
         }
+        topic_config::validate_all(&self.config, &altered)?;
         if validate_only {
             return Ok(());
         }

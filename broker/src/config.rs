@@ -80,6 +80,21 @@ pub struct BrokerConfig {
     /// Largest record batch accepted in a Produce request.
     #[serde(rename = "message.max.bytes")]
     pub message_max_bytes: i32,
+    /// Default `compression.type` of topics: `producer` keeps the producer's codec.
+    #[serde(rename = "compression.type")]
+    pub compression_type: String,
+    /// Default `message.timestamp.type` of topics: `CreateTime` or `LogAppendTime`.
+    #[serde(rename = "log.message.timestamp.type")]
+    pub log_message_timestamp_type: String,
+    /// Default `message.timestamp.before.max.ms` of topics.
+    #[serde(rename = "log.message.timestamp.before.max.ms")]
+    pub log_message_timestamp_before_max_ms: i64,
+    /// Default `message.timestamp.after.max.ms` of topics.
+    #[serde(rename = "log.message.timestamp.after.max.ms")]
+    pub log_message_timestamp_after_max_ms: i64,
+    /// Default `min.insync.replicas` of topics; above 1, acks=all gets NOT_ENOUGH_REPLICAS here.
+    #[serde(rename = "min.insync.replicas")]
+    pub min_insync_replicas: i32,
     /// Partitions of `__consumer_offsets`.
     #[serde(rename = "offsets.topic.num.partitions")]
     pub offsets_topic_num_partitions: i32,
@@ -197,6 +212,11 @@ impl Default for BrokerConfig {
             quota_window_num: 11,
             quota_window_size_seconds: 1,
             message_max_bytes: 1_048_588,
+            compression_type: "producer".into(),
+            log_message_timestamp_type: "CreateTime".into(),
+            log_message_timestamp_before_max_ms: i64::MAX,
+            log_message_timestamp_after_max_ms: 3_600_000,
+            min_insync_replicas: 1,
             offsets_topic_num_partitions: 50,
             group_initial_rebalance_delay_ms: 3000,
             group_min_session_timeout_ms: 6000,
@@ -526,6 +546,29 @@ impl BrokerConfig {
                 "offsets.topic.num.partitions must be at least 1, got {}",
                 self.offsets_topic_num_partitions
             ));
+        }
+        // Broker defaults of topic configs take the topic config's validator, as in Kafka.
+        for (property, topic_config, value) in [
+            ("compression.type", "compression.type", self.compression_type.clone()),
+            (
+                "log.message.timestamp.type",
+                "message.timestamp.type",
+                self.log_message_timestamp_type.clone(),
+            ),
+            (
+                "log.message.timestamp.before.max.ms",
+                "message.timestamp.before.max.ms",
+                self.log_message_timestamp_before_max_ms.to_string(),
+            ),
+            (
+                "log.message.timestamp.after.max.ms",
+                "message.timestamp.after.max.ms",
+                self.log_message_timestamp_after_max_ms.to_string(),
+            ),
+            ("min.insync.replicas", "min.insync.replicas", self.min_insync_replicas.to_string()),
+        ] {
+            crate::topic_config::validate(topic_config, Some(&value))
+                .map_err(|e| ConfigError::Invalid(format!("{property}: {}", e.message)))?;
         }
         Ok(())
     }

@@ -2,14 +2,14 @@
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::describe_configs_response::{
-    DescribeConfigsResourceResult, DescribeConfigsResult,
+    DescribeConfigsResourceResult, DescribeConfigsResult, DescribeConfigsSynonym,
 };
 use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
 
 use super::{str_bytes, RequestContext};
 use crate::authorizer::{AclOperation, ResourceType, CLUSTER_NAME};
 use crate::broker::Broker;
-use crate::topic_config::{self, ConfigSource};
+use crate::topic_config::{self, ConfigEntry, ConfigSource};
 
 /// Kafka's ConfigResource.Type codes.
 pub(crate) const RESOURCE_TOPIC: i8 = 2;
@@ -92,6 +92,8 @@ pub fn handle(
     _version: i16,
 ) -> DescribeConfigsResponse {
     let image = broker.metadata();
+    let include_synonyms = request.include_synonyms;
+    let include_documentation = request.include_documentation;
     let results = request
         .resources
         .into_iter()
@@ -111,11 +113,19 @@ pub fn handle(
                     .with_error_code(e.code())
                     .with_error_message(Some(str_bytes(e.message)));
             }
-            let entries: Vec<(String, String, ConfigSource, bool)> = match resource.resource_type {
+            let keys = resource
+                .configuration_keys
+                .map(|keys| keys.iter().map(|k| k.to_string()).collect::<Vec<_>>());
+            // Null or empty means every config, as in Kafka.
+            let wanted = |k: &str| {
+                keys.as_ref().is_none_or(|keys| keys.is_empty() || keys.iter().any(|w| w == k))
+            };
+            let configs: Vec<DescribeConfigsResourceResult> = match resource.resource_type {
                 RESOURCE_TOPIC => match image.topic(&name) {
                     Some(topic) => topic_config::describe(&broker.config, &topic.configs)
                         .into_iter()
-                        .map(|e| (e.name.to_owned(), e.value, e.source, false))
+                        .filter(|e| wanted(e.name))
+                        .map(|e| topic_entry(e, include_synonyms, include_documentation))
                         .collect(),
                     None => {
                         return result
@@ -130,7 +140,14 @@ pub fn handle(
                         .config
                         .properties()
                         .into_iter()
-                        .map(|(k, v)| (k, v, ConfigSource::StaticBroker, true))
+                        .filter(|(k, _)| wanted(k))
+                        .map(|(k, v)| {
+                            DescribeConfigsResourceResult::default()
+                                .with_name(str_bytes(k))
+                                .with_value(Some(str_bytes(v)))
+                                .with_config_source(ConfigSource::StaticBroker as i8)
+                                .with_read_only(true)
+                        })
                         .collect()
                 }
                 RESOURCE_BROKER => {
@@ -149,25 +166,41 @@ pub fn handle(
                         ))))
                 }
             };
-            let keys = resource
-                .configuration_keys
-                .map(|keys| keys.iter().map(|k| k.to_string()).collect::<Vec<_>>());
-            let configs = entries
-                .into_iter()
-                // Null or empty means every config, as in Kafka.
-                .filter(|(k, ..)| {
-                    keys.as_ref().is_none_or(|keys| keys.is_empty() || keys.contains(k))
-                })
-                .map(|(name, value, source, read_only)| {
-                    DescribeConfigsResourceResult::default()
-                        .with_name(str_bytes(name))
-                        .with_value(Some(str_bytes(value)))
-                        .with_config_source(source as i8)
-                        .with_read_only(read_only)
-                })
-                .collect();
             result.with_configs(configs)
         })
         .collect();
     DescribeConfigsResponse::default().with_results(results)
+}
+
+/// A topic config as Kafka's `ConfigHelper.createTopicConfigEntry` describes it: never
+/// read-only or sensitive, with its type, and synonyms and documentation when asked for (the
+/// encoder drops the fields an older version lacks).
+fn topic_entry(
+    entry: ConfigEntry,
+    include_synonyms: bool,
+    include_documentation: bool,
+) -> DescribeConfigsResourceResult {
+    let synonyms = if include_synonyms {
+        entry
+            .synonyms
+            .into_iter()
+            .map(|s| {
+                DescribeConfigsSynonym::default()
+                    .with_name(str_bytes(s.name))
+                    .with_value(Some(str_bytes(s.value)))
+                    .with_source(s.source as i8)
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    DescribeConfigsResourceResult::default()
+        .with_name(str_bytes(entry.name))
+        .with_value(Some(str_bytes(entry.value)))
+        .with_config_source(entry.source as i8)
+        .with_read_only(false)
+        .with_is_sensitive(false)
+        .with_synonyms(synonyms)
+        .with_config_type(entry.config_type as i8)
+        .with_documentation(include_documentation.then(|| str_bytes(entry.documentation)))
 }

@@ -7,6 +7,7 @@ use kafka_protocol::messages::{IncrementalAlterConfigsRequest, IncrementalAlterC
 use super::describe_configs::{alter_config_resource, alterable_topic_configs};
 use super::{str_bytes, RequestContext};
 use crate::broker::{ApiError, Broker};
+use crate::topic_config::{self, ConfigType};
 
 const SET: i8 = 0;
 const DELETE: i8 = 1;
@@ -58,17 +59,26 @@ fn alter(
             SET => value,
             DELETE => None,
             APPEND | SUBTRACT => {
-                // Only list-typed configs (cleanup.policy here) take APPEND/SUBTRACT.
-                if key != "cleanup.policy" {
+                // Only list-typed configs take APPEND/SUBTRACT; they start from the topic's
+                // value, else Kafka's default, as Kafka's ConfigurationControlManager does.
+                if topic_config::config_type(&key) != Some(ConfigType::List) {
                     return Err(ApiError::new(
                         ResponseError::InvalidConfig,
-                        format!("{key} is not a list config"),
+                        format!(
+                            "{key} is not a list config, so it cannot be appended to or \
+                             subtracted from"
+                        ),
                     ));
                 }
                 let mut items: Vec<String> = current
                     .get(&key)
-                    .map(|v| v.split(',').map(|s| s.trim().to_owned()).collect())
-                    .unwrap_or_else(|| vec!["delete".to_owned()]);
+                    .map(String::as_str)
+                    .or_else(|| topic_config::kafka_default(&key))
+                    .unwrap_or_default()
+                    .split(',')
+                    .map(|s| s.trim().to_owned())
+                    .filter(|s| !s.is_empty())
+                    .collect();
                 let given = value.unwrap_or_default();
                 for item in given.split(',').map(str::trim).filter(|s| !s.is_empty()) {
                     if config.config_operation == APPEND && !items.iter().any(|i| i == item) {

@@ -135,6 +135,21 @@ pub fn next_sequence(seq: i32, delta: i32) -> i32 {
 
 /// Validate one complete batch (`buf` is exactly the batch): framing, magic, CRC-32C, offsets.
 pub fn validate(buf: &[u8]) -> Result<BatchHeader<'_>, LogError> {
+    let h = check_framing(buf)?;
+    check_crc(buf, &h)?;
+    check_counts(&h)?;
+    Ok(h)
+}
+
+/// [`validate`] without the CRC: for callers that leave the batch as it is and let the log's
+/// own [`validate`] check it, and check it themselves before changing it.
+pub fn validate_header(buf: &[u8]) -> Result<BatchHeader<'_>, LogError> {
+    let h = check_framing(buf)?;
+    check_counts(&h)?;
+    Ok(h)
+}
+
+fn check_framing(buf: &[u8]) -> Result<BatchHeader<'_>, LogError> {
     let h = BatchHeader::parse(buf)?;
     if h.magic() != 2 {
         return Err(LogError::InvalidRecord(format!(
@@ -143,15 +158,16 @@ pub fn validate(buf: &[u8]) -> Result<BatchHeader<'_>, LogError> {
         )));
     }
     match h.total_size() {
-        Some(n) if n >= HEADER_LEN && n == buf.len() => {}
-        _ => {
-            return Err(LogError::CorruptRecord(format!(
-                "record batch length {} does not match {} available bytes",
-                h.batch_length(),
-                buf.len()
-            )))
-        }
+        Some(n) if n >= HEADER_LEN && n == buf.len() => Ok(h),
+        _ => Err(LogError::CorruptRecord(format!(
+            "record batch length {} does not match {} available bytes",
+            h.batch_length(),
+            buf.len()
+        ))),
     }
+}
+
+fn check_crc(buf: &[u8], h: &BatchHeader<'_>) -> Result<(), LogError> {
     let actual = crc32c::crc32c(&buf[CRC_START..]);
     if actual != h.crc() {
         return Err(LogError::CorruptRecord(format!(
@@ -159,6 +175,10 @@ pub fn validate(buf: &[u8]) -> Result<BatchHeader<'_>, LogError> {
             h.crc()
         )));
     }
+    Ok(())
+}
+
+fn check_counts(h: &BatchHeader<'_>) -> Result<(), LogError> {
     if h.record_count() <= 0 || h.last_offset_delta() != h.record_count() - 1 {
         return Err(LogError::InvalidRecord(format!(
             "record batch has recordCount {} and lastOffsetDelta {}",
@@ -172,11 +192,23 @@ pub fn validate(buf: &[u8]) -> Result<BatchHeader<'_>, LogError> {
             h.compression()
         )));
     }
-    Ok(h)
+    Ok(())
 }
 
 /// Split concatenated batches into per-batch byte ranges, validating each one.
 pub fn split_and_validate(buf: &[u8]) -> Result<Vec<std::ops::Range<usize>>, LogError> {
+    split_checking(buf, validate)
+}
+
+/// [`split_and_validate`] without the CRC checks ([`validate_header`]).
+pub fn split_and_validate_headers(buf: &[u8]) -> Result<Vec<std::ops::Range<usize>>, LogError> {
+    split_checking(buf, validate_header)
+}
+
+fn split_checking(
+    buf: &[u8],
+    check: fn(&[u8]) -> Result<BatchHeader<'_>, LogError>,
+) -> Result<Vec<std::ops::Range<usize>>, LogError> {
     let mut ranges = Vec::new();
     let mut pos = 0;
     while pos < buf.len() {
@@ -199,7 +231,7 @@ pub fn split_and_validate(buf: &[u8]) -> Result<Vec<std::ops::Range<usize>>, Log
                 )))
             }
         };
-        validate(&rest[..total])?;
+        check(&rest[..total])?;
         ranges.push(pos..pos + total);
         pos += total;
     }
@@ -213,6 +245,97 @@ pub fn split_and_validate(buf: &[u8]) -> Result<Vec<std::ops::Range<usize>>, Log
 pub fn patch(buf: &mut [u8], base_offset: i64, leader_epoch: i32) {
     buf[0..8].copy_from_slice(&base_offset.to_be_bytes());
     buf[12..16].copy_from_slice(&leader_epoch.to_be_bytes());
+}
+
+/// Recomputes the CRC-32C after bytes it covers (attributes onwards) changed.
+pub fn set_crc(buf: &mut [u8]) {
+    let crc = crc32c::crc32c(&buf[CRC_START..]);
+    buf[17..21].copy_from_slice(&crc.to_be_bytes());
+}
+
+/// Sets the timestamp type (attribute bit 3) and the max timestamp, as Kafka's
+/// `DefaultRecordBatch.setMaxTimestamp` does: the base timestamp and the records stay as they
+/// are (readers of a LogAppendTime batch give every record the max timestamp), and the CRC is
+/// recomputed only if something changed.
+pub fn set_max_timestamp(buf: &mut [u8], log_append_time: bool, max_timestamp: i64) {
+    let h = BatchHeader { buf };
+    if h.is_log_append_time() == log_append_time && h.max_timestamp() == max_timestamp {
+        return;
+    }
+    let attributes = (h.attributes() & !0x8) | if log_append_time { 0x8 } else { 0 };
+    buf[21..23].copy_from_slice(&attributes.to_be_bytes());
+    buf[35..43].copy_from_slice(&max_timestamp.to_be_bytes());
+    set_crc(buf);
+}
+
+/// A copy of the batch `buf` whose records section is `records`, compressed with the codec
+/// `codec_id`: the header is kept (offsets, producer id, epoch, sequence, timestamps, other
+/// attribute bits), the length and the codec bits replaced and the CRC recomputed.
+pub fn with_records(buf: &[u8], codec_id: i16, records: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(HEADER_LEN + records.len());
+    out.extend_from_slice(&buf[..HEADER_LEN]);
+    out.extend_from_slice(records);
+    let length = (out.len() - LOG_OVERHEAD) as i32;
+    out[8..12].copy_from_slice(&length.to_be_bytes());
+    let attributes = (i16_at(buf, 21) & !0x7) | (codec_id & 0x7);
+    out[21..23].copy_from_slice(&attributes.to_be_bytes());
+    set_crc(&mut out);
+    out
+}
+
+/// Reads a zigzag varint of at most `max_bytes` bytes at `*pos`.
+fn zigzag(buf: &[u8], pos: &mut usize, max_bytes: usize) -> Option<i64> {
+    let mut value: u64 = 0;
+    for i in 0..max_bytes {
+        let byte = *buf.get(*pos)?;
+        *pos += 1;
+        value |= u64::from(byte & 0x7f) << (7 * i);
+        if byte & 0x80 == 0 {
+            return Some((value >> 1) as i64 ^ -((value & 1) as i64));
+        }
+    }
+    None
+}
+
+/// Calls `each(index, timestamp_delta, offset_delta)` for every record of an uncompressed
+/// records section, reading only each record's length, attributes and those two fields (keys,
+/// values and headers are skipped). Fails unless exactly `count` well-framed records fill
+/// `records`.
+pub fn for_each_record(
+    records: &[u8],
+    count: i32,
+    mut each: impl FnMut(usize, i64, i32),
+) -> Result<(), LogError> {
+    let corrupt = |index: usize| {
+        LogError::CorruptRecord(format!(
+            "record {index} of the batch is malformed or the batch holds fewer than {count} records"
+        ))
+    };
+    let mut pos = 0;
+    for index in 0..usize::try_from(count).unwrap_or(0) {
+        let length = zigzag(records, &mut pos, 5).ok_or_else(|| corrupt(index))?;
+        let start = pos;
+        let end = usize::try_from(length)
+            .ok()
+            .and_then(|l| start.checked_add(l))
+            .filter(|&end| end <= records.len() && length >= 3)
+            .ok_or_else(|| corrupt(index))?;
+        let mut field = start + 1; // after the attributes
+        let timestamp_delta = zigzag(records, &mut field, 10).ok_or_else(|| corrupt(index))?;
+        let offset_delta = zigzag(records, &mut field, 5).ok_or_else(|| corrupt(index))?;
+        if field > end {
+            return Err(corrupt(index));
+        }
+        each(index, timestamp_delta, offset_delta as i32);
+        pos = end;
+    }
+    if pos != records.len() {
+        return Err(LogError::CorruptRecord(format!(
+            "{} bytes follow the batch's {count} records",
+            records.len() - pos
+        )));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -30,9 +30,11 @@
 
 mod batch;
 pub mod checkpoint;
+pub mod compression;
 pub mod manager;
 mod producer;
 mod segment;
+pub mod validator;
 
 #[cfg(test)]
 mod tests;
