@@ -10,6 +10,7 @@ pub mod config;
 pub mod group;
 pub mod handlers;
 pub mod internal_records;
+pub mod limits;
 pub mod log;
 pub mod metadata;
 pub mod metrics;
