@@ -92,6 +92,12 @@ fn scram_broker(seed: &str, metrics: Option<u16>) -> (TestBroker, u16) {
     (broker, sasl)
 }
 
+/// Waits until the broker serves requests: its listeners are bound before its data is opened,
+/// and a restart during start-up would leave a start half done.
+fn served(broker: &TestBroker) {
+    assert_eq!(call(&mut connect(broker.port), 3, &ApiVersionsRequest::default()).error_code, 0);
+}
+
 /// The server nonce (`r=`) of a server-first message.
 fn server_nonce(server_first: &[u8]) -> String {
     let text = String::from_utf8_lossy(server_first);
@@ -102,7 +108,9 @@ fn server_nonce(server_first: &[u8]) -> String {
 fn a_recorded_scram_exchange_does_not_replay_after_a_restart_with_the_same_seed() {
     let (mut broker, sasl) = scram_broker("1", None);
     // From the second start on, a seeded broker draws the same sequence every time.
+    served(&broker);
     broker.restart();
+    served(&broker);
 
     // A real exchange, recorded as an eavesdropper on a plaintext SASL listener sees it.
     let mut client = ScramClient::new("SCRAM-SHA-256", "alice", "alice-secret").unwrap();
@@ -118,6 +126,7 @@ fn a_recorded_scram_exchange_does_not_replay_after_a_restart_with_the_same_seed(
 
     // The same seed, the same data directory: the attacker replays the client's messages.
     broker.restart();
+    served(&broker);
     let mut stream = connect(sasl);
     assert_eq!(handshake(&mut stream), 0);
     let (code, replay_first) = authenticate(&mut stream, &client_first);
