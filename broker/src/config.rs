@@ -797,6 +797,26 @@ mod tests {
         assert!(!described.contains("hunter2"), "{described}");
         assert!(described.contains("ssl.client.auth"), "{described}");
     }
+
+    #[test]
+    fn connection_limits_parse_and_refuse_what_kafka_refuses() {
+        let load = |overrides: &[&str]| {
+            let overrides: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
+            BrokerConfig::load(None, &overrides)
+        };
+        let config = load(&["max.connections.per.ip.overrides=127.0.0.2:3, broker-2:0"]).unwrap();
+        assert_eq!(
+            config.max_connections_per_ip_overrides().unwrap(),
+            [("127.0.0.2".to_owned(), 3), ("broker-2".to_owned(), 0)]
+        );
+        let error = load(&["max.connections.per.ip.overrides=127.0.0.2"]).unwrap_err().to_string();
+        assert!(error.contains("`127.0.0.2` is not `host:count`"), "{error}");
+        let error = load(&["max.connections.per.ip=0"]).unwrap_err().to_string();
+        assert!(error.contains("max.connections.per.ip.overrides must name"), "{error}");
+        assert!(load(&["max.connections=-1"]).is_err());
+        assert!(load(&["queued.max.request.bytes=0"]).is_err());
+        assert_eq!(load(&["queued.max.request.bytes=-1"]).unwrap().queued_max_request_bytes, -1);
+    }
 }
 
 #[cfg(test)]

@@ -172,7 +172,9 @@ pub async fn accept_loop(broker: Arc<Broker>, bound: BoundListener) {
         match bound.socket.accept().await {
             Ok((stream, peer)) => {
                 // As Kafka's acceptor: the socket is accepted, then waits for a free slot.
-                let slot = match bound.quotas.admit(peer.ip()).await {
+                // `::ffff:a.b.c.d` on a dual-stack listener counts as `a.b.c.d`, as overrides name it.
+                let ip = peer.ip().to_canonical();
+                let slot = match bound.quotas.admit(ip).await {
                     Ok(slot) => slot,
                     Err(limit) => {
                         crate::throttled_warn!(
@@ -180,8 +182,7 @@ pub async fn accept_loop(broker: Arc<Broker>, bound: BoundListener) {
                             LogKind::RejectedConnection,
                             peer = %peer,
                             listener = %bound.listener.name,
-                            "rejected connection: {} already has max.connections.per.ip ({limit}) connections",
-                            peer.ip()
+                            "rejected connection: {ip} already has max.connections.per.ip ({limit}) connections"
                         );
                         drop(stream);
                         continue;
