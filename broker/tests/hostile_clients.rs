@@ -3,8 +3,8 @@
 //! PLAINTEXT listener (no failed authentication counted), connections over `max.connections`
 //! and `max.connections.per.ip` while a healthy librdkafka producer keeps producing, frames
 //! that announce 100 MiB and stall (no allocation up front, closed after
-//! `connections.max.idle.ms`), idle connections, and garbage from 200 connections (a bounded
-//! number of WARN lines).
+//! `connections.max.idle.ms`), `queued.max.request.bytes` holding further requests, idle
+//! connections, and garbage from 200 connections (a bounded number of WARN lines).
 
 mod support;
 
@@ -402,4 +402,30 @@ fn garbage_from_200_connections_logs_a_bounded_number_of_warn_lines() {
     println!("{summary}");
     let total = warns(&log) - before;
     assert!(total <= 2 * 20 + 3, "{total} WARN lines for 201 bad frames");
+}
+
+#[test]
+fn queued_max_request_bytes_holds_further_requests_until_memory_is_released() {
+    let broker =
+        TestBroker::start_with(&["queued.max.request.bytes=4096", "connections.max.idle.ms=2000"]);
+    served(&broker);
+    // A client announces more than the whole pool and stalls: admitted alone, as Kafka's
+    // non-strict pool admits a request while any memory is left.
+    let mut hog = connect(broker.port);
+    hog.write_all(&8192u32.to_be_bytes()).unwrap();
+    hog.write_all(b"\0\x12\0\x03\0\0\0\x01").unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    // Meanwhile another client's request is not read...
+    let mut waiting = connect(broker.port);
+    let body = encode_request(&ApiVersionsRequest::default(), 3, 1, "waiting").unwrap();
+    send_frame(&mut waiting, &body);
+    waiting.set_read_timeout(Some(Duration::from_millis(1000))).unwrap();
+    assert!(read_frame(&mut waiting).is_err(), "served while the pool was exhausted");
+    // ... until the stalled request's connection is closed and its memory released.
+    assert!(closed_within(&mut hog, Duration::from_secs(10)));
+    waiting.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+    let frame = read_frame(&mut waiting).expect("served once memory was released");
+    let response =
+        decode_response::<ApiVersionsRequest>(frame.into(), 3, 1).expect("an ApiVersions answer");
+    assert_eq!(response.error_code, 0);
 }
