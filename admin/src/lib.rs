@@ -7,6 +7,7 @@
 //! - [`properties`]: the client properties Kafka's tools read (`--command-config`), in Java's
 //!   and librdkafka's spellings.
 //! - [`acls`]: Create/Describe/DeleteAcls. [`configs`]: client quotas and SCRAM credentials.
+//! - [`scram`]: the client side of a SCRAM exchange (also for tests that record one).
 //! - [`cli`]: `kafka-lab acls` (kafka-acls.sh) and `kafka-lab configs` (kafka-configs.sh).
 
 pub mod acls;
@@ -14,7 +15,7 @@ pub mod cli;
 pub mod client;
 pub mod configs;
 pub mod properties;
-mod scram;
+pub mod scram;
 
 pub use client::{AdminClient, AdminError, BrokerError};
 pub use properties::ClientProperties;

@@ -17,6 +17,7 @@ use crate::clock::SharedClock;
 use crate::config::BrokerConfig;
 use crate::group::{GroupConfig, GroupCoordinator, OffsetsLog};
 use crate::internal_records::{encode_batch, read_all};
+use crate::limits::{LogThrottle, MemoryPool};
 use crate::log::{LogConfig, LogError, LogManager, PartitionLog};
 use crate::metadata::{
     ConfigResource, MetadataImage, MetadataRecord, MetadataStore, TopicImage, METADATA_LOG_DIR,
@@ -24,6 +25,7 @@ use crate::metadata::{
 };
 use crate::metrics::BrokerMetrics;
 use crate::quota::QuotaManager;
+use crate::security::random::{OsRandom, SecureRandom};
 use crate::security::Credentials;
 use crate::stats::BrokerStats;
 use crate::storage::Storage;
@@ -106,12 +108,18 @@ pub struct Broker {
     pub appended: Notify,
     producer_ids: Mutex<ProducerIdBlock>,
     rng: Mutex<ChaCha8Rng>,
+    /// Nonces and salts: the OS CSPRNG, whatever the seed (`security::random`).
+    secure_random: Arc<dyn SecureRandom>,
     /// Client quota sensors (the quotas themselves are in the metadata image).
     pub quotas: QuotaManager,
     /// Throttling, authentication and authorization counters.
     pub stats: BrokerStats,
     /// Request, topic and connection counters for the metrics endpoint.
     pub metrics: BrokerMetrics,
+    /// Request bytes held across connections (`queued.max.request.bytes`).
+    pub memory_pool: MemoryPool,
+    /// Rate limits on the log lines hostile input causes.
+    pub log_throttle: LogThrottle,
 }
 
 struct ProducerIdBlock {
@@ -122,11 +130,24 @@ struct ProducerIdBlock {
 impl Broker {
     /// Opens the broker's data under `log.dirs`: `meta.properties`, the metadata log, every
     /// partition log it names (running recovery), and the group state in `__consumer_offsets`.
+    /// `seed` decides ids (cluster id, topic ids); security material comes from the OS CSPRNG.
     pub fn open(
         config: BrokerConfig,
         storage: Arc<dyn Storage>,
         clock: SharedClock,
         seed: u64,
+    ) -> anyhow::Result<Arc<Self>> {
+        Self::open_with_secure_random(config, storage, clock, seed, Arc::new(OsRandom))
+    }
+
+    /// [`Broker::open`] with nonces and salts from `secure_random`: the simulator passes a
+    /// seeded source so its runs replay; nothing else should.
+    pub fn open_with_secure_random(
+        config: BrokerConfig,
+        storage: Arc<dyn Storage>,
+        clock: SharedClock,
+        seed: u64,
+        secure_random: Arc<dyn SecureRandom>,
     ) -> anyhow::Result<Arc<Self>> {
         // Everything that can be refused on the configuration alone is checked before anything
         // is written to `log.dirs`: a start that fails leaves the data directory as it was.
@@ -152,7 +173,7 @@ impl Broker {
         let node = endpoints[&first].clone();
         let mut credentials = Credentials::from_config(&config, || {
             let mut salt = [0u8; 16];
-            rng.fill_bytes(&mut salt);
+            secure_random.fill(&mut salt);
             salt
         })
         .map_err(|e| anyhow::anyhow!(e))?;
@@ -205,6 +226,7 @@ impl Broker {
                 group_max_size: config.group_max_size,
             },
         );
+        let memory_pool = MemoryPool::new(config.queued_max_request_bytes);
         let broker = Arc::new(Self {
             config,
             clock,
@@ -222,9 +244,12 @@ impl Broker {
                 end: next_producer_id,
             }),
             rng: Mutex::new(rng),
+            secure_random,
             quotas,
             stats: BrokerStats::for_listeners(listener_names.iter().map(String::as_str)),
             metrics: BrokerMetrics::new(&listener_names),
+            memory_pool,
+            log_throttle: LogThrottle::default(),
         });
         broker.open_partition_logs(&removed_topic_ids, formatted.new)?;
         broker.skip_producer_ids_in_logs();
@@ -293,10 +318,11 @@ impl Broker {
         self.endpoints.get(listener).unwrap_or(&self.node)
     }
 
-    /// Random bytes from the broker's seeded generator (SCRAM nonces and salts).
-    pub fn random_bytes<const N: usize>(&self) -> [u8; N] {
+    /// Unpredictable bytes for security material (SCRAM nonces and salts): the OS CSPRNG in
+    /// the binary, never the seeded generator.
+    pub fn secure_random_bytes<const N: usize>(&self) -> [u8; N] {
         let mut bytes = [0u8; N];
-        self.rng.lock().expect("rng lock poisoned").fill_bytes(&mut bytes);
+        self.secure_random.fill(&mut bytes);
         bytes
     }
 

@@ -71,6 +71,25 @@ pub struct BrokerConfig {
     /// Largest request frame accepted; a larger length prefix closes the connection.
     #[serde(rename = "socket.request.max.bytes")]
     pub socket_request_max_bytes: i32,
+    /// Connections the broker holds open at once, all listeners together; at the limit the
+    /// accept loop waits for a connection to close before serving a new one, as Kafka's
+    /// acceptor does.
+    #[serde(rename = "max.connections")]
+    pub max_connections: i32,
+    /// Connections one client address may hold open; one more is accepted and closed at once.
+    #[serde(rename = "max.connections.per.ip")]
+    pub max_connections_per_ip: i32,
+    /// Per-address exceptions to `max.connections.per.ip`: `host:count,host:count`.
+    #[serde(rename = "max.connections.per.ip.overrides")]
+    pub max_connections_per_ip_overrides: String,
+    /// A connection with no bytes read or written for this long is closed, a stalled partial
+    /// request included; negative disables the timer.
+    #[serde(rename = "connections.max.idle.ms")]
+    pub connections_max_idle_ms: i64,
+    /// Bytes of requests held in memory across all connections; over it, connections read no
+    /// further request until memory is released. -1 (Kafka's default) is unbounded.
+    #[serde(rename = "queued.max.request.bytes")]
+    pub queued_max_request_bytes: i64,
     /// Samples a client quota's rate is measured over (Kafka's `quota.window.num`).
     #[serde(rename = "quota.window.num")]
     pub quota_window_num: i32,
@@ -209,6 +228,11 @@ impl Default for BrokerConfig {
             log_retention_check_interval_ms: 300_000,
             log_flush_offset_checkpoint_interval_ms: 60_000,
             socket_request_max_bytes: 104_857_600,
+            max_connections: i32::MAX,
+            max_connections_per_ip: i32::MAX,
+            max_connections_per_ip_overrides: String::new(),
+            connections_max_idle_ms: 600_000,
+            queued_max_request_bytes: -1,
             quota_window_num: 11,
             quota_window_size_seconds: 1,
             message_max_bytes: 1_048_588,
@@ -459,6 +483,30 @@ impl BrokerConfig {
         }
     }
 
+    /// `max.connections.per.ip.overrides` as (host, limit) pairs; hosts are resolved where
+    /// connections are accepted.
+    pub fn max_connections_per_ip_overrides(&self) -> Result<Vec<(String, i32)>, ConfigError> {
+        let text = self.max_connections_per_ip_overrides.trim();
+        if text.is_empty() {
+            return Ok(Vec::new());
+        }
+        text.split(',')
+            .map(|entry| {
+                let entry = entry.trim();
+                let parsed = entry
+                    .rsplit_once(':')
+                    .and_then(|(host, n)| Some((host.trim(), n.trim().parse::<i32>().ok()?)))
+                    .filter(|(host, n)| !host.is_empty() && *n >= 0);
+                parsed.map(|(host, n)| (host.to_owned(), n)).ok_or_else(|| {
+                    ConfigError::Invalid(format!(
+                        "max.connections.per.ip.overrides: `{entry}` is not `host:count` \
+                         (e.g. `127.0.0.1:200,broker-2:50`)"
+                    ))
+                })
+            })
+            .collect()
+    }
+
     fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |msg: String| Err(ConfigError::Invalid(msg));
         let listeners = self.listeners()?;
@@ -509,6 +557,27 @@ impl BrokerConfig {
             return invalid(format!(
                 "socket.request.max.bytes must be at least 1024, got {}",
                 self.socket_request_max_bytes
+            ));
+        }
+        if self.max_connections < 0 || self.max_connections_per_ip < 0 {
+            return invalid(format!(
+                "max.connections ({}) and max.connections.per.ip ({}) must be at least 0",
+                self.max_connections, self.max_connections_per_ip
+            ));
+        }
+        let per_ip_overrides = self.max_connections_per_ip_overrides()?;
+        if self.max_connections_per_ip == 0 && per_ip_overrides.is_empty() {
+            // Kafka's rule: 0 for everyone is only meaningful with exceptions.
+            return invalid(
+                "max.connections.per.ip is 0, so max.connections.per.ip.overrides must name \
+                 the addresses that may connect"
+                    .into(),
+            );
+        }
+        if self.queued_max_request_bytes == 0 || self.queued_max_request_bytes < -1 {
+            return invalid(format!(
+                "queued.max.request.bytes must be positive, or -1 for unbounded, got {}",
+                self.queued_max_request_bytes
             ));
         }
         if self.quota_window_num < 2 {
@@ -781,6 +850,26 @@ mod tests {
         let described = format!("{:?}", config.properties());
         assert!(!described.contains("hunter2"), "{described}");
         assert!(described.contains("ssl.client.auth"), "{described}");
+    }
+
+    #[test]
+    fn connection_limits_parse_and_refuse_what_kafka_refuses() {
+        let load = |overrides: &[&str]| {
+            let overrides: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
+            BrokerConfig::load(None, &overrides)
+        };
+        let config = load(&["max.connections.per.ip.overrides=127.0.0.2:3, broker-2:0"]).unwrap();
+        assert_eq!(
+            config.max_connections_per_ip_overrides().unwrap(),
+            [("127.0.0.2".to_owned(), 3), ("broker-2".to_owned(), 0)]
+        );
+        let error = load(&["max.connections.per.ip.overrides=127.0.0.2"]).unwrap_err().to_string();
+        assert!(error.contains("`127.0.0.2` is not `host:count`"), "{error}");
+        let error = load(&["max.connections.per.ip=0"]).unwrap_err().to_string();
+        assert!(error.contains("max.connections.per.ip.overrides must name"), "{error}");
+        assert!(load(&["max.connections=-1"]).is_err());
+        assert!(load(&["queued.max.request.bytes=0"]).is_err());
+        assert_eq!(load(&["queued.max.request.bytes=-1"]).unwrap().queued_max_request_bytes, -1);
     }
 }
 

@@ -11,6 +11,7 @@ pub mod group;
 pub mod handlers;
 pub mod internal_records;
 pub mod kafka_uuid;
+pub mod limits;
 pub mod log;
 pub mod metadata;
 pub mod metrics;

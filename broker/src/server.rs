@@ -15,6 +15,7 @@ use tracing::Instrument;
 
 use crate::broker::Broker;
 use crate::handlers::{self, api_versions, RequestContext};
+use crate::limits::LogKind;
 use crate::quota;
 use crate::security::Session;
 
@@ -27,6 +28,10 @@ pub enum FrameError {
     /// The peer closed mid-frame.
     #[error("connection closed after {read} of {size} frame bytes")]
     Truncated { read: usize, size: usize },
+    /// No bytes in or out for `connections.max.idle.ms`; `partial` is a stalled request's
+    /// (bytes read, frame size).
+    #[error("{}", idle_reason(*idle_ms, *partial))]
+    Idle { idle_ms: i64, partial: Option<(usize, usize)> },
     /// The frame does not hold a request this broker can decode.
     #[error("invalid request: {0}")]
     Invalid(String),
@@ -37,6 +42,20 @@ pub enum FrameError {
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),
 }
+
+fn idle_reason(idle_ms: i64, partial: Option<(usize, usize)>) -> String {
+    match partial {
+        Some((read, size)) => format!(
+            "request stalled after {read} of {size} frame bytes for connections.max.idle.ms \
+             ({idle_ms} ms)"
+        ),
+        None => format!("idle for connections.max.idle.ms ({idle_ms} ms)"),
+    }
+}
+
+/// A frame's buffer starts at most this large and grows as its bytes arrive, so a length
+/// prefix alone (up to `socket.request.max.bytes`) does not allocate what it announces.
+const FRAME_BUFFER_INITIAL: usize = 64 * 1024;
 
 /// Serves one plaintext client connection (the `PLAINTEXT` listener) until it closes or sends
 /// something that is not a request.
@@ -61,12 +80,19 @@ where
             Ok(()) => tracing::debug!("closed by client"),
             Err(FrameError::Io(e)) => tracing::debug!(error = %e, "connection error"),
             Err(FrameError::AuthenticationFailed(reason)) => {
-                // The one place a failed SASL authentication is counted.
+                // The one place a failed SASL authentication is counted; only SASL listeners
+                // have one to fail (the handlers never fail a session elsewhere).
+                debug_assert!(session.protocol.uses_sasl());
                 let mechanism = session.mechanism.unwrap_or("UNKNOWN");
                 broker.stats.record_authentication_failure(&session.listener, mechanism);
-                tracing::warn!(principal = %session.principal, mechanism, %reason, "authentication failed")
+                crate::throttled_warn!(broker, LogKind::FailedAuthentication, principal = %session.principal, mechanism, %reason, "authentication failed")
             }
-            Err(e) => tracing::warn!(error = %e, "closing connection"),
+            Err(e @ FrameError::Idle { partial: None, .. }) => {
+                // Kafka's idle expiry of a quiet connection: routine, not the client's fault.
+                tracing::debug!(reason = %e, "closing connection")
+            }
+            // Hostile input must not flood the log: a budget of lines per kind and window.
+            Err(e) => crate::throttled_warn!(broker, LogKind::BadFrame, error = %e, "closing connection"),
         }
     }
     .instrument(span)
@@ -85,13 +111,17 @@ where
     let mut reader = BufReader::with_capacity(64 * 1024, read_half);
     let mut writer = BufWriter::with_capacity(64 * 1024, write_half);
     let max = broker.config.socket_request_max_bytes;
+    let idle_ms = broker.config.connections_max_idle_ms;
+    // Kafka's idle expiry: every read and write restarts the timer, so a slow client is fine
+    // and a silent one (mid-request too) is closed. tokio time: the simulator controls it.
+    let idle = |partial: Option<(usize, usize)>| FrameError::Idle { idle_ms, partial };
     loop {
         // Flush pending responses before blocking on the next request: pipelined requests that
         // are already buffered get their responses written in one go.
         if reader.buffer().is_empty() {
-            writer.flush().await?;
+            within_idle(idle_ms, writer.flush()).await.ok_or_else(|| idle(None))??;
         }
-        let size = match reader.read_i32().await {
+        let size = match within_idle(idle_ms, reader.read_i32()).await.ok_or_else(|| idle(None))? {
             Ok(size) => size,
             Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
             Err(e) => return Err(e.into()),
@@ -99,12 +129,21 @@ where
         if size < 0 || size > max {
             return Err(FrameError::TooLarge { size: size as i64, max });
         }
-        let mut frame = BytesMut::zeroed(size as usize);
-        let mut read = 0;
-        while read < frame.len() {
-            match reader.read(&mut frame[read..]).await? {
-                0 => return Err(FrameError::Truncated { read, size: frame.len() }),
-                n => read += n,
+        let size = size as usize;
+        // Held until the request is handled, as Kafka releases a request's buffer.
+        let _memory = broker.memory_pool.allocate(size).await;
+        let mut frame = BytesMut::with_capacity(size.min(FRAME_BUFFER_INITIAL));
+        while frame.len() < size {
+            if frame.len() == frame.capacity() {
+                // Doubling: memory stays within twice the bytes that actually arrived.
+                frame.reserve((size - frame.len()).min(frame.len()));
+            }
+            let remaining = (size - frame.len()) as u64;
+            let read = within_idle(idle_ms, (&mut reader).take(remaining).read_buf(&mut frame))
+                .await
+                .ok_or_else(|| idle(Some((frame.len(), size))))??;
+            if read == 0 {
+                return Err(FrameError::Truncated { read: frame.len(), size });
             }
         }
         // Request time, as Kafka's TotalTimeMs: from the request read to its response written.
@@ -131,6 +170,14 @@ where
             tokio::time::sleep(std::time::Duration::from_millis(ms as u64)).await;
         }
     }
+}
+
+/// `io`, unless it takes longer than `idle_ms` (negative: no limit).
+async fn within_idle<F: std::future::Future>(idle_ms: i64, io: F) -> Option<F::Output> {
+    if idle_ms < 0 {
+        return Some(io.await);
+    }
+    tokio::time::timeout(std::time::Duration::from_millis(idle_ms as u64), io).await.ok()
 }
 
 /// Decodes one request frame, handles it, and encodes the response frame body (without the

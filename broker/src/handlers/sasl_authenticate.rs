@@ -17,13 +17,19 @@ pub(super) fn handle(
     session: &mut Session,
     request: SaslAuthenticateRequest,
 ) -> SaslAuthenticateResponse {
+    if !session.protocol.uses_sasl() {
+        // As Kafka's request handler: ILLEGAL_SASL_STATE, the connection stays, and nothing is
+        // counted, since a listener without SASL has no authentication to fail.
+        return SaslAuthenticateResponse::default()
+            .with_error_code(ResponseError::IllegalSaslState.code())
+            .with_error_message(Some(str_bytes(format!(
+                "SaslAuthenticate on listener {} ({}), which does not use SASL",
+                session.listener, session.protocol
+            ))));
+    }
     let state = std::mem::replace(&mut session.sasl, SaslState::Initial);
     let credentials = broker.credentials.read().expect("credentials lock poisoned");
     let outcome: Result<(SaslState, Vec<u8>), AuthFailure> = match state {
-        _ if !session.protocol.uses_sasl() => Err(AuthFailure(format!(
-            "Unexpected SaslAuthenticate on listener {} ({})",
-            session.listener, session.protocol
-        ))),
         SaslState::HandshakeDone(Mechanism::Plain) => {
             sasl::authenticate_plain(&credentials, &session.listener, &request.auth_bytes).map(
                 |user| {
@@ -35,7 +41,7 @@ pub(super) fn handle(
         SaslState::HandshakeDone(Mechanism::Scram(mechanism)) => {
             // Alphanumeric, as Kafka's own nonces: some clients mishandle base64's `+/=`.
             let nonce: String =
-                broker.random_bytes::<16>().iter().map(|b| format!("{b:02x}")).collect();
+                broker.secure_random_bytes::<16>().iter().map(|b| format!("{b:02x}")).collect();
             sasl::scram_client_first(&credentials, mechanism, &request.auth_bytes, &nonce).map(
                 |(exchange, server_first)| {
                     (SaslState::ScramChallenged(Box::new(exchange)), server_first)

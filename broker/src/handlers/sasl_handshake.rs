@@ -20,6 +20,12 @@ pub(super) fn handle(
     let response = SaslHandshakeResponse::default()
         .with_mechanisms(enabled.iter().map(|m| str_bytes(m.clone())).collect());
     let requested = request.mechanism.to_string();
+    if !session.protocol.uses_sasl() {
+        // Not an authentication attempt: Kafka's request handler answers ILLEGAL_SASL_STATE on
+        // a listener without SASL and keeps the connection; nothing is counted as a failed
+        // authentication, so anonymous garbage cannot fire the authentication alerts.
+        return response.with_error_code(ResponseError::IllegalSaslState.code());
+    }
     if ctx.api_version == 0 {
         session.authentication_failure = Some(
             "SaslHandshake v0 (raw SASL tokens without Kafka framing) is not supported; \
@@ -28,7 +34,7 @@ pub(super) fn handle(
         );
         return response.with_error_code(ResponseError::UnsupportedVersion.code());
     }
-    if !session.protocol.uses_sasl() || !matches!(session.sasl, SaslState::Initial) {
+    if !matches!(session.sasl, SaslState::Initial) {
         session.authentication_failure = Some(format!(
             "unexpected SaslHandshake on listener {} ({})",
             session.listener, session.protocol

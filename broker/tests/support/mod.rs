@@ -15,6 +15,8 @@ pub struct TestBroker {
     pub port: u16,
     dir: tempfile::TempDir,
     overrides: Vec<String>,
+    /// Command-line arguments besides the overrides (`--seed 1`).
+    args: Vec<String>,
     child: Option<Child>,
     starts: u32,
 }
@@ -33,6 +35,7 @@ impl TestBroker {
             port,
             dir,
             overrides: overrides.iter().map(|s| s.to_string()).collect(),
+            args: Vec::new(),
             child: None,
             starts: 0,
         };
@@ -50,6 +53,24 @@ impl TestBroker {
             port,
             dir: tempfile::tempdir().expect("temp dir"),
             overrides: all,
+            args: Vec::new(),
+            child: None,
+            starts: 0,
+        };
+        broker.spawn();
+        broker
+    }
+
+    /// [`TestBroker::start_with_listeners`] with extra command-line arguments (`--seed 1`).
+    pub fn start_with_args(args: &[&str], extra: &str, overrides: &[&str]) -> Self {
+        let port = free_port();
+        let mut all = vec![format!("listeners=PLAINTEXT://127.0.0.1:{port},{extra}")];
+        all.extend(overrides.iter().map(|s| s.to_string()));
+        let mut broker = TestBroker {
+            port,
+            dir: tempfile::tempdir().expect("temp dir"),
+            overrides: all,
+            args: args.iter().map(|s| s.to_string()).collect(),
             child: None,
             starts: 0,
         };
@@ -92,6 +113,7 @@ impl TestBroker {
         for o in &self.overrides {
             command.arg("--override").arg(o);
         }
+        command.args(&self.args);
         let mut child = command.spawn().expect("spawning kafka-lab-broker");
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
 use kafka_lab_broker::clock::Clock;
+use kafka_lab_broker::security::random::SeededRandom;
 use kafka_lab_broker::storage::MemoryStorage;
 use kafka_lab_broker::{Broker, BrokerConfig};
 use rand::{Rng, SeedableRng};
@@ -119,11 +120,13 @@ impl BrokerHost {
 
     async fn run(self) -> turmoil::Result {
         let incarnation = self.incarnations.fetch_add(1, Ordering::SeqCst);
-        let broker = Broker::open(
+        // Nonces and salts from the run's seed too, so the run replays; the binary uses the OS.
+        let broker = Broker::open_with_secure_random(
             self.config.clone(),
             Arc::new(self.storage.clone()),
             Arc::new(SimClock),
             self.seed,
+            Arc::new(SeededRandom::new(self.seed.rotate_left(32) ^ u64::from(incarnation))),
         )
         .map_err(|e| format!("broker {} cannot open: {e:#}", self.node_id))?;
         if broker.metadata().topic(TOPIC).is_none() {
