@@ -29,8 +29,11 @@ use crate::security::Session;
 use crate::server::{decode_request, handle_frame, DecodedFrame};
 use crate::storage::{MemoryStorage, Storage};
 
+/// A target body: arbitrary bytes in, a panic on a broken invariant.
+pub type Target = fn(&[u8]);
+
 /// The fuzz targets by name (as in `fuzz/fuzz_targets/<name>.rs` and `fuzz/corpus/<name>/`).
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("request_frame", request_frame),
     ("record_batch", record_batch),
     ("sasl", sasl),

@@ -134,6 +134,9 @@ where
 }
 
 /// A request frame decoded by [`decode_request`]: what `handle_frame` hands to a handler.
+// Returned by value once per frame and matched at once: boxing the request would cost an
+// allocation per request for nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum DecodedFrame {
     /// A request this broker serves at this version.
