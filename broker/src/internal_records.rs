@@ -3,7 +3,7 @@
 //! Client batches are never re-encoded; these are the only batches the broker builds, and it
 //! builds them with the same v2 format so that Kafka tools can read both topics.
 
-use crate::log::{LogError, PartitionLog};
+use crate::log::{BatchHeader, LogError, PartitionLog, HEADER_LEN};
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::records::{
     Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
@@ -69,21 +69,40 @@ fn decode_records(mut bytes: Bytes) -> anyhow::Result<Vec<StoredRecord>> {
     Ok(out)
 }
 
+/// The offset after the last batch of `bytes` (whole batches, as `PartitionLog::read` returns
+/// them), from the batch headers: where the next read starts, whatever the records say.
+fn next_offset_after(bytes: &[u8]) -> Option<i64> {
+    let mut pos = 0;
+    let mut next = None;
+    while pos < bytes.len() {
+        let h = BatchHeader::parse(&bytes[pos..]).ok()?;
+        next = Some(h.last_offset() + 1);
+        pos += h.total_size().filter(|&n| n >= HEADER_LEN)?;
+    }
+    next
+}
+
 /// Every record of a broker-written log (metadata log, `__consumer_offsets`), from its log
 /// start offset to its end, as replayed on start.
 pub fn read_all(log: &PartitionLog) -> Result<Vec<StoredRecord>, LogError> {
     let mut out = Vec::new();
     let mut offset = log.log_start_offset();
     while offset < log.log_end_offset() {
-        let records = decode_records(log.read(offset, 1 << 20)?).map_err(|e| {
+        let bytes = log.read(offset, 1 << 20)?;
+        let invalid = |why: String| {
             LogError::InvalidRecord(format!(
-                "{} at offset {offset} does not decode: {e}",
+                "{} at offset {offset} does not decode: {why}",
                 log.dir().display()
             ))
-        })?;
-        let Some(last) = records.last() else { break };
-        offset = last.offset + 1;
-        out.extend(records);
+        };
+        // The batch headers, not the records, say where the next read starts: a batch of
+        // control records only, or records whose offset deltas do not advance, must neither
+        // end the replay early nor read the same batch forever.
+        let next = next_offset_after(&bytes)
+            .filter(|&next| next > offset)
+            .ok_or_else(|| invalid("batch headers do not advance the offset".into()))?;
+        out.extend(decode_records(bytes).map_err(|e| invalid(e.to_string()))?);
+        offset = next;
     }
     Ok(out)
 }
@@ -107,5 +126,26 @@ mod tests {
         assert_eq!(records[0].offset, 0);
         assert_eq!(records[1].key.as_deref(), Some(&b"k2"[..]));
         assert_eq!(records[1].value, None);
+    }
+
+    /// Found by the `record_batch` fuzz target: a batch whose record has offset delta -1 made
+    /// `read_all` read the same batch forever, growing without bound (a broker replaying such
+    /// a metadata log or `__consumer_offsets` partition hung at start-up until out of memory).
+    #[test]
+    fn read_all_advances_by_batch_headers_whatever_the_record_offsets_say() {
+        use crate::storage::MemoryStorage;
+        let storage = std::sync::Arc::new(MemoryStorage::new());
+        let mut log = PartitionLog::open(storage, "/p-0".into(), Default::default(), 0).unwrap();
+        let mut batch = encode_batch(&[(None, Some(Bytes::from_static(b"v")))], 0).to_vec();
+        // After the header: record length, attributes, timestamp delta, offset delta (zigzag 1 is -1).
+        assert_eq!(batch[64], 0, "offset delta 0");
+        batch[64] = 1;
+        let crc = crc32c::crc32c(&batch[21..]);
+        batch[17..21].copy_from_slice(&crc.to_be_bytes());
+        log.append(&mut encode_batch(&[(None, Some(Bytes::from_static(b"w")))], 0), 0, 0).unwrap();
+        log.append(&mut batch, 0, 0).unwrap();
+        let records = read_all(&log).unwrap();
+        let values: Vec<_> = records.iter().map(|r| r.value.as_deref().unwrap()).collect();
+        assert_eq!(values, [&b"w"[..], b"v"]);
     }
 }

@@ -7,6 +7,8 @@ pub mod cli;
 pub mod client_codec;
 pub mod clock;
 pub mod config;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzzing;
 pub mod group;
 pub mod handlers;
 pub mod internal_records;

@@ -180,33 +180,48 @@ async fn within_idle<F: std::future::Future>(idle_ms: i64, io: F) -> Option<F::O
     tokio::time::timeout(std::time::Duration::from_millis(idle_ms as u64), io).await.ok()
 }
 
-/// Decodes one request frame, handles it, and encodes the response frame body (without the
-/// length prefix). `None` means the request gets no response (Produce with acks=0).
-pub async fn handle_frame(
-    broker: &Arc<Broker>,
-    mut frame: Bytes,
-    session: &mut Session,
-) -> Result<Option<Bytes>, FrameError> {
+/// A request frame decoded by [`decode_request`]: what `handle_frame` hands to a handler.
+// Returned by value once per frame and matched at once: boxing the request would cost an
+// allocation per request for nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+pub enum DecodedFrame {
+    /// A request this broker serves at this version.
+    Request {
+        /// The API, from the header's api key.
+        api_key: ApiKey,
+        /// The request header (api key, version, correlation id, client id).
+        header: RequestHeader,
+        /// The decoded request body.
+        request: RequestKind,
+    },
+    /// ApiVersions at a version newer than ours: answered with KIP-511's v0 response.
+    UnsupportedApiVersions {
+        /// The version the client asked for.
+        api_version: i16,
+        /// Echoed in the response.
+        correlation_id: i32,
+    },
+}
+
+/// Decodes one request frame (without its length prefix) as `handle_frame` does: the api key
+/// and version are checked against `handlers::api_versions::SUPPORTED`, a connection on a SASL
+/// listener that has not authenticated may send only ApiVersions and the SASL APIs, then the
+/// header and body are decoded. Pure: touches neither the broker nor the session.
+pub fn decode_request(mut frame: Bytes, session: &Session) -> Result<DecodedFrame, FrameError> {
     if frame.len() < 8 {
         return Err(FrameError::Invalid(format!(
             "{} bytes is too short for a request header",
             frame.len()
         )));
     }
-    // Produce quotas count the request's size, as Kafka's do.
-    let frame_len = frame.len() + 4;
     let api_key_raw = i16::from_be_bytes([frame[0], frame[1]]);
     let api_version = i16::from_be_bytes([frame[2], frame[3]]);
     let correlation_id = i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]);
     let api_key = ApiKey::try_from(api_key_raw)
         .map_err(|_| FrameError::Invalid(format!("unknown API key {api_key_raw}")))?;
     if api_key == ApiKey::ApiVersions && !api_versions::is_supported(api_key, api_version) {
-        // KIP-511: a client newer than us gets our version list in a v0 body with
-        // UNSUPPORTED_VERSION, so it can retry with a version we speak.
-        tracing::debug!(api_version, "ApiVersions version unsupported; answering with v0");
-        let response = api_versions::unsupported_version_response();
-        broker.metrics.record_request(api_key, api_version, Some(&response));
-        return Ok(Some(encode_response(correlation_id, 0, &response, 0)?));
+        return Ok(DecodedFrame::UnsupportedApiVersions { api_version, correlation_id });
     }
     if !api_versions::is_supported(api_key, api_version) {
         // Apache Kafka closes the connection here too: the client ignored our ApiVersions.
@@ -236,6 +251,31 @@ pub async fn handle_frame(
             "ignoring trailing bytes"
         );
     }
+    Ok(DecodedFrame::Request { api_key, header, request })
+}
+
+/// Decodes one request frame, handles it, and encodes the response frame body (without the
+/// length prefix). `None` means the request gets no response (Produce with acks=0).
+pub async fn handle_frame(
+    broker: &Arc<Broker>,
+    frame: Bytes,
+    session: &mut Session,
+) -> Result<Option<Bytes>, FrameError> {
+    // Produce quotas count the request's size, as Kafka's do.
+    let frame_len = frame.len() + 4;
+    let (api_key, header, request) = match decode_request(frame, session)? {
+        DecodedFrame::Request { api_key, header, request } => (api_key, header, request),
+        DecodedFrame::UnsupportedApiVersions { api_version, correlation_id } => {
+            // KIP-511: a client newer than us gets our version list in a v0 body with
+            // UNSUPPORTED_VERSION, so it can retry with a version we speak.
+            tracing::debug!(api_version, "ApiVersions version unsupported; answering with v0");
+            let response = api_versions::unsupported_version_response();
+            broker.metrics.record_request(ApiKey::ApiVersions, api_version, Some(&response));
+            return Ok(Some(encode_response(correlation_id, 0, &response, 0)?));
+        }
+    };
+    let api_version = header.request_api_version;
+    let correlation_id = header.correlation_id;
     let ctx = RequestContext {
         api_key,
         api_version,

@@ -49,6 +49,11 @@ impl AclImage {
         assert!(self.acls.remove(&id).is_some(), "removal of unknown ACL {id}");
     }
 
+    /// The ACL with this id.
+    pub fn get(&self, id: &Uuid) -> Option<&AclBinding> {
+        self.acls.get(id)
+    }
+
     /// Every ACL with its id, in id order.
     pub fn iter(&self) -> impl Iterator<Item = (&Uuid, &AclBinding)> {
         self.acls.iter()

@@ -372,6 +372,42 @@ fn request(broker: &Broker, api: ApiKey, v: i16) -> RequestKind {
     }
 }
 
+/// Writes the seed inputs of the `request_frame` fuzz target: a representative request of every
+/// API at every advertised version, on a PLAINTEXT (selector 0) and, for the APIs allowed
+/// before authentication, an unauthenticated SASL connection (selector 1). Run by hand; see
+/// fuzz/README.md (`FUZZ_SEED_DIR` defaults to `fuzz/seeds`).
+#[tokio::test]
+#[ignore = "writes fuzz seeds; run by hand"]
+async fn write_fuzz_seeds() {
+    let broker = test_broker().await;
+    let root = std::env::var_os("FUZZ_SEED_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/seeds"));
+    let dir = root.join("request_frame");
+    std::fs::create_dir_all(&dir).unwrap();
+    for (api, min, max) in SUPPORTED {
+        for v in *min..=*max {
+            let mut frame = vec![0u8];
+            let mut body = BytesMut::new();
+            RequestHeader::default()
+                .with_request_api_key(*api as i16)
+                .with_request_api_version(v)
+                .with_correlation_id(1)
+                .with_client_id(Some(s("seed")))
+                .encode(&mut body, api.request_header_version(v))
+                .unwrap();
+            request(&broker, *api, v).encode(&mut body, v).unwrap();
+            frame.extend_from_slice(&body);
+            std::fs::write(dir.join(format!("{api:?}-v{v}")), &frame).unwrap();
+            if matches!(api, ApiKey::ApiVersions | ApiKey::SaslHandshake | ApiKey::SaslAuthenticate)
+            {
+                frame[0] = 1;
+                std::fs::write(dir.join(format!("{api:?}-v{v}-sasl")), &frame).unwrap();
+            }
+        }
+    }
+}
+
 #[tokio::test]
 async fn every_advertised_version_answers_and_decodes() {
     let broker = test_broker().await;

@@ -28,7 +28,7 @@
 //!   moved it further: then it is persisted in the partition directory's
 //!   `log-start-offset.checkpoint` file (written to a temporary file, synced, renamed).
 
-mod batch;
+pub(crate) mod batch;
 pub mod checkpoint;
 pub mod compression;
 pub mod manager;

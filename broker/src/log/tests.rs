@@ -537,6 +537,27 @@ fn offset_for_timestamp_and_max_timestamp() {
     assert_eq!(log.max_timestamp_offset().unwrap(), Some((15, 1_003)));
 }
 
+/// Found by the `record_batch` fuzz target: a record whose timestamp delta overflows the
+/// batch's base timestamp panicked ("attempt to add with overflow", with overflow checks on as
+/// in the simulator's debug builds) in the record decoder under ListOffsets by timestamp. It
+/// wraps, as Kafka's Java arithmetic does (third_party/kafka-protocol/PATCHED.md).
+#[test]
+fn timestamp_lookups_survive_a_record_timestamp_delta_that_overflows() {
+    let (_, s) = mem();
+    let mut log = open(&s, LogConfig::default());
+    let mut b =
+        crate::internal_records::encode_batch(&[(None, Some(Bytes::from_static(b"v")))], i64::MAX)
+            .to_vec();
+    // After the header: record length, attributes, timestamp delta (zigzag 2 is +1).
+    assert_eq!(b[63], 0, "timestamp delta 0");
+    b[63] = 2;
+    let crc = crc32c::crc32c(&b[21..]);
+    b[17..21].copy_from_slice(&crc.to_be_bytes());
+    log.append(&mut b, 0, 0).unwrap();
+    assert_eq!(log.offset_for_timestamp(0).unwrap(), Some((0, i64::MAX)));
+    assert_eq!(log.max_timestamp_offset().unwrap(), Some((0, i64::MAX)));
+}
+
 #[test]
 fn manager_opens_lists_and_removes_partitions() {
     let (_, s) = mem();

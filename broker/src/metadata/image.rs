@@ -50,6 +50,52 @@ pub struct MetadataImage {
 }
 
 impl MetadataImage {
+    /// Why `record` does not fit this image, if it does not: the conditions [`apply`] asserts.
+    /// Replaying a metadata log checks each record first, so a log that is inconsistent (hand
+    /// edited, or written by a buggy broker) is refused with a reason instead of panicking.
+    ///
+    /// [`apply`]: MetadataImage::apply
+    pub fn check(&self, record: &MetadataRecord) -> Result<(), String> {
+        let known = |id: &Uuid| self.names_by_id.contains_key(id);
+        match record {
+            MetadataRecord::Topic { name, topic_id } => {
+                if self.topics.contains_key(name) {
+                    return Err(format!("topic `{name}` is created twice"));
+                }
+                if let Some(other) = self.names_by_id.get(topic_id) {
+                    return Err(format!("topic id {topic_id} of `{name}` already names `{other}`"));
+                }
+            }
+            MetadataRecord::Partition { topic_id, partition, .. } if !known(topic_id) => {
+                return Err(format!("partition {partition} of unknown topic id {topic_id}"));
+            }
+            MetadataRecord::Config { resource: ConfigResource::Topic(topic), name, .. }
+                if !self.topics.contains_key(topic) =>
+            {
+                return Err(format!("config `{name}` of unknown topic `{topic}`"));
+            }
+            MetadataRecord::RemoveTopic { topic_id } if !known(topic_id) => {
+                return Err(format!("removal of unknown topic id {topic_id}"));
+            }
+            MetadataRecord::ProducerIds { next_producer_id }
+                if *next_producer_id < self.next_producer_id =>
+            {
+                return Err(format!(
+                    "next producer id {next_producer_id} is below {}, already handed out",
+                    self.next_producer_id
+                ));
+            }
+            MetadataRecord::AccessControlEntry { id, .. } if self.acls.get(id).is_some() => {
+                return Err(format!("ACL {id} is created twice"));
+            }
+            MetadataRecord::RemoveAccessControlEntry { id } if self.acls.get(id).is_none() => {
+                return Err(format!("removal of unknown ACL {id}"));
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
     /// Applies one record. Records are validated before they are written, so a record that
     /// does not fit the image is a bug in the writer.
     pub fn apply(&mut self, record: &MetadataRecord) {

@@ -75,6 +75,15 @@ impl MetadataStore {
                     stored.offset
                 ))
             })?;
+            image.check(&record).map_err(|why| {
+                LogError::InvalidRecord(format!(
+                    "metadata record at offset {} of {} does not fit the records before it: \
+                     {why}; the metadata log is inconsistent, restore {METADATA_LOG_DIR} from \
+                     a backup",
+                    stored.offset,
+                    log.dir().display()
+                ))
+            })?;
             if let MetadataRecord::RemoveTopic { topic_id } = &record {
                 removed_topic_ids.insert(*topic_id);
             }
@@ -100,7 +109,12 @@ impl MetadataStore {
         }
         // Validate against a scratch image first so a bad record never reaches the log.
         let mut next = MetadataImage::clone(&self.image);
-        records.iter().for_each(|r| next.apply(r));
+        for record in &records {
+            next.check(record).map_err(|why| {
+                LogError::InvalidRecord(format!("metadata record refused: {why}"))
+            })?;
+            next.apply(record);
+        }
         let entries: Vec<_> = records
             .iter()
             .map(|r| (None, Some(Bytes::from(serde_json::to_vec(r).expect("records serialize")))))
@@ -116,5 +130,105 @@ impl MetadataStore {
             tracing::warn!(error = %e, "could not checkpoint the metadata log's recovery point");
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::authorizer::{
+        AclBinding, AclOperation, AclPermissionType, PatternType, ResourceType,
+    };
+    use crate::storage::MemoryStorage;
+    use uuid::Uuid;
+
+    /// A metadata log holding `records` as one batch, as a hand edit or a buggy writer could
+    /// leave it (the batch's CRC is valid).
+    fn log_with(records: &[MetadataRecord]) -> Arc<dyn Storage> {
+        let storage: Arc<dyn Storage> = Arc::new(MemoryStorage::new());
+        let config = LogConfig { flush_interval_messages: 1, ..LogConfig::default() };
+        let dir = Path::new("/data").join(METADATA_LOG_DIR);
+        let mut log = PartitionLog::open(storage.clone(), dir, config, 0).unwrap();
+        let entries: Vec<_> = records
+            .iter()
+            .map(|r| (None, Some(Bytes::from(serde_json::to_vec(r).unwrap()))))
+            .collect();
+        log.append(&mut encode_batch(&entries, 0), 0, 0).unwrap();
+        storage
+    }
+
+    /// The metadata store of `/data` on `storage`, as the broker opens it.
+    fn open_at(storage: Arc<dyn Storage>) -> Result<MetadataStore, LogError> {
+        let points = Arc::new(RecoveryPoints::read(storage.clone(), Path::new("/data"))?);
+        MetadataStore::open(storage, Path::new("/data"), 0, points)
+    }
+
+    /// Found by the `metadata_records` fuzz target: a record that does not fit the records
+    /// before it (a partition of a topic never created, …) panicked in `MetadataImage::apply`
+    /// and aborted the broker's start; it must be refused with the offset and what to do.
+    #[test]
+    fn an_inconsistent_metadata_log_is_refused_with_a_reason_not_a_panic() {
+        let topic_id = Uuid::from_u128(1);
+        let topic = |name: &str| MetadataRecord::Topic { name: name.into(), topic_id };
+        let acl_id = Uuid::from_u128(9);
+        let acl = MetadataRecord::AccessControlEntry {
+            id: acl_id,
+            acl: AclBinding {
+                resource_type: ResourceType::Topic,
+                resource_name: "t".into(),
+                pattern_type: PatternType::Literal,
+                principal: "User:a".into(),
+                host: "*".into(),
+                operation: AclOperation::Read,
+                permission: AclPermissionType::Allow,
+            },
+        };
+        let producer_ids = |next_producer_id| MetadataRecord::ProducerIds { next_producer_id };
+        let cases = [
+            (
+                vec![MetadataRecord::Partition {
+                    topic_id,
+                    partition: 0,
+                    leader: 1,
+                    leader_epoch: 0,
+                    replicas: vec![1],
+                }],
+                "partition 0 of unknown topic id",
+            ),
+            (vec![topic("t"), topic("t")], "topic `t` is created twice"),
+            (vec![topic("t"), topic("u")], "already names `t`"),
+            (
+                vec![MetadataRecord::Config {
+                    resource: ConfigResource::Topic("x".into()),
+                    name: "retention.ms".into(),
+                    value: Some("1".into()),
+                }],
+                "config `retention.ms` of unknown topic `x`",
+            ),
+            (vec![MetadataRecord::RemoveTopic { topic_id }], "removal of unknown topic"),
+            (vec![producer_ids(2000), producer_ids(1000)], "next producer id 1000 is below 2000"),
+            (vec![acl.clone(), acl], "is created twice"),
+            (
+                vec![MetadataRecord::RemoveAccessControlEntry { id: acl_id }],
+                "removal of unknown ACL",
+            ),
+        ];
+        for (records, expected) in cases {
+            let err = match open_at(log_with(&records)) {
+                Ok(_) => panic!("{records:?} opened"),
+                Err(e) => e.to_string(),
+            };
+            let offset = format!("at offset {}", records.len() - 1);
+            assert!(err.contains(expected) && err.contains(&offset), "{records:?}: {err}");
+            assert!(err.contains("restore __cluster_metadata-0 from a backup"), "{err}");
+
+            // The same records through `commit` are refused, not a panic, and change nothing.
+            let mut store =
+                open_at(Arc::new(MemoryStorage::new())).unwrap();
+            let before = MetadataImage::clone(store.image());
+            let err = store.commit(records, 0).unwrap_err().to_string();
+            assert!(err.contains(expected), "{err}");
+            assert_eq!(**store.image(), before);
+        }
     }
 }

@@ -1,0 +1,4 @@
+//! See `kafka_lab_broker::fuzzing::request_frame` for the input format and the invariants checked.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| kafka_lab_broker::fuzzing::request_frame(data));
