@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use anyhow::Context;
 use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
 use rand::{RngCore, SeedableRng};
@@ -156,7 +157,9 @@ impl Broker {
         let authorizer = Authorizer::from_config(&config).map_err(|e| anyhow::anyhow!(e))?;
         let listener_names: Vec<String> = config.listeners()?.into_iter().map(|l| l.name).collect();
         let log_dir = config.log_dir();
-        storage.create_dir_all(&log_dir)?;
+        storage.create_dir_all(&log_dir).with_context(|| {
+            format!("log.dirs `{}`: cannot create the directory", log_dir.display())
+        })?;
         let cluster_id = load_or_create_meta_properties(&*storage, &log_dir, &config, &mut rng)?;
         let now = clock.now_ms();
         let metadata = MetadataStore::open(storage.clone(), &log_dir, now)?;
@@ -610,16 +613,7 @@ fn load_or_create_meta_properties(
 ) -> anyhow::Result<String> {
     let path = log_dir.join("meta.properties");
     if storage.exists(&path) {
-        let file = storage.open(&path, false)?;
-        let mut buf = vec![0u8; file.len()? as usize];
-        file.read_exact_at(0, &mut buf)?;
-        let text = String::from_utf8(buf)?;
-        let props: BTreeMap<&str, &str> = text
-            .lines()
-            .filter(|l| !l.starts_with('#'))
-            .filter_map(|l| l.split_once('='))
-            .map(|(k, v)| (k.trim(), v.trim()))
-            .collect();
+        let props = crate::properties_file::read_properties_file(storage, &path)?;
         let cluster_id = props
             .get("cluster.id")
             .ok_or_else(|| anyhow::anyhow!("{} has no cluster.id", path.display()))?
