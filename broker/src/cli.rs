@@ -128,9 +128,9 @@ fn check_log_dir(dir: &std::path::Path) -> anyhow::Result<()> {
         }
         Ok(_) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => anyhow::bail!(
-            "log.dirs `{shown}` cannot be created: a directory on its path is a file"
-        ),
+        Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => {
+            anyhow::bail!("log.dirs `{shown}` cannot be created: a directory on its path is a file")
+        }
         Err(e) => anyhow::bail!("log.dirs `{shown}` cannot be read: {e}"),
     }
     let probe = dir.join(format!(".kafka-lab-broker-write-check-{}", std::process::id()));

@@ -447,8 +447,7 @@ impl BrokerConfig {
                 // serde names neither the property nor the file: find the property it refused.
                 let refused = map.iter().find(|(k, v)| {
                     let one = serde_yaml::Mapping::from_iter([((*k).clone(), (*v).clone())]);
-                    serde_yaml::from_value::<BrokerConfig>(serde_yaml::Value::Mapping(one))
-                        .is_err()
+                    serde_yaml::from_value::<BrokerConfig>(serde_yaml::Value::Mapping(one)).is_err()
                 });
                 match refused.and_then(|(k, _)| k.as_str()) {
                     Some(name) => located(format!("{name}: {e}")),

@@ -21,7 +21,8 @@ pub fn read_properties_file(
         Ok(buf)
     };
     let bytes = read().with_context(|| format!("cannot read {}", path.display()))?;
-    parse_properties(&bytes).map_err(|why| anyhow::anyhow!("{} is not a properties file: {why}", path.display()))
+    parse_properties(&bytes)
+        .map_err(|why| anyhow::anyhow!("{} is not a properties file: {why}", path.display()))
 }
 
 /// Parses properties text; the error says where it stops being text.

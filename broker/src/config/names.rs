@@ -76,7 +76,8 @@ pub fn no_effect_reason(name: &str) -> Option<&'static str> {
     NO_EFFECT
         .iter()
         .find(|(known, _)| {
-            name == *known || (known.ends_with('.') && name.starts_with(known) && name.len() > known.len())
+            name == *known
+                || (known.ends_with('.') && name.starts_with(known) && name.len() > known.len())
         })
         .map(|(_, reason)| *reason)
 }

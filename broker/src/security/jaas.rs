@@ -101,9 +101,7 @@ fn tokenize(text: &str) -> Result<Vec<Token>, String> {
     while let Some(c) = chars.next() {
         match c {
             c if c.is_whitespace() || c.is_control() => {}
-            '/' if chars.peek() == Some(&'/') => {
-                while chars.next().is_some_and(|c| c != '\n') {}
-            }
+            '/' if chars.peek() == Some(&'/') => while chars.next().is_some_and(|c| c != '\n') {},
             '/' if chars.peek() == Some(&'*') => {
                 chars.next();
                 let mut last = ' ';
