@@ -76,8 +76,11 @@ pub fn no_effect_reason(name: &str) -> Option<&'static str> {
     NO_EFFECT
         .iter()
         .find(|(known, _)| {
-            name == *known
-                || (known.ends_with('.') && name.starts_with(known) && name.len() > known.len())
+            if known.ends_with('.') {
+                name.starts_with(known) && name.len() > known.len()
+            } else {
+                name == *known
+            }
         })
         .map(|(_, reason)| *reason)
 }
@@ -138,5 +141,56 @@ mod tests {
         assert!(no_effect_reason("log.cleaner.").is_none());
         assert!(no_effect_reason("num.io.threadz").is_none());
         assert!(no_effect_reason("log.cleanup.policy").is_none());
+    }
+
+    #[test]
+    fn no_declared_property_is_listed_as_without_effect() {
+        for name in crate::config::BrokerConfig::property_names() {
+            assert!(no_effect_reason(&name).is_none(), "{name} is declared and listed");
+        }
+    }
+
+    #[test]
+    fn refusals_name_the_property_and_where_it_was_set() {
+        use crate::config::BrokerConfig;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("broker.yaml");
+        std::fs::write(&path, "node.id: -1\nnum.io.threads: 8\n").unwrap();
+        let err = BrokerConfig::load(Some(&path), &[]).unwrap_err().to_string();
+        assert!(err.contains("node.id must be at least 0, got -1"), "{err}");
+        assert!(err.contains(&format!("(in {})", path.display())), "{err}");
+        // An override wins, and is named as the origin.
+        let err = BrokerConfig::load(Some(&path), &["node.id=x".into()]).unwrap_err().to_string();
+        assert!(err.contains("node.id: invalid type"), "{err}");
+        assert!(err.contains("(in --override node.id=x)"), "{err}");
+        std::fs::write(&path, "log.dir: /x\nlog.dirs.typo: 1\n").unwrap();
+        let err = BrokerConfig::load(Some(&path), &[]).unwrap_err().to_string();
+        assert!(err.contains("`log.dir` (did you mean `log.dirs`?)"), "{err}");
+        assert!(err.contains("`log.dirs.typo`"), "{err}");
+        assert!(err.contains(&path.display().to_string()), "{err}");
+    }
+
+    #[test]
+    fn cluster_ids_and_jaas_configs_are_checked_as_kafka_reads_them() {
+        use crate::config::BrokerConfig;
+        let load = |o: &str| BrokerConfig::load(None, &[o.to_owned()]).map_err(|e| e.to_string());
+        assert!(load("cluster.id=MkU3OEVBNTcwNTJENDM2Qg").is_ok());
+        assert!(load("cluster.id=MkU3OEVBNTcwNTJENDM2Qg==").is_ok());
+        for bad in [
+            "garbage",
+            "MkU3OEVBNTcwNTJENDM2Q",
+            "MkU3OEVBNTcwNTJENDM2Qg+",
+            "MkU3OEVBNTcwNTJENDM2Q/",
+        ] {
+            let err = load(&format!("cluster.id={bad}")).unwrap_err();
+            assert!(err.contains("cluster.id") && err.contains("not a Kafka cluster id"), "{err}");
+        }
+        let jaas = "listener.name.sasl_plaintext.plain.sasl.jaas.config";
+        let err = load(&format!("{jaas}=hello world")).unwrap_err();
+        assert!(err.contains(jaas) && err.contains("control flag"), "{err}");
+        assert!(!err.contains("hello"), "the value is a secret: {err}");
+        let err = load("sasl.jaas.config=x required user_a=\"s3cret\"").unwrap_err();
+        assert!(err.contains("sasl.jaas.config") && !err.contains("s3cret"), "{err}");
+        assert!(load("sasl.jaas.config=x required user_a=\"s3cret\";").is_ok());
     }
 }

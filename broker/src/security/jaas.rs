@@ -52,6 +52,10 @@ pub fn parse_jaas_config(text: &str) -> Result<JaasEntry, String> {
         };
         let control_flag = match tokens.next() {
             None => return Err("the login module control flag is missing".into()),
+            // A quoted string is never echoed: it may be a misplaced password.
+            Some(Token::Quoted(_)) => {
+                return Err("the login module control flag must not be quoted".into())
+            }
             Some(token) => match token.text().map(str::to_ascii_lowercase) {
                 Some(flag)
                     if matches!(
@@ -186,6 +190,7 @@ mod tests {
             ("x required; y required;", "2 login modules"),
             ("x required user_a=\"topsecret;", "not closed"),
             ("\"x\" required;", "login module class name"),
+            ("x \"topsecret\" user_a=\"b\";", "must not be quoted"),
         ] {
             let err = parse_jaas_config(bad).unwrap_err();
             assert!(err.contains(why), "{bad}: {err}");
