@@ -156,6 +156,13 @@ impl Broker {
         .map_err(|e| anyhow::anyhow!(e))?;
         let authorizer = Authorizer::from_config(&config).map_err(|e| anyhow::anyhow!(e))?;
         let listener_names: Vec<String> = config.listeners()?.into_iter().map(|l| l.name).collect();
+        for name in listener_names.iter().filter(|name| !endpoints.contains_key(*name)) {
+            tracing::warn!(
+                listener = %name,
+                "listener is not in advertised.listeners: its clients are told of no broker \
+                 endpoint (Metadata answers LISTENER_NOT_FOUND), as in Kafka"
+            );
+        }
         let log_dir = config.log_dir();
         storage.create_dir_all(&log_dir).with_context(|| {
             format!("log.dirs `{}`: cannot create the directory", log_dir.display())
@@ -264,10 +271,11 @@ impl Broker {
         self.lock_logs().logs().map(|(key, log)| (key.clone(), log.clone())).collect()
     }
 
-    /// The endpoint clients of `listener` are told to use; a listener that is not advertised
-    /// (an internal one) gets the first advertised endpoint.
-    pub fn node_for(&self, listener: &str) -> &NodeInfo {
-        self.endpoints.get(listener).unwrap_or(&self.node)
+    /// The endpoint clients of `listener` are told to use. `None` for a listener left out of
+    /// `advertised.listeners`: as in Kafka, its clients are told of no broker endpoint
+    /// (Metadata answers LISTENER_NOT_FOUND), never another listener's.
+    pub fn node_for(&self, listener: &str) -> Option<&NodeInfo> {
+        self.endpoints.get(listener)
     }
 
     /// Random bytes from the broker's seeded generator (SCRAM nonces and salts).
