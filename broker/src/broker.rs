@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use anyhow::Context;
 use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
 use rand::{RngCore, SeedableRng};
@@ -179,8 +180,17 @@ impl Broker {
         .map_err(|e| anyhow::anyhow!(e))?;
         let authorizer = Authorizer::from_config(&config).map_err(|e| anyhow::anyhow!(e))?;
         let listener_names: Vec<String> = config.listeners()?.into_iter().map(|l| l.name).collect();
+        for name in listener_names.iter().filter(|name| !endpoints.contains_key(*name)) {
+            tracing::warn!(
+                listener = %name,
+                "listener is not in advertised.listeners: its clients are told of no broker \
+                 endpoint (Metadata answers LISTENER_NOT_FOUND), as in Kafka"
+            );
+        }
         let log_dir = config.log_dir();
-        storage.create_dir_all(&log_dir)?;
+        storage.create_dir_all(&log_dir).with_context(|| {
+            format!("log.dirs `{}`: cannot create the directory", log_dir.display())
+        })?;
         let formatted = format_if_new(&*storage, &log_dir, &config, &mut rng)?;
         let cluster_id = formatted.cluster_id;
         let now = clock.now_ms();
@@ -312,10 +322,11 @@ impl Broker {
         self.lock_logs().logs().map(|(key, log)| (key.clone(), log.clone())).collect()
     }
 
-    /// The endpoint clients of `listener` are told to use; a listener that is not advertised
-    /// (an internal one) gets the first advertised endpoint.
-    pub fn node_for(&self, listener: &str) -> &NodeInfo {
-        self.endpoints.get(listener).unwrap_or(&self.node)
+    /// The endpoint clients of `listener` are told to use. `None` for a listener left out of
+    /// `advertised.listeners`: as in Kafka, its clients are told of no broker endpoint
+    /// (Metadata answers LISTENER_NOT_FOUND), never another listener's.
+    pub fn node_for(&self, listener: &str) -> Option<&NodeInfo> {
+        self.endpoints.get(listener)
     }
 
     /// Unpredictable bytes for security material (SCRAM nonces and salts): the OS CSPRNG in
@@ -803,21 +814,8 @@ fn format_if_new(
         tracing::info!(log_dir = %log_dir.display(), cluster_id, "formatted a new log directory");
         return Ok(Formatted { cluster_id, new: true });
     }
-    let file = storage.open(&path, false)?;
-    let mut buf = vec![0u8; file.len()? as usize];
-    file.read_exact_at(0, &mut buf)?;
-    let text = String::from_utf8(buf).map_err(|_| {
-        anyhow::anyhow!(
-            "refusing to start: {} is not a text file (expected Kafka's properties: version=1, cluster.id=…, node.id=…)",
-            path.display()
-        )
-    })?;
-    let props: BTreeMap<&str, &str> = text
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.trim(), v.trim()))
-        .collect();
+    let props = crate::properties_file::read_properties_file(storage, &path)
+        .map_err(|e| anyhow::anyhow!("refusing to start: {e:#}"))?;
     let cluster_id = props
         .get("cluster.id")
         .ok_or_else(|| anyhow::anyhow!("refusing to start: {} has no cluster.id", path.display()))?

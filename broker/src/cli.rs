@@ -29,15 +29,23 @@ pub struct BrokerArgs {
     pub seed: Option<u64>,
 }
 
-/// Installs the `RUST_LOG`-driven (default `info`) log subscriber used by every binary.
+/// Installs the `RUST_LOG`-driven (default `info`) log subscriber used by every binary. Logs go
+/// to stdout, coloured only when stdout is a terminal (and `NO_COLOR` is unset), so files and
+/// pipes get plain text.
 pub fn init_tracing() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .with_target(false)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+        .with_writer(std::io::stdout)
+        .with_ansi(colour_on(&std::io::stdout()))
         .try_init();
+}
+
+/// Whether log lines written to `stream` may carry ANSI colour codes.
+pub fn colour_on(stream: &impl std::io::IsTerminal) -> bool {
+    stream.is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
 /// A started broker.
@@ -55,6 +63,7 @@ pub struct Running {
 /// connect at once.
 pub async fn start(args: &BrokerArgs) -> anyhow::Result<Running> {
     let config = BrokerConfig::load(args.config.as_deref(), &args.overrides)?;
+    check_log_dir(&config.log_dir())?;
     let seed = args.seed.unwrap_or_else(seed_from_wall_clock);
     let metrics_socket = metrics_http::bind(&config).await?;
     let listeners = tcp::bind(&config).await?;
@@ -105,4 +114,31 @@ fn seed_from_wall_clock() -> u64 {
         .map(|d| d.as_nanos() as u64)
         .unwrap_or(0)
         ^ u64::from(std::process::id())
+}
+
+/// Refuses a `log.dirs` that cannot hold the broker's data before anything is bound or
+/// written: a path that is a file, or an existing directory this process cannot write (probed
+/// by creating and removing one empty file). A directory that does not exist yet is created by
+/// `Broker::open`, whose error names it.
+fn check_log_dir(dir: &std::path::Path) -> anyhow::Result<()> {
+    let shown = dir.display();
+    match std::fs::metadata(dir) {
+        Ok(meta) if !meta.is_dir() => {
+            anyhow::bail!("log.dirs `{shown}` is a file, not a directory")
+        }
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => {
+            anyhow::bail!("log.dirs `{shown}` cannot be created: a directory on its path is a file")
+        }
+        Err(e) => anyhow::bail!("log.dirs `{shown}` cannot be read: {e}"),
+    }
+    let probe = dir.join(format!(".kafka-lab-broker-write-check-{}", std::process::id()));
+    match std::fs::OpenOptions::new().write(true).create_new(true).open(&probe) {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+            Ok(())
+        }
+        Err(e) => anyhow::bail!("log.dirs `{shown}` is not writable: {e}"),
+    }
 }

@@ -5,6 +5,10 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::security::jaas::JAAS_SYNTAX;
+
+pub mod names;
+
 /// Everything the broker reads from its configuration file. Property names are Kafka's own
 /// (`node.id`, `log.dirs`, …) so that a Kafka operator's `server.properties` knowledge carries
 /// over; unknown names are rejected so a typo does not silently fall back to a default.
@@ -392,6 +396,10 @@ pub enum ConfigError {
 
 impl BrokerConfig {
     /// Reads `path` (when given) and applies `overrides` (`name=value`, value parsed as YAML).
+    ///
+    /// A refused property is named together with where it was set (the file, or the override).
+    /// Unknown names are refused with the nearest known name as a suggestion; Kafka properties
+    /// that have no effect here ([`names::NO_EFFECT`]) are accepted with one warning each.
     pub fn load(path: Option<&Path>, overrides: &[String]) -> Result<Self, ConfigError> {
         let mut map = match path {
             Some(path) => {
@@ -412,33 +420,102 @@ impl BrokerConfig {
             }
             None => serde_yaml::Mapping::new(),
         };
+        // Where each property was set, so that an error can name the file or the override.
+        let mut origins: std::collections::BTreeMap<String, String> = map
+            .keys()
+            .filter_map(|k| k.as_str())
+            .filter_map(|k| Some((k.to_owned(), format!("in {}", path?.display()))))
+            .collect();
         for entry in overrides {
             let (name, value) = entry.split_once('=').ok_or_else(|| {
                 ConfigError::Invalid(format!("override `{entry}` is not of the form name=value"))
             })?;
             let value: serde_yaml::Value = serde_yaml::from_str(value)
                 .unwrap_or_else(|_| serde_yaml::Value::String(value.to_owned()));
-            map.insert(serde_yaml::Value::String(name.trim().to_owned()), value);
+            let name = name.trim();
+            let shown =
+                if BrokerConfig::is_sensitive(name) { "…".into() } else { value_text(&value) };
+            origins.insert(name.to_owned(), format!("in --override {name}={shown}"));
+            map.insert(serde_yaml::Value::String(name.to_owned()), value);
         }
+        let located = |message: String| ConfigError::Invalid(locate(message, &origins));
         // `listener.name.<listener>.<property>` keys are open-ended, so they are kept aside
         // rather than declared as fields.
         let mut listener_properties = std::collections::BTreeMap::new();
-        map.retain(|key, value| match key.as_str() {
-            Some(name) if name.starts_with("listener.name.") => {
-                let text = match value {
-                    serde_yaml::Value::String(s) => s.clone(),
-                    other => serde_yaml::to_string(other).unwrap_or_default().trim().to_owned(),
-                };
-                listener_properties.insert(name.to_owned(), text);
-                false
+        let known = Self::property_names();
+        let mut unknown = Vec::new();
+        let mut no_effect = Vec::new();
+        for (key, value) in std::mem::take(&mut map) {
+            let Some(name) = key.as_str().map(str::to_owned) else {
+                return Err(ConfigError::Invalid(format!(
+                    "property names must be strings, got `{}`",
+                    value_text(&key)
+                )));
+            };
+            if name.starts_with("listener.name.") {
+                listener_properties.insert(name, value_text(&value));
+            } else if known.contains(&name) {
+                map.insert(key, value);
+            } else if name == "sasl.jaas.config" {
+                // Kafka reads a broker's JAAS configuration only with a listener and mechanism
+                // prefix and ignores this one with a warning; it must still be valid.
+                crate::security::jaas::parse_jaas_config(&value_text(&value))
+                    .map_err(|why| located(format!("{name}: {why} (expected {JAAS_SYNTAX})")))?;
+                no_effect.push((
+                    name,
+                    "a broker reads JAAS configurations only as \
+                     listener.name.<listener>.<mechanism>.sasl.jaas.config, as Kafka does",
+                ));
+            } else if let Some(reason) = names::no_effect_reason(&name) {
+                no_effect.push((name, reason));
+            } else {
+                unknown.push(name);
             }
-            _ => true,
-        });
-        let mut config: BrokerConfig = serde_yaml::from_value(serde_yaml::Value::Mapping(map))
-            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        }
+        if !unknown.is_empty() {
+            let described: Vec<String> = unknown
+                .iter()
+                .map(|name| {
+                    let hint = names::suggestion(name, known.iter().map(String::as_str))
+                        .map(|s| format!(" (did you mean `{s}`?)"))
+                        .unwrap_or_default();
+                    format!("`{name}`{hint} {}", origins.get(name).map_or("", String::as_str))
+                })
+                .collect();
+            return Err(ConfigError::Invalid(format!(
+                "unknown propert{} {}",
+                if unknown.len() == 1 { "y" } else { "ies" },
+                described.join(", ")
+            )));
+        }
+        for (name, reason) in no_effect {
+            tracing::warn!("`{name}` has no effect on kafka-lab-broker: {reason}");
+        }
+        let mut config: BrokerConfig =
+            serde_yaml::from_value(serde_yaml::Value::Mapping(map.clone())).map_err(|e| {
+                // serde names neither the property nor the file: find the property it refused.
+                let refused = map.iter().find(|(k, v)| {
+                    let one = serde_yaml::Mapping::from_iter([((*k).clone(), (*v).clone())]);
+                    serde_yaml::from_value::<BrokerConfig>(serde_yaml::Value::Mapping(one)).is_err()
+                });
+                match refused.and_then(|(k, _)| k.as_str()) {
+                    Some(name) => located(format!("{name}: {e}")),
+                    None => ConfigError::Invalid(e.to_string()),
+                }
+            })?;
         config.listener_properties = listener_properties;
-        config.validate()?;
+        config.validate().map_err(|e| match e {
+            ConfigError::Invalid(message) => located(message),
+            other => other,
+        })?;
         Ok(config)
+    }
+
+    /// Every property name the configuration declares (`listener.name.*` aside).
+    fn property_names() -> Vec<String> {
+        let value = serde_yaml::to_value(BrokerConfig::default()).expect("config serializes");
+        let serde_yaml::Value::Mapping(map) = value else { unreachable!("config is a struct") };
+        map.keys().filter_map(|k| k.as_str()).map(str::to_owned).collect()
     }
 
     /// Every property with its effective value, by Kafka name (DescribeConfigs for the broker).
@@ -540,6 +617,32 @@ impl BrokerConfig {
                 "log.dirs `{}`: this broker supports exactly one log directory",
                 self.log_dirs
             ));
+        }
+        if self.node_id < 0 {
+            return invalid(format!("node.id must be at least 0, got {}", self.node_id));
+        }
+        if self.message_max_bytes < 1 {
+            return invalid(format!(
+                "message.max.bytes must be at least 1 (no record batch would fit), got {}",
+                self.message_max_bytes
+            ));
+        }
+        if let Some(cluster_id) = &self.cluster_id {
+            if crate::kafka_uuid::decode(cluster_id).is_none() {
+                let shown: String = cluster_id.chars().take(24).collect();
+                return invalid(format!(
+                    "cluster.id `{shown}` is not a Kafka cluster id: it must be 16 bytes in \
+                     URL-safe base64, 22 characters such as `kafka-storage.sh random-uuid` \
+                     prints (e.g. MkU3OEVBNTcwNTJENDM2Qg)"
+                ));
+            }
+        }
+        for (name, value) in &self.listener_properties {
+            if name.ends_with(".sasl.jaas.config") {
+                crate::security::jaas::parse_jaas_config(value).map_err(|why| {
+                    ConfigError::Invalid(format!("{name}: {why} (expected {JAAS_SYNTAX})"))
+                })?;
+            }
         }
         if self.num_partitions < 1 {
             return invalid(format!(
@@ -733,6 +836,31 @@ fn parse_listeners(
         return Err(ConfigError::Invalid(format!("{property} is empty")));
     }
     Ok(out)
+}
+
+/// A YAML value as the text a property holds (strings unquoted).
+fn value_text(value: &serde_yaml::Value) -> String {
+    match value {
+        serde_yaml::Value::String(s) => s.clone(),
+        other => serde_yaml::to_string(other).unwrap_or_default().trim().to_owned(),
+    }
+}
+
+/// Adds where the property a message is about was set: every validation message starts with
+/// the property's name, so the longest set name the message starts with is the one.
+fn locate(message: String, origins: &std::collections::BTreeMap<String, String>) -> String {
+    let is_name_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_');
+    let origin = origins
+        .iter()
+        .filter(|(name, _)| {
+            message.strip_prefix(name.as_str()).is_some_and(|rest| !rest.starts_with(is_name_char))
+        })
+        .max_by_key(|(name, _)| name.len())
+        .map(|(_, origin)| origin);
+    match origin {
+        Some(origin) => format!("{message} ({origin})"),
+        None => message,
+    }
 }
 
 #[cfg(test)]

@@ -21,9 +21,10 @@ pub fn encode_bytes(bytes: &[u8; 16]) -> String {
         .collect()
 }
 
-/// Parses Kafka's text form, as `Uuid.fromString` does: exactly 22 characters of the URL-safe
-/// base64 alphabet that decode to 16 bytes. `None` for anything else.
+/// Parses Kafka's text form, as `Uuid.fromString` does: 22 characters of the URL-safe base64
+/// alphabet (padding `==` optional) that decode to 16 bytes. `None` for anything else.
 pub fn decode(text: &str) -> Option<Uuid> {
+    let text = text.strip_suffix("==").unwrap_or(text);
     if text.len() != 22
         || !text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
     {
@@ -57,6 +58,8 @@ mod tests {
         assert_eq!(decode(&text), Some(id));
         // The cluster id of Kafka's Docker examples.
         assert!(decode("MkU3OEVBNTcwNTJENDM2Qk").is_some());
+        // Java's URL decoder takes the padding too.
+        assert_eq!(decode("_____________________w=="), Some(id));
         for bad in ["", "abc", "hello world", "MkU3OEVBNTcwNTJENDM2Qk=", "MkU3OEVBNTcwNTJENDM2Q+"] {
             assert_eq!(decode(bad), None, "{bad:?}");
         }

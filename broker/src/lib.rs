@@ -18,6 +18,7 @@ pub mod log;
 pub mod metadata;
 pub mod metrics;
 pub mod metrics_http;
+pub mod properties_file;
 pub mod quota;
 pub mod security;
 pub mod server;

@@ -15,9 +15,20 @@ struct Args {
     broker: BrokerArgs,
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> std::process::ExitCode {
     cli::init_tracing();
     let args = Args::parse();
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    runtime.block_on(cli::run(args.broker))
+    let result = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(anyhow::Error::from)
+        .and_then(|runtime| runtime.block_on(cli::run(args.broker)));
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // One line with every cause, e.g. `log.dirs `/x`: cannot create the directory: …`.
+            eprintln!("kafka-lab-broker: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }

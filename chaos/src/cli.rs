@@ -107,6 +107,7 @@ pub fn init_tracing() {
         )
         .with_target(false)
         .with_writer(std::io::stderr)
+        .with_ansi(kafka_lab_broker::cli::colour_on(&std::io::stderr()))
         .try_init();
 }
 

@@ -44,11 +44,18 @@ fn main() -> std::process::ExitCode {
     }
 }
 
+/// Logs to stdout, coloured only when stdout is a terminal and `NO_COLOR` is unset: log files,
+/// pipes and `docker logs` get plain text.
 fn init_tracing() {
+    use std::io::IsTerminal;
+    let colour = std::io::stdout().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .with_target(false)
+        .with_writer(std::io::stdout)
+        .with_ansi(colour)
         .try_init();
 }

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use crate::{
     CertificateAuthority, CertificateRequest, IssuedFiles, KeyAlgorithm, Result, SubjectAltName,
-    Usage,
+    TlsError, Usage,
 };
 
 /// Create and check the lab's certificates: a CA, broker certificates and client certificates.
@@ -105,8 +105,29 @@ pub enum TlsCommand {
     },
 }
 
+impl OutputOptions {
+    /// Refuses options that would write unusable files, before anything is written.
+    fn check(&self) -> Result<()> {
+        if self.days == 0 {
+            return Err(TlsError::Invalid(
+                "--days must be at least 1: a certificate valid for 0 days has expired when it \
+                 is issued"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// Runs one `kafka-lab tls` command, printing what it wrote or checked.
 pub fn run(args: TlsArgs) -> Result<()> {
+    if let TlsCommand::Init { output, .. }
+    | TlsCommand::Ca { output, .. }
+    | TlsCommand::Broker { output, .. }
+    | TlsCommand::Client { output, .. } = &args.command
+    {
+        output.check()?;
+    }
     match args.command {
         TlsCommand::Init { output, dns, ips, clients } => {
             let ca = ca(&output, "kafka-lab CA")?;

@@ -252,6 +252,12 @@ impl CertificateAuthority {
         password: &str,
         force: bool,
     ) -> Result<IssuedFiles> {
+        if request.valid_days == 0 {
+            return Err(TlsError::Invalid(format!(
+                "certificate {}: valid_days must be at least 1 (it would have expired when issued)",
+                request.name
+            )));
+        }
         if request.usage == Usage::Server && request.subject_alt_names.is_empty() {
             return Err(TlsError::Invalid(format!(
                 "broker certificate {} needs at least one --dns or --ip name: clients check the host they dial against it",

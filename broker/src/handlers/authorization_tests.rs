@@ -63,7 +63,8 @@ fn ctx(user: &str, api_key: ApiKey, api_version: i16) -> RequestContext {
         correlation_id: 1,
         client_id: "test".into(),
         client_host: "10.1.2.3:4000".into(),
-        listener: "SASL_PLAINTEXT".into(),
+        // The default config's one listener: an unknown one would be told of no coordinator.
+        listener: "PLAINTEXT".into(),
         principal: Principal::user(user),
     }
 }

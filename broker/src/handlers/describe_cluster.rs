@@ -21,7 +21,7 @@ pub fn handle(
     let node = broker.node_for(&ctx.listener);
     let response = DescribeClusterResponse::default()
         .with_cluster_id(str_bytes(broker.cluster_id.clone()))
-        .with_controller_id(BrokerId(node.node_id))
+        .with_controller_id(BrokerId(broker.node.node_id))
         .with_endpoint_type(ENDPOINT_BROKERS)
         .with_cluster_authorized_operations(if request.include_cluster_authorized_operations {
             super::metadata::cluster_authorized_operations(broker, ctx)
@@ -33,9 +33,13 @@ pub fn handle(
             .with_error_code(ResponseError::UnsupportedEndpointType.code())
             .with_error_message(Some(str_bytes("this broker reports broker endpoints only")));
     }
-    response.with_brokers(vec![DescribeClusterBroker::default()
-        .with_broker_id(BrokerId(node.node_id))
-        .with_host(str_bytes(node.host.clone()))
-        .with_port(node.port)
-        .with_rack(node.rack.clone().map(str_bytes))])
+    // A listener left out of `advertised.listeners` lists no broker, as in Kafka.
+    let brokers = node.map(|node| {
+        DescribeClusterBroker::default()
+            .with_broker_id(BrokerId(node.node_id))
+            .with_host(str_bytes(node.host.clone()))
+            .with_port(node.port)
+            .with_rack(node.rack.clone().map(str_bytes))
+    });
+    response.with_brokers(brokers.into_iter().collect())
 }

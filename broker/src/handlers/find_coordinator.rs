@@ -54,10 +54,22 @@ pub fn handle(
                 .with_node_id(BrokerId(-1))
                 .with_port(-1);
         }
-        coordinator
-            .with_node_id(BrokerId(node.node_id))
-            .with_host(str_bytes(node.host.clone()))
-            .with_port(node.port)
+        match node {
+            Some(node) => coordinator
+                .with_node_id(BrokerId(node.node_id))
+                .with_host(str_bytes(node.host.clone()))
+                .with_port(node.port),
+            // As Kafka: the coordinator has no endpoint on a listener that is not advertised.
+            None => coordinator
+                .with_error_code(ResponseError::CoordinatorNotAvailable.code())
+                .with_error_message(Some(str_bytes(format!(
+                    "listener `{}` is not in advertised.listeners, so the coordinator has no \
+                     endpoint on it",
+                    ctx.listener
+                ))))
+                .with_node_id(BrokerId(-1))
+                .with_port(-1),
+        }
     };
     if version >= 4 {
         let coordinators = request.coordinator_keys.iter().cloned().map(answer).collect();

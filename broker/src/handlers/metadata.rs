@@ -22,11 +22,23 @@ const OPERATIONS_NOT_REQUESTED: i32 = i32::MIN;
 pub fn handle(broker: &Broker, ctx: &RequestContext, request: MetadataRequest) -> MetadataResponse {
     let version = ctx.api_version;
     let node = broker.node_for(&ctx.listener);
-    let brokers = vec![MetadataResponseBroker::default()
-        .with_node_id(BrokerId(node.node_id))
-        .with_host(str_bytes(node.host.clone()))
-        .with_port(node.port)
-        .with_rack(node.rack.clone().map(str_bytes))];
+    let brokers: Vec<_> = node
+        .map(|node| {
+            MetadataResponseBroker::default()
+                .with_node_id(BrokerId(node.node_id))
+                .with_host(str_bytes(node.host.clone()))
+                .with_port(node.port)
+                .with_rack(node.rack.clone().map(str_bytes))
+        })
+        .into_iter()
+        .collect();
+    // On a listener left out of `advertised.listeners` the leader has no endpoint, and Kafka
+    // says so per partition: LISTENER_NOT_FOUND from v6, LEADER_NOT_AVAILABLE before.
+    let unadvertised = node.is_none().then_some(if version >= 6 {
+        ResponseError::ListenerNotFound
+    } else {
+        ResponseError::LeaderNotAvailable
+    });
     let with_operations = version >= 8 && request.include_topic_authorized_operations;
     let respond = |topic: &TopicImage| {
         let operations = if with_operations {
@@ -34,7 +46,7 @@ pub fn handle(broker: &Broker, ctx: &RequestContext, request: MetadataRequest) -
         } else {
             OPERATIONS_NOT_REQUESTED
         };
-        topic_response(topic).with_topic_authorized_operations(operations)
+        topic_response(topic, unadvertised, version).with_topic_authorized_operations(operations)
     };
     let describe =
         |name: &str| broker.authorize(ctx, AclOperation::Describe, ResourceType::Topic, name);
@@ -134,7 +146,7 @@ pub fn handle(broker: &Broker, ctx: &RequestContext, request: MetadataRequest) -
     MetadataResponse::default()
         .with_brokers(brokers)
         .with_cluster_id(Some(str_bytes(broker.cluster_id.clone())))
-        .with_controller_id(BrokerId(node.node_id))
+        .with_controller_id(BrokerId(broker.node.node_id))
         .with_topics(topics)
         .with_cluster_authorized_operations(cluster_operations)
 }
@@ -148,18 +160,37 @@ pub(crate) fn cluster_authorized_operations(broker: &Broker, ctx: &RequestContex
     }
 }
 
-fn topic_response(topic: &TopicImage) -> MetadataResponseTopic {
+/// A topic's metadata; `unadvertised` is the partitions' error when the client's listener is
+/// not advertised (no leader endpoint, every replica offline for it, as Kafka reports).
+fn topic_response(
+    topic: &TopicImage,
+    unadvertised: Option<ResponseError>,
+    version: i16,
+) -> MetadataResponseTopic {
     let partitions = topic
         .partitions
         .iter()
         .map(|(index, p)| {
             let replicas: Vec<BrokerId> = p.replicas.iter().copied().map(BrokerId).collect();
-            MetadataResponsePartition::default()
+            let partition = MetadataResponsePartition::default()
                 .with_partition_index(*index)
-                .with_leader_id(BrokerId(p.leader))
-                .with_leader_epoch(p.leader_epoch)
-                .with_isr_nodes(replicas.clone())
-                .with_replica_nodes(replicas)
+                .with_leader_epoch(p.leader_epoch);
+            match unadvertised {
+                None => partition
+                    .with_leader_id(BrokerId(p.leader))
+                    .with_isr_nodes(replicas.clone())
+                    .with_replica_nodes(replicas),
+                Some(error) => {
+                    // v0 lists only replicas reachable on this listener: none.
+                    let listed = if version == 0 { Vec::new() } else { replicas.clone() };
+                    partition
+                        .with_error_code(error.code())
+                        .with_leader_id(BrokerId(-1))
+                        .with_isr_nodes(listed.clone())
+                        .with_replica_nodes(listed)
+                        .with_offline_replicas(replicas)
+                }
+            }
         })
         .collect();
     MetadataResponseTopic::default()

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use openssl::hash::{hash, MessageDigest};
 use openssl::pkey::PKey;
 use openssl::sign::Signer;
-use regex::Regex;
 
+use super::jaas::parse_jaas_config;
 use crate::config::BrokerConfig;
 
 /// SCRAM-SHA-256 or SCRAM-SHA-512.
@@ -159,14 +159,16 @@ impl Credentials {
         mut random: impl FnMut() -> [u8; 16],
     ) -> Result<Self, String> {
         let mut credentials = Credentials::default();
-        let user_entry =
-            Regex::new(r#"user_([^=\s"]+)\s*=\s*"((?:[^"\\]|\\.)*)""#).expect("valid regex");
         for (key, jaas) in &config.listener_properties {
             let Some(rest) = key.strip_prefix("listener.name.") else { continue };
             let Some(listener) = rest.strip_suffix(".plain.sasl.jaas.config") else { continue };
+            // `BrokerConfig::load` has already refused a JAAS configuration that does not parse.
+            let entry = parse_jaas_config(jaas).map_err(|why| format!("{key}: {why}"))?;
             let users = credentials.plain.entry(listener.to_ascii_uppercase()).or_default();
-            for entry in user_entry.captures_iter(jaas) {
-                users.insert(entry[1].to_owned(), entry[2].replace("\\\"", "\""));
+            for (option, password) in entry.options {
+                if let Some(user) = option.strip_prefix("user_") {
+                    users.insert(user.to_owned(), password);
+                }
             }
         }
         for spec in &config.sasl_scram_users {

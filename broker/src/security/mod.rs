@@ -8,6 +8,7 @@
 //! accepted until [`sasl`] has authenticated the client.
 
 pub mod credentials;
+pub mod jaas;
 pub mod principal;
 pub mod random;
 pub mod sasl;
