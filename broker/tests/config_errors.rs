@@ -175,14 +175,16 @@ fn read_only_dir(parent: &Path) -> PathBuf {
 fn a_read_only_log_dirs_is_refused_with_its_path() {
     let parent = tempfile::tempdir().unwrap();
     let read_only = read_only_dir(parent.path());
-    let before = files_under(&read_only);
+    // Only a directory of ours is listed: as root it is /sys, far too big to walk.
+    let ours = read_only.starts_with(parent.path());
+    let before = ours.then(|| files_under(&read_only));
     let stderr = refused_with(&read_only, None, &[]);
     assert_names(&stderr, &["log.dirs", &read_only.display().to_string(), "not writable"]);
     let fresh = read_only.join(format!("kafka-lab-{}", std::process::id()));
     let stderr = refused_with(&fresh, None, &[]);
     assert_names(&stderr, &["log.dirs", &fresh.display().to_string(), "cannot create"]);
     assert!(!fresh.exists());
-    if read_only.starts_with(parent.path()) {
+    if let Some(before) = before {
         assert_eq!(files_under(&read_only), before);
         std::fs::set_permissions(&read_only, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
@@ -222,7 +224,8 @@ fn a_listener_left_out_of_advertised_listeners_is_told_of_no_broker() {
     // The unadvertised one: no broker and, per partition, LISTENER_NOT_FOUND (v6+) or
     // LEADER_NOT_AVAILABLE (v5-) with no leader, as Kafka answers.
     for (version, code) in [(12, 72), (5, 5)] {
-        let on_internal: MetadataResponse = call(internal, version, &MetadataRequest::default());
+        let on_internal: MetadataResponse =
+            call(internal, version, &MetadataRequest::default().with_topics(None));
         assert!(on_internal.brokers.is_empty(), "v{version}: {:?}", on_internal.brokers);
         let offsets = on_internal
             .topics

@@ -223,8 +223,7 @@ mod tests {
             assert!(err.contains("restore __cluster_metadata-0 from a backup"), "{err}");
 
             // The same records through `commit` are refused, not a panic, and change nothing.
-            let mut store =
-                open_at(Arc::new(MemoryStorage::new())).unwrap();
+            let mut store = open_at(Arc::new(MemoryStorage::new())).unwrap();
             let before = MetadataImage::clone(store.image());
             let err = store.commit(records, 0).unwrap_err().to_string();
             assert!(err.contains(expected), "{err}");
