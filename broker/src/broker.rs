@@ -273,7 +273,7 @@ impl Broker {
                 |e| anyhow::anyhow!("cannot create {CONSUMER_OFFSETS_TOPIC}: {}", e.message),
             )?;
         }
-        broker.load_groups()?;
+        broker.load_groups();
         broker.lock_logs().clear_clean_shutdown_marker()?;
         Ok(broker)
     }
@@ -695,14 +695,21 @@ impl Broker {
         Ok(())
     }
 
-    fn load_groups(&self) -> anyhow::Result<()> {
+    /// Replays `__consumer_offsets` into the group coordinator. A partition that cannot be read
+    /// (a corrupt batch below its recovery point) fails alone: its groups are not served, the
+    /// rest are, and its data is left as it is.
+    fn load_groups(&self) {
         for partition in 0..self.config.offsets_topic_num_partitions {
             let Some(log) = self.partition_log(CONSUMER_OFFSETS_TOPIC, partition) else { continue };
-            let records = read_all(&log.lock().expect("partition lock poisoned"))?;
-            let entries = records.into_iter().map(|r| (r.key, r.value));
-            self.groups.load(partition, entries);
+            let records = read_all(&log.lock().expect("partition lock poisoned"));
+            match records {
+                Ok(records) => {
+                    let entries = records.into_iter().map(|r| (r.key, r.value));
+                    self.groups.load(partition, entries);
+                }
+                Err(e) => self.groups.fail_partition(partition, &e.to_string()),
+            }
         }
-        Ok(())
     }
 }
 

@@ -8,7 +8,9 @@
 //! - a partition directory the metadata does not name is set aside as `-stray`, untouched;
 //! - a start that fails on its configuration (port in use, keystore missing, bad SCRAM users)
 //!   leaves `log.dirs` as it was, or never creates it;
-//! - producer ids are never reused after the metadata log lost its tail.
+//! - producer ids are never reused after the metadata log lost its tail;
+//! - a corrupt `__consumer_offsets` batch fails only the groups of its partition
+//!   (NOT_COORDINATOR), keeps the file as it is, and every other group is served.
 
 mod support;
 
@@ -437,4 +439,91 @@ async fn producer_ids_are_not_reused_after_the_metadata_log_lost_its_tail() {
     let producer_id = response.producer_id.0;
     assert!(producer_id > 0, "producer id {producer_id} was already used");
     assert!(broker.log().contains("producer ids"), "{}", broker.log_tail());
+}
+
+/// The `__consumer_offsets` partition of `group` among `partitions`, as Kafka computes it:
+/// `Utils.abs(groupId.hashCode()) % partitions`, Java's `String.hashCode` over UTF-16 units.
+fn offsets_partition(group: &str, partitions: i32) -> i32 {
+    let hash = group.encode_utf16().fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(c as i32));
+    let abs = if hash == i32::MIN { 0 } else { hash.abs() };
+    abs % partitions
+}
+
+/// The committed offset of `group` for `topic`-0 and its error code, over OffsetFetch v7.
+fn committed(port: u16, group: &str, topic: &str) -> (i16, i16, i64) {
+    use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestTopic;
+    use kafka_protocol::messages::{GroupId, OffsetFetchRequest, TopicName};
+    use kafka_protocol::protocol::StrBytes;
+    let request = OffsetFetchRequest::default()
+        .with_group_id(GroupId(StrBytes::from_string(group.into())))
+        .with_topics(Some(vec![OffsetFetchRequestTopic::default()
+            .with_name(TopicName(StrBytes::from_string(topic.into())))
+            .with_partition_indexes(vec![0])]));
+    let response = support::call(port, 7, &request);
+    let partition = response.topics.first().and_then(|t| t.partitions.first());
+    (
+        response.error_code,
+        partition.map_or(0, |p| p.error_code),
+        partition.map_or(-1, |p| p.committed_offset),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_corrupt_consumer_offsets_batch_fails_only_its_groups_and_is_kept() {
+    const NOT_COORDINATOR: i16 = 16;
+    let mut broker =
+        TestBroker::start_with(&["num.partitions=1", "offsets.topic.num.partitions=2"]);
+    produce(&broker.bootstrap(), "t", 1, 20).await;
+    // Two groups on different `__consumer_offsets` partitions.
+    let damaged = "group-on-the-damaged-partition";
+    let healthy = (0..)
+        .map(|i| format!("healthy-{i}"))
+        .find(|g| offsets_partition(g, 2) != offsets_partition(damaged, 2))
+        .unwrap();
+    for (group, offset) in [(damaged, 7), (healthy.as_str(), 4)] {
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", broker.bootstrap())
+            .set("group.id", group)
+            .create()
+            .unwrap();
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition_offset("t", 0, Offset::Offset(offset)).unwrap();
+        consumer.commit(&tpl, rdkafka::consumer::CommitMode::Sync).unwrap();
+        assert_eq!(committed(broker.port, group, "t"), (0, 0, offset));
+    }
+    broker.stop();
+
+    // Bit rot inside the damaged group's commit, below the recovery point (a clean shutdown
+    // checkpointed it at the log end): the batch's CRC no longer matches.
+    let partition = offsets_partition(damaged, 2);
+    let segment = broker
+        .data_dir()
+        .join(format!("__consumer_offsets-{partition}"))
+        .join("00000000000000000000.log");
+    let original = std::fs::read(&segment).unwrap();
+    let (position, size) = batch_positions(&original)[0];
+    let mut corrupted = original.clone();
+    corrupted[(position + size - 3) as usize] ^= 0x20;
+    std::fs::write(&segment, &corrupted).unwrap();
+
+    broker.start_again();
+    let log = broker.log();
+    assert!(
+        log.contains(&format!("cannot load __consumer_offsets-{partition}")),
+        "the failed partition is named:\n{}",
+        broker.log_tail()
+    );
+    // The damaged group is not served an older offset or none: NOT_COORDINATOR, retriable.
+    assert_eq!(committed(broker.port, damaged, "t").0, NOT_COORDINATOR);
+    // Every other group is served as before.
+    assert_eq!(committed(broker.port, &healthy, "t"), (0, 0, 4));
+    // Nothing was written over the damaged partition, nor truncated.
+    assert_eq!(std::fs::read(&segment).unwrap(), corrupted);
+    broker.stop();
+
+    // Repaired, the damaged group's offset is back: nothing was destroyed.
+    std::fs::write(&segment, &original).unwrap();
+    broker.start_again();
+    assert_eq!(committed(broker.port, damaged, "t"), (0, 0, 7));
+    assert_eq!(committed(broker.port, &healthy, "t"), (0, 0, 4));
 }

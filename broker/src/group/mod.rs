@@ -135,6 +135,10 @@ struct Inner {
 struct State {
     groups: BTreeMap<String, ClassicGroup>,
     ids: Ids,
+    /// `__consumer_offsets` partitions whose load failed (a corrupt batch): their groups are
+    /// answered NOT_COORDINATOR, as Kafka's coordinator runtime answers a FAILED partition,
+    /// and nothing is written there, so no older offset can stand in for a lost newer one.
+    failed_partitions: BTreeSet<i32>,
 }
 
 /// Deterministic counters.
@@ -268,6 +272,7 @@ impl GroupCoordinator {
             state: Mutex::new(State {
                 groups: BTreeMap::new(),
                 ids: Ids { next_member: seed, next_token: 0, next_join_seq: 0 },
+                failed_partitions: BTreeSet::new(),
             }),
         });
         Self { inner }
@@ -355,6 +360,9 @@ impl GroupCoordinator {
     ) -> OffsetFetchResponse {
         let st = self.inner.lock();
         if version <= 7 {
+            if let Some(e) = self.inner.not_loaded(&st, req.group_id.0.as_str()) {
+                return build!(OffsetFetchResponse { error_code: code(e) });
+            }
             let wanted = req.topics.as_ref().map(|ts| {
                 ts.iter()
                     .map(|t| (t.name.0.to_string(), Uuid::nil(), t.partition_indexes.clone()))
@@ -384,6 +392,12 @@ impl GroupCoordinator {
                 .groups
                 .iter()
                 .map(|rg| {
+                    if let Some(e) = self.inner.not_loaded(&st, rg.group_id.0.as_str()) {
+                        return build!(OffsetFetchResponseGroup {
+                            group_id: rg.group_id.clone(),
+                            error_code: code(e)
+                        });
+                    }
                     let wanted = rg.topics.as_ref().map(|ts| {
                         ts.iter()
                             .map(|t| {
@@ -464,6 +478,13 @@ impl GroupCoordinator {
             .groups
             .iter()
             .map(|gid| match st.groups.get(gid.0.as_str()) {
+                _ if self.inner.not_loaded(&st, gid.0.as_str()).is_some() => {
+                    build!(DescribedGroup {
+                        error_code: code(ResponseError::NotCoordinator),
+                        group_id: gid.clone(),
+                        authorized_operations: i32::MIN
+                    })
+                }
                 None if version >= 6 => build!(DescribedGroup {
                     error_code: code(ResponseError::GroupIdNotFound),
                     error_message: Some(sb(&format!("Group {} not found.", gid.0.as_str()))),
@@ -639,6 +660,25 @@ impl GroupCoordinator {
         }
     }
 
+    /// Marks a `__consumer_offsets` partition whose records could not be read (`why`, e.g. a
+    /// corrupt batch): its groups answer NOT_COORDINATOR until a restart loads it, and every
+    /// other partition's groups keep being served. Nothing of it is replayed, so no offset
+    /// older than a lost one is served in its place.
+    pub fn fail_partition(&self, partition: i32, why: &str) {
+        tracing::error!(
+            partition,
+            error = why,
+            "cannot load __consumer_offsets-{partition}: its groups answer NOT_COORDINATOR; \
+             the other partitions' groups are served"
+        );
+        let mut st = self.inner.lock();
+        st.groups.retain(|id, _| {
+            partitioner::partition_for(id, self.inner.config.offsets_topic_num_partitions)
+                != partition
+        });
+        st.failed_partitions.insert(partition);
+    }
+
     /// `__consumer_offsets` partition of `group_id`, as Kafka computes it.
     pub fn partition_for(&self, group_id: &str) -> i32 {
         partitioner::partition_for(group_id, self.inner.config.offsets_topic_num_partitions)
@@ -761,6 +801,13 @@ fn fetch_group(
 }
 
 impl Inner {
+    /// NOT_COORDINATOR for a group whose `__consumer_offsets` partition failed to load.
+    fn not_loaded(&self, st: &State, group_id: &str) -> Option<ResponseError> {
+        let partition =
+            partitioner::partition_for(group_id, self.config.offsets_topic_num_partitions);
+        st.failed_partitions.contains(&partition).then_some(ResponseError::NotCoordinator)
+    }
+
     fn lock(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock leaves consistent-enough state; keep serving.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
@@ -783,6 +830,9 @@ impl Inner {
         let group_id = req.group_id.0.as_str();
         let member_id = req.member_id.as_str();
         let fail = |e| Pending::Done(join_error(version, e, member_id));
+        if let Some(e) = self.not_loaded(st, group_id) {
+            return fail(e);
+        }
         if group_id.is_empty() {
             return fail(ResponseError::InvalidGroupId);
         }
@@ -815,7 +865,7 @@ impl Inner {
                 req.session_timeout_ms
             },
         };
-        let State { groups, ids } = st;
+        let State { groups, ids, .. } = st;
         if !groups.contains_key(group_id) {
             if !member_id.is_empty() {
                 return fail(ResponseError::UnknownMemberId);
@@ -1254,6 +1304,9 @@ impl Inner {
         version: i16,
     ) -> Pending<SyncGroupResponse> {
         let fail = |e| Pending::Done(sync_response(None, version, Some(e), Bytes::new()));
+        if let Some(e) = self.not_loaded(st, req.group_id.0.as_str()) {
+            return fail(e);
+        }
         let Some(g) = st.groups.get_mut(req.group_id.0.as_str()) else {
             return fail(ResponseError::UnknownMemberId);
         };
@@ -1372,6 +1425,9 @@ impl Inner {
         instance_id: Option<&str>,
         generation_id: i32,
     ) -> Option<ResponseError> {
+        if let Some(e) = self.not_loaded(st, group_id) {
+            return Some(e);
+        }
         let Some(g) = st.groups.get_mut(group_id) else {
             return Some(ResponseError::UnknownMemberId);
         };
@@ -1408,6 +1464,9 @@ impl Inner {
                 .collect()
         };
         let top = |e: ResponseError| build!(LeaveGroupResponse { error_code: code(e) });
+        if let Some(e) = self.not_loaded(st, req.group_id.0.as_str()) {
+            return top(e);
+        }
         let Some(g) = st.groups.get_mut(req.group_id.0.as_str()) else {
             return top(ResponseError::UnknownMemberId);
         };
@@ -1508,6 +1567,7 @@ impl Inner {
         let generation = req.generation_id_or_member_epoch;
         let group_error = match st.groups.get(group_id) {
             _ if group_id.is_empty() => Some(ResponseError::InvalidGroupId),
+            _ if self.not_loaded(st, group_id).is_some() => Some(ResponseError::NotCoordinator),
             None if generation < 0 => None,
             None if version >= 9 => Some(ResponseError::GroupIdNotFound),
             None => Some(ResponseError::IllegalGeneration),
@@ -1665,6 +1725,9 @@ impl Inner {
     }
 
     fn delete_group(&self, st: &mut State, group_id: &str) -> Option<ResponseError> {
+        if let Some(e) = self.not_loaded(st, group_id) {
+            return Some(e);
+        }
         let Some(g) = st.groups.get(group_id) else {
             return Some(ResponseError::GroupIdNotFound);
         };
@@ -1692,6 +1755,9 @@ impl Inner {
     fn offset_delete(&self, st: &mut State, req: &OffsetDeleteRequest) -> OffsetDeleteResponse {
         let group_id = req.group_id.0.as_str();
         let top = |e: ResponseError| build!(OffsetDeleteResponse { error_code: code(e) });
+        if let Some(e) = self.not_loaded(st, group_id) {
+            return top(e);
+        }
         let Some(g) = st.groups.get_mut(group_id) else {
             return top(ResponseError::GroupIdNotFound);
         };
