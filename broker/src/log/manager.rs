@@ -167,12 +167,8 @@ impl LogManager {
     /// Directories of deletions a crash interrupted (`…-delete`): their deletion record was
     /// committed before they were renamed, so they are removed.
     pub fn remove_interrupted_deletions(&self) -> Result<Vec<String>, LogError> {
-        let names = self
-            .storage
-            .list_dir(&self.log_dir)
-            .map_err(storage_err(format!("listing {}", self.log_dir.display())))?;
         let doomed: Vec<String> =
-            names.into_iter().filter(|n| n.ends_with(DELETE_SUFFIX)).collect();
+            self.list_log_dir()?.into_iter().filter(|n| n.ends_with(DELETE_SUFFIX)).collect();
         for name in &doomed {
             let path = self.log_dir.join(name);
             self.storage
@@ -184,21 +180,21 @@ impl LogManager {
 
     /// Names of directories set aside as stray, in this or an earlier start.
     pub fn stray_directories(&self) -> Result<Vec<String>, LogError> {
-        let names = self
-            .storage
+        Ok(self.list_log_dir()?.into_iter().filter(|n| n.ends_with(STRAY_SUFFIX)).collect())
+    }
+
+    /// The names of the log directory's entries.
+    fn list_log_dir(&self) -> Result<Vec<String>, LogError> {
+        self.storage
             .list_dir(&self.log_dir)
-            .map_err(storage_err(format!("listing {}", self.log_dir.display())))?;
-        Ok(names.into_iter().filter(|n| n.ends_with(STRAY_SUFFIX)).collect())
+            .map_err(storage_err(format!("listing {}", self.log_dir.display())))
     }
 
     /// Partition directories found in the log directory, parsed as `<topic>-<partition>`
     /// at the last '-'; other entries are ignored.
     pub fn partitions_on_disk(&self) -> Result<Vec<PartitionKey>, LogError> {
-        let names = self
-            .storage
-            .list_dir(&self.log_dir)
-            .map_err(storage_err(format!("listing {}", self.log_dir.display())))?;
-        Ok(names
+        Ok(self
+            .list_log_dir()?
             .iter()
             .filter_map(|n| {
                 let (topic, p) = n.rsplit_once('-')?;

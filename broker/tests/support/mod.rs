@@ -46,19 +46,7 @@ impl TestBroker {
     /// Starts a broker whose PLAINTEXT listener on [`TestBroker::port`] is joined by `extra`
     /// listeners (e.g. `SSL://127.0.0.1:40001`), with further property overrides.
     pub fn start_with_listeners(extra: &str, overrides: &[&str]) -> Self {
-        let port = free_port();
-        let mut all = vec![format!("listeners=PLAINTEXT://127.0.0.1:{port},{extra}")];
-        all.extend(overrides.iter().map(|s| s.to_string()));
-        let mut broker = TestBroker {
-            port,
-            dir: tempfile::tempdir().expect("temp dir"),
-            overrides: all,
-            args: Vec::new(),
-            child: None,
-            starts: 0,
-        };
-        broker.spawn();
-        broker
+        Self::start_with_args(&[], extra, overrides)
     }
 
     /// [`TestBroker::start_with_listeners`] with extra command-line arguments (`--seed 1`).
