@@ -1,7 +1,8 @@
 //! OffsetForLeaderEpoch (key 23): where a leader epoch ends, so clients can detect truncation.
 //!
 //! Partitions keep one leader epoch for their lifetime on a single broker, so the current
-//! epoch ends at the log end offset and no older epoch has records.
+//! epoch ends at the log end offset and no older epoch has records
+//! (`replica::LeaderLog::end_offset_for_epoch`).
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::offset_for_leader_epoch_response::{
@@ -47,28 +48,30 @@ pub fn handle(
                             .with_leader_epoch(-1)
                             .with_end_offset(-1);
                     }
-                    let current = image.topic(&name).and_then(|t| t.partitions.get(&p.partition));
-                    let log = broker.partition_log(&name, p.partition);
-                    let (Some(current), Some(log)) = (current, log) else {
+                    let known = image.topic(&name).and_then(|t| t.partitions.get(&p.partition));
+                    let partition = broker.replica_manager().partition(&name, p.partition);
+                    let (Some(_), Some(partition)) = (known, partition) else {
                         return result
                             .with_error_code(ResponseError::UnknownTopicOrPartition.code())
                             .with_leader_epoch(-1)
                             .with_end_offset(-1);
                     };
-                    if let Err(e) = check_leader_epoch(p.current_leader_epoch, current.leader_epoch)
-                    {
-                        return result
-                            .with_error_code(e.code())
-                            .with_leader_epoch(-1)
-                            .with_end_offset(-1);
-                    }
-                    let log_end_offset =
-                        log.lock().expect("partition lock poisoned").log_end_offset();
-                    if p.leader_epoch > current.leader_epoch {
-                        // An epoch we never had: Kafka answers UNDEFINED epoch and offset.
-                        return result.with_leader_epoch(-1).with_end_offset(-1);
-                    }
-                    result.with_leader_epoch(current.leader_epoch).with_end_offset(log_end_offset)
+                    let log = partition.leader_log().and_then(|log| {
+                        check_leader_epoch(p.current_leader_epoch, log.leader_epoch())?;
+                        Ok(log)
+                    });
+                    let log = match log {
+                        Ok(log) => log,
+                        Err(e) => {
+                            return result
+                                .with_error_code(e.code())
+                                .with_leader_epoch(-1)
+                                .with_end_offset(-1)
+                        }
+                    };
+                    // An epoch we never had answers UNDEFINED epoch and offset, as in Kafka.
+                    let (leader_epoch, end_offset) = log.end_offset_for_epoch(p.leader_epoch);
+                    result.with_leader_epoch(leader_epoch).with_end_offset(end_offset)
                 })
                 .collect();
             OffsetForLeaderTopicResult::default()
