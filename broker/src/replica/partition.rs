@@ -285,8 +285,10 @@ impl Partition {
     /// leader epoch and what `check` gave, then moves the high watermark to what the ISR
     /// allows — also when the append failed, since a storage error can come after bytes
     /// reached the log.
-    /// `check` runs under the partition's lock only, so the log stays free for readers
-    /// while it works (validation can recompress).
+    ///
+    /// `check` runs under the partition's lock but before the log's, so what takes only the
+    /// log's lock (retention, flushes, metrics) does not wait for validation, which can
+    /// recompress; client reads, which take the partition's lock first, do.
     fn append_to_leader_log<C, T, E: From<ApiError>>(
         &self,
         check: impl FnOnce(&LeaderState) -> Result<C, E>,
