@@ -31,6 +31,7 @@ pub fn handle(
     let transactional = request.transactional_id.is_some();
     let mut appended = false;
     let image = broker.metadata();
+    let replicas = broker.replica_manager();
     let responses = request
         .topic_data
         .into_iter()
@@ -65,7 +66,7 @@ pub fn handle(
                         )
                         .into())
                     } else {
-                        append(broker, broker.replica_manager(), &image, &name, index, acks, data.records)
+                        append(broker, replicas, &image, &name, index, acks, data.records)
                     };
                     if topic_allowed && !transactional_denied {
                         // Unauthorized partitions are left out, as Kafka counts only what
