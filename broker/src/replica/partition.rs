@@ -31,6 +31,16 @@ pub enum Role {
     },
 }
 
+impl Role {
+    /// The epoch of the current leadership, as leader or follower.
+    pub fn leader_epoch(&self) -> i32 {
+        match self {
+            Role::Leader(leader) => leader.leader_epoch,
+            Role::Follower { leader_epoch, .. } => *leader_epoch,
+        }
+    }
+}
+
 /// The leader's view of its replicas, as Kafka's leader keeps it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LeaderState {
@@ -199,10 +209,7 @@ impl Partition {
 
     /// The current leader epoch, as leader or follower.
     pub fn leader_epoch(&self) -> i32 {
-        match &self.lock_state().role {
-            Role::Leader(leader) => leader.leader_epoch,
-            Role::Follower { leader_epoch, .. } => *leader_epoch,
-        }
+        self.lock_state().role.leader_epoch()
     }
 
     /// The high watermark: every offset below it is on the whole ISR.
@@ -234,6 +241,7 @@ impl Partition {
         let mut isr = isr;
         isr.insert(self.local_replica_id);
         let mut state = self.lock_state();
+        debug_assert!(leader_epoch >= state.role.leader_epoch(), "the leader epoch moved back");
         state.role = Role::Leader(LeaderState {
             leader_epoch,
             isr,
@@ -245,7 +253,9 @@ impl Partition {
 
     /// Makes this replica a follower of `leader_id` at `leader_epoch`.
     pub fn make_follower(&self, leader_id: i32, leader_epoch: i32) {
-        self.lock_state().role = Role::Follower { leader_id, leader_epoch };
+        let mut state = self.lock_state();
+        debug_assert!(leader_epoch >= state.role.leader_epoch(), "the leader epoch moved back");
+        state.role = Role::Follower { leader_id, leader_epoch };
     }
 
     /// Records the log end offset a follower reported by fetching (Kafka's

@@ -192,3 +192,10 @@ fn a_follower_takes_no_client_appends_or_reads() {
     produce(&partition, 1, 1).unwrap();
     assert_eq!(partition.high_watermark(), 3);
 }
+
+#[test]
+#[cfg(debug_assertions)]
+#[should_panic(expected = "the leader epoch moved back")]
+fn the_leader_epoch_never_moves_back() {
+    leader(3).make_leader(2, BTreeSet::new());
+}
