@@ -143,11 +143,13 @@ impl ReplicaState {
     fn maybe_increment_leader_hw(&mut self, local_replica_id: i32, log_end_offset: i64) -> bool {
         let Role::Leader(leader) = &self.role else { return false };
         let old = self.high_watermark;
-        let allowed = isr_high_watermark(leader, local_replica_id, log_end_offset);
-        let moved = allowed.is_some_and(|hw| hw > old);
-        if let Some(hw) = allowed.filter(|_| moved) {
-            self.high_watermark = hw;
-        }
+        let moved = match isr_high_watermark(leader, local_replica_id, log_end_offset) {
+            Some(hw) if hw > old => {
+                self.high_watermark = hw;
+                true
+            }
+            _ => false,
+        };
         debug_assert!(self.high_watermark >= old, "the high watermark moved back from {old}");
         debug_assert!(
             self.high_watermark <= log_end_offset,
