@@ -19,13 +19,14 @@ use crate::config::BrokerConfig;
 use crate::group::{GroupConfig, GroupCoordinator, OffsetsLog};
 use crate::internal_records::{encode_batch, read_all};
 use crate::limits::{LogThrottle, MemoryPool};
-use crate::log::{LogConfig, LogError, LogManager, PartitionLog};
+use crate::log::{LogConfig, LogError, LogManager};
 use crate::metadata::{
     ConfigResource, MetadataImage, MetadataRecord, MetadataStore, TopicImage, METADATA_LOG_DIR,
     METADATA_TOPIC,
 };
 use crate::metrics::BrokerMetrics;
 use crate::quota::QuotaManager;
+use crate::replica::ReplicaManager;
 use crate::security::random::{OsRandom, SecureRandom};
 use crate::security::Credentials;
 use crate::stats::BrokerStats;
@@ -103,6 +104,7 @@ pub struct Broker {
     pub cluster_id: String,
     metadata: Mutex<MetadataStore>,
     logs: Arc<Mutex<LogManager>>,
+    replicas: Arc<ReplicaManager>,
     /// The consumer-group coordinator.
     pub groups: GroupCoordinator,
     /// Woken on every append, so long-polling fetches re-check their partitions.
@@ -223,7 +225,9 @@ impl Broker {
         let removed_topic_ids = metadata.removed_topic_ids().clone();
         let logs = Arc::new(Mutex::new(log_manager));
         let next_producer_id = metadata.image().next_producer_id();
-        let offsets_log = Arc::new(ConsumerOffsetsLog { logs: logs.clone(), clock: clock.clone() });
+        let replicas = Arc::new(ReplicaManager::new(config.node_id, logs.clone()));
+        let offsets_log =
+            Arc::new(ConsumerOffsetsLog { replicas: replicas.clone(), clock: clock.clone() });
         let groups = GroupCoordinator::new(
             clock.clone(),
             offsets_log,
@@ -247,6 +251,7 @@ impl Broker {
             cluster_id,
             metadata: Mutex::new(metadata),
             logs,
+            replicas,
             groups,
             appended: Notify::new(),
             producer_ids: Mutex::new(ProducerIdBlock {
@@ -310,16 +315,9 @@ impl Broker {
         Ok(outcome)
     }
 
-    /// The log of one partition, if the partition exists.
-    pub fn partition_log(&self, topic: &str, partition: i32) -> Option<Arc<Mutex<PartitionLog>>> {
-        self.lock_logs().get(topic, partition)
-    }
-
-    /// Every open partition log (internal topics included), in (topic, partition) order.
-    pub fn partition_logs(
-        &self,
-    ) -> Vec<(crate::log::manager::PartitionKey, Arc<Mutex<PartitionLog>>)> {
-        self.lock_logs().logs().map(|(key, log)| (key.clone(), log.clone())).collect()
+    /// This node's partitions: appends, reads and high watermarks go through them.
+    pub fn replica_manager(&self) -> &ReplicaManager {
+        &self.replicas
     }
 
     /// The endpoint clients of `listener` are told to use. `None` for a listener left out of
@@ -464,11 +462,10 @@ impl Broker {
         drop(store);
         // As Kafka removes a deleted topic's BrokerTopicMetrics: a re-created topic starts at 0.
         self.metrics.remove_topic(name);
-        let mut logs = self.lock_logs();
         let tag = topic.topic_id.simple().to_string();
         for partition in topic.partitions.keys() {
             // The effect of the committed RemoveTopic record: only now is data deleted.
-            if let Err(e) = logs.remove(name, *partition, &tag) {
+            if let Err(e) = self.replicas.delete_partition(name, *partition, &tag) {
                 // The metadata already says the topic is gone; the next start finishes the
                 // deletion (the directory names the removed topic's id).
                 tracing::warn!(topic = name, partition, error = %e, "could not remove partition directory");
@@ -585,8 +582,8 @@ impl Broker {
     /// even when the metadata log lost the record reserving them.
     fn skip_producer_ids_in_logs(&self) {
         let seen = self
-            .partition_logs()
-            .iter()
+            .lock_logs()
+            .logs()
             .filter_map(|(_, log)| log.lock().expect("partition lock poisoned").max_producer_id())
             .max();
         let mut block = self.producer_ids.lock().expect("producer id lock poisoned");
@@ -684,13 +681,19 @@ impl Broker {
         Ok(())
     }
 
+    /// Opens the topic's partitions from `from_partition` on, each led by this node.
     fn open_topic_logs(&self, topic: &TopicImage, from_partition: i32) -> Result<(), ApiError> {
         let config = self.log_config(topic);
         let now = self.clock.now_ms();
-        let mut logs = self.lock_logs();
-        for partition in topic.partitions.keys().filter(|p| **p >= from_partition) {
-            logs.get_or_create(&topic.name, *partition, config.clone(), now)?;
-            logs.write_partition_topic_id(&topic.name, *partition, topic.topic_id)?;
+        for (partition, image) in topic.partitions.range(from_partition..) {
+            self.replicas.make_leader(
+                &topic.name,
+                *partition,
+                topic.topic_id,
+                image.leader_epoch,
+                config.clone(),
+                now,
+            )?;
         }
         Ok(())
     }
@@ -700,8 +703,10 @@ impl Broker {
     /// rest are, and its data is left as it is.
     fn load_groups(&self) {
         for partition in 0..self.config.offsets_topic_num_partitions {
-            let Some(log) = self.partition_log(CONSUMER_OFFSETS_TOPIC, partition) else { continue };
-            let records = read_all(&log.lock().expect("partition lock poisoned"));
+            let Some(log) = self.replicas.partition(CONSUMER_OFFSETS_TOPIC, partition) else {
+                continue;
+            };
+            let records = log.read_log(read_all);
             match records {
                 Ok(records) => {
                     let entries = records.into_iter().map(|r| (r.key, r.value));
@@ -715,25 +720,21 @@ impl Broker {
 
 /// Writes the group coordinator's records into `__consumer_offsets`.
 struct ConsumerOffsetsLog {
-    logs: Arc<Mutex<LogManager>>,
+    replicas: Arc<ReplicaManager>,
     clock: SharedClock,
 }
 
 impl OffsetsLog for ConsumerOffsetsLog {
     fn append(&self, partition: i32, records: Vec<(Bytes, Option<Bytes>)>) -> Result<(), String> {
         let log = self
-            .logs
-            .lock()
-            .expect("log manager lock poisoned")
-            .get(CONSUMER_OFFSETS_TOPIC, partition)
+            .replicas
+            .partition(CONSUMER_OFFSETS_TOPIC, partition)
             .ok_or_else(|| format!("{CONSUMER_OFFSETS_TOPIC}-{partition} does not exist"))?;
         let entries: Vec<_> = records.into_iter().map(|(k, v)| (Some(k), v)).collect();
         let now = self.clock.now_ms();
         let mut batch = encode_batch(&entries, now);
-        let mut log = log.lock().expect("partition lock poisoned");
-        log.append(&mut batch, 0, now).map_err(|e| e.to_string())?;
         // Offsets are acknowledged to the client, so they are made durable like metadata.
-        log.flush().map_err(|e| e.to_string())?;
+        log.append_as_leader(&mut batch, now, true).map_err(|e| e.message)?;
         Ok(())
     }
 }

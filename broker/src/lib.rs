@@ -20,6 +20,7 @@ pub mod metrics;
 pub mod metrics_http;
 pub mod properties_file;
 pub mod quota;
+pub mod replica;
 pub mod security;
 pub mod server;
 pub mod stats;

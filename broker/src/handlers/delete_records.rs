@@ -1,4 +1,5 @@
-//! DeleteRecords (key 21): advance a partition's log start offset.
+//! DeleteRecords (key 21): advance a partition's log start offset, at most to the high
+//! watermark (`replica::ReplicaManager::delete_records`).
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::delete_records_response::{
@@ -8,10 +9,7 @@ use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
 
 use super::RequestContext;
 use crate::authorizer::{AclOperation, ResourceType};
-use crate::broker::{ApiError, Broker};
-
-/// Offset -1 in a request means "up to the high watermark".
-const HIGH_WATERMARK: i64 = -1;
+use crate::broker::Broker;
 
 pub fn handle(
     broker: &Broker,
@@ -35,7 +33,8 @@ pub fn handle(
                             .with_error_code(ResponseError::TopicAuthorizationFailed.code())
                             .with_low_watermark(-1);
                     }
-                    match delete(broker, &name, p.partition_index, p.offset) {
+                    let replicas = broker.replica_manager();
+                    match replicas.delete_records(&name, p.partition_index, p.offset) {
                         Ok(low_watermark) => result.with_low_watermark(low_watermark),
                         Err(e) => result.with_error_code(e.code()).with_low_watermark(-1),
                     }
@@ -45,16 +44,4 @@ pub fn handle(
         })
         .collect();
     DeleteRecordsResponse::default().with_topics(topics)
-}
-
-fn delete(broker: &Broker, topic: &str, partition: i32, offset: i64) -> Result<i64, ApiError> {
-    let log = broker.partition_log(topic, partition).ok_or_else(|| {
-        ApiError::new(
-            ResponseError::UnknownTopicOrPartition,
-            format!("{topic}-{partition} does not exist"),
-        )
-    })?;
-    let mut log = log.lock().expect("partition lock poisoned");
-    let offset = if offset == HIGH_WATERMARK { log.log_end_offset() } else { offset };
-    Ok(log.delete_records_before(offset)?)
 }

@@ -21,6 +21,7 @@ use super::{check_leader_epoch, RequestContext};
 use crate::authorizer::{AclOperation, ResourceType};
 use crate::broker::{ApiError, Broker};
 use crate::metadata::MetadataImage;
+use crate::replica::ReplicaManager;
 
 /// Kafka's broker `fetch.max.bytes` default: a response never carries more record data, whatever
 /// the request's `max_bytes`.
@@ -125,7 +126,7 @@ fn read_once(
                             -1,
                         )),
                         _ => read_partition(
-                            broker,
+                            broker.replica_manager(),
                             &image,
                             name.as_deref(),
                             p,
@@ -188,9 +189,10 @@ type PartitionRead = Result<(bytes::Bytes, i64, i64), (ApiError, i64, i64)>;
 
 /// Reads one partition within `min(partition_max_bytes, remaining)`; with `min_one_message` its
 /// first batch comes back whole even if larger (Kafka's `minOneMessage`), without it a first
-/// batch that does not fit means no data for this partition in this response.
+/// batch that does not fit means no data for this partition in this response. The high
+/// watermark, log start offset and records come from the partition's leader, together.
 fn read_partition(
-    broker: &Broker,
+    replicas: &ReplicaManager,
     image: &MetadataImage,
     name: Option<&str>,
     p: &kafka_protocol::messages::fetch_request::FetchPartition,
@@ -202,26 +204,26 @@ fn read_partition(
     let Some(name) = name else {
         return unknown(ApiError::new(ResponseError::UnknownTopicId, "no topic has this topic id"));
     };
-    let Some(partition) = image.topic(name).and_then(|t| t.partitions.get(&p.partition)) else {
+    if image.topic(name).and_then(|t| t.partitions.get(&p.partition)).is_none() {
         let error = if version >= 13 {
             ResponseError::UnknownTopicId
         } else {
             ResponseError::UnknownTopicOrPartition
         };
         return unknown(ApiError::new(error, format!("{name}-{} does not exist", p.partition)));
-    };
-    let Some(log) = broker.partition_log(name, p.partition) else {
+    }
+    let Some(partition) = replicas.partition(name, p.partition) else {
         return unknown(ApiError::new(
             ResponseError::UnknownTopicOrPartition,
             format!("{name}-{}", p.partition),
         ));
     };
-    let log = log.lock().expect("partition lock poisoned");
-    let (high_watermark, log_start_offset) = (log.log_end_offset(), log.log_start_offset());
-    // Invariant: the high watermark (= log end offset on a single broker) never falls below
-    // the log start offset.
-    debug_assert!(high_watermark >= log_start_offset, "{name}-{}: hw below log start", p.partition);
-    if let Err(e) = check_leader_epoch(p.current_leader_epoch, partition.leader_epoch) {
+    let log = match partition.leader_log() {
+        Ok(log) => log,
+        Err(e) => return unknown(e),
+    };
+    let (high_watermark, log_start_offset) = (log.high_watermark(), log.log_start_offset());
+    if let Err(e) = check_leader_epoch(p.current_leader_epoch, log.leader_epoch()) {
         return Err((e, high_watermark, log_start_offset));
     }
     let max = (p.partition_max_bytes.max(0) as usize).min(remaining);
@@ -234,7 +236,7 @@ fn read_partition(
             Ok((Default::default(), high_watermark, log_start_offset))
         }
         Ok(records) => Ok((records, high_watermark, log_start_offset)),
-        Err(e) => Err((ApiError::from(e), high_watermark, log_start_offset)),
+        Err(e) => Err((e, high_watermark, log_start_offset)),
     }
 }
 
@@ -264,13 +266,12 @@ mod tests {
         broker.create_topic("t", 3, Default::default(), false).unwrap();
         let mut batch_len = 0;
         for partition in 0..3 {
-            let log = broker.partition_log("t", partition).unwrap();
-            let mut log = log.lock().unwrap();
+            let log = broker.replica_manager().partition("t", partition).unwrap();
             for _ in 0..2 {
                 let value = Bytes::from(vec![b'x'; VALUE_BYTES]);
                 let mut batch = encode_batch(&[(None, Some(value))], 1);
                 batch_len = batch.len();
-                log.append(&mut batch, 0, 1).unwrap();
+                log.append_as_leader(&mut batch, 1, false).unwrap();
             }
         }
         (broker, batch_len)

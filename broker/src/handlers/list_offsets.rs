@@ -1,4 +1,6 @@
-//! ListOffsets (key 2): earliest, latest, max-timestamp and by-timestamp offset lookups.
+//! ListOffsets (key 2): earliest, latest, max-timestamp and by-timestamp offset lookups, on the
+//! partition's leader. LATEST is the high watermark, as Kafka answers read_uncommitted
+//! consumers.
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::list_offsets_response::{
@@ -9,6 +11,7 @@ use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 use super::{check_leader_epoch, RequestContext};
 use crate::authorizer::{AclOperation, ResourceType};
 use crate::broker::{ApiError, Broker};
+use crate::replica::ReplicaManager;
 
 const LATEST: i64 = -1;
 const EARLIEST: i64 = -2;
@@ -42,7 +45,7 @@ pub fn handle(
                             .with_timestamp(-1);
                     }
                     match lookup(
-                        broker,
+                        broker.replica_manager(),
                         &image,
                         &name,
                         p.partition_index,
@@ -68,7 +71,7 @@ pub fn handle(
 
 /// `(offset, timestamp, leader epoch)` for one partition; offset -1 when no record matches.
 fn lookup(
-    broker: &Broker,
+    replicas: &ReplicaManager,
     image: &crate::metadata::MetadataImage,
     topic: &str,
     partition: i32,
@@ -81,22 +84,19 @@ fn lookup(
             format!("{topic}-{partition} does not exist"),
         )
     };
-    let leader_epoch = image
-        .topic(topic)
-        .and_then(|t| t.partitions.get(&partition))
-        .ok_or_else(unknown)?
-        .leader_epoch;
+    image.topic(topic).and_then(|t| t.partitions.get(&partition)).ok_or_else(unknown)?;
+    let target = replicas.partition(topic, partition).ok_or_else(unknown)?;
+    let log = target.leader_log()?;
+    let leader_epoch = log.leader_epoch();
     check_leader_epoch(current_leader_epoch, leader_epoch)?;
-    let log = broker.partition_log(topic, partition).ok_or_else(unknown)?;
-    let log = log.lock().expect("partition lock poisoned");
     Ok(match timestamp {
-        LATEST | LATEST_TIERED => (log.log_end_offset(), -1, leader_epoch),
+        LATEST | LATEST_TIERED => (log.high_watermark(), -1, leader_epoch),
         EARLIEST | EARLIEST_LOCAL => (log.log_start_offset(), -1, leader_epoch),
-        MAX_TIMESTAMP => match log.max_timestamp_offset()? {
+        MAX_TIMESTAMP => match log.log().max_timestamp_offset()? {
             Some((offset, ts)) => (offset, ts, leader_epoch),
             None => (-1, -1, -1),
         },
-        ts if ts >= 0 => match log.offset_for_timestamp(ts)? {
+        ts if ts >= 0 => match log.log().offset_for_timestamp(ts)? {
             Some((offset, ts)) => (offset, ts, leader_epoch),
             None => (-1, -1, -1),
         },

@@ -93,11 +93,11 @@ mod tests {
     /// (batch count, records) of the group's `__consumer_offsets` partition.
     fn offsets_partition(broker: &Broker, group: &str) -> (usize, Vec<(RecordKey, Vec<u8>)>) {
         let partition = broker.groups.partition_for(group);
-        let log = broker.partition_log(CONSUMER_OFFSETS_TOPIC, partition).unwrap();
-        let log = log.lock().unwrap();
-        let mut bytes = log.read(0, 1 << 20).unwrap();
+        let log = broker.replica_manager().partition(CONSUMER_OFFSETS_TOPIC, partition).unwrap();
+        let mut bytes = log.leader_log().unwrap().read(0, 1 << 20).unwrap();
         let batches = RecordBatchDecoder::decode_batch_info(&mut bytes).unwrap().len();
-        let records = read_all(&log)
+        let records = log
+            .read_log(read_all)
             .unwrap()
             .into_iter()
             .map(|r| {

@@ -1,9 +1,11 @@
 //! OffsetForLeaderEpoch (key 23): where a leader epoch ends, so clients can detect truncation.
 //!
 //! Partitions keep one leader epoch for their lifetime on a single broker, so the current
-//! epoch ends at the log end offset and no older epoch has records.
+//! epoch ends at the log end offset and no older epoch has records
+//! (`replica::LeaderLog::end_offset_for_epoch`).
 
 use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::offset_for_leader_epoch_request::OffsetForLeaderPartition;
 use kafka_protocol::messages::offset_for_leader_epoch_response::{
     EpochEndOffset, OffsetForLeaderTopicResult,
 };
@@ -11,7 +13,9 @@ use kafka_protocol::messages::{OffsetForLeaderEpochRequest, OffsetForLeaderEpoch
 
 use super::{check_leader_epoch, RequestContext};
 use crate::authorizer::{AclOperation, ResourceType, CLUSTER_NAME};
-use crate::broker::Broker;
+use crate::broker::{ApiError, Broker};
+use crate::metadata::MetadataImage;
+use crate::replica::ReplicaManager;
 
 pub fn handle(
     broker: &Broker,
@@ -47,28 +51,15 @@ pub fn handle(
                             .with_leader_epoch(-1)
                             .with_end_offset(-1);
                     }
-                    let current = image.topic(&name).and_then(|t| t.partitions.get(&p.partition));
-                    let log = broker.partition_log(&name, p.partition);
-                    let (Some(current), Some(log)) = (current, log) else {
-                        return result
-                            .with_error_code(ResponseError::UnknownTopicOrPartition.code())
-                            .with_leader_epoch(-1)
-                            .with_end_offset(-1);
-                    };
-                    if let Err(e) = check_leader_epoch(p.current_leader_epoch, current.leader_epoch)
-                    {
-                        return result
+                    match end_offset(broker.replica_manager(), &image, &name, &p) {
+                        Ok((leader_epoch, end_offset)) => {
+                            result.with_leader_epoch(leader_epoch).with_end_offset(end_offset)
+                        }
+                        Err(e) => result
                             .with_error_code(e.code())
                             .with_leader_epoch(-1)
-                            .with_end_offset(-1);
+                            .with_end_offset(-1),
                     }
-                    let log_end_offset =
-                        log.lock().expect("partition lock poisoned").log_end_offset();
-                    if p.leader_epoch > current.leader_epoch {
-                        // An epoch we never had: Kafka answers UNDEFINED epoch and offset.
-                        return result.with_leader_epoch(-1).with_end_offset(-1);
-                    }
-                    result.with_leader_epoch(current.leader_epoch).with_end_offset(log_end_offset)
                 })
                 .collect();
             OffsetForLeaderTopicResult::default()
@@ -77,4 +68,25 @@ pub fn handle(
         })
         .collect();
     OffsetForLeaderEpochResponse::default().with_topics(topics)
+}
+
+/// `(leader epoch, end offset)` of the requested epoch on the partition's leader; `(-1, -1)` for
+/// an epoch it never had, as Kafka answers (UNDEFINED epoch and offset).
+fn end_offset(
+    replicas: &ReplicaManager,
+    image: &MetadataImage,
+    topic: &str,
+    p: &OffsetForLeaderPartition,
+) -> Result<(i32, i64), ApiError> {
+    let known = image.topic(topic).and_then(|t| t.partitions.get(&p.partition));
+    let partition =
+        known.and_then(|_| replicas.partition(topic, p.partition)).ok_or_else(|| {
+            ApiError::new(
+                ResponseError::UnknownTopicOrPartition,
+                format!("{topic}-{} does not exist", p.partition),
+            )
+        })?;
+    let log = partition.leader_log()?;
+    check_leader_epoch(p.current_leader_epoch, log.leader_epoch())?;
+    Ok(log.end_offset_for_epoch(p.leader_epoch))
 }

@@ -1,6 +1,7 @@
 //! Produce (key 0): append client record batches to partition logs, as received unless the
 //! topic's configs ask for a change (`log::validator`: LogAppendTime, `compression.type`);
-//! `max.message.bytes`, timestamp bounds and `min.insync.replicas` are checked first.
+//! `max.message.bytes`, timestamp bounds and `min.insync.replicas` are checked first, by the
+//! partition's leader-side append (`replica::Partition::append_records_to_leader`).
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::produce_response::{
@@ -11,7 +12,7 @@ use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use super::{str_bytes, RequestContext};
 use crate::authorizer::{AclOperation, ResourceType};
 use crate::broker::{unknown_topic, ApiError, Broker};
-use crate::log::validator::{self, RecordError, ValidationError};
+use crate::replica::{AppendRejection as Rejection, LeaderAppend, ReplicaManager};
 use crate::topic_config;
 
 /// Handles a Produce request; `None` for acks=0, which Kafka never answers.
@@ -30,6 +31,7 @@ pub fn handle(
     let transactional = request.transactional_id.is_some();
     let mut appended = false;
     let image = broker.metadata();
+    let replicas = broker.replica_manager();
     let responses = request
         .topic_data
         .into_iter()
@@ -64,7 +66,7 @@ pub fn handle(
                         )
                         .into())
                     } else {
-                        append(broker, &image, &name, index, acks, data.records)
+                        append(broker, replicas, &image, &name, index, acks, data.records)
                     };
                     if topic_allowed && !transactional_denied {
                         // Unauthorized partitions are left out, as Kafka counts only what
@@ -121,21 +123,10 @@ pub fn handle(
     (acks != 0).then(|| ProduceResponse::default().with_responses(responses))
 }
 
-/// Why a partition's batches were not appended: an error, and for INVALID_TIMESTAMP the
-/// records that caused it (ProduceResponse v8+ `record_errors`).
-struct Rejection {
-    error: ApiError,
-    record_errors: Vec<RecordError>,
-}
-
-impl From<ApiError> for Rejection {
-    fn from(error: ApiError) -> Self {
-        Rejection { error, record_errors: Vec::new() }
-    }
-}
-
+/// Appends through the partition's leader; `broker` gives the configs and the clock.
 fn append(
     broker: &Broker,
+    replicas: &ReplicaManager,
     image: &crate::metadata::MetadataImage,
     topic: &str,
     partition: i32,
@@ -143,7 +134,7 @@ fn append(
     records: Option<bytes::Bytes>,
 ) -> Result<crate::log::AppendInfo, Rejection> {
     let topic_image = image.topic(topic).ok_or_else(|| unknown_topic(topic))?;
-    let Some(partition_image) = topic_image.partitions.get(&partition) else {
+    if !topic_image.partitions.contains_key(&partition) {
         return Err(ApiError::new(
             ResponseError::UnknownTopicOrPartition,
             format!(
@@ -152,55 +143,17 @@ fn append(
             ),
         )
         .into());
-    };
-    // This broker is the whole ISR, as in Kafka's Partition.appendRecordsToLeader.
-    let min_insync = topic_config::min_insync_replicas(&broker.config, &topic_image.configs);
-    if acks == -1 && min_insync > 1 {
-        return Err(ApiError::new(
-            ResponseError::NotEnoughReplicas,
-            format!(
-                "The size of the current ISR (1) is insufficient to satisfy the min.isr \
-                 requirement of {min_insync} for partition {topic}-{partition}"
-            ),
-        )
-        .into());
     }
-    let records = records.unwrap_or_default();
-    if records.is_empty() {
-        return Err(ApiError::new(
-            ResponseError::InvalidRecord,
-            "produce request carries no record batch",
-        )
-        .into());
-    }
-    let policy = topic_config::append_policy(&broker.config, &topic_image.configs);
-    let now = broker.clock.now_ms();
-    let inflate_limit = usize::try_from(broker.config.socket_request_max_bytes).unwrap_or(0);
-    let validated =
-        validator::validate(&records, &policy, now, inflate_limit).map_err(|e| match e {
-            ValidationError::Log(e) => Rejection::from(ApiError::from(e)),
-            ValidationError::InvalidTimestamp(record_errors) => Rejection {
-                error: ApiError::new(
-                    ResponseError::InvalidTimestamp,
-                    "One or more records have been rejected due to invalid timestamp",
-                ),
-                record_errors,
-            },
-        })?;
-    let log = broker.partition_log(topic, partition).ok_or_else(|| unknown_topic(topic))?;
-    let mut records = match validated.records {
-        Some(converted) => bytes::BytesMut::from(&converted[..]),
-        None => bytes::BytesMut::from(&records[..]),
-    };
-    let mut info = log
-        .lock()
-        .expect("partition lock poisoned")
-        .append(&mut records, partition_image.leader_epoch, now)
-        .map_err(ApiError::from)?;
-    if validated.log_append_time_ms != -1 {
-        // A duplicate reports the time its original was appended at, as in Kafka.
-        info.log_append_time_ms =
-            if info.duplicate { info.max_timestamp } else { validated.log_append_time_ms };
-    }
-    Ok(info)
+    let target = replicas.partition(topic, partition).ok_or_else(|| unknown_topic(topic))?;
+    target.append_records_to_leader(LeaderAppend {
+        records: records.unwrap_or_default(),
+        required_acks: acks,
+        min_insync_replicas: topic_config::min_insync_replicas(
+            &broker.config,
+            &topic_image.configs,
+        ),
+        policy: &topic_config::append_policy(&broker.config, &topic_image.configs),
+        now_ms: broker.clock.now_ms(),
+        inflate_limit: usize::try_from(broker.config.socket_request_max_bytes).unwrap_or(0),
+    })
 }

@@ -573,6 +573,77 @@ async fn fetch_long_polls_until_data_arrives_or_max_wait() {
     assert_eq!(partition.high_watermark, 1);
 }
 
+/// Fetch, ListOffsets, OffsetForLeaderEpoch and DeleteRecords answer from the partition's
+/// replica state: with a follower in the ISR that has not fetched, the high watermark stays
+/// below the log end offset, and each API answers the one it should.
+#[tokio::test(start_paused = true)]
+async fn offset_apis_answer_the_partitions_high_watermark() {
+    let broker = test_broker().await;
+    let node = broker.config.node_id;
+    let produce = || {
+        super::produce::handle(&broker, &anonymous(ApiKey::Produce, 9), produce_t0(), 9).unwrap()
+    };
+    produce();
+    let partition = broker.replica_manager().partition("t", 0).unwrap();
+    partition.make_leader(0, [node, node + 1].into());
+    produce();
+    assert_eq!((partition.high_watermark(), partition.log_end_offset()), (1, 2));
+
+    let fetched =
+        super::fetch::handle(&broker, &anonymous(ApiKey::Fetch, 12), fetch_t0(0, 0), 12).await;
+    let fetched = &fetched.responses[0].partitions[0];
+    assert_eq!((fetched.high_watermark, fetched.last_stable_offset), (1, 1));
+    let one_batch = encode_batch(&[(None, Some(Bytes::from_static(b"late")))], 1).len();
+    assert_eq!(fetched.records.as_ref().unwrap().len(), one_batch, "nothing above the hw");
+
+    let latest = |timestamp| {
+        list_offsets_request::ListOffsetsPartition::default()
+            .with_partition_index(0)
+            .with_timestamp(timestamp)
+    };
+    let request = ListOffsetsRequest::default().with_topics(vec![
+        list_offsets_request::ListOffsetsTopic::default()
+            .with_name(topic("t"))
+            .with_partitions(vec![latest(-1), latest(-2)]),
+    ]);
+    let listed =
+        super::list_offsets::handle(&broker, &anonymous(ApiKey::ListOffsets, 7), request, 7);
+    let offsets: Vec<i64> = listed.topics[0].partitions.iter().map(|p| p.offset).collect();
+    assert_eq!(offsets, vec![1, 0], "LATEST is the high watermark");
+
+    // The leader's epoch ends at its log end offset, as Kafka answers.
+    let request = OffsetForLeaderEpochRequest::default().with_topics(vec![
+        offset_for_leader_epoch_request::OffsetForLeaderTopic::default()
+            .with_topic(topic("t"))
+            .with_partitions(vec![
+                offset_for_leader_epoch_request::OffsetForLeaderPartition::default()
+                    .with_partition(0)
+                    .with_leader_epoch(0),
+            ]),
+    ]);
+    let ctx = anonymous(ApiKey::OffsetForLeaderEpoch, 4);
+    let ended = super::offset_for_leader_epoch::handle(&broker, &ctx, request);
+    let ended = &ended.topics[0].partitions[0];
+    assert_eq!((ended.error_code, ended.leader_epoch, ended.end_offset), (0, 0, 2));
+
+    let delete = |offset| {
+        let request = DeleteRecordsRequest::default().with_topics(vec![
+            delete_records_request::DeleteRecordsTopic::default()
+                .with_name(topic("t"))
+                .with_partitions(vec![delete_records_request::DeleteRecordsPartition::default()
+                    .with_partition_index(0)
+                    .with_offset(offset)]),
+        ]);
+        let ctx = anonymous(ApiKey::DeleteRecords, 2);
+        let deleted = super::delete_records::handle(&broker, &ctx, request);
+        let deleted = &deleted.topics[0].partitions[0];
+        (deleted.error_code, deleted.low_watermark)
+    };
+    let out_of_range = kafka_protocol::error::ResponseError::OffsetOutOfRange.code();
+    assert_eq!(delete(2), (out_of_range, -1), "past the hw");
+    assert_eq!(delete(-1), (0, 1), "-1 is the high watermark");
+}
+
 /// Garbage and mutated requests through the whole frame path: every one either gets a
 /// response or an error that closes its connection — never a panic, never a hang, and the
 /// broker still answers afterwards.

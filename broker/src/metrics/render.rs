@@ -153,17 +153,19 @@ fn state_gauges(out: &mut Families, broker: &Broker) {
 
 fn log_gauges(out: &mut Families, broker: &Broker) {
     let logs: Vec<_> = broker
-        .partition_logs()
+        .replica_manager()
+        .partitions()
         .into_iter()
-        .map(|((topic, partition), log)| {
-            let log = log.lock().expect("partition lock poisoned");
-            let values = [
-                log.size_bytes() as f64,
-                log.log_start_offset() as f64,
-                log.log_end_offset() as f64,
-                log.segment_count() as f64,
-            ];
-            (topic, partition.to_string(), values)
+        .map(|partition| {
+            let values = partition.read_log(|log| {
+                [
+                    log.size_bytes() as f64,
+                    log.log_start_offset() as f64,
+                    log.log_end_offset() as f64,
+                    log.segment_count() as f64,
+                ]
+            });
+            (partition.topic().to_owned(), partition.partition().to_string(), values)
         })
         .collect();
     let families = [

@@ -136,9 +136,7 @@ impl BrokerHost {
         }
         let log_end_offsets = (0..self.partitions)
             .map(|p| {
-                broker
-                    .partition_log(TOPIC, p)
-                    .map_or(-1, |log| log.lock().expect("partition lock poisoned").log_end_offset())
+                broker.replica_manager().partition(TOPIC, p).map_or(-1, |log| log.log_end_offset())
             })
             .collect();
         self.history.push(Event::BrokerStarted {

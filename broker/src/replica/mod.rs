@@ -1,0 +1,115 @@
+//! The partition layer between the handlers and the log, after Kafka's `ReplicaManager` and
+//! `Partition`: [`ReplicaManager`] owns this node's [`Partition`]s; each holds one partition's
+//! log (owned by the `LogManager`, which keeps doing retention, flushes and checkpoints) and its
+//! replica state — the role, the leader epoch, the ISR, the followers' log end offsets and the
+//! high watermark, computed in one place (`Partition`'s `maybe_increment_leader_hw`).
+//!
+//! On a single node every partition is led here at the epoch its metadata records, with this
+//! node alone in the ISR, so the high watermark is the log end offset.
+
+mod partition;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use kafka_protocol::error::ResponseError;
+use uuid::Uuid;
+
+use crate::broker::ApiError;
+use crate::log::manager::PartitionKey;
+use crate::log::{LogConfig, LogError, LogManager};
+
+pub use partition::{AppendRejection, LeaderAppend, LeaderLog, LeaderState, Partition, Role};
+
+/// DeleteRecords' offset -1: "up to the high watermark".
+pub const HIGH_WATERMARK_OFFSET: i64 = -1;
+
+/// This node's partitions, in (topic, partition) order.
+pub struct ReplicaManager {
+    /// This node's replica id (`node.id`).
+    local_replica_id: i32,
+    logs: Arc<Mutex<LogManager>>,
+    partitions: Mutex<BTreeMap<PartitionKey, Arc<Partition>>>,
+}
+
+impl ReplicaManager {
+    /// No partitions yet; they are made as the metadata names them.
+    pub fn new(local_replica_id: i32, logs: Arc<Mutex<LogManager>>) -> Self {
+        ReplicaManager { local_replica_id, logs, partitions: Mutex::new(BTreeMap::new()) }
+    }
+
+    fn lock_partitions(&self) -> MutexGuard<'_, BTreeMap<PartitionKey, Arc<Partition>>> {
+        self.partitions.lock().expect("replica manager lock poisoned")
+    }
+
+    /// This node's replica id.
+    pub fn local_replica_id(&self) -> i32 {
+        self.local_replica_id
+    }
+
+    /// One partition, if this node has it.
+    pub fn partition(&self, topic: &str, partition: i32) -> Option<Arc<Partition>> {
+        self.lock_partitions().get(&(topic.to_owned(), partition)).cloned()
+    }
+
+    /// Every partition this node has (internal topics included), in (topic, partition) order.
+    pub fn partitions(&self) -> Vec<Arc<Partition>> {
+        self.lock_partitions().values().cloned().collect()
+    }
+
+    /// Opens (recovering) or creates the log of `topic`-`partition`, records its topic id in
+    /// `partition.metadata`, and makes this node its leader at `leader_epoch` with itself as
+    /// the ISR. A partition this node already has is kept as it is.
+    pub fn make_leader(
+        &self,
+        topic: &str,
+        partition: i32,
+        topic_id: Uuid,
+        leader_epoch: i32,
+        config: LogConfig,
+        now_ms: i64,
+    ) -> Result<Arc<Partition>, LogError> {
+        let log = {
+            let mut logs = self.logs.lock().expect("log manager lock poisoned");
+            let log = logs.get_or_create(topic, partition, config, now_ms)?;
+            logs.write_partition_topic_id(topic, partition, topic_id)?;
+            log
+        };
+        let mut partitions = self.lock_partitions();
+        let made = partitions.entry((topic.to_owned(), partition)).or_insert_with(|| {
+            Arc::new(Partition::new_leader(
+                topic,
+                partition,
+                self.local_replica_id,
+                leader_epoch,
+                log,
+            ))
+        });
+        Ok(made.clone())
+    }
+
+    /// Stops `topic`-`partition` and deletes its log directory (`tag` names the deleted topic
+    /// id in the `-delete` rename).
+    pub fn delete_partition(&self, topic: &str, partition: i32, tag: &str) -> Result<(), LogError> {
+        self.lock_partitions().remove(&(topic.to_owned(), partition));
+        self.logs.lock().expect("log manager lock poisoned").remove(topic, partition, tag)
+    }
+
+    /// DeleteRecords on one partition: [`HIGH_WATERMARK_OFFSET`] means the high watermark, as in
+    /// Kafka's `deleteRecordsOnLocalLog`. Returns the new log start offset (the low watermark).
+    pub fn delete_records(
+        &self,
+        topic: &str,
+        partition: i32,
+        offset: i64,
+    ) -> Result<i64, ApiError> {
+        let target = self.partition(topic, partition).ok_or_else(|| {
+            ApiError::new(
+                ResponseError::UnknownTopicOrPartition,
+                format!("{topic}-{partition} does not exist"),
+            )
+        })?;
+        let offset = if offset == HIGH_WATERMARK_OFFSET { target.high_watermark() } else { offset };
+        target.delete_records_on_leader(offset)
+    }
+}
