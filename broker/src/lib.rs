@@ -7,6 +7,7 @@ pub mod cli;
 pub mod client_codec;
 pub mod clock;
 pub mod config;
+pub mod error;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
 pub mod group;
@@ -29,3 +30,4 @@ pub mod topic_config;
 
 pub use broker::Broker;
 pub use config::BrokerConfig;
+pub use error::ApiError;

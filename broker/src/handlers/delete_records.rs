@@ -8,7 +8,8 @@ use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
 
 use super::RequestContext;
 use crate::authorizer::{AclOperation, ResourceType};
-use crate::broker::{ApiError, Broker};
+use crate::broker::Broker;
+use crate::error::ApiError;
 
 /// Offset -1 in a request means "up to the high watermark".
 const HIGH_WATERMARK: i64 = -1;

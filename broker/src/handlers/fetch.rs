@@ -19,7 +19,8 @@ use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse, TopicName}
 
 use super::{check_leader_epoch, RequestContext};
 use crate::authorizer::{AclOperation, ResourceType};
-use crate::broker::{ApiError, Broker};
+use crate::broker::Broker;
+use crate::error::ApiError;
 use crate::metadata::MetadataImage;
 
 /// Kafka's broker `fetch.max.bytes` default: a response never carries more record data, whatever

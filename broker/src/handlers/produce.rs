@@ -10,7 +10,8 @@ use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 
 use super::{str_bytes, RequestContext};
 use crate::authorizer::{AclOperation, ResourceType};
-use crate::broker::{unknown_topic, ApiError, Broker};
+use crate::broker::{unknown_topic, Broker};
+use crate::error::ApiError;
 use crate::log::validator::{self, RecordError, ValidationError};
 use crate::topic_config;
 
