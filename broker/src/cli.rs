@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::clock::SystemClock;
+use crate::runtime;
 use crate::storage::FileStorage;
 use crate::{metrics_http, tcp, Broker, BrokerConfig};
 
@@ -77,15 +78,15 @@ pub async fn start(args: &BrokerArgs) -> anyhow::Result<Running> {
     let metrics = match metrics_socket {
         Some(socket) => {
             let address = socket.local_addr()?;
-            tokio::spawn(metrics_http::serve(socket, broker.clone()));
+            runtime::spawn(metrics_http::serve(socket, broker.clone()));
             Some(address)
         }
         None => None,
     };
     for listener in listeners {
-        tokio::spawn(tcp::accept_loop(broker.clone(), listener));
+        runtime::spawn(tcp::accept_loop(broker.clone(), listener));
     }
-    tokio::spawn(tcp::maintenance_loop(broker.clone()));
+    runtime::spawn(tcp::maintenance_loop(broker.clone()));
     Ok(Running { broker, metrics })
 }
 

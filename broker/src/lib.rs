@@ -21,6 +21,7 @@ pub mod metrics;
 pub mod metrics_http;
 pub mod properties_file;
 pub mod quota;
+pub mod runtime;
 pub mod security;
 pub mod server;
 pub mod stats;

@@ -43,7 +43,7 @@ pub async fn handle(
         .collect();
     drop(image);
     let max_wait = Duration::from_millis(request.max_wait_ms.max(0) as u64);
-    let deadline = tokio::time::Instant::now() + max_wait;
+    let deadline = crate::runtime::now() + max_wait;
     loop {
         // Register for wake-ups before reading, so an append between the read and the wait
         // is not missed.
@@ -53,7 +53,7 @@ pub async fn handle(
         let (response, bytes, has_error) = read_once(broker, &request, version, &denied);
         if bytes >= request.min_bytes.max(0) as usize
             || has_error
-            || tokio::time::Instant::now() >= deadline
+            || crate::runtime::now() >= deadline
         {
             count(broker, &request, version, &denied, &response);
             return response;
@@ -63,7 +63,7 @@ pub async fn handle(
         tokio::select! {
             biased;
             _ = &mut appended => {}
-            _ = tokio::time::sleep_until(deadline) => {}
+            _ = crate::runtime::sleep_until(deadline) => {}
         }
     }
 }
