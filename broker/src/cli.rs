@@ -109,6 +109,9 @@ pub async fn shutdown_signal() {
     }
 }
 
+// Shell only: without `--seed` the binary's ids (topic ids, the cluster id) come from a seed
+// that differs between starts; the simulator always passes its seed.
+#[allow(clippy::disallowed_methods, clippy::disallowed_types)]
 fn seed_from_wall_clock() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
