@@ -16,10 +16,11 @@ use uuid::Uuid;
 use crate::authorizer::Authorizer;
 use crate::clock::SharedClock;
 use crate::config::BrokerConfig;
+use crate::error::ApiError;
 use crate::group::{GroupConfig, GroupCoordinator, OffsetsLog};
 use crate::internal_records::{encode_batch, read_all};
 use crate::limits::{LogThrottle, MemoryPool};
-use crate::log::{LogConfig, LogError, LogManager};
+use crate::log::{LogConfig, LogManager};
 use crate::metadata::{
     ConfigResource, MetadataImage, MetadataRecord, MetadataStore, TopicImage, METADATA_LOG_DIR,
     METADATA_TOPIC,
@@ -42,35 +43,6 @@ pub const MAX_PARTITIONS_PER_REQUEST: i32 = 10_000;
 
 /// Producer ids are reserved from the metadata log in blocks, as KRaft's ProducerIdsRecord.
 const PRODUCER_ID_BLOCK: i64 = 1000;
-
-/// An error to send to a client: the Kafka error code and a message for humans.
-#[derive(Debug, Clone)]
-pub struct ApiError {
-    /// The Kafka error.
-    pub error: ResponseError,
-    /// Context a user can act on.
-    pub message: String,
-}
-
-impl ApiError {
-    /// An error with a message.
-    pub fn new(error: ResponseError, message: impl Into<String>) -> Self {
-        Self { error, message: message.into() }
-    }
-
-    /// The wire error code.
-    pub fn code(&self) -> i16 {
-        self.error.code()
-    }
-}
-
-impl From<LogError> for ApiError {
-    fn from(e: LogError) -> Self {
-        let error = ResponseError::try_from_code(e.error_code())
-            .unwrap_or(ResponseError::UnknownServerError);
-        ApiError::new(error, e.to_string())
-    }
-}
 
 /// Where this broker is reachable, as advertised to clients.
 #[derive(Debug, Clone)]

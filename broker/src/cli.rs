@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::clock::SystemClock;
+use crate::runtime;
 use crate::storage::FileStorage;
 use crate::{metrics_http, tcp, Broker, BrokerConfig};
 
@@ -77,15 +78,15 @@ pub async fn start(args: &BrokerArgs) -> anyhow::Result<Running> {
     let metrics = match metrics_socket {
         Some(socket) => {
             let address = socket.local_addr()?;
-            tokio::spawn(metrics_http::serve(socket, broker.clone()));
+            runtime::spawn(metrics_http::serve(socket, broker.clone()));
             Some(address)
         }
         None => None,
     };
     for listener in listeners {
-        tokio::spawn(tcp::accept_loop(broker.clone(), listener));
+        runtime::spawn(tcp::accept_loop(broker.clone(), listener));
     }
-    tokio::spawn(tcp::maintenance_loop(broker.clone()));
+    runtime::spawn(tcp::maintenance_loop(broker.clone()));
     Ok(Running { broker, metrics })
 }
 
@@ -108,6 +109,9 @@ pub async fn shutdown_signal() {
     }
 }
 
+// Shell only: without `--seed` the binary's ids (topic ids, the cluster id) come from a seed
+// that differs between starts; the simulator always passes its seed.
+#[allow(clippy::disallowed_methods, clippy::disallowed_types)]
 fn seed_from_wall_clock() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

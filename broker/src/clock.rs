@@ -1,9 +1,12 @@
 //! The clock seam: the broker core never reads `std::time` directly.
 //!
 //! Wall-clock time (record timestamps, commit timestamps, retention) comes through [`Clock`];
-//! durations and timeouts use `tokio::time`, which the turmoil simulator controls.
+//! durations, timeouts and monotonic time come through [`crate::runtime`] (tokio's clock, which the
+//! turmoil simulator controls).
 
 use std::sync::Arc;
+
+use crate::runtime::{self, Instant};
 
 /// Source of wall-clock time in milliseconds since the Unix epoch.
 pub trait Clock: Send + Sync + 'static {
@@ -16,8 +19,10 @@ pub trait Clock: Send + Sync + 'static {
 pub struct SystemClock;
 
 impl Clock for SystemClock {
+    // The shell's wall clock: the one place the broker reads the OS clock for time; the core
+    // sees only `Clock` (broker/clippy.toml forbids `SystemTime` elsewhere).
+    #[allow(clippy::disallowed_methods, clippy::disallowed_types)]
     fn now_ms(&self) -> i64 {
-        // The one place the broker reads the OS clock; the core sees only `Clock`.
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_millis() as i64)
@@ -30,19 +35,19 @@ impl Clock for SystemClock {
 #[derive(Debug, Clone)]
 pub struct TokioClock {
     epoch_ms: i64,
-    start: tokio::time::Instant,
+    start: Instant,
 }
 
 impl TokioClock {
     /// A clock reading `epoch_ms` now and advancing with tokio time.
     pub fn new(epoch_ms: i64) -> Self {
-        Self { epoch_ms, start: tokio::time::Instant::now() }
+        Self { epoch_ms, start: runtime::now() }
     }
 }
 
 impl Clock for TokioClock {
     fn now_ms(&self) -> i64 {
-        self.epoch_ms + self.start.elapsed().as_millis() as i64
+        self.epoch_ms + runtime::elapsed(self.start).as_millis() as i64
     }
 }
 

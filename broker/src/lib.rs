@@ -7,6 +7,7 @@ pub mod cli;
 pub mod client_codec;
 pub mod clock;
 pub mod config;
+pub mod error;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
 pub mod group;
@@ -21,6 +22,7 @@ pub mod metrics_http;
 pub mod properties_file;
 pub mod quota;
 pub mod replica;
+pub mod runtime;
 pub mod security;
 pub mod server;
 pub mod stats;
@@ -30,3 +32,4 @@ pub mod topic_config;
 
 pub use broker::Broker;
 pub use config::BrokerConfig;
+pub use error::ApiError;

@@ -15,6 +15,9 @@ struct Args {
     broker: BrokerArgs,
 }
 
+// The shell builds the one multi-threaded runtime; the core only spawns onto it through
+// `runtime::spawn` (the simulator runs the same core on turmoil's runtime instead).
+#[allow(clippy::disallowed_methods)]
 fn main() -> std::process::ExitCode {
     cli::init_tracing();
     let args = Args::parse();

@@ -19,6 +19,7 @@ use tokio::net::TcpListener;
 
 use crate::broker::Broker;
 use crate::config::BrokerConfig;
+use crate::runtime;
 
 /// The content type of Prometheus' text format.
 const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -50,12 +51,12 @@ pub async fn serve(listener: TcpListener, broker: Arc<Broker>) {
             Err(e) => {
                 // Typically EMFILE; back off instead of spinning.
                 tracing::warn!(error = %e, "metrics endpoint: accept failed");
-                tokio::time::sleep(Duration::from_millis(100)).await;
+                runtime::sleep(Duration::from_millis(100)).await;
                 continue;
             }
         };
         let broker = broker.clone();
-        tokio::spawn(async move {
+        runtime::spawn(async move {
             let service = service_fn(move |req| {
                 let broker = broker.clone();
                 async move { Ok::<_, Infallible>(handle(&req, &broker)) }

@@ -167,7 +167,7 @@ where
             // more is read, so the client's further requests wait in its socket) meanwhile.
             writer.flush().await?;
             let ms = std::mem::take(&mut session.throttle_ms);
-            tokio::time::sleep(std::time::Duration::from_millis(ms as u64)).await;
+            crate::runtime::sleep(std::time::Duration::from_millis(ms as u64)).await;
         }
     }
 }
@@ -177,7 +177,7 @@ async fn within_idle<F: std::future::Future>(idle_ms: i64, io: F) -> Option<F::O
     if idle_ms < 0 {
         return Some(io.await);
     }
-    tokio::time::timeout(std::time::Duration::from_millis(idle_ms as u64), io).await.ok()
+    crate::runtime::timeout(std::time::Duration::from_millis(idle_ms as u64), io).await.ok()
 }
 
 /// A request frame decoded by [`decode_request`]: what `handle_frame` hands to a handler.
@@ -338,9 +338,9 @@ impl<F: std::future::Future> std::future::Future for ThreadTime<F> {
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Self::Output> {
         // tokio's clock: the simulator controls it like every other duration in the core.
-        let start = tokio::time::Instant::now();
+        let start = crate::runtime::now();
         let polled = self.inner.as_mut().poll(cx);
-        self.spent += start.elapsed();
+        self.spent += crate::runtime::elapsed(start);
         polled.map(|output| (output, self.spent))
     }
 }

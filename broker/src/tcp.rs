@@ -12,6 +12,7 @@ use tokio::sync::Notify;
 use crate::broker::Broker;
 use crate::config::{BrokerConfig, Listener};
 use crate::limits::LogKind;
+use crate::runtime::{self, MissedTickBehavior};
 use crate::security::tls::TlsAcceptor;
 use crate::security::{Principal, Session};
 use crate::server::serve_session;
@@ -192,7 +193,7 @@ pub async fn accept_loop(broker: Arc<Broker>, bound: BoundListener) {
                 let session =
                     Session::new(peer.to_string(), &bound.listener.name, bound.listener.protocol);
                 let (broker, tls) = (broker.clone(), bound.tls.clone());
-                tokio::spawn(async move {
+                runtime::spawn(async move {
                     serve_tcp(broker, stream, session, tls).await;
                     drop(slot);
                 });
@@ -200,7 +201,7 @@ pub async fn accept_loop(broker: Arc<Broker>, bound: BoundListener) {
             Err(e) => {
                 // Typically EMFILE; back off instead of spinning.
                 tracing::warn!(error = %e, "accept failed");
-                tokio::time::sleep(Duration::from_millis(100)).await;
+                runtime::sleep(Duration::from_millis(100)).await;
             }
         }
     }
@@ -213,7 +214,7 @@ async fn serve_tcp(
     tls: Option<Arc<TlsAcceptor>>,
 ) {
     let Some(tls) = tls else { return serve_session(broker, stream, session).await };
-    match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, tls.accept(stream)).await {
+    match runtime::timeout(TLS_HANDSHAKE_TIMEOUT, tls.accept(stream)).await {
         Ok(Ok(connection)) => {
             if !session.protocol.uses_sasl() {
                 // Kafka counts an SSL connection as authenticated once its handshake is done;
@@ -242,8 +243,8 @@ async fn serve_tcp(
 /// committed-offset expiry every `offsets.retention.check.interval.ms`.
 pub async fn maintenance_loop(broker: Arc<Broker>) {
     let every = |ms: i64| {
-        let mut interval = tokio::time::interval(Duration::from_millis(ms.max(10) as u64));
-        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut interval = runtime::interval(Duration::from_millis(ms.max(10) as u64));
+        interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
         interval
     };
     let mut logs = every(broker.config.log_retention_check_interval_ms);

@@ -16,8 +16,8 @@ use std::collections::BTreeMap;
 
 use kafka_protocol::error::ResponseError;
 
-use crate::broker::ApiError;
 use crate::config::BrokerConfig;
+use crate::error::ApiError;
 use crate::log::compression::Codec;
 use crate::log::validator::{AppendPolicy, TimestampType};
 use crate::log::LogConfig;

@@ -4,6 +4,10 @@
 //! restart; a producer limited to 1 MiB/s is held to it over 30 s while librdkafka's own
 //! statistics report the throttle time, and an unthrottled user on the same broker is not.
 
+// Drives the real binary from outside, on the OS's clock and threads: broker/clippy.toml's
+// determinism rule is for the broker's own code, not for its tests.
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)]
+
 mod support;
 
 use std::path::Path;

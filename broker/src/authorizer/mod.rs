@@ -26,8 +26,9 @@ pub use image::{AclImage, Decision};
 
 use kafka_protocol::error::ResponseError;
 
-use crate::broker::{ApiError, Broker};
+use crate::broker::Broker;
 use crate::config::BrokerConfig;
+use crate::error::ApiError;
 use crate::handlers::RequestContext;
 use crate::security::Principal;
 

@@ -5,10 +5,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::runtime::Instant;
 use bytes::{Buf, Bytes};
 use kafka_protocol::messages::{JoinGroupResponse, SyncGroupResponse};
 use tokio::sync::oneshot;
-use tokio::time::Instant;
 
 use super::offsets_topic::{GroupMetadataValue, MemberMetadataValue, OffsetValue};
 

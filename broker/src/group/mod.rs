@@ -10,7 +10,7 @@
 //! again (heartbeats only move the deadline; they spawn nothing) or expires the member. Every
 //! rebalance spawns one task that completes the join phase at the initial-delay point and at the
 //! rebalance timeout. Tasks hold a `Weak` to the coordinator and carry a token/sequence number so
-//! a stale task is a no-op. All of this runs on `tokio::time`, so turmoil controls it.
+//! a stale task is a no-op. All of this runs on `runtime` (tokio's clock), so turmoil controls it.
 
 /// Builds a kafka-protocol message (they are `#[non_exhaustive]`, so struct literals are not
 /// allowed outside the crate): default value, then the named fields assigned.
@@ -59,10 +59,10 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 use tokio::sync::oneshot;
-use tokio::time::Instant;
 use uuid::Uuid;
 
 use crate::clock::SharedClock;
+use crate::runtime::{self, Instant};
 use classic_group::{ClassicGroup, GroupState, JoinWaiter, Member, SyncWaiter};
 use offsets_topic::{OffsetValue, RecordKey};
 
@@ -908,7 +908,7 @@ impl Inner {
         if p.instance_id.is_none() && p.version >= 4 {
             // KIP-394: hand out the id first; the member must rejoin with it.
             let token = ids.token();
-            let deadline = Instant::now() + ms(p.session_timeout_ms);
+            let deadline = runtime::now() + ms(p.session_timeout_ms);
             g.pending_members.insert(new_id.clone(), (token, deadline));
             self.spawn_session_timer(&g.group_id, &new_id, token, deadline);
             return Pending::Done(join_error(p.version, ResponseError::MemberIdRequired, &new_id));
@@ -937,7 +937,7 @@ impl Inner {
         }
         m.member_id = new_id.to_owned();
         m.token = ids.token();
-        m.session_deadline = Instant::now() + ms(m.session_timeout_ms);
+        m.session_deadline = runtime::now() + ms(m.session_timeout_ms);
         self.spawn_session_timer(&g.group_id, new_id, m.token, m.session_deadline);
         if g.leader_id.as_deref() == Some(old_id) {
             g.leader_id = Some(new_id.to_owned());
@@ -982,7 +982,7 @@ impl Inner {
             std::mem::replace(&mut m.session_timeout_ms, p.session_timeout_ms),
             std::mem::replace(&mut m.rebalance_timeout_ms, p.rebalance_timeout_ms),
         );
-        m.session_deadline = Instant::now() + ms(p.session_timeout_ms);
+        m.session_deadline = runtime::now() + ms(p.session_timeout_ms);
         if g.select_protocol() != g.protocol_name {
             // Its new protocols change the group's choice: everyone must rejoin.
             let rx = self.update_member(g, &new_id, p);
@@ -1065,7 +1065,7 @@ impl Inner {
                 // Nothing changed for this member: answer with the current generation (a
                 // follower that lost its JoinGroup response, or a rejoin in Stable).
                 let m = g.members.get_mut(member_id).expect("checked");
-                m.session_deadline = Instant::now() + ms(m.session_timeout_ms);
+                m.session_deadline = runtime::now() + ms(m.session_timeout_ms);
                 Pending::Done(join_response(g, member_id, version))
             }
             GroupState::CompletingRebalance | GroupState::Stable => {
@@ -1108,7 +1108,7 @@ impl Inner {
         m.protocols = p.protocols;
         m.session_timeout_ms = p.session_timeout_ms;
         m.rebalance_timeout_ms = p.rebalance_timeout_ms;
-        m.session_deadline = Instant::now() + ms(p.session_timeout_ms);
+        m.session_deadline = runtime::now() + ms(p.session_timeout_ms);
         if let Some(old) = m.join_waiter.replace(JoinWaiter { version: p.version, tx }) {
             // A duplicate JoinGroup supersedes the earlier one.
             let _ =
@@ -1126,7 +1126,7 @@ impl Inner {
     ) -> Pending<JoinGroupResponse> {
         let (tx, rx) = oneshot::channel();
         let token = ids.token();
-        let deadline = Instant::now() + ms(p.session_timeout_ms);
+        let deadline = runtime::now() + ms(p.session_timeout_ms);
         if g.members.is_empty() {
             g.protocol_type = Some(p.protocol_type.clone());
         }
@@ -1177,7 +1177,7 @@ impl Inner {
                 }
             }
         }
-        let now = Instant::now();
+        let now = runtime::now();
         let timeout = ms(g.rebalance_timeout_ms());
         // A brand-new group waits a little so that a burst of consumers lands in one generation.
         let delay = if g.state == GroupState::Empty {
@@ -1192,7 +1192,7 @@ impl Inner {
     }
 
     fn maybe_complete_join(&self, g: &mut ClassicGroup) {
-        let ready = g.rebalance_earliest.is_none_or(|t| Instant::now() >= t);
+        let ready = g.rebalance_earliest.is_none_or(|t| runtime::now() >= t);
         if g.state == GroupState::PreparingRebalance && ready && g.all_members_joined() {
             self.complete_join(g);
         }
@@ -1245,7 +1245,7 @@ impl Inner {
             let resp_version = g.members[&id].join_waiter.as_ref().map(|w| w.version).unwrap_or(0);
             let resp = join_response(g, &id, resp_version);
             let m = g.members.get_mut(&id).expect("listed");
-            m.session_deadline = Instant::now() + ms(m.session_timeout_ms);
+            m.session_deadline = runtime::now() + ms(m.session_timeout_ms);
             if let Some(w) = m.join_waiter.take() {
                 let _ = w.tx.send(resp);
             }
@@ -1342,14 +1342,14 @@ impl Inner {
             GroupState::PreparingRebalance => fail(ResponseError::RebalanceInProgress),
             GroupState::Stable => {
                 let m = g.members.get_mut(member_id).expect("checked");
-                m.session_deadline = Instant::now() + ms(m.session_timeout_ms);
+                m.session_deadline = runtime::now() + ms(m.session_timeout_ms);
                 let a = m.assignment.clone();
                 Pending::Done(sync_response(Some(g), version, None, a))
             }
             GroupState::CompletingRebalance => {
                 let (tx, rx) = oneshot::channel();
                 let m = g.members.get_mut(member_id).expect("checked");
-                m.session_deadline = Instant::now() + ms(m.session_timeout_ms);
+                m.session_deadline = runtime::now() + ms(m.session_timeout_ms);
                 if let Some(old) = m.sync_waiter.replace(SyncWaiter { version, tx }) {
                     let _ = old.tx.send(sync_response(
                         None,
@@ -1443,7 +1443,7 @@ impl Inner {
         if generation_id != g.generation_id {
             return Some(ResponseError::IllegalGeneration);
         }
-        m.session_deadline = Instant::now() + ms(m.session_timeout_ms);
+        m.session_deadline = runtime::now() + ms(m.session_timeout_ms);
         match g.state {
             GroupState::Empty | GroupState::Dead => Some(ResponseError::UnknownMemberId),
             // The signal for clients to rejoin.
@@ -1641,7 +1641,7 @@ impl Inner {
                         .or_insert_with(|| ClassicGroup::new(group_id.to_owned(), now_ms));
                     if let Some(m) = g.members.get_mut(member_id) {
                         // A commit from a live member proves it is alive.
-                        m.session_deadline = Instant::now() + ms(m.session_timeout_ms);
+                        m.session_deadline = runtime::now() + ms(m.session_timeout_ms);
                     }
                     for (_, _, topic, partition, value) in to_apply {
                         g.offsets.insert((topic, partition), value);
@@ -1826,10 +1826,10 @@ impl Inner {
     fn spawn_session_timer(&self, group_id: &str, member_id: &str, token: u64, at: Instant) {
         let weak = self.weak.clone();
         let (group_id, member_id) = (group_id.to_owned(), member_id.to_owned());
-        tokio::spawn(async move {
+        runtime::spawn(async move {
             let mut at = at;
             loop {
-                tokio::time::sleep_until(at).await;
+                runtime::sleep_until(at).await;
                 let Some(inner) = weak.upgrade() else { return };
                 match inner.on_session_timer(&group_id, &member_id, token) {
                     Some(next) => at = next,
@@ -1844,7 +1844,7 @@ impl Inner {
     fn on_session_timer(&self, group_id: &str, member_id: &str, token: u64) -> Option<Instant> {
         let mut st = self.lock();
         let g = st.groups.get_mut(group_id)?;
-        let now = Instant::now();
+        let now = runtime::now();
         if let Some(&(t, deadline)) = g.pending_members.get(member_id) {
             if t != token {
                 return None;
@@ -1887,13 +1887,13 @@ impl Inner {
     ) {
         let weak = self.weak.clone();
         let group_id = group_id.to_owned();
-        tokio::spawn(async move {
-            tokio::time::sleep_until(earliest).await;
+        runtime::spawn(async move {
+            runtime::sleep_until(earliest).await;
             match weak.upgrade() {
                 Some(inner) if inner.on_rebalance_timer(&group_id, seq, false) => {}
                 _ => return,
             }
-            tokio::time::sleep_until(deadline).await;
+            runtime::sleep_until(deadline).await;
             if let Some(inner) = weak.upgrade() {
                 inner.on_rebalance_timer(&group_id, seq, true);
             }

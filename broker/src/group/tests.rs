@@ -116,7 +116,7 @@ type JoinHandle = tokio::task::JoinHandle<JoinGroupResponse>;
 
 fn spawn_join(c: &GroupCoordinator, req: JoinGroupRequest, version: i16) -> JoinHandle {
     let c = c.clone();
-    tokio::spawn(async move { c.join_group(req, version, "client", "/127.0.0.1").await })
+    runtime::spawn(async move { c.join_group(req, version, "client", "/127.0.0.1").await })
 }
 
 /// Obtains a member id through the MEMBER_ID_REQUIRED round trip.
@@ -178,7 +178,7 @@ async fn stable_group(c: &GroupCoordinator, group: &str, n: usize) -> (Vec<Strin
     for id in ids.iter().filter(|id| **id != leader) {
         let c = c.clone();
         let req = sync_req(group, generation, id, &[]);
-        sync_handles.push(tokio::spawn(async move { c.sync_group(req, 5).await }));
+        sync_handles.push(runtime::spawn(async move { c.sync_group(req, 5).await }));
     }
     let assignments: Vec<(&str, &str)> = ids.iter().map(|id| (id.as_str(), "a")).collect();
     let r = c.sync_group(sync_req(group, generation, &leader, &assignments), 5).await;
@@ -341,10 +341,10 @@ async fn three_members_one_generation_and_assignments() {
         .map(|id| {
             let c = c.clone();
             let req = sync_req("g", 1, id, &[]);
-            tokio::spawn(async move { c.sync_group(req, 5).await })
+            runtime::spawn(async move { c.sync_group(req, 5).await })
         })
         .collect();
-    tokio::time::sleep(Duration::from_millis(10)).await;
+    runtime::sleep(Duration::from_millis(10)).await;
     assert!(followers.iter().all(|h| !h.is_finished()));
     let log_before = log.len();
     let assignments = [(ids[0].as_str(), "a0"), (ids[1].as_str(), "a1"), (ids[2].as_str(), "a2")];
@@ -388,7 +388,7 @@ async fn heartbeat_signals_rebalance_when_member_joins() {
     assert_eq!(hb(&c, "g", generation, "ghost"), e(ResponseError::UnknownMemberId));
     let newcomer = member_id(&c, "g").await;
     let h = spawn_join(&c, join_req("g", &newcomer, &["range"]), 5);
-    tokio::time::sleep(Duration::from_millis(10)).await;
+    runtime::sleep(Duration::from_millis(10)).await;
     assert_eq!(state(&c, "g"), "PreparingRebalance");
     assert_eq!(hb(&c, "g", generation, &ids[0]), e(ResponseError::RebalanceInProgress));
     // Commits from the current generation are still accepted while preparing (Kafka's rule).
@@ -446,17 +446,17 @@ async fn session_timeout_expires_silent_member() {
     let (ids, generation) = stable_group(&c, "g", 2).await;
     // ids[0] heartbeats every 3s; ids[1] stays silent past its 10s session timeout.
     for _ in 0..3 {
-        tokio::time::sleep(Duration::from_secs(3)).await;
+        runtime::sleep(Duration::from_secs(3)).await;
         let code = hb(&c, "g", generation, &ids[0]);
         assert_eq!(code, NONE);
     }
     assert_eq!(hb(&c, "g", generation, &ids[1]), NONE, "9s in, still alive");
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    runtime::sleep(Duration::from_secs(1)).await;
     assert_eq!(hb(&c, "g", generation, &ids[0]), NONE, "ids[1] just heartbeated");
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    runtime::sleep(Duration::from_secs(5)).await;
     assert_eq!(hb(&c, "g", generation, &ids[0]), NONE);
     // 20s: ids[1]'s deadline (19s) has passed; ids[0]'s is 25s.
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    runtime::sleep(Duration::from_secs(5)).await;
     assert_eq!(hb(&c, "g", generation, &ids[0]), e(ResponseError::RebalanceInProgress));
     assert_eq!(hb(&c, "g", generation, &ids[1]), e(ResponseError::UnknownMemberId));
     let r = c.join_group(join_req("g", &ids[0], &["range"]), 5, "client", "/h").await;
@@ -464,7 +464,7 @@ async fn session_timeout_expires_silent_member() {
 
     // A MEMBER_ID_REQUIRED member that never comes back is forgotten after its session timeout.
     let pending = member_id(&c, "g2").await;
-    tokio::time::sleep(Duration::from_secs(11)).await;
+    runtime::sleep(Duration::from_secs(11)).await;
     let r = c.join_group(join_req("g2", &pending, &["range"]), 5, "client", "/h").await;
     assert_eq!(r.error_code, e(ResponseError::UnknownMemberId));
 }
@@ -479,7 +479,7 @@ async fn rebalance_timeout_drops_members_that_do_not_rejoin() {
     let h = spawn_join(&c, join_req("g", &ids[1], &["range", "roundrobin"]), 5);
     // The leader keeps heartbeating (so its session stays alive) but never rejoins.
     for _ in 0..12 {
-        tokio::time::sleep(Duration::from_secs(3)).await;
+        runtime::sleep(Duration::from_secs(3)).await;
         if h.is_finished() {
             break;
         }
@@ -783,7 +783,7 @@ async fn static_pair(c: &GroupCoordinator, group: &str) -> ([String; 2], i32) {
     let follower = {
         let c = c.clone();
         let req = sync_req(group, generation, &ids[1], &[]);
-        tokio::spawn(async move { c.sync_group(req, 5).await })
+        runtime::spawn(async move { c.sync_group(req, 5).await })
     };
     let assignments = [(ids[0].as_str(), "a1"), (ids[1].as_str(), "a2")];
     let r = c.sync_group(sync_req(group, generation, &ids[0], &assignments), 5).await;
@@ -942,7 +942,7 @@ async fn keep_all_alive(c: &GroupCoordinator, members: &[(&str, i32, &str)], tot
     let mut left = total;
     while !left.is_zero() {
         let step = left.min(20 * MINUTE);
-        tokio::time::sleep(step).await;
+        runtime::sleep(step).await;
         for (group, generation, id) in members {
             assert_eq!(hb(c, group, *generation, id), NONE);
         }
@@ -990,10 +990,10 @@ async fn empty_group_offsets_expire_retention_after_it_emptied() {
     keep_alive(&c, "g", generation, &id, 2 * DAY).await;
     leave(&c, "g", &id);
     // Nine days after the commits but a minute short of seven since the group emptied.
-    tokio::time::sleep(RETENTION - MINUTE).await;
+    runtime::sleep(RETENTION - MINUTE).await;
     assert_eq!(c.expire_offsets(), 0);
     assert_eq!(fetch_v7(&c, "g", None).len(), 2);
-    tokio::time::sleep(MINUTE).await;
+    runtime::sleep(MINUTE).await;
     // An unpersisted expiry changes nothing.
     log.fail.store(true, Ordering::SeqCst);
     assert_eq!(c.expire_offsets(), 0);
@@ -1066,20 +1066,20 @@ async fn standalone_commits_expire_by_their_commit_timestamp() {
     stable_group(&c, "s", 1).await;
     let r = c.offset_commit(commit_req("solo", -1, "", &[("t", 0, 1)]), 8, &Topics);
     assert_eq!(commit_codes(&r), vec![NONE]);
-    tokio::time::sleep(3 * DAY).await;
+    runtime::sleep(3 * DAY).await;
     let r = c.offset_commit(commit_req("solo", -1, "", &[("t", 1, 2)]), 8, &Topics);
     assert_eq!(commit_codes(&r), vec![NONE]);
-    tokio::time::sleep(RETENTION - 3 * DAY - MINUTE).await;
+    runtime::sleep(RETENTION - 3 * DAY - MINUTE).await;
     assert_eq!(c.expire_offsets(), 0);
-    tokio::time::sleep(MINUTE).await;
+    runtime::sleep(MINUTE).await;
     // Only the first commit is old enough; the group lives on with the second.
     assert_eq!(c.expire_offsets(), 1);
     assert_eq!(fetch_v7(&c, "solo", None), vec![("t".into(), 1, 2, 4)]);
     assert_eq!(tail(&log, 1), vec![("solo".into(), Some(("t".into(), 0)), true)]);
     assert!(listed(&c).contains(&"solo".to_owned()));
-    tokio::time::sleep(3 * DAY - MINUTE).await;
+    runtime::sleep(3 * DAY - MINUTE).await;
     assert_eq!(c.expire_offsets(), 0);
-    tokio::time::sleep(MINUTE).await;
+    runtime::sleep(MINUTE).await;
     assert_eq!(c.expire_offsets(), 1);
     assert_eq!(
         tail(&log, 2),
@@ -1112,17 +1112,17 @@ async fn expiry_timing_survives_a_restart() {
     c2.load(0, log.replay());
     assert_eq!(c2.inner.clock.now_ms() - t0, DAY.as_millis() as i64);
     // "gone" has been Empty since t0 + 1h (from its GroupMetadata record).
-    tokio::time::sleep(RETENTION + 60 * MINUTE - DAY - MINUTE).await;
+    runtime::sleep(RETENTION + 60 * MINUTE - DAY - MINUTE).await;
     assert_eq!(c2.expire_offsets(), 0);
-    tokio::time::sleep(MINUTE).await;
+    runtime::sleep(MINUTE).await;
     assert_eq!(c2.expire_offsets(), 1);
     assert!(fetch_v7(&c2, "gone", None).is_empty());
     assert_eq!(tail(&log2, 2).last().unwrap(), &("gone".into(), None, true));
     // "live" had a member when its last record was written: Empty only from the restart on.
     assert_eq!(fetch_v7(&c2, "live", None), vec![("t".into(), 0, 5, 4)]);
-    tokio::time::sleep(DAY - 60 * MINUTE - MINUTE).await;
+    runtime::sleep(DAY - 60 * MINUTE - MINUTE).await;
     assert_eq!(c2.expire_offsets(), 0);
-    tokio::time::sleep(MINUTE).await;
+    runtime::sleep(MINUTE).await;
     assert_eq!(c2.expire_offsets(), 1);
     assert_eq!(c2.group_count(), 0);
 }

@@ -12,7 +12,8 @@ use kafka_protocol::messages::{AlterClientQuotasRequest, AlterClientQuotasRespon
 
 use super::{str_bytes, RequestContext};
 use crate::authorizer::AclOperation;
-use crate::broker::{ApiError, Broker};
+use crate::broker::Broker;
+use crate::error::ApiError;
 use crate::metadata::MetadataRecord;
 use crate::quota::image::validate_quota;
 use crate::quota::{ClientQuotaEntity, QuotaValue};

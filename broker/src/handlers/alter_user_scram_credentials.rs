@@ -14,7 +14,8 @@ use kafka_protocol::messages::{
 
 use super::{str_bytes, RequestContext};
 use crate::authorizer::AclOperation;
-use crate::broker::{ApiError, Broker};
+use crate::broker::Broker;
+use crate::error::ApiError;
 use crate::metadata::MetadataRecord;
 use crate::security::credentials::{
     ScramCredential, ScramMechanism, MAX_SCRAM_ITERATIONS, MIN_SCRAM_ITERATIONS,

@@ -11,7 +11,8 @@ use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
 
 use super::{str_bytes, RequestContext};
 use crate::authorizer::{AclOperation, ResourceType, CLUSTER_NAME};
-use crate::broker::{ApiError, Broker};
+use crate::broker::Broker;
+use crate::error::ApiError;
 use crate::topic_config;
 
 pub fn handle(

@@ -11,7 +11,8 @@ use kafka_protocol::messages::{DescribeClientQuotasRequest, DescribeClientQuotas
 
 use super::{str_bytes, RequestContext};
 use crate::authorizer::AclOperation;
-use crate::broker::{ApiError, Broker};
+use crate::broker::Broker;
+use crate::error::ApiError;
 use crate::quota::image::ComponentFilter;
 
 pub(super) fn handle(

@@ -24,8 +24,8 @@ pub(crate) fn authorize_config_resource(
     operation: AclOperation,
     resource_type: i8,
     name: &str,
-) -> Result<(), crate::broker::ApiError> {
-    use crate::broker::ApiError;
+) -> Result<(), crate::error::ApiError> {
+    use crate::error::ApiError;
     let (resource, error) = match resource_type {
         RESOURCE_TOPIC => (ResourceType::Topic, ResponseError::TopicAuthorizationFailed),
         RESOURCE_BROKER => (ResourceType::Cluster, ResponseError::ClusterAuthorizationFailed),
@@ -49,8 +49,8 @@ pub(crate) fn alter_config_resource(
     ctx: &RequestContext,
     resource_type: i8,
     name: &str,
-    alter: impl FnOnce() -> Result<(), crate::broker::ApiError>,
-) -> Result<(), crate::broker::ApiError> {
+    alter: impl FnOnce() -> Result<(), crate::error::ApiError>,
+) -> Result<(), crate::error::ApiError> {
     let outcome =
         authorize_config_resource(broker, ctx, AclOperation::AlterConfigs, resource_type, name)
             .and_then(|()| alter());
@@ -66,8 +66,9 @@ pub(crate) fn alterable_topic_configs(
     broker: &Broker,
     resource_type: i8,
     name: &str,
-) -> Result<std::collections::BTreeMap<String, String>, crate::broker::ApiError> {
-    use crate::broker::{unknown_topic, ApiError};
+) -> Result<std::collections::BTreeMap<String, String>, crate::error::ApiError> {
+    use crate::broker::unknown_topic;
+    use crate::error::ApiError;
     match resource_type {
         RESOURCE_TOPIC => broker
             .metadata()

@@ -19,7 +19,8 @@ use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse, TopicName}
 
 use super::{check_leader_epoch, RequestContext};
 use crate::authorizer::{AclOperation, ResourceType};
-use crate::broker::{ApiError, Broker};
+use crate::broker::Broker;
+use crate::error::ApiError;
 use crate::metadata::MetadataImage;
 use crate::replica::ReplicaManager;
 
@@ -43,7 +44,7 @@ pub async fn handle(
         .collect();
     drop(image);
     let max_wait = Duration::from_millis(request.max_wait_ms.max(0) as u64);
-    let deadline = tokio::time::Instant::now() + max_wait;
+    let deadline = crate::runtime::now() + max_wait;
     loop {
         // Register for wake-ups before reading, so an append between the read and the wait
         // is not missed.
@@ -53,7 +54,7 @@ pub async fn handle(
         let (response, bytes, has_error) = read_once(broker, &request, version, &denied);
         if bytes >= request.min_bytes.max(0) as usize
             || has_error
-            || tokio::time::Instant::now() >= deadline
+            || crate::runtime::now() >= deadline
         {
             count(broker, &request, version, &denied, &response);
             return response;
@@ -63,7 +64,7 @@ pub async fn handle(
         tokio::select! {
             biased;
             _ = &mut appended => {}
-            _ = tokio::time::sleep_until(deadline) => {}
+            _ = crate::runtime::sleep_until(deadline) => {}
         }
     }
 }

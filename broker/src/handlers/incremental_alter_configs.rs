@@ -6,7 +6,8 @@ use kafka_protocol::messages::{IncrementalAlterConfigsRequest, IncrementalAlterC
 
 use super::describe_configs::{alter_config_resource, alterable_topic_configs};
 use super::{str_bytes, RequestContext};
-use crate::broker::{ApiError, Broker};
+use crate::broker::Broker;
+use crate::error::ApiError;
 use crate::topic_config::{self, ConfigType};
 
 const SET: i8 = 0;

@@ -10,7 +10,8 @@ use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
 use super::{check_leader_epoch, RequestContext};
 use crate::authorizer::{AclOperation, ResourceType};
-use crate::broker::{ApiError, Broker};
+use crate::broker::Broker;
+use crate::error::ApiError;
 use crate::replica::ReplicaManager;
 
 const LATEST: i64 = -1;

@@ -182,15 +182,15 @@ pub(crate) fn str_bytes(s: impl Into<String>) -> StrBytes {
 pub(crate) fn check_leader_epoch(
     requested: i32,
     current: i32,
-) -> Result<(), crate::broker::ApiError> {
+) -> Result<(), crate::error::ApiError> {
     use kafka_protocol::error::ResponseError;
     match requested {
         -1 => Ok(()),
-        r if r > current => Err(crate::broker::ApiError::new(
+        r if r > current => Err(crate::error::ApiError::new(
             ResponseError::UnknownLeaderEpoch,
             format!("leader epoch {r} is newer than the current {current}"),
         )),
-        r if r < current => Err(crate::broker::ApiError::new(
+        r if r < current => Err(crate::error::ApiError::new(
             ResponseError::FencedLeaderEpoch,
             format!("leader epoch {r} is older than the current {current}"),
         )),

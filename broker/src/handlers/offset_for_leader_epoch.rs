@@ -13,7 +13,8 @@ use kafka_protocol::messages::{OffsetForLeaderEpochRequest, OffsetForLeaderEpoch
 
 use super::{check_leader_epoch, RequestContext};
 use crate::authorizer::{AclOperation, ResourceType, CLUSTER_NAME};
-use crate::broker::{ApiError, Broker};
+use crate::broker::Broker;
+use crate::error::ApiError;
 use crate::metadata::MetadataImage;
 use crate::replica::ReplicaManager;
 

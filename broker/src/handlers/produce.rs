@@ -11,7 +11,8 @@ use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 
 use super::{str_bytes, RequestContext};
 use crate::authorizer::{AclOperation, ResourceType};
-use crate::broker::{unknown_topic, ApiError, Broker};
+use crate::broker::{unknown_topic, Broker};
+use crate::error::ApiError;
 use crate::replica::{AppendRejection as Rejection, LeaderAppend, ReplicaManager};
 use crate::topic_config;
 

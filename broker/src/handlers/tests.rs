@@ -551,23 +551,23 @@ fn produce_t0() -> ProduceRequest {
 #[tokio::test(start_paused = true)]
 async fn fetch_long_polls_until_data_arrives_or_max_wait() {
     let broker = test_broker().await;
-    let start = tokio::time::Instant::now();
+    let start = crate::runtime::now();
     // Nothing arrives: the fetch waits the full max_wait_ms and returns empty.
     let empty =
         super::fetch::handle(&broker, &anonymous(ApiKey::Fetch, 12), fetch_t0(1, 500), 12).await;
     assert!(empty.responses[0].partitions[0].records.as_ref().unwrap().is_empty());
-    assert_eq!(start.elapsed().as_millis(), 500);
+    assert_eq!(crate::runtime::elapsed(start).as_millis(), 500);
 
     // A produce 200 ms into a 5 s wait wakes the fetch right away.
     let producer = broker.clone();
-    tokio::spawn(async move {
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    crate::runtime::spawn(async move {
+        crate::runtime::sleep(std::time::Duration::from_millis(200)).await;
         super::produce::handle(&producer, &anonymous(ApiKey::Produce, 9), produce_t0(), 9).unwrap();
     });
-    let start = tokio::time::Instant::now();
+    let start = crate::runtime::now();
     let woken =
         super::fetch::handle(&broker, &anonymous(ApiKey::Fetch, 12), fetch_t0(1, 5000), 12).await;
-    assert_eq!(start.elapsed().as_millis(), 200);
+    assert_eq!(crate::runtime::elapsed(start).as_millis(), 200);
     let partition = &woken.responses[0].partitions[0];
     assert!(!partition.records.as_ref().unwrap().is_empty());
     assert_eq!(partition.high_watermark, 1);
@@ -681,14 +681,14 @@ async fn random_and_mutated_frames_never_panic() {
             let len = rng.gen_range(0..64);
             frame.extend((0..len).map(|_| rng.gen::<u8>()));
         }
-        let task = tokio::spawn({
+        let task = crate::runtime::spawn({
             let broker = broker.clone();
             async move {
                 let mut session = Session::plaintext("fuzz:1".into());
                 handle_frame(&broker, frame.freeze(), &mut session).await
             }
         });
-        match tokio::time::timeout(std::time::Duration::from_secs(3600), task).await {
+        match crate::runtime::timeout(std::time::Duration::from_secs(3600), task).await {
             Ok(Ok(Ok(_))) => answered += 1,
             Ok(Ok(Err(_))) => {}
             Ok(Err(join)) => panic!("round {round}: {api:?} v{v} panicked: {join}"),

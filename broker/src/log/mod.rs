@@ -45,6 +45,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
+use kafka_protocol::error::ResponseError;
 
 pub use batch::{BatchHeader, HEADER_LEN};
 pub use manager::LogManager;
@@ -52,6 +53,7 @@ use producer::{check_sequence, BatchMetadata, ProducerEntry, ProducerStateTable,
 pub use segment::CorruptRegion;
 use segment::{ScannedBatch, Segment};
 
+use crate::error::ApiError;
 use crate::storage::Storage;
 
 /// File (inside the partition directory) persisting a log start offset set by DeleteRecords.
@@ -119,6 +121,14 @@ impl LogError {
             LogError::InvalidProducerEpoch(m) => LogError::InvalidProducerEpoch(p(m)),
             e @ LogError::Storage { .. } => e,
         }
+    }
+}
+
+impl From<LogError> for ApiError {
+    fn from(e: LogError) -> Self {
+        let error = ResponseError::try_from_code(e.error_code())
+            .unwrap_or(ResponseError::UnknownServerError);
+        ApiError::new(error, e.to_string())
     }
 }
 

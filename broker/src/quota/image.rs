@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use kafka_protocol::error::ResponseError;
 use serde::{Deserialize, Serialize};
 
-use crate::broker::ApiError;
+use crate::error::ApiError;
 
 /// Kafka's entity type name for users.
 pub const USER: &str = "user";

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use kafka_protocol::error::ResponseError;
 use uuid::Uuid;
 
-use crate::broker::ApiError;
+use crate::error::ApiError;
 use crate::log::manager::PartitionKey;
 use crate::log::{LogConfig, LogError, LogManager};
 

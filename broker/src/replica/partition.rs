@@ -11,7 +11,7 @@ use std::sync::{Mutex, MutexGuard};
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::error::ResponseError;
 
-use crate::broker::ApiError;
+use crate::error::ApiError;
 use crate::log::manager::SharedLog;
 use crate::log::validator::{self, AppendPolicy, RecordError, ValidationError};
 use crate::log::{AppendInfo, PartitionLog};
