@@ -1,5 +1,5 @@
 //! kafka-lab-admin: a blocking Kafka admin client on `kafka-protocol`, for the APIs librdkafka
-//! does not wrap, and the `kafka-lab acls` / `kafka-lab configs` commands built on it.
+//! does not wrap, and the `kafka-lab acls` / `configs` / `topics` commands built on it.
 //!
 //! - [`client`]: one connection to any Kafka 3.x/4.x broker or kafka-lab-broker over
 //!   PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL (PLAIN, SCRAM-SHA-256/512, the server's
@@ -7,8 +7,10 @@
 //! - [`properties`]: the client properties Kafka's tools read (`--command-config`), in Java's
 //!   and librdkafka's spellings.
 //! - [`acls`]: Create/Describe/DeleteAcls. [`configs`]: client quotas and SCRAM credentials.
+//!   [`topics`]: listing, describing, creating, growing and deleting topics.
 //! - [`scram`]: the client side of a SCRAM exchange (also for tests that record one).
-//! - [`cli`]: `kafka-lab acls` (kafka-acls.sh) and `kafka-lab configs` (kafka-configs.sh).
+//! - [`cli`]: `kafka-lab acls` (kafka-acls.sh), `kafka-lab configs` (kafka-configs.sh) and
+//!   `kafka-lab topics` (kafka-topics.sh).
 
 pub mod acls;
 pub mod cli;
@@ -16,6 +18,7 @@ pub mod client;
 pub mod configs;
 pub mod properties;
 pub mod scram;
+pub mod topics;
 
 pub use client::{AdminClient, AdminError, BrokerError};
 pub use properties::ClientProperties;

@@ -34,7 +34,8 @@ enum Command {
     /// The security lab: exercises (certificates, TLS, users, ACLs, quotas) with steps, checkers
     /// that test your broker with real clients, and reference solutions.
     Lab(kafka_lab_exercises::cli::LabArgs),
-    // `acls` and `configs` (Kafka's admin tools without Java), routed by kafka_lab_admin::cli.
+    // `acls`, `configs` and `topics` (Kafka's admin tools without Java), routed by
+    // kafka_lab_admin::cli.
     #[command(flatten)]
     Admin(kafka_lab_admin::cli::AdminCommand),
 }
@@ -62,7 +63,9 @@ fn main() -> anyhow::Result<ExitCode> {
         }
         Command::Admin(command) => {
             if let Err(err) = kafka_lab_admin::cli::run(&command, &mut std::io::stdout()) {
-                eprintln!("error: {err:#}");
+                if !err.is::<kafka_lab_admin::cli::Reported>() {
+                    eprintln!("error: {err:#}");
+                }
                 return Ok(ExitCode::from(1));
             }
         }

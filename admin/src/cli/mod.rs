@@ -1,15 +1,18 @@
 //! The admin commands of `kafka-lab`, with the options and output of Kafka's own tools and no
-//! Java: `kafka-lab acls` (`kafka-acls.sh`) and `kafka-lab configs` (`kafka-configs.sh` for
-//! client quotas and SCRAM credentials). Both connect through [`ConnectArgs`].
+//! Java: `kafka-lab acls` (`kafka-acls.sh`), `kafka-lab configs` (`kafka-configs.sh` for
+//! client quotas and SCRAM credentials) and `kafka-lab topics` (`kafka-topics.sh`). All connect
+//! through [`ConnectArgs`].
 
 pub mod acls;
 pub mod configs;
+pub mod topics;
 
 use std::io::Write;
 use std::path::PathBuf;
 
 pub use acls::AclsArgs;
 pub use configs::ConfigsArgs;
+pub use topics::TopicsArgs;
 
 use crate::client::AdminClient;
 use crate::properties::ClientProperties;
@@ -22,13 +25,23 @@ pub enum AdminCommand {
     /// Client quotas and SCRAM credentials of users and clients, as Kafka's kafka-configs.sh
     /// (Describe/AlterClientQuotas, Describe/AlterUserScramCredentials).
     Configs(ConfigsArgs),
+    /// Create, delete, describe, or change a topic, as Kafka's kafka-topics.sh (Metadata,
+    /// CreateTopics, CreatePartitions, DeleteTopics, DescribeConfigs).
+    Topics(TopicsArgs),
 }
+
+/// A failure the command has already printed in its tool's own words (kafka-topics.sh's
+/// "Error while executing topic command : …" on stdout); the caller only exits with 1.
+#[derive(Debug, thiserror::Error)]
+#[error("the command failed (reported above)")]
+pub struct Reported;
 
 /// Runs an admin command, writing what Kafka's tool would print to `out`.
 pub fn run(command: &AdminCommand, out: &mut dyn Write) -> anyhow::Result<()> {
     match command {
         AdminCommand::Acls(args) => acls::run(args, out),
         AdminCommand::Configs(args) => configs::run(args, out),
+        AdminCommand::Topics(args) => topics::run(args, out),
     }
 }
 
