@@ -63,6 +63,15 @@ fn main() -> anyhow::Result<ExitCode> {
         }
         Command::Admin(command) => {
             if let Err(err) = kafka_lab_admin::cli::run(&command, &mut std::io::stdout()) {
+                // Output cut short by a closed pipe (`… --describe | head`): Kafka's tools,
+                // whose PrintStream swallows it, say nothing either.
+                let broken_pipe = err.chain().any(|e| {
+                    e.downcast_ref::<std::io::Error>()
+                        .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+                });
+                if broken_pipe {
+                    return Ok(ExitCode::SUCCESS);
+                }
                 if !err.is::<kafka_lab_admin::cli::Reported>() {
                     eprintln!("error: {err:#}");
                 }
