@@ -1,17 +1,19 @@
 //! `kafka-lab topics` (kafka-topics.sh) against the real broker binary: create with configs,
 //! list, describe in Kafka's line format, the report filters, alter partitions, delete by
-//! regex, Kafka's error lines; partitions cross-checked with `kcat -L`.
+//! regex, Kafka's error lines; partitions cross-checked with `kcat -L`; and the same tool over
+//! SASL_SSL with SCRAM through `--command-config`.
 
 use std::net::TcpStream;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use kafka_lab_testkit::free_port;
+use kafka_lab_tls::{CertificateAuthority, CertificateRequest, KeyAlgorithm};
 
 struct Broker {
     child: Child,
     port: u16,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl Broker {
@@ -36,7 +38,7 @@ impl Broker {
             assert!(Instant::now() < deadline, "broker did not start");
             std::thread::sleep(Duration::from_millis(20));
         }
-        Broker { child, port, _dir: dir }
+        Broker { child, port, dir }
     }
 
     fn bootstrap(&self) -> String {
@@ -284,4 +286,63 @@ fn options_are_checked_before_connecting() {
         run(&["topics", "--bootstrap-server", "127.0.0.1:9", "--alter", "--topic", "t"]);
     let stderr = String::from_utf8_lossy(&no_partitions.stderr);
     assert!(stderr.contains("Missing required argument \"[partitions]\""), "{stderr}");
+}
+
+#[test]
+fn over_sasl_ssl_with_a_command_config() {
+    const PASSWORD: &str = "lab-pass";
+    let dir = tempfile::tempdir().unwrap();
+    let certs = dir.path().join("tls");
+    let (ca, _) =
+        CertificateAuthority::load_or_create(&certs, "test CA", KeyAlgorithm::EcP256, 30, false)
+            .unwrap();
+    ca.issue(&certs, &CertificateRequest::localhost_broker(KeyAlgorithm::Rsa2048), PASSWORD, false)
+        .unwrap();
+    let port = free_port();
+    let log = std::fs::File::create(dir.path().join("broker.log")).unwrap();
+    let mut command =
+        Command::new(kafka_lab_testkit::workspace_binary("kafka-lab-broker", "kafka-lab-broker"));
+    for o in [
+        format!("listeners=SASL_SSL://127.0.0.1:{port}"),
+        format!("log.dirs={}", dir.path().join("data").display()),
+        format!("ssl.keystore.location={}", certs.join("broker.p12").display()),
+        format!("ssl.keystore.password={PASSWORD}"),
+        "sasl.scram.users=['SCRAM-SHA-512=[name=admin,password=admin-secret]']".into(),
+    ] {
+        command.arg("--override").arg(o);
+    }
+    let child = command
+        .stdout(Stdio::from(log.try_clone().unwrap()))
+        .stderr(Stdio::from(log))
+        .spawn()
+        .unwrap();
+    let broker = Broker { child, port, dir };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "broker did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let config = broker.dir.path().join("admin.properties");
+    std::fs::write(
+        &config,
+        format!(
+            "security.protocol=SASL_SSL\nsasl.mechanism=SCRAM-SHA-512\n\
+             sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required \
+             username=\"admin\" password=\"admin-secret\";\n\
+             ssl.truststore.type=PEM\nssl.truststore.location={}\n",
+            certs.join("ca.crt").display()
+        ),
+    )
+    .unwrap();
+    let config = config.display().to_string();
+    let created = broker.ok(&["--command-config", &config, "--create", "--topic", "secure"]);
+    assert_eq!(created, "Created topic secure.\n");
+    let described = broker.ok(&["--command-config", &config, "--describe", "--topic", "secure"]);
+    assert!(described.starts_with("Topic: secure\tTopicId: "), "{described}");
+    assert!(described.contains("\tTopic: secure\tPartition: 0\tLeader: 1\t"), "{described}");
+    // Without the properties the TLS listener does not answer Kafka requests.
+    let output = broker.topics(&["--list"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stdout)
+        .starts_with("Error while executing topic command : "));
 }
