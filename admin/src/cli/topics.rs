@@ -196,6 +196,9 @@ fn check_args(args: &TopicsArgs) -> anyhow::Result<()> {
     only("if-not-exists", args.if_not_exists, &["create"])?;
     only("exclude-internal", args.exclude_internal, &["list", "describe"])?;
     only("topic-id", args.topic_id.is_some(), &["describe"])?;
+    if args.describe && args.if_exists && args.topic.is_none() && args.topic_id.is_none() {
+        bail!("--topic or --topic-id is required to describe a topic");
+    }
     Ok(())
 }
 
@@ -239,10 +242,16 @@ fn include_list(raw: &str) -> anyhow::Result<Regex> {
 
 /// `TopicService.getTopics`: every topic, sorted, filtered by --topic and --exclude-internal.
 fn topics(client: &mut AdminClient, args: &TopicsArgs) -> anyhow::Result<Vec<TopicMetadata>> {
-    let metadata = client.cluster_metadata()?;
+    filter_topics(client.cluster_metadata()?.topics, args)
+}
+
+/// The filter of [`topics`] on topics already fetched.
+fn filter_topics(
+    topics: Vec<TopicMetadata>,
+    args: &TopicsArgs,
+) -> anyhow::Result<Vec<TopicMetadata>> {
     let filter = args.topic.as_deref().map(include_list).transpose()?;
-    Ok(metadata
-        .topics
+    Ok(topics
         .into_iter()
         // listTopics without listInternal drops what the broker marks internal.
         .filter(|t| !(args.exclude_internal && t.is_internal))
@@ -472,7 +481,7 @@ fn describe(
             found
         }
         _ => {
-            let found = topics(client, args)?;
+            let found = filter_topics(metadata.topics, args)?;
             ensure_topic_exists(&found, args)?;
             found
         }
