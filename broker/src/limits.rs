@@ -75,8 +75,11 @@ impl Drop for PoolLease<'_> {
 pub enum LogKind {
     /// Frames that close their connection: too large, truncated, undecodable, stalled.
     BadFrame,
-    /// Failed SASL authentications and TLS handshakes.
+    /// Failed SASL authentications.
     FailedAuthentication,
+    /// Failed TLS handshakes: a budget of their own, so a flood of them (port scanners,
+    /// plaintext clients on a TLS port) cannot hide a failed SASL login.
+    FailedTlsHandshake,
     /// Connections refused by `max.connections.per.ip`.
     RejectedConnection,
 }
@@ -86,6 +89,7 @@ impl LogKind {
         match self {
             LogKind::BadFrame => "bad frames",
             LogKind::FailedAuthentication => "failed authentications",
+            LogKind::FailedTlsHandshake => "failed TLS handshakes",
             LogKind::RejectedConnection => "rejected connections",
         }
     }

@@ -231,7 +231,7 @@ async fn serve_tcp(
             // Kafka counts a failed TLS handshake as a failed authentication; the connection
             // never reaches `serve_session`, so this is its only count.
             broker.stats.record_authentication_failure(&session.listener, "SSL");
-            crate::throttled_warn!(broker, LogKind::FailedAuthentication, peer = %session.peer, listener = %session.listener, error = %e, "TLS handshake failed: closing connection")
+            crate::throttled_warn!(broker, LogKind::FailedTlsHandshake, peer = %session.peer, listener = %session.listener, error = %e, "TLS handshake failed: closing connection")
         }
         Err(_) => {
             crate::throttled_warn!(broker, LogKind::BadFrame, peer = %session.peer, listener = %session.listener, "TLS handshake timed out")
