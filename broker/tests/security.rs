@@ -322,7 +322,9 @@ fn the_wrong_protocol_on_a_port_fails_cleanly_and_harms_no_one() {
     assert_eq!(metadata_error(&broker.client(broker.ssl, &[("security.protocol", "SSL")])), None);
     let log = broker.broker.log();
     assert!(log.contains("before SASL authentication"), "{}", broker.broker.log_tail());
-    assert!(log.contains("wrong version number"), "{}", broker.broker.log_tail());
+    // OpenSSL's reason depends on how far librdkafka got before giving up on the connection
+    // ("wrong version number" for its plaintext request, "unexpected EOF" when it closed first).
+    assert!(log.contains("TLS handshake failed"), "{}", broker.broker.log_tail());
 }
 
 /// Runs kcat, or returns `None` (with a message) where it is not installed outside CI.
