@@ -175,7 +175,7 @@ impl Broker {
                 "the previous run did not shut down cleanly: recovering every log above its recovery point"
             );
         }
-        let metadata = MetadataStore::open(
+        let mut metadata = MetadataStore::open(
             storage.clone(),
             &log_dir,
             now,
@@ -194,7 +194,8 @@ impl Broker {
             config.quota_window_num as usize,
             config.quota_window_size_seconds as i64 * 1000,
         );
-        let removed_topic_ids = metadata.removed_topic_ids().clone();
+        let removed_topic_ids: BTreeSet<Uuid> =
+            metadata.take_replayed().removed_topics().keys().copied().collect();
         let logs = Arc::new(Mutex::new(log_manager));
         let next_producer_id = metadata.image().next_producer_id();
         let replicas = Arc::new(ReplicaManager::new(config.node_id, logs.clone()));
@@ -271,7 +272,7 @@ impl Broker {
     /// Commits metadata records (durable, then applied).
     pub fn commit_metadata(&self, records: Vec<MetadataRecord>) -> Result<(), ApiError> {
         let now = self.clock.now_ms();
-        self.lock_metadata().commit(records, now).map_err(ApiError::from)
+        self.lock_metadata().commit(records, now).map(drop).map_err(ApiError::from)
     }
 
     /// Computes records from the current image and commits them under one lock, so concurrent
