@@ -843,6 +843,68 @@ fn summarize(names: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clock::TokioClock;
+    use crate::storage::MemoryStorage;
+
+    fn open_on(storage: &Arc<MemoryStorage>) -> Arc<Broker> {
+        let clock = Arc::new(TokioClock::new(1_700_000_000_000));
+        Broker::open(BrokerConfig::default(), storage.clone(), clock, 7).unwrap()
+    }
+
+    /// (topic, partition, retention.ms) of every partition this node has.
+    fn partitions(broker: &Broker) -> Vec<(String, i32, i64)> {
+        let partitions = broker.replica_manager().partitions();
+        let retention = |p: &crate::replica::Partition| p.read_log(|l| l.config().retention_ms);
+        partitions.iter().map(|p| (p.topic().to_owned(), p.partition(), retention(p))).collect()
+    }
+
+    /// Whoever proposes records — a handler, or, later, a controller whose records a follower
+    /// receives — the commit performs their effects; a restart replaying them ends the same.
+    #[tokio::test]
+    async fn committed_records_take_effect_whoever_proposes_them() {
+        let storage = Arc::new(MemoryStorage::new());
+        let broker = open_on(&storage);
+        let node = broker.node.node_id;
+        let (old, new) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        let partition = |topic_id, partition| MetadataRecord::Partition {
+            topic_id,
+            partition,
+            leader: node,
+            leader_epoch: 0,
+            replicas: vec![node],
+        };
+        let retention = |ms: &str| MetadataRecord::Config {
+            resource: ConfigResource::Topic("x".into()),
+            name: "retention.ms".into(),
+            value: Some(ms.into()),
+        };
+        let topic = |topic_id| MetadataRecord::Topic { name: "x".into(), topic_id };
+        broker
+            .commit_metadata(vec![topic(old), partition(old, 0), partition(old, 1), retention("5")])
+            .unwrap();
+        let x = |p, ms| ("x".to_owned(), p, ms);
+        let listed = partitions(&broker);
+        assert!(listed.contains(&x(0, 5)) && listed.contains(&x(1, 5)), "{listed:?}");
+        broker.commit_metadata(vec![retention("6")]).unwrap();
+        assert!(partitions(&broker).contains(&x(1, 6)));
+
+        let again =
+            vec![MetadataRecord::RemoveTopic { topic_id: old }, topic(new), partition(new, 0)];
+        broker.commit_metadata(again).unwrap();
+        let listed = partitions(&broker);
+        let default_retention = broker.config.retention_ms();
+        assert!(listed.contains(&x(0, default_retention)), "{listed:?}");
+        assert!(!listed.iter().any(|(t, p, _)| t == "x" && *p == 1), "{listed:?}");
+        let log_dir = broker.config.log_dir();
+        assert!(!storage.exists(&log_dir.join("x-1")), "the removed topic's data is deleted");
+        let ids = broker.lock_logs().partition_topic_id("x", 0).unwrap();
+        assert_eq!(ids, Some(new), "x-0 is the new topic's");
+
+        broker.flush_all();
+        drop(broker);
+        let reopened = open_on(&storage);
+        assert_eq!(partitions(&reopened), listed, "the replayed records have the same effects");
+    }
 
     #[test]
     fn topic_names_follow_kafka_rules() {
