@@ -1,7 +1,7 @@
 //! The broker's shared state and the operations several APIs share (topic creation, log
 //! lookup, producer ids). Per-API request handling lives in `handlers/`.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -22,10 +22,11 @@ use crate::internal_records::{encode_batch, read_all};
 use crate::limits::{LogThrottle, MemoryPool};
 use crate::log::{LogConfig, LogManager};
 use crate::metadata::{
-    ConfigResource, MetadataImage, MetadataRecord, MetadataStore, TopicImage, METADATA_LOG_DIR,
-    METADATA_TOPIC,
+    ConfigResource, MetadataDelta, MetadataImage, MetadataRecord, MetadataStore, TopicImage,
+    METADATA_LOG_DIR, METADATA_TOPIC,
 };
 use crate::metrics::BrokerMetrics;
+use crate::publisher::MetadataPublisher;
 use crate::quota::QuotaManager;
 use crate::replica::ReplicaManager;
 use crate::security::random::{OsRandom, SecureRandom};
@@ -146,7 +147,8 @@ impl Broker {
             .collect();
         let first = config.advertised_listeners()?.remove(0).name;
         let node = endpoints[&first].clone();
-        let mut credentials = Credentials::from_config(&config, || {
+        // The metadata's SCRAM changes are applied over these by the start-up publication.
+        let credentials = Credentials::from_config(&config, || {
             let mut salt = [0u8; 16];
             secure_random.fill(&mut salt);
             salt
@@ -175,7 +177,7 @@ impl Broker {
                 "the previous run did not shut down cleanly: recovering every log above its recovery point"
             );
         }
-        let metadata = MetadataStore::open(
+        let mut metadata = MetadataStore::open(
             storage.clone(),
             &log_dir,
             now,
@@ -188,13 +190,11 @@ impl Broker {
                 log_dir.display()
             )
         })?;
-        // Credentials altered at run time override the config file's, as in Kafka 4.
-        metadata.image().scram().apply_to(&mut credentials);
         let quotas = QuotaManager::new(
             config.quota_window_num as usize,
             config.quota_window_size_seconds as i64 * 1000,
         );
-        let removed_topic_ids = metadata.removed_topic_ids().clone();
+        let replayed = metadata.take_replayed();
         let logs = Arc::new(Mutex::new(log_manager));
         let next_producer_id = metadata.image().next_producer_id();
         let replicas = Arc::new(ReplicaManager::new(config.node_id, logs.clone()));
@@ -238,7 +238,7 @@ impl Broker {
             memory_pool,
             log_throttle: LogThrottle::default(),
         });
-        broker.open_partition_logs(&removed_topic_ids, formatted.new)?;
+        broker.open_partition_logs(&replayed, formatted.new)?;
         broker.skip_producer_ids_in_logs();
         if broker.metadata().topic(CONSUMER_OFFSETS_TOPIC).is_none() {
             let partitions = broker.config.offsets_topic_num_partitions;
@@ -268,10 +268,37 @@ impl Broker {
         self.logs.lock().expect("log manager lock poisoned")
     }
 
-    /// Commits metadata records (durable, then applied).
+    /// Commits metadata records (durable, then applied) and publishes their effects.
     pub fn commit_metadata(&self, records: Vec<MetadataRecord>) -> Result<(), ApiError> {
+        let mut store = self.lock_metadata();
+        self.commit_and_publish(&mut store, records)
+    }
+
+    /// The one way metadata changes at run time: commits `records` on the locked `store`, then
+    /// publishes what they changed before the lock is released, so effects happen in commit
+    /// order and a request that computes records from the image sees the effects of every
+    /// record before (a deleted credential is gone from the live credentials too).
+    fn commit_and_publish(
+        &self,
+        store: &mut MetadataStore,
+        records: Vec<MetadataRecord>,
+    ) -> Result<(), ApiError> {
         let now = self.clock.now_ms();
-        self.lock_metadata().commit(records, now).map_err(ApiError::from)
+        let delta = store.commit(records, now).map_err(ApiError::from)?;
+        if delta.is_empty() {
+            return Ok(());
+        }
+        self.publisher().publish(&delta, store.image(), now)
+    }
+
+    /// The one path from committed metadata to its effects, on this broker's parts.
+    fn publisher(&self) -> MetadataPublisher<'_> {
+        MetadataPublisher {
+            config: &self.config,
+            replicas: &self.replicas,
+            credentials: &self.credentials,
+            metrics: &self.metrics,
+        }
     }
 
     /// Computes records from the current image and commits them under one lock, so concurrent
@@ -282,8 +309,7 @@ impl Broker {
     ) -> Result<T, ApiError> {
         let mut store = self.lock_metadata();
         let (records, outcome) = change(store.image());
-        let now = self.clock.now_ms();
-        store.commit(records, now).map_err(ApiError::from)?;
+        self.commit_and_publish(&mut store, records)?;
         Ok(outcome)
     }
 
@@ -364,11 +390,9 @@ impl Broker {
             records.iter().for_each(|r| scratch.apply(r));
             return Ok(scratch.topic(name).expect("just applied").clone());
         }
-        let now = self.clock.now_ms();
-        store.commit(records, now).map_err(ApiError::from)?;
+        self.commit_and_publish(&mut store, records)?;
         let topic = store.image().topic(name).expect("just committed").clone();
         drop(store);
-        self.open_topic_logs(&topic, 0)?;
         tracing::info!(topic = name, partitions, %topic_id, "created topic");
         Ok(topic)
     }
@@ -404,14 +428,10 @@ impl Broker {
                 replicas: vec![self.node.node_id],
             })
             .collect();
-        let now = self.clock.now_ms();
-        store.commit(records, now).map_err(ApiError::from)?;
-        let topic = store.image().topic(name).expect("exists").clone();
-        drop(store);
-        self.open_topic_logs(&topic, current)
+        self.commit_and_publish(&mut store, records)
     }
 
-    /// Deletes a topic: metadata first, then its partition directories.
+    /// Deletes a topic: the RemoveTopic record's publication deletes its partition directories.
     pub fn delete_topic(&self, name: &str) -> Result<Uuid, ApiError> {
         if !self.config.delete_topic_enable {
             return Err(ApiError::new(
@@ -427,22 +447,9 @@ impl Broker {
         }
         let mut store = self.lock_metadata();
         let topic = store.image().topic(name).cloned().ok_or_else(|| unknown_topic(name))?;
-        let now = self.clock.now_ms();
-        store
-            .commit(vec![MetadataRecord::RemoveTopic { topic_id: topic.topic_id }], now)
-            .map_err(ApiError::from)?;
+        let records = vec![MetadataRecord::RemoveTopic { topic_id: topic.topic_id }];
+        self.commit_and_publish(&mut store, records)?;
         drop(store);
-        // As Kafka removes a deleted topic's BrokerTopicMetrics: a re-created topic starts at 0.
-        self.metrics.remove_topic(name);
-        let tag = topic.topic_id.simple().to_string();
-        for partition in topic.partitions.keys() {
-            // The effect of the committed RemoveTopic record: only now is data deleted.
-            if let Err(e) = self.replicas.delete_partition(name, *partition, &tag) {
-                // The metadata already says the topic is gone; the next start finishes the
-                // deletion (the directory names the removed topic's id).
-                tracing::warn!(topic = name, partition, error = %e, "could not remove partition directory");
-            }
-        }
         tracing::info!(topic = name, "deleted topic");
         Ok(topic.topic_id)
     }
@@ -482,18 +489,7 @@ impl Broker {
                 value,
             })
             .collect();
-        let now = self.clock.now_ms();
-        store.commit(records, now).map_err(ApiError::from)?;
-        let topic = store.image().topic(name).expect("checked under this lock").clone();
-        drop(store);
-        let config = self.log_config(&topic);
-        let logs = self.lock_logs();
-        for partition in topic.partitions.keys() {
-            if let Some(log) = logs.get(name, *partition) {
-                log.lock().expect("partition lock poisoned").set_config(config.clone());
-            }
-        }
-        Ok(())
+        self.commit_and_publish(&mut store, records)
     }
 
     /// A producer id for InitProducerId, reserving a new block in the metadata log when needed.
@@ -570,16 +566,16 @@ impl Broker {
         }
     }
 
-    /// Opens every partition the metadata names. A partition directory it does not name is
-    /// never deleted for that: if it belongs to a topic whose removal the metadata log records,
-    /// the interrupted deletion is finished; otherwise it is set aside as `…-stray` and
-    /// reported, as Kafka does.
-    fn open_partition_logs(
-        &self,
-        removed_topic_ids: &BTreeSet<Uuid>,
-        new: bool,
-    ) -> anyhow::Result<()> {
-        let image = self.metadata();
+    /// Start-up's publication: matches the partition directories on disk to the replayed
+    /// metadata, then publishes `replayed` (the delta from the empty image) through the same
+    /// path as run-time commits, which opens every partition the metadata names. A partition
+    /// directory it does not name is never deleted for that: if it belongs to a topic whose
+    /// removal the metadata log records, the interrupted deletion is finished; otherwise it is
+    /// set aside as `…-stray` and reported, as Kafka does.
+    fn open_partition_logs(&self, replayed: &MetadataDelta, new: bool) -> anyhow::Result<()> {
+        let store = self.lock_metadata();
+        let image = store.image().clone();
+        let removed_topic_ids = replayed.removed_topics();
         let mut logs = self.lock_logs();
         for name in logs.remove_interrupted_deletions()? {
             tracing::info!(dir = name, "finished deleting a partition of a deleted topic");
@@ -594,7 +590,7 @@ impl Broker {
             if matches {
                 continue;
             }
-            if let Some(id) = recorded_id.filter(|id| removed_topic_ids.contains(id)) {
+            if let Some(id) = recorded_id.filter(|id| removed_topic_ids.contains_key(id)) {
                 logs.remove(&topic, partition, &id.simple().to_string())?;
                 tracing::info!(
                     topic,
@@ -629,9 +625,9 @@ impl Broker {
             tracing::warn!(count = strays.len(), dirs = ?strays, "stray partition directories are kept in log.dirs");
         }
         drop(logs);
-        for topic in image.topics() {
-            self.open_topic_logs(topic, 0).map_err(|e| anyhow::anyhow!(e.message))?;
-        }
+        let now = self.clock.now_ms();
+        self.publisher().publish(replayed, &image, now).map_err(|e| anyhow::anyhow!(e.message))?;
+        drop(store);
         let logs = self.lock_logs();
         let mut corrupt = 0;
         for (key, log) in logs.logs() {
@@ -649,23 +645,6 @@ impl Broker {
         logs.checkpoint_recovery_points()?;
         if !new {
             tracing::info!(partitions = logs.logs().count(), "opened every partition log");
-        }
-        Ok(())
-    }
-
-    /// Opens the topic's partitions from `from_partition` on, each led by this node.
-    fn open_topic_logs(&self, topic: &TopicImage, from_partition: i32) -> Result<(), ApiError> {
-        let config = self.log_config(topic);
-        let now = self.clock.now_ms();
-        for (partition, image) in topic.partitions.range(from_partition..) {
-            self.replicas.make_leader(
-                &topic.name,
-                *partition,
-                topic.topic_id,
-                image.leader_epoch,
-                config.clone(),
-                now,
-            )?;
         }
         Ok(())
     }
@@ -864,6 +843,68 @@ fn summarize(names: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clock::TokioClock;
+    use crate::storage::MemoryStorage;
+
+    fn open_on(storage: &Arc<MemoryStorage>) -> Arc<Broker> {
+        let clock = Arc::new(TokioClock::new(1_700_000_000_000));
+        Broker::open(BrokerConfig::default(), storage.clone(), clock, 7).unwrap()
+    }
+
+    /// (topic, partition, retention.ms) of every partition this node has.
+    fn partitions(broker: &Broker) -> Vec<(String, i32, i64)> {
+        let partitions = broker.replica_manager().partitions();
+        let retention = |p: &crate::replica::Partition| p.read_log(|l| l.config().retention_ms);
+        partitions.iter().map(|p| (p.topic().to_owned(), p.partition(), retention(p))).collect()
+    }
+
+    /// Whoever proposes records — a handler, or, later, a controller whose records a follower
+    /// receives — the commit performs their effects; a restart replaying them ends the same.
+    #[tokio::test]
+    async fn committed_records_take_effect_whoever_proposes_them() {
+        let storage = Arc::new(MemoryStorage::new());
+        let broker = open_on(&storage);
+        let node = broker.node.node_id;
+        let (old, new) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        let partition = |topic_id, partition| MetadataRecord::Partition {
+            topic_id,
+            partition,
+            leader: node,
+            leader_epoch: 0,
+            replicas: vec![node],
+        };
+        let retention = |ms: &str| MetadataRecord::Config {
+            resource: ConfigResource::Topic("x".into()),
+            name: "retention.ms".into(),
+            value: Some(ms.into()),
+        };
+        let topic = |topic_id| MetadataRecord::Topic { name: "x".into(), topic_id };
+        broker
+            .commit_metadata(vec![topic(old), partition(old, 0), partition(old, 1), retention("5")])
+            .unwrap();
+        let x = |p, ms| ("x".to_owned(), p, ms);
+        let listed = partitions(&broker);
+        assert!(listed.contains(&x(0, 5)) && listed.contains(&x(1, 5)), "{listed:?}");
+        broker.commit_metadata(vec![retention("6")]).unwrap();
+        assert!(partitions(&broker).contains(&x(1, 6)));
+
+        let again =
+            vec![MetadataRecord::RemoveTopic { topic_id: old }, topic(new), partition(new, 0)];
+        broker.commit_metadata(again).unwrap();
+        let listed = partitions(&broker);
+        let default_retention = broker.config.retention_ms();
+        assert!(listed.contains(&x(0, default_retention)), "{listed:?}");
+        assert!(!listed.iter().any(|(t, p, _)| t == "x" && *p == 1), "{listed:?}");
+        let log_dir = broker.config.log_dir();
+        assert!(!storage.exists(&log_dir.join("x-1")), "the removed topic's data is deleted");
+        let ids = broker.lock_logs().partition_topic_id("x", 0).unwrap();
+        assert_eq!(ids, Some(new), "x-0 is the new topic's");
+
+        broker.flush_all();
+        drop(broker);
+        let reopened = open_on(&storage);
+        assert_eq!(partitions(&reopened), listed, "the replayed records have the same effects");
+    }
 
     #[test]
     fn topic_names_follow_kafka_rules() {

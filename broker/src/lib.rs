@@ -20,6 +20,7 @@ pub mod metadata;
 pub mod metrics;
 pub mod metrics_http;
 pub mod properties_file;
+pub mod publisher;
 pub mod quota;
 pub mod replica;
 pub mod runtime;

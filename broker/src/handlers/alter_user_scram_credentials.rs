@@ -4,7 +4,7 @@
 //! the metadata log, so they survive restarts and override the config file's users.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::alter_user_scram_credentials_response::AlterUserScramCredentialsResult;
@@ -18,7 +18,7 @@ use crate::broker::Broker;
 use crate::error::ApiError;
 use crate::metadata::MetadataRecord;
 use crate::security::credentials::{
-    ScramCredential, ScramMechanism, MAX_SCRAM_ITERATIONS, MIN_SCRAM_ITERATIONS,
+    Credentials, ScramCredential, ScramMechanism, MAX_SCRAM_ITERATIONS, MIN_SCRAM_ITERATIONS,
 };
 
 /// One user's requested change, once validated.
@@ -54,7 +54,45 @@ pub(super) fn handle(
     // Users in order of first appearance, each with its change or its error.
     let mut order: Vec<String> = Vec::new();
     let mut outcome: BTreeMap<String, Result<Change, ApiError>> = BTreeMap::new();
-    let mut credentials = broker.credentials.write().expect("credentials lock poisoned");
+    // Computed under the metadata lock, which every change of the live credentials holds (the
+    // publisher applies committed records before it is released): what is checked here is
+    // what the records apply to.
+    let committed = broker.update_metadata(|_image| {
+        let records = records(&request, &broker.credentials, &mut order, &mut outcome);
+        (records, ())
+    });
+    let results = order
+        .iter()
+        .map(|name| {
+            let result = AlterUserScramCredentialsResult::default().with_user(str_bytes(name));
+            let change = outcome.remove(name).expect("every user has an outcome");
+            match change.and_then(|c| committed.clone().map(|()| c)) {
+                Ok(Change::Upsert(mechanism, credential)) => {
+                    tracing::info!(user = %name, mechanism = mechanism.name(), iterations = credential.iterations, "SCRAM credential set");
+                    result
+                }
+                Ok(Change::Delete(mechanism)) => {
+                    tracing::info!(user = %name, mechanism = mechanism.name(), "SCRAM credential deleted");
+                    result
+                }
+                Err(e) => result
+                    .with_error_code(e.code())
+                    .with_error_message(Some(str_bytes(e.message))),
+            }
+        })
+        .collect();
+    AlterUserScramCredentialsResponse::default().with_results(results)
+}
+
+/// Validates each user's change into `outcome` (users in `order` of first appearance) and
+/// returns the records of the valid ones.
+fn records(
+    request: &AlterUserScramCredentialsRequest,
+    credentials: &RwLock<Credentials>,
+    order: &mut Vec<String>,
+    outcome: &mut BTreeMap<String, Result<Change, ApiError>>,
+) -> Vec<MetadataRecord> {
+    let credentials = credentials.read().expect("credentials lock poisoned");
     let mut add = |name: String, change: Result<Change, ApiError>| {
         use std::collections::btree_map::Entry;
         match outcome.entry(name) {
@@ -110,7 +148,7 @@ pub(super) fn handle(
         });
         add(name, change);
     }
-    let records: Vec<MetadataRecord> = order
+    order
         .iter()
         .filter_map(|name| match outcome.get(name)? {
             Ok(Change::Upsert(mechanism, credential)) => {
@@ -126,32 +164,7 @@ pub(super) fn handle(
             }),
             Err(_) => None,
         })
-        .collect();
-    // Under the credentials lock, so the log and the live credentials change in one order.
-    let committed = broker.commit_metadata(records);
-    let results = order
-        .iter()
-        .map(|name| {
-            let result = AlterUserScramCredentialsResult::default().with_user(str_bytes(name));
-            let change = outcome.remove(name).expect("every user has an outcome");
-            match change.and_then(|c| committed.clone().map(|()| c)) {
-                Ok(Change::Upsert(mechanism, credential)) => {
-                    tracing::info!(user = %name, mechanism = mechanism.name(), iterations = credential.iterations, "SCRAM credential set");
-                    credentials.upsert_scram(name, mechanism, credential);
-                    result
-                }
-                Ok(Change::Delete(mechanism)) => {
-                    tracing::info!(user = %name, mechanism = mechanism.name(), "SCRAM credential deleted");
-                    credentials.delete_scram(name, mechanism);
-                    result
-                }
-                Err(e) => result
-                    .with_error_code(e.code())
-                    .with_error_message(Some(str_bytes(e.message))),
-            }
-        })
-        .collect();
-    AlterUserScramCredentialsResponse::default().with_results(results)
+        .collect()
 }
 
 fn check_name(name: &str) -> Result<(), ApiError> {

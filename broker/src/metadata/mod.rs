@@ -5,16 +5,16 @@
 //! durable in the log, so replaying the log on start rebuilds exactly the image that was served.
 //! A later Raft quorum replaces [`MetadataStore::commit`]'s local append; nothing else changes.
 
+mod delta;
 mod image;
 mod records;
 
-use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use uuid::Uuid;
 
+pub use delta::{MetadataDelta, RemovedTopic};
 pub use image::{MetadataImage, PartitionImage, TopicImage};
 pub use records::{ConfigResource, MetadataRecord};
 
@@ -35,9 +35,9 @@ pub struct MetadataStore {
     image: Arc<MetadataImage>,
     log: PartitionLog,
     recovery_points: Arc<RecoveryPoints>,
-    /// Topic ids whose removal the replayed log records: a partition directory of one of them is
-    /// a deletion to finish, not a stray.
-    removed_topic_ids: BTreeSet<Uuid>,
+    /// The delta from the empty image to the replayed one: what start-up publishes. Its removed
+    /// topics name the partition directories that are deletions to finish, not strays.
+    replayed: MetadataDelta,
 }
 
 impl MetadataStore {
@@ -66,7 +66,7 @@ impl MetadataStore {
             recovery_points.get(METADATA_TOPIC, 0),
         )?;
         let mut image = MetadataImage::default();
-        let mut removed_topic_ids = BTreeSet::new();
+        let mut replayed = MetadataDelta::default();
         for stored in read_all(&log)? {
             let value = stored.value.as_deref().unwrap_or_default();
             let record: MetadataRecord = serde_json::from_slice(value).map_err(|e| {
@@ -84,17 +84,15 @@ impl MetadataStore {
                     log.dir().display()
                 ))
             })?;
-            if let MetadataRecord::RemoveTopic { topic_id } = &record {
-                removed_topic_ids.insert(*topic_id);
-            }
-            image.apply(&record);
+            replayed.replay(&mut image, &record);
         }
-        Ok(Self { image: Arc::new(image), log, recovery_points, removed_topic_ids })
+        Ok(Self { image: Arc::new(image), log, recovery_points, replayed })
     }
 
-    /// Topic ids the replayed log removed.
-    pub fn removed_topic_ids(&self) -> &BTreeSet<Uuid> {
-        &self.removed_topic_ids
+    /// What replaying the log changed from the empty image, handed out once: start-up
+    /// publishes it, so the logs are opened by the same path as at run time.
+    pub fn take_replayed(&mut self) -> MetadataDelta {
+        std::mem::take(&mut self.replayed)
     }
 
     /// The current image.
@@ -102,10 +100,16 @@ impl MetadataStore {
         &self.image
     }
 
-    /// Makes `records` durable as one batch, then applies them: all or nothing.
-    pub fn commit(&mut self, records: Vec<MetadataRecord>, now_ms: i64) -> Result<(), LogError> {
+    /// Makes `records` durable as one batch, then applies them: all or nothing. Returns what
+    /// they changed, for the publisher to perform the effects.
+    pub fn commit(
+        &mut self,
+        records: Vec<MetadataRecord>,
+        now_ms: i64,
+    ) -> Result<MetadataDelta, LogError> {
+        let mut delta = MetadataDelta::default();
         if records.is_empty() {
-            return Ok(());
+            return Ok(delta);
         }
         // Validate against a scratch image first so a bad record never reaches the log.
         let mut next = MetadataImage::clone(&self.image);
@@ -113,7 +117,7 @@ impl MetadataStore {
             next.check(record).map_err(|why| {
                 LogError::InvalidRecord(format!("metadata record refused: {why}"))
             })?;
-            next.apply(record);
+            delta.replay(&mut next, record);
         }
         let entries: Vec<_> = records
             .iter()
@@ -129,7 +133,7 @@ impl MetadataStore {
         if let Err(e) = self.recovery_points.update([point], &[]) {
             tracing::warn!(error = %e, "could not checkpoint the metadata log's recovery point");
         }
-        Ok(())
+        Ok(delta)
     }
 }
 

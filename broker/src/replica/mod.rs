@@ -88,11 +88,33 @@ impl ReplicaManager {
         Ok(made.clone())
     }
 
-    /// Stops `topic`-`partition` and deletes its log directory (`tag` names the deleted topic
-    /// id in the `-delete` rename).
-    pub fn delete_partition(&self, topic: &str, partition: i32, tag: &str) -> Result<(), LogError> {
-        self.lock_partitions().remove(&(topic.to_owned(), partition));
-        self.logs.lock().expect("log manager lock poisoned").remove(topic, partition, tag)
+    /// Stops `topic`-`partition` of the removed topic `topic_id` and deletes its log directory
+    /// (the `-delete` rename names the id). Only data of that topic is deleted: a directory
+    /// whose `partition.metadata` names another topic id (a topic of the same name created
+    /// since) is left alone, and one without it only if this node had the partition open.
+    pub fn delete_partition(
+        &self,
+        topic: &str,
+        partition: i32,
+        topic_id: Uuid,
+    ) -> Result<(), LogError> {
+        let key = (topic.to_owned(), partition);
+        let open = self.lock_partitions().contains_key(&key);
+        let mut logs = self.logs.lock().expect("log manager lock poisoned");
+        let recorded = logs.partition_topic_id(topic, partition)?;
+        if recorded != Some(topic_id) && !(recorded.is_none() && open) {
+            return Ok(());
+        }
+        self.lock_partitions().remove(&key);
+        logs.remove(topic, partition, &topic_id.simple().to_string())
+    }
+
+    /// Gives the log of `topic`-`partition`, if this node has it, a changed topic config.
+    pub fn set_log_config(&self, topic: &str, partition: i32, config: LogConfig) {
+        let logs = self.logs.lock().expect("log manager lock poisoned");
+        if let Some(log) = logs.get(topic, partition) {
+            log.lock().expect("partition lock poisoned").set_config(config);
+        }
     }
 
     /// DeleteRecords on one partition: [`HIGH_WATERMARK_OFFSET`] means the high watermark, as in

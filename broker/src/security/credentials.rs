@@ -240,6 +240,11 @@ impl ScramImage {
         self.changes.insert((user.to_owned(), mechanism), credential);
     }
 
+    /// No change recorded.
+    pub fn is_empty(&self) -> bool {
+        self.changes.is_empty()
+    }
+
     /// Applies every change to `credentials`, in order of user and mechanism.
     pub fn apply_to(&self, credentials: &mut Credentials) {
         for ((user, mechanism), change) in &self.changes {

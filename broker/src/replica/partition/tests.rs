@@ -139,7 +139,7 @@ fn delete_records_to_the_high_watermark_sentinel() {
     assert_eq!(replicas.delete_records("t", 0, HIGH_WATERMARK_OFFSET).unwrap(), 4);
     let unknown = replicas.delete_records("t", 1, HIGH_WATERMARK_OFFSET).unwrap_err();
     assert_eq!(unknown.error, ResponseError::UnknownTopicOrPartition);
-    replicas.delete_partition("t", 0, &id.simple().to_string()).unwrap();
+    replicas.delete_partition("t", 0, id).unwrap();
     assert!(replicas.partition("t", 0).is_none());
 }
 

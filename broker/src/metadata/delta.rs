@@ -1,0 +1,290 @@
+//! What a run of committed records changed, after Kafka's `MetadataDelta`/`TopicsDelta`: the
+//! input of the publisher, which performs the local effects (opening and deleting logs,
+//! reconfiguring them, updating credentials). A delta is built while the records are applied
+//! to the image ([`MetadataDelta::replay`]), so the image and the delta never disagree.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use uuid::Uuid;
+
+use super::image::MetadataImage;
+use super::records::{ConfigResource, MetadataRecord};
+use crate::quota::ClientQuotaEntity;
+use crate::security::credentials::ScramImage;
+
+/// A topic the delta removed: its name and the partitions it had when it was removed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemovedTopic {
+    /// The name it had (a later record of the same delta may give the name to a new topic).
+    pub name: String,
+    /// Its partitions at the removal.
+    pub partitions: BTreeSet<i32>,
+}
+
+/// The changes a run of records made to a [`MetadataImage`]. Topics are keyed by id, so a topic
+/// removed and created again under its name in one delta is a removal and a creation.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MetadataDelta {
+    /// Topics created by the delta that still exist at its end.
+    created_topics: BTreeSet<Uuid>,
+    /// Topics removed by the delta, created within it or before.
+    removed_topics: BTreeMap<Uuid, RemovedTopic>,
+    /// Partitions created or changed (leader, epoch, replicas), of topics existing at the end.
+    changed_partitions: BTreeMap<Uuid, BTreeSet<i32>>,
+    /// Topics existing at the end whose config overrides changed.
+    changed_topic_configs: BTreeSet<Uuid>,
+    /// Broker-level dynamic configs set or removed.
+    changed_broker_configs: BTreeSet<String>,
+    /// SCRAM credentials set (`Some`) or deleted (`None`), the last change of each.
+    scram: ScramImage,
+    /// Client quota (entity, key) pairs set or removed.
+    changed_client_quotas: BTreeSet<(ClientQuotaEntity, String)>,
+    /// ACLs created or removed, by id.
+    changed_acls: BTreeSet<Uuid>,
+    /// The new first producer id not handed out, if the delta reserved a block.
+    next_producer_id: Option<i64>,
+}
+
+impl MetadataDelta {
+    /// Notes what `record` changes in `image`, then applies it. `record` must fit the image
+    /// ([`MetadataImage::check`]).
+    pub fn replay(&mut self, image: &mut MetadataImage, record: &MetadataRecord) {
+        match record {
+            MetadataRecord::Topic { topic_id, .. } => {
+                self.created_topics.insert(*topic_id);
+            }
+            MetadataRecord::Partition { topic_id, partition, .. } => {
+                self.changed_partitions.entry(*topic_id).or_default().insert(*partition);
+            }
+            MetadataRecord::Config { resource: ConfigResource::Topic(topic), .. } => {
+                if let Some(topic) = image.topic(topic) {
+                    self.changed_topic_configs.insert(topic.topic_id);
+                }
+            }
+            MetadataRecord::Config { resource: ConfigResource::Broker, name, .. } => {
+                self.changed_broker_configs.insert(name.clone());
+            }
+            MetadataRecord::RemoveTopic { topic_id } => {
+                if let Some(topic) = image.topic_by_id(topic_id) {
+                    let removed = RemovedTopic {
+                        name: topic.name.clone(),
+                        partitions: topic.partitions.keys().copied().collect(),
+                    };
+                    self.removed_topics.insert(*topic_id, removed);
+                }
+                self.created_topics.remove(topic_id);
+                self.changed_partitions.remove(topic_id);
+                self.changed_topic_configs.remove(topic_id);
+            }
+            MetadataRecord::ProducerIds { next_producer_id } => {
+                self.next_producer_id = Some(*next_producer_id);
+            }
+            MetadataRecord::UserScramCredential { name, mechanism, credential } => {
+                self.scram.apply(name, *mechanism, Some(credential.clone()))
+            }
+            MetadataRecord::RemoveUserScramCredential { name, mechanism } => {
+                self.scram.apply(name, *mechanism, None)
+            }
+            MetadataRecord::ClientQuota { entity, key, .. } => {
+                self.changed_client_quotas.insert((entity.clone(), key.clone()));
+            }
+            MetadataRecord::AccessControlEntry { id, .. }
+            | MetadataRecord::RemoveAccessControlEntry { id } => {
+                self.changed_acls.insert(*id);
+            }
+        }
+        image.apply(record);
+    }
+
+    /// Nothing changed.
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+
+    /// Topics created by the delta that still exist at its end.
+    pub fn created_topics(&self) -> &BTreeSet<Uuid> {
+        &self.created_topics
+    }
+
+    /// Topics removed by the delta, by id.
+    pub fn removed_topics(&self) -> &BTreeMap<Uuid, RemovedTopic> {
+        &self.removed_topics
+    }
+
+    /// Partitions created or changed, by topic id, of topics that exist at the end.
+    pub fn changed_partitions(&self) -> &BTreeMap<Uuid, BTreeSet<i32>> {
+        &self.changed_partitions
+    }
+
+    /// Topics that exist at the end whose config overrides changed.
+    pub fn changed_topic_configs(&self) -> &BTreeSet<Uuid> {
+        &self.changed_topic_configs
+    }
+
+    /// Broker-level dynamic configs set or removed.
+    pub fn changed_broker_configs(&self) -> &BTreeSet<String> {
+        &self.changed_broker_configs
+    }
+
+    /// SCRAM credentials set or deleted.
+    pub fn scram(&self) -> &ScramImage {
+        &self.scram
+    }
+
+    /// Client quota (entity, key) pairs set or removed.
+    pub fn changed_client_quotas(&self) -> &BTreeSet<(ClientQuotaEntity, String)> {
+        &self.changed_client_quotas
+    }
+
+    /// ACLs created or removed.
+    pub fn changed_acls(&self) -> &BTreeSet<Uuid> {
+        &self.changed_acls
+    }
+
+    /// The first producer id not handed out, if the delta reserved producer ids.
+    pub fn next_producer_id(&self) -> Option<i64> {
+        self.next_producer_id
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::security::credentials::{ScramCredential, ScramMechanism};
+
+    fn topic(name: &str, id: u128) -> MetadataRecord {
+        MetadataRecord::Topic { name: name.into(), topic_id: Uuid::from_u128(id) }
+    }
+
+    fn partition(id: u128, partition: i32, leader_epoch: i32) -> MetadataRecord {
+        MetadataRecord::Partition {
+            topic_id: Uuid::from_u128(id),
+            partition,
+            leader: 1,
+            leader_epoch,
+            replicas: vec![1],
+        }
+    }
+
+    fn config(topic: &str, name: &str, value: Option<&str>) -> MetadataRecord {
+        MetadataRecord::Config {
+            resource: ConfigResource::Topic(topic.into()),
+            name: name.into(),
+            value: value.map(Into::into),
+        }
+    }
+
+    fn remove(id: u128) -> MetadataRecord {
+        MetadataRecord::RemoveTopic { topic_id: Uuid::from_u128(id) }
+    }
+
+    /// Replays `records` over `image`, checking each first as a commit does.
+    fn replay(image: &mut MetadataImage, records: &[MetadataRecord]) -> MetadataDelta {
+        let mut delta = MetadataDelta::default();
+        for record in records {
+            image.check(record).unwrap();
+            delta.replay(image, record);
+        }
+        delta
+    }
+
+    fn ids(ids: &[u128]) -> BTreeSet<Uuid> {
+        ids.iter().map(|id| Uuid::from_u128(*id)).collect()
+    }
+
+    fn parts(topic_id: u128, partitions: &[i32]) -> BTreeMap<Uuid, BTreeSet<i32>> {
+        BTreeMap::from([(Uuid::from_u128(topic_id), partitions.iter().copied().collect())])
+    }
+
+    #[test]
+    fn a_created_topic_is_a_creation_with_its_partitions_and_configs() {
+        let mut image = MetadataImage::default();
+        let delta = replay(
+            &mut image,
+            &[topic("t", 1), partition(1, 0, 0), partition(1, 1, 0), config("t", "a", Some("1"))],
+        );
+        assert_eq!(delta.created_topics(), &ids(&[1]));
+        assert_eq!(delta.changed_partitions(), &parts(1, &[0, 1]));
+        assert_eq!(delta.changed_topic_configs(), &ids(&[1]));
+        assert!(delta.removed_topics().is_empty());
+        assert_eq!(image.topic("t").unwrap().partitions.len(), 2);
+    }
+
+    #[test]
+    fn a_removed_topic_is_named_with_the_partitions_it_had() {
+        let mut image = MetadataImage::default();
+        replay(&mut image, &[topic("t", 1), partition(1, 0, 0), partition(1, 1, 0)]);
+        let delta = replay(&mut image, &[remove(1)]);
+        let removed = RemovedTopic { name: "t".into(), partitions: BTreeSet::from([0, 1]) };
+        assert_eq!(delta.removed_topics(), &BTreeMap::from([(Uuid::from_u128(1), removed)]));
+        assert!(delta.created_topics().is_empty() && delta.changed_partitions().is_empty());
+        assert!(image.topic("t").is_none());
+    }
+
+    #[test]
+    fn a_config_change_names_only_the_topic_whose_configs_changed() {
+        let mut image = MetadataImage::default();
+        replay(&mut image, &[topic("t", 1), partition(1, 0, 0), topic("u", 2), partition(2, 0, 0)]);
+        let delta =
+            replay(&mut image, &[config("u", "retention.ms", Some("5")), config("u", "x", None)]);
+        assert_eq!(delta.changed_topic_configs(), &ids(&[2]));
+        assert!(delta.created_topics().is_empty() && delta.changed_partitions().is_empty());
+        assert!(delta.removed_topics().is_empty());
+    }
+
+    #[test]
+    fn added_partitions_are_the_only_changed_ones() {
+        let mut image = MetadataImage::default();
+        replay(&mut image, &[topic("t", 1), partition(1, 0, 0), partition(1, 1, 0)]);
+        let delta = replay(&mut image, &[partition(1, 2, 0), partition(1, 3, 0)]);
+        assert_eq!(delta.changed_partitions(), &parts(1, &[2, 3]));
+        assert!(delta.created_topics().is_empty(), "the topic existed before");
+    }
+
+    #[test]
+    fn a_topic_removed_then_created_again_in_one_delta_is_both() {
+        let mut image = MetadataImage::default();
+        replay(&mut image, &[topic("t", 1), partition(1, 0, 0), partition(1, 1, 0)]);
+        let delta = replay(&mut image, &[remove(1), topic("t", 2), partition(2, 0, 0)]);
+        assert_eq!(delta.removed_topics()[&Uuid::from_u128(1)].partitions, BTreeSet::from([0, 1]));
+        assert_eq!(delta.created_topics(), &ids(&[2]));
+        assert_eq!(delta.changed_partitions(), &parts(2, &[0]));
+    }
+
+    #[test]
+    fn a_topic_created_then_removed_in_one_delta_is_only_a_removal() {
+        // As start-up's replay of a log where a topic lived and died: its directories may
+        // still be on disk, so the removal is kept; nothing is to be opened.
+        let mut image = MetadataImage::default();
+        let delta = replay(
+            &mut image,
+            &[topic("t", 1), partition(1, 0, 0), config("t", "a", Some("1")), remove(1)],
+        );
+        assert_eq!(delta.removed_topics()[&Uuid::from_u128(1)].partitions, BTreeSet::from([0]));
+        assert!(delta.created_topics().is_empty());
+        assert!(delta.changed_partitions().is_empty() && delta.changed_topic_configs().is_empty());
+    }
+
+    #[test]
+    fn credentials_keep_the_last_change_of_each_user_and_mechanism() {
+        let mut image = MetadataImage::default();
+        let credential = ScramCredential::derive(ScramMechanism::Sha256, b"pw", &[1; 16], 4096);
+        let set = MetadataRecord::UserScramCredential {
+            name: "alice".into(),
+            mechanism: ScramMechanism::Sha256,
+            credential: credential.clone(),
+        };
+        let delete = MetadataRecord::RemoveUserScramCredential {
+            name: "alice".into(),
+            mechanism: ScramMechanism::Sha256,
+        };
+        let delta = replay(&mut image, &[set.clone(), delete]);
+        let mut deleted = ScramImage::default();
+        deleted.apply("alice", ScramMechanism::Sha256, None);
+        assert_eq!(delta.scram(), &deleted);
+        let delta = replay(&mut image, &[set]);
+        assert_eq!(delta.scram(), image.scram(), "the image holds only alice's credential");
+        assert!(!delta.is_empty());
+        assert!(MetadataDelta::default().is_empty());
+    }
+}
