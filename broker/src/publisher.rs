@@ -193,14 +193,7 @@ mod tests {
         }
     }
 
-    fn replay(image: &mut MetadataImage, records: &[MetadataRecord]) -> MetadataDelta {
-        let mut delta = MetadataDelta::default();
-        for record in records {
-            image.check(record).unwrap();
-            delta.replay(image, record);
-        }
-        delta
-    }
+    use crate::metadata::delta::replay_checked as replay;
 
     fn append_one(node: &Node, topic: &str, partition: i32) {
         let target = node.replicas.partition(topic, partition).unwrap();

@@ -147,6 +147,20 @@ impl MetadataDelta {
     }
 }
 
+/// Replays `records` over `image`, checking each first as a commit does (for tests).
+#[cfg(test)]
+pub(crate) fn replay_checked(
+    image: &mut MetadataImage,
+    records: &[MetadataRecord],
+) -> MetadataDelta {
+    let mut delta = MetadataDelta::default();
+    for record in records {
+        image.check(record).unwrap();
+        delta.replay(image, record);
+    }
+    delta
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -178,15 +192,7 @@ mod tests {
         MetadataRecord::RemoveTopic { topic_id: Uuid::from_u128(id) }
     }
 
-    /// Replays `records` over `image`, checking each first as a commit does.
-    fn replay(image: &mut MetadataImage, records: &[MetadataRecord]) -> MetadataDelta {
-        let mut delta = MetadataDelta::default();
-        for record in records {
-            image.check(record).unwrap();
-            delta.replay(image, record);
-        }
-        delta
-    }
+    use super::replay_checked as replay;
 
     fn ids(ids: &[u128]) -> BTreeSet<Uuid> {
         ids.iter().map(|id| Uuid::from_u128(*id)).collect()

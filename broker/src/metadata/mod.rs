@@ -5,7 +5,7 @@
 //! durable in the log, so replaying the log on start rebuilds exactly the image that was served.
 //! A later Raft quorum replaces [`MetadataStore::commit`]'s local append; nothing else changes.
 
-mod delta;
+pub(crate) mod delta;
 mod image;
 mod records;
 
