@@ -441,31 +441,11 @@ mod tests {
         idempotent[43..51].copy_from_slice(&7i64.to_be_bytes()); // producer id
         idempotent[51..53].copy_from_slice(&0i16.to_be_bytes()); // epoch
         idempotent[53..57].copy_from_slice(&0i32.to_be_bytes()); // base sequence
-        let mut gzip = BytesMut::new();
-        let records = [kafka_protocol::records::Record {
-            transactional: false,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: 0,
-            producer_id: -1,
-            producer_epoch: -1,
-            timestamp_type: kafka_protocol::records::TimestampType::Creation,
-            offset: 0,
-            sequence: -1,
-            timestamp: NOW_MS,
-            key: None,
-            value: Some(Bytes::from_static(b"compressed")),
-            headers: Default::default(),
-        }];
-        kafka_protocol::records::RecordBatchEncoder::encode(
-            &mut gzip,
-            records.iter(),
-            &kafka_protocol::records::RecordEncodeOptions {
-                version: 2,
-                compression: kafka_protocol::records::Compression::Gzip,
-            },
-        )
-        .unwrap();
+        let gzip = crate::internal_records::encode_batch_with(
+            &[(None, Some(Bytes::from_static(b"compressed")))],
+            NOW_MS,
+            kafka_protocol::records::Compression::Gzip,
+        );
         for (name, flags, bytes) in [
             ("plain", 0u8, plain.to_vec()),
             ("plain-twice-small-segments", 2 | 4, [&plain[..], &plain[..]].concat()),

@@ -12,6 +12,15 @@ use kafka_protocol::records::{
 /// Encodes `(key, value)` pairs as one uncompressed v2 batch with base offset 0 (the log assigns
 /// the real offset on append).
 pub fn encode_batch(entries: &[(Option<Bytes>, Option<Bytes>)], timestamp_ms: i64) -> BytesMut {
+    encode_batch_with(entries, timestamp_ms, Compression::None)
+}
+
+/// [`encode_batch`] with the records section in `compression`.
+pub fn encode_batch_with(
+    entries: &[(Option<Bytes>, Option<Bytes>)],
+    timestamp_ms: i64,
+    compression: Compression,
+) -> BytesMut {
     let records: Vec<Record> = entries
         .iter()
         .enumerate()
@@ -38,9 +47,9 @@ pub fn encode_batch(entries: &[(Option<Bytes>, Option<Bytes>)], timestamp_ms: i6
     RecordBatchEncoder::encode(
         &mut buf,
         records.iter(),
-        &RecordEncodeOptions { version: 2, compression: Compression::None },
+        &RecordEncodeOptions { version: 2, compression },
     )
-    .expect("encoding an uncompressed v2 batch into memory cannot fail");
+    .expect("encoding a v2 batch into memory cannot fail");
     buf
 }
 

@@ -260,32 +260,11 @@ mod tests {
 
     const NOW: i64 = 1_700_000_000_000;
 
-    /// One uncompressed batch of `values` stamped `timestamp` (sequence numbers that follow
-    /// the offsets keep kafka-protocol's encoder from splitting it).
+    /// One uncompressed batch of `values` stamped `timestamp`.
     fn batch(values: &[&'static str], timestamp: i64) -> Vec<u8> {
-        use kafka_protocol::records::*;
-        let records: Vec<Record> = values
-            .iter()
-            .enumerate()
-            .map(|(i, v)| Record {
-                transactional: false,
-                control: false,
-                delete_horizon: false,
-                partition_leader_epoch: 0,
-                producer_id: -1,
-                producer_epoch: -1,
-                timestamp_type: TimestampType::Creation,
-                offset: i as i64,
-                sequence: i as i32,
-                timestamp,
-                key: None,
-                value: Some(Bytes::from_static(v.as_bytes())),
-                headers: Default::default(),
-            })
-            .collect();
-        let mut buf = bytes::BytesMut::new();
-        let options = RecordEncodeOptions { version: 2, compression: Compression::None };
-        RecordBatchEncoder::encode(&mut buf, records.iter(), &options).unwrap();
+        let entries: Vec<_> =
+            values.iter().map(|v| (None, Some(Bytes::from_static(v.as_bytes())))).collect();
+        let buf = crate::internal_records::encode_batch(&entries, timestamp);
         assert_eq!(batch::split_and_validate(&buf).unwrap().len(), 1, "one batch");
         buf.to_vec()
     }
