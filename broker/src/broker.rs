@@ -22,8 +22,8 @@ use crate::internal_records::{encode_batch, read_all};
 use crate::limits::{LogThrottle, MemoryPool};
 use crate::log::{LogConfig, LogManager};
 use crate::metadata::{
-    ConfigResource, MetadataDelta, MetadataImage, MetadataRecord, MetadataStore, TopicImage,
-    METADATA_LOG_DIR, METADATA_TOPIC,
+    ConfigResource, MetadataDelta, MetadataImage, MetadataRecord, MetadataStore, PartitionRecord,
+    TopicImage, METADATA_LOG_DIR, METADATA_TOPIC,
 };
 use crate::metrics::BrokerMetrics;
 use crate::publisher::MetadataPublisher;
@@ -373,12 +373,12 @@ impl Broker {
         }
         let topic_id = self.random_uuid();
         let mut records = vec![MetadataRecord::Topic { name: name.to_owned(), topic_id }];
-        records.extend((0..partitions).map(|partition| MetadataRecord::Partition {
-            topic_id,
-            partition,
-            leader: self.node.node_id,
-            leader_epoch: 0,
-            replicas: vec![self.node.node_id],
+        records.extend((0..partitions).map(|partition| {
+            MetadataRecord::Partition(PartitionRecord::new(
+                topic_id,
+                partition,
+                vec![self.node.node_id],
+            ))
         }));
         records.extend(configs.iter().map(|(key, value)| MetadataRecord::Config {
             resource: ConfigResource::Topic(name.to_owned()),
@@ -420,12 +420,9 @@ impl Broker {
             return Ok(());
         }
         let records = (current..count)
-            .map(|partition| MetadataRecord::Partition {
-                topic_id: topic.topic_id,
-                partition,
-                leader: self.node.node_id,
-                leader_epoch: 0,
-                replicas: vec![self.node.node_id],
+            .map(|partition| {
+                let replicas = vec![self.node.node_id];
+                MetadataRecord::Partition(PartitionRecord::new(topic.topic_id, partition, replicas))
             })
             .collect();
         self.commit_and_publish(&mut store, records)
@@ -498,6 +495,8 @@ impl Broker {
         if block.next >= block.end {
             let start = self.metadata().next_producer_id().max(block.end);
             self.commit_metadata(vec![MetadataRecord::ProducerIds {
+                broker_id: self.node.node_id,
+                broker_epoch: -1,
                 next_producer_id: start + PRODUCER_ID_BLOCK,
             }])?;
             block.next = start;
@@ -866,12 +865,8 @@ mod tests {
         let broker = open_on(&storage);
         let node = broker.node.node_id;
         let (old, new) = (Uuid::from_u128(1), Uuid::from_u128(2));
-        let partition = |topic_id, partition| MetadataRecord::Partition {
-            topic_id,
-            partition,
-            leader: node,
-            leader_epoch: 0,
-            replicas: vec![node],
+        let partition = |topic_id, partition| {
+            MetadataRecord::Partition(PartitionRecord::new(topic_id, partition, vec![node]))
         };
         let retention = |ms: &str| MetadataRecord::Config {
             resource: ConfigResource::Topic("x".into()),

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::security::jaas::JAAS_SYNTAX;
 
+pub mod cluster;
 pub mod names;
 
 /// Everything the broker reads from its configuration file. Property names are Kafka's own
@@ -202,6 +203,28 @@ pub struct BrokerConfig {
     /// Whether a resource that no ACL covers is open to everyone.
     #[serde(rename = "allow.everyone.if.no.acl.found")]
     pub allow_everyone_if_no_acl_found: bool,
+    /// `broker`, `controller`, or `broker,controller` (Kafka's `process.roles`). Unset: one
+    /// combined node that is the only voter of its own quorum, as this broker has always run;
+    /// set, Kafka's KRaft rules apply in full (`config::cluster`).
+    #[serde(rename = "process.roles")]
+    pub process_roles: Option<String>,
+    /// The controller quorum's voters, `{id}@{host}:{port}` comma-separated.
+    #[serde(rename = "controller.quorum.voters")]
+    pub controller_quorum_voters: String,
+    /// Controllers to discover the quorum from, `host:port` comma-separated (KIP-853).
+    #[serde(rename = "controller.quorum.bootstrap.servers")]
+    pub controller_quorum_bootstrap_servers: String,
+    /// The listeners controllers use, comma-separated names from `listeners`.
+    #[serde(rename = "controller.listener.names")]
+    pub controller_listener_names: String,
+    /// The listener brokers replicate over; unset, the one named `PLAINTEXT` (Kafka's default
+    /// `security.inter.broker.protocol`).
+    #[serde(rename = "inter.broker.listener.name")]
+    pub inter_broker_listener_name_config: Option<String>,
+    /// Replicas of a topic created without a replication factor (CreateTopics' -1, and
+    /// auto-created topics).
+    #[serde(rename = "default.replication.factor")]
+    pub default_replication_factor: i32,
     /// Where the Prometheus metrics endpoint (`GET /metrics`) listens, under the property name
     /// of Strimzi's Prometheus metrics reporter: `http://:9404` (every interface) or
     /// `http://127.0.0.1:9404`. Unset: no endpoint.
@@ -271,6 +294,12 @@ impl Default for BrokerConfig {
             super_users: String::new(),
             allow_everyone_if_no_acl_found: false,
             prometheus_metrics_reporter_listener: None,
+            process_roles: None,
+            controller_quorum_voters: String::new(),
+            controller_quorum_bootstrap_servers: String::new(),
+            controller_listener_names: String::new(),
+            inter_broker_listener_name_config: None,
+            default_replication_factor: 1,
         }
     }
 }
@@ -719,6 +748,16 @@ impl BrokerConfig {
                 self.offsets_topic_num_partitions
             ));
         }
+        if self.default_replication_factor < 1 {
+            return invalid(format!(
+                "default.replication.factor must be at least 1, got {}",
+                self.default_replication_factor
+            ));
+        }
+        let roles = self.process_roles()?;
+        if self.process_roles.is_some() {
+            cluster::validate(self, roles, &listeners, &advertised)?;
+        }
         // Broker defaults of topic configs take the topic config's validator, as in Kafka.
         for (property, topic_config, value) in [
             ("compression.type", "compression.type", self.compression_type.clone()),
@@ -743,6 +782,19 @@ impl BrokerConfig {
                 .map_err(|e| ConfigError::Invalid(format!("{property}: {}", e.message)))?;
         }
         Ok(())
+    }
+
+    /// Parsed `process.roles`; unset, a combined node.
+    pub fn process_roles(&self) -> Result<cluster::ProcessRoles, ConfigError> {
+        match &self.process_roles {
+            Some(text) => cluster::parse_process_roles(text),
+            None => Ok(cluster::ProcessRoles { broker: true, controller: true }),
+        }
+    }
+
+    /// `inter.broker.listener.name`, or Kafka's default: the listener named `PLAINTEXT`.
+    pub fn inter_broker_listener_name(&self) -> String {
+        self.inter_broker_listener_name_config.clone().unwrap_or_else(|| "PLAINTEXT".into())
     }
 
     /// Parsed `listeners`.

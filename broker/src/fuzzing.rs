@@ -23,7 +23,7 @@ use crate::config::{BrokerConfig, SecurityProtocol};
 use crate::internal_records::{encode_batch, read_all};
 use crate::log::checkpoint::RecoveryPoints;
 use crate::log::{batch, LogConfig, LogError, PartitionLog};
-use crate::metadata::{MetadataImage, MetadataRecord, MetadataStore, METADATA_LOG_DIR};
+use crate::metadata::{records, MetadataImage, MetadataRecord, MetadataStore, METADATA_LOG_DIR};
 use crate::security::credentials::{ScramCredential, ScramMechanism};
 use crate::security::sasl::SaslState;
 use crate::security::Session;
@@ -365,25 +365,26 @@ fn split_messages(data: &[u8]) -> impl Iterator<Item = &[u8]> {
     })
 }
 
-/// (d) Metadata records (one JSON value per line, as `MetadataStore` stores them in the
-/// metadata log) through the decoder and the image: committed one by one with
-/// `MetadataStore::commit`, then the log is replayed by `MetadataStore::open`; and the raw
-/// lines, written as one batch into a metadata log, replayed by `MetadataStore::open`.
+/// (d) Metadata records in Kafka's binary form (as `MetadataStore` stores them in the
+/// metadata log's record values), each preceded by its length as a big-endian u16, through the
+/// decoder and the image: committed one by one with `MetadataStore::commit`, then the log is
+/// replayed by `MetadataStore::open`; and the raw values, written as one batch into a metadata
+/// log, replayed by `MetadataStore::open`.
 ///
 /// Invariants: nothing panics (an inconsistent metadata log refuses to open with an error);
 /// a decoded record encodes back to itself; replaying what was committed rebuilds exactly the
 /// image that was served (the metadata module's architecture invariant).
 pub fn metadata_records(data: &[u8]) {
-    let lines: Vec<&[u8]> = data.split(|b| *b == b'\n').collect();
+    let values = length_prefixed(data);
     let log_dir = Path::new("/fuzz");
 
     let storage: Arc<dyn Storage> = Arc::new(MemoryStorage::new());
     let mut store = open_metadata(storage.clone(), log_dir).expect("opens empty");
-    for line in &lines {
-        let Ok(record) = serde_json::from_slice::<MetadataRecord>(line) else { continue };
-        let json = serde_json::to_vec(&record).expect("records serialize");
-        let again: MetadataRecord = serde_json::from_slice(&json).expect("encoded records decode");
-        assert_eq!(again, record, "{}", String::from_utf8_lossy(&json));
+    for value in &values {
+        let Ok(record) = records::decode(value) else { continue };
+        let encoded = records::encode(&record);
+        let again = records::decode(&encoded).expect("encoded records decode");
+        assert_eq!(again, record, "{encoded:?}");
         let before = MetadataImage::clone(store.image());
         if store.commit(vec![record], NOW_MS).is_err() {
             assert_eq!(**store.image(), before, "a refused record changed the image");
@@ -394,14 +395,29 @@ pub fn metadata_records(data: &[u8]) {
     let replayed = open_metadata(storage, log_dir).expect("committed records replay");
     assert_eq!(**replayed.image(), served, "replay differs from the image served");
 
+    if values.is_empty() {
+        return; // A batch holds at least one record.
+    }
     let storage: Arc<dyn Storage> = Arc::new(MemoryStorage::new());
     let config = LogConfig { flush_interval_messages: 1, ..LogConfig::default() };
     let dir = log_dir.join(METADATA_LOG_DIR);
     let mut log = PartitionLog::open(storage.clone(), dir, config, NOW_MS).expect("opens");
-    let entries: Vec<_> = lines.iter().map(|l| (None, Some(Bytes::copy_from_slice(l)))).collect();
+    let entries: Vec<_> = values.iter().map(|v| (None, Some(Bytes::copy_from_slice(v)))).collect();
     log.append(&mut encode_batch(&entries, NOW_MS), 0, NOW_MS).expect("appends");
     drop(log);
     let _ = open_metadata(storage, log_dir);
+}
+
+/// `data` as values each preceded by a big-endian u16 length; a short last value is cut to
+/// what is there.
+fn length_prefixed(mut data: &[u8]) -> Vec<&[u8]> {
+    let mut values = Vec::new();
+    while let [hi, lo, rest @ ..] = data {
+        let len = usize::from(u16::from_be_bytes([*hi, *lo])).min(rest.len());
+        values.push(&rest[..len]);
+        data = &rest[len..];
+    }
+    values
 }
 
 /// `MetadataStore::open` as the broker calls it, with the log dir's recovery points.
@@ -490,15 +506,9 @@ mod tests {
         }
 
         let topic_id = Uuid::from_u128(0x1234);
-        let records = [
+        let every = [
             MetadataRecord::Topic { name: "t".into(), topic_id },
-            MetadataRecord::Partition {
-                topic_id,
-                partition: 0,
-                leader: 1,
-                leader_epoch: 0,
-                replicas: vec![1],
-            },
+            MetadataRecord::Partition(crate::metadata::PartitionRecord::new(topic_id, 0, vec![1])),
             MetadataRecord::Config {
                 resource: crate::metadata::ConfigResource::Topic("t".into()),
                 name: "retention.ms".into(),
@@ -509,7 +519,7 @@ mod tests {
                 name: "log.retention.ms".into(),
                 value: None,
             },
-            MetadataRecord::ProducerIds { next_producer_id: 1000 },
+            MetadataRecord::ProducerIds { broker_id: 1, broker_epoch: -1, next_producer_id: 1000 },
             MetadataRecord::UserScramCredential {
                 name: "alice".into(),
                 mechanism: ScramMechanism::Sha256,
@@ -540,13 +550,57 @@ mod tests {
                 },
             },
             MetadataRecord::RemoveAccessControlEntry { id: Uuid::from_u128(9) },
+            MetadataRecord::RegisterBroker(crate::metadata::RegisterBrokerRecord {
+                broker_id: 2,
+                incarnation_id: Uuid::from_u128(5),
+                broker_epoch: 10,
+                endpoints: vec![crate::metadata::BrokerEndpoint {
+                    name: "PLAINTEXT".into(),
+                    host: "localhost".into(),
+                    port: 9092,
+                    security_protocol: 0,
+                }],
+                features: Vec::new(),
+                rack: None,
+                fenced: true,
+                in_controlled_shutdown: false,
+            }),
+            MetadataRecord::UnfenceBroker { id: 2, epoch: 10 },
+            MetadataRecord::PartitionChange(crate::metadata::PartitionChangeRecord {
+                isr: Some(vec![1, 2]),
+                leader: 2,
+                ..crate::metadata::PartitionChangeRecord::new(topic_id, 0)
+            }),
+            MetadataRecord::BrokerRegistrationChange(
+                crate::metadata::BrokerRegistrationChangeRecord {
+                    broker_id: 2,
+                    broker_epoch: 10,
+                    fenced: 1,
+                    in_controlled_shutdown: 1,
+                },
+            ),
+            MetadataRecord::FenceBroker { id: 2, epoch: 10 },
+            MetadataRecord::UnregisterBroker { broker_id: 2, broker_epoch: 10 },
+            MetadataRecord::FeatureLevel { name: "metadata.version".into(), feature_level: 27 },
+            MetadataRecord::NoOp,
+            // Found by this target when records were JSON: a float that did not survive.
+            MetadataRecord::ClientQuota {
+                entity: ClientQuotaEntity { user: Some(EntityName::Default), client_id: None },
+                key: "request_percentage".into(),
+                value: Some(QuotaValue(1.4444444444444447e69)),
+            },
             MetadataRecord::RemoveTopic { topic_id },
         ];
-        let lines: Vec<String> =
-            records.iter().map(|r| serde_json::to_string(r).unwrap()).collect();
-        write("metadata_records", "every-record", lines.join("\n").as_bytes());
-        for (i, line) in lines.iter().enumerate() {
-            write("metadata_records", &format!("record-{i}"), line.as_bytes());
+        let framed: Vec<Vec<u8>> = every
+            .iter()
+            .map(|r| {
+                let value = records::encode(r);
+                [&(value.len() as u16).to_be_bytes()[..], &value].concat()
+            })
+            .collect();
+        write("metadata_records", "every-record", &framed.concat());
+        for (i, value) in framed.iter().enumerate() {
+            write("metadata_records", &format!("record-{i}"), value);
         }
     }
 

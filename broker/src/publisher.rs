@@ -117,7 +117,7 @@ mod tests {
     use super::*;
     use crate::internal_records::encode_batch;
     use crate::log::LogManager;
-    use crate::metadata::{ConfigResource, MetadataRecord, MetadataStore};
+    use crate::metadata::{ConfigResource, MetadataRecord, MetadataStore, PartitionRecord};
     use crate::security::credentials::{ScramCredential, ScramMechanism};
     use crate::storage::{MemoryStorage, Storage};
 
@@ -176,13 +176,8 @@ mod tests {
     }
 
     fn partition(id: u128, partition: i32) -> MetadataRecord {
-        MetadataRecord::Partition {
-            topic_id: Uuid::from_u128(id),
-            partition,
-            leader: BrokerConfig::default().node_id,
-            leader_epoch: 0,
-            replicas: vec![BrokerConfig::default().node_id],
-        }
+        let replicas = vec![BrokerConfig::default().node_id];
+        MetadataRecord::Partition(PartitionRecord::new(Uuid::from_u128(id), partition, replicas))
     }
 
     fn retention(topic: &str, ms: i64) -> MetadataRecord {

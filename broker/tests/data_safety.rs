@@ -422,8 +422,10 @@ async fn producer_ids_are_not_reused_after_the_metadata_log_lost_its_tail() {
     let reserving = batch_positions(&bytes)
         .into_iter()
         .find(|(pos, size)| {
-            String::from_utf8_lossy(&bytes[*pos as usize..(*pos + *size) as usize])
-                .contains("ProducerIds")
+            // A ProducerIdsRecord value in Kafka's form: frame version 1, type 15, version 0,
+            // then the broker id (node.id 1).
+            let batch = &bytes[*pos as usize..(*pos + *size) as usize];
+            batch.windows(7).any(|w| w == [1, 15, 0, 0, 0, 0, 1])
         })
         .expect("a batch reserves producer ids");
     std::fs::write(&log, &bytes[..reserving.0 as usize]).unwrap();

@@ -9,7 +9,7 @@
 /// pools and socket buffers (requests run as tokio tasks, sockets keep the OS defaults),
 /// replication on a single node, the log cleaner (compaction is refused), and tuning of
 /// mechanisms this broker does not have. Properties that would change behaviour if ignored
-/// (`controller.listener.names`, `log.cleanup.policy`, …) stay unknown and are refused.
+/// (`log.cleanup.policy`, …) stay unknown and are refused.
 pub const NO_EFFECT: &[(&str, &str)] = &[
     ("num.network.threads", THREADS),
     ("num.io.threads", THREADS),
@@ -22,7 +22,6 @@ pub const NO_EFFECT: &[(&str, &str)] = &[
     ("socket.receive.buffer.bytes", SOCKETS),
     ("socket.listen.backlog.size", SOCKETS),
     ("log.cleaner.", CLEANER),
-    ("default.replication.factor", SINGLE_NODE),
     ("offsets.topic.replication.factor", SINGLE_NODE),
     ("transaction.state.log.replication.factor", SINGLE_NODE),
     ("transaction.state.log.min.isr", SINGLE_NODE),

@@ -111,12 +111,26 @@ fn create_topic(
         }
         partitions = topic.assignments.len() as i32;
     }
-    if !matches!(topic.replication_factor, -1 | 1) {
+    let replication_factor = match topic.replication_factor {
+        -1 => broker.config.default_replication_factor,
+        factor if factor < 1 => {
+            return Err(ApiError::new(
+                ResponseError::InvalidReplicationFactor,
+                "Replication factor must be larger than 0, or -1 to use the default value.",
+            ))
+        }
+        factor => i32::from(factor),
+    };
+    // The brokers a replica can be placed on: this node alone, until brokers register with a
+    // controller (the cluster's next step).
+    let registered_brokers = 1;
+    if replication_factor > registered_brokers {
         return Err(ApiError::new(
             ResponseError::InvalidReplicationFactor,
             format!(
-                "replication factor {} is larger than the number of brokers (1)",
-                topic.replication_factor
+                "Unable to replicate the partition {replication_factor} time(s): The target \
+                 replication factor of {replication_factor} cannot be reached because only \
+                 {registered_brokers} broker(s) are registered."
             ),
         ));
     }

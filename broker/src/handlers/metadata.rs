@@ -172,13 +172,14 @@ fn topic_response(
         .iter()
         .map(|(index, p)| {
             let replicas: Vec<BrokerId> = p.replicas.iter().copied().map(BrokerId).collect();
+            let isr: Vec<BrokerId> = p.isr.iter().copied().map(BrokerId).collect();
             let partition = MetadataResponsePartition::default()
                 .with_partition_index(*index)
                 .with_leader_epoch(p.leader_epoch);
             match unadvertised {
                 None => partition
                     .with_leader_id(BrokerId(p.leader))
-                    .with_isr_nodes(replicas.clone())
+                    .with_isr_nodes(isr)
                     .with_replica_nodes(replicas),
                 Some(error) => {
                     // v0 lists only replicas reachable on this listener: none.

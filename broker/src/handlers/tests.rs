@@ -968,8 +968,9 @@ async fn scram_credentials_are_altered_described_and_persisted() {
     let file = crate::storage::Storage::open(&*storage, &segment, false).unwrap();
     let mut bytes = vec![0; file.len().unwrap() as usize];
     file.read_exact_at(0, &mut bytes).unwrap();
-    let text = String::from_utf8_lossy(&bytes);
-    assert!(text.contains("UserScramCredential") && !text.contains("alice-secret"), "{text}");
+    // The salt is stored (in a UserScramCredentialRecord), the password nowhere.
+    let holds = |needle: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
+    assert!(holds(b"client-salt") && !holds(b"alice-secret"));
     drop(broker);
 
     let broker = open(storage);
@@ -1249,4 +1250,44 @@ async fn over_quota_responses_carry_throttle_time_and_mute() {
     let stats = broker.stats.snapshot(0);
     assert!(stats.throttles[0].1 >= 2 && stats.throttles[0].2 > 0, "{stats:?}");
     assert!(stats.throttles[1].1 >= 1, "{stats:?}");
+}
+
+/// CreateTopics' replication factor as Kafka's controller checks it: -1 takes
+/// `default.replication.factor`, 0 is invalid, and more replicas than registered brokers are
+/// refused with the placer's message.
+#[tokio::test]
+async fn replication_factors_are_checked_against_the_registered_brokers() {
+    let create = |broker: &Broker, name: &str, replication_factor: i16| {
+        let request = CreateTopicsRequest::default().with_topics(vec![
+            create_topics_request::CreatableTopic::default()
+                .with_name(topic(name))
+                .with_num_partitions(1)
+                .with_replication_factor(replication_factor),
+        ]);
+        let response =
+            super::create_topics::handle(broker, &anonymous(ApiKey::CreateTopics, 7), request, 7);
+        let result = &response.topics[0];
+        (result.error_code, result.error_message.as_ref().map(|m| m.to_string()))
+    };
+    let broker = test_broker().await;
+    assert_eq!(create(&broker, "one", 1).0, 0);
+    assert_eq!(create(&broker, "default", -1).0, 0);
+    let (code, message) = create(&broker, "three", 3);
+    assert_eq!(code, kafka_protocol::ResponseError::InvalidReplicationFactor.code());
+    assert_eq!(
+        message.as_deref(),
+        Some(
+            "Unable to replicate the partition 3 time(s): The target replication factor of 3 \
+             cannot be reached because only 1 broker(s) are registered."
+        )
+    );
+    let (code, message) = create(&broker, "zero", 0);
+    assert_eq!(code, kafka_protocol::ResponseError::InvalidReplicationFactor.code());
+    assert!(message.unwrap().contains("must be larger than 0, or -1"));
+
+    let config = BrokerConfig { default_replication_factor: 3, ..BrokerConfig::default() };
+    let broker = open_broker(config, Arc::new(MemoryStorage::new()));
+    let (code, message) = create(&broker, "default", -1);
+    assert_eq!(code, kafka_protocol::ResponseError::InvalidReplicationFactor.code());
+    assert!(message.unwrap().contains("replication factor of 3 cannot be reached"));
 }

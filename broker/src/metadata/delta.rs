@@ -8,7 +8,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use uuid::Uuid;
 
 use super::image::MetadataImage;
-use super::records::{ConfigResource, MetadataRecord};
+use super::records::{
+    BrokerRegistrationChangeRecord, ConfigResource, MetadataRecord, PartitionChangeRecord,
+    PartitionRecord, RegisterBrokerRecord,
+};
 use crate::quota::ClientQuotaEntity;
 use crate::security::credentials::ScramImage;
 
@@ -43,6 +46,10 @@ pub struct MetadataDelta {
     changed_acls: BTreeSet<Uuid>,
     /// The new first producer id not handed out, if the delta reserved a block.
     next_producer_id: Option<i64>,
+    /// Brokers registered, fenced, unfenced or unregistered, by node id.
+    changed_brokers: BTreeSet<i32>,
+    /// Finalized features whose level changed.
+    changed_features: BTreeSet<String>,
 }
 
 impl MetadataDelta {
@@ -53,9 +60,28 @@ impl MetadataDelta {
             MetadataRecord::Topic { topic_id, .. } => {
                 self.created_topics.insert(*topic_id);
             }
-            MetadataRecord::Partition { topic_id, partition, .. } => {
-                self.changed_partitions.entry(*topic_id).or_default().insert(*partition);
+            MetadataRecord::Partition(PartitionRecord { topic_id, partition_id, .. })
+            | MetadataRecord::PartitionChange(PartitionChangeRecord {
+                topic_id,
+                partition_id,
+                ..
+            }) => {
+                self.changed_partitions.entry(*topic_id).or_default().insert(*partition_id);
             }
+            MetadataRecord::RegisterBroker(RegisterBrokerRecord { broker_id, .. })
+            | MetadataRecord::UnregisterBroker { broker_id, .. }
+            | MetadataRecord::FenceBroker { id: broker_id, .. }
+            | MetadataRecord::UnfenceBroker { id: broker_id, .. }
+            | MetadataRecord::BrokerRegistrationChange(BrokerRegistrationChangeRecord {
+                broker_id,
+                ..
+            }) => {
+                self.changed_brokers.insert(*broker_id);
+            }
+            MetadataRecord::FeatureLevel { name, .. } => {
+                self.changed_features.insert(name.clone());
+            }
+            MetadataRecord::NoOp => {}
             MetadataRecord::Config { resource: ConfigResource::Topic(topic), .. } => {
                 if let Some(topic) = image.topic(topic) {
                     self.changed_topic_configs.insert(topic.topic_id);
@@ -76,7 +102,7 @@ impl MetadataDelta {
                 self.changed_partitions.remove(topic_id);
                 self.changed_topic_configs.remove(topic_id);
             }
-            MetadataRecord::ProducerIds { next_producer_id } => {
+            MetadataRecord::ProducerIds { next_producer_id, .. } => {
                 self.next_producer_id = Some(*next_producer_id);
             }
             MetadataRecord::UserScramCredential { name, mechanism, credential } => {
@@ -141,6 +167,16 @@ impl MetadataDelta {
         &self.changed_acls
     }
 
+    /// Brokers registered, fenced, unfenced or unregistered.
+    pub fn changed_brokers(&self) -> &BTreeSet<i32> {
+        &self.changed_brokers
+    }
+
+    /// Finalized features whose level changed.
+    pub fn changed_features(&self) -> &BTreeSet<String> {
+        &self.changed_features
+    }
+
     /// The first producer id not handed out, if the delta reserved producer ids.
     pub fn next_producer_id(&self) -> Option<i64> {
         self.next_producer_id
@@ -171,13 +207,8 @@ mod tests {
     }
 
     fn partition(id: u128, partition: i32, leader_epoch: i32) -> MetadataRecord {
-        MetadataRecord::Partition {
-            topic_id: Uuid::from_u128(id),
-            partition,
-            leader: 1,
-            leader_epoch,
-            replicas: vec![1],
-        }
+        let new = PartitionRecord::new(Uuid::from_u128(id), partition, vec![1]);
+        MetadataRecord::Partition(PartitionRecord { leader_epoch, ..new })
     }
 
     fn config(topic: &str, name: &str, value: Option<&str>) -> MetadataRecord {
@@ -292,5 +323,60 @@ mod tests {
         assert_eq!(delta.scram(), image.scram(), "the image holds only alice's credential");
         assert!(!delta.is_empty());
         assert!(MetadataDelta::default().is_empty());
+    }
+
+    /// As Kafka's `PartitionRegistration.merge`: a new leader bumps the leader epoch, every
+    /// change the partition epoch; an ISR change alone keeps the leader epoch.
+    #[test]
+    fn partition_changes_bump_the_epochs_as_kafka_does() {
+        let mut image = MetadataImage::default();
+        replay(&mut image, &[topic("t", 1), partition(1, 0, 0)]);
+        let id = Uuid::from_u128(1);
+        let shrink =
+            PartitionChangeRecord { isr: Some(vec![]), ..PartitionChangeRecord::new(id, 0) };
+        let elect = PartitionChangeRecord { leader: 2, ..PartitionChangeRecord::new(id, 0) };
+        let delta = replay(
+            &mut image,
+            &[MetadataRecord::PartitionChange(shrink), MetadataRecord::PartitionChange(elect)],
+        );
+        assert_eq!(delta.changed_partitions()[&id], BTreeSet::from([0]));
+        let p = &image.topic("t").unwrap().partitions[&0];
+        assert_eq!((p.leader, p.leader_epoch, p.partition_epoch), (2, 1, 2));
+        assert!(p.isr.is_empty());
+        let unknown = MetadataRecord::PartitionChange(PartitionChangeRecord::new(id, 7));
+        assert!(image.check(&unknown).unwrap_err().contains("unknown partition 7"));
+    }
+
+    #[test]
+    fn brokers_register_fence_and_unfence_at_their_epoch() {
+        let mut image = MetadataImage::default();
+        let register = MetadataRecord::RegisterBroker(RegisterBrokerRecord {
+            broker_id: 2,
+            incarnation_id: Uuid::from_u128(5),
+            broker_epoch: 10,
+            endpoints: Vec::new(),
+            features: Vec::new(),
+            rack: None,
+            fenced: true,
+            in_controlled_shutdown: false,
+        });
+        let stale = MetadataRecord::UnfenceBroker { id: 2, epoch: 9 };
+        assert!(image.check(&stale).unwrap_err().contains("unregistered broker 2"));
+        let delta = replay(&mut image, &[register]);
+        assert_eq!(delta.changed_brokers(), &BTreeSet::from([2]));
+        assert!(image.brokers()[&2].fenced);
+        assert!(image.check(&stale).unwrap_err().contains("at epoch 9, registered at epoch 10"));
+        replay(&mut image, &[MetadataRecord::UnfenceBroker { id: 2, epoch: 10 }]);
+        assert!(!image.brokers()[&2].fenced);
+        let shutdown = BrokerRegistrationChangeRecord {
+            broker_id: 2,
+            broker_epoch: 10,
+            fenced: 1,
+            in_controlled_shutdown: 1,
+        };
+        replay(&mut image, &[MetadataRecord::BrokerRegistrationChange(shutdown)]);
+        assert!(image.brokers()[&2].fenced && image.brokers()[&2].in_controlled_shutdown);
+        replay(&mut image, &[MetadataRecord::UnregisterBroker { broker_id: 2, broker_epoch: 10 }]);
+        assert!(image.brokers().is_empty());
     }
 }

@@ -4,20 +4,85 @@ use std::collections::BTreeMap;
 
 use uuid::Uuid;
 
-use super::records::{ConfigResource, MetadataRecord};
+use super::records::{
+    BrokerRegistrationChangeRecord, ConfigResource, MetadataRecord, PartitionChangeRecord,
+    PartitionRecord, RegisterBrokerRecord, NO_LEADER_CHANGE,
+};
 use crate::authorizer::AclImage;
 use crate::quota::ClientQuotaImage;
 use crate::security::credentials::ScramImage;
 
-/// A partition as metadata knows it.
+/// A partition as metadata knows it (Kafka's `PartitionRegistration`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PartitionImage {
-    /// Node id of the leader.
+    /// Replica node ids, in preferred-leader order.
+    pub replicas: Vec<i32>,
+    /// The in-sync replicas.
+    pub isr: Vec<i32>,
+    /// Replicas being removed by a reassignment.
+    pub removing_replicas: Vec<i32>,
+    /// Replicas being added by a reassignment.
+    pub adding_replicas: Vec<i32>,
+    /// Node id of the leader, or -1.
     pub leader: i32,
+    /// 1 while a leader chosen by unclean election recovers.
+    pub leader_recovery_state: i8,
     /// Leader epoch; bumps on leader change.
     pub leader_epoch: i32,
-    /// Replica node ids.
-    pub replicas: Vec<i32>,
+    /// Bumps on every change of the partition.
+    pub partition_epoch: i32,
+}
+
+impl PartitionImage {
+    /// The partition a PartitionRecord creates.
+    fn from_record(p: &PartitionRecord) -> Self {
+        Self {
+            replicas: p.replicas.clone(),
+            isr: p.isr.clone(),
+            removing_replicas: p.removing_replicas.clone(),
+            adding_replicas: p.adding_replicas.clone(),
+            leader: p.leader,
+            leader_recovery_state: p.leader_recovery_state,
+            leader_epoch: p.leader_epoch,
+            partition_epoch: p.partition_epoch,
+        }
+    }
+
+    /// Applies a PartitionChangeRecord as Kafka's `PartitionRegistration.merge` does: a new
+    /// leader bumps the leader epoch, and every change bumps the partition epoch.
+    fn merge(&mut self, c: &PartitionChangeRecord) {
+        if let Some(isr) = &c.isr {
+            self.isr = isr.clone();
+        }
+        if let Some(replicas) = &c.replicas {
+            self.replicas = replicas.clone();
+        }
+        if let Some(removing) = &c.removing_replicas {
+            self.removing_replicas = removing.clone();
+        }
+        if let Some(adding) = &c.adding_replicas {
+            self.adding_replicas = adding.clone();
+        }
+        if c.leader != NO_LEADER_CHANGE {
+            self.leader = c.leader;
+            self.leader_epoch += 1;
+        }
+        if c.leader_recovery_state != -1 {
+            self.leader_recovery_state = c.leader_recovery_state;
+        }
+        self.partition_epoch += 1;
+    }
+}
+
+/// A registered broker as metadata knows it (Kafka's `BrokerRegistration`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokerImage {
+    /// The registration.
+    pub registration: RegisterBrokerRecord,
+    /// Fenced: not given leadership, not in ISRs.
+    pub fenced: bool,
+    /// In controlled shutdown.
+    pub in_controlled_shutdown: bool,
 }
 
 /// A topic as metadata knows it.
@@ -39,6 +104,10 @@ pub struct TopicImage {
 pub struct MetadataImage {
     topics: BTreeMap<String, TopicImage>,
     names_by_id: BTreeMap<Uuid, String>,
+    /// Registered brokers by node id.
+    brokers: BTreeMap<i32, BrokerImage>,
+    /// Finalized feature levels (`metadata.version`, …).
+    features: BTreeMap<String, i16>,
     broker_configs: BTreeMap<String, String>,
     next_producer_id: i64,
     /// SCRAM credentials changed through AlterUserScramCredentials.
@@ -66,9 +135,38 @@ impl MetadataImage {
                     return Err(format!("topic id {topic_id} of `{name}` already names `{other}`"));
                 }
             }
-            MetadataRecord::Partition { topic_id, partition, .. } if !known(topic_id) => {
+            MetadataRecord::Partition(p) if !known(&p.topic_id) => {
+                let (partition, topic_id) = (p.partition_id, p.topic_id);
                 return Err(format!("partition {partition} of unknown topic id {topic_id}"));
             }
+            MetadataRecord::PartitionChange(c) => {
+                let (partition, topic_id) = (c.partition_id, c.topic_id);
+                let exists = self
+                    .topic_by_id(&topic_id)
+                    .is_some_and(|t| t.partitions.contains_key(&partition));
+                if !exists {
+                    return Err(format!(
+                        "change of unknown partition {partition} of topic id {topic_id}"
+                    ));
+                }
+            }
+            MetadataRecord::FenceBroker { id, epoch }
+            | MetadataRecord::UnfenceBroker { id, epoch }
+            | MetadataRecord::UnregisterBroker { broker_id: id, broker_epoch: epoch }
+            | MetadataRecord::BrokerRegistrationChange(BrokerRegistrationChangeRecord {
+                broker_id: id,
+                broker_epoch: epoch,
+                ..
+            }) => match self.brokers.get(id) {
+                None => return Err(format!("change of unregistered broker {id}")),
+                Some(b) if b.registration.broker_epoch != *epoch => {
+                    let registered = b.registration.broker_epoch;
+                    return Err(format!(
+                        "change of broker {id} at epoch {epoch}, registered at epoch {registered}"
+                    ));
+                }
+                Some(_) => {}
+            },
             MetadataRecord::Config { resource: ConfigResource::Topic(topic), name, .. }
                 if !self.topics.contains_key(topic) =>
             {
@@ -77,7 +175,7 @@ impl MetadataImage {
             MetadataRecord::RemoveTopic { topic_id } if !known(topic_id) => {
                 return Err(format!("removal of unknown topic id {topic_id}"));
             }
-            MetadataRecord::ProducerIds { next_producer_id }
+            MetadataRecord::ProducerIds { next_producer_id, .. }
                 if *next_producer_id < self.next_producer_id =>
             {
                 return Err(format!(
@@ -113,18 +211,46 @@ impl MetadataImage {
                     },
                 );
             }
-            MetadataRecord::Partition { topic_id, partition, leader, leader_epoch, replicas } => {
-                let name = &self.names_by_id[topic_id];
+            MetadataRecord::Partition(p) => {
+                let name = &self.names_by_id[&p.topic_id];
                 let topic = self.topics.get_mut(name).expect("partition of a known topic");
-                topic.partitions.insert(
-                    *partition,
-                    PartitionImage {
-                        leader: *leader,
-                        leader_epoch: *leader_epoch,
-                        replicas: replicas.clone(),
-                    },
-                );
+                topic.partitions.insert(p.partition_id, PartitionImage::from_record(p));
             }
+            MetadataRecord::PartitionChange(c) => {
+                let name = &self.names_by_id[&c.topic_id];
+                let topic = self.topics.get_mut(name).expect("change of a known topic");
+                let partition =
+                    topic.partitions.get_mut(&c.partition_id).expect("change of a known partition");
+                partition.merge(c);
+            }
+            MetadataRecord::RegisterBroker(r) => {
+                let broker = BrokerImage {
+                    registration: r.clone(),
+                    fenced: r.fenced,
+                    in_controlled_shutdown: r.in_controlled_shutdown,
+                };
+                self.brokers.insert(r.broker_id, broker);
+            }
+            MetadataRecord::UnregisterBroker { broker_id, .. } => {
+                self.brokers.remove(broker_id);
+            }
+            MetadataRecord::FenceBroker { id, .. } => self.broker_mut(*id).fenced = true,
+            MetadataRecord::UnfenceBroker { id, .. } => self.broker_mut(*id).fenced = false,
+            MetadataRecord::BrokerRegistrationChange(c) => {
+                let broker = self.broker_mut(c.broker_id);
+                match c.fenced {
+                    1 => broker.fenced = true,
+                    -1 => broker.fenced = false,
+                    _ => {}
+                }
+                if c.in_controlled_shutdown == 1 {
+                    broker.in_controlled_shutdown = true;
+                }
+            }
+            MetadataRecord::FeatureLevel { name, feature_level } => {
+                self.features.insert(name.clone(), *feature_level);
+            }
+            MetadataRecord::NoOp => {}
             MetadataRecord::Config { resource, name, value } => {
                 let configs = match resource {
                     ConfigResource::Topic(topic) => {
@@ -141,7 +267,7 @@ impl MetadataImage {
                 let name = self.names_by_id.remove(topic_id).expect("removal of a known topic");
                 self.topics.remove(&name);
             }
-            MetadataRecord::ProducerIds { next_producer_id } => {
+            MetadataRecord::ProducerIds { next_producer_id, .. } => {
                 assert!(*next_producer_id >= self.next_producer_id, "producer ids go backwards");
                 self.next_producer_id = *next_producer_id;
             }
@@ -159,6 +285,20 @@ impl MetadataImage {
             }
             MetadataRecord::RemoveAccessControlEntry { id } => self.acls.apply_remove(*id),
         }
+    }
+
+    fn broker_mut(&mut self, id: i32) -> &mut BrokerImage {
+        self.brokers.get_mut(&id).expect("change of a registered broker")
+    }
+
+    /// Registered brokers by node id.
+    pub fn brokers(&self) -> &BTreeMap<i32, BrokerImage> {
+        &self.brokers
+    }
+
+    /// Finalized feature levels.
+    pub fn features(&self) -> &BTreeMap<String, i16> {
+        &self.features
     }
 
     /// A topic by name.

@@ -7,16 +7,17 @@
 
 pub(crate) mod delta;
 mod image;
-mod records;
+pub(crate) mod records;
 
 use std::path::Path;
 use std::sync::Arc;
 
-use bytes::Bytes;
-
 pub use delta::{MetadataDelta, RemovedTopic};
-pub use image::{MetadataImage, PartitionImage, TopicImage};
-pub use records::{ConfigResource, MetadataRecord};
+pub use image::{BrokerImage, MetadataImage, PartitionImage, TopicImage};
+pub use records::{
+    BrokerEndpoint, BrokerFeature, BrokerRegistrationChangeRecord, ConfigResource, MetadataRecord,
+    PartitionChangeRecord, PartitionRecord, RegisterBrokerRecord, NO_LEADER, NO_LEADER_CHANGE,
+};
 
 use crate::internal_records::{encode_batch, read_all};
 use crate::log::checkpoint::RecoveryPoints;
@@ -69,7 +70,7 @@ impl MetadataStore {
         let mut replayed = MetadataDelta::default();
         for stored in read_all(&log)? {
             let value = stored.value.as_deref().unwrap_or_default();
-            let record: MetadataRecord = serde_json::from_slice(value).map_err(|e| {
+            let record = records::decode(value).map_err(|e| {
                 LogError::InvalidRecord(format!(
                     "metadata record at offset {} is invalid: {e}",
                     stored.offset
@@ -119,10 +120,7 @@ impl MetadataStore {
             })?;
             delta.replay(&mut next, record);
         }
-        let entries: Vec<_> = records
-            .iter()
-            .map(|r| (None, Some(Bytes::from(serde_json::to_vec(r).expect("records serialize")))))
-            .collect();
+        let entries: Vec<_> = records.iter().map(|r| (None, Some(records::encode(r)))).collect();
         let mut batch = encode_batch(&entries, now_ms);
         self.log.append(&mut batch, 0, now_ms)?;
         self.image = Arc::new(next);
@@ -153,10 +151,7 @@ mod tests {
         let config = LogConfig { flush_interval_messages: 1, ..LogConfig::default() };
         let dir = Path::new("/data").join(METADATA_LOG_DIR);
         let mut log = PartitionLog::open(storage.clone(), dir, config, 0).unwrap();
-        let entries: Vec<_> = records
-            .iter()
-            .map(|r| (None, Some(Bytes::from(serde_json::to_vec(r).unwrap()))))
-            .collect();
+        let entries: Vec<_> = records.iter().map(|r| (None, Some(records::encode(r)))).collect();
         log.append(&mut encode_batch(&entries, 0), 0, 0).unwrap();
         storage
     }
@@ -165,6 +160,36 @@ mod tests {
     fn open_at(storage: Arc<dyn Storage>) -> Result<MetadataStore, LogError> {
         let points = Arc::new(RecoveryPoints::read(storage.clone(), Path::new("/data"))?);
         MetadataStore::open(storage, Path::new("/data"), 0, points)
+    }
+
+    /// A data directory of an earlier kafka-lab holds JSON records: it opens with the same
+    /// topics, new commits are in Kafka's binary form after them, and both replay.
+    #[test]
+    fn a_metadata_log_of_json_records_opens_and_grows_in_kafkas_form() {
+        let storage: Arc<dyn Storage> = Arc::new(MemoryStorage::new());
+        let config = LogConfig { flush_interval_messages: 1, ..LogConfig::default() };
+        let dir = Path::new("/data").join(METADATA_LOG_DIR);
+        let mut log = PartitionLog::open(storage.clone(), dir, config, 0).unwrap();
+        let id = Uuid::from_u128(3);
+        let json = [
+            format!(r#"{{"type":"Topic","name":"old","topic_id":"{id}"}}"#),
+            format!(
+                r#"{{"type":"Partition","topic_id":"{id}","partition":0,"leader":1,"leader_epoch":0,"replicas":[1]}}"#
+            ),
+        ];
+        let entries: Vec<_> =
+            json.iter().map(|j| (None, Some(bytes::Bytes::from(j.clone())))).collect();
+        log.append(&mut encode_batch(&entries, 0), 0, 0).unwrap();
+        drop(log);
+
+        let mut store = open_at(storage.clone()).unwrap();
+        let old = store.image().topic("old").expect("the JSON topic is read").clone();
+        assert_eq!((old.topic_id, old.partitions[&0].isr.clone()), (id, vec![1]));
+        let new = MetadataRecord::Topic { name: "new".into(), topic_id: Uuid::from_u128(4) };
+        store.commit(vec![new], 0).unwrap();
+        let served = MetadataImage::clone(store.image());
+        drop(store);
+        assert_eq!(**open_at(storage).unwrap().image(), served);
     }
 
     /// Found by the `metadata_records` fuzz target: a record that does not fit the records
@@ -187,16 +212,14 @@ mod tests {
                 permission: AclPermissionType::Allow,
             },
         };
-        let producer_ids = |next_producer_id| MetadataRecord::ProducerIds { next_producer_id };
+        let producer_ids = |next_producer_id| MetadataRecord::ProducerIds {
+            broker_id: 1,
+            broker_epoch: -1,
+            next_producer_id,
+        };
         let cases = [
             (
-                vec![MetadataRecord::Partition {
-                    topic_id,
-                    partition: 0,
-                    leader: 1,
-                    leader_epoch: 0,
-                    replicas: vec![1],
-                }],
+                vec![MetadataRecord::Partition(PartitionRecord::new(topic_id, 0, vec![1]))],
                 "partition 0 of unknown topic id",
             ),
             (vec![topic("t"), topic("t")], "topic `t` is created twice"),

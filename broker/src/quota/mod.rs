@@ -19,7 +19,9 @@ use std::time::Duration;
 use kafka_protocol::messages::{ApiKey, ResponseKind};
 use kafka_protocol::protocol::Encodable;
 
-pub use image::{ClientQuotaEntity, ClientQuotaImage, EntityName, QuotaType, QuotaValue};
+pub use image::{
+    ClientQuotaEntity, ClientQuotaImage, EntityName, QuotaType, QuotaValue, CLIENT_ID, USER,
+};
 pub use manager::{set_throttle_time_ms, QuotaManager, SensorSnapshot};
 
 use crate::broker::Broker;
