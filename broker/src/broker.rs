@@ -22,8 +22,8 @@ use crate::internal_records::{encode_batch, read_all};
 use crate::limits::{LogThrottle, MemoryPool};
 use crate::log::{LogConfig, LogManager};
 use crate::metadata::{
-    ConfigResource, MetadataDelta, MetadataImage, MetadataRecord, MetadataStore, PartitionRecord,
-    TopicImage, METADATA_LOG_DIR, METADATA_TOPIC,
+    BrokerEndpoint, ConfigResource, MetadataDelta, MetadataImage, MetadataRecord, MetadataStore,
+    PartitionRecord, RegisterBrokerRecord, TopicImage, METADATA_LOG_DIR, METADATA_TOPIC,
 };
 use crate::metrics::BrokerMetrics;
 use crate::publisher::MetadataPublisher;
@@ -240,6 +240,9 @@ impl Broker {
         });
         broker.open_partition_logs(&replayed, formatted.new)?;
         broker.skip_producer_ids_in_logs();
+        broker
+            .register()
+            .map_err(|e| anyhow::anyhow!("cannot register this broker: {}", e.message))?;
         if broker.metadata().topic(CONSUMER_OFFSETS_TOPIC).is_none() {
             let partitions = broker.config.offsets_topic_num_partitions;
             let configs = BTreeMap::from([
@@ -323,6 +326,27 @@ impl Broker {
     /// (Metadata answers LISTENER_NOT_FOUND), never another listener's.
     pub fn node_for(&self, listener: &str) -> Option<&NodeInfo> {
         self.endpoints.get(listener)
+    }
+
+    /// The brokers clients are told of on `listener`: every registered, unfenced broker with an
+    /// endpoint of that name, in node id order (Kafka's alive brokers of the metadata cache).
+    pub fn live_brokers_for(&self, listener: &str) -> Vec<NodeInfo> {
+        let image = self.metadata();
+        image
+            .brokers()
+            .values()
+            .filter(|b| !b.fenced)
+            .filter_map(|b| {
+                let r = &b.registration;
+                let endpoint = r.endpoints.iter().find(|e| e.name == listener)?;
+                Some(NodeInfo {
+                    node_id: r.broker_id,
+                    host: endpoint.host.clone(),
+                    port: i32::from(endpoint.port),
+                    rack: r.rack.clone(),
+                })
+            })
+            .collect()
     }
 
     /// Unpredictable bytes for security material (SCRAM nonces and salts): the OS CSPRNG in
@@ -648,6 +672,42 @@ impl Broker {
         Ok(())
     }
 
+    /// Registers this node as a broker, as a combined node's broker registers with its own
+    /// one-voter controller: a RegisterBrokerRecord at a new epoch (the record's offset, as
+    /// Kafka's controller assigns broker epochs) with this start's incarnation id and advertised
+    /// listeners, then unfenced at once (a one-voter quorum's broker has caught up with the
+    /// metadata log by construction).
+    fn register(&self) -> Result<(), ApiError> {
+        let mut store = self.lock_metadata();
+        let broker_epoch = store.log_end_offset();
+        let advertised = self.config.advertised_listeners().expect("validated on open");
+        let endpoints = advertised
+            .into_iter()
+            .map(|listener| BrokerEndpoint {
+                // The host as clients are told it (`localhost` for every interface).
+                host: self.endpoints[&listener.name].host.clone(),
+                name: listener.name,
+                port: listener.port,
+                security_protocol: listener.protocol.id(),
+            })
+            .collect();
+        let registration = RegisterBrokerRecord {
+            broker_id: self.node.node_id,
+            incarnation_id: self.random_uuid(),
+            broker_epoch,
+            endpoints,
+            features: Vec::new(),
+            rack: self.config.broker_rack.clone(),
+            fenced: true,
+            in_controlled_shutdown: false,
+        };
+        let unfence = MetadataRecord::UnfenceBroker { id: self.node.node_id, epoch: broker_epoch };
+        self.commit_and_publish(
+            &mut store,
+            vec![MetadataRecord::RegisterBroker(registration), unfence],
+        )
+    }
+
     /// Replays `__consumer_offsets` into the group coordinator. A partition that cannot be read
     /// (a corrupt batch below its recovery point) fails alone: its groups are not served, the
     /// rest are, and its data is left as it is.
@@ -855,6 +915,36 @@ mod tests {
         let partitions = broker.replica_manager().partitions();
         let retention = |p: &crate::replica::Partition| p.read_log(|l| l.config().retention_ms);
         partitions.iter().map(|p| (p.topic().to_owned(), p.partition(), retention(p))).collect()
+    }
+
+    /// Each start registers the node as Kafka's controller registers a broker: a new epoch (the
+    /// record's offset) and incarnation, its advertised listeners with their protocols, then
+    /// unfenced; clients are told of registered, unfenced brokers only.
+    #[tokio::test]
+    async fn every_start_registers_the_broker_at_a_new_epoch() {
+        let storage = Arc::new(MemoryStorage::new());
+        let broker = open_on(&storage);
+        let first = broker.metadata().brokers()[&1].clone();
+        assert!(!first.fenced);
+        let endpoints: Vec<_> = first
+            .registration
+            .endpoints
+            .iter()
+            .map(|e| (e.name.as_str(), e.host.as_str(), e.port, e.security_protocol))
+            .collect();
+        assert_eq!(endpoints, [("PLAINTEXT", "127.0.0.1", 9092, 0)]);
+        let live = broker.live_brokers_for("PLAINTEXT");
+        assert_eq!(live.iter().map(|n| (n.node_id, n.port)).collect::<Vec<_>>(), [(1, 9092)]);
+        assert!(broker.live_brokers_for("SSL").is_empty());
+        drop(broker);
+
+        let broker = open_on(&storage);
+        let again = broker.metadata().brokers()[&1].clone();
+        assert!(again.registration.broker_epoch > first.registration.broker_epoch);
+        assert_eq!(broker.metadata().brokers().len(), 1, "a restart replaces its registration");
+        let fence = MetadataRecord::FenceBroker { id: 1, epoch: again.registration.broker_epoch };
+        broker.commit_metadata(vec![fence]).unwrap();
+        assert!(broker.live_brokers_for("PLAINTEXT").is_empty(), "a fenced broker is not listed");
     }
 
     /// Whoever proposes records — a handler, or, later, a controller whose records a follower

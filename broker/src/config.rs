@@ -366,6 +366,16 @@ pub enum SecurityProtocol {
 }
 
 impl SecurityProtocol {
+    /// Kafka's id of the protocol (`SecurityProtocol.id`), as broker registrations carry it.
+    pub fn id(self) -> i16 {
+        match self {
+            SecurityProtocol::Plaintext => 0,
+            SecurityProtocol::Ssl => 1,
+            SecurityProtocol::SaslPlaintext => 2,
+            SecurityProtocol::SaslSsl => 3,
+        }
+    }
+
     /// Parses Kafka's name of a protocol.
     pub fn parse(name: &str) -> Option<Self> {
         Some(match name {

@@ -121,9 +121,8 @@ fn create_topic(
         }
         factor => i32::from(factor),
     };
-    // The brokers a replica can be placed on: this node alone, until brokers register with a
-    // controller (the cluster's next step).
-    let registered_brokers = 1;
+    // Kafka's placer counts every registered broker, fenced or not.
+    let registered_brokers = broker.metadata().brokers().len() as i32;
     if replication_factor > registered_brokers {
         return Err(ApiError::new(
             ResponseError::InvalidReplicationFactor,

@@ -18,7 +18,6 @@ pub fn handle(
     request: DescribeClusterRequest,
 ) -> DescribeClusterResponse {
     let version = ctx.api_version;
-    let node = broker.node_for(&ctx.listener);
     let response = DescribeClusterResponse::default()
         .with_cluster_id(str_bytes(broker.cluster_id.clone()))
         .with_controller_id(BrokerId(broker.node.node_id))
@@ -34,12 +33,12 @@ pub fn handle(
             .with_error_message(Some(str_bytes("this broker reports broker endpoints only")));
     }
     // A listener left out of `advertised.listeners` lists no broker, as in Kafka.
-    let brokers = node.map(|node| {
+    let brokers = broker.live_brokers_for(&ctx.listener).into_iter().map(|node| {
         DescribeClusterBroker::default()
             .with_broker_id(BrokerId(node.node_id))
-            .with_host(str_bytes(node.host.clone()))
+            .with_host(str_bytes(node.host))
             .with_port(node.port)
-            .with_rack(node.rack.clone().map(str_bytes))
+            .with_rack(node.rack.map(str_bytes))
     });
-    response.with_brokers(brokers.into_iter().collect())
+    response.with_brokers(brokers.collect())
 }

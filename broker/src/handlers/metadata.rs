@@ -22,15 +22,16 @@ const OPERATIONS_NOT_REQUESTED: i32 = i32::MIN;
 pub fn handle(broker: &Broker, ctx: &RequestContext, request: MetadataRequest) -> MetadataResponse {
     let version = ctx.api_version;
     let node = broker.node_for(&ctx.listener);
-    let brokers: Vec<_> = node
+    let brokers: Vec<_> = broker
+        .live_brokers_for(&ctx.listener)
+        .into_iter()
         .map(|node| {
             MetadataResponseBroker::default()
                 .with_node_id(BrokerId(node.node_id))
-                .with_host(str_bytes(node.host.clone()))
+                .with_host(str_bytes(node.host))
                 .with_port(node.port)
-                .with_rack(node.rack.clone().map(str_bytes))
+                .with_rack(node.rack.map(str_bytes))
         })
-        .into_iter()
         .collect();
     // On a listener left out of `advertised.listeners` the leader has no endpoint, and Kafka
     // says so per partition: LISTENER_NOT_FOUND from v6, LEADER_NOT_AVAILABLE before.

@@ -96,6 +96,11 @@ impl MetadataStore {
         std::mem::take(&mut self.replayed)
     }
 
+    /// The offset the next committed record gets: a new broker registration's epoch.
+    pub fn log_end_offset(&self) -> i64 {
+        self.log.log_end_offset()
+    }
+
     /// The current image.
     pub fn image(&self) -> &Arc<MetadataImage> {
         &self.image
