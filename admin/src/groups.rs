@@ -177,21 +177,21 @@ impl GroupCluster {
         Ok(self.connections.get_mut(&id).expect("inserted above"))
     }
 
-    /// The partitions of `topics` with their leaders (all topics when empty), refreshing the
-    /// brokers; per topic, the broker's answer.
+    /// The partitions of `topics` with their leaders (none when empty: then only the brokers
+    /// are refreshed), refreshing the brokers; per topic, the broker's answer.
     pub fn partitions(
         &mut self,
         topics: &[String],
     ) -> Result<BTreeMap<String, Answer<Vec<PartitionLeader>>>, AdminError> {
-        let wanted = (!topics.is_empty()).then(|| {
+        let wanted = Some(
             topics
                 .iter()
                 .map(|t| {
                     metadata_request::MetadataRequestTopic::default()
                         .with_name(Some(TopicName(s(t))))
                 })
-                .collect()
-        });
+                .collect(),
+        );
         let request =
             MetadataRequest::default().with_topics(wanted).with_allow_auto_topic_creation(false);
         let response = self.bootstrap.call(&request)?;

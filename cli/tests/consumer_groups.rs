@@ -294,6 +294,9 @@ fn live_then_stopped_group_described_reset_and_deleted() {
         )
     );
 
+    // --all-groups is every group: here the one.
+    assert_eq!(broker.ok(&["--describe", "--all-groups", "--state"]), state);
+
     // --list, and --list --state as a table filtered by state.
     assert_eq!(broker.ok(&["--list"]), format!("{GROUP}\n"));
     let listed = broker.ok(&["--list", "--state"]);
@@ -370,6 +373,29 @@ fn live_then_stopped_group_described_reset_and_deleted() {
         stopped.push_str(&format!("{}\n", offsets_row(p, committed(p), "-", 15, "-", "-")));
     }
     assert_eq!(stdout, stopped);
+    // --verbose adds LEADER-EPOCH (none committed here).
+    let (verbose, _) = broker.groups(0, &["--describe", "--group", GROUP, "--verbose"]);
+    let lines: Vec<&str> = verbose.lines().collect();
+    assert_eq!(
+        lines[1],
+        format!(
+            "{:<15} {:<15} {:<10} {:<15} {:<15} {:<15} {:<15} {:<15} {:<15} {}",
+            "GROUP",
+            "TOPIC",
+            "PARTITION",
+            "LEADER-EPOCH",
+            "CURRENT-OFFSET",
+            "LOG-END-OFFSET",
+            "LAG",
+            "CONSUMER-ID",
+            "HOST",
+            "CLIENT-ID"
+        )
+    );
+    assert_eq!(
+        lines[2],
+        format!("{GROUP:<15} {TOPIC:<15} {:<10} {:<15} {:<15} {PER_PARTITION:<15} {:<15} {:<15} {:<15} -", 0, "-", committed(0), PER_PARTITION - committed(0), "-", "-")
+    );
     let (members, _) = broker.groups(0, &["--describe", "--group", GROUP, "--members"]);
     assert_eq!(
         members,
