@@ -20,6 +20,8 @@ use rdkafka::{Message, Offset, TopicPartitionList};
 const TOPIC: &str = "orders";
 const GROUP: &str = "billing";
 const PER_PARTITION: i64 = 10;
+/// 2026-01-01T00:00:00.000Z, the first record's timestamp.
+const FIRST_RECORD_MS: i64 = 1_767_225_600_000;
 
 struct Broker {
     child: Child,
@@ -173,7 +175,12 @@ fn live_then_stopped_group_described_reset_and_deleted() {
     for p in 0..3 {
         for i in 0..PER_PARTITION {
             let payload = format!("p{p}-{i}");
-            producer.send(BaseRecord::<(), _>::to(TOPIC).partition(p).payload(&payload)).unwrap();
+            // One record a minute from FIRST_RECORD_MS, so --to-datetime has offsets to find.
+            let record = BaseRecord::<(), _>::to(TOPIC)
+                .partition(p)
+                .payload(&payload)
+                .timestamp(FIRST_RECORD_MS + i * 60_000);
+            producer.send(record).unwrap();
         }
     }
     producer.flush(Duration::from_secs(30)).unwrap();
@@ -509,10 +516,33 @@ fn live_then_stopped_group_described_reset_and_deleted() {
             "GROUP", "TOPIC", "PARTITION", 0
         )
     );
-    // A whole day back reaches before every record.
+    // The first record at or after a time: 00:04:30 UTC is offset 5; 02:04 at +02:00 is 4.
+    let at = |datetime: &str| {
+        let args = [
+            "--reset-offsets",
+            "--group",
+            GROUP,
+            "--all-topics",
+            "--to-datetime",
+            datetime,
+            "--dry-run",
+        ];
+        broker.ok(&args)
+    };
+    assert_eq!(at("2026-01-01T00:04:30.000"), plan([5, 5, 5]));
+    assert_eq!(at("2026-01-01T02:04:00.000+02:00"), plan([4, 4, 4]));
+    // A century back reaches before every record.
     let (day, _) = broker.groups(
         0,
-        &["--reset-offsets", "--group", GROUP, "--all-topics", "--by-duration", "P1D", "--dry-run"],
+        &[
+            "--reset-offsets",
+            "--group",
+            GROUP,
+            "--all-topics",
+            "--by-duration",
+            "P36500D",
+            "--dry-run",
+        ],
     );
     assert_eq!(day, plan([0, 0, 0]));
     let (unknown, _) = broker.groups(
