@@ -326,8 +326,13 @@ impl GroupCluster {
             .into_iter()
             .next()
             .ok_or_else(|| AdminError::Protocol("DescribeGroups answered no group".into()))?;
-        // v6 answers GROUP_ID_NOT_FOUND where earlier versions answer Dead.
-        if g.error_code == kafka_protocol::error::ResponseError::GroupIdNotFound.code() {
+        // v6 answers GROUP_ID_NOT_FOUND ("Group g not found.") where earlier versions answer
+        // Dead. Its other GROUP_ID_NOT_FOUND ("Group g is not a classic group.", a KIP-848
+        // group, which only ConsumerGroupDescribe describes) stays an error.
+        let message = g.error_message.as_ref().map(|m| m.to_string()).unwrap_or_default();
+        if g.error_code == kafka_protocol::error::ResponseError::GroupIdNotFound.code()
+            && (message.is_empty() || message.ends_with(" not found."))
+        {
             return Ok(Ok(GroupDescription {
                 group_id: group.to_owned(),
                 state: "Dead".into(),

@@ -719,6 +719,47 @@ fn over_sasl_ssl_with_a_command_config() {
     );
     let (listed, _) = broker.groups(0, &["--command-config", &config, "--list"]);
     assert_eq!(listed, format!("{GROUP}\n"));
+    // --group is repeatable: one table per group, in group order.
+    let audit = [
+        "--command-config",
+        &config,
+        "--reset-offsets",
+        "--group",
+        "audit",
+        "--topic",
+        TOPIC,
+        "--to-earliest",
+        "--execute",
+    ];
+    let plan = broker.groups(0, &audit).0;
+    assert!(plan.ends_with(&format!("\naudit           {TOPIC:<15} {:<10} 0\n", 0)), "{plan}");
+    let (both, stderr) = broker.groups(
+        0,
+        &[
+            "--command-config",
+            &config,
+            "--describe",
+            "--group",
+            GROUP,
+            "--group",
+            "audit",
+            "--group",
+            GROUP,
+        ],
+    );
+    assert_eq!(stderr, format!("\nConsumer group 'audit' has no active members.\n\nConsumer group '{GROUP}' has no active members.\n"));
+    let row = |group: &str| {
+        format!(
+            "{group:<15} {TOPIC:<15} {:<10} {:<15} {:<15} {:<15} {:<15} {:<15} -",
+            0, 0, 0, 0, "-", "-"
+        )
+    };
+    assert_eq!(both.lines().filter(|l| l.starts_with("GROUP ")).count(), 2, "{both}");
+    assert_eq!(
+        both.lines().filter(|l| l.contains(" orders ")).collect::<Vec<_>>(),
+        [row("audit"), row(GROUP)],
+        "{both}"
+    );
     let (state, _) =
         broker.groups(0, &["--command-config", &config, "--describe", "--group", GROUP, "--state"]);
     assert!(state.contains(&format!("127.0.0.1:{port}  (1)")), "{state}");
