@@ -645,8 +645,10 @@ fn describe(
 ) -> anyhow::Result<()> {
     let mut groups = selected_groups(cluster, args)?;
     groups.sort();
+    let mut missing = false;
     for group in &groups {
         let description = describe_one(cluster, group)?;
+        missing |= description.state == "Dead";
         if args.members {
             print_members(out, &description, args.verbose)?;
         } else if args.state.is_some() {
@@ -655,6 +657,10 @@ fn describe(
             let rows = offset_rows(cluster, &description)?;
             print_offsets(out, &description, &rows, args.verbose)?;
         }
+    }
+    // "Error: Consumer group 'g' does not exist." was printed for it.
+    if missing {
+        return Err(Reported.into());
     }
     Ok(())
 }
