@@ -579,6 +579,40 @@ fn live_then_stopped_group_described_reset_and_deleted() {
         broker.ok(&["--list", "--state", "empty"]).contains(GROUP)
     });
 
+    // --export writes the plan as CSV; --from-file applies one (an offset beyond the log end
+    // moved to it, as for --to-offset).
+    let exported = broker.ok(&[
+        "--reset-offsets",
+        "--group",
+        GROUP,
+        "--all-topics",
+        "--to-offset",
+        "6",
+        "--export",
+        "--dry-run",
+    ]);
+    assert_eq!(exported, format!("{TOPIC},0,6\n{TOPIC},1,6\n{TOPIC},2,6\n\n"));
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        file.path(),
+        exported.replace(&format!("{TOPIC},2,6"), &format!("{TOPIC},2,99")),
+    )
+    .unwrap();
+    let path = file.path().display().to_string();
+    let (applied, warning) =
+        broker.groups(0, &["--reset-offsets", "--group", GROUP, "--from-file", &path, "--execute"]);
+    assert_eq!(applied, plan([6, 6, 10]));
+    assert!(
+        warning.contains(&format!(
+            "New offset (99) is higher than latest offset for topic partition {TOPIC}-2"
+        )),
+        "{warning}"
+    );
+    let (stdout, _) = broker.groups(0, &["--describe", "--group", GROUP]);
+    for (p, offset) in [(0, 6), (1, 6), (2, 10)] {
+        assert!(stdout.contains(&offsets_row(p, offset, "-", 15, "-", "-")), "{stdout}");
+    }
+
     // --delete-offsets of one partition, then --delete of the group.
     let deleted =
         broker.ok(&["--delete-offsets", "--group", GROUP, "--topic", &format!("{TOPIC}:0")]);

@@ -62,8 +62,8 @@ pub struct ConsumerGroupsArgs {
     /// should be inactive. Has 2 execution options: --dry-run (the default) to plan which
     /// offsets to reset, and --execute to update the offsets; --export prints the plan as CSV.
     /// Choose one reset specification: --to-datetime, --by-duration, --to-earliest,
-    /// --to-latest, --shift-by, --to-current, --to-offset. To define the scope use
-    /// --all-topics or --topic.
+    /// --to-latest, --shift-by, --from-file, --to-current, --to-offset. To define the scope
+    /// use --all-topics or --topic (--from-file brings its own).
     #[arg(long)]
     pub reset_offsets: bool,
     /// Delete offsets of consumer group. Supports one consumer group at the time, and multiple
@@ -135,6 +135,10 @@ pub struct ConsumerGroupsArgs {
     /// Reset offsets to current offset.
     #[arg(long)]
     pub to_current: bool,
+    /// Reset offsets to values defined in CSV file: `topic,partition,offset` lines (one
+    /// --group), or `group,topic,partition,offset` (what --export prints).
+    #[arg(long, value_name = "path to CSV file")]
+    pub from_file: Option<std::path::PathBuf>,
     /// Reset offsets shifting current offset by 'n', where 'n' can be positive or negative.
     #[arg(long, value_name = "number-of-offsets", allow_negative_numbers = true)]
     pub shift_by: Option<i64>,
@@ -307,7 +311,7 @@ fn action_name(args: &ConsumerGroupsArgs) -> &'static str {
     }
 }
 
-fn scenarios(args: &ConsumerGroupsArgs) -> [(&'static str, bool); 7] {
+fn scenarios(args: &ConsumerGroupsArgs) -> [(&'static str, bool); 8] {
     [
         ("to-offset", args.to_offset.is_some()),
         ("to-datetime", args.to_datetime.is_some()),
@@ -316,6 +320,7 @@ fn scenarios(args: &ConsumerGroupsArgs) -> [(&'static str, bool); 7] {
         ("to-latest", args.to_latest),
         ("to-current", args.to_current),
         ("shift-by", args.shift_by.is_some()),
+        ("from-file", args.from_file.is_some()),
     ]
 }
 
@@ -329,6 +334,8 @@ enum Scenario {
     ToLatest,
     ToCurrent,
     ShiftBy(i64),
+    /// The plan of a CSV file, per group.
+    FromFile,
 }
 
 /// The reset scenario of `--reset-offsets` (the datetime and duration parsed before
@@ -337,7 +344,7 @@ fn reset_scenario(args: &ConsumerGroupsArgs) -> anyhow::Result<Option<Scenario>>
     if !args.reset_offsets {
         return Ok(None);
     }
-    if !args.all_topics && args.topic.is_empty() {
+    if !args.all_topics && args.topic.is_empty() && args.from_file.is_none() {
         bail!("One of the reset scopes should be defined: --all-topics, --topic.");
     }
     let scenario = if let Some(offset) = args.to_offset {
@@ -359,10 +366,12 @@ fn reset_scenario(args: &ConsumerGroupsArgs) -> anyhow::Result<Option<Scenario>>
         Scenario::ToCurrent
     } else if let Some(shift) = args.shift_by {
         Scenario::ShiftBy(shift)
+    } else if args.from_file.is_some() {
+        Scenario::FromFile
     } else {
         bail!(
             "Option '[reset-offsets]' requires one of the following scenarios: [to-offset, \
-             to-datetime, by-duration, to-earliest, to-latest, to-current, shift-by]"
+             to-datetime, by-duration, to-earliest, to-latest, to-current, shift-by, from-file]"
         );
     };
     Ok(Some(scenario))
@@ -1106,6 +1115,39 @@ fn clamp_offsets(
         .collect())
 }
 
+/// A reset plan as `--export` writes it (`parseResetPlan`): `topic,partition,offset` lines
+/// when exactly one --group is given and the first line reads so, otherwise
+/// `group,topic,partition,offset`.
+fn parse_reset_plan(
+    text: &str,
+    groups: &[String],
+) -> anyhow::Result<BTreeMap<String, BTreeMap<TopicPartition, i64>>> {
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    let no_group = |line: &str| -> Option<(String, i32, i64)> {
+        let [topic, partition, offset] = line.split(',').collect::<Vec<_>>()[..] else {
+            return None;
+        };
+        Some((topic.to_owned(), partition.trim().parse().ok()?, offset.trim().parse().ok()?))
+    };
+    let mut plans: BTreeMap<String, BTreeMap<TopicPartition, i64>> = BTreeMap::new();
+    if groups.len() == 1 && lines.first().is_some_and(|l| no_group(l).is_some()) {
+        for line in &lines {
+            let (topic, partition, offset) =
+                no_group(line).ok_or_else(|| anyhow!("Invalid reset plan line: {line}"))?;
+            plans.entry(groups[0].clone()).or_default().insert((topic, partition), offset);
+        }
+        return Ok(plans);
+    }
+    for line in &lines {
+        let (group, rest) =
+            line.split_once(',').ok_or_else(|| anyhow!("Invalid reset plan line: {line}"))?;
+        let (topic, partition, offset) =
+            no_group(rest).ok_or_else(|| anyhow!("Invalid reset plan line: {line}"))?;
+        plans.entry(group.to_owned()).or_default().insert((topic, partition), offset);
+    }
+    Ok(plans)
+}
+
 /// The new offsets of an inactive group (`prepareOffsetsToReset`).
 fn prepare_offsets(
     cluster: &mut GroupCluster,
@@ -1116,6 +1158,8 @@ fn prepare_offsets(
 ) -> anyhow::Result<BTreeMap<TopicPartition, i64>> {
     let partitions: Vec<TopicPartition> = if args.all_topics {
         committed(cluster, group)?.into_keys().collect()
+    } else if args.topic.is_empty() {
+        Vec::new()
     } else {
         topic_partitions(cluster, &args.topic)?
     };
@@ -1185,6 +1229,19 @@ fn prepare_offsets(
                 offsets.insert(tp, end);
             }
             Ok(offsets)
+        }
+        Scenario::FromFile => {
+            let path = args.from_file.as_deref().expect("FromFile has a file");
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| anyhow!("cannot read {}: {e}", path.display()))?;
+            let plans = parse_reset_plan(&text, &args.group)?;
+            match plans.get(group) {
+                Some(plan) => clamp_offsets(cluster, plan.clone()),
+                None => {
+                    print_error(out, &format!("No reset plan for group {group} found"))?;
+                    Ok(BTreeMap::new())
+                }
+            }
         }
         Scenario::ToCurrent => {
             let current = committed(cluster, group)?;
@@ -1412,6 +1469,16 @@ mod tests {
         assert!(parse_states("idle").unwrap_err().to_string().starts_with(
             "Invalid state list 'idle'. Valid states are: PreparingRebalance, CompletingRebalance"
         ));
+    }
+
+    #[test]
+    fn reset_plans_read_what_export_writes() {
+        let one = parse_reset_plan("orders,0,5\norders,1,7\n", &["g".into()]).unwrap();
+        assert_eq!(one["g"], [(("orders".to_owned(), 0), 5), (("orders".to_owned(), 1), 7)].into());
+        let many = parse_reset_plan("g,orders,0,5\nh,orders,1,7\n", &[]).unwrap();
+        assert_eq!(many.keys().collect::<Vec<_>>(), ["g", "h"]);
+        assert_eq!(many["h"], [(("orders".to_owned(), 1), 7)].into());
+        assert!(parse_reset_plan("g,orders,x,5\n", &[]).is_err());
     }
 
     #[test]
