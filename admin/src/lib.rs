@@ -7,15 +7,18 @@
 //! - [`properties`]: the client properties Kafka's tools read (`--command-config`), in Java's
 //!   and librdkafka's spellings.
 //! - [`acls`]: Create/Describe/DeleteAcls. [`configs`]: client quotas and SCRAM credentials.
-//!   [`topics`]: listing, describing, creating, growing and deleting topics.
+//!   [`topics`]: listing, describing, creating, growing and deleting topics. [`groups`]:
+//!   consumer groups, their committed offsets and the log offsets they lag behind.
 //! - [`scram`]: the client side of a SCRAM exchange (also for tests that record one).
-//! - [`cli`]: `kafka-lab acls` (kafka-acls.sh), `kafka-lab configs` (kafka-configs.sh) and
-//!   `kafka-lab topics` (kafka-topics.sh).
+//! - [`cli`]: `kafka-lab acls` (kafka-acls.sh), `kafka-lab configs` (kafka-configs.sh),
+//!   `kafka-lab topics` (kafka-topics.sh) and `kafka-lab consumer-groups`
+//!   (kafka-consumer-groups.sh).
 
 pub mod acls;
 pub mod cli;
 pub mod client;
 pub mod configs;
+pub mod groups;
 pub mod properties;
 pub mod scram;
 pub mod topics;

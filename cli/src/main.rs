@@ -34,7 +34,7 @@ enum Command {
     /// The security lab: exercises (certificates, TLS, users, ACLs, quotas) with steps, checkers
     /// that test your broker with real clients, and reference solutions.
     Lab(kafka_lab_exercises::cli::LabArgs),
-    // `acls`, `configs` and `topics` (Kafka's admin tools without Java), routed by
+    // `acls`, `configs`, `topics` and `consumer-groups` (Kafka's admin tools without Java), routed by
     // kafka_lab_admin::cli.
     #[command(flatten)]
     Admin(kafka_lab_admin::cli::AdminCommand),

@@ -1,10 +1,11 @@
 //! The admin commands of `kafka-lab`, with the options and output of Kafka's own tools and no
 //! Java: `kafka-lab acls` (`kafka-acls.sh`), `kafka-lab configs` (`kafka-configs.sh` for
-//! client quotas and SCRAM credentials) and `kafka-lab topics` (`kafka-topics.sh`). All connect
-//! through [`ConnectArgs`].
+//! client quotas and SCRAM credentials), `kafka-lab topics` (`kafka-topics.sh`) and `kafka-lab
+//! consumer-groups` (`kafka-consumer-groups.sh`). All connect through [`ConnectArgs`].
 
 pub mod acls;
 pub mod configs;
+pub mod consumer_groups;
 pub mod topics;
 
 use std::io::Write;
@@ -12,6 +13,7 @@ use std::path::PathBuf;
 
 pub use acls::AclsArgs;
 pub use configs::ConfigsArgs;
+pub use consumer_groups::ConsumerGroupsArgs;
 pub use topics::TopicsArgs;
 
 use crate::client::AdminClient;
@@ -28,6 +30,10 @@ pub enum AdminCommand {
     /// Create, delete, describe, or change a topic, as Kafka's kafka-topics.sh (Metadata,
     /// CreateTopics, CreatePartitions, DeleteTopics, DescribeConfigs).
     Topics(TopicsArgs),
+    /// List, describe (offsets and lag, members, state), reset offsets of, or delete consumer
+    /// groups, as Kafka's kafka-consumer-groups.sh (ListGroups, DescribeGroups, OffsetFetch,
+    /// ListOffsets, OffsetCommit, DeleteGroups, OffsetDelete).
+    ConsumerGroups(ConsumerGroupsArgs),
 }
 
 /// A failure the command has already printed in its tool's own words (kafka-topics.sh's
@@ -42,7 +48,14 @@ pub fn run(command: &AdminCommand, out: &mut dyn Write) -> anyhow::Result<()> {
         AdminCommand::Acls(args) => acls::run(args, out),
         AdminCommand::Configs(args) => configs::run(args, out),
         AdminCommand::Topics(args) => topics::run(args, out),
+        AdminCommand::ConsumerGroups(args) => consumer_groups::run(args, out),
     }
+}
+
+/// `Option "[a]" can't be used with option "[b]"`, as joptsimple's checks in Kafka's tools word
+/// it.
+pub(crate) fn invalid(option: &str, with: &str) -> anyhow::Error {
+    anyhow::anyhow!("Option \"[{option}]\" can't be used with option \"[{with}]\"")
 }
 
 /// Where the cluster is and how to authenticate, as Kafka's tools take it.
@@ -59,12 +72,16 @@ pub struct ConnectArgs {
 }
 
 impl ConnectArgs {
-    /// One authenticated connection.
-    pub fn connect(&self) -> anyhow::Result<AdminClient> {
-        let props = match &self.command_config {
+    /// The client properties of `--command-config` (PLAINTEXT without one).
+    pub fn properties(&self) -> anyhow::Result<ClientProperties> {
+        Ok(match &self.command_config {
             Some(path) => ClientProperties::load(path)?,
             None => ClientProperties::plaintext(),
-        };
-        Ok(AdminClient::connect(&self.bootstrap_server, &props)?)
+        })
+    }
+
+    /// One authenticated connection.
+    pub fn connect(&self) -> anyhow::Result<AdminClient> {
+        Ok(AdminClient::connect(&self.bootstrap_server, &self.properties()?)?)
     }
 }

@@ -10,7 +10,7 @@ use kafka_lab_broker::kafka_uuid;
 use kafka_protocol::error::ResponseError;
 use regex::Regex;
 
-use super::{ConnectArgs, Reported};
+use super::{invalid, ConnectArgs, Reported};
 use crate::client::{AdminClient, BrokerError};
 use crate::topics::{ConfigEntry, NewTopic, PartitionInfo, TopicMetadata};
 
@@ -127,11 +127,6 @@ pub fn run(args: &TopicsArgs, out: &mut dyn Write) -> anyhow::Result<()> {
             Err(Reported.into())
         }
     }
-}
-
-/// `Option "[a]" can't be used with option "[b]"`, as joptsimple's checks word it.
-fn invalid(option: &str, with: &str) -> anyhow::Error {
-    anyhow!("Option \"[{option}]\" can't be used with option \"[{with}]\"")
 }
 
 /// The option combinations `TopicCommandOptions.checkArgs` refuses.

@@ -97,15 +97,61 @@ fn lookup(
             Some((offset, ts)) => (offset, ts, leader_epoch),
             None => (-1, -1, -1),
         },
-        ts if ts >= 0 => match log.log().offset_for_timestamp(ts)? {
+        // Any other value, negative included, is a time to search for, as Kafka's
+        // `UnifiedLog.fetchOffsetByTimestamp` takes it: a time before every record finds the
+        // first one (kafka-consumer-groups.sh's --to-datetime before 1970, a long
+        // --by-duration).
+        ts => match log.log().offset_for_timestamp(ts)? {
             Some((offset, ts)) => (offset, ts, leader_epoch),
             None => (-1, -1, -1),
         },
-        other => {
-            return Err(ApiError::new(
-                ResponseError::InvalidRequest,
-                format!("timestamp {other} is not a valid query"),
-            ))
-        }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use bytes::Bytes;
+    use kafka_protocol::messages::{list_offsets_request, ApiKey, ListOffsetsRequest, TopicName};
+    use kafka_protocol::protocol::StrBytes;
+
+    use crate::config::BrokerConfig;
+    use crate::storage::MemoryStorage;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_negative_time_that_is_no_special_value_finds_the_first_record() {
+        let broker = super::super::tests::open_broker(
+            BrokerConfig::default(),
+            Arc::new(MemoryStorage::new()),
+        );
+        broker.create_topic("t", 1, Default::default(), false).unwrap();
+        let records = [(None, Some(Bytes::from_static(b"v")))];
+        let batch = crate::internal_records::encode_batch(&records, 1);
+        let partition = broker.replica_manager().partition("t", 0).unwrap();
+        partition.append_as_leader(&mut batch.to_vec(), 1, false).unwrap();
+        let ctx = super::RequestContext {
+            api_key: ApiKey::ListOffsets,
+            api_version: 7,
+            correlation_id: 1,
+            client_id: "test".into(),
+            client_host: "127.0.0.1:5000".into(),
+            listener: "PLAINTEXT".into(),
+            principal: crate::security::Principal::anonymous(),
+        };
+        let at = |timestamp| {
+            list_offsets_request::ListOffsetsPartition::default()
+                .with_partition_index(0)
+                .with_timestamp(timestamp)
+        };
+        let request = ListOffsetsRequest::default().with_topics(vec![
+            list_offsets_request::ListOffsetsTopic::default()
+                .with_name(TopicName(StrBytes::from_static_str("t")))
+                .with_partitions(vec![at(-1_000_000_000_000), at(-6), at(i64::MAX)]),
+        ]);
+        let listed = super::handle(&broker, &ctx, request, 7);
+        let answers: Vec<(i16, i64)> =
+            listed.topics[0].partitions.iter().map(|p| (p.error_code, p.offset)).collect();
+        assert_eq!(answers, [(0, 0), (0, 0), (0, -1)]);
+    }
 }
