@@ -19,6 +19,7 @@ pub mod log;
 pub mod metadata;
 pub mod metrics;
 pub mod metrics_http;
+pub mod network;
 pub mod properties_file;
 pub mod publisher;
 pub mod quota;

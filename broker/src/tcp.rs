@@ -261,3 +261,19 @@ pub async fn maintenance_loop(broker: Arc<Broker>) {
         }
     }
 }
+
+/// The binary's [`crate::network::Connector`]: real TCP, with Nagle off as Kafka's clients set
+/// it (small requests are not held back).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct TcpConnector;
+
+impl crate::network::Connector for TcpConnector {
+    fn connect<'a>(&'a self, host: &'a str, port: u16) -> crate::network::ConnectFuture<'a> {
+        Box::pin(async move {
+            #[allow(clippy::disallowed_methods)] // The shell's side of the outbound seam.
+            let stream = TcpStream::connect((host, port)).await?;
+            stream.set_nodelay(true)?;
+            Ok(Box::new(stream) as Box<dyn crate::network::NodeStream>)
+        })
+    }
+}

@@ -31,6 +31,7 @@
 pub(crate) mod batch;
 pub mod checkpoint;
 pub mod compression;
+pub mod leader_epoch;
 pub mod manager;
 mod producer;
 mod segment;
@@ -216,6 +217,8 @@ pub struct PartitionLog {
     recovery_point: i64,
     /// The last append failed on storage (logged once until an append succeeds again).
     storage_failing: bool,
+    /// The first offset of each leader epoch, persisted as `leader-epoch-checkpoint`.
+    epochs: leader_epoch::LeaderEpochCache,
 }
 
 impl std::fmt::Debug for PartitionLog {
@@ -342,6 +345,7 @@ impl PartitionLog {
             segments.insert(base, seg);
         }
 
+        let epochs = leader_epoch::LeaderEpochCache::open(storage.clone(), &dir)?;
         let mut log = PartitionLog {
             storage,
             dir,
@@ -354,6 +358,7 @@ impl PartitionLog {
             last_now_ms: now_ms,
             recovery_point,
             storage_failing: false,
+            epochs,
         };
         if log.segments.is_empty() {
             log.roll_to(checkpoint.unwrap_or(0))?;
@@ -386,6 +391,10 @@ impl PartitionLog {
             log.recovery_point = log.log_end_offset();
         }
         log.delete_segments_below_log_start()?;
+        // Epochs that started beyond what recovery kept are gone with their records.
+        let (start, end) = (log.log_start_offset, log.log_end_offset());
+        log.epochs.truncate_from_end(end)?;
+        log.epochs.truncate_from_start(start)?;
         Ok(log)
     }
 
@@ -591,6 +600,11 @@ impl PartitionLog {
             self.dir.display()
         );
         self.unflushed_messages += record_count;
+        if let Err(e) = self.epochs.assign(leader_epoch, leo) {
+            // The records are in the log; the cache is derived from them and is rewritten at
+            // the next change, so the append stands.
+            tracing::warn!(dir = %self.dir.display(), error = %e, "could not write the leader-epoch checkpoint");
+        }
         let flush_now = !cfg!(feature = "fault-ack-before-flush")
             && self.unflushed_messages >= self.config.flush_interval_messages;
         if flush_now {
@@ -643,7 +657,8 @@ impl PartitionLog {
         self.recovery_point = offset;
         self.roll_to(offset)?;
         self.log_start_offset = offset;
-        Ok(())
+        // Nothing is left of any epoch (Kafka's `truncateFullyAndStartAt` clears the cache).
+        self.epochs.truncate_from_end(i64::MIN)
     }
 
     /// Delete sealed segments that lie wholly below the log start offset (Kafka's rule: the
@@ -668,7 +683,7 @@ impl PartitionLog {
             .map_err(storage_err(self.ctx(format!("deleting segment {base}"))))?;
         let first = *self.segments.keys().next().expect("the active segment remains");
         self.log_start_offset = self.log_start_offset.max(first);
-        Ok(())
+        self.epochs.truncate_from_start(self.log_start_offset)
     }
 
     /// Read whole batches starting with the one containing `fetch_offset`, up to `max_bytes`
@@ -835,6 +850,7 @@ impl PartitionLog {
         // Persist first: once the checkpoint is durable, deleting files is just cleanup.
         write_checkpoint(self.storage.as_ref(), &self.dir, offset)?;
         self.log_start_offset = offset;
+        self.epochs.truncate_from_start(offset)?;
         self.delete_segments_below_log_start()?;
         Ok(self.log_start_offset)
     }
@@ -879,6 +895,24 @@ impl PartitionLog {
         }
         outcome.log_start_offset = self.log_start_offset;
         Ok(outcome)
+    }
+
+    /// Records that `leader_epoch` starts at the log end offset, as a new leader does before
+    /// it appends (Kafka's `maybeAssignEpochStartOffset`).
+    pub fn assign_epoch_start(&mut self, leader_epoch: i32) -> Result<(), LogError> {
+        let leo = self.log_end_offset();
+        self.epochs.assign(leader_epoch, leo)
+    }
+
+    /// OffsetForLeaderEpoch's answer from the leader-epoch cache: the largest epoch not above
+    /// `leader_epoch` and where it ends (Kafka's `endOffsetForEpoch`).
+    pub fn end_offset_for_epoch(&self, leader_epoch: i32) -> (i32, i64) {
+        self.epochs.end_offset_for(leader_epoch, self.log_end_offset())
+    }
+
+    /// The leader epochs and their start offsets, oldest first.
+    pub fn leader_epochs(&self) -> &[leader_epoch::EpochEntry] {
+        self.epochs.entries()
     }
 
     /// fsync everything written so far.

@@ -249,7 +249,8 @@ fn reopen_with_file_storage_keeps_everything_and_layout_is_kafkas() {
         vec![
             "00000000000000000000.index",
             "00000000000000000000.log",
-            "00000000000000000000.timeindex"
+            "00000000000000000000.timeindex",
+            "leader-epoch-checkpoint",
         ]
     );
     // Index entries every batch after the first (interval 1 byte): (last offset, position).
@@ -741,4 +742,40 @@ fn recovery_point_follows_flushes_and_rolls() {
     assert_eq!(log.recovery_point(), 4, "the roll synced the sealed segment");
     log.flush().unwrap();
     assert_eq!(log.recovery_point(), 6);
+}
+
+/// Kafka's `leader-epoch-checkpoint` beside the segments: each epoch's first offset, kept as the
+/// log is truncated by recovery and advanced by DeleteRecords, and read back on open.
+#[test]
+fn leader_epochs_follow_appends_recovery_and_log_start() {
+    let (_, s) = mem();
+    let mut log = open(&s, LogConfig::default());
+    log.append(&mut batch(3, 0), 0, 0).unwrap();
+    log.append(&mut batch(2, 0), 0, 0).unwrap();
+    log.append(&mut batch(4, 0), 3, 0).unwrap();
+    let pairs = |log: &PartitionLog| -> Vec<(i32, i64)> {
+        log.leader_epochs().iter().map(|e| (e.epoch, e.start_offset)).collect()
+    };
+    assert_eq!(pairs(&log), [(0, 0), (3, 5)]);
+    assert_eq!(log.end_offset_for_epoch(0), (0, 5));
+    assert_eq!(log.end_offset_for_epoch(2), (0, 5));
+    assert_eq!(log.end_offset_for_epoch(3), (3, 9));
+    assert_eq!(log.end_offset_for_epoch(4), (-1, -1));
+    log.assign_epoch_start(6).unwrap();
+    assert_eq!(log.end_offset_for_epoch(3), (3, 9), "epoch 3 ends where 6 starts");
+    log.flush().unwrap();
+    drop(log);
+
+    let mut log = open(&s, LogConfig::default());
+    // Read back; an epoch that wrote nothing starts at the log end and goes, as in Kafka's
+    // recovery (the next leader assigns its epoch again).
+    assert_eq!(pairs(&log), [(0, 0), (3, 5)]);
+    log.delete_records_before(6).unwrap();
+    assert_eq!(pairs(&log), [(3, 6)]);
+    drop(log);
+    // A file that says otherwise than the log: epochs starting past the log end are dropped.
+    let checkpoint = dir().join(leader_epoch::LEADER_EPOCH_CHECKPOINT);
+    checkpoint::write_atomically(s.as_ref(), &checkpoint, b"0\n2\n3 6\n8 40\n").unwrap();
+    let log = open(&s, LogConfig::default());
+    assert_eq!(pairs(&log), [(3, 6)]);
 }

@@ -76,6 +76,10 @@ impl ReplicaManager {
             log
         };
         let mut partitions = self.lock_partitions();
+        if !partitions.contains_key(&(topic.to_owned(), partition)) {
+            // A new leader's epoch starts at its log end offset (Kafka's makeLeader).
+            log.lock().expect("partition lock poisoned").assign_epoch_start(leader_epoch)?;
+        }
         let made = partitions.entry((topic.to_owned(), partition)).or_insert_with(|| {
             Arc::new(Partition::new_leader(
                 topic,

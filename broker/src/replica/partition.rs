@@ -249,7 +249,13 @@ impl Partition {
             isr,
             follower_log_end_offsets: BTreeMap::new(),
         });
-        let log_end_offset = self.lock_log().log_end_offset();
+        let mut log = self.lock_log();
+        if let Err(e) = log.assign_epoch_start(leader_epoch) {
+            // Derived from the log and rewritten at its next change; leading goes on.
+            tracing::warn!(topic = self.topic, partition = self.partition, error = %e, "could not write the leader-epoch checkpoint");
+        }
+        let log_end_offset = log.log_end_offset();
+        drop(log);
         state.maybe_increment_leader_hw(self.local_replica_id, log_end_offset);
     }
 
@@ -487,15 +493,10 @@ impl LeaderLog<'_> {
         Ok(self.log.read_until(fetch_offset, max_bytes, self.high_watermark)?)
     }
 
-    /// OffsetForLeaderEpoch: `(epoch, end offset)` of `leader_epoch`, `(-1, -1)` for an epoch
-    /// above the current one. A partition keeps one leader epoch for its life on one node (no
-    /// leader-epoch cache yet), so any epoch up to the current one answers the current epoch
-    /// ending at the log end offset.
+    /// OffsetForLeaderEpoch: the largest epoch not above `leader_epoch` and where it ends, from
+    /// the log's leader-epoch cache; `(-1, -1)` for an epoch above every known one.
     pub fn end_offset_for_epoch(&self, leader_epoch: i32) -> (i32, i64) {
-        if leader_epoch > self.leader_epoch {
-            return (-1, -1);
-        }
-        (self.leader_epoch, self.log.log_end_offset())
+        self.log.end_offset_for_epoch(leader_epoch)
     }
 
     /// The log itself, for lookups by timestamp.
