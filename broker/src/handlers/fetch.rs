@@ -14,15 +14,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+use kafka_protocol::messages::fetch_response::{
+    EpochEndOffset, FetchableTopicResponse, PartitionData,
+};
 use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse, TopicName};
 
 use super::{check_leader_epoch, RequestContext};
-use crate::authorizer::{AclOperation, ResourceType};
+use crate::authorizer::{AclOperation, ResourceType, CLUSTER_NAME};
 use crate::broker::Broker;
 use crate::error::ApiError;
 use crate::metadata::MetadataImage;
-use crate::replica::ReplicaManager;
+use crate::replica::Partition;
 
 /// Kafka's broker `fetch.max.bytes` default: a response never carries more record data, whatever
 /// the request's `max_bytes`.
@@ -34,13 +36,20 @@ pub async fn handle(
     request: FetchRequest,
     version: i16,
 ) -> FetchResponse {
-    // Read on each topic, checked once rather than on every long-poll round.
+    // Read on each topic, checked once rather than on every long-poll round; a follower needs
+    // ClusterAction on the Cluster instead, as in Kafka, or every topic is refused.
     let image = broker.metadata();
+    let follower = follower_id(&request, version);
+    let cluster_action = follower.is_some()
+        && broker.authorize(ctx, AclOperation::ClusterAction, ResourceType::Cluster, CLUSTER_NAME);
     let denied: BTreeSet<String> = request
         .topics
         .iter()
         .filter_map(|t| resolve_name(&image, version, &t.topic, t.topic_id))
-        .filter(|name| !broker.authorize(ctx, AclOperation::Read, ResourceType::Topic, name))
+        .filter(|name| match follower {
+            Some(_) => !cluster_action,
+            None => !broker.authorize(ctx, AclOperation::Read, ResourceType::Topic, name),
+        })
         .collect();
     drop(image);
     let max_wait = Duration::from_millis(request.max_wait_ms.max(0) as u64);
@@ -51,7 +60,7 @@ pub async fn handle(
         let appended = broker.appended.notified();
         tokio::pin!(appended);
         appended.as_mut().enable();
-        let (response, bytes, has_error) = read_once(broker, &request, version, &denied);
+        let (response, bytes, has_error) = read_once(broker, &request, version, &denied, follower);
         if bytes >= request.min_bytes.max(0) as usize
             || has_error
             || crate::runtime::now() >= deadline
@@ -94,11 +103,19 @@ fn count(
     }
 }
 
+/// The replica id of a follower's fetch (`ReplicaState` from v15, `replica_id` before); `None`
+/// for a consumer.
+fn follower_id(request: &FetchRequest, version: i16) -> Option<i32> {
+    let id = if version >= 15 { request.replica_state.replica_id.0 } else { request.replica_id.0 };
+    (id >= 0).then_some(id)
+}
+
 fn read_once(
     broker: &Broker,
     request: &FetchRequest,
     version: i16,
     denied: &BTreeSet<String>,
+    follower: Option<i32>,
 ) -> (FetchResponse, usize, bool) {
     let image = broker.metadata();
     let limit = (request.max_bytes.max(0) as usize).min(FETCH_MAX_BYTES);
@@ -127,17 +144,26 @@ fn read_once(
                             -1,
                         )),
                         _ => read_partition(
-                            broker.replica_manager(),
+                            broker,
                             &image,
                             name.as_deref(),
                             p,
                             remaining,
                             min_one_message,
                             version,
+                            follower,
                         ),
                     };
                     match read {
-                        Ok((records, high_watermark, log_start_offset)) => {
+                        Ok((records, high_watermark, log_start_offset, diverging)) => {
+                            let data = match diverging {
+                                Some((epoch, end_offset)) => data.with_diverging_epoch(
+                                    EpochEndOffset::default()
+                                        .with_epoch(epoch)
+                                        .with_end_offset(end_offset),
+                                ),
+                                None => data,
+                            };
                             if !records.is_empty() {
                                 min_one_message = false;
                                 non_empty_partitions += 1;
@@ -186,39 +212,56 @@ fn resolve_name(
     }
 }
 
-type PartitionRead = Result<(bytes::Bytes, i64, i64), (ApiError, i64, i64)>;
+/// Records, high watermark, log start offset and (for a follower) the diverging epoch; or the
+/// error with the high watermark and log start offset.
+type PartitionRead = Result<(bytes::Bytes, i64, i64, Option<(i32, i64)>), (ApiError, i64, i64)>;
 
 /// Reads one partition within `min(partition_max_bytes, remaining)`; with `min_one_message` its
 /// first batch comes back whole even if larger (Kafka's `minOneMessage`), without it a first
 /// batch that does not fit means no data for this partition in this response. The high
 /// watermark, log start offset and records come from the partition's leader, together.
+#[allow(clippy::too_many_arguments)]
 fn read_partition(
-    replicas: &ReplicaManager,
+    broker: &Broker,
     image: &MetadataImage,
     name: Option<&str>,
     p: &kafka_protocol::messages::fetch_request::FetchPartition,
     remaining: usize,
     min_one_message: bool,
     version: i16,
+    follower: Option<i32>,
 ) -> PartitionRead {
+    let replicas = broker.replica_manager();
     let unknown = |e: ApiError| Err((e, -1, -1));
     let Some(name) = name else {
         return unknown(ApiError::new(ResponseError::UnknownTopicId, "no topic has this topic id"));
     };
-    if image.topic(name).and_then(|t| t.partitions.get(&p.partition)).is_none() {
+    let Some(assigned) = image.topic(name).and_then(|t| t.partitions.get(&p.partition)) else {
         let error = if version >= 13 {
             ResponseError::UnknownTopicId
         } else {
             ResponseError::UnknownTopicOrPartition
         };
         return unknown(ApiError::new(error, format!("{name}-{} does not exist", p.partition)));
-    }
+    };
     let Some(partition) = replicas.partition(name, p.partition) else {
         return unknown(ApiError::new(
             ResponseError::UnknownTopicOrPartition,
             format!("{name}-{}", p.partition),
         ));
     };
+    if let Some(replica_id) = follower {
+        if !assigned.replicas.contains(&replica_id) {
+            return unknown(ApiError::new(
+                ResponseError::NotLeaderOrFollower,
+                format!(
+                    "{name}-{}: replica {replica_id} is not one of the assigned replicas {:?}",
+                    p.partition, assigned.replicas
+                ),
+            ));
+        }
+        return read_for_follower(broker, &partition, replica_id, p, remaining, min_one_message);
+    }
     let log = match partition.leader_log() {
         Ok(log) => log,
         Err(e) => return unknown(e),
@@ -229,16 +272,52 @@ fn read_partition(
     }
     let max = (p.partition_max_bytes.max(0) as usize).min(remaining);
     if max == 0 && !min_one_message {
-        return Ok((Default::default(), high_watermark, log_start_offset));
+        return Ok((Default::default(), high_watermark, log_start_offset, None));
     }
     // The log read returns more than `max` only as its first batch, whole.
     match log.read(p.fetch_offset, max.min(u32::MAX as usize) as u32) {
         Ok(records) if records.len() > max && !min_one_message => {
-            Ok((Default::default(), high_watermark, log_start_offset))
+            Ok((Default::default(), high_watermark, log_start_offset, None))
         }
-        Ok(records) => Ok((records, high_watermark, log_start_offset)),
+        Ok(records) => Ok((records, high_watermark, log_start_offset, None)),
         Err(e) => Err((e, high_watermark, log_start_offset)),
     }
+}
+
+/// A follower's read: the leader records its position (which can move the high watermark and
+/// wake consumers waiting for it) and returns batches up to its log end offset.
+fn read_for_follower(
+    broker: &Broker,
+    partition: &Partition,
+    replica_id: i32,
+    p: &kafka_protocol::messages::fetch_request::FetchPartition,
+    remaining: usize,
+    min_one_message: bool,
+) -> PartitionRead {
+    if let Err(e) = partition
+        .leader_log()
+        .and_then(|log| check_leader_epoch(p.current_leader_epoch, log.leader_epoch()))
+    {
+        return Err((e, -1, -1));
+    }
+    let max = (p.partition_max_bytes.max(0) as usize).min(remaining);
+    let fetched = partition
+        .fetch_for_follower(
+            replica_id,
+            p.fetch_offset,
+            p.last_fetched_epoch,
+            max.min(u32::MAX as usize) as u32,
+        )
+        .map_err(|e| (e, -1, -1))?;
+    if fetched.high_watermark_moved {
+        broker.appended.notify_waiters();
+    }
+    let records = if fetched.records.len() > max && !min_one_message {
+        Default::default()
+    } else {
+        fetched.records
+    };
+    Ok((records, fetched.high_watermark, fetched.log_start_offset, fetched.diverging_epoch))
 }
 
 #[cfg(test)]

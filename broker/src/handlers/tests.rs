@@ -1291,3 +1291,70 @@ async fn replication_factors_are_checked_against_the_registered_brokers() {
     assert_eq!(code, kafka_protocol::ResponseError::InvalidReplicationFactor.code());
     assert!(message.unwrap().contains("replication factor of 3 cannot be reached"));
 }
+
+/// A follower's Fetch on the leader (ReplicaState, v15+): it reads past the high watermark,
+/// its fetch offset is its log end offset and moves the high watermark, a divergent last
+/// fetched epoch answers DivergingEpoch (KIP-320), a replica not assigned is refused, and it
+/// needs ClusterAction, not Read.
+#[tokio::test]
+async fn follower_fetches_move_the_high_watermark_and_learn_divergence() {
+    use kafka_protocol::messages::fetch_request::ReplicaState;
+    let broker = test_broker().await;
+    let node = broker.config.node_id;
+    let id = uuid::Uuid::from_u128(77);
+    let records = vec![
+        crate::metadata::MetadataRecord::Topic { name: "r".into(), topic_id: id },
+        crate::metadata::MetadataRecord::Partition(crate::metadata::PartitionRecord::new(
+            id,
+            0,
+            vec![node, 2],
+        )),
+    ];
+    broker.commit_metadata(records).unwrap();
+    let partition = broker.replica_manager().partition("r", 0).unwrap();
+    partition.make_leader(0, [node, 2].into());
+    for _ in 0..2 {
+        let batch = encode_batch(&[(None, Some(Bytes::from_static(b"v")))], 1);
+        partition.append_as_leader(&mut batch.clone(), 1, false).unwrap();
+    }
+    assert_eq!(partition.high_watermark(), 0, "follower 2 has nothing yet");
+
+    let fetch = |replica: i32, offset: i64, last_fetched_epoch: i32, principal| {
+        let request = FetchRequest::default()
+            .with_max_wait_ms(0)
+            .with_max_bytes(1 << 20)
+            .with_replica_state(ReplicaState::default().with_replica_id(BrokerId(replica)))
+            .with_topics(vec![fetch_request::FetchTopic::default()
+                .with_topic_id(id)
+                .with_partitions(vec![fetch_request::FetchPartition::default()
+                    .with_partition(0)
+                    .with_fetch_offset(offset)
+                    .with_last_fetched_epoch(last_fetched_epoch)
+                    .with_partition_max_bytes(1 << 20)])]);
+        let ctx = super::RequestContext { principal, ..anonymous(ApiKey::Fetch, 15) };
+        let broker = broker.clone();
+        async move {
+            let response = super::fetch::handle(&broker, &ctx, request, 15).await;
+            response.responses[0].partitions[0].clone()
+        }
+    };
+    let anonymous_user = crate::security::Principal::anonymous;
+    let read = fetch(2, 0, -1, anonymous_user()).await;
+    let one_batch = encode_batch(&[(None, Some(Bytes::from_static(b"v")))], 1).len();
+    assert_eq!(read.error_code, 0);
+    assert_eq!(read.records.as_ref().unwrap().len(), 2 * one_batch, "past the high watermark");
+    assert_eq!(read.high_watermark, 0);
+
+    let caught_up = fetch(2, 2, 0, anonymous_user()).await;
+    assert_eq!((caught_up.error_code, caught_up.high_watermark), (0, 2));
+    assert_eq!(partition.high_watermark(), 2, "the ISR has both records");
+
+    let diverged = fetch(2, 5, 0, anonymous_user()).await;
+    assert_eq!((diverged.diverging_epoch.epoch, diverged.diverging_epoch.end_offset), (0, 2));
+    assert!(diverged.records.as_ref().unwrap().is_empty());
+
+    let stranger = fetch(3, 0, -1, anonymous_user()).await;
+    assert_eq!(stranger.error_code, kafka_protocol::ResponseError::NotLeaderOrFollower.code());
+    let alice = fetch(2, 2, 0, crate::security::Principal::user("alice")).await;
+    assert_eq!(alice.error_code, kafka_protocol::ResponseError::TopicAuthorizationFailed.code());
+}

@@ -19,7 +19,9 @@ use crate::error::ApiError;
 use crate::log::manager::PartitionKey;
 use crate::log::{LogConfig, LogError, LogManager};
 
-pub use partition::{AppendRejection, LeaderAppend, LeaderLog, LeaderState, Partition, Role};
+pub use partition::{
+    AppendRejection, FollowerFetch, LeaderAppend, LeaderLog, LeaderState, Partition, Role,
+};
 
 /// DeleteRecords' offset -1: "up to the high watermark".
 pub const HIGH_WATERMARK_OFFSET: i64 = -1;

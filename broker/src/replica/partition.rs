@@ -434,6 +434,60 @@ impl Partition {
         Ok(LeaderLog { log, leader_epoch, high_watermark })
     }
 
+    /// A follower's fetch on the leader (Kafka's `Partition.fetchRecords` for a replica): first
+    /// the KIP-320 check — a `last_fetched_epoch` the leader's log does not end the same way
+    /// at `fetch_offset` answers the diverging epoch and its end offset, which the follower
+    /// truncates to, and nothing else —, then OFFSET_OUT_OF_RANGE outside the log, then the
+    /// follower's log end offset (its fetch offset) is recorded, which may advance the high
+    /// watermark, and batches are read up to the log end offset (followers read past the high
+    /// watermark). NOT_LEADER_OR_FOLLOWER unless this replica leads.
+    pub fn fetch_for_follower(
+        &self,
+        replica_id: i32,
+        fetch_offset: i64,
+        last_fetched_epoch: i32,
+        max_bytes: u32,
+    ) -> Result<FollowerFetch, ApiError> {
+        let mut state = self.lock_state();
+        let Role::Leader(leader) = &mut state.role else {
+            return Err(self.not_leader(&state.role));
+        };
+        let log = self.lock_log();
+        if last_fetched_epoch >= 0 {
+            let (epoch, end_offset) = log.end_offset_for_epoch(last_fetched_epoch);
+            if epoch < last_fetched_epoch || end_offset < fetch_offset {
+                return Ok(FollowerFetch {
+                    records: Bytes::new(),
+                    high_watermark: state.high_watermark,
+                    high_watermark_moved: false,
+                    log_start_offset: log.log_start_offset(),
+                    diverging_epoch: Some((epoch, end_offset)),
+                });
+            }
+        }
+        let (start, end) = (log.log_start_offset(), log.log_end_offset());
+        if fetch_offset < start || fetch_offset > end {
+            return Err(ApiError::new(
+                ResponseError::OffsetOutOfRange,
+                format!(
+                    "{}-{}: replica {replica_id} fetches offset {fetch_offset}, outside the log \
+                     [{start}, {end})",
+                    self.topic, self.partition
+                ),
+            ));
+        }
+        leader.follower_log_end_offsets.insert(replica_id, fetch_offset);
+        let high_watermark_moved = state.maybe_increment_leader_hw(self.local_replica_id, end);
+        let records = log.read(fetch_offset, max_bytes)?;
+        Ok(FollowerFetch {
+            records,
+            high_watermark: state.high_watermark,
+            high_watermark_moved,
+            log_start_offset: start,
+            diverging_epoch: None,
+        })
+    }
+
     /// DeleteRecords on the leader: moves the log start offset to `offset`, which may not
     /// pass the high watermark (OFFSET_OUT_OF_RANGE); returns the new log start offset.
     pub fn delete_records_on_leader(&self, offset: i64) -> Result<i64, ApiError> {
@@ -456,6 +510,21 @@ impl Partition {
         debug_assert!(log_start_offset <= high_watermark, "log start passed the high watermark");
         Ok(log_start_offset)
     }
+}
+
+/// What a follower's fetch returns ([`Partition::fetch_for_follower`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FollowerFetch {
+    /// Whole batches from the fetch offset, up to the log end offset.
+    pub records: Bytes,
+    /// The leader's high watermark after recording the follower's position.
+    pub high_watermark: i64,
+    /// Whether recording the follower's position advanced the high watermark.
+    pub high_watermark_moved: bool,
+    /// The leader's log start offset.
+    pub log_start_offset: i64,
+    /// `(epoch, end offset)` to truncate to when the follower's log diverged (KIP-320).
+    pub diverging_epoch: Option<(i32, i64)>,
 }
 
 /// The leader's log locked for a client read (Fetch, ListOffsets, OffsetForLeaderEpoch), with
