@@ -84,6 +84,10 @@ pub fn groups_json(clusters: &[Arc<ClusterSnapshot>], name: Option<&str>) -> ser
         for g in d.groups.iter().filter(|g| name.is_none_or(|n| n == g.name)) {
             out.push(json!({
                 "cluster": c.name,
+                // false: the cluster's last poll failed and these values are from the poll
+                // that ended at `polled_at` (seconds since the epoch).
+                "up": c.up,
+                "polled_at": c.last_success_timestamp,
                 "group": g.name,
                 "state": g.state,
                 "members": g.members,
