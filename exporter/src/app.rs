@@ -15,6 +15,8 @@ use crate::snapshot::ClusterSnapshot;
 /// What the HTTP endpoints read.
 pub struct Shared {
     families: Families,
+    /// How often each cluster is polled: the pages refresh at this pace.
+    pub poll_interval: Duration,
     /// Per cluster: its last snapshot ([`ClusterSnapshot::pending`] before its first poll).
     clusters: Mutex<Vec<Arc<ClusterSnapshot>>>,
     published: RwLock<Published>,
@@ -35,12 +37,13 @@ pub struct Published {
 }
 
 impl Shared {
-    fn new(names: &[&str], families: Families) -> Shared {
+    fn new(names: &[&str], families: Families, poll_interval: Duration) -> Shared {
         let pending: Vec<Arc<ClusterSnapshot>> =
             names.iter().map(|n| Arc::new(ClusterSnapshot::pending(n))).collect();
         let rendered = crate::metrics::render(&pending, families);
         Shared {
             families,
+            poll_interval,
             clusters: Mutex::new(pending.clone()),
             published: RwLock::new(Published {
                 metrics_gzip: Bytes::from(rendered.gzip),
@@ -86,7 +89,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
         .map_err(|e| anyhow::anyhow!("binding {}: {e}", settings.listen))?;
     let addr = listener.local_addr()?;
     let names: Vec<&str> = settings.clusters.iter().map(|c| c.name.as_str()).collect();
-    let shared = Arc::new(Shared::new(&names, settings.families));
+    let shared = Arc::new(Shared::new(&names, settings.families, settings.poll_interval));
     for (index, cluster) in settings.clusters.iter().enumerate() {
         let mut poller = Poller::new(cluster.clone(), &settings)?;
         let shared = shared.clone();
