@@ -46,7 +46,8 @@ impl Budget {
         let left = self.until.saturating_duration_since(Instant::now());
         if left.is_zero() {
             anyhow::bail!(
-                "{call}: the poll did not finish within the poll interval ({:?})",
+                "{call}: the poll did not finish within the poll interval ({:?}; raise \
+                 --poll-interval if the cluster needs longer)",
                 self.poll_interval
             );
         }
