@@ -15,8 +15,10 @@ use crate::snapshot::ClusterSnapshot;
 /// What the HTTP endpoints read.
 pub struct Shared {
     families: Families,
-    /// Per cluster: its last snapshot (`None` before its first poll completes).
-    clusters: Mutex<Vec<Option<Arc<ClusterSnapshot>>>>,
+    /// How often each cluster is polled: the pages refresh at this pace.
+    pub poll_interval: Duration,
+    /// Per cluster: its last snapshot ([`ClusterSnapshot::pending`] before its first poll).
+    clusters: Mutex<Vec<Arc<ClusterSnapshot>>>,
     published: RwLock<Published>,
 }
 
@@ -27,22 +29,26 @@ pub struct Published {
     pub metrics_gzip: Bytes,
     /// Length of the uncompressed text.
     pub metrics_len: usize,
-    /// Snapshots of clusters that completed a poll.
+    /// Every cluster's last snapshot, in configuration order (pending ones included, so
+    /// `kafka_lag_exporter_up` is 0 from the first scrape).
     pub clusters: Vec<Arc<ClusterSnapshot>>,
     /// Every cluster has completed a poll and its last poll succeeded.
     pub ready: bool,
 }
 
 impl Shared {
-    fn new(clusters: usize, families: Families) -> Shared {
-        let empty = crate::metrics::render(&[], families);
+    fn new(names: &[&str], families: Families, poll_interval: Duration) -> Shared {
+        let pending: Vec<Arc<ClusterSnapshot>> =
+            names.iter().map(|n| Arc::new(ClusterSnapshot::pending(n))).collect();
+        let rendered = crate::metrics::render(&pending, families);
         Shared {
             families,
-            clusters: Mutex::new(vec![None; clusters]),
+            poll_interval,
+            clusters: Mutex::new(pending.clone()),
             published: RwLock::new(Published {
-                metrics_gzip: Bytes::from(empty.gzip),
-                metrics_len: empty.text_len,
-                clusters: Vec::new(),
+                metrics_gzip: Bytes::from(rendered.gzip),
+                metrics_len: rendered.text_len,
+                clusters: pending,
                 ready: false,
             }),
         }
@@ -51,14 +57,13 @@ impl Shared {
     /// Publishes cluster `index`'s new snapshot and re-renders the metrics text.
     pub fn publish(&self, index: usize, snapshot: ClusterSnapshot) {
         let mut clusters = self.clusters.lock().unwrap();
-        clusters[index] = Some(Arc::new(snapshot));
-        let done: Vec<Arc<ClusterSnapshot>> = clusters.iter().flatten().cloned().collect();
-        let ready = done.len() == clusters.len() && done.iter().all(|c| c.up);
-        let rendered = crate::metrics::render(&done, self.families);
+        clusters[index] = Arc::new(snapshot);
+        let ready = clusters.iter().all(|c| c.up);
+        let rendered = crate::metrics::render(&clusters, self.families);
         *self.published.write().unwrap() = Published {
             metrics_gzip: Bytes::from(rendered.gzip),
             metrics_len: rendered.text_len,
-            clusters: done,
+            clusters: clusters.clone(),
             ready,
         };
     }
@@ -83,7 +88,8 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
         .await
         .map_err(|e| anyhow::anyhow!("binding {}: {e}", settings.listen))?;
     let addr = listener.local_addr()?;
-    let shared = Arc::new(Shared::new(settings.clusters.len(), settings.families));
+    let names: Vec<&str> = settings.clusters.iter().map(|c| c.name.as_str()).collect();
+    let shared = Arc::new(Shared::new(&names, settings.families, settings.poll_interval));
     for (index, cluster) in settings.clusters.iter().enumerate() {
         let mut poller = Poller::new(cluster.clone(), &settings)?;
         let shared = shared.clone();

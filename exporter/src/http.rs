@@ -1,4 +1,5 @@
-//! The HTTP server (hyper 1): `/metrics`, `/healthz`, `/ready`, `/`, `/api/groups[/<name>]`.
+//! The HTTP server (hyper 1): `/metrics`, `/healthz`, `/ready`, the pages `/`,
+//! `/groups/<name>` and `/topics`, and `/api/groups[/<name>]`.
 //! Handlers read only the last published state, never Kafka.
 
 use std::convert::Infallible;
@@ -48,6 +49,9 @@ fn handle(req: &Request<Incoming>, shared: &Shared) -> Response<Body> {
         return text(StatusCode::METHOD_NOT_ALLOWED, "only GET\n");
     }
     let state = shared.current();
+    let view = crate::html::View::new(shared.poll_interval);
+    let html =
+        |body: String| response(StatusCode::OK, "text/html; charset=utf-8", Bytes::from(body));
     match req.uri().path() {
         "/metrics" => metrics(req, state.metrics_gzip, state.metrics_len),
         "/healthz" => text(StatusCode::OK, "ok\n"),
@@ -56,12 +60,16 @@ fn handle(req: &Request<Incoming>, shared: &Shared) -> Response<Body> {
             StatusCode::SERVICE_UNAVAILABLE,
             "not ready: a cluster has not been polled successfully\n",
         ),
-        "/" => response(
-            StatusCode::OK,
-            "text/html; charset=utf-8",
-            Bytes::from(crate::html::page(&state.clusters)),
-        ),
+        "/" => html(crate::html::page(&state.clusters, view)),
+        "/topics" => html(crate::html::topics_page(&state.clusters, view)),
         "/api/groups" => json(&crate::html::groups_json(&state.clusters, None)),
+        path if path.starts_with("/groups/") => {
+            let name = percent_decode(&path["/groups/".len()..]);
+            match crate::html::group_page(&state.clusters, &name, view) {
+                Some(page) => html(page),
+                None => text(StatusCode::NOT_FOUND, &format!("no group named {name:?}\n")),
+            }
+        }
         path => match path.strip_prefix("/api/groups/") {
             Some(name) => {
                 let name = percent_decode(name);
@@ -74,7 +82,7 @@ fn handle(req: &Request<Incoming>, shared: &Shared) -> Response<Body> {
             }
             None => text(
                 StatusCode::NOT_FOUND,
-                "not found: try /metrics, /, /api/groups, /healthz, /ready\n",
+                "not found: try /metrics, /, /topics, /groups/<name>, /api/groups, /healthz, /ready\n",
             ),
         },
     }

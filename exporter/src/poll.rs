@@ -5,11 +5,12 @@
 //! ahead of the latest offset it is compared with (lag ≥ 0 in practice); lag is still clamped at
 //! 0 in case a cluster's leader changes between the two reads.
 
-use std::collections::{HashMap, HashSet};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::config::{ClusterConfig, Settings};
-use crate::kafka::ClusterClient;
+use crate::kafka::{Budget, ClusterClient, ConnectionError};
 use crate::lag_time::{LagSeconds, LagTable};
 use crate::snapshot::{ClusterData, ClusterSnapshot, GroupPartition, GroupState, PartitionState};
 use crate::status::{group_status, Observation, Window};
@@ -23,8 +24,22 @@ pub struct Poller {
     tables: HashMap<(String, i32), LagTable>,
     windows: HashMap<(String, String, i32), Window>,
     poll_errors: u64,
+    polls: u64,
     last_success: f64,
+    poll_interval: Duration,
+    kafka_timeout: Duration,
+    /// The last successful poll's data, served (marked old) while polls fail.
+    last_data: Option<Arc<ClusterData>>,
+    /// Kept while polls keep failing: librdkafka logs an identical error only once.
+    connection_error: Option<ConnectionError>,
+    /// The failure last logged, so a failure is logged once per change, not every poll.
+    logged_failure: Option<String>,
+    /// Per group: (poll end, lag sum) of its last [`HISTORY_POINTS`] successful polls.
+    history: HashMap<String, VecDeque<(f64, i64)>>,
 }
+
+/// Points of lag history kept per group (the page's chart).
+pub const HISTORY_POINTS: usize = 60;
 
 /// Seconds since the epoch.
 pub fn now_seconds() -> f64 {
@@ -34,7 +49,7 @@ pub fn now_seconds() -> f64 {
 impl Poller {
     /// A poller for `cluster` (the client connects lazily).
     pub fn new(cluster: ClusterConfig, settings: &Settings) -> anyhow::Result<Poller> {
-        let client = ClusterClient::new(&cluster, settings.kafka_timeout)?;
+        let client = ClusterClient::new(&cluster)?;
         Ok(Poller {
             cluster,
             client,
@@ -43,7 +58,14 @@ impl Poller {
             tables: HashMap::new(),
             windows: HashMap::new(),
             poll_errors: 0,
+            polls: 0,
             last_success: 0.0,
+            poll_interval: settings.poll_interval,
+            kafka_timeout: settings.kafka_timeout,
+            last_data: None,
+            connection_error: None,
+            logged_failure: None,
+            history: HashMap::new(),
         })
     }
 
@@ -52,37 +74,71 @@ impl Poller {
         &self.cluster.name
     }
 
-    /// Runs one poll. Never fails: a failure is a snapshot with `up == false` and no data.
+    /// Runs one poll, whose calls together take at most the poll interval. Never fails: a
+    /// failure is a snapshot with `up == false`, the reason, and the last successful poll's data.
     pub fn poll(&mut self) -> ClusterSnapshot {
         let start = Instant::now();
+        let budget = Budget {
+            kafka_timeout: self.kafka_timeout,
+            until: start + self.poll_interval,
+            poll_interval: self.poll_interval,
+        };
         let mut phases = Phases::default();
-        let result = self.collect(&mut phases);
+        let result = self.collect(&mut phases, &budget);
         let last_poll_seconds = start.elapsed().as_secs_f64();
-        let (data, error) = match result {
+        let connection_error = self.client.connection_error();
+        self.polls += 1;
+        let now = now_seconds();
+        let error = match result {
             Ok(data) => {
-                self.last_success = now_seconds();
-                (Some(data), None)
+                self.last_success = now;
+                self.last_data = Some(Arc::new(data));
+                self.connection_error = None;
+                if self.logged_failure.take().is_some() {
+                    tracing::info!(cluster = %self.cluster.name, "poll succeeded again");
+                }
+                None
             }
             Err(e) => {
                 self.poll_errors += 1;
-                tracing::warn!(cluster = %self.cluster.name, "poll failed: {e:#}");
-                (None, Some(format!("{e:#}")))
+                // librdkafka words one failure differently in its log and its error callback:
+                // the first wording stays while the address and the cause stay the same.
+                let same = |a: &ConnectionError, b: &ConnectionError| {
+                    (&a.address, a.cause) == (&b.address, b.cause)
+                };
+                match (&self.connection_error, connection_error) {
+                    (Some(old), Some(new)) if same(old, &new) => {}
+                    (_, Some(new)) => self.connection_error = Some(new),
+                    (_, None) => {}
+                }
+                let error = match &self.connection_error {
+                    Some(c) => format!("{c}; {}", chain(&e)),
+                    None => chain(&e),
+                };
+                if self.logged_failure.as_ref() != Some(&error) {
+                    tracing::warn!(cluster = %self.cluster.name, "poll failed: {error}");
+                    self.logged_failure = Some(error.clone());
+                }
+                Some(error)
             }
         };
         ClusterSnapshot {
             name: self.cluster.name.clone(),
-            up: data.is_some(),
+            up: error.is_none(),
             error,
+            connection_error: self.connection_error.clone(),
+            polls: self.polls,
             last_poll_seconds,
+            last_poll_timestamp: now,
             last_success_timestamp: self.last_success,
             poll_errors: self.poll_errors,
             phase_seconds: phases.done,
-            data,
+            data: self.last_data.clone(),
         }
     }
 
-    fn collect(&mut self, phases: &mut Phases) -> anyhow::Result<ClusterData> {
-        let metadata = self.client.metadata()?;
+    fn collect(&mut self, phases: &mut Phases, budget: &Budget) -> anyhow::Result<ClusterData> {
+        let metadata = self.client.metadata(budget)?;
         phases.end("metadata");
         if metadata.brokers.is_empty() {
             anyhow::bail!("Metadata: no brokers");
@@ -91,13 +147,13 @@ impl Poller {
             metadata.topics.into_iter().filter(|t| self.cluster.topics.accepts(&t.name)).collect();
         let groups: Vec<_> = self
             .client
-            .groups()?
+            .groups(budget)?
             .into_iter()
             .filter(|g| self.cluster.groups.accepts(&g.name))
             .collect();
         phases.end("groups");
         let names: Vec<String> = groups.iter().map(|g| g.name.clone()).collect();
-        let mut committed = self.client.committed(&names);
+        let mut committed = self.client.committed(&names, budget)?;
         phases.end("committed_offsets");
 
         // After the commits (see the module doc).
@@ -105,9 +161,9 @@ impl Poller {
             .iter()
             .flat_map(|t| t.partitions.iter().map(move |p| (t.name.as_str(), p.id)))
             .collect();
-        let earliest = self.client.offsets(&partition_keys, false)?;
+        let earliest = self.client.offsets(&partition_keys, false, budget)?;
         phases.end("earliest_offsets");
-        let latest = self.client.offsets(&partition_keys, true)?;
+        let latest = self.client.offsets(&partition_keys, true, budget)?;
         phases.end("latest_offsets");
         let now = now_seconds();
 
@@ -187,7 +243,13 @@ impl Poller {
                 });
             }
             gp.sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
+            let history = self.history.entry(g.name.clone()).or_default();
+            if history.len() == HISTORY_POINTS {
+                history.pop_front();
+            }
+            history.push_back((now, gp.iter().map(|p| p.lag).sum()));
             group_states.push(GroupState {
+                lag_history: history.iter().copied().collect(),
                 status: group_status(gp.iter().map(|p| p.status)),
                 name: g.name,
                 state: g.state,
@@ -199,9 +261,29 @@ impl Poller {
         }
         group_states.sort_by(|a, b| a.name.cmp(&b.name));
         self.windows.retain(|k, _| seen_windows.contains(k));
+        let seen_groups: HashSet<&str> = group_states.iter().map(|g| g.name.as_str()).collect();
+        self.history.retain(|g, _| seen_groups.contains(g.as_str()));
         phases.end("evaluate");
         Ok(ClusterData { brokers: metadata.brokers, partitions, groups: group_states })
     }
+}
+
+/// An error and its causes, `: `-separated, leaving out a cause its parent already quotes
+/// (rdkafka's errors repeat their code as their source).
+fn chain(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    let mut previous = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if !previous.contains(&text) {
+            if !out.is_empty() {
+                out.push_str(": ");
+            }
+            out.push_str(&text);
+        }
+        previous = text;
+    }
+    out
 }
 
 /// Durations of a poll's phases, in order, for `kafka_lag_exporter_last_poll_phase_seconds`.

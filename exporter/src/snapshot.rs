@@ -1,31 +1,65 @@
 //! What one completed poll of a cluster found: the data every endpoint serves. Immutable once
 //! built; the poller replaces a cluster's snapshot as a whole.
 
+use std::sync::Arc;
+
 use serde::Serialize;
 
-use crate::kafka::BrokerInfo;
+use crate::kafka::{BrokerInfo, ConnectionError};
 use crate::status::Status;
 
 /// A cluster's last poll.
 #[derive(Debug, Clone, Serialize)]
 pub struct ClusterSnapshot {
     pub name: String,
-    /// Whether the last poll succeeded.
+    /// Whether the last poll succeeded (`false` before the first poll too).
     pub up: bool,
     /// Why the last poll failed.
     pub error: Option<String>,
+    /// Which broker address could not be reached and why, when librdkafka said so.
+    pub connection_error: Option<ConnectionError>,
+    /// Polls completed since start, failed ones included (0: none yet).
+    pub polls: u64,
     /// Duration of the last poll, seconds.
     pub last_poll_seconds: f64,
+    /// End of the last poll, failed or not, seconds since the epoch (0 before the first).
+    pub last_poll_timestamp: f64,
     /// End of the last successful poll, seconds since the epoch (0 before the first).
     pub last_success_timestamp: f64,
     /// Failed polls since start.
     pub poll_errors: u64,
     /// Seconds each phase of the last poll took, in order (up to the failing one).
     pub phase_seconds: Vec<(&'static str, f64)>,
-    /// The data of the last poll, `None` when it failed: a down cluster's series disappear
-    /// rather than being served as if fresh.
+    /// The data of the last *successful* poll. When `up` is false it is old: the human views
+    /// show it marked with its age, `/metrics` leaves it out (see [`Self::fresh_data`]).
     #[serde(skip)]
-    pub data: Option<ClusterData>,
+    pub data: Option<Arc<ClusterData>>,
+}
+
+impl ClusterSnapshot {
+    /// A cluster not polled yet: down, no data.
+    pub fn pending(name: &str) -> ClusterSnapshot {
+        ClusterSnapshot {
+            name: name.to_string(),
+            up: false,
+            error: None,
+            connection_error: None,
+            polls: 0,
+            last_poll_seconds: 0.0,
+            last_poll_timestamp: 0.0,
+            last_success_timestamp: 0.0,
+            poll_errors: 0,
+            phase_seconds: Vec::new(),
+            data: None,
+        }
+    }
+
+    /// The data only if the last poll succeeded: what `/metrics` publishes, so a down
+    /// cluster's series disappear (Prometheus marks them stale) rather than being served as
+    /// if fresh.
+    pub fn fresh_data(&self) -> Option<&ClusterData> {
+        self.data.as_deref().filter(|_| self.up)
+    }
 }
 
 /// Brokers, partitions and groups of a successful poll.
@@ -62,6 +96,10 @@ pub struct GroupState {
     pub error: Option<String>,
     /// Partitions with a committed offset (and a known latest offset), sorted.
     pub partitions: Vec<GroupPartition>,
+    /// (end of poll, seconds since the epoch; lag sum) of this group's last successful polls,
+    /// oldest first, this one included: the page's chart.
+    #[serde(skip)]
+    pub lag_history: Vec<(f64, i64)>,
 }
 
 /// One partition of a group.

@@ -21,7 +21,7 @@ pub const MAX_IN_FLIGHT: usize = 512;
 pub type GroupOffsets = Vec<(String, i32, i64)>;
 
 /// Fetches every group's committed offsets over the client `rk`. Groups without an answer
-/// within `timeout` (per call) get an error.
+/// within `timeout` (per call), or by `until` (the poll's deadline), get an error.
 ///
 /// # Safety
 /// `rk` must be a live librdkafka client handle that outlives this call.
@@ -29,6 +29,7 @@ pub unsafe fn list_group_offsets(
     rk: *mut sys::rd_kafka_t,
     groups: &[String],
     timeout: Duration,
+    until: Instant,
 ) -> HashMap<String, Result<GroupOffsets, String>> {
     let mut results = HashMap::with_capacity(groups.len());
     if groups.is_empty() {
@@ -49,7 +50,7 @@ pub unsafe fn list_group_offsets(
 
     let mut next = 0;
     let mut outstanding = 0;
-    let mut deadline = Instant::now() + timeout + Duration::from_secs(1);
+    let mut deadline = (Instant::now() + timeout + Duration::from_secs(1)).min(until);
     while next < groups.len() || outstanding > 0 {
         while next < groups.len() && outstanding < MAX_IN_FLIGHT {
             let Ok(name) = CString::new(groups[next].as_str()) else {
@@ -65,7 +66,7 @@ pub unsafe fn list_group_offsets(
             sys::rd_kafka_ListConsumerGroupOffsets_destroy(request);
             next += 1;
             outstanding += 1;
-            deadline = deadline.max(Instant::now() + timeout + Duration::from_secs(1));
+            deadline = deadline.max(Instant::now() + timeout + Duration::from_secs(1)).min(until);
         }
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
@@ -107,9 +108,9 @@ pub unsafe fn list_group_offsets(
     // Late answers to a destroyed queue are dropped by librdkafka (the queue is refcounted).
     sys::rd_kafka_queue_destroy(queue);
     for g in groups {
-        results
-            .entry(g.clone())
-            .or_insert_with(|| Err("no answer within the Kafka timeout".into()));
+        results.entry(g.clone()).or_insert_with(|| {
+            Err("no answer within the Kafka timeout or the poll interval".into())
+        });
     }
     results
 }

@@ -10,13 +10,16 @@
 //! - earliest/latest offsets: `rd_kafka_offsets_for_times` with the EARLIEST/LATEST sentinels,
 //!   one ListOffsets request per partition leader for all its partitions.
 //!
-//! All calls block; the poller runs them on its own thread.
+//! All calls block; the poller runs them on its own thread. Each call's time limit is the
+//! Kafka timeout, cut to what is left of the poll's [`Budget`], so a cluster that stops
+//! answering fails the poll within one poll interval instead of serving old values.
 
 mod assignment;
+mod errors;
 mod ffi;
 
 use std::collections::HashMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -24,7 +27,33 @@ use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
 use crate::config::ClusterConfig;
 
+pub use errors::{Cause, ConnectionError};
 pub use ffi::GroupOffsets;
+
+/// The time limits of one poll's calls: each call gets `kafka_timeout`, but never past
+/// `until` (the poll's start plus the poll interval).
+#[derive(Debug, Clone, Copy)]
+pub struct Budget {
+    pub kafka_timeout: Duration,
+    pub until: Instant,
+    /// The poll interval, for the error message.
+    pub poll_interval: Duration,
+}
+
+impl Budget {
+    /// The limit for the next call, or an error naming `call` when the poll's time is up.
+    pub fn timeout(&self, call: &str) -> anyhow::Result<Duration> {
+        let left = self.until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            anyhow::bail!(
+                "{call}: the poll did not finish within the poll interval ({:?}; raise \
+                 --poll-interval if the cluster needs longer)",
+                self.poll_interval
+            );
+        }
+        Ok(left.min(self.kafka_timeout))
+    }
+}
 
 /// A broker as Metadata describes it.
 #[derive(Debug, Clone)]
@@ -80,13 +109,15 @@ const OFFSETS_PER_CALL: usize = 1000;
 
 /// A client of one cluster.
 pub struct ClusterClient {
-    consumer: BaseConsumer,
-    timeout: Duration,
+    consumer: BaseConsumer<errors::ErrorLog>,
 }
+
+/// Events served per [`ClusterClient::connection_error`] call at most.
+const EVENTS_PER_DRAIN: usize = 1000;
 
 impl ClusterClient {
     /// Creates the client; it connects lazily, so a cluster that is down does not fail here.
-    pub fn new(cluster: &ClusterConfig, timeout: Duration) -> anyhow::Result<ClusterClient> {
+    pub fn new(cluster: &ClusterConfig) -> anyhow::Result<ClusterClient> {
         let mut config = ClientConfig::new();
         config
             .set("bootstrap.servers", &cluster.bootstrap_servers)
@@ -96,15 +127,27 @@ impl ClusterClient {
         for (k, v) in &cluster.properties {
             config.set(k, v);
         }
-        let consumer: BaseConsumer = config
-            .create()
+        let consumer: BaseConsumer<errors::ErrorLog> = config
+            .create_with_context(errors::ErrorLog::default())
             .with_context(|| format!("cluster {}: creating the Kafka client", cluster.name))?;
-        Ok(ClusterClient { consumer, timeout })
+        Ok(ClusterClient { consumer })
+    }
+
+    /// Why brokers could not be reached since the last call, from librdkafka's error lines
+    /// (which only reach the context when the client's main queue is served, here).
+    pub fn connection_error(&self) -> Option<ConnectionError> {
+        for _ in 0..EVENTS_PER_DRAIN {
+            if self.consumer.poll(Duration::ZERO).is_none() {
+                break;
+            }
+        }
+        ConnectionError::from_log(&self.consumer.context().take())
     }
 
     /// Brokers, topics and partitions.
-    pub fn metadata(&self) -> anyhow::Result<MetadataInfo> {
-        let md = self.consumer.fetch_metadata(None, self.timeout).context("Metadata")?;
+    pub fn metadata(&self, budget: &Budget) -> anyhow::Result<MetadataInfo> {
+        let md =
+            self.consumer.fetch_metadata(None, budget.timeout("Metadata")?).context("Metadata")?;
         let brokers = md
             .brokers()
             .iter()
@@ -132,8 +175,11 @@ impl ClusterClient {
     }
 
     /// Every consumer group with its state and members.
-    pub fn groups(&self) -> anyhow::Result<Vec<GroupInfo>> {
-        let list = self.consumer.fetch_group_list(None, self.timeout).context("ListGroups")?;
+    pub fn groups(&self, budget: &Budget) -> anyhow::Result<Vec<GroupInfo>> {
+        let list = self
+            .consumer
+            .fetch_group_list(None, budget.timeout("ListGroups")?)
+            .context("ListGroups")?;
         Ok(list
             .groups()
             .iter()
@@ -156,11 +202,21 @@ impl ClusterClient {
     }
 
     /// Committed offsets of each group (one OffsetFetch per group, pipelined).
-    pub fn committed(&self, groups: &[String]) -> HashMap<String, Result<GroupOffsets, String>> {
+    pub fn committed(
+        &self,
+        groups: &[String],
+        budget: &Budget,
+    ) -> anyhow::Result<HashMap<String, Result<GroupOffsets, String>>> {
+        let timeout = budget.timeout("ListConsumerGroupOffsets")?;
         // SAFETY: the handle belongs to `self.consumer`, which outlives the call.
-        unsafe {
-            ffi::list_group_offsets(self.consumer.client().native_ptr(), groups, self.timeout)
-        }
+        Ok(unsafe {
+            ffi::list_group_offsets(
+                self.consumer.client().native_ptr(),
+                groups,
+                timeout,
+                budget.until,
+            )
+        })
     }
 
     /// Earliest (`latest == false`) or latest offsets of `partitions`, batched per leader.
@@ -169,7 +225,9 @@ impl ClusterClient {
         &self,
         partitions: &[(&str, i32)],
         latest: bool,
+        budget: &Budget,
     ) -> anyhow::Result<HashMap<(String, i32), i64>> {
+        let call = if latest { "ListOffsets (latest)" } else { "ListOffsets (earliest)" };
         let mut out = HashMap::with_capacity(partitions.len());
         // librdkafka matches each answered partition against the request list linearly, so
         // one call is quadratic in its size: bounded calls keep 10,000 partitions linear.
@@ -180,11 +238,8 @@ impl ClusterClient {
                 tpl.add_partition_offset(topic, partition, sentinel)
                     .context("building ListOffsets")?;
             }
-            let answer = self.consumer.offsets_for_times(tpl, self.timeout).context(if latest {
-                "ListOffsets (latest)"
-            } else {
-                "ListOffsets (earliest)"
-            })?;
+            let answer =
+                self.consumer.offsets_for_times(tpl, budget.timeout(call)?).context(call)?;
             for e in answer.elements() {
                 if let (Ok(()), Offset::Offset(o)) = (e.error(), e.offset()) {
                     out.insert((e.topic().to_string(), e.partition()), o);

@@ -9,7 +9,7 @@ use super::Out;
 use crate::snapshot::ClusterSnapshot;
 
 pub(super) fn render(out: &mut Out, clusters: &[Arc<ClusterSnapshot>]) {
-    let data = || clusters.iter().filter_map(|c| c.data.as_ref().map(|d| (c.name.as_str(), d)));
+    let data = || clusters.iter().filter_map(|c| c.fresh_data().map(|d| (c.name.as_str(), d)));
 
     let mut f = out.gauge("kafka_brokers", "Number of Brokers in the Kafka Cluster.");
     for (cluster, d) in data() {

@@ -44,10 +44,33 @@ pub(super) fn render(out: &mut Out, clusters: &[Arc<ClusterSnapshot>]) {
         f.add(&[("cluster", &c.name)], c.poll_errors as f64);
     }
     f.finish();
+    let mut f = out.counter(
+        "kafka_lag_exporter_polls_total",
+        "Polls completed since start, failed ones included",
+    );
+    for c in clusters {
+        f.add(&[("cluster", &c.name)], c.polls as f64);
+    }
+    f.finish();
+    let mut f = out.gauge(
+        "kafka_lag_exporter_connection_error",
+        "1 while the cluster's last poll failed because a broker address could not be reached; \
+         cause: connection_refused, cannot_resolve, tls_handshake, sasl_authentication, \
+         disconnected, timeout, other",
+    );
+    for c in clusters.iter().filter(|c| !c.up) {
+        if let Some(e) = &c.connection_error {
+            f.add(
+                &[("cluster", &c.name), ("address", &e.address), ("cause", e.cause.as_str())],
+                1.0,
+            );
+        }
+    }
+    f.finish();
 }
 
 pub(super) fn render_extra(out: &mut Out, clusters: &[Arc<ClusterSnapshot>]) {
-    let data = || clusters.iter().filter_map(|c| c.data.as_ref().map(|d| (c.name.as_str(), d)));
+    let data = || clusters.iter().filter_map(|c| c.fresh_data().map(|d| (c.name.as_str(), d)));
 
     let mut f = out.gauge(
         "kafka_consumergroup_lag_seconds",

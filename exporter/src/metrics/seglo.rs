@@ -23,7 +23,7 @@ pub(super) fn render(out: &mut Out, clusters: &[Arc<ClusterSnapshot>], families:
     if !families.lag_exporter {
         return;
     }
-    let data = || clusters.iter().filter_map(|c| c.data.as_ref().map(|d| (c.name.as_str(), d)));
+    let data = || clusters.iter().filter_map(|c| c.fresh_data().map(|d| (c.name.as_str(), d)));
 
     for (name, help, latest) in [
         ("kafka_partition_latest_offset", "Latest offset of a partition", true),
