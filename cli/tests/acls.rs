@@ -2,10 +2,9 @@
 //! certificates from `kafka_lab_tls`), checked by what a real rdkafka client is then allowed to
 //! do; and its clear error when the broker has no authorizer.
 
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Child, Command, Output};
+use std::time::Duration;
 
 use kafka_lab_testkit::free_port;
 use kafka_lab_tls::{CertificateAuthority, CertificateRequest, KeyAlgorithm};
@@ -13,11 +12,6 @@ use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 
 const PASSWORD: &str = "lab-pass";
-
-/// The broker binary, built for this test's profile.
-fn broker_binary() -> PathBuf {
-    kafka_lab_testkit::workspace_binary("kafka-lab-broker", "kafka-lab-broker")
-}
 
 struct Broker {
     child: Child,
@@ -41,8 +35,6 @@ impl Broker {
         let request = CertificateRequest::localhost_broker(KeyAlgorithm::Rsa2048);
         ca.issue(&certs, &request, PASSWORD, false).unwrap();
         let (plaintext, sasl_ssl) = (free_port(), free_port());
-        let log = std::fs::File::create(dir.path().join("broker.log")).unwrap();
-        let mut command = Command::new(broker_binary());
         let mut overrides = vec![
             format!("listeners=PLAINTEXT://127.0.0.1:{plaintext},SASL_SSL://127.0.0.1:{sasl_ssl}"),
             format!("log.dirs={}", dir.path().join("data").display()),
@@ -57,19 +49,8 @@ impl Broker {
             );
             overrides.push("super.users=User:admin".into());
         }
-        for o in overrides {
-            command.arg("--override").arg(o);
-        }
-        let child = command
-            .stdout(Stdio::from(log.try_clone().unwrap()))
-            .stderr(Stdio::from(log))
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while TcpStream::connect(("127.0.0.1", sasl_ssl)).is_err() {
-            assert!(Instant::now() < deadline, "broker did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let child =
+            kafka_lab_testkit::spawn_broker(&overrides, &dir.path().join("broker.log"), sasl_ssl);
         Broker { child, plaintext, sasl_ssl, dir }
     }
 

@@ -6,8 +6,7 @@
 //! SASL_SSL with SCRAM through `--command-config`.
 
 use std::collections::BTreeSet;
-use std::net::TcpStream;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Output};
 use std::time::{Duration, Instant};
 
 use kafka_lab_testkit::free_port;
@@ -31,25 +30,9 @@ struct Broker {
 
 impl Broker {
     fn start(overrides: &[String], dir: tempfile::TempDir, port: u16) -> Broker {
-        let log = std::fs::File::create(dir.path().join("broker.log")).unwrap();
-        let mut command = Command::new(kafka_lab_testkit::workspace_binary(
-            "kafka-lab-broker",
-            "kafka-lab-broker",
-        ));
-        command.arg("--override").arg(format!("log.dirs={}", dir.path().join("data").display()));
-        for o in overrides {
-            command.arg("--override").arg(o);
-        }
-        let child = command
-            .stdout(Stdio::from(log.try_clone().unwrap()))
-            .stderr(Stdio::from(log))
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "broker did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let mut all = vec![format!("log.dirs={}", dir.path().join("data").display())];
+        all.extend_from_slice(overrides);
+        let child = kafka_lab_testkit::spawn_broker(&all, &dir.path().join("broker.log"), port);
         Broker { child, port, _dir: dir }
     }
 

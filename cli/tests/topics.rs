@@ -3,9 +3,7 @@
 //! regex, Kafka's error lines; partitions cross-checked with `kcat -L`; and the same tool over
 //! SASL_SSL with SCRAM through `--command-config`.
 
-use std::net::TcpStream;
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Child, Command, Output};
 
 use kafka_lab_testkit::free_port;
 use kafka_lab_tls::{CertificateAuthority, CertificateRequest, KeyAlgorithm};
@@ -20,24 +18,12 @@ impl Broker {
     fn start() -> Broker {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
-        let log = std::fs::File::create(dir.path().join("broker.log")).unwrap();
-        let child = Command::new(kafka_lab_testkit::workspace_binary(
-            "kafka-lab-broker",
-            "kafka-lab-broker",
-        ))
-        .arg("--override")
-        .arg(format!("listeners=PLAINTEXT://127.0.0.1:{port}"))
-        .arg("--override")
-        .arg(format!("log.dirs={}", dir.path().join("data").display()))
-        .stdout(Stdio::from(log.try_clone().unwrap()))
-        .stderr(Stdio::from(log))
-        .spawn()
-        .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "broker did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let overrides = [
+            format!("listeners=PLAINTEXT://127.0.0.1:{port}"),
+            format!("log.dirs={}", dir.path().join("data").display()),
+        ];
+        let child =
+            kafka_lab_testkit::spawn_broker(&overrides, &dir.path().join("broker.log"), port);
         Broker { child, port, dir }
     }
 
@@ -299,29 +285,15 @@ fn over_sasl_ssl_with_a_command_config() {
     ca.issue(&certs, &CertificateRequest::localhost_broker(KeyAlgorithm::Rsa2048), PASSWORD, false)
         .unwrap();
     let port = free_port();
-    let log = std::fs::File::create(dir.path().join("broker.log")).unwrap();
-    let mut command =
-        Command::new(kafka_lab_testkit::workspace_binary("kafka-lab-broker", "kafka-lab-broker"));
-    for o in [
+    let overrides = [
         format!("listeners=SASL_SSL://127.0.0.1:{port}"),
         format!("log.dirs={}", dir.path().join("data").display()),
         format!("ssl.keystore.location={}", certs.join("broker.p12").display()),
         format!("ssl.keystore.password={PASSWORD}"),
         "sasl.scram.users=['SCRAM-SHA-512=[name=admin,password=admin-secret]']".into(),
-    ] {
-        command.arg("--override").arg(o);
-    }
-    let child = command
-        .stdout(Stdio::from(log.try_clone().unwrap()))
-        .stderr(Stdio::from(log))
-        .spawn()
-        .unwrap();
+    ];
+    let child = kafka_lab_testkit::spawn_broker(&overrides, &dir.path().join("broker.log"), port);
     let broker = Broker { child, port, dir };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "broker did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
     let config = broker.dir.path().join("admin.properties");
     std::fs::write(
         &config,

@@ -6,7 +6,7 @@
 pub mod process;
 pub mod scrape;
 
-pub use process::{free_port, workspace_binary};
+pub use process::{free_port, spawn_broker, workspace_binary};
 
 use std::time::{Duration, Instant};
 

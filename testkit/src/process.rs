@@ -41,3 +41,29 @@ pub fn workspace_binary(package: &str, bin: &str) -> PathBuf {
     built.insert(bin.to_owned(), path.clone());
     path
 }
+
+/// Starts the real `kafka-lab-broker` with `--override`s (`log.dirs` and listeners among them),
+/// its output in `log`, and waits until `port` accepts connections (30 s at most).
+pub fn spawn_broker(overrides: &[String], log: &std::path::Path, port: u16) -> std::process::Child {
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+    let log = std::fs::File::create(log).unwrap();
+    let mut command = Command::new(workspace_binary("kafka-lab-broker", "kafka-lab-broker"));
+    for o in overrides {
+        command.arg("--override").arg(o);
+    }
+    let mut child = command
+        .stdout(Stdio::from(log.try_clone().unwrap()))
+        .stderr(Stdio::from(log))
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if Instant::now() >= deadline || child.try_wait().unwrap().is_some() {
+            let _ = child.kill();
+            panic!("the broker did not start listening on port {port}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child
+}
