@@ -1,5 +1,6 @@
-//! Client quotas (DescribeClientQuotas, AlterClientQuotas) and SCRAM credentials
-//! (DescribeUserScramCredentials, AlterUserScramCredentials). A SCRAM password is salted and
+//! Client quotas (DescribeClientQuotas, AlterClientQuotas), SCRAM credentials
+//! (DescribeUserScramCredentials, AlterUserScramCredentials), and topic and broker configs
+//! (DescribeConfigs with synonyms, IncrementalAlterConfigs). A SCRAM password is salted and
 //! hashed here, as Kafka's admin client does: only the salt and the salted password cross the
 //! wire.
 
@@ -10,9 +11,10 @@ pub use kafka_lab_broker::security::credentials::ScramMechanism;
 use kafka_lab_broker::security::credentials::{ScramCredential, MAX_SCRAM_ITERATIONS};
 use kafka_protocol::messages::{
     alter_client_quotas_request, alter_user_scram_credentials_request,
-    describe_client_quotas_request, describe_user_scram_credentials_request,
+    describe_client_quotas_request, describe_configs_request,
+    describe_user_scram_credentials_request, incremental_alter_configs_request,
     AlterClientQuotasRequest, AlterUserScramCredentialsRequest, DescribeClientQuotasRequest,
-    DescribeUserScramCredentialsRequest,
+    DescribeConfigsRequest, DescribeUserScramCredentialsRequest, IncrementalAlterConfigsRequest,
 };
 
 use crate::client::{check, s, AdminClient, AdminError, BrokerError};
@@ -55,7 +57,136 @@ pub type ScramResults = Vec<(String, Result<(), BrokerError>)>;
 /// (RESOURCE_NOT_FOUND: the user has no SCRAM credential).
 pub type DescribedScramUsers = Vec<(String, Result<Vec<(ScramMechanism, i32)>, BrokerError>)>;
 
+/// Kafka's `ConfigResource.Type`: what a DescribeConfigs or IncrementalAlterConfigs resource is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfigResourceType {
+    /// A topic, named by the topic's name.
+    Topic = 2,
+    /// A broker, named by its node id; the empty name is the cluster-wide default.
+    Broker = 4,
+}
+
+/// Kafka's `ConfigEntry.ConfigSource` name for a wire code, as kafka-configs.sh prints it.
+pub fn config_source_name(code: i8) -> &'static str {
+    match code {
+        1 => "DYNAMIC_TOPIC_CONFIG",
+        2 => "DYNAMIC_BROKER_CONFIG",
+        3 => "DYNAMIC_DEFAULT_BROKER_CONFIG",
+        4 => "STATIC_BROKER_CONFIG",
+        5 => "DEFAULT_CONFIG",
+        6 => "DYNAMIC_BROKER_LOGGER_CONFIG",
+        7 => "CLIENT_METRICS_CONFIG",
+        8 => "GROUP_CONFIG",
+        _ => "UNKNOWN",
+    }
+}
+
+/// `ConfigSource.DYNAMIC_TOPIC_CONFIG`.
+pub const DYNAMIC_TOPIC_CONFIG: i8 = 1;
+/// `ConfigSource.DYNAMIC_BROKER_CONFIG`.
+pub const DYNAMIC_BROKER_CONFIG: i8 = 2;
+/// `ConfigSource.DYNAMIC_DEFAULT_BROKER_CONFIG`.
+pub const DYNAMIC_DEFAULT_BROKER_CONFIG: i8 = 3;
+
+/// One config of a resource with where its value comes from and the values it overrides.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DescribedConfig {
+    /// The config's name.
+    pub name: String,
+    /// Its value; `None` when sensitive (or unset).
+    pub value: Option<String>,
+    /// Whether the broker hides the value.
+    pub is_sensitive: bool,
+    /// The `ConfigSource` code of the value.
+    pub source: i8,
+    /// `(source code, name, value)` of each synonym, the one in effect first.
+    pub synonyms: Vec<(i8, String, Option<String>)>,
+}
+
+/// One IncrementalAlterConfigs operation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigOp {
+    /// SET the config to the value.
+    Set(String, String),
+    /// DELETE the override, so the default applies again.
+    Delete(String),
+}
+
 impl AdminClient {
+    /// Every config of one resource (with synonyms), sorted by name.
+    pub fn describe_resource_configs(
+        &mut self,
+        resource_type: ConfigResourceType,
+        name: &str,
+    ) -> Result<Result<Vec<DescribedConfig>, BrokerError>, AdminError> {
+        let request = DescribeConfigsRequest::default()
+            .with_resources(vec![describe_configs_request::DescribeConfigsResource::default()
+                .with_resource_type(resource_type as i8)
+                .with_resource_name(s(name))
+                .with_configuration_keys(None)])
+            .with_include_synonyms(true);
+        let response = self.call(&request)?;
+        let result = response
+            .results
+            .first()
+            .ok_or_else(|| AdminError::Protocol("DescribeConfigs answered no resource".into()))?;
+        if let Err(e) = check(result.error_code, result.error_message.as_ref()) {
+            return Ok(Err(e));
+        }
+        let mut configs: Vec<DescribedConfig> = result
+            .configs
+            .iter()
+            .map(|c| DescribedConfig {
+                name: c.name.to_string(),
+                value: c.value.as_ref().map(|v| v.to_string()),
+                is_sensitive: c.is_sensitive,
+                source: c.config_source,
+                synonyms: c
+                    .synonyms
+                    .iter()
+                    .map(|y| {
+                        (y.source, y.name.to_string(), y.value.as_ref().map(|v| v.to_string()))
+                    })
+                    .collect(),
+            })
+            .collect();
+        configs.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(Ok(configs))
+    }
+
+    /// Applies `ops` to one resource's configs in one IncrementalAlterConfigs request.
+    pub fn incremental_alter_configs(
+        &mut self,
+        resource_type: ConfigResourceType,
+        name: &str,
+        ops: &[ConfigOp],
+    ) -> Result<Result<(), BrokerError>, AdminError> {
+        let configs = ops
+            .iter()
+            .map(|op| {
+                let c = incremental_alter_configs_request::AlterableConfig::default();
+                match op {
+                    // AlterConfigOp.OpType: SET is 0, DELETE is 1.
+                    ConfigOp::Set(k, v) => {
+                        c.with_name(s(k)).with_config_operation(0).with_value(Some(s(v)))
+                    }
+                    ConfigOp::Delete(k) => c.with_name(s(k)).with_config_operation(1),
+                }
+            })
+            .collect();
+        let request = IncrementalAlterConfigsRequest::default().with_resources(vec![
+            incremental_alter_configs_request::AlterConfigsResource::default()
+                .with_resource_type(resource_type as i8)
+                .with_resource_name(s(name))
+                .with_configs(configs),
+        ]);
+        let response = self.call(&request)?;
+        let r = response.responses.first().ok_or_else(|| {
+            AdminError::Protocol("IncrementalAlterConfigs answered no resource".into())
+        })?;
+        Ok(check(r.error_code, r.error_message.as_ref()))
+    }
+
     /// The quotas of the entities matching `components` (with `strict`, entities with further
     /// entity types are left out).
     pub fn describe_client_quotas(

@@ -444,9 +444,12 @@ impl BrokerConfig {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
                     .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
-                match serde_yaml::from_str::<serde_yaml::Value>(&text)
-                    .map_err(|e| ConfigError::Invalid(format!("{}: {e}", path.display())))?
-                {
+                match serde_yaml::from_str::<serde_yaml::Value>(&text).map_err(|e| {
+                    // serde_yaml reports a repeated key where the mapping starts, not where the
+                    // key is repeated; name both lines instead.
+                    let message = duplicate_key(&text).unwrap_or_else(|| e.to_string());
+                    ConfigError::Invalid(format!("{}: {message}", path.display()))
+                })? {
                     serde_yaml::Value::Mapping(map) => map,
                     serde_yaml::Value::Null => serde_yaml::Mapping::new(),
                     _ => {
@@ -925,9 +928,56 @@ fn locate(message: String, origins: &std::collections::BTreeMap<String, String>)
     }
 }
 
+/// The first top-level property set twice in a YAML file, named with both of its lines
+/// (1-based), e.g. after appending a `listeners:` line to a file that already has one. Also
+/// for tools that read a broker's YAML themselves (the security lab's checkers).
+pub fn duplicate_key(text: &str) -> Option<String> {
+    let mut seen: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for (index, line) in text.lines().enumerate() {
+        // Top-level keys start in column 0; comments, list items and document markers do not
+        // name a property.
+        if line.starts_with([' ', '\t', '#', '-']) || line.starts_with("...") {
+            continue;
+        }
+        let Some((key, _)) = line.split_once(':') else { continue };
+        let key = key.trim().trim_matches(|c| c == '"' || c == '\'');
+        if key.is_empty() {
+            continue;
+        }
+        if let Some(first) = seen.insert(key, index + 1) {
+            return Some(format!(
+                "`{key}` is set twice, on line {first} and on line {}; keep one of them",
+                index + 1
+            ));
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_property_set_twice_is_named_with_both_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("broker.yaml");
+        std::fs::write(
+            &path,
+            "# lab init\nnode.id: 1\nlisteners: PLAINTEXT://127.0.0.1:9092\nlog.dirs: /tmp/x\n\n\
+             listeners: PLAINTEXT://127.0.0.1:9092,SSL://127.0.0.1:9093\nssl.client.auth: required\n",
+        )
+        .unwrap();
+        let err = BrokerConfig::load(Some(&path), &[]).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            format!(
+                "invalid broker configuration: {}: `listeners` is set twice, on line 3 and on \
+                 line 6; keep one of them",
+                path.display()
+            )
+        );
+    }
 
     #[test]
     fn kafka_property_names_and_overrides() {

@@ -21,7 +21,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Start the lab: broker, a demo producer and lagging consumer group, and the lag exporter
-    /// on :8000; prints where to look.
+    /// on 127.0.0.1:8000 (HTTP endpoints on loopback unless --listen-all); prints where to look.
     Up(up::UpArgs),
     /// Run the Kafka-wire-compatible broker (same as the `kafka-lab-broker` binary).
     Broker(BrokerArgs),
@@ -40,8 +40,20 @@ enum Command {
     Admin(kafka_lab_admin::cli::AdminCommand),
 }
 
-fn main() -> anyhow::Result<ExitCode> {
-    let cli = Cli::parse();
+/// Runs the command. Every error ends here as one `error: …` line and status 1: returning an
+/// `anyhow::Error` from `main` would print its Debug form, a backtrace included whenever
+/// `RUST_BACKTRACE` is set, which tells a user nothing they can act on.
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let runtime = || tokio::runtime::Builder::new_multi_thread().enable_all().build();
     match cli.command {
         Command::Up(args) => {

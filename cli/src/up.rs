@@ -1,5 +1,6 @@
 //! `kafka-lab up`: the whole lab in one process — the broker, a demo workload whose consumer
-//! group falls behind and catches up, and the lag exporter on :8000 — then prints where to look.
+//! group falls behind and catches up, and the lag exporter on 127.0.0.1:8000 — then prints where
+//! to look.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -21,7 +22,10 @@ const DEMO_GROUP: &str = "demo-consumers";
 
 /// Arguments of `kafka-lab up`.
 ///
-/// Data persists in --data-dir across runs; delete it to start afresh.
+/// Data persists in --data-dir across runs; delete it to start afresh. The broker and the HTTP
+/// endpoints (lag exporter, broker metrics) listen on 127.0.0.1 only, so the lab is not open to
+/// the network; --listen-all (or an explicit --exporter-listen / --broker-metrics address) opens
+/// the HTTP endpoints to other machines, e.g. a Prometheus in a container.
 #[derive(Debug, Clone, clap::Args)]
 pub struct UpArgs {
     /// Broker port on 127.0.0.1.
@@ -32,9 +36,15 @@ pub struct UpArgs {
     #[arg(long, env = "KAFKA_LAB_DATA_DIR", default_value = "kafka-lab-data")]
     pub data_dir: PathBuf,
 
-    /// Address of the lag exporter's HTTP server.
-    #[arg(long, env = "KAFKA_LAB_EXPORTER_LISTEN", default_value = "0.0.0.0:8000")]
-    pub exporter_listen: SocketAddr,
+    /// Address of the lag exporter's HTTP server [default: 127.0.0.1:8000, or 0.0.0.0:8000
+    /// with --listen-all].
+    #[arg(long, env = "KAFKA_LAB_EXPORTER_LISTEN")]
+    pub exporter_listen: Option<SocketAddr>,
+
+    /// Serve the HTTP endpoints (lag exporter, broker metrics) on every interface (0.0.0.0)
+    /// instead of 127.0.0.1. The broker's Kafka port stays on 127.0.0.1.
+    #[arg(long)]
+    pub listen_all: bool,
 
     /// Demo records produced per second. The consumer alternates 30 s at half this rate (lag
     /// grows) and 30 s at double (lag shrinks).
@@ -45,13 +55,32 @@ pub struct UpArgs {
     #[arg(long)]
     pub no_demo: bool,
 
-    /// Where the broker serves its Prometheus metrics (`prometheus.metrics.reporter.listener`).
-    #[arg(long, env = "KAFKA_LAB_BROKER_METRICS", default_value = "http://:9404")]
-    pub broker_metrics: String,
+    /// Where the broker serves its Prometheus metrics (`prometheus.metrics.reporter.listener`)
+    /// [default: http://127.0.0.1:9404, or http://:9404 (every interface) with --listen-all].
+    #[arg(long, env = "KAFKA_LAB_BROKER_METRICS")]
+    pub broker_metrics: Option<String>,
 
     /// Start the broker without its metrics endpoint.
     #[arg(long, conflicts_with = "broker_metrics")]
     pub no_broker_metrics: bool,
+}
+
+impl UpArgs {
+    /// The lag exporter's address: the flag's, else port 8000 on loopback or, with
+    /// --listen-all, every interface.
+    fn exporter_address(&self) -> SocketAddr {
+        let host = if self.listen_all { "0.0.0.0" } else { "127.0.0.1" };
+        self.exporter_listen.unwrap_or_else(|| format!("{host}:8000").parse().expect("address"))
+    }
+
+    /// The broker metrics listener, chosen as [`UpArgs::exporter_address`] is.
+    fn broker_metrics_listener(&self) -> String {
+        match (&self.broker_metrics, self.listen_all) {
+            (Some(listener), _) => listener.clone(),
+            (None, true) => "http://:9404".into(),
+            (None, false) => "http://127.0.0.1:9404".into(),
+        }
+    }
 }
 
 /// Runs the lab until Ctrl-C or SIGTERM.
@@ -63,7 +92,10 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         "group.initial.rebalance.delay.ms=0".into(),
     ];
     if !args.no_broker_metrics {
-        overrides.push(format!("prometheus.metrics.reporter.listener={}", args.broker_metrics));
+        overrides.push(format!(
+            "prometheus.metrics.reporter.listener={}",
+            args.broker_metrics_listener()
+        ));
     }
     let running = broker_cli::start(&BrokerArgs { config: None, overrides, seed: None }).await?;
     let broker = running.broker;
@@ -75,7 +107,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let settings = Settings::load(&ExporterArgs {
         bootstrap_servers: Some(bootstrap.clone()),
         cluster_name: "kafka-lab".into(),
-        listen: Some(args.exporter_listen),
+        listen: Some(args.exporter_address()),
         poll_interval: Some(Duration::from_secs(5)),
         ..Default::default()
     })?;
@@ -187,5 +219,35 @@ fn demo_consumer(bootstrap: &str, rate: u32, stop: &AtomicBool) {
             tracing::warn!("demo consumer: {e}");
         }
         std::thread::sleep(Duration::from_secs_f64(1.0 / consume_rate));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::UpArgs;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        up: UpArgs,
+    }
+
+    fn up(args: &[&str]) -> UpArgs {
+        Cli::parse_from(std::iter::once("up").chain(args.iter().copied())).up
+    }
+
+    #[test]
+    fn http_endpoints_listen_on_loopback_unless_asked() {
+        let args = up(&[]);
+        assert_eq!(args.exporter_address().to_string(), "127.0.0.1:8000");
+        assert_eq!(args.broker_metrics_listener(), "http://127.0.0.1:9404");
+        let args = up(&["--listen-all"]);
+        assert_eq!(args.exporter_address().to_string(), "0.0.0.0:8000");
+        assert_eq!(args.broker_metrics_listener(), "http://:9404");
+        let args = up(&["--exporter-listen", "0.0.0.0:8001", "--broker-metrics", "http://:9405"]);
+        assert_eq!(args.exporter_address().to_string(), "0.0.0.0:8001");
+        assert_eq!(args.broker_metrics_listener(), "http://:9405");
     }
 }

@@ -195,9 +195,17 @@ impl BrokerYaml {
     pub fn read(path: &Path) -> anyhow::Result<Self> {
         let text =
             std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        let map = match serde_yaml::from_str::<serde_yaml::Value>(&text)
-            .with_context(|| format!("{} is not valid YAML", path.display()))?
-        {
+        let value = match serde_yaml::from_str::<serde_yaml::Value>(&text) {
+            Ok(value) => value,
+            // A property written twice is named with its lines, as the broker names it.
+            Err(e) => match kafka_lab_broker::config::duplicate_key(&text) {
+                Some(duplicate) => anyhow::bail!("{}: {duplicate}", path.display()),
+                None => {
+                    return Err(e).with_context(|| format!("{} is not valid YAML", path.display()))
+                }
+            },
+        };
+        let map = match value {
             serde_yaml::Value::Mapping(map) => map,
             serde_yaml::Value::Null => serde_yaml::Mapping::new(),
             _ => anyhow::bail!("{}: expected a mapping of Kafka property names", path.display()),
@@ -244,4 +252,28 @@ impl BrokerYaml {
 
 fn write(path: &Path, text: &str) -> anyhow::Result<()> {
     std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::BrokerYaml;
+
+    #[test]
+    fn a_property_set_twice_is_named_with_both_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("broker.yaml");
+        std::fs::write(
+            &path,
+            "node.id: 1\nlisteners: PLAINTEXT://127.0.0.1:9092\nlisteners: SSL://127.0.0.1:9093\n",
+        )
+        .unwrap();
+        let err = BrokerYaml::read(&path).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            format!(
+                "{}: `listeners` is set twice, on line 2 and on line 3; keep one of them",
+                path.display()
+            )
+        );
+    }
 }

@@ -85,7 +85,7 @@ fn certificates() {
         &lab.check("certificates"),
         &format!(
             "the certificate {} does not cover host 127.0.0.1: its names are [DNS:localhost]; \
-             re-issue it with --dns/--ip including 127.0.0.1",
+             re-issue it with --force and --dns/--ip including 127.0.0.1",
             tls.join("broker.crt").display()
         ),
     );

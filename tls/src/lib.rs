@@ -39,7 +39,7 @@ pub enum TlsError {
     CaExpired { path: PathBuf, not_after: String },
     #[error("the private key {key} does not match the certificate {cert}: they come from different generations; re-issue with --force")]
     KeyMismatch { cert: PathBuf, key: PathBuf },
-    #[error("the certificate {cert} does not cover host {host}: its names are [{names}]; re-issue it with --dns/--ip including {host}")]
+    #[error("the certificate {cert} does not cover host {host}: its names are [{names}]; re-issue it with --force and --dns/--ip including {host}")]
     HostNotCovered { cert: PathBuf, host: String, names: String },
     #[error("the certificate {cert} was not issued by the CA {ca}: {reason}")]
     NotIssuedByCa { cert: PathBuf, ca: PathBuf, reason: String },

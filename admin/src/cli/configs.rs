@@ -1,5 +1,6 @@
 //! `kafka-lab configs`: `kafka-configs.sh` for client quotas and SCRAM credentials of users
-//! and clients, with its options and its output lines.
+//! and clients, and for the configs of topics and brokers (DescribeConfigs,
+//! IncrementalAlterConfigs), with its options, its validation messages and its output lines.
 
 use std::io::Write;
 
@@ -7,7 +8,10 @@ use anyhow::{anyhow, bail};
 
 use super::ConnectArgs;
 use crate::client::AdminClient;
-use crate::configs::{EntityMatch, QuotaEntity, ScramMechanism, ScramUpsertion};
+use crate::configs::{
+    config_source_name, ConfigOp, ConfigResourceType, EntityMatch, QuotaEntity, ScramMechanism,
+    ScramUpsertion, DYNAMIC_BROKER_CONFIG, DYNAMIC_DEFAULT_BROKER_CONFIG, DYNAMIC_TOPIC_CONFIG,
+};
 
 /// Arguments, named as `kafka-configs.sh` names them.
 #[derive(Debug, Clone, clap::Args)]
@@ -16,7 +20,14 @@ use crate::configs::{EntityMatch, QuotaEntity, ScramMechanism, ScramUpsertion};
   kafka-lab configs --bootstrap-server localhost:9092 --alter --add-config 'producer_byte_rate=1048576' --entity-type users --entity-name alice\n  \
   kafka-lab configs --bootstrap-server localhost:9092 --alter --add-config 'consumer_byte_rate=2097152' --entity-type users --entity-default\n  \
   kafka-lab configs --bootstrap-server localhost:9092 --describe --entity-type users\n  \
-  kafka-lab configs --bootstrap-server localhost:9092 --alter --delete-config 'producer_byte_rate,SCRAM-SHA-256' --entity-type users --entity-name alice")]
+  kafka-lab configs --bootstrap-server localhost:9092 --alter --delete-config 'producer_byte_rate,SCRAM-SHA-256' --entity-type users --entity-name alice\n  \
+  kafka-lab configs --bootstrap-server localhost:9092 --alter --add-config 'retention.ms=60000,segment.bytes=1048576' --entity-type topics --entity-name orders\n  \
+  kafka-lab configs --bootstrap-server localhost:9092 --describe --entity-type topics --entity-name orders\n  \
+  kafka-lab configs --bootstrap-server localhost:9092 --alter --delete-config retention.ms --entity-type topics --entity-name orders\n  \
+  kafka-lab configs --bootstrap-server localhost:9092 --describe --all --entity-type brokers --entity-name 1\n\n\
+Topics and brokers: --describe shows the dynamic configs (set with --alter) with their synonyms;\n\
+--all shows every config of a broker or topic. This broker reads its own configs from its YAML\n\
+file, so --alter of brokers is refused by it (Apache Kafka accepts it).")]
 pub struct ConfigsArgs {
     #[command(flatten)]
     pub connect: ConnectArgs,
@@ -26,36 +37,273 @@ pub struct ConfigsArgs {
     /// Show configs.
     #[arg(long)]
     pub describe: bool,
-    /// `k1=v1,k2=[a=1,b=2]`: producer_byte_rate, consumer_byte_rate, request_percentage,
-    /// SCRAM-SHA-256=[iterations=N,password=P], SCRAM-SHA-512=[...].
+    /// `k1=v1,k2=[a,b]`. Users and clients: producer_byte_rate, consumer_byte_rate,
+    /// request_percentage, SCRAM-SHA-256=[iterations=N,password=P], SCRAM-SHA-512=[...].
+    /// Topics and brokers: any of their configs (`retention.ms=60000`); a list value goes in
+    /// brackets (`leader.replication.throttled.replicas=[0:1,1:1]`).
     #[arg(long)]
     pub add_config: Option<String>,
-    /// Comma-separated keys to remove (quota keys, SCRAM-SHA-256, SCRAM-SHA-512).
+    /// Comma-separated keys to remove (quota keys, SCRAM-SHA-256, SCRAM-SHA-512, topic or
+    /// broker config names); a removed topic config falls back to the broker's default.
     #[arg(long)]
     pub delete_config: Option<String>,
-    /// `users` or `clients`; give both (users first) for a user + client-id entity.
+    /// `users`, `clients`, `topics` or `brokers`; give users and clients together (users first)
+    /// for a user + client-id entity.
     #[arg(long, required = true)]
     pub entity_type: Vec<String>,
     /// The entity's name, one per --entity-type in order.
     #[arg(long)]
     pub entity_name: Vec<String>,
-    /// The `<default>` entity for the entity types without an --entity-name.
+    /// The `<default>` entity for the entity types without an --entity-name (for brokers: the
+    /// cluster-wide dynamic defaults).
     #[arg(long)]
     pub entity_default: bool,
+    /// With --describe of topics or brokers: every config, not only the dynamic ones.
+    #[arg(long)]
+    pub all: bool,
 }
 
 /// Runs the command, writing what `kafka-configs.sh` prints to `out`.
 pub fn run(args: &ConfigsArgs, out: &mut dyn Write) -> anyhow::Result<()> {
-    let entity = entity(args)?;
-    if !args.alter && !args.describe {
-        bail!("give --alter or --describe");
+    if args.alter == args.describe {
+        bail!("Command must include exactly one action: --describe, --alter");
     }
+    if let Some(resource) = resource_target(args)? {
+        let mut client = args.connect.connect()?;
+        return if args.alter {
+            alter_resource(&mut client, args, &resource, out)
+        } else {
+            describe_resource(&mut client, args, &resource, out)
+        };
+    }
+    if args.all {
+        bail!("--all is for --describe of topics and brokers");
+    }
+    let entity = entity(args)?;
     let mut client = args.connect.connect()?;
     if args.alter {
         alter(&mut client, args, &entity, out)
     } else {
         describe(&mut client, &entity, out)
     }
+}
+
+/// A topic or broker the command is about; `name` `None` means every one (--describe without
+/// --entity-name), the empty name the brokers' cluster-wide default (--entity-default).
+#[derive(Debug)]
+struct ResourceTarget {
+    resource_type: ConfigResourceType,
+    name: Option<String>,
+}
+
+/// The topic or broker named by the options, checked as kafka-configs.sh checks them; `None`
+/// when the entity types are users and clients.
+fn resource_target(args: &ConfigsArgs) -> anyhow::Result<Option<ResourceTarget>> {
+    let resource_type = match args.entity_type.iter().map(String::as_str).collect::<Vec<_>>()[..] {
+        ["topics"] => ConfigResourceType::Topic,
+        ["brokers"] => ConfigResourceType::Broker,
+        ref types if types.iter().any(|t| *t == "topics" || *t == "brokers") => {
+            bail!("Only 'users' and 'clients' entity types may be specified together")
+        }
+        _ => return Ok(None),
+    };
+    if args.entity_name.len() > 1 {
+        bail!("Exactly one entity name must be specified for every entity type");
+    }
+    let name = args.entity_name.first().cloned();
+    if name.is_some() && args.entity_default {
+        bail!("Exactly one entity name must be specified for every entity type");
+    }
+    if let (ConfigResourceType::Broker, Some(id)) = (resource_type, &name) {
+        if id.parse::<i32>().is_err() {
+            bail!("The entity name for brokers must be a valid integer broker id, but it is: {id}");
+        }
+    }
+    if resource_type == ConfigResourceType::Topic && args.entity_default {
+        if args.describe {
+            bail!("--entity-default must not be specified with --describe of topics");
+        }
+        bail!("An entity name must be specified with --alter of topics");
+    }
+    if args.alter {
+        if name.is_none() && !args.entity_default {
+            if resource_type == ConfigResourceType::Topic {
+                bail!("An entity name must be specified with --alter of topics");
+            }
+            bail!("An entity-name or default entity must be specified with --alter of users, clients, brokers or ips");
+        }
+        if args.add_config.is_none() && args.delete_config.is_none() {
+            bail!("At least one of --add-config, --add-config-file, or --delete-config must be specified with --alter");
+        }
+        if args.all {
+            bail!("--all is for --describe");
+        }
+    }
+    if let Some(topic) = name.as_deref().filter(|_| resource_type == ConfigResourceType::Topic) {
+        validate_topic_name(topic)?;
+    }
+    let name = if args.entity_default { Some(String::new()) } else { name };
+    Ok(Some(ResourceTarget { resource_type, name }))
+}
+
+/// Kafka's `Topic.validate`: what a topic name may be, with its messages.
+fn validate_topic_name(topic: &str) -> anyhow::Result<()> {
+    if topic.is_empty() {
+        bail!("Topic name is illegal, it can't be empty");
+    }
+    if topic == "." || topic == ".." {
+        bail!("Topic name cannot be \".\" or \"..\"");
+    }
+    if topic.len() > 249 {
+        bail!("Topic name is illegal, it can't be longer than 249 characters, topic name: {topic}");
+    }
+    if !topic.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')) {
+        bail!("Topic name \"{topic}\" is illegal, it contains a character other than ASCII alphanumerics, '.', '_' and '-'");
+    }
+    Ok(())
+}
+
+fn describe_resource(
+    client: &mut AdminClient,
+    args: &ConfigsArgs,
+    target: &ResourceTarget,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    let (plural, singular) = match target.resource_type {
+        ConfigResourceType::Topic => ("topics", "topic"),
+        ConfigResourceType::Broker => ("brokers", "broker"),
+    };
+    // Without --entity-name: every topic (internal ones included), or every broker and then the
+    // cluster-wide default, as kafka-configs.sh lists them.
+    let names = match &target.name {
+        Some(name) => vec![name.clone()],
+        None => {
+            let metadata = client.cluster_metadata()?;
+            match target.resource_type {
+                ConfigResourceType::Topic => metadata.topics.into_iter().map(|t| t.name).collect(),
+                ConfigResourceType::Broker => metadata
+                    .brokers
+                    .iter()
+                    .map(|id| id.to_string())
+                    .chain([String::new()])
+                    .collect(),
+            }
+        }
+    };
+    for name in names {
+        let dynamic_source = match (target.resource_type, name.is_empty()) {
+            (ConfigResourceType::Topic, _) => DYNAMIC_TOPIC_CONFIG,
+            (ConfigResourceType::Broker, true) => DYNAMIC_DEFAULT_BROKER_CONFIG,
+            (ConfigResourceType::Broker, false) => DYNAMIC_BROKER_CONFIG,
+        };
+        if name.is_empty() {
+            writeln!(out, "Default configs for {plural} in the cluster are:")?;
+        } else {
+            let which = if args.all { "All" } else { "Dynamic" };
+            writeln!(out, "{which} configs for {singular} {name} are:")?;
+        }
+        let configs = client
+            .describe_resource_configs(target.resource_type, &name)?
+            .map_err(|e| anyhow!("describing the configs of {singular} {name}: {e}"))?;
+        for config in configs.iter().filter(|c| args.all || c.source == dynamic_source) {
+            let synonyms: Vec<String> = config
+                .synonyms
+                .iter()
+                .map(|(source, name, value)| {
+                    format!(
+                        "{}:{name}={}",
+                        config_source_name(*source),
+                        value.as_deref().unwrap_or("null")
+                    )
+                })
+                .collect();
+            writeln!(
+                out,
+                "  {}={} sensitive={} synonyms={{{}}}",
+                config.name,
+                config.value.as_deref().unwrap_or("null"),
+                config.is_sensitive,
+                synonyms.join(", ")
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// `k=v,k2=[a,b]` as kafka-configs.sh reads --add-config for topics and brokers: brackets are
+/// only grouping, so `[a,b]` is the value `a,b`.
+fn parse_resource_configs(text: &str) -> anyhow::Result<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    for config in split_configs(text) {
+        let Some((key, value)) = config.split_once('=') else {
+            bail!(
+                "Invalid entity config: all configs to be added must be in the format \"key=val\"."
+            );
+        };
+        let key = key.trim();
+        if !key.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')) {
+            bail!("Invalid character found for config key: {key}");
+        }
+        out.push((key.to_owned(), value.replace(['[', ']'], "").trim().to_owned()));
+    }
+    Ok(out)
+}
+
+fn alter_resource(
+    client: &mut AdminClient,
+    args: &ConfigsArgs,
+    target: &ResourceTarget,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    let name = target.name.clone().unwrap_or_default();
+    let (plural, singular, dynamic_source) = match (target.resource_type, name.is_empty()) {
+        (ConfigResourceType::Topic, _) => ("topics", "topic", DYNAMIC_TOPIC_CONFIG),
+        (ConfigResourceType::Broker, true) => ("brokers", "broker", DYNAMIC_DEFAULT_BROKER_CONFIG),
+        (ConfigResourceType::Broker, false) => ("brokers", "broker", DYNAMIC_BROKER_CONFIG),
+    };
+    let added = parse_resource_configs(args.add_config.as_deref().unwrap_or(""))?;
+    let deleted: Vec<String> = args
+        .delete_config
+        .as_deref()
+        .unwrap_or("")
+        .split(',')
+        .map(|k| k.trim().to_owned())
+        .filter(|k| !k.is_empty())
+        .collect();
+    // As kafka-configs.sh: deleting a config that has no dynamic value is a mistake, named
+    // before anything changes.
+    let what = if name.is_empty() {
+        "the default broker".to_owned()
+    } else {
+        format!("{singular} {name}")
+    };
+    if !deleted.is_empty() {
+        let current = client
+            .describe_resource_configs(target.resource_type, &name)?
+            .map_err(|e| anyhow!("describing the configs of {what}: {e}"))?;
+        let invalid: Vec<&str> = deleted
+            .iter()
+            .filter(|k| !current.iter().any(|c| &c.name == *k && c.source == dynamic_source))
+            .map(String::as_str)
+            .collect();
+        if !invalid.is_empty() {
+            bail!("Invalid config(s): {}", invalid.join(","));
+        }
+    }
+    let ops: Vec<ConfigOp> = added
+        .into_iter()
+        .map(|(k, v)| ConfigOp::Set(k, v))
+        .chain(deleted.into_iter().map(ConfigOp::Delete))
+        .collect();
+    client
+        .incremental_alter_configs(target.resource_type, &name, &ops)?
+        .map_err(|e| anyhow!("the broker refused the config change for {what}: {e}"))?;
+    if name.is_empty() {
+        writeln!(out, "Completed updating default config for {plural} in the cluster.")?;
+    } else {
+        writeln!(out, "Completed updating config for {singular} {name}.")?;
+    }
+    Ok(())
 }
 
 /// `(wire entity type, match)` per --entity-type, `user` first.
@@ -66,7 +314,9 @@ fn entity(args: &ConfigsArgs) -> anyhow::Result<Vec<(&'static str, EntityMatch)>
         let wire = match entity_type.as_str() {
             "users" => "user",
             "clients" => "client-id",
-            other => bail!("--entity-type {other}: this tool handles users and clients"),
+            other => bail!(
+                "Invalid entity type {other}, the entity type must be one of users, clients, topics, brokers with a --bootstrap-server argument"
+            ),
         };
         if out.iter().any(|(t, _)| *t == wire) {
             bail!("--entity-type {entity_type} given twice");

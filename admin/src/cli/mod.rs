@@ -1,6 +1,6 @@
 //! The admin commands of `kafka-lab`, with the options and output of Kafka's own tools and no
 //! Java: `kafka-lab acls` (`kafka-acls.sh`), `kafka-lab configs` (`kafka-configs.sh` for
-//! client quotas and SCRAM credentials), `kafka-lab topics` (`kafka-topics.sh`) and `kafka-lab
+//! topic and broker configs, client quotas and SCRAM credentials), `kafka-lab topics` (`kafka-topics.sh`) and `kafka-lab
 //! consumer-groups` (`kafka-consumer-groups.sh`). All connect through [`ConnectArgs`].
 
 pub mod acls;
@@ -24,8 +24,9 @@ use crate::properties::ClientProperties;
 pub enum AdminCommand {
     /// Add, remove and list ACLs, as Kafka's kafka-acls.sh (CreateAcls/DescribeAcls/DeleteAcls).
     Acls(AclsArgs),
-    /// Client quotas and SCRAM credentials of users and clients, as Kafka's kafka-configs.sh
-    /// (Describe/AlterClientQuotas, Describe/AlterUserScramCredentials).
+    /// Topic and broker configs, client quotas and SCRAM credentials of users and clients, as
+    /// Kafka's kafka-configs.sh (Describe/IncrementalAlterConfigs, Describe/AlterClientQuotas,
+    /// Describe/AlterUserScramCredentials).
     Configs(ConfigsArgs),
     /// Create, delete, describe, or change a topic, as Kafka's kafka-topics.sh (Metadata,
     /// CreateTopics, CreatePartitions, DeleteTopics, DescribeConfigs).

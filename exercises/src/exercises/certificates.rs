@@ -88,7 +88,12 @@ pub fn check(lab: &Lab) -> Report {
             }
             Ok(subject) => report.fail(
                 format!("{} has subject {subject}, not CN={client}", shown(&format!("{client}.crt"))),
-                format!("re-issue it with `kafka-lab tls client --force --name {client}`: the CN becomes the principal User:{client}"),
+                // Without --force, `tls client` keeps the existing files and refuses a request
+                // that differs from them.
+                format!(
+                    "re-issue it with `kafka-lab tls client --force --dir {} --password {password} --name {client}`: the CN becomes the principal User:{client}",
+                    dir.display()
+                ),
             ),
             Err(e) => report.fail_msg(e.to_string()),
         }
