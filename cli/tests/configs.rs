@@ -3,9 +3,7 @@
 //! by `kafka-lab topics --describe`, deletes, Kafka's validation messages, brokers' describe;
 //! and a user error that prints one line, no backtrace, with RUST_BACKTRACE=1.
 
-use std::net::TcpStream;
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Child, Command, Output};
 
 use kafka_lab_testkit::free_port;
 
@@ -19,24 +17,12 @@ impl Broker {
     fn start() -> Broker {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
-        let log = std::fs::File::create(dir.path().join("broker.log")).unwrap();
-        let child = Command::new(kafka_lab_testkit::workspace_binary(
-            "kafka-lab-broker",
-            "kafka-lab-broker",
-        ))
-        .arg("--override")
-        .arg(format!("listeners=PLAINTEXT://127.0.0.1:{port}"))
-        .arg("--override")
-        .arg(format!("log.dirs={}", dir.path().join("data").display()))
-        .stdout(Stdio::from(log.try_clone().unwrap()))
-        .stderr(Stdio::from(log))
-        .spawn()
-        .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "broker did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let overrides = [
+            format!("listeners=PLAINTEXT://127.0.0.1:{port}"),
+            format!("log.dirs={}", dir.path().join("data").display()),
+        ];
+        let child =
+            kafka_lab_testkit::spawn_broker(&overrides, &dir.path().join("broker.log"), port);
         Broker { child, port, _dir: dir }
     }
 
