@@ -23,7 +23,7 @@ use crate::config::{BrokerConfig, SecurityProtocol};
 use crate::internal_records::{encode_batch, read_all};
 use crate::log::checkpoint::RecoveryPoints;
 use crate::log::{batch, LogConfig, LogError, PartitionLog};
-use crate::metadata::{records, MetadataImage, MetadataRecord, MetadataStore, METADATA_LOG_DIR};
+use crate::metadata::{records, MetadataImage, MetadataStore, METADATA_LOG_DIR};
 use crate::security::credentials::{ScramCredential, ScramMechanism};
 use crate::security::sasl::SaslState;
 use crate::security::Session;
@@ -429,6 +429,7 @@ fn open_metadata(storage: Arc<dyn Storage>, log_dir: &Path) -> Result<MetadataSt
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::metadata::MetadataRecord;
 
     /// Writes the seed inputs of the `record_batch`, `sasl` and `metadata_records` targets
     /// (`request_frame`'s are written by `handlers::tests::write_fuzz_seeds`). Run by hand; see
