@@ -390,47 +390,43 @@ impl GroupCluster {
             return Err(AdminError::Unsupported(kafka_protocol::messages::ApiKey::OffsetFetch));
         }
         let response = client.send(version, &request)?;
-        let mut offsets = BTreeMap::new();
-        let mut add = |topic: String, partition: i32, offset: i64, epoch: i32, code: i16| {
-            // Kafka's admin client leaves out partitions without an offset and those in error.
-            if code == 0 && offset >= 0 {
-                let leader_epoch = (epoch >= 0).then_some(epoch);
-                offsets.insert((topic, partition), CommittedOffset { offset, leader_epoch });
-            }
-        };
-        if version >= 8 {
+        // v8+ answers per group, older versions at the top level, with the same partition
+        // fields: one reading of them for both (the two are distinct generated types).
+        macro_rules! committed {
+            ($topics:expr) => {
+                $topics
+                    .iter()
+                    .flat_map(|t| {
+                        t.partitions.iter().map(|p| CommittedRow {
+                            topic: t.name.0.to_string(),
+                            partition: p.partition_index,
+                            offset: p.committed_offset,
+                            leader_epoch: p.committed_leader_epoch,
+                            error_code: p.error_code,
+                        })
+                    })
+                    .collect::<Vec<_>>()
+            };
+        }
+        let (error_code, rows) = if version >= 8 {
             let g = response
                 .groups
                 .first()
                 .ok_or_else(|| AdminError::Protocol("OffsetFetch answered no group".into()))?;
-            if let Err(e) = check(g.error_code, None) {
-                return Ok(Err(e));
-            }
-            for t in &g.topics {
-                for p in &t.partitions {
-                    add(
-                        t.name.0.to_string(),
-                        p.partition_index,
-                        p.committed_offset,
-                        p.committed_leader_epoch,
-                        p.error_code,
-                    );
-                }
-            }
+            (g.error_code, committed!(g.topics))
         } else {
-            if let Err(e) = check(response.error_code, None) {
-                return Ok(Err(e));
-            }
-            for t in &response.topics {
-                for p in &t.partitions {
-                    add(
-                        t.name.0.to_string(),
-                        p.partition_index,
-                        p.committed_offset,
-                        p.committed_leader_epoch,
-                        p.error_code,
-                    );
-                }
+            (response.error_code, committed!(response.topics))
+        };
+        if let Err(e) = check(error_code, None) {
+            return Ok(Err(e));
+        }
+        let mut offsets = BTreeMap::new();
+        for row in rows {
+            // Kafka's admin client leaves out partitions without an offset and those in error.
+            if row.error_code == 0 && row.offset >= 0 {
+                let leader_epoch = (row.leader_epoch >= 0).then_some(row.leader_epoch);
+                let offset = CommittedOffset { offset: row.offset, leader_epoch };
+                offsets.insert((row.topic, row.partition), offset);
             }
         }
         Ok(Ok(offsets))
@@ -654,6 +650,15 @@ pub fn decode_assignment(bytes: &Bytes) -> Vec<TopicPartition> {
         }
         Err(_) => Vec::new(),
     }
+}
+
+/// One partition of an OffsetFetch response, whichever version answered.
+struct CommittedRow {
+    topic: String,
+    partition: i32,
+    offset: i64,
+    leader_epoch: i32,
+    error_code: i16,
 }
 
 #[cfg(test)]
