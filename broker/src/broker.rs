@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use anyhow::Context;
@@ -15,10 +16,12 @@ use uuid::Uuid;
 
 use crate::authorizer::Authorizer;
 use crate::clock::SharedClock;
+use crate::config::cluster::ProcessRoles;
 use crate::config::BrokerConfig;
 use crate::error::ApiError;
 use crate::group::{GroupConfig, GroupCoordinator, OffsetsLog};
 use crate::internal_records::{encode_batch, read_all};
+use crate::lifecycle::BrokerLifecycle;
 use crate::limits::{LogThrottle, MemoryPool};
 use crate::log::{LogConfig, LogManager};
 use crate::metadata::{
@@ -96,6 +99,17 @@ pub struct Broker {
     pub memory_pool: MemoryPool,
     /// Rate limits on the log lines hostile input causes.
     pub log_throttle: LogThrottle,
+    /// What `process.roles` makes this node (unset: a combined node).
+    roles: ProcessRoles,
+    /// This process's registration identity: a restart registers under a new one, so the
+    /// controller tells a restart from a duplicate `node.id` (Kafka's incarnation id).
+    pub incarnation_id: Uuid,
+    /// A broker-only node's registration and heartbeats (`lifecycle`).
+    pub lifecycle: BrokerLifecycle,
+    /// Woken on every metadata commit, so nodes fetching the metadata log are answered at once.
+    pub metadata_committed: Notify,
+    /// The metadata quorum's leader as last learned (`-1` while unknown).
+    quorum_leader: AtomicI32,
 }
 
 struct ProducerIdBlock {
@@ -213,6 +227,18 @@ impl Broker {
             },
         );
         let memory_pool = MemoryPool::new(config.queued_max_request_bytes);
+        let roles = config.process_roles()?;
+        let quorum_leader =
+            match crate::config::cluster::parse_voters(&config.controller_quorum_voters)? {
+                _ if roles.controller => config.node_id,
+                voters if voters.len() == 1 => *voters.keys().next().expect("one voter"),
+                _ => -1,
+            };
+        let incarnation_id = {
+            let mut bytes = [0u8; 16];
+            rng.fill_bytes(&mut bytes);
+            uuid::Builder::from_random_bytes(bytes).into_uuid()
+        };
         let broker = Arc::new(Self {
             config,
             clock,
@@ -237,9 +263,21 @@ impl Broker {
             metrics: BrokerMetrics::new(&listener_names),
             memory_pool,
             log_throttle: LogThrottle::default(),
+            roles,
+            incarnation_id,
+            lifecycle: BrokerLifecycle::default(),
+            metadata_committed: Notify::new(),
+            quorum_leader: AtomicI32::new(quorum_leader),
         });
         broker.open_partition_logs(&replayed, formatted.new)?;
         broker.skip_producer_ids_in_logs();
+        if !broker.is_controller() {
+            // A broker-only node registers over the network and learns the metadata from the
+            // controller (`lifecycle::run`, started by the caller); it writes none itself.
+            broker.load_groups();
+            broker.lock_logs().clear_clean_shutdown_marker()?;
+            return Ok(broker);
+        }
         broker
             .register()
             .map_err(|e| anyhow::anyhow!("cannot register this broker: {}", e.message))?;
@@ -286,12 +324,70 @@ impl Broker {
         store: &mut MetadataStore,
         records: Vec<MetadataRecord>,
     ) -> Result<(), ApiError> {
+        if !self.is_controller() {
+            return Err(ApiError::new(
+                ResponseError::NotController,
+                format!(
+                    "node {} is a broker without the controller role: metadata changes are made \
+                     by the controller (node {})",
+                    self.node.node_id,
+                    self.quorum_leader_id()
+                ),
+            ));
+        }
         let now = self.clock.now_ms();
         let delta = store.commit(records, now).map_err(ApiError::from)?;
+        self.metadata_committed.notify_waiters();
         if delta.is_empty() {
             return Ok(());
         }
         self.publisher().publish(&delta, store.image(), now)
+    }
+
+    /// Appends metadata batches fetched from the quorum's leader and publishes what they
+    /// changed, under the metadata lock, as a commit is (`raft::observer`).
+    pub fn apply_replicated_metadata(&self, batches: &[u8]) -> Result<(), ApiError> {
+        let mut store = self.lock_metadata();
+        let now = self.clock.now_ms();
+        let delta = store.append_replicated(batches, now).map_err(ApiError::from)?;
+        if delta.is_empty() {
+            return Ok(());
+        }
+        self.publisher().publish(&delta, store.image(), now)
+    }
+
+    /// Whether this node is a voter of the metadata quorum (its only one, for now): it writes
+    /// metadata records and answers the controller's APIs.
+    pub fn is_controller(&self) -> bool {
+        self.roles.controller
+    }
+
+    /// The metadata quorum's leader as this node knows it; `-1` while unknown.
+    pub fn quorum_leader_id(&self) -> i32 {
+        self.quorum_leader.load(Ordering::Relaxed)
+    }
+
+    /// Records the quorum leader a fetch response named.
+    pub(crate) fn learn_quorum_leader(&self, leader_id: i32) {
+        self.quorum_leader.store(leader_id, Ordering::Relaxed);
+    }
+
+    /// Where this node reaches the controllers: `controller.quorum.voters`' addresses, else
+    /// `controller.quorum.bootstrap.servers`.
+    pub fn quorum_addresses(&self) -> Vec<(String, u16)> {
+        self.config.quorum_addresses().expect("validated on open")
+    }
+
+    /// Runs `read` on the metadata log (the quorum leader's side of a metadata fetch).
+    pub(crate) fn read_metadata_log<T>(&self, read: impl FnOnce(&MetadataStore) -> T) -> T {
+        read(&self.lock_metadata())
+    }
+
+    /// The metadata log's end offset and the leader epoch of its last batch (`-1` when empty):
+    /// where a node fetching it continues.
+    pub fn metadata_log_position(&self) -> (i64, i32) {
+        let store = self.lock_metadata();
+        (store.log_end_offset(), store.latest_epoch())
     }
 
     /// The one path from committed metadata to its effects, on this broker's parts.
@@ -680,20 +776,10 @@ impl Broker {
     fn register(&self) -> Result<(), ApiError> {
         let mut store = self.lock_metadata();
         let broker_epoch = store.log_end_offset();
-        let advertised = self.config.advertised_listeners().expect("validated on open");
-        let endpoints = advertised
-            .into_iter()
-            .map(|listener| BrokerEndpoint {
-                // The host as clients are told it (`localhost` for every interface).
-                host: self.endpoints[&listener.name].host.clone(),
-                name: listener.name,
-                port: listener.port,
-                security_protocol: listener.protocol.id(),
-            })
-            .collect();
+        let endpoints = self.registration_endpoints();
         let registration = RegisterBrokerRecord {
             broker_id: self.node.node_id,
-            incarnation_id: self.random_uuid(),
+            incarnation_id: self.incarnation_id,
             broker_epoch,
             endpoints,
             features: Vec::new(),
@@ -706,6 +792,21 @@ impl Broker {
             &mut store,
             vec![MetadataRecord::RegisterBroker(registration), unfence],
         )
+    }
+
+    /// This node's advertised listeners as it registers them (the host as clients are told it:
+    /// `localhost` for every interface).
+    pub fn registration_endpoints(&self) -> Vec<BrokerEndpoint> {
+        let advertised = self.config.advertised_listeners().expect("validated on open");
+        advertised
+            .into_iter()
+            .map(|listener| BrokerEndpoint {
+                host: self.endpoints[&listener.name].host.clone(),
+                name: listener.name,
+                port: listener.port,
+                security_protocol: listener.protocol.id(),
+            })
+            .collect()
     }
 
     /// Replays `__consumer_offsets` into the group coordinator. A partition that cannot be read

@@ -805,6 +805,16 @@ impl BrokerConfig {
         }
     }
 
+    /// Where a node reaches the metadata quorum: the `controller.quorum.voters` addresses in id
+    /// order, else the `controller.quorum.bootstrap.servers` (`host:port`, comma-separated).
+    pub fn quorum_addresses(&self) -> Result<Vec<(String, u16)>, ConfigError> {
+        let voters = cluster::parse_voters(&self.controller_quorum_voters)?;
+        if !voters.is_empty() {
+            return Ok(voters.into_values().map(|v| (v.host, v.port)).collect());
+        }
+        cluster::parse_bootstrap_servers(&self.controller_quorum_bootstrap_servers)
+    }
+
     /// `inter.broker.listener.name`, or Kafka's default: the listener named `PLAINTEXT`.
     pub fn inter_broker_listener_name(&self) -> String {
         self.inter_broker_listener_name_config.clone().unwrap_or_else(|| "PLAINTEXT".into())

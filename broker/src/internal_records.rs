@@ -64,8 +64,9 @@ pub struct StoredRecord {
     pub value: Option<Bytes>,
 }
 
-/// Decodes every non-control record of a run of batches read from a log.
-fn decode_records(mut bytes: Bytes) -> anyhow::Result<Vec<StoredRecord>> {
+/// Decodes every non-control record of a run of batches read from a log (or fetched from the
+/// node that leads it).
+pub(crate) fn decode_records(mut bytes: Bytes) -> anyhow::Result<Vec<StoredRecord>> {
     let mut out = Vec::new();
     while !bytes.is_empty() {
         let set = RecordBatchDecoder::decode(&mut bytes)?;

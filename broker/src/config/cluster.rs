@@ -94,6 +94,26 @@ pub fn parse_voters(text: &str) -> Result<BTreeMap<i32, Voter>, ConfigError> {
     Ok(voters)
 }
 
+/// Parsed `controller.quorum.bootstrap.servers`: `host:port` entries, comma-separated, with
+/// Kafka's message for an entry without a port.
+pub fn parse_bootstrap_servers(text: &str) -> Result<Vec<(String, u16)>, ConfigError> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .map(|entry| {
+            let parsed = entry.rsplit_once(':').and_then(|(host, port)| {
+                let host = host.trim_start_matches('[').trim_end_matches(']');
+                Some((host.to_owned(), port.parse::<u16>().ok()?)).filter(|(h, _)| !h.is_empty())
+            });
+            parsed.ok_or_else(|| {
+                ConfigError::Invalid(format!(
+                    "Invalid url in controller.quorum.bootstrap.servers: {entry}"
+                ))
+            })
+        })
+        .collect()
+}
+
 /// Checks the KRaft settings against the listeners as Kafka 4.1 does, for a node whose
 /// `process.roles` is set.
 pub(super) fn validate(
@@ -111,6 +131,7 @@ pub(super) fn validate(
     };
     let node_id = config.node_id;
     let voters = parse_voters(&config.controller_quorum_voters)?;
+    parse_bootstrap_servers(&config.controller_quorum_bootstrap_servers)?;
     let voter_ids: Vec<i32> = voters.keys().copied().collect();
     let controller_names: Vec<&str> = config
         .controller_listener_names

@@ -36,6 +36,10 @@ pub async fn handle(
     request: FetchRequest,
     version: i16,
 ) -> FetchResponse {
+    if crate::raft::is_metadata_fetch(&request, version) {
+        // The metadata quorum's replication, not a partition's (Kafka's controller answers it).
+        return crate::raft::handle_fetch(broker, ctx, request, version).await;
+    }
     // Read on each topic, checked once rather than on every long-poll round; a follower needs
     // ClusterAction on the Cluster instead, as in Kafka, or every topic is refused.
     let image = broker.metadata();

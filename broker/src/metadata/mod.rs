@@ -12,6 +12,8 @@ pub(crate) mod records;
 use std::path::Path;
 use std::sync::Arc;
 
+use bytes::Bytes;
+
 pub use delta::{MetadataDelta, RemovedTopic};
 pub use image::{BrokerImage, MetadataImage, PartitionImage, TopicImage};
 pub use records::{
@@ -21,7 +23,7 @@ pub use records::{
 
 use crate::internal_records::{encode_batch, read_all};
 use crate::log::checkpoint::RecoveryPoints;
-use crate::log::{LogConfig, LogError, PartitionLog};
+use crate::log::{BatchHeader, LogConfig, LogError, PartitionLog};
 use crate::storage::Storage;
 
 /// Directory name of the metadata log inside the log directory, as KRaft names it.
@@ -113,21 +115,83 @@ impl MetadataStore {
         records: Vec<MetadataRecord>,
         now_ms: i64,
     ) -> Result<MetadataDelta, LogError> {
-        let mut delta = MetadataDelta::default();
         if records.is_empty() {
-            return Ok(delta);
+            return Ok(MetadataDelta::default());
         }
-        // Validate against a scratch image first so a bad record never reaches the log.
-        let mut next = MetadataImage::clone(&self.image);
-        for record in &records {
-            next.check(record).map_err(|why| {
-                LogError::InvalidRecord(format!("metadata record refused: {why}"))
-            })?;
-            delta.replay(&mut next, record);
-        }
+        let (next, delta) = self.replay_onto_scratch(&records, "metadata record refused")?;
         let entries: Vec<_> = records.iter().map(|r| (None, Some(records::encode(r)))).collect();
         let mut batch = encode_batch(&entries, now_ms);
         self.log.append(&mut batch, 0, now_ms)?;
+        self.install(next);
+        Ok(delta)
+    }
+
+    /// Appends batches fetched from the quorum's leader (a broker follows `__cluster_metadata`
+    /// as KRaft's observers do), with the leader's offsets, then applies their records: all or
+    /// nothing. The batches must start at this log's end offset. Returns what they changed.
+    ///
+    /// With one voter every record the leader serves is committed (it is durable before the
+    /// leader applies it), so what is fetched is applied at once.
+    pub fn append_replicated(
+        &mut self,
+        batches: &[u8],
+        now_ms: i64,
+    ) -> Result<MetadataDelta, LogError> {
+        if batches.is_empty() {
+            return Ok(MetadataDelta::default());
+        }
+        let first = BatchHeader::parse(batches)?.base_offset();
+        let end = self.log.log_end_offset();
+        if first != end {
+            return Err(LogError::InvalidRecord(format!(
+                "the controller's metadata batches start at offset {first}, but this node's \
+                 metadata log ends at {end}"
+            )));
+        }
+        let stored = crate::internal_records::decode_records(Bytes::copy_from_slice(batches))
+            .map_err(|e| {
+                LogError::InvalidRecord(format!("fetched metadata batches do not decode: {e}"))
+            })?;
+        let records = stored
+            .iter()
+            .map(|s| {
+                records::decode(s.value.as_deref().unwrap_or_default()).map_err(|e| {
+                    LogError::InvalidRecord(format!(
+                        "fetched metadata record at offset {} is invalid: {e}",
+                        s.offset
+                    ))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let (next, delta) =
+            self.replay_onto_scratch(&records, "fetched metadata record refused")?;
+        let mut copy = batches.to_vec();
+        // FOLLOWER-APPEND: becomes `append_as_follower` when the log has it.
+        let info = self.log.append(&mut copy, 0, now_ms)?;
+        debug_assert_eq!(info.base_offset, first, "a follower append keeps the leader's offsets");
+        self.install(next);
+        Ok(delta)
+    }
+
+    /// Checks `records` in order against a copy of the image and applies them there, so a bad
+    /// record never reaches the log or the served image.
+    fn replay_onto_scratch(
+        &self,
+        records: &[MetadataRecord],
+        refused: &str,
+    ) -> Result<(MetadataImage, MetadataDelta), LogError> {
+        let mut delta = MetadataDelta::default();
+        let mut next = MetadataImage::clone(&self.image);
+        for record in records {
+            next.check(record)
+                .map_err(|why| LogError::InvalidRecord(format!("{refused}: {why}")))?;
+            delta.replay(&mut next, record);
+        }
+        Ok((next, delta))
+    }
+
+    /// Serves the image the durable records produced and checkpoints the log's recovery point.
+    fn install(&mut self, next: MetadataImage) {
         self.image = Arc::new(next);
         // The batch is durable (flushed by the append); checkpointing it keeps recovery from
         // treating committed metadata as a torn tail. The commit stands if this fails: the
@@ -136,7 +200,28 @@ impl MetadataStore {
         if let Err(e) = self.recovery_points.update([point], &[]) {
             tracing::warn!(error = %e, "could not checkpoint the metadata log's recovery point");
         }
-        Ok(delta)
+    }
+
+    /// Whole batches of the metadata log from `offset`, up to `max_bytes` (at least one batch):
+    /// what the quorum's leader serves to a node fetching `__cluster_metadata`.
+    pub fn read(&self, offset: i64, max_bytes: u32) -> Result<Bytes, LogError> {
+        self.log.read(offset, max_bytes)
+    }
+
+    /// The leader epoch of the metadata log's last batch; `-1` for an empty log.
+    pub fn latest_epoch(&self) -> i32 {
+        self.log.leader_epochs().last().map_or(-1, |e| e.epoch)
+    }
+
+    /// The metadata log's first offset.
+    pub fn log_start_offset(&self) -> i64 {
+        self.log.log_start_offset()
+    }
+
+    /// The largest epoch not above `epoch` and where it ends in the metadata log (a fetching
+    /// node's divergence check, KIP-595).
+    pub fn end_offset_for_epoch(&self, epoch: i32) -> (i32, i64) {
+        self.log.end_offset_for_epoch(epoch)
     }
 }
 

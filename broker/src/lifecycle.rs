@@ -1,0 +1,217 @@
+//! A broker's membership of its cluster, after Kafka's `BrokerLifecycleManager`: it registers
+//! with the controller (BrokerRegistration) and heartbeats (BrokerHeartbeat) every
+//! `broker.heartbeat.interval.ms` with the metadata offset it has applied; the controller
+//! unfences it once it has caught up with the metadata log and fences it when the heartbeats
+//! stop. A stale broker epoch (the controller fenced and forgot this registration) registers
+//! again. [`run`] also follows the metadata log (`raft::observer`): a broker needs both.
+//!
+//! Only a node without the controller role runs this: a combined node's broker registers with
+//! its own controller in-process (`Broker::register`).
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::broker_registration_request::Listener;
+use kafka_protocol::messages::{BrokerHeartbeatRequest, BrokerId, BrokerRegistrationRequest};
+use kafka_protocol::protocol::StrBytes;
+use tokio::sync::watch;
+
+use crate::broker::Broker;
+use crate::network::{Connector, NodeClient};
+
+/// The controller's answer to one request, or why there was none.
+type Answer<T> = Result<T, String>;
+
+/// Kafka's `BrokerState` as the lifecycle sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BrokerState {
+    /// Registering, or registered and catching up with the metadata log (fenced).
+    Starting,
+    /// Unfenced: clients are told of this broker and it leads partitions.
+    Running,
+    /// Fenced by the controller after having run (its heartbeats were missed).
+    Fenced,
+}
+
+/// What the lifecycle has learned, for the rest of the broker to read.
+#[derive(Debug)]
+pub struct BrokerLifecycle {
+    broker_epoch: Mutex<Option<i64>>,
+    state: watch::Sender<BrokerState>,
+}
+
+impl Default for BrokerLifecycle {
+    fn default() -> Self {
+        BrokerLifecycle {
+            broker_epoch: Mutex::new(None),
+            state: watch::Sender::new(BrokerState::Starting),
+        }
+    }
+}
+
+impl BrokerLifecycle {
+    /// The epoch the controller gave this broker's registration, once registered.
+    pub fn broker_epoch(&self) -> Option<i64> {
+        *self.broker_epoch.lock().expect("lifecycle lock poisoned")
+    }
+
+    /// The current state.
+    pub fn state(&self) -> BrokerState {
+        *self.state.borrow()
+    }
+
+    /// Resolves once the controller has unfenced this broker (Kafka's initial catch-up, which
+    /// a broker awaits before it serves clients).
+    pub async fn wait_until_running(&self) {
+        let mut state = self.state.subscribe();
+        // The sender lives as long as the broker: this cannot fail while anyone awaits it.
+        let _ = state.wait_for(|s| *s == BrokerState::Running).await;
+    }
+
+    fn set_epoch(&self, epoch: Option<i64>) {
+        *self.broker_epoch.lock().expect("lifecycle lock poisoned") = epoch;
+    }
+
+    fn set_state(&self, state: BrokerState) {
+        let before = self.state.send_replace(state);
+        if before != state {
+            match state {
+                BrokerState::Running => tracing::info!("the controller unfenced this broker: it is running"),
+                BrokerState::Fenced => tracing::warn!("the controller fenced this broker: clients are not told of it until it catches up again"),
+                BrokerState::Starting => {}
+            }
+        }
+    }
+}
+
+/// Runs this broker's membership for as long as it runs: registration and heartbeats, and the
+/// metadata log's observer.
+pub async fn run(broker: Arc<Broker>, connector: Arc<dyn Connector>) {
+    tokio::join!(
+        heartbeat_loop(broker.clone(), connector.clone()),
+        crate::raft::observer::follow(broker, connector),
+    );
+}
+
+async fn heartbeat_loop(broker: Arc<Broker>, connector: Arc<dyn Connector>) {
+    // HEARTBEAT-CONFIG: `broker.heartbeat.interval.ms` once the config has it.
+    let interval = Duration::from_millis(2_000);
+    let client_id = format!("broker-{}-lifecycle", broker.node.node_id);
+    let mut clients: Vec<NodeClient> = broker
+        .quorum_addresses()
+        .iter()
+        .map(|(host, port)| {
+            NodeClient::new(
+                connector.clone(),
+                host,
+                *port,
+                &client_id,
+                interval.max(Duration::from_secs(2)),
+            )
+        })
+        .collect();
+    let mut current = 0;
+    let mut failing: Option<String> = None;
+    loop {
+        let client = &mut clients[current];
+        let outcome = match broker.lifecycle.broker_epoch() {
+            None => register(&broker, client).await,
+            Some(epoch) => heartbeat(&broker, client, epoch).await,
+        };
+        match outcome {
+            Ok(()) => {
+                if failing.take().is_some() {
+                    tracing::info!(controller = client.address(), "reaching the controller again");
+                }
+            }
+            Err(why) => {
+                if failing.as_deref() != Some(why.as_str()) {
+                    tracing::warn!(controller = client.address(), "broker lifecycle: {why}");
+                    failing = Some(why);
+                }
+                current = (current + 1) % clients.len();
+            }
+        }
+        crate::runtime::sleep(interval).await;
+    }
+}
+
+fn error_name(code: i16) -> String {
+    ResponseError::try_from_code(code).map_or(format!("error {code}"), |e| format!("{e:?}"))
+}
+
+/// BrokerRegistration: this broker's listeners, rack and incarnation; the epoch it is given.
+async fn register(broker: &Broker, client: &mut NodeClient) -> Answer<()> {
+    let listeners = broker
+        .registration_endpoints()
+        .into_iter()
+        .map(|e| {
+            Listener::default()
+                .with_name(StrBytes::from_string(e.name))
+                .with_host(StrBytes::from_string(e.host))
+                .with_port(e.port)
+                .with_security_protocol(e.security_protocol)
+        })
+        .collect();
+    let request = BrokerRegistrationRequest::default()
+        .with_broker_id(BrokerId(broker.node.node_id))
+        .with_cluster_id(StrBytes::from_string(broker.cluster_id.clone()))
+        .with_incarnation_id(broker.incarnation_id)
+        .with_listeners(listeners)
+        .with_rack(broker.config.broker_rack.clone().map(StrBytes::from_string))
+        .with_previous_broker_epoch(-1);
+    let (_, response) = client.call(&request).await.map_err(|e| e.to_string())?;
+    if response.error_code != 0 {
+        let hint = if response.error_code == ResponseError::InconsistentClusterId.code() {
+            format!(
+                " (this node's cluster.id is {}: every node of a cluster must be formatted with \
+                 the same cluster.id)",
+                broker.cluster_id
+            )
+        } else {
+            String::new()
+        };
+        return Err(format!(
+            "the controller refused the registration: {}{hint}",
+            error_name(response.error_code)
+        ));
+    }
+    tracing::info!(broker_epoch = response.broker_epoch, "registered with the controller");
+    broker.lifecycle.set_epoch(Some(response.broker_epoch));
+    Ok(())
+}
+
+/// BrokerHeartbeat with the metadata offset applied so far.
+async fn heartbeat(broker: &Broker, client: &mut NodeClient, broker_epoch: i64) -> Answer<()> {
+    let (log_end_offset, _) = broker.metadata_log_position();
+    let request = BrokerHeartbeatRequest::default()
+        .with_broker_id(BrokerId(broker.node.node_id))
+        .with_broker_epoch(broker_epoch)
+        .with_current_metadata_offset(log_end_offset - 1)
+        .with_want_fence(false)
+        .with_want_shut_down(false);
+    let (_, response) = client.call(&request).await.map_err(|e| e.to_string())?;
+    if response.error_code == ResponseError::StaleBrokerEpoch.code() {
+        // The controller no longer knows this registration (it fenced and replaced it, or
+        // lost it): register again with a new epoch, as Kafka's broker does.
+        broker.lifecycle.set_epoch(None);
+        broker.lifecycle.set_state(BrokerState::Fenced);
+        return Err(format!(
+            "the controller does not know broker epoch {broker_epoch}: registering again"
+        ));
+    }
+    if response.error_code != 0 {
+        return Err(format!(
+            "the controller refused the heartbeat: {}",
+            error_name(response.error_code)
+        ));
+    }
+    let state = match (response.is_fenced, broker.lifecycle.state()) {
+        (false, _) => BrokerState::Running,
+        (true, BrokerState::Starting) => BrokerState::Starting,
+        (true, _) => BrokerState::Fenced,
+    };
+    broker.lifecycle.set_state(state);
+    Ok(())
+}

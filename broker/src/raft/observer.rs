@@ -1,0 +1,126 @@
+//! A broker following `__cluster_metadata` as KRaft's observers do: it fetches the metadata log
+//! from the quorum's leader from its own log end offset, appends the leader's batches with the
+//! leader's offsets, and publishes what they change (`Broker::apply_replicated_metadata`): the
+//! same effects, through the same publisher, as on the node that wrote them.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic, ReplicaState};
+use kafka_protocol::messages::{BrokerId, FetchRequest, TopicName};
+use kafka_protocol::protocol::StrBytes;
+
+use super::{MAX_FETCH_SIZE_BYTES, METADATA_TOPIC_ID};
+use crate::broker::Broker;
+use crate::metadata::METADATA_TOPIC;
+use crate::network::{Connector, NodeClient};
+
+/// How long the leader may hold a fetch with nothing new (Kafka's `fetchMaxWaitMs`).
+const FETCH_MAX_WAIT_MS: i32 = 500;
+
+/// How long one fetch may take in all before the connection is dropped and tried again
+/// (`controller.quorum.request.timeout.ms`, 2000 by default, past the wait).
+const FETCH_DEADLINE: Duration = Duration::from_millis(2_000 + FETCH_MAX_WAIT_MS as u64);
+
+/// Pause after a failed fetch before the next (`controller.quorum.retry.backoff.ms` is 20 ms;
+/// longer here, so an unreachable controller costs little and logs little).
+const RETRY_BACKOFF: Duration = Duration::from_millis(500);
+
+/// Follows the metadata log for as long as the broker runs, rotating over the quorum's
+/// addresses when one fails. A failure is logged once until a fetch succeeds again.
+pub async fn follow(broker: Arc<Broker>, connector: Arc<dyn Connector>) {
+    let addresses = broker.quorum_addresses();
+    assert!(!addresses.is_empty(), "validated on open: a broker names its controllers");
+    let client_id = format!("raft-observer-{}", broker.node.node_id);
+    let mut clients: Vec<NodeClient> = addresses
+        .iter()
+        .map(|(host, port)| {
+            NodeClient::new(connector.clone(), host, *port, &client_id, FETCH_DEADLINE)
+        })
+        .collect();
+    let mut current = 0;
+    let mut failing: Option<String> = None;
+    loop {
+        let client = &mut clients[current];
+        match fetch_once(&broker, client).await {
+            Ok(()) => {
+                if failing.take().is_some() {
+                    tracing::info!(
+                        controller = client.address(),
+                        "fetching the metadata log again"
+                    );
+                }
+            }
+            Err(why) => {
+                if failing.as_deref() != Some(why.as_str()) {
+                    tracing::warn!(
+                        controller = client.address(),
+                        "cannot follow the metadata log: {why}"
+                    );
+                    failing = Some(why);
+                }
+                current = (current + 1) % clients.len();
+                crate::runtime::sleep(RETRY_BACKOFF).await;
+            }
+        }
+    }
+}
+
+/// One fetch from the log end offset, applied; the reason when nothing could be applied.
+async fn fetch_once(broker: &Arc<Broker>, client: &mut NodeClient) -> Result<(), String> {
+    let (fetch_offset, last_fetched_epoch) = broker.metadata_log_position();
+    let partition = FetchPartition::default()
+        .with_partition(0)
+        .with_current_leader_epoch(-1)
+        .with_fetch_offset(fetch_offset)
+        .with_last_fetched_epoch(last_fetched_epoch)
+        .with_log_start_offset(-1)
+        .with_partition_max_bytes(MAX_FETCH_SIZE_BYTES as i32);
+    let topic = FetchTopic::default()
+        .with_topic(TopicName(StrBytes::from_static_str(METADATA_TOPIC)))
+        .with_topic_id(METADATA_TOPIC_ID)
+        .with_partitions(vec![partition]);
+    let node_id = BrokerId(broker.node.node_id);
+    let request = FetchRequest::default()
+        .with_cluster_id(Some(StrBytes::from_string(broker.cluster_id.clone())))
+        .with_replica_id(node_id)
+        .with_replica_state(ReplicaState::default().with_replica_id(node_id).with_replica_epoch(-1))
+        .with_max_wait_ms(FETCH_MAX_WAIT_MS)
+        .with_min_bytes(1)
+        .with_max_bytes(MAX_FETCH_SIZE_BYTES as i32)
+        .with_topics(vec![topic]);
+    let (_, response) = client.call(&request).await.map_err(|e| e.to_string())?;
+    let code = |code: i16| {
+        ResponseError::try_from_code(code).map_or(code.to_string(), |e| format!("{e:?}"))
+    };
+    if response.error_code != 0 {
+        return Err(format!("the controller answered {}", code(response.error_code)));
+    }
+    let Some(data) = response.responses.first().and_then(|t| t.partitions.first()) else {
+        return Err("the controller answered no partition".into());
+    };
+    if data.current_leader.leader_id.0 >= 0 {
+        broker.learn_quorum_leader(data.current_leader.leader_id.0);
+    }
+    if data.error_code != 0 {
+        return Err(format!(
+            "the controller answered {} for the metadata log",
+            code(data.error_code)
+        ));
+    }
+    if data.diverging_epoch.epoch >= 0 {
+        // One voter never truncates its log; a diverging answer means the controller's log
+        // lost records this node applied. Truncating needs a reload from a snapshot (KIP-630),
+        // which comes with the quorum; until then, keep what was applied and say so.
+        return Err(format!(
+            "this node's metadata log diverges from the controller's (its epoch {} ends at offset \
+             {}, this node is at {fetch_offset}): the controller lost committed metadata",
+            data.diverging_epoch.epoch, data.diverging_epoch.end_offset
+        ));
+    }
+    let records = data.records.clone().unwrap_or_default();
+    broker
+        .apply_replicated_metadata(&records)
+        .map_err(|e| format!("the fetched metadata was not applied: {}", e.message))
+}
