@@ -578,9 +578,9 @@ impl PartitionLog {
             ))));
         }
 
-        // Assign (or, from a leader, check) offsets and check idempotent producers' sequences
-        // against staged state, so several batches of one producer in one request are checked
-        // in order.
+        // Assign offsets (a follower checks the leader's instead) and check idempotent
+        // producers' sequences against staged state, so several batches of one producer in one
+        // request are checked in order.
         let leo = self.log_end_offset();
         let mut next = leo;
         let mut staged: BTreeMap<i64, ProducerEntry> = BTreeMap::new();

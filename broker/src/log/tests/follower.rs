@@ -472,3 +472,50 @@ fn manager_truncations_checkpoint_the_lowered_recovery_point() {
     let again = checkpoint::RecoveryPoints::read(Arc::clone(&s), root).unwrap();
     assert_eq!(again.get("t", 0), Some(40));
 }
+
+/// Fetch everything from `fetch_offset` of `leader` and append it to `follower`, as a
+/// replica fetcher would; the follower's log end offset after.
+fn replicate(leader: &PartitionLog, follower: &mut PartitionLog) -> i64 {
+    let fetch_offset = follower.log_end_offset();
+    let data = leader.read(fetch_offset, u32::MAX).unwrap();
+    if !data.is_empty() {
+        follower.append_as_follower(&mut data.to_vec(), 0).unwrap();
+    }
+    follower.log_end_offset()
+}
+
+/// KIP-101/279 end to end on two logs: a follower with a divergent tail written as the old
+/// leader asks the new leader where its latest epoch ends, truncates there, and catches up;
+/// both logs are then byte for byte the same, epochs and producer state included.
+#[test]
+fn a_diverged_follower_truncates_by_epoch_and_converges_with_the_leader() {
+    let (_, ls) = mem();
+    let (_, fs) = mem();
+    let one = batch(2, 0).len() as u64;
+    let config = LogConfig { segment_bytes: one * 3, ..Default::default() };
+    let mut leader = PartitionLog::open(ls, dir(), config.clone(), 0).unwrap();
+    let mut follower = PartitionLog::open(fs, dir(), config.clone(), 0).unwrap();
+    for seq in [0, 2, 4] {
+        leader.append(&mut idem(1, 0, seq, 2), 1, 0).unwrap();
+    }
+    assert_eq!(replicate(&leader, &mut follower), 6);
+    // The follower leads at epoch 2 for a while, and writes two batches no one else gets.
+    follower.append(&mut idem(1, 0, 6, 2), 2, 0).unwrap();
+    follower.append(&mut batch(3, 0), 2, 0).unwrap();
+    // Meanwhile the other replica is elected at epoch 3 and takes the producer's retry.
+    leader.assign_epoch_start(3).unwrap();
+    leader.append(&mut idem(1, 0, 6, 2), 3, 0).unwrap();
+    leader.append(&mut batch(5, 0), 3, 0).unwrap();
+
+    let (epoch, end) = leader.end_offset_for_epoch(follower.leader_epochs().last().unwrap().epoch);
+    assert_eq!((epoch, end), (1, 6), "epoch 2 is unknown to the leader: epoch 1 ends at 6");
+    assert!(follower.truncate_to(end).unwrap());
+    assert_eq!(replicate(&leader, &mut follower), leader.log_end_offset());
+    assert_eq!(follower.read(0, u32::MAX).unwrap(), leader.read(0, u32::MAX).unwrap());
+    assert_eq!(epochs(&follower), epochs(&leader));
+    assert_eq!(epochs(&follower), [(1, 0), (3, 6)]);
+    assert_eq!(follower.segment_base_offsets(), leader.segment_base_offsets());
+    // Promoted again, the follower answers the producer's next retry as the leader would.
+    let dup = follower.append(&mut idem(1, 0, 6, 2), 4, 0).unwrap();
+    assert_eq!((dup.base_offset, dup.duplicate), (6, true));
+}
