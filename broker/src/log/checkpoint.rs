@@ -1,14 +1,17 @@
 //! The log directory's checkpoint files, as Kafka names and lays them out:
 //!
 //! - `recovery-point-offset-checkpoint`: per partition, the offset below which everything is
-//!   durable (Kafka's `OffsetCheckpointFile`: a version line `0`, a count line, then one
-//!   `topic partition offset` line per partition). Recovery after a crash starts there; below
-//!   it, bytes that do not parse are corruption, never a torn write, and are never truncated.
+//!   durable. Recovery after a crash starts there; below it, bytes that do not parse are
+//!   corruption, never a torn write, and are never truncated.
+//! - `replication-offset-checkpoint`: per partition, the high watermark, so that a restarted
+//!   replica knows which of its records were committed (Kafka's `highWatermarkCheckpoints`).
 //! - `.kafka_cleanshutdown`: written after the last flush of a clean shutdown and removed on
 //!   start, so a start without it followed a crash.
 //!
-//! Both are written to a temporary file, synced and renamed, so a crash leaves the old or the
-//! new content, never a mix.
+//! The two offset files share Kafka's `OffsetCheckpointFile` format ([`OffsetCheckpointFile`]):
+//! a version line `0`, a count line, then one `topic partition offset` line per partition.
+//! Every file is written to a temporary file, synced and renamed, so a crash leaves the old or
+//! the new content, never a mix.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -21,57 +24,67 @@ use crate::storage::Storage;
 /// Kafka's name for the recovery point checkpoint in each log directory.
 pub const RECOVERY_POINT_CHECKPOINT: &str = "recovery-point-offset-checkpoint";
 
+/// Kafka's name for the high watermark checkpoint in each log directory.
+pub const HIGH_WATERMARK_CHECKPOINT: &str = "replication-offset-checkpoint";
+
 /// Kafka's clean-shutdown marker in each log directory.
 pub const CLEAN_SHUTDOWN_FILE: &str = ".kafka_cleanshutdown";
 
-/// The recovery points of one log directory's partitions, as last checkpointed. Shared by the
-/// log manager (which checkpoints every partition periodically and on shutdown) and the
-/// metadata store (which checkpoints the metadata log after every commit); one lock orders
-/// their writes.
-pub struct RecoveryPoints {
+/// One `OffsetCheckpointFile` of a log directory: an offset per partition, as last
+/// checkpointed, behind one lock that orders the file's writes.
+pub struct OffsetCheckpointFile {
     storage: Arc<dyn Storage>,
     path: PathBuf,
-    points: Mutex<BTreeMap<PartitionKey, i64>>,
+    offsets: Mutex<BTreeMap<PartitionKey, i64>>,
 }
 
-impl RecoveryPoints {
-    /// Reads the checkpoint of `log_dir`; a missing file is an empty checkpoint (a new log
-    /// directory, or one written before checkpoints existed: recovery then starts at each
-    /// log's active segment). A malformed file is reported and ignored the same way.
-    pub fn read(storage: Arc<dyn Storage>, log_dir: &Path) -> Result<Self, LogError> {
-        let path = log_dir.join(RECOVERY_POINT_CHECKPOINT);
-        let mut points = BTreeMap::new();
+impl OffsetCheckpointFile {
+    /// Reads `log_dir/name`; a missing file is an empty checkpoint. A malformed one is
+    /// reported (with `consequence`, what an empty checkpoint means for this file) and read
+    /// as empty.
+    pub fn read(
+        storage: Arc<dyn Storage>,
+        log_dir: &Path,
+        name: &str,
+        consequence: &str,
+    ) -> Result<Self, LogError> {
+        let path = log_dir.join(name);
+        let mut offsets = BTreeMap::new();
         if storage.exists(&path) {
             let text = read_text(storage.as_ref(), &path)?;
             match parse(&text) {
-                Ok(parsed) => points = parsed,
+                Ok(parsed) => offsets = parsed,
                 Err(why) => tracing::warn!(
                     path = %path.display(),
-                    "ignoring a malformed recovery point checkpoint ({why}): every log recovers from its active segment"
+                    "ignoring a malformed offset checkpoint ({why}): {consequence}"
                 ),
             }
         }
-        Ok(Self { storage, path, points: Mutex::new(points) })
+        Ok(Self { storage, path, offsets: Mutex::new(offsets) })
     }
 
-    /// The checkpointed recovery point of a partition.
+    /// The checkpointed offset of a partition.
     pub fn get(&self, topic: &str, partition: i32) -> Option<i64> {
         self.lock().get(&(topic.to_owned(), partition)).copied()
     }
 
-    /// Records new recovery points and forgets `removed` partitions, then rewrites the file.
-    /// A recovery point never moves back here: a log only checkpoints what it has synced.
+    /// Records new offsets and forgets `removed` partitions, then rewrites the file (unless it
+    /// exists and nothing changed).
     pub fn update(
         &self,
-        points: impl IntoIterator<Item = (PartitionKey, i64)>,
+        offsets: impl IntoIterator<Item = (PartitionKey, i64)>,
         removed: &[PartitionKey],
     ) -> Result<(), LogError> {
         let mut current = self.lock();
-        for (key, offset) in points {
-            current.insert(key, offset);
+        let mut changed = false;
+        for (key, offset) in offsets {
+            changed |= current.insert(key, offset) != Some(offset);
         }
         for key in removed {
-            current.remove(key);
+            changed |= current.remove(key).is_some();
+        }
+        if !changed && self.storage.exists(&self.path) {
+            return Ok(());
         }
         let mut text = format!("0\n{}\n", current.len());
         for ((topic, partition), offset) in current.iter() {
@@ -80,8 +93,86 @@ impl RecoveryPoints {
         write_atomically(self.storage.as_ref(), &self.path, text.as_bytes())
     }
 
+    /// Forgets `removed` partitions, rewriting the file only if one of them had an entry.
+    pub fn forget(&self, removed: &[PartitionKey]) -> Result<(), LogError> {
+        if removed.iter().any(|key| self.lock().contains_key(key)) {
+            self.update([], removed)?;
+        }
+        Ok(())
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<PartitionKey, i64>> {
-        self.points.lock().expect("recovery point lock poisoned")
+        self.offsets.lock().expect("offset checkpoint lock poisoned")
+    }
+}
+
+/// The recovery points of one log directory's partitions (`recovery-point-offset-checkpoint`).
+/// Shared by the log manager (which checkpoints every partition periodically and on shutdown)
+/// and the metadata store (which checkpoints the metadata log after every commit).
+pub struct RecoveryPoints(OffsetCheckpointFile);
+
+impl RecoveryPoints {
+    /// Reads the checkpoint of `log_dir`; a missing file is an empty checkpoint (a new log
+    /// directory, or one written before checkpoints existed: recovery then starts at each
+    /// log's active segment). A malformed file is reported and ignored the same way.
+    pub fn read(storage: Arc<dyn Storage>, log_dir: &Path) -> Result<Self, LogError> {
+        OffsetCheckpointFile::read(
+            storage,
+            log_dir,
+            RECOVERY_POINT_CHECKPOINT,
+            "every log recovers from its active segment",
+        )
+        .map(Self)
+    }
+
+    /// The checkpointed recovery point of a partition.
+    pub fn get(&self, topic: &str, partition: i32) -> Option<i64> {
+        self.0.get(topic, partition)
+    }
+
+    /// Records new recovery points and forgets `removed` partitions, then rewrites the file.
+    /// A recovery point moves back only with a truncation of its log.
+    pub fn update(
+        &self,
+        points: impl IntoIterator<Item = (PartitionKey, i64)>,
+        removed: &[PartitionKey],
+    ) -> Result<(), LogError> {
+        self.0.update(points, removed)
+    }
+}
+
+/// The high watermarks of one log directory's partitions (`replication-offset-checkpoint`).
+pub struct HighWatermarks(OffsetCheckpointFile);
+
+impl HighWatermarks {
+    /// Reads the checkpoint of `log_dir`; missing or malformed, no partition has a
+    /// checkpointed high watermark.
+    pub fn read(storage: Arc<dyn Storage>, log_dir: &Path) -> Result<Self, LogError> {
+        OffsetCheckpointFile::read(
+            storage,
+            log_dir,
+            HIGH_WATERMARK_CHECKPOINT,
+            "no partition has a checkpointed high watermark",
+        )
+        .map(Self)
+    }
+
+    /// The checkpointed high watermark of a partition.
+    pub fn get(&self, topic: &str, partition: i32) -> Option<i64> {
+        self.0.get(topic, partition)
+    }
+
+    /// Records new high watermarks, then rewrites the file.
+    pub fn update(
+        &self,
+        hws: impl IntoIterator<Item = (PartitionKey, i64)>,
+    ) -> Result<(), LogError> {
+        self.0.update(hws, &[])
+    }
+
+    /// Drops the entries of removed partitions.
+    pub fn forget(&self, removed: &[PartitionKey]) -> Result<(), LogError> {
+        self.0.forget(removed)
     }
 }
 

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use uuid::Uuid;
 
-use super::checkpoint::{self, RecoveryPoints};
+use super::checkpoint::{self, HighWatermarks, RecoveryPoints};
 use super::{storage_err, LogConfig, LogError, PartitionLog, RetentionOutcome};
 use crate::storage::Storage;
 
@@ -32,6 +32,7 @@ pub struct LogManager {
     log_dir: PathBuf,
     logs: BTreeMap<PartitionKey, SharedLog>,
     recovery_points: Arc<RecoveryPoints>,
+    high_watermarks: HighWatermarks,
     clean_shutdown: bool,
 }
 
@@ -41,15 +42,23 @@ fn lock(log: &SharedLog) -> std::sync::MutexGuard<'_, PartitionLog> {
 }
 
 impl LogManager {
-    /// Open the log directory, creating it if missing, and read its recovery point checkpoint
-    /// and clean-shutdown marker. No partition is opened yet.
+    /// Open the log directory, creating it if missing, and read its recovery point and high
+    /// watermark checkpoints and clean-shutdown marker. No partition is opened yet.
     pub fn open(storage: Arc<dyn Storage>, log_dir: PathBuf) -> Result<Self, LogError> {
         storage
             .create_dir_all(&log_dir)
             .map_err(storage_err(format!("creating log dir {}", log_dir.display())))?;
         let recovery_points = Arc::new(RecoveryPoints::read(storage.clone(), &log_dir)?);
+        let high_watermarks = HighWatermarks::read(storage.clone(), &log_dir)?;
         let clean_shutdown = checkpoint::had_clean_shutdown(storage.as_ref(), &log_dir);
-        Ok(LogManager { storage, log_dir, logs: BTreeMap::new(), recovery_points, clean_shutdown })
+        Ok(LogManager {
+            storage,
+            log_dir,
+            logs: BTreeMap::new(),
+            recovery_points,
+            high_watermarks,
+            clean_shutdown,
+        })
     }
 
     /// Whether the previous run shut down cleanly (flushed and checkpointed everything); a
@@ -74,6 +83,52 @@ impl LogManager {
         let points: Vec<(PartitionKey, i64)> =
             self.logs.iter().map(|(key, log)| (key.clone(), lock(log).recovery_point())).collect();
         self.recovery_points.update(points, &[])
+    }
+
+    /// A partition's high watermark as last checkpointed to `replication-offset-checkpoint`
+    /// (read when the log directory was opened, then as this manager last wrote it).
+    pub fn high_watermark(&self, topic: &str, partition: i32) -> Option<i64> {
+        self.high_watermarks.get(topic, partition)
+    }
+
+    /// Writes high watermarks to `replication-offset-checkpoint` (synced temporary file and
+    /// rename, as the recovery points); partitions not given keep their last entry until they
+    /// are removed.
+    pub fn checkpoint_high_watermarks(
+        &self,
+        hws: impl IntoIterator<Item = (PartitionKey, i64)>,
+    ) -> Result<(), LogError> {
+        self.high_watermarks.update(hws)
+    }
+
+    /// Kafka's `LogManager.truncateTo` for one partition: [`PartitionLog::truncate_to`], then
+    /// its lowered recovery point checkpointed, so that recovery after a crash does not trust
+    /// the offsets appended again above the new end. A partition not open is skipped (false).
+    pub fn truncate_to(&self, topic: &str, partition: i32, offset: i64) -> Result<bool, LogError> {
+        let Some(log) = self.get(topic, partition) else { return Ok(false) };
+        let mut log = lock(&log);
+        if !log.truncate_to(offset)? {
+            return Ok(false);
+        }
+        let point = log.recovery_point();
+        self.recovery_points.update([((topic.to_owned(), partition), point)], &[])?;
+        Ok(true)
+    }
+
+    /// Kafka's `LogManager.truncateFullyAndStartAt` for one partition:
+    /// [`PartitionLog::truncate_fully_and_start_at`], then its recovery point checkpointed. A
+    /// partition not open is skipped.
+    pub fn truncate_fully_and_start_at(
+        &self,
+        topic: &str,
+        partition: i32,
+        new_offset: i64,
+    ) -> Result<(), LogError> {
+        let Some(log) = self.get(topic, partition) else { return Ok(()) };
+        let mut log = lock(&log);
+        log.truncate_fully_and_start_at(new_offset)?;
+        let point = log.recovery_point();
+        self.recovery_points.update([((topic.to_owned(), partition), point)], &[])
     }
 
     /// The log directory.
@@ -142,7 +197,8 @@ impl LogManager {
                 .remove_dir_all(&doomed)
                 .map_err(storage_err(format!("deleting {}", doomed.display())))?;
         }
-        self.recovery_points.update([], &[key])
+        self.recovery_points.update([], std::slice::from_ref(&key))?;
+        self.high_watermarks.forget(&[key])
     }
 
     /// Sets a partition directory aside as `<topic>-<partition>.<id>-stray` (Kafka's name for
@@ -160,7 +216,9 @@ impl LogManager {
             dir.display(),
             stray.display()
         )))?;
-        self.recovery_points.update([], &[(topic.to_owned(), partition)])?;
+        let key = (topic.to_owned(), partition);
+        self.recovery_points.update([], std::slice::from_ref(&key))?;
+        self.high_watermarks.forget(&[key])?;
         Ok(stray)
     }
 

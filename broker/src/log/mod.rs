@@ -24,6 +24,9 @@
 //! - The idempotent producer state is rebuilt on open from the batch headers of the whole log
 //!   (no producer snapshots yet), so producers whose batches were all deleted by retention are
 //!   forgotten on restart and get `UNKNOWN_PRODUCER_ID`.
+//! - A follower truncates its log where it diverged from the leader's
+//!   ([`PartitionLog::truncate_to`]): the cut is synced at once, so a crash never brings back
+//!   records a truncation removed, and the recovery point comes down with the log end.
 //! - The log start offset is the base offset of the first segment, unless `DeleteRecords`
 //!   moved it further: then it is persisted in the partition directory's
 //!   `log-start-offset.checkpoint` file (written to a temporary file, synced, renamed).
@@ -84,6 +87,17 @@ pub enum LogError {
     /// INVALID_PRODUCER_EPOCH (47).
     #[error("invalid producer epoch: {0}")]
     InvalidProducerEpoch(String),
+    /// A follower's append does not continue its log (Kafka's
+    /// `UnexpectedAppendOffsetException`, which reaches no client: UNKNOWN_SERVER_ERROR, -1).
+    #[error("unexpected append offset: {message}")]
+    UnexpectedAppendOffset {
+        /// What was expected and what came.
+        message: String,
+        /// Base offset of the append's first batch.
+        first_offset: i64,
+        /// Last offset of the append's last batch.
+        last_offset: i64,
+    },
     /// KAFKA_STORAGE_ERROR (56).
     #[error("storage error ({context}): {source}")]
     Storage {
@@ -107,6 +121,7 @@ impl LogError {
             LogError::Storage { .. } => 56,
             LogError::UnknownProducerId(_) => 59,
             LogError::InvalidRecord(_) => 87,
+            LogError::UnexpectedAppendOffset { .. } => -1,
         }
     }
 
@@ -120,6 +135,9 @@ impl LogError {
             LogError::OutOfOrderSequence(m) => LogError::OutOfOrderSequence(p(m)),
             LogError::UnknownProducerId(m) => LogError::UnknownProducerId(p(m)),
             LogError::InvalidProducerEpoch(m) => LogError::InvalidProducerEpoch(p(m)),
+            LogError::UnexpectedAppendOffset { message, first_offset, last_offset } => {
+                LogError::UnexpectedAppendOffset { message: p(message), first_offset, last_offset }
+            }
             e @ LogError::Storage { .. } => e,
         }
     }
@@ -187,6 +205,16 @@ pub struct AppendInfo {
     /// The batch was a retry of an already appended one; nothing was written and the
     /// offsets are those of the original.
     pub duplicate: bool,
+}
+
+/// Where an append comes from, after Kafka's `AppendOrigin`: what the log assigns and checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AppendOrigin {
+    /// The leader's own append (a producer's or a coordinator's batches): offsets assigned
+    /// from the log end offset, `leader_epoch` stamped, idempotent sequences checked.
+    Client { leader_epoch: i32 },
+    /// A follower copying the leader's batches as they are.
+    Replication,
 }
 
 /// What [`PartitionLog::enforce_retention`] did.
@@ -484,7 +512,33 @@ impl PartitionLog {
         leader_epoch: i32,
         now_ms: i64,
     ) -> Result<AppendInfo, LogError> {
-        let result = self.append_batches(records, leader_epoch, now_ms);
+        self.append_with_origin(records, AppendOrigin::Client { leader_epoch }, now_ms)
+    }
+
+    /// A follower's append of batches fetched from the leader (Kafka's `appendAsFollower`):
+    /// they are kept as the leader wrote them — base offsets, partition leader epochs and
+    /// timestamps included. The first batch must start at the log end offset and each next one
+    /// right after the one before, or nothing is appended
+    /// ([`LogError::UnexpectedAppendOffset`]). CRCs are checked; each batch's epoch enters the
+    /// leader-epoch cache at its base offset; idempotent producers' state follows the batches
+    /// without checking their sequences (the leader did), so that this replica, once leader,
+    /// answers retries as duplicates and continues sequences. Flush policy and recovery point
+    /// as [`PartitionLog::append`].
+    pub fn append_as_follower(
+        &mut self,
+        records: &mut [u8],
+        now_ms: i64,
+    ) -> Result<AppendInfo, LogError> {
+        self.append_with_origin(records, AppendOrigin::Replication, now_ms)
+    }
+
+    fn append_with_origin(
+        &mut self,
+        records: &mut [u8],
+        origin: AppendOrigin,
+        now_ms: i64,
+    ) -> Result<AppendInfo, LogError> {
+        let result = self.append_batches(records, origin, now_ms);
         // One log line per change of the partition's storage state, not one per request: a
         // full disk fails every produce until it is freed.
         match (&result, self.storage_failing) {
@@ -504,7 +558,7 @@ impl PartitionLog {
     fn append_batches(
         &mut self,
         records: &mut [u8],
-        leader_epoch: i32,
+        origin: AppendOrigin,
         now_ms: i64,
     ) -> Result<AppendInfo, LogError> {
         self.last_now_ms = now_ms;
@@ -524,8 +578,9 @@ impl PartitionLog {
             ))));
         }
 
-        // Assign offsets and check idempotent producers' sequences against staged state, so
-        // several batches of one producer in one request are checked in order.
+        // Assign offsets (a follower checks the leader's instead) and check idempotent
+        // producers' sequences against staged state, so several batches of one producer in one
+        // request are checked in order.
         let leo = self.log_end_offset();
         let mut next = leo;
         let mut staged: BTreeMap<i64, ProducerEntry> = BTreeMap::new();
@@ -534,19 +589,37 @@ impl PartitionLog {
         let mut record_count = 0u64;
         for r in &ranges {
             let h = BatchHeader::parse(&records[r.clone()])?;
+            if origin == AppendOrigin::Replication && h.base_offset() != next {
+                return Err(self.unexpected_append_offset(records, &ranges, h.base_offset(), next));
+            }
             if h.is_idempotent() {
                 let pid = h.producer_id();
                 let entry = staged.get(&pid).or_else(|| self.producers.get(pid));
-                match check_sequence(entry, &h).map_err(|e| e.prefixed(&self.dir))? {
-                    SequenceCheck::Duplicate(meta) => {
-                        return Ok(self.duplicate_info(meta));
+                match origin {
+                    // Only the leader checks sequences (Kafka's `ProducerAppendInfo` validates
+                    // appends of origin CLIENT alone): a follower takes what the leader wrote.
+                    AppendOrigin::Client { .. } => {
+                        match check_sequence(entry, &h).map_err(|e| e.prefixed(&self.dir))? {
+                            SequenceCheck::Duplicate(meta) => return Ok(self.duplicate_info(meta)),
+                            SequenceCheck::Accept => {}
+                        }
                     }
-                    SequenceCheck::Accept => {
-                        let mut e = entry.cloned().unwrap_or_default();
-                        e.record(h.producer_epoch(), BatchMetadata::of(&h, next));
-                        staged.insert(pid, e);
+                    AppendOrigin::Replication => {
+                        if let Some(e) = entry.filter(|e| h.producer_epoch() < e.epoch) {
+                            tracing::warn!(
+                                dir = %self.dir.display(),
+                                producer_id = pid,
+                                "the leader's batch at offset {} has producer {pid}'s epoch {}, older than the epoch {} seen before",
+                                h.base_offset(),
+                                h.producer_epoch(),
+                                e.epoch
+                            );
+                        }
                     }
                 }
+                let mut e = entry.cloned().unwrap_or_default();
+                e.record(h.producer_epoch(), BatchMetadata::of(&h, next));
+                staged.insert(pid, e);
             }
             scanned.push(ScannedBatch {
                 position: r.start as u64,
@@ -574,8 +647,10 @@ impl PartitionLog {
             self.roll_to(leo)?;
         }
 
-        for (r, b) in ranges.iter().zip(&scanned) {
-            batch::patch(&mut records[r.clone()], b.base_offset, leader_epoch);
+        if let AppendOrigin::Client { leader_epoch } = origin {
+            for (r, b) in ranges.iter().zip(&scanned) {
+                batch::patch(&mut records[r.clone()], b.base_offset, leader_epoch);
+            }
         }
         let interval = self.config.index_interval_bytes;
         let ctx = self.ctx(format!("appending offsets {leo}..={last_offset}"));
@@ -600,10 +675,16 @@ impl PartitionLog {
             self.dir.display()
         );
         self.unflushed_messages += record_count;
-        if let Err(e) = self.epochs.assign(leader_epoch, leo) {
-            // The records are in the log; the cache is derived from them and is rewritten at
-            // the next change, so the append stands.
-            tracing::warn!(dir = %self.dir.display(), error = %e, "could not write the leader-epoch checkpoint");
+        // Each batch's epoch starts at its base offset unless an equal or newer one is known
+        // (Kafka's `maybeAssignEpochStartOffset`); a leader's batches all carry its epoch.
+        for r in &ranges {
+            let h = BatchHeader::parse(&records[r.clone()])?;
+            if let Err(e) = self.epochs.assign(h.partition_leader_epoch(), h.base_offset()) {
+                // The records are in the log; the cache is derived from them and is rewritten
+                // at the next change, so the append stands.
+                tracing::warn!(dir = %self.dir.display(), error = %e, "could not write the leader-epoch checkpoint");
+                break;
+            }
         }
         let flush_now = !cfg!(feature = "fault-ack-before-flush")
             && self.unflushed_messages >= self.config.flush_interval_messages;
@@ -620,6 +701,39 @@ impl PartitionLog {
             log_start_offset: self.log_start_offset,
             duplicate: false,
         })
+    }
+
+    /// The refusal of a follower append whose batch at `found` is not at `expected`.
+    fn unexpected_append_offset(
+        &self,
+        records: &[u8],
+        ranges: &[std::ops::Range<usize>],
+        found: i64,
+        expected: i64,
+    ) -> LogError {
+        let batch_offsets = |r: &std::ops::Range<usize>| {
+            BatchHeader::parse(&records[r.clone()])
+                .map_or((-1, -1), |h| (h.base_offset(), h.last_offset()))
+        };
+        let first_offset = ranges.first().map_or(-1, |r| batch_offsets(r).0);
+        let last_offset = ranges.last().map_or(-1, |r| batch_offsets(r).1);
+        let leo = self.log_end_offset();
+        let what = if expected == leo {
+            format!("first offset {found} is not the log end offset {leo}")
+        } else {
+            format!(
+                "a batch at offset {found} follows one ending at {}, expected {expected}",
+                expected - 1
+            )
+        };
+        LogError::UnexpectedAppendOffset {
+            message: self.ctx(format!(
+                "follower append of offsets {first_offset}..={last_offset}: {what}; nothing appended (log start offset {})",
+                self.log_start_offset
+            )),
+            first_offset,
+            last_offset,
+        }
     }
 
     fn duplicate_info(&self, meta: BatchMetadata) -> AppendInfo {
@@ -647,18 +761,118 @@ impl PartitionLog {
         Ok(())
     }
 
-    /// Remove every segment and start an empty log at `offset`.
-    fn truncate_fully_and_start_at(&mut self, offset: i64) -> Result<(), LogError> {
+    /// Kafka's `truncateTo`: removes every record at or above `offset`, as a follower does
+    /// where its log diverged from the leader's. Whole batches go (one whose last offset is
+    /// `offset` or more), so the log may end a little below `offset`: segments starting above
+    /// it are deleted, the one holding it cut (log and indexes), the leader-epoch cache and the
+    /// producer state follow the new end, the recovery point comes down to at most it, and the
+    /// log start offset too (as Kafka). An `offset` below the first segment empties the log and
+    /// starts it there ([`PartitionLog::truncate_fully_and_start_at`]). Returns false, changing
+    /// no record, when `offset` is at or past the log end offset.
+    pub fn truncate_to(&mut self, offset: i64) -> Result<bool, LogError> {
+        if offset < 0 {
+            return Err(LogError::OffsetOutOfRange(
+                self.ctx(format!("cannot truncate to the negative offset {offset}")),
+            ));
+        }
+        let old_leo = self.log_end_offset();
+        if offset >= old_leo {
+            // An epoch this replica assigned as leader before it wrote anything starts at the
+            // log end: it goes, as in Kafka, since the new leader's epoch follows.
+            self.epochs.truncate_from_end(old_leo)?;
+            return Ok(false);
+        }
+        let first_base = *self.segments.keys().next().expect("a log always has a segment");
+        if offset < first_base {
+            self.truncate_fully_and_start_at(offset)?;
+            return Ok(true);
+        }
+        let above: Vec<i64> = self.segments.range(offset + 1..).map(|(b, _)| *b).collect();
+        for base in above {
+            let seg = self.segments.remove(&base).expect("listed");
+            seg.delete_files(self.storage.as_ref())
+                .map_err(storage_err(self.ctx(format!("deleting segment {base}"))))?;
+        }
+        let interval = self.config.index_interval_bytes;
+        let ctx = self.ctx(format!("truncating to offset {offset}"));
+        let storage = Arc::clone(&self.storage);
+        let cut = self.active_mut().truncate_to(storage.as_ref(), offset, interval);
+        cut.map_err(storage_err(&ctx))?;
+        let new_leo = self.log_end_offset();
+        debug_assert!(new_leo <= offset, "truncation leaves nothing at or above {offset}");
+        self.epochs.truncate_from_end(new_leo)?;
+        if new_leo < self.log_start_offset {
+            self.log_start_offset = new_leo;
+            if self.storage.exists(&self.dir.join(LOG_START_OFFSET_CHECKPOINT)) {
+                write_checkpoint(self.storage.as_ref(), &self.dir, new_leo)?;
+            }
+        }
+        self.recovery_point = self.recovery_point.min(new_leo);
+        self.rebuild_producer_state()?;
+        tracing::info!(
+            dir = %self.dir.display(),
+            old_log_end_offset = old_leo,
+            new_log_end_offset = new_leo,
+            "truncated the log to offset {offset}: log end offset {old_leo} -> {new_leo}"
+        );
+        Ok(true)
+    }
+
+    /// Kafka's `truncateFullyAndStartAt`: deletes every segment and starts an empty log at
+    /// `new_offset` (log start = log end = recovery point = `new_offset`), with no leader
+    /// epochs and no producer state. A follower does this when the leader's log starts past
+    /// its own end.
+    pub fn truncate_fully_and_start_at(&mut self, new_offset: i64) -> Result<(), LogError> {
+        if new_offset < 0 {
+            return Err(LogError::OffsetOutOfRange(
+                self.ctx(format!("cannot start the log at the negative offset {new_offset}")),
+            ));
+        }
+        let (old_start, old_leo) = (self.log_start_offset, self.log_end_offset());
+        // A persisted log start above `new_offset` would otherwise empty the log on reopen.
+        if self.storage.exists(&self.dir.join(LOG_START_OFFSET_CHECKPOINT)) {
+            write_checkpoint(self.storage.as_ref(), &self.dir, new_offset)?;
+        }
         let old = std::mem::take(&mut self.segments);
         for (base, seg) in old {
             seg.delete_files(self.storage.as_ref())
                 .map_err(storage_err(self.ctx(format!("deleting segment {base}"))))?;
         }
-        self.recovery_point = offset;
-        self.roll_to(offset)?;
-        self.log_start_offset = offset;
+        self.recovery_point = new_offset;
+        self.roll_to(new_offset)?;
+        self.log_start_offset = new_offset;
+        self.producers = ProducerStateTable::default();
+        self.unflushed_messages = 0;
+        tracing::info!(
+            dir = %self.dir.display(),
+            old_log_start_offset = old_start,
+            old_log_end_offset = old_leo,
+            new_offset,
+            "truncated the log fully: it starts empty at offset {new_offset}"
+        );
         // Nothing is left of any epoch (Kafka's `truncateFullyAndStartAt` clears the cache).
         self.epochs.truncate_from_end(i64::MIN)
+    }
+
+    /// The idempotent producer state rebuilt from the batch headers of the whole log, as on
+    /// open (there are no producer snapshots): after a truncation it is what the remaining
+    /// batches say.
+    fn rebuild_producer_state(&mut self) -> Result<(), LogError> {
+        let mut producers = ProducerStateTable::default();
+        for (base, seg) in &self.segments {
+            let read_err = || storage_err(self.ctx(format!("reading segment {base}")));
+            let mut pos = 0u64;
+            while let Some(hbuf) = seg.header_at(pos).map_err(read_err())? {
+                let h = BatchHeader::parse(&hbuf)?;
+                let Some(size) = h.total_size().filter(|&n| n >= HEADER_LEN) else { break };
+                if h.is_idempotent() {
+                    producers.update(&h);
+                }
+                pos += size as u64;
+            }
+        }
+        self.producers = producers;
+        Ok(())
     }
 
     /// Delete sealed segments that lie wholly below the log start offset (Kafka's rule: the

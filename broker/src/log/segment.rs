@@ -335,6 +335,48 @@ impl Segment {
         Ok(outcome)
     }
 
+    /// Cut every batch whose last offset is `offset` or more (Kafka's `LogSegment.truncateTo`,
+    /// by whole batches), sync the file, and rebuild the in-memory state and the index files
+    /// from what is left. Returns the bytes cut.
+    pub fn truncate_to(
+        &mut self,
+        storage: &dyn Storage,
+        offset: i64,
+        index_interval: u32,
+    ) -> io::Result<u64> {
+        let mut pos = self.lookup_position(offset);
+        while let Some(hbuf) = self.header_at(pos)? {
+            let h = BatchHeader::parse(&hbuf).expect("a full header was read");
+            match h.total_size() {
+                Some(n) if n >= HEADER_LEN && h.last_offset() < offset => pos += n as u64,
+                _ => break,
+            }
+        }
+        // `pos` is the first batch to go, or the start of a corrupt region holding `offset`.
+        if pos >= self.size {
+            return Ok(0);
+        }
+        let cut = self.size - pos;
+        self.log.truncate(pos)?;
+        // A truncation that a crash could undo would bring back the records it removed.
+        self.log.sync()?;
+        // What is left was appended or recovered before: only headers are read (no CRC), and
+        // corruption kept by recovery below `pos` stays kept.
+        let rescan = self.recover(
+            storage,
+            i64::MAX,
+            false,
+            index_interval,
+            &mut ProducerStateTable::default(),
+        )?;
+        debug_assert_eq!(rescan.truncated_bytes, 0, "a rescan below the cut truncates nothing");
+        self.dirty = false;
+        if self.is_empty() {
+            self.rolling_base_ms = None;
+        }
+        Ok(cut)
+    }
+
     /// Called when the segment stops being the active one: record its final max timestamp in
     /// the time index (so it is known without scanning) and make everything durable.
     pub fn seal(&mut self, storage: &dyn Storage) -> io::Result<()> {

@@ -12,6 +12,8 @@ use kafka_protocol::records::{
 use super::*;
 use crate::storage::{FileStorage, MemoryStorage, Storage};
 
+mod follower;
+
 /// Parameters of one test batch.
 #[derive(Clone, Copy)]
 struct Spec {
