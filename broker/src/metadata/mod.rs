@@ -166,8 +166,7 @@ impl MetadataStore {
         let (next, delta) =
             self.replay_onto_scratch(&records, "fetched metadata record refused")?;
         let mut copy = batches.to_vec();
-        // FOLLOWER-APPEND: becomes `append_as_follower` when the log has it.
-        let info = self.log.append(&mut copy, 0, now_ms)?;
+        let info = self.log.append_as_follower(&mut copy, now_ms)?;
         debug_assert_eq!(info.base_offset, first, "a follower append keeps the leader's offsets");
         self.install(next);
         Ok(delta)
