@@ -142,6 +142,16 @@ impl Broker {
         // Everything that can be refused on the configuration alone is checked before anything
         // is written to `log.dirs`: a start that fails leaves the data directory as it was.
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let roles = config.process_roles()?;
+        if !roles.controller {
+            let protocol = config.controller_listener_protocol()?;
+            anyhow::ensure!(
+                protocol == crate::config::SecurityProtocol::Plaintext,
+                "controller.listener.names: this broker reaches the controller over {protocol:?}, \
+                 but connections to the controller are PLAINTEXT only for now; map the \
+                 controller listener to PLAINTEXT"
+            );
+        }
         let endpoints: BTreeMap<String, NodeInfo> = config
             .advertised_listeners()?
             .into_iter()
@@ -227,7 +237,6 @@ impl Broker {
             },
         );
         let memory_pool = MemoryPool::new(config.queued_max_request_bytes);
-        let roles = config.process_roles()?;
         let quorum_leader =
             match crate::config::cluster::parse_voters(&config.controller_quorum_voters)? {
                 _ if roles.controller => config.node_id,
@@ -365,6 +374,18 @@ impl Broker {
     /// The metadata quorum's leader as this node knows it; `-1` while unknown.
     pub fn quorum_leader_id(&self) -> i32 {
         self.quorum_leader.load(Ordering::Relaxed)
+    }
+
+    /// The controller id Metadata and DescribeCluster tell clients: the quorum leader when it
+    /// is also a live broker (a combined node, which handles admin requests itself), else this
+    /// broker — as Kafka's KRaft brokers name a broker, since clients never reach controllers.
+    pub fn controller_id_for_clients(&self) -> i32 {
+        let leader = self.quorum_leader_id();
+        let image = self.metadata();
+        match image.brokers().get(&leader) {
+            Some(b) if !b.fenced => leader,
+            _ => self.node.node_id,
+        }
     }
 
     /// Records the quorum leader a fetch response named.
@@ -794,12 +815,16 @@ impl Broker {
         )
     }
 
-    /// This node's advertised listeners as it registers them (the host as clients are told it:
-    /// `localhost` for every interface).
+    /// This node's advertised broker listeners as it registers them (the host as clients are
+    /// told it: `localhost` for every interface); controller listeners are left out, as Kafka.
     pub fn registration_endpoints(&self) -> Vec<BrokerEndpoint> {
         let advertised = self.config.advertised_listeners().expect("validated on open");
+        let controller_listeners: Vec<&str> =
+            self.config.controller_listener_names.split(',').map(str::trim).collect();
         advertised
             .into_iter()
+            // A combined node's controller listener is the quorum's, not one clients use.
+            .filter(|listener| !controller_listeners.contains(&listener.name.as_str()))
             .map(|listener| BrokerEndpoint {
                 host: self.endpoints[&listener.name].host.clone(),
                 name: listener.name,

@@ -83,6 +83,18 @@ pub async fn start(args: &BrokerArgs) -> anyhow::Result<Running> {
         }
         None => None,
     };
+    if !broker.is_controller() {
+        // As Kafka's BrokerServer: register, catch up with the metadata log and be unfenced
+        // before serving clients, so no client is told of a broker that knows no topics.
+        runtime::spawn(crate::lifecycle::run(broker.clone(), Arc::new(tcp::TcpConnector)));
+        let controllers: Vec<String> =
+            broker.quorum_addresses().iter().map(|(h, p)| format!("{h}:{p}")).collect();
+        tracing::info!(
+            controllers = controllers.join(","),
+            "waiting to register with the controller and catch up with the metadata log"
+        );
+        broker.lifecycle.wait_until_running().await;
+    }
     for listener in listeners {
         runtime::spawn(tcp::accept_loop(broker.clone(), listener));
     }

@@ -815,6 +815,19 @@ impl BrokerConfig {
         cluster::parse_bootstrap_servers(&self.controller_quorum_bootstrap_servers)
     }
 
+    /// The security protocol a broker uses to reach the controllers: that of the first
+    /// `controller.listener.names` entry, from `listener.security.protocol.map` or its name.
+    pub fn controller_listener_protocol(&self) -> Result<SecurityProtocol, ConfigError> {
+        let name = self.controller_listener_names.split(',').map(str::trim).next().unwrap_or("");
+        let mapped = self.protocol_map()?.into_iter().find(|(n, _)| n == name).map(|(_, p)| p);
+        mapped.or_else(|| SecurityProtocol::parse(name)).ok_or_else(|| {
+            ConfigError::Invalid(format!(
+                "controller.listener.names: `{name}` is neither a security protocol nor in \
+                 listener.security.protocol.map"
+            ))
+        })
+    }
+
     /// `inter.broker.listener.name`, or Kafka's default: the listener named `PLAINTEXT`.
     pub fn inter_broker_listener_name(&self) -> String {
         self.inter_broker_listener_name_config.clone().unwrap_or_else(|| "PLAINTEXT".into())

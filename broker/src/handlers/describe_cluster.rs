@@ -20,7 +20,7 @@ pub fn handle(
     let version = ctx.api_version;
     let response = DescribeClusterResponse::default()
         .with_cluster_id(str_bytes(broker.cluster_id.clone()))
-        .with_controller_id(BrokerId(broker.node.node_id))
+        .with_controller_id(BrokerId(broker.controller_id_for_clients()))
         .with_endpoint_type(ENDPOINT_BROKERS)
         .with_cluster_authorized_operations(if request.include_cluster_authorized_operations {
             super::metadata::cluster_authorized_operations(broker, ctx)

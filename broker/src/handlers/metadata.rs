@@ -147,7 +147,7 @@ pub fn handle(broker: &Broker, ctx: &RequestContext, request: MetadataRequest) -
     MetadataResponse::default()
         .with_brokers(brokers)
         .with_cluster_id(Some(str_bytes(broker.cluster_id.clone())))
-        .with_controller_id(BrokerId(broker.node.node_id))
+        .with_controller_id(BrokerId(broker.controller_id_for_clients()))
         .with_topics(topics)
         .with_cluster_authorized_operations(cluster_operations)
 }
