@@ -46,7 +46,7 @@ pub const CONSUMER_OFFSETS_TOPIC: &str = "__consumer_offsets";
 pub const MAX_PARTITIONS_PER_REQUEST: i32 = 10_000;
 
 /// Producer ids are reserved from the metadata log in blocks, as KRaft's ProducerIdsRecord.
-const PRODUCER_ID_BLOCK: i64 = 1000;
+pub const PRODUCER_ID_BLOCK: i64 = 1000;
 
 /// Where this broker is reachable, as advertised to clients.
 #[derive(Debug, Clone)]
@@ -99,6 +99,8 @@ pub struct Broker {
     pub memory_pool: MemoryPool,
     /// Rate limits on the log lines hostile input causes.
     pub log_throttle: LogThrottle,
+    /// Woken when a broker-only node wants a producer id block from the controller.
+    pub producer_ids_wanted: Notify,
     /// What `process.roles` makes this node (unset: a combined node).
     roles: ProcessRoles,
     /// This process's registration identity: a restart registers under a new one, so the
@@ -112,9 +114,15 @@ pub struct Broker {
     quorum_leader: AtomicI32,
 }
 
+/// The producer ids this node hands out: the current block `[next, end)` and, on a broker
+/// without the controller role, the block fetched ahead from the controller (Kafka's
+/// `RPCProducerIdManager` prefetches at 90% use).
 struct ProducerIdBlock {
     next: i64,
     end: i64,
+    prefetched: Option<(i64, i64)>,
+    /// A block is wanted from the controller (`lifecycle`'s producer-id loop serves it).
+    wanted: bool,
 }
 
 impl Broker {
@@ -264,7 +272,10 @@ impl Broker {
             producer_ids: Mutex::new(ProducerIdBlock {
                 next: next_producer_id,
                 end: next_producer_id,
+                prefetched: None,
+                wanted: !roles.controller,
             }),
+            producer_ids_wanted: Notify::new(),
             rng: Mutex::new(rng),
             secure_random,
             quotas,
@@ -630,22 +641,109 @@ impl Broker {
         self.commit_and_publish(&mut store, records)
     }
 
-    /// A producer id for InitProducerId, reserving a new block in the metadata log when needed.
+    /// A producer id for InitProducerId. The controller reserves a new block in the metadata log
+    /// when its own is used up; a broker-only node takes ids from blocks the controller gave it
+    /// (AllocateProducerIds) and, with none left, answers COORDINATOR_LOAD_IN_PROGRESS, which
+    /// producers retry, as Kafka's `RPCProducerIdManager`.
     pub fn allocate_producer_id(&self) -> Result<i64, ApiError> {
         let mut block = self.producer_ids.lock().expect("producer id lock poisoned");
+        if !self.is_controller() {
+            return self.take_producer_id_from_controller_blocks(&mut block);
+        }
         if block.next >= block.end {
-            let start = self.metadata().next_producer_id().max(block.end);
-            self.commit_metadata(vec![MetadataRecord::ProducerIds {
-                broker_id: self.node.node_id,
-                broker_epoch: -1,
-                next_producer_id: start + PRODUCER_ID_BLOCK,
-            }])?;
+            let floor = block.end;
+            let start = self.reserve_producer_id_block(self.node.node_id, -1, floor)?;
             block.next = start;
             block.end = start + PRODUCER_ID_BLOCK;
         }
         let id = block.next;
         block.next += 1;
         Ok(id)
+    }
+
+    fn take_producer_id_from_controller_blocks(
+        &self,
+        block: &mut ProducerIdBlock,
+    ) -> Result<i64, ApiError> {
+        if block.next >= block.end {
+            if let Some((start, end)) = block.prefetched.take() {
+                (block.next, block.end) = (start, end);
+            }
+        }
+        let left = block.end - block.next;
+        if left * 10 <= PRODUCER_ID_BLOCK && block.prefetched.is_none() && !block.wanted {
+            block.wanted = true;
+            self.producer_ids_wanted.notify_one();
+        }
+        if left <= 0 {
+            return Err(ApiError::new(
+                ResponseError::CoordinatorLoadInProgress,
+                "no producer id block yet: waiting for one from the controller",
+            ));
+        }
+        let id = block.next;
+        block.next += 1;
+        Ok(id)
+    }
+
+    /// Whether a broker-only node wants a producer id block from the controller.
+    pub fn wants_producer_id_block(&self) -> bool {
+        self.producer_ids.lock().expect("producer id lock poisoned").wanted
+    }
+
+    /// Takes the block `[start, start + len)` the controller gave this node.
+    pub fn install_producer_id_block(&self, start: i64, len: i64) {
+        let mut block = self.producer_ids.lock().expect("producer id lock poisoned");
+        // Ids the logs already hold (`skip_producer_ids_in_logs`) are never handed out again;
+        // what remains of the block is still this node's alone.
+        let (start, end) = (start.max(block.end), start + len);
+        if start >= end {
+            tracing::warn!(
+                start,
+                end,
+                "the controller's producer id block is below ids already in use: asking again"
+            );
+            self.producer_ids_wanted.notify_one();
+            return;
+        }
+        if block.next >= block.end {
+            (block.next, block.end) = (start, end);
+        } else {
+            block.prefetched = Some((start, end));
+        }
+        block.wanted = false;
+    }
+
+    /// The controller's side of AllocateProducerIds (and of its own broker's needs): reserves
+    /// the next block of [`PRODUCER_ID_BLOCK`] ids, at or above `floor`, for `broker_id` with a
+    /// ProducerIdsRecord; returns its first id. Refused with STALE_BROKER_EPOCH when
+    /// `broker_epoch` (other than -1, the controller's own) is not the broker's registration.
+    pub fn reserve_producer_id_block(
+        &self,
+        broker_id: i32,
+        broker_epoch: i64,
+        floor: i64,
+    ) -> Result<i64, ApiError> {
+        self.update_metadata(|image| {
+            let registered = image.brokers().get(&broker_id).map(|b| b.registration.broker_epoch);
+            if broker_epoch != -1 && registered != Some(broker_epoch) {
+                let error = ApiError::new(
+                    ResponseError::StaleBrokerEpoch,
+                    format!(
+                        "broker {broker_id} asked for producer ids at broker epoch \
+                         {broker_epoch}, but its registration is at {registered:?}"
+                    ),
+                );
+                return (Vec::new(), Err(error));
+            }
+            let start = image.next_producer_id().max(floor);
+            let record = MetadataRecord::ProducerIds {
+                broker_id,
+                broker_epoch,
+                next_producer_id: start + PRODUCER_ID_BLOCK,
+            };
+            (vec![record], Ok(start))
+        })?
     }
 
     /// Runs retention and the time-based flush policy on every partition.

@@ -13,7 +13,9 @@ use std::time::Duration;
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::broker_registration_request::Listener;
-use kafka_protocol::messages::{BrokerHeartbeatRequest, BrokerId, BrokerRegistrationRequest};
+use kafka_protocol::messages::{
+    AllocateProducerIdsRequest, BrokerHeartbeatRequest, BrokerId, BrokerRegistrationRequest,
+};
 use kafka_protocol::protocol::StrBytes;
 use tokio::sync::watch;
 
@@ -90,8 +92,60 @@ impl BrokerLifecycle {
 pub async fn run(broker: Arc<Broker>, connector: Arc<dyn Connector>) {
     tokio::join!(
         heartbeat_loop(broker.clone(), connector.clone()),
+        producer_id_loop(broker.clone(), connector.clone()),
         crate::raft::observer::follow(broker, connector),
     );
+}
+
+/// Fetches producer id blocks from the controller whenever the broker wants one
+/// (AllocateProducerIds; Kafka's `RPCProducerIdManager`), retrying after a failure.
+async fn producer_id_loop(broker: Arc<Broker>, connector: Arc<dyn Connector>) {
+    let client_id = format!("broker-{}-producer-ids", broker.node.node_id);
+    let mut clients: Vec<NodeClient> = broker
+        .quorum_addresses()
+        .iter()
+        .map(|(host, port)| {
+            NodeClient::new(connector.clone(), host, *port, &client_id, Duration::from_secs(5))
+        })
+        .collect();
+    let mut current = 0;
+    loop {
+        // Registered before the check, so a wish made in between is not missed.
+        let wanted = broker.producer_ids_wanted.notified();
+        tokio::pin!(wanted);
+        wanted.as_mut().enable();
+        if !broker.wants_producer_id_block() {
+            wanted.await;
+            continue;
+        }
+        let Some(broker_epoch) = broker.lifecycle.broker_epoch() else {
+            crate::runtime::sleep(Duration::from_millis(200)).await;
+            continue;
+        };
+        let request = AllocateProducerIdsRequest::default()
+            .with_broker_id(BrokerId(broker.node.node_id))
+            .with_broker_epoch(broker_epoch);
+        let client = &mut clients[current];
+        match client.call(&request).await {
+            Ok((_, response)) if response.error_code == 0 => {
+                let (start, len) =
+                    (response.producer_id_start.0, i64::from(response.producer_id_len));
+                broker.install_producer_id_block(start, len);
+            }
+            outcome => {
+                let why = match outcome {
+                    Ok((_, response)) => error_name(response.error_code),
+                    Err(e) => e.to_string(),
+                };
+                tracing::warn!(
+                    controller = client.address(),
+                    "no producer id block from the controller: {why}"
+                );
+                current = (current + 1) % clients.len();
+                crate::runtime::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
 }
 
 async fn heartbeat_loop(broker: Arc<Broker>, connector: Arc<dyn Connector>) {

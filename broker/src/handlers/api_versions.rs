@@ -47,6 +47,8 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     // v1 when offered; a v0 handshake (raw SASL tokens outside Kafka framing) is refused.
     (ApiKey::SaslHandshake, 0, 1),
     (ApiKey::SaslAuthenticate, 0, 2),
+    // The controller's APIs (a broker-only node answers NOT_CONTROLLER).
+    (ApiKey::AllocateProducerIds, 0, 0),
 ];
 
 /// Whether `version` of `api_key` is implemented.

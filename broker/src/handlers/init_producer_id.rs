@@ -56,6 +56,11 @@ pub fn handle(
         Ok(id) => InitProducerIdResponse::default()
             .with_producer_id(ProducerId(id))
             .with_producer_epoch(0),
+        // Retriable: a broker-only node waiting for its next block from the controller.
+        Err(e) if e.error == ResponseError::CoordinatorLoadInProgress => {
+            tracing::debug!(error = %e.message, "no producer id yet");
+            failed(e.error)
+        }
         Err(e) => {
             tracing::error!(error = %e.message, "cannot allocate a producer id");
             failed(e.error)

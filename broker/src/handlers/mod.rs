@@ -1,6 +1,7 @@
 //! One module per Kafka API. Each turns a decoded request into a response using the broker's
 //! shared state; none of them touches sockets or bytes on the wire.
 
+mod allocate_producer_ids;
 mod alter_client_quotas;
 mod alter_configs;
 mod alter_user_scram_credentials;
@@ -113,6 +114,9 @@ pub async fn handle(
         }
         RequestKind::IncrementalAlterConfigs(r) => {
             ResponseKind::IncrementalAlterConfigs(incremental_alter_configs::handle(broker, ctx, r))
+        }
+        RequestKind::AllocateProducerIds(r) => {
+            ResponseKind::AllocateProducerIds(allocate_producer_ids::handle(broker, ctx, r))
         }
         RequestKind::DescribeCluster(r) => {
             ResponseKind::DescribeCluster(describe_cluster::handle(broker, ctx, r))

@@ -368,6 +368,11 @@ fn request(broker: &Broker, api: ApiKey, v: i16) -> RequestKind {
                 delete_acls_request::DeleteAclsFilter::default(),
             ]))
         }
+        ApiKey::AllocateProducerIds => RequestKind::AllocateProducerIds(
+            kafka_protocol::messages::AllocateProducerIdsRequest::default()
+                .with_broker_id(kafka_protocol::messages::BrokerId(1))
+                .with_broker_epoch(-1),
+        ),
         other => panic!("no representative request for {other:?}"),
     }
 }
