@@ -99,6 +99,10 @@ pub struct Broker {
     pub memory_pool: MemoryPool,
     /// Rate limits on the log lines hostile input causes.
     pub log_throttle: LogThrottle,
+    /// A broker-only node's channel for forwarding metadata changes to the controller.
+    pub forwarding: crate::forwarding::ForwardingManager,
+    /// How this node reaches other nodes, once its network runs (`set_outbound_connector`).
+    outbound: std::sync::OnceLock<Arc<dyn crate::network::Connector>>,
     /// Woken when a broker-only node wants a producer id block from the controller.
     pub producer_ids_wanted: Notify,
     /// What `process.roles` makes this node (unset: a combined node).
@@ -276,6 +280,8 @@ impl Broker {
                 wanted: !roles.controller,
             }),
             producer_ids_wanted: Notify::new(),
+            forwarding: Default::default(),
+            outbound: Default::default(),
             rng: Mutex::new(rng),
             secure_random,
             quotas,
@@ -397,6 +403,18 @@ impl Broker {
             Some(b) if !b.fenced => leader,
             _ => self.node.node_id,
         }
+    }
+
+    /// Gives the node its outbound connection seam (real TCP, or the simulator's); set once.
+    pub fn set_outbound_connector(&self, connector: Arc<dyn crate::network::Connector>) {
+        if self.outbound.set(connector).is_err() {
+            tracing::debug!("the outbound connector is already set");
+        }
+    }
+
+    /// The outbound connection seam, once set.
+    pub fn outbound_connector(&self) -> Option<Arc<dyn crate::network::Connector>> {
+        self.outbound.get().cloned()
     }
 
     /// Records the quorum leader a fetch response named.

@@ -90,6 +90,7 @@ impl BrokerLifecycle {
 /// Runs this broker's membership for as long as it runs: registration and heartbeats, and the
 /// metadata log's observer.
 pub async fn run(broker: Arc<Broker>, connector: Arc<dyn Connector>) {
+    broker.set_outbound_connector(connector.clone());
     tokio::join!(
         heartbeat_loop(broker.clone(), connector.clone()),
         producer_id_loop(broker.clone(), connector.clone()),

@@ -48,6 +48,7 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::SaslHandshake, 0, 1),
     (ApiKey::SaslAuthenticate, 0, 2),
     // The controller's APIs (a broker-only node answers NOT_CONTROLLER).
+    (ApiKey::Envelope, 0, 0),
     (ApiKey::AllocateProducerIds, 0, 0),
 ];
 

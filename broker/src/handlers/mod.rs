@@ -19,6 +19,7 @@ mod describe_cluster;
 mod describe_configs;
 mod describe_groups;
 mod describe_user_scram_credentials;
+mod envelope;
 mod fetch;
 mod find_coordinator;
 mod heartbeat;
@@ -74,6 +75,11 @@ pub async fn handle(
     request: RequestKind,
 ) -> Result<Option<ResponseKind>, FrameError> {
     let v = ctx.api_version;
+    if !broker.is_controller() && crate::forwarding::is_forwardable(ctx.api_key) {
+        if let Some(response) = broker.forwarding.forward(broker, ctx, &request).await {
+            return Ok(Some(response));
+        }
+    }
     let response = match request {
         RequestKind::ApiVersions(_) => ResponseKind::ApiVersions(api_versions::handle()),
         RequestKind::SaslHandshake(r) => {
@@ -115,6 +121,7 @@ pub async fn handle(
         RequestKind::IncrementalAlterConfigs(r) => {
             ResponseKind::IncrementalAlterConfigs(incremental_alter_configs::handle(broker, ctx, r))
         }
+        RequestKind::Envelope(r) => ResponseKind::Envelope(envelope::handle(broker, ctx, r).await),
         RequestKind::AllocateProducerIds(r) => {
             ResponseKind::AllocateProducerIds(allocate_producer_ids::handle(broker, ctx, r))
         }

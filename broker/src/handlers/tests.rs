@@ -368,6 +368,33 @@ fn request(broker: &Broker, api: ApiKey, v: i16) -> RequestKind {
                 delete_acls_request::DeleteAclsFilter::default(),
             ]))
         }
+        // A forwarded CreateTopics from a broker-only node, as `forwarding` wraps it.
+        ApiKey::Envelope => {
+            let mut frame = bytes::BytesMut::new();
+            kafka_protocol::messages::RequestHeader::default()
+                .with_request_api_key(ApiKey::CreateTopics as i16)
+                .with_request_api_version(5)
+                .with_correlation_id(1)
+                .with_client_id(Some(s("c")))
+                .encode(&mut frame, ApiKey::CreateTopics.request_header_version(5))
+                .unwrap();
+            let create = CreateTopicsRequest::default().with_topics(vec![
+                kafka_protocol::messages::create_topics_request::CreatableTopic::default()
+                    .with_name(TopicName(s(&format!("forwarded-{v}"))))
+                    .with_num_partitions(1)
+                    .with_replication_factor(1),
+            ]);
+            create.encode(&mut frame, 5).unwrap();
+            let alice = crate::security::Principal::user("alice");
+            RequestKind::Envelope(
+                kafka_protocol::messages::EnvelopeRequest::default()
+                    .with_request_data(frame.freeze())
+                    .with_request_principal(Some(
+                        crate::forwarding::serialize_principal(&alice).unwrap(),
+                    ))
+                    .with_client_host_address(bytes::Bytes::from_static(&[127, 0, 0, 1])),
+            )
+        }
         ApiKey::AllocateProducerIds => RequestKind::AllocateProducerIds(
             kafka_protocol::messages::AllocateProducerIdsRequest::default()
                 .with_broker_id(kafka_protocol::messages::BrokerId(1))
