@@ -1,6 +1,7 @@
 //! `kafka-lab`: the umbrella command. Each subcommand is a thin shell over the library crate
 //! that owns the concept; this file only routes.
 
+mod cluster;
 mod up;
 
 use std::process::ExitCode;
@@ -23,6 +24,9 @@ enum Command {
     /// Start the lab: broker, a demo producer and lagging consumer group, and the lag exporter
     /// on 127.0.0.1:8000 (HTTP endpoints on loopback unless --listen-all); prints where to look.
     Up(up::UpArgs),
+    /// Run a cluster of local broker processes (node 1 also the controller) with the lag
+    /// exporter, and stop, kill and restart its nodes by hand for failover exercises.
+    Cluster(cluster::ClusterArgs),
     /// Run the Kafka-wire-compatible broker (same as the `kafka-lab-broker` binary).
     Broker(BrokerArgs),
     /// Run the consumer-lag exporter (same as the `kafka-lag-exporter` binary).
@@ -59,6 +63,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Up(args) => {
             broker_cli::init_tracing();
             runtime()?.block_on(up::run(args))?;
+        }
+        Command::Cluster(args) => {
+            broker_cli::init_tracing();
+            runtime()?.block_on(cluster::run(args))?;
         }
         Command::Broker(args) => {
             broker_cli::init_tracing();
