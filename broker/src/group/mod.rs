@@ -139,6 +139,9 @@ struct State {
     /// answered NOT_COORDINATOR, as Kafka's coordinator runtime answers a FAILED partition,
     /// and nothing is written there, so no older offset can stand in for a lost newer one.
     failed_partitions: BTreeSet<i32>,
+    /// The `__consumer_offsets` partitions this node leads and has loaded: it coordinates their
+    /// groups and no others (NOT_COORDINATOR), as Kafka's coordinator after `onElection`.
+    owned_partitions: BTreeSet<i32>,
 }
 
 /// Deterministic counters.
@@ -273,6 +276,7 @@ impl GroupCoordinator {
                 groups: BTreeMap::new(),
                 ids: Ids { next_member: seed, next_token: 0, next_join_seq: 0 },
                 failed_partitions: BTreeSet::new(),
+                owned_partitions: BTreeSet::new(),
             }),
         });
         Self { inner }
@@ -594,6 +598,8 @@ impl GroupCoordinator {
         records: impl IntoIterator<Item = (Option<Bytes>, Option<Bytes>)>,
     ) {
         let mut st = self.inner.lock();
+        st.failed_partitions.remove(&partition);
+        st.owned_partitions.insert(partition);
         let now_ms = self.inner.clock.now_ms();
         for (key, value) in records {
             let Some(key) = key else { continue };
@@ -676,7 +682,34 @@ impl GroupCoordinator {
             partitioner::partition_for(id, self.inner.config.offsets_topic_num_partitions)
                 != partition
         });
+        st.owned_partitions.remove(&partition);
         st.failed_partitions.insert(partition);
+    }
+
+    /// This node stops coordinating the groups of `__consumer_offsets` partition `partition`
+    /// (its leadership moved, or the node is shutting down; Kafka's `onResignation`): they are
+    /// dropped from memory — their state is in the log, which the new leader loads — and
+    /// answered NOT_COORDINATOR here from now on, so their members find the new coordinator.
+    pub fn resign(&self, partition: i32) {
+        let mut st = self.inner.lock();
+        if !st.owned_partitions.remove(&partition) && !st.failed_partitions.remove(&partition) {
+            return;
+        }
+        let before = st.groups.len();
+        st.groups.retain(|id, _| {
+            partitioner::partition_for(id, self.inner.config.offsets_topic_num_partitions)
+                != partition
+        });
+        tracing::info!(
+            partition,
+            groups = before - st.groups.len(),
+            "no longer the coordinator of __consumer_offsets-{partition}'s groups"
+        );
+    }
+
+    /// Whether this node coordinates the groups of `__consumer_offsets` partition `partition`.
+    pub fn owns(&self, partition: i32) -> bool {
+        self.inner.lock().owned_partitions.contains(&partition)
     }
 
     /// `__consumer_offsets` partition of `group_id`, as Kafka computes it.
@@ -801,11 +834,12 @@ fn fetch_group(
 }
 
 impl Inner {
-    /// NOT_COORDINATOR for a group whose `__consumer_offsets` partition failed to load.
+    /// NOT_COORDINATOR for a group whose `__consumer_offsets` partition this node does not
+    /// coordinate: another node leads it, or its load failed.
     fn not_loaded(&self, st: &State, group_id: &str) -> Option<ResponseError> {
         let partition =
             partitioner::partition_for(group_id, self.config.offsets_topic_num_partitions);
-        st.failed_partitions.contains(&partition).then_some(ResponseError::NotCoordinator)
+        (!st.owned_partitions.contains(&partition)).then_some(ResponseError::NotCoordinator)
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {

@@ -72,11 +72,19 @@ impl TopicLookup for Topics {
     }
 }
 
+/// A single node leads every `__consumer_offsets` partition: its coordinator loads them all.
+fn own_every_partition(c: &GroupCoordinator) {
+    for partition in 0..GroupConfig::default().offsets_topic_num_partitions {
+        c.load(partition, std::iter::empty());
+    }
+}
+
 fn coordinator() -> (GroupCoordinator, Arc<MemLog>) {
     let log = Arc::new(MemLog::default());
     let config = GroupConfig { group_initial_rebalance_delay_ms: 0, ..GroupConfig::default() };
     let c =
         GroupCoordinator::new(Arc::new(TokioClock::new(1_700_000_000_000)), log.clone(), config);
+    own_every_partition(&c);
     (c, log)
 }
 
@@ -766,6 +774,7 @@ fn delayed_coordinator() -> (GroupCoordinator, Arc<MemLog>) {
     let config = GroupConfig { group_initial_rebalance_delay_ms: 100, ..GroupConfig::default() };
     let c =
         GroupCoordinator::new(Arc::new(TokioClock::new(1_700_000_000_000)), log.clone(), config);
+    own_every_partition(&c);
     (c, log)
 }
 
@@ -915,6 +924,7 @@ fn coordinator_at(epoch_ms: i64) -> (GroupCoordinator, Arc<MemLog>) {
     let log = Arc::new(MemLog::default());
     let config = GroupConfig { group_initial_rebalance_delay_ms: 0, ..GroupConfig::default() };
     let c = GroupCoordinator::new(Arc::new(TokioClock::new(epoch_ms)), log.clone(), config);
+    own_every_partition(&c);
     (c, log)
 }
 
