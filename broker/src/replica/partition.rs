@@ -503,6 +503,14 @@ impl Partition {
             state.leader_epoch >= replica_state.role.leader_epoch(),
             "the leader epoch moved back"
         );
+        debug_assert!(
+            state.replicas.contains(&self.local_replica_id),
+            "{}-{}: the leader {} is not among the replicas {:?}",
+            self.topic,
+            self.partition,
+            self.local_replica_id,
+            state.replicas
+        );
         let new_leader = previous.is_none();
         let new_leader_epoch = new_leader || state.leader_epoch > replica_state.role.leader_epoch();
         let mut isr: BTreeSet<i32> = state.isr.iter().copied().collect();
