@@ -82,17 +82,11 @@ impl MetadataPublisher<'_> {
                 }
                 // A partition this node already leads takes the new leader or partition epoch
                 // (a committed ISR change, a new assignment) from here.
-                let leader_and_isr = LeaderAndIsr {
-                    leader_epoch: state.leader_epoch,
-                    partition_epoch: state.partition_epoch,
-                    replicas: state.replicas.clone(),
-                    isr: state.isr.clone(),
-                };
                 self.replicas.make_leader(
                     &topic.name,
                     *partition,
                     topic.topic_id,
-                    &leader_and_isr,
+                    &LeaderAndIsr::from_image(state),
                     config.clone(),
                     now_ms,
                 )?;

@@ -23,6 +23,7 @@ use crate::error::ApiError;
 use crate::log::manager::SharedLog;
 use crate::log::validator::{self, AppendPolicy, RecordError, ValidationError};
 use crate::log::{AppendInfo, PartitionLog};
+use crate::metadata::PartitionImage;
 
 /// What this replica is for its partition.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,6 +65,16 @@ pub struct LeaderAndIsr {
 }
 
 impl LeaderAndIsr {
+    /// The state a partition's metadata records.
+    pub fn from_image(partition: &PartitionImage) -> Self {
+        LeaderAndIsr {
+            leader_epoch: partition.leader_epoch,
+            partition_epoch: partition.partition_epoch,
+            replicas: partition.replicas.clone(),
+            isr: partition.isr.clone(),
+        }
+    }
+
     /// This replica alone: a single node's partition at `leader_epoch`.
     pub fn alone(local_replica_id: i32, leader_epoch: i32) -> Self {
         LeaderAndIsr {
