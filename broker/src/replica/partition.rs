@@ -957,10 +957,10 @@ impl Partition {
     }
 
     /// A follower's fetch on the leader (Kafka's `Partition.fetchRecords` for a replica, with
-    /// `updateFollowerFetchState`), under one lock: NOT_LEADER_OR_FOLLOWER unless this replica
-    /// leads, the current leader epoch check (FENCED_LEADER_EPOCH / UNKNOWN_LEADER_EPOCH), a
-    /// replica not assigned refused (UNKNOWN_LEADER_EPOCH when the fetch names the epoch,
-    /// NOT_LEADER_OR_FOLLOWER otherwise); then the KIP-320 check — a `last_fetched_epoch` the
+    /// `updateFollowerFetchState`), under one lock: the current leader epoch check
+    /// (FENCED_LEADER_EPOCH / UNKNOWN_LEADER_EPOCH), NOT_LEADER_OR_FOLLOWER unless this replica
+    /// leads, a replica not assigned refused (UNKNOWN_LEADER_EPOCH when the fetch names the
+    /// epoch, NOT_LEADER_OR_FOLLOWER otherwise); then the KIP-320 check — a `last_fetched_epoch` the
     /// leader's log does not end the same way at `fetch_offset` answers the diverging epoch and
     /// its end offset, which the follower truncates to, and nothing else —, OFFSET_OUT_OF_RANGE
     /// outside the log, and batches up to the log end offset (followers read past the high
@@ -974,10 +974,11 @@ impl Partition {
         let replica_id = request.replica_id;
         let mut guard = self.lock_state();
         let state = &mut *guard;
+        // The epoch first, whatever the role, as Kafka's `getLocalLog`.
+        check_leader_epoch(request.current_leader_epoch, state.role.leader_epoch())?;
         let Role::Leader(leader) = &mut state.role else {
             return Err(self.not_leader(&state.role));
         };
-        check_leader_epoch(request.current_leader_epoch, leader.leader_epoch)?;
         if !leader.followers.contains_key(&replica_id) {
             let error = if request.current_leader_epoch == -1 {
                 ResponseError::NotLeaderOrFollower

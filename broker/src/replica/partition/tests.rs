@@ -544,4 +544,10 @@ fn a_follower_fetch_checks_the_current_leader_epoch() {
     assert_eq!(error(&request), ResponseError::UnknownLeaderEpoch, "not an assigned replica");
     request.current_leader_epoch = -1;
     assert_eq!(error(&request), ResponseError::NotLeaderOrFollower);
+    // A follower's epoch is checked before its role, as Kafka's `getLocalLog`.
+    partition.make_follower(2, 5);
+    request.current_leader_epoch = 4;
+    assert_eq!(error(&request), ResponseError::FencedLeaderEpoch);
+    request.current_leader_epoch = 5;
+    assert_eq!(error(&request), ResponseError::NotLeaderOrFollower);
 }
