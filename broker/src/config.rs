@@ -73,6 +73,10 @@ pub struct BrokerConfig {
     /// (also on clean shutdown); recovery after a crash starts there.
     #[serde(rename = "log.flush.offset.checkpoint.interval.ms")]
     pub log_flush_offset_checkpoint_interval_ms: i64,
+    /// A follower that has not caught up with the leader's log end offset for this long is
+    /// removed from the ISR (`ReplicaManager::maybe_shrink_isr`).
+    #[serde(rename = "replica.lag.time.max.ms")]
+    pub replica_lag_time_max_ms: i64,
     /// Largest request frame accepted; a larger length prefix closes the connection.
     #[serde(rename = "socket.request.max.bytes")]
     pub socket_request_max_bytes: i32,
@@ -254,6 +258,7 @@ impl Default for BrokerConfig {
             log_flush_interval_ms: None,
             log_retention_check_interval_ms: 300_000,
             log_flush_offset_checkpoint_interval_ms: 60_000,
+            replica_lag_time_max_ms: 30_000,
             socket_request_max_bytes: 104_857_600,
             max_connections: i32::MAX,
             max_connections_per_ip: i32::MAX,

@@ -15,7 +15,7 @@ use crate::config::BrokerConfig;
 use crate::error::ApiError;
 use crate::metadata::{MetadataDelta, MetadataImage, TopicImage};
 use crate::metrics::BrokerMetrics;
-use crate::replica::ReplicaManager;
+use crate::replica::{LeaderAndIsr, ReplicaManager};
 use crate::security::Credentials;
 use crate::topic_config;
 
@@ -35,8 +35,8 @@ impl MetadataPublisher<'_> {
     /// Performs every local effect of `delta`, whose end state is `image`, in Kafka's order:
     /// removed topics' partitions are deleted first (so a topic re-created under the same name
     /// in the delta gets fresh logs), then the changed partitions this node leads are opened
-    /// or created at their leader epoch (`ReplicaManager::make_leader`; on one node every
-    /// partition), then changed topic configs reach the logs, then SCRAM credentials the live
+    /// or created, or updated, at their leader and partition epochs with their assignment and
+    /// ISR (`ReplicaManager::make_leader`; on one node every partition), then changed topic configs reach the logs, then SCRAM credentials the live
     /// credential store. Client quotas and ACLs have no local state beyond the image: the quota
     /// manager and the authorizer read them from it at each use.
     ///
@@ -80,11 +80,13 @@ impl MetadataPublisher<'_> {
                 if state.leader != local {
                     continue;
                 }
+                // A partition this node already leads takes the new leader or partition epoch
+                // (a committed ISR change, a new assignment) from here.
                 self.replicas.make_leader(
                     &topic.name,
                     *partition,
                     topic.topic_id,
-                    state.leader_epoch,
+                    &LeaderAndIsr::from_image(state),
                     config.clone(),
                     now_ms,
                 )?;

@@ -239,8 +239,10 @@ async fn serve_tcp(
     }
 }
 
-/// Runs log retention and time-based flushing every `log.retention.check.interval.ms`, and
-/// committed-offset expiry every `offsets.retention.check.interval.ms`.
+/// Runs log retention and time-based flushing every `log.retention.check.interval.ms`,
+/// committed-offset expiry every `offsets.retention.check.interval.ms`, and the ISR expiration
+/// (`ReplicaManager::maybe_shrink_isr`) every half `replica.lag.time.max.ms`, as Kafka
+/// schedules it.
 pub async fn maintenance_loop(broker: Arc<Broker>) {
     let every = |ms: i64| {
         let mut interval = runtime::interval(Duration::from_millis(ms.max(10) as u64));
@@ -250,6 +252,8 @@ pub async fn maintenance_loop(broker: Arc<Broker>) {
     let mut logs = every(broker.config.log_retention_check_interval_ms);
     let mut groups = every(broker.config.offsets_retention_check_interval_ms);
     let mut checkpoints = every(broker.config.log_flush_offset_checkpoint_interval_ms);
+    let max_lag_ms = broker.config.replica_lag_time_max_ms;
+    let mut isr_expiration = every(max_lag_ms / 2);
     loop {
         // `biased`: an unbiased select draws from tokio's unseeded thread-local RNG, which
         // would make simulated runs diverge; both timers are periodic, so neither starves.
@@ -258,6 +262,9 @@ pub async fn maintenance_loop(broker: Arc<Broker>) {
             _ = logs.tick() => broker.run_log_maintenance(),
             _ = groups.tick() => broker.run_group_maintenance(),
             _ = checkpoints.tick() => broker.checkpoint_recovery_points(),
+            _ = isr_expiration.tick() => {
+                broker.replica_manager().maybe_shrink_isr(broker.clock.now_ms(), max_lag_ms);
+            }
         }
     }
 }

@@ -27,7 +27,6 @@ pub const NO_EFFECT: &[(&str, &str)] = &[
     ("transaction.state.log.min.isr", SINGLE_NODE),
     ("transaction.state.log.num.partitions", TRANSACTIONS),
     ("transaction.state.log.segment.bytes", TRANSACTIONS),
-    ("replica.lag.time.max.ms", SINGLE_NODE),
     ("replica.fetch.max.bytes", SINGLE_NODE),
     ("replica.fetch.min.bytes", SINGLE_NODE),
     ("replica.fetch.wait.max.ms", SINGLE_NODE),

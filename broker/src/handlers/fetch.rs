@@ -24,7 +24,7 @@ use crate::authorizer::{AclOperation, ResourceType, CLUSTER_NAME};
 use crate::broker::Broker;
 use crate::error::ApiError;
 use crate::metadata::MetadataImage;
-use crate::replica::Partition;
+use crate::replica::{FollowerFetchRequest, FollowerRegistration, Partition};
 
 /// Kafka's broker `fetch.max.bytes` default: a response never carries more record data, whatever
 /// the request's `max_bytes`.
@@ -107,11 +107,23 @@ fn count(
     }
 }
 
-/// The replica id of a follower's fetch (`ReplicaState` from v15, `replica_id` before); `None`
-/// for a consumer.
-fn follower_id(request: &FetchRequest, version: i16) -> Option<i32> {
-    let id = if version >= 15 { request.replica_state.replica_id.0 } else { request.replica_id.0 };
-    (id >= 0).then_some(id)
+/// Who sends a follower's fetch.
+#[derive(Debug, Clone, Copy)]
+struct Follower {
+    replica_id: i32,
+    /// Its broker epoch (`ReplicaState.replica_epoch`, -1 unknown and before v15).
+    replica_epoch: i64,
+}
+
+/// The follower sending this fetch (`ReplicaState` from v15, `replica_id` before); `None` for a
+/// consumer.
+fn follower_id(request: &FetchRequest, version: i16) -> Option<Follower> {
+    let (replica_id, replica_epoch) = if version >= 15 {
+        (request.replica_state.replica_id.0, request.replica_state.replica_epoch)
+    } else {
+        (request.replica_id.0, -1)
+    };
+    (replica_id >= 0).then_some(Follower { replica_id, replica_epoch })
 }
 
 fn read_once(
@@ -119,7 +131,7 @@ fn read_once(
     request: &FetchRequest,
     version: i16,
     denied: &BTreeSet<String>,
-    follower: Option<i32>,
+    follower: Option<Follower>,
 ) -> (FetchResponse, usize, bool) {
     let image = broker.metadata();
     let limit = (request.max_bytes.max(0) as usize).min(FETCH_MAX_BYTES);
@@ -233,38 +245,37 @@ fn read_partition(
     remaining: usize,
     min_one_message: bool,
     version: i16,
-    follower: Option<i32>,
+    follower: Option<Follower>,
 ) -> PartitionRead {
     let replicas = broker.replica_manager();
     let unknown = |e: ApiError| Err((e, -1, -1));
     let Some(name) = name else {
         return unknown(ApiError::new(ResponseError::UnknownTopicId, "no topic has this topic id"));
     };
-    let Some(assigned) = image.topic(name).and_then(|t| t.partitions.get(&p.partition)) else {
+    if image.topic(name).and_then(|t| t.partitions.get(&p.partition)).is_none() {
         let error = if version >= 13 {
             ResponseError::UnknownTopicId
         } else {
             ResponseError::UnknownTopicOrPartition
         };
         return unknown(ApiError::new(error, format!("{name}-{} does not exist", p.partition)));
-    };
+    }
     let Some(partition) = replicas.partition(name, p.partition) else {
         return unknown(ApiError::new(
             ResponseError::UnknownTopicOrPartition,
             format!("{name}-{}", p.partition),
         ));
     };
-    if let Some(replica_id) = follower {
-        if !assigned.replicas.contains(&replica_id) {
-            return unknown(ApiError::new(
-                ResponseError::NotLeaderOrFollower,
-                format!(
-                    "{name}-{}: replica {replica_id} is not one of the assigned replicas {:?}",
-                    p.partition, assigned.replicas
-                ),
-            ));
-        }
-        return read_for_follower(broker, &partition, replica_id, p, remaining, min_one_message);
+    if let Some(follower) = follower {
+        return read_for_follower(
+            broker,
+            image,
+            &partition,
+            follower,
+            p,
+            remaining,
+            min_one_message,
+        );
     }
     let log = match partition.leader_log() {
         Ok(log) => log,
@@ -288,30 +299,36 @@ fn read_partition(
     }
 }
 
-/// A follower's read: the leader records its position (which can move the high watermark and
-/// wake consumers waiting for it) and returns batches up to its log end offset.
+/// A follower's read: the leader checks its leader epoch and records its position (which can
+/// grow the ISR, move the high watermark and wake consumers waiting for it) and returns batches
+/// up to its log end offset, all under the partition's one lock
+/// ([`Partition::fetch_for_follower`]).
 fn read_for_follower(
     broker: &Broker,
-    partition: &Partition,
-    replica_id: i32,
+    image: &MetadataImage,
+    partition: &Arc<Partition>,
+    follower: Follower,
     p: &kafka_protocol::messages::fetch_request::FetchPartition,
     remaining: usize,
     min_one_message: bool,
 ) -> PartitionRead {
-    if let Err(e) = partition
-        .leader_log()
-        .and_then(|log| check_leader_epoch(p.current_leader_epoch, log.leader_epoch()))
-    {
-        return Err((e, -1, -1));
-    }
     let max = (p.partition_max_bytes.max(0) as usize).min(remaining);
+    let registration = image.brokers().get(&follower.replica_id).map(|b| FollowerRegistration {
+        broker_epoch: b.registration.broker_epoch,
+        fenced: b.fenced,
+        in_controlled_shutdown: b.in_controlled_shutdown,
+    });
     let fetched = partition
-        .fetch_for_follower(
-            replica_id,
-            p.fetch_offset,
-            p.last_fetched_epoch,
-            max.min(u32::MAX as usize) as u32,
-        )
+        .fetch_for_follower(&FollowerFetchRequest {
+            replica_id: follower.replica_id,
+            replica_epoch: follower.replica_epoch,
+            fetch_offset: p.fetch_offset,
+            last_fetched_epoch: p.last_fetched_epoch,
+            current_leader_epoch: p.current_leader_epoch,
+            max_bytes: max.min(u32::MAX as usize) as u32,
+            now_ms: broker.clock.now_ms(),
+            registration,
+        })
         .map_err(|e| (e, -1, -1))?;
     if fetched.high_watermark_moved {
         broker.appended.notify_waiters();

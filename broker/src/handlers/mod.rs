@@ -89,7 +89,7 @@ pub async fn handle(
             ResponseKind::SaslAuthenticate(sasl_authenticate::handle(broker, session, r))
         }
         RequestKind::Metadata(r) => ResponseKind::Metadata(metadata::handle(broker, ctx, r)),
-        RequestKind::Produce(r) => match produce::handle(broker, ctx, r, v) {
+        RequestKind::Produce(r) => match produce::handle(broker, ctx, r, v).await {
             Some(response) => ResponseKind::Produce(response),
             None => return Ok(None),
         },
@@ -188,26 +188,8 @@ pub(crate) fn str_bytes(s: impl Into<String>) -> StrBytes {
     StrBytes::from_string(s.into())
 }
 
-/// Kafka's leader-epoch fencing: a client ahead of us gets UNKNOWN_LEADER_EPOCH, one behind
-/// gets FENCED_LEADER_EPOCH; -1 means the client does not know and skips the check.
-pub(crate) fn check_leader_epoch(
-    requested: i32,
-    current: i32,
-) -> Result<(), crate::error::ApiError> {
-    use kafka_protocol::error::ResponseError;
-    match requested {
-        -1 => Ok(()),
-        r if r > current => Err(crate::error::ApiError::new(
-            ResponseError::UnknownLeaderEpoch,
-            format!("leader epoch {r} is newer than the current {current}"),
-        )),
-        r if r < current => Err(crate::error::ApiError::new(
-            ResponseError::FencedLeaderEpoch,
-            format!("leader epoch {r} is older than the current {current}"),
-        )),
-        _ => Ok(()),
-    }
-}
+// Kafka's leader-epoch fencing, one rule for clients and followers (the replica layer's).
+pub(crate) use crate::replica::check_leader_epoch;
 
 /// The group coordinator checks topics against the current metadata image.
 impl crate::group::TopicLookup for crate::metadata::MetadataImage {

@@ -594,7 +594,9 @@ async fn fetch_long_polls_until_data_arrives_or_max_wait() {
     let producer = broker.clone();
     crate::runtime::spawn(async move {
         crate::runtime::sleep(std::time::Duration::from_millis(200)).await;
-        super::produce::handle(&producer, &anonymous(ApiKey::Produce, 9), produce_t0(), 9).unwrap();
+        super::produce::handle(&producer, &anonymous(ApiKey::Produce, 9), produce_t0(), 9)
+            .await
+            .unwrap();
     });
     let start = crate::runtime::now();
     let woken =
@@ -612,13 +614,21 @@ async fn fetch_long_polls_until_data_arrives_or_max_wait() {
 async fn offset_apis_answer_the_partitions_high_watermark() {
     let broker = test_broker().await;
     let node = broker.config.node_id;
-    let produce = || {
-        super::produce::handle(&broker, &anonymous(ApiKey::Produce, 9), produce_t0(), 9).unwrap()
+    let produce = || async {
+        super::produce::handle(&broker, &anonymous(ApiKey::Produce, 9), produce_t0(), 9)
+            .await
+            .unwrap()
     };
-    produce();
+    produce().await;
     let partition = broker.replica_manager().partition("t", 0).unwrap();
-    partition.make_leader(0, [node, node + 1].into());
-    produce();
+    let followed = crate::replica::LeaderAndIsr {
+        leader_epoch: 0,
+        partition_epoch: 0,
+        replicas: vec![node, node + 1],
+        isr: vec![node, node + 1],
+    };
+    partition.make_leader(&followed, 0);
+    produce().await;
     assert_eq!((partition.high_watermark(), partition.log_end_offset()), (1, 2));
 
     let fetched =
@@ -1344,7 +1354,6 @@ async fn follower_fetches_move_the_high_watermark_and_learn_divergence() {
     ];
     broker.commit_metadata(records).unwrap();
     let partition = broker.replica_manager().partition("r", 0).unwrap();
-    partition.make_leader(0, [node, 2].into());
     for _ in 0..2 {
         let batch = encode_batch(&[(None, Some(Bytes::from_static(b"v")))], 1);
         partition.append_as_leader(&mut batch.clone(), 1, false).unwrap();

@@ -4,9 +4,17 @@
 //! replica state — the role, the leader epoch, the ISR, the followers' log end offsets and the
 //! high watermark, computed in one place (`Partition`'s `maybe_increment_leader_hw`).
 //!
+//! The leader side of replication, after Kafka: the ISR grows on followers' fetches and
+//! shrinks from [`ReplicaManager::maybe_shrink_isr`], each change proposed to the controller
+//! through the [`AlterPartitionManager`] and committed when the metadata (or the controller's
+//! answer) brings it; an acks=all Produce waits in `delayed_produce` until the high watermark
+//! passes its records.
+//!
 //! On a single node every partition is led here at the epoch its metadata records, with this
-//! node alone in the ISR, so the high watermark is the log end offset.
+//! node alone in the ISR, so the high watermark is the log end offset and nothing waits.
 
+pub mod alter_partition;
+pub mod delayed_produce;
 mod partition;
 
 use std::collections::BTreeMap;
@@ -19,8 +27,11 @@ use crate::error::ApiError;
 use crate::log::manager::PartitionKey;
 use crate::log::{LogConfig, LogError, LogManager};
 
+pub use alter_partition::AlterPartitionManager;
 pub use partition::{
-    AppendRejection, FollowerFetch, LeaderAppend, LeaderLog, LeaderState, Partition, Role,
+    check_leader_epoch, AppendRejection, FollowerFetch, FollowerFetchRequest, FollowerRegistration,
+    FollowerState, LeaderAndIsr, LeaderAppend, LeaderLog, LeaderState, Partition, PendingIsrChange,
+    Role,
 };
 
 /// DeleteRecords' offset -1: "up to the high watermark".
@@ -32,12 +43,19 @@ pub struct ReplicaManager {
     local_replica_id: i32,
     logs: Arc<Mutex<LogManager>>,
     partitions: Mutex<BTreeMap<PartitionKey, Arc<Partition>>>,
+    /// The ISR changes this node's partitions propose to the controller.
+    alter_partitions: Arc<AlterPartitionManager>,
 }
 
 impl ReplicaManager {
     /// No partitions yet; they are made as the metadata names them.
     pub fn new(local_replica_id: i32, logs: Arc<Mutex<LogManager>>) -> Self {
-        ReplicaManager { local_replica_id, logs, partitions: Mutex::new(BTreeMap::new()) }
+        ReplicaManager {
+            local_replica_id,
+            logs,
+            partitions: Mutex::new(BTreeMap::new()),
+            alter_partitions: Arc::new(AlterPartitionManager::new()),
+        }
     }
 
     fn lock_partitions(&self) -> MutexGuard<'_, BTreeMap<PartitionKey, Arc<Partition>>> {
@@ -59,15 +77,22 @@ impl ReplicaManager {
         self.lock_partitions().values().cloned().collect()
     }
 
+    /// The queue of ISR changes for the controller: whoever talks to the controller takes
+    /// requests from it and hands the responses back.
+    pub fn alter_partition_manager(&self) -> &AlterPartitionManager {
+        &self.alter_partitions
+    }
+
     /// Opens (recovering) or creates the log of `topic`-`partition`, records its topic id in
-    /// `partition.metadata`, and makes this node its leader at `leader_epoch` with itself as
-    /// the ISR. A partition this node already has is kept as it is.
+    /// `partition.metadata`, and makes this node its leader as the metadata's `state` says
+    /// ([`Partition::make_leader`]: a partition this node already leads takes a newer leader or
+    /// partition epoch, its ISR and assignment, and ignores an older one).
     pub fn make_leader(
         &self,
         topic: &str,
         partition: i32,
         topic_id: Uuid,
-        leader_epoch: i32,
+        state: &LeaderAndIsr,
         config: LogConfig,
         now_ms: i64,
     ) -> Result<Arc<Partition>, LogError> {
@@ -77,21 +102,30 @@ impl ReplicaManager {
             logs.write_partition_topic_id(topic, partition, topic_id)?;
             log
         };
-        let mut partitions = self.lock_partitions();
-        if !partitions.contains_key(&(topic.to_owned(), partition)) {
-            // A new leader's epoch starts at its log end offset (Kafka's makeLeader).
-            log.lock().expect("partition lock poisoned").assign_epoch_start(leader_epoch)?;
-        }
-        let made = partitions.entry((topic.to_owned(), partition)).or_insert_with(|| {
-            Arc::new(Partition::new_leader(
-                topic,
-                partition,
-                self.local_replica_id,
-                leader_epoch,
-                log,
-            ))
-        });
-        Ok(made.clone())
+        let made = self
+            .lock_partitions()
+            .entry((topic.to_owned(), partition))
+            .or_insert_with(|| {
+                Arc::new(Partition::new(
+                    topic,
+                    partition,
+                    topic_id,
+                    self.local_replica_id,
+                    log,
+                    self.alter_partitions.clone(),
+                ))
+            })
+            .clone();
+        made.make_leader(state, now_ms);
+        Ok(made)
+    }
+
+    /// Kafka's periodic ISR expiration: every partition this node leads proposes removing the
+    /// followers not caught up within `max_lag_ms` (`replica.lag.time.max.ms`). Returns how
+    /// many partitions proposed a shrink.
+    pub fn maybe_shrink_isr(&self, now_ms: i64, max_lag_ms: i64) -> usize {
+        let partitions = self.partitions();
+        partitions.iter().filter(|p| p.maybe_shrink_isr(now_ms, max_lag_ms)).count()
     }
 
     /// Stops `topic`-`partition` of the removed topic `topic_id` and deletes its log directory

@@ -1,20 +1,29 @@
 //! [`Partition`]: one partition's log and its replica state, after Kafka's `Partition`.
 //!
-//! The replica state (role, leader epoch, ISR, followers' log end offsets, high watermark) sits
-//! under one lock, taken before the log's own lock, so a leader-side append checks the role and
-//! the ISR, appends with the leader epoch and moves the high watermark as one step, and a read
-//! sees a high watermark that matches the log it reads.
+//! The replica state (role, leader and partition epochs, the ISR and a pending change of it,
+//! the followers' fetch state, the high watermark) sits under one lock, taken before the log's
+//! own lock, so a leader-side append checks the role and the ISR, appends with the leader epoch
+//! and moves the high watermark as one step, and a read sees a high watermark that matches the
+//! log it reads. Every change a producer waiting for acks=all could care about (the high
+//! watermark, the ISR, the role) bumps the partition's change counter (`changes`), which
+//! `delayed_produce` waits on.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::error::ResponseError;
+use tokio::sync::watch;
+use uuid::Uuid;
 
+use super::alter_partition::{
+    AlterPartitionItem, AlterPartitionManager, CommittedIsr, IsrProposal,
+};
 use crate::error::ApiError;
 use crate::log::manager::SharedLog;
 use crate::log::validator::{self, AppendPolicy, RecordError, ValidationError};
 use crate::log::{AppendInfo, PartitionLog};
+use crate::metadata::PartitionImage;
 
 /// What this replica is for its partition.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,16 +50,186 @@ impl Role {
     }
 }
 
+/// The partition's state as the metadata gives it to its leader (Kafka's
+/// `LeaderAndIsrPartitionState`, from the `PartitionImage`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaderAndIsr {
+    /// The leader epoch.
+    pub leader_epoch: i32,
+    /// The partition epoch: bumped by every change of the partition.
+    pub partition_epoch: i32,
+    /// The assigned replicas.
+    pub replicas: Vec<i32>,
+    /// The committed ISR.
+    pub isr: Vec<i32>,
+}
+
+impl LeaderAndIsr {
+    /// The state a partition's metadata records.
+    pub fn from_image(partition: &PartitionImage) -> Self {
+        LeaderAndIsr {
+            leader_epoch: partition.leader_epoch,
+            partition_epoch: partition.partition_epoch,
+            replicas: partition.replicas.clone(),
+            isr: partition.isr.clone(),
+        }
+    }
+
+    /// This replica alone: a single node's partition at `leader_epoch`.
+    pub fn alone(local_replica_id: i32, leader_epoch: i32) -> Self {
+        LeaderAndIsr {
+            leader_epoch,
+            partition_epoch: 0,
+            replicas: vec![local_replica_id],
+            isr: vec![local_replica_id],
+        }
+    }
+}
+
+/// A follower as its leader tracks it (Kafka's `Replica` and `ReplicaState`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FollowerState {
+    /// Its log end offset: the offset of its last fetch; `None` until it fetches under this
+    /// leader.
+    pub log_end_offset: Option<i64>,
+    /// The leader's log end offset when it fetched last (-1 unknown): a fetch reaching it
+    /// means the follower was caught up at that earlier fetch.
+    pub last_fetch_leader_log_end_offset: i64,
+    /// When it fetched last (broker time, ms; 0 never).
+    pub last_fetch_time_ms: i64,
+    /// The latest time it was known to have the leader's whole log (0 never): what the ISR
+    /// shrink checks against `replica.lag.time.max.ms`.
+    pub last_caught_up_time_ms: i64,
+    /// The broker epoch its last fetch carried (`ReplicaState.replica_epoch`, -1 unknown).
+    pub broker_epoch: Option<i64>,
+}
+
+impl FollowerState {
+    const EMPTY: FollowerState = FollowerState {
+        log_end_offset: None,
+        last_fetch_leader_log_end_offset: 0,
+        last_fetch_time_ms: 0,
+        last_caught_up_time_ms: 0,
+        broker_epoch: None,
+    };
+
+    /// Kafka's `isCaughtUp`: it has the leader's log end offset, or had it within `max_lag_ms`.
+    pub fn is_caught_up(&self, leader_log_end_offset: i64, now_ms: i64, max_lag_ms: i64) -> bool {
+        self.log_end_offset == Some(leader_log_end_offset)
+            || now_ms - self.last_caught_up_time_ms <= max_lag_ms
+    }
+
+    /// Kafka's `updateFetchStateOrThrow` (the broker-epoch fencing is the caller's): a fetch at
+    /// `fetch_offset` reaching the leader's log end offset of this fetch makes it caught up now,
+    /// one reaching that of its previous fetch makes it caught up as of that fetch.
+    fn record_fetch(
+        &mut self,
+        fetch_offset: i64,
+        now_ms: i64,
+        leader_log_end_offset: i64,
+        broker_epoch: i64,
+    ) {
+        let caught_up_at = if fetch_offset >= leader_log_end_offset {
+            now_ms
+        } else if fetch_offset >= self.last_fetch_leader_log_end_offset {
+            self.last_fetch_time_ms
+        } else {
+            self.last_caught_up_time_ms
+        };
+        self.last_caught_up_time_ms = self.last_caught_up_time_ms.max(caught_up_at);
+        self.log_end_offset = Some(fetch_offset);
+        self.last_fetch_leader_log_end_offset =
+            self.last_fetch_leader_log_end_offset.max(leader_log_end_offset);
+        self.last_fetch_time_ms = now_ms;
+        self.broker_epoch = Some(broker_epoch);
+    }
+
+    /// Kafka's `resetReplicaState` at a new leader epoch: an ISR member counts as caught up
+    /// now, any other as never; a new leader knows nothing of the followers' logs yet.
+    fn reset(&mut self, now_ms: i64, leader_log_end_offset: i64, new_leader: bool, in_isr: bool) {
+        let caught_up = if in_isr { now_ms } else { 0 };
+        *self = if new_leader {
+            FollowerState {
+                last_fetch_leader_log_end_offset: -1,
+                last_caught_up_time_ms: caught_up,
+                ..FollowerState::EMPTY
+            }
+        } else {
+            FollowerState {
+                last_fetch_leader_log_end_offset: leader_log_end_offset,
+                // Not brought back into the ISR before it fetches again.
+                last_fetch_time_ms: caught_up,
+                last_caught_up_time_ms: caught_up,
+                ..self.clone()
+            }
+        };
+    }
+}
+
+/// An ISR change sent to the controller and not answered yet (Kafka's `PendingExpandIsr` and
+/// `PendingShrinkIsr`); one at a time per partition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PendingIsrChange {
+    /// `replica_id` proposed into the ISR: it counts for the high watermark at once (a larger
+    /// ISR is only stricter).
+    Expand {
+        /// The follower added.
+        replica_id: i32,
+        /// What was sent.
+        proposal: IsrProposal,
+    },
+    /// `out_of_sync` proposed out of the ISR: they still count until the controller commits it
+    /// (counting them less could advance the high watermark wrongly if it refuses).
+    Shrink {
+        /// The followers removed.
+        out_of_sync: BTreeSet<i32>,
+        /// What was sent.
+        proposal: IsrProposal,
+    },
+}
+
+impl PendingIsrChange {
+    /// What was sent to the controller.
+    pub fn proposal(&self) -> &IsrProposal {
+        match self {
+            PendingIsrChange::Expand { proposal, .. }
+            | PendingIsrChange::Shrink { proposal, .. } => proposal,
+        }
+    }
+}
+
 /// The leader's view of its replicas, as Kafka's leader keeps it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LeaderState {
     /// The leader epoch appends are stamped with.
     pub leader_epoch: i32,
-    /// The in-sync replicas, this one included.
+    /// The partition epoch of the committed state (AlterPartition's compare-and-set).
+    pub partition_epoch: i32,
+    /// The log end offset when this leader epoch began: a follower joins the ISR only once it
+    /// has everything before it.
+    pub leader_epoch_start_offset: i64,
+    /// The assigned replicas, this one included.
+    pub replicas: Vec<i32>,
+    /// The committed in-sync replicas, this one included.
     pub isr: BTreeSet<i32>,
-    /// The log end offset each follower last reported by fetching, by replica id. Empty on a
-    /// single node; a member of the ISR missing here holds the high watermark where it is.
-    pub follower_log_end_offsets: BTreeMap<i32, i64>,
+    /// The leader recovery state (0 recovered).
+    pub leader_recovery_state: i8,
+    /// The ISR change waiting for the controller, if any.
+    pub pending: Option<PendingIsrChange>,
+    /// Each other assigned replica's fetch state, by replica id.
+    pub followers: BTreeMap<i32, FollowerState>,
+}
+
+impl LeaderState {
+    /// Kafka's maximal ISR: the committed ISR plus a pending addition (a pending removal still
+    /// counts its replicas). The high watermark and acks=all wait for all of it.
+    pub fn maximal_isr(&self) -> BTreeSet<i32> {
+        let mut isr = self.isr.clone();
+        if let Some(PendingIsrChange::Expand { replica_id, .. }) = &self.pending {
+            isr.insert(*replica_id);
+        }
+        isr
+    }
 }
 
 /// The state under the partition's lock.
@@ -66,11 +245,16 @@ struct ReplicaState {
 pub struct Partition {
     topic: String,
     partition: i32,
+    topic_id: Uuid,
     /// This node's replica id (`node.id`).
     local_replica_id: i32,
     /// Taken before `log`.
     state: Mutex<ReplicaState>,
     log: SharedLog,
+    /// Where ISR proposals go.
+    alter_partitions: Arc<AlterPartitionManager>,
+    /// Bumped at every change of the high watermark, the ISR or the role.
+    changes: watch::Sender<u64>,
 }
 
 impl std::fmt::Debug for Partition {
@@ -80,6 +264,55 @@ impl std::fmt::Debug for Partition {
             .field("topic", &self.topic)
             .field("partition", &self.partition)
             .finish_non_exhaustive()
+    }
+}
+
+/// A follower's Fetch of one partition, as the leader serves it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FollowerFetchRequest {
+    /// The follower's replica id.
+    pub replica_id: i32,
+    /// The broker epoch the fetch carries (`ReplicaState.replica_epoch`, -1 unknown).
+    pub replica_epoch: i64,
+    /// The follower's log end offset.
+    pub fetch_offset: i64,
+    /// The epoch of the follower's last batch (-1 none: no divergence check).
+    pub last_fetched_epoch: i32,
+    /// The leader epoch the follower knows (-1 unchecked).
+    pub current_leader_epoch: i32,
+    /// Most bytes to return (the first batch comes whole).
+    pub max_bytes: u32,
+    /// Broker time of the fetch.
+    pub now_ms: i64,
+    /// The follower's broker registration in the metadata, if it is registered.
+    pub registration: Option<FollowerRegistration>,
+}
+
+/// What the metadata says of a follower's broker, for fencing its fetches and ISR eligibility.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FollowerRegistration {
+    /// The broker epoch of its registration.
+    pub broker_epoch: i64,
+    /// Fenced: it may not join an ISR.
+    pub fenced: bool,
+    /// In controlled shutdown: it may not join an ISR.
+    pub in_controlled_shutdown: bool,
+}
+
+/// Kafka's check of a request's current leader epoch against the partition's: -1 is unchecked,
+/// an older one is FENCED_LEADER_EPOCH, a newer one UNKNOWN_LEADER_EPOCH.
+pub fn check_leader_epoch(requested: i32, current: i32) -> Result<(), ApiError> {
+    match requested {
+        -1 => Ok(()),
+        r if r > current => Err(ApiError::new(
+            ResponseError::UnknownLeaderEpoch,
+            format!("leader epoch {r} is newer than the current {current}"),
+        )),
+        r if r < current => Err(ApiError::new(
+            ResponseError::FencedLeaderEpoch,
+            format!("leader epoch {r} is older than the current {current}"),
+        )),
+        _ => Ok(()),
     }
 }
 
@@ -116,22 +349,22 @@ impl From<ApiError> for AppendRejection {
     }
 }
 
-/// The high watermark the ISR allows: the smallest log end offset among its members, the
-/// leader's own (`leader_log_end_offset`) included; `None` while a member's is unknown. This is
-/// the one place the high watermark is computed.
+/// The high watermark the ISR allows: the smallest log end offset among the maximal ISR's
+/// members, the leader's own (`leader_log_end_offset`) included; `None` while a member's is
+/// unknown. This is the one place the high watermark is computed.
 fn isr_high_watermark(
     leader: &LeaderState,
     local_replica_id: i32,
     leader_log_end_offset: i64,
 ) -> Option<i64> {
     leader
-        .isr
+        .maximal_isr()
         .iter()
         .map(|id| {
             if *id == local_replica_id {
                 Some(leader_log_end_offset)
             } else {
-                leader.follower_log_end_offsets.get(id).copied()
+                leader.followers.get(id).and_then(|f| f.log_end_offset)
             }
         })
         .try_fold(i64::MAX, |min, leo| leo.map(|leo| min.min(leo)))
@@ -161,28 +394,31 @@ impl ReplicaState {
 }
 
 impl Partition {
-    /// This node as the partition's leader at `leader_epoch`, alone in the ISR. The high
-    /// watermark starts at the log end offset: on a single node every appended offset is on
-    /// the whole ISR (replication will start it from a checkpoint instead, as Kafka does).
-    pub fn new_leader(
+    /// The partition's replica on this node, not leading yet ([`Partition::make_leader`] or
+    /// [`Partition::make_follower`] gives it its role). The high watermark starts at the log
+    /// end offset: on a single node every appended offset is on the whole ISR (replication
+    /// will start it from a checkpoint instead, as Kafka does).
+    pub fn new(
         topic: &str,
         partition: i32,
+        topic_id: Uuid,
         local_replica_id: i32,
-        leader_epoch: i32,
         log: SharedLog,
+        alter_partitions: Arc<AlterPartitionManager>,
     ) -> Self {
         let high_watermark = log.lock().expect("partition lock poisoned").log_end_offset();
-        let leader = LeaderState {
-            leader_epoch,
-            isr: BTreeSet::from([local_replica_id]),
-            follower_log_end_offsets: BTreeMap::new(),
-        };
         Partition {
             topic: topic.to_owned(),
             partition,
+            topic_id,
             local_replica_id,
-            state: Mutex::new(ReplicaState { role: Role::Leader(leader), high_watermark }),
+            state: Mutex::new(ReplicaState {
+                role: Role::Follower { leader_id: -1, leader_epoch: -1 },
+                high_watermark,
+            }),
             log,
+            alter_partitions,
+            changes: watch::Sender::new(0),
         }
     }
 
@@ -196,12 +432,28 @@ impl Partition {
         self.partition
     }
 
+    /// The topic's id.
+    pub fn topic_id(&self) -> Uuid {
+        self.topic_id
+    }
+
     fn lock_state(&self) -> MutexGuard<'_, ReplicaState> {
         self.state.lock().expect("partition state lock poisoned")
     }
 
     fn lock_log(&self) -> MutexGuard<'_, PartitionLog> {
         self.log.lock().expect("partition lock poisoned")
+    }
+
+    /// Wakes whoever waits on [`Partition::subscribe_changes`].
+    fn changed(&self) {
+        self.changes.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// A receiver that sees every later change of the high watermark, the ISR or the role;
+    /// subscribe before checking, so no change between the check and the wait is missed.
+    pub fn subscribe_changes(&self) -> watch::Receiver<u64> {
+        self.changes.subscribe()
     }
 
     /// This replica's role.
@@ -236,27 +488,78 @@ impl Partition {
         read(&self.lock_log())
     }
 
-    /// Makes this replica the leader at `leader_epoch` with `isr` (this replica is added if
-    /// missing). Followers' log end offsets are forgotten until they fetch again, so the high
-    /// watermark stays where it is until the ISR catches up.
-    pub fn make_leader(&self, leader_epoch: i32, isr: BTreeSet<i32>) {
-        let mut isr = isr;
+    /// Kafka's `makeLeader` from the metadata's `state`: ignored (false) when it is older than
+    /// the partition epoch this leader already has; otherwise the assignment and the committed
+    /// ISR are taken (this replica added if missing) and a pending ISR change is dropped. At a
+    /// new leader epoch the epoch starts at the log end offset and the followers' state is
+    /// reset (an ISR member counts as caught up now; a new leader forgets their log end
+    /// offsets, so the high watermark stays where it is until they fetch).
+    pub fn make_leader(&self, state: &LeaderAndIsr, now_ms: i64) -> bool {
+        let mut replica_state = self.lock_state();
+        let previous = match &replica_state.role {
+            Role::Leader(leader) if state.partition_epoch < leader.partition_epoch => {
+                tracing::info!(
+                    topic = self.topic,
+                    partition = self.partition,
+                    "skipped the become-leader change to partition epoch {}: already at {}",
+                    state.partition_epoch,
+                    leader.partition_epoch
+                );
+                return false;
+            }
+            Role::Leader(leader) => Some(leader),
+            Role::Follower { .. } => None,
+        };
+        debug_assert!(
+            state.leader_epoch >= replica_state.role.leader_epoch(),
+            "the leader epoch moved back"
+        );
+        debug_assert!(
+            state.replicas.contains(&self.local_replica_id),
+            "{}-{}: the leader {} is not among the replicas {:?}",
+            self.topic,
+            self.partition,
+            self.local_replica_id,
+            state.replicas
+        );
+        let new_leader = previous.is_none();
+        let new_leader_epoch = new_leader || state.leader_epoch > replica_state.role.leader_epoch();
+        let mut isr: BTreeSet<i32> = state.isr.iter().copied().collect();
         isr.insert(self.local_replica_id);
-        let mut state = self.lock_state();
-        debug_assert!(leader_epoch >= state.role.leader_epoch(), "the leader epoch moved back");
-        state.role = Role::Leader(LeaderState {
-            leader_epoch,
-            isr,
-            follower_log_end_offsets: BTreeMap::new(),
-        });
-        let mut log = self.lock_log();
-        if let Err(e) = log.assign_epoch_start(leader_epoch) {
-            // Derived from the log and rewritten at its next change; leading goes on.
-            tracing::warn!(topic = self.topic, partition = self.partition, error = %e, "could not write the leader-epoch checkpoint");
+        let mut followers = previous.map(|l| l.followers.clone()).unwrap_or_default();
+        followers.retain(|id, _| state.replicas.contains(id));
+        for id in state.replicas.iter().filter(|id| **id != self.local_replica_id) {
+            followers.entry(*id).or_insert(FollowerState::EMPTY);
         }
+        let mut log = self.lock_log();
         let log_end_offset = log.log_end_offset();
+        let leader_epoch_start_offset = match previous {
+            Some(leader) if !new_leader_epoch => leader.leader_epoch_start_offset,
+            _ => {
+                if let Err(e) = log.assign_epoch_start(state.leader_epoch) {
+                    // Derived from the log and rewritten at its next change; leading goes on.
+                    tracing::warn!(topic = self.topic, partition = self.partition, error = %e, "could not write the leader-epoch checkpoint");
+                }
+                for (id, follower) in &mut followers {
+                    follower.reset(now_ms, log_end_offset, new_leader, isr.contains(id));
+                }
+                log_end_offset
+            }
+        };
         drop(log);
-        state.maybe_increment_leader_hw(self.local_replica_id, log_end_offset);
+        replica_state.role = Role::Leader(LeaderState {
+            leader_epoch: state.leader_epoch,
+            partition_epoch: state.partition_epoch,
+            leader_epoch_start_offset,
+            replicas: state.replicas.clone(),
+            isr,
+            leader_recovery_state: 0,
+            pending: None,
+            followers,
+        });
+        replica_state.maybe_increment_leader_hw(self.local_replica_id, log_end_offset);
+        self.changed();
+        true
     }
 
     /// Makes this replica a follower of `leader_id` at `leader_epoch`.
@@ -264,28 +567,13 @@ impl Partition {
         let mut state = self.lock_state();
         debug_assert!(leader_epoch >= state.role.leader_epoch(), "the leader epoch moved back");
         state.role = Role::Follower { leader_id, leader_epoch };
-    }
-
-    /// Records the log end offset a follower reported by fetching (Kafka's
-    /// `updateFollowerFetchState`) and moves the high watermark if the ISR allows. Returns
-    /// whether the high watermark moved; NOT_LEADER_OR_FOLLOWER unless this replica leads.
-    pub fn update_follower_fetch_state(
-        &self,
-        replica_id: i32,
-        log_end_offset: i64,
-    ) -> Result<bool, ApiError> {
-        let mut state = self.lock_state();
-        let Role::Leader(leader) = &mut state.role else {
-            return Err(self.not_leader(&state.role));
-        };
-        leader.follower_log_end_offsets.insert(replica_id, log_end_offset);
-        let leader_log_end_offset = self.lock_log().log_end_offset();
-        Ok(state.maybe_increment_leader_hw(self.local_replica_id, leader_log_end_offset))
+        self.changed();
     }
 
     fn not_leader(&self, role: &Role) -> ApiError {
         let why = match role {
             Role::Leader(_) => "it leads".to_owned(),
+            Role::Follower { leader_id: -1, .. } => "it has no leader yet".to_owned(),
             Role::Follower { leader_id, leader_epoch } => {
                 format!("node {leader_id} leads it at leader epoch {leader_epoch}")
             }
@@ -297,6 +585,238 @@ impl Partition {
                 self.local_replica_id, self.topic, self.partition
             ),
         )
+    }
+
+    /// An AlterPartition item for `new_isr` at the leader's epochs, with each member's broker
+    /// epoch as its last fetch carried it (-1 unknown, and for the leader, whose own epoch the
+    /// request fills in).
+    fn propose(
+        self: &Arc<Self>,
+        leader: &LeaderState,
+        new_isr: &BTreeSet<i32>,
+    ) -> AlterPartitionItem {
+        let new_isr_with_epochs = new_isr
+            .iter()
+            .map(|id| {
+                let epoch = leader.followers.get(id).and_then(|f| f.broker_epoch).unwrap_or(-1);
+                (*id, epoch)
+            })
+            .collect();
+        AlterPartitionItem {
+            topic_id: self.topic_id,
+            topic: self.topic.clone(),
+            partition: self.partition,
+            proposal: IsrProposal {
+                leader_epoch: leader.leader_epoch,
+                partition_epoch: leader.partition_epoch,
+                new_isr_with_epochs,
+                leader_recovery_state: leader.leader_recovery_state,
+            },
+            target: Arc::downgrade(self),
+        }
+    }
+
+    /// Queues `item` for the controller; refused (another proposal of this partition is still
+    /// queued), the pending change is dropped, as Kafka resets on OPERATION_NOT_ATTEMPTED.
+    fn submit(&self, leader: &mut LeaderState, item: AlterPartitionItem) {
+        if !self.alter_partitions.submit(item) {
+            tracing::info!(
+                topic = self.topic,
+                partition = self.partition,
+                "ISR change not queued: another is still in flight"
+            );
+            leader.pending = None;
+        }
+    }
+
+    /// Kafka's `maybeExpandIsr` after a follower's fetch: a follower outside the ISR, eligible
+    /// (registered, unfenced, not shutting down, fetching at its registered broker epoch) and
+    /// in sync (its log end offset at least the high watermark and the leader epoch's start
+    /// offset) is proposed into the ISR, unless a change is already pending.
+    fn maybe_expand_isr(
+        self: &Arc<Self>,
+        leader: &mut LeaderState,
+        replica_id: i32,
+        high_watermark: i64,
+        registration: Option<FollowerRegistration>,
+    ) -> bool {
+        if leader.pending.is_some() || leader.isr.contains(&replica_id) {
+            return false;
+        }
+        let Some(follower) = leader.followers.get(&replica_id) else { return false };
+        let eligible = registration.is_some_and(|r| {
+            !r.fenced
+                && !r.in_controlled_shutdown
+                && follower.broker_epoch.is_some_and(|e| e == -1 || e == r.broker_epoch)
+        });
+        let in_sync = follower
+            .log_end_offset
+            .is_some_and(|leo| leo >= high_watermark && leo >= leader.leader_epoch_start_offset);
+        if !eligible || !in_sync {
+            return false;
+        }
+        let mut new_isr = leader.isr.clone();
+        new_isr.insert(replica_id);
+        tracing::info!(
+            topic = self.topic,
+            partition = self.partition,
+            "expanding ISR from {:?} to {new_isr:?}",
+            leader.isr
+        );
+        let item = self.propose(leader, &new_isr);
+        leader.pending =
+            Some(PendingIsrChange::Expand { replica_id, proposal: item.proposal.clone() });
+        self.submit(leader, item);
+        true
+    }
+
+    /// Kafka's `maybeShrinkIsr`, run periodically: the ISR members other than this leader not
+    /// caught up within `max_lag_ms` (`replica.lag.time.max.ms`; never fetched counts as not
+    /// caught up) are proposed out of the ISR, unless a change is already pending. Returns
+    /// whether a shrink was proposed.
+    pub fn maybe_shrink_isr(self: &Arc<Self>, now_ms: i64, max_lag_ms: i64) -> bool {
+        let mut state = self.lock_state();
+        let high_watermark = state.high_watermark;
+        let Role::Leader(leader) = &mut state.role else { return false };
+        if leader.pending.is_some() {
+            return false;
+        }
+        let log_end_offset = self.lock_log().log_end_offset();
+        let out_of_sync: BTreeSet<i32> = leader
+            .isr
+            .iter()
+            .filter(|id| **id != self.local_replica_id)
+            .filter(|id| {
+                leader
+                    .followers
+                    .get(id)
+                    .is_none_or(|f| !f.is_caught_up(log_end_offset, now_ms, max_lag_ms))
+            })
+            .copied()
+            .collect();
+        if out_of_sync.is_empty() {
+            return false;
+        }
+        let new_isr: BTreeSet<i32> = leader.isr.difference(&out_of_sync).copied().collect();
+        tracing::info!(
+            topic = self.topic,
+            partition = self.partition,
+            "shrinking ISR from {:?} to {new_isr:?}; leader high watermark {high_watermark}, end offset {log_end_offset}; out of sync: {:?}",
+            leader.isr,
+            out_of_sync
+                .iter()
+                .map(|id| (id, leader.followers.get(id).map(|f| (f.log_end_offset, f.last_caught_up_time_ms))))
+                .collect::<Vec<_>>()
+        );
+        let item = self.propose(leader, &new_isr);
+        leader.pending =
+            Some(PendingIsrChange::Shrink { out_of_sync, proposal: item.proposal.clone() });
+        self.submit(leader, item);
+        self.changed();
+        true
+    }
+
+    /// The controller's answer to `proposal` (Kafka's `handleAlterPartitionUpdate` and
+    /// `handleAlterPartitionError`); ignored unless `proposal` is still this partition's pending
+    /// change. Committed at this leader epoch and no older partition epoch: the ISR and
+    /// partition epoch are taken and the high watermark may move. OPERATION_NOT_ATTEMPTED and
+    /// INELIGIBLE_REPLICA drop the pending change (the controller says it applied nothing);
+    /// UNKNOWN_TOPIC_OR_PARTITION, UNKNOWN_TOPIC_ID, FENCED_LEADER_EPOCH,
+    /// INVALID_UPDATE_VERSION, INVALID_REQUEST and NEW_LEADER_ELECTED keep it until the metadata
+    /// says what happened. Returns true for any other error: the proposal is to be sent again.
+    pub fn handle_alter_partition_result(
+        &self,
+        proposal: &IsrProposal,
+        result: Result<CommittedIsr, ResponseError>,
+    ) -> bool {
+        let mut state = self.lock_state();
+        let Role::Leader(leader) = &mut state.role else { return false };
+        if leader.pending.as_ref().map(PendingIsrChange::proposal) != Some(proposal) {
+            tracing::debug!(
+                topic = self.topic,
+                partition = self.partition,
+                "ignoring the answer to an ISR change no longer pending"
+            );
+            return false;
+        }
+        match result {
+            Ok(committed) => {
+                if committed.leader_epoch != leader.leader_epoch
+                    || committed.partition_epoch < leader.partition_epoch
+                {
+                    tracing::debug!(
+                        topic = self.topic,
+                        partition = self.partition,
+                        ?committed,
+                        "ignoring a committed ISR of another leader or partition epoch"
+                    );
+                    return false;
+                }
+                leader.isr = committed.isr.iter().copied().collect();
+                leader.partition_epoch = committed.partition_epoch;
+                leader.leader_recovery_state = committed.leader_recovery_state;
+                leader.pending = None;
+                tracing::info!(
+                    topic = self.topic,
+                    partition = self.partition,
+                    "ISR updated to {:?} and partition epoch to {}",
+                    leader.isr,
+                    leader.partition_epoch
+                );
+                let log_end_offset = self.lock_log().log_end_offset();
+                state.maybe_increment_leader_hw(self.local_replica_id, log_end_offset);
+                self.changed();
+                false
+            }
+            Err(ResponseError::OperationNotAttempted | ResponseError::IneligibleReplica) => {
+                leader.pending = None;
+                self.changed();
+                false
+            }
+            Err(
+                ResponseError::UnknownTopicOrPartition
+                | ResponseError::UnknownTopicId
+                | ResponseError::FencedLeaderEpoch
+                | ResponseError::InvalidUpdateVersion
+                | ResponseError::InvalidRequest
+                | ResponseError::NewLeaderElected,
+            ) => false,
+            Err(error) => {
+                tracing::warn!(topic = self.topic, partition = self.partition, %error, "ISR change failed; retrying");
+                true
+            }
+        }
+    }
+
+    /// Kafka's `checkEnoughReplicasReachOffset` for an acks=all append ending before
+    /// `required_offset`: `Ok(false)` while the high watermark is below it, `Ok(true)` once it
+    /// passed with the maximal ISR at least `min_insync_replicas`,
+    /// NOT_ENOUGH_REPLICAS_AFTER_APPEND when it passed with fewer, NOT_LEADER_OR_FOLLOWER once
+    /// this replica no longer leads.
+    pub fn check_enough_replicas_reach_offset(
+        &self,
+        required_offset: i64,
+        min_insync_replicas: i64,
+    ) -> Result<bool, ApiError> {
+        let state = self.lock_state();
+        let Role::Leader(leader) = &state.role else {
+            return Err(self.not_leader(&state.role));
+        };
+        if state.high_watermark < required_offset {
+            return Ok(false);
+        }
+        let isr = leader.maximal_isr();
+        if (isr.len() as i64) < min_insync_replicas {
+            return Err(ApiError::new(
+                ResponseError::NotEnoughReplicasAfterAppend,
+                format!(
+                    "the records of {}-{} up to offset {required_offset} are written, but the ISR \
+                     {isr:?} is now smaller than min.insync.replicas {min_insync_replicas}",
+                    self.topic, self.partition
+                ),
+            ));
+        }
+        Ok(true)
     }
 
     /// On the leader only: runs `check` on the leader state, then `append` on the log with the
@@ -322,7 +842,9 @@ impl Partition {
         let result = append(&mut log, leader_epoch, checked);
         let log_end_offset = log.log_end_offset();
         drop(log);
-        state.maybe_increment_leader_hw(self.local_replica_id, log_end_offset);
+        if state.maybe_increment_leader_hw(self.local_replica_id, log_end_offset) {
+            self.changed();
+        }
         result
     }
 
@@ -434,28 +956,52 @@ impl Partition {
         Ok(LeaderLog { log, leader_epoch, high_watermark })
     }
 
-    /// A follower's fetch on the leader (Kafka's `Partition.fetchRecords` for a replica): first
-    /// the KIP-320 check — a `last_fetched_epoch` the leader's log does not end the same way
-    /// at `fetch_offset` answers the diverging epoch and its end offset, which the follower
-    /// truncates to, and nothing else —, then OFFSET_OUT_OF_RANGE outside the log, then the
-    /// follower's log end offset (its fetch offset) is recorded, which may advance the high
-    /// watermark, and batches are read up to the log end offset (followers read past the high
-    /// watermark). NOT_LEADER_OR_FOLLOWER unless this replica leads.
+    /// A follower's fetch on the leader (Kafka's `Partition.fetchRecords` for a replica, with
+    /// `updateFollowerFetchState`), under one lock: the current leader epoch check
+    /// (FENCED_LEADER_EPOCH / UNKNOWN_LEADER_EPOCH), NOT_LEADER_OR_FOLLOWER unless this replica
+    /// leads, a replica not assigned refused (UNKNOWN_LEADER_EPOCH when the fetch names the
+    /// epoch, NOT_LEADER_OR_FOLLOWER otherwise); then the KIP-320 check — a `last_fetched_epoch` the
+    /// leader's log does not end the same way at `fetch_offset` answers the diverging epoch and
+    /// its end offset, which the follower truncates to, and nothing else —, OFFSET_OUT_OF_RANGE
+    /// outside the log, and batches up to the log end offset (followers read past the high
+    /// watermark). Last, the follower's fetch state is recorded (a broker epoch older than its
+    /// registration is refused as stale): its log end offset (the fetch offset), when it was
+    /// last caught up, the ISR expansion it may allow, and the high watermark it may move.
     pub fn fetch_for_follower(
-        &self,
-        replica_id: i32,
-        fetch_offset: i64,
-        last_fetched_epoch: i32,
-        max_bytes: u32,
+        self: &Arc<Self>,
+        request: &FollowerFetchRequest,
     ) -> Result<FollowerFetch, ApiError> {
-        let mut state = self.lock_state();
+        let replica_id = request.replica_id;
+        let mut guard = self.lock_state();
+        let state = &mut *guard;
+        // The epoch first, whatever the role, as Kafka's `getLocalLog`.
+        check_leader_epoch(request.current_leader_epoch, state.role.leader_epoch())?;
         let Role::Leader(leader) = &mut state.role else {
             return Err(self.not_leader(&state.role));
         };
+        if !leader.followers.contains_key(&replica_id) {
+            let error = if request.current_leader_epoch == -1 {
+                ResponseError::NotLeaderOrFollower
+            } else {
+                ResponseError::UnknownLeaderEpoch
+            };
+            return Err(ApiError::new(
+                error,
+                format!(
+                    "replica {replica_id} is not recognized as a valid replica of {}-{} in \
+                     leader epoch {} with partition epoch {} (replicas {:?})",
+                    self.topic,
+                    self.partition,
+                    leader.leader_epoch,
+                    leader.partition_epoch,
+                    leader.replicas
+                ),
+            ));
+        }
         let log = self.lock_log();
-        if last_fetched_epoch >= 0 {
-            let (epoch, end_offset) = log.end_offset_for_epoch(last_fetched_epoch);
-            if epoch < last_fetched_epoch || end_offset < fetch_offset {
+        if request.last_fetched_epoch >= 0 {
+            let (epoch, end_offset) = log.end_offset_for_epoch(request.last_fetched_epoch);
+            if epoch < request.last_fetched_epoch || end_offset < request.fetch_offset {
                 return Ok(FollowerFetch {
                     records: Bytes::new(),
                     high_watermark: state.high_watermark,
@@ -465,6 +1011,9 @@ impl Partition {
                 });
             }
         }
+        let fetch_offset = request.fetch_offset;
+        // The log end offset before the read, as Kafka: appends after it do not keep the
+        // follower from counting as caught up.
         let (start, end) = (log.log_start_offset(), log.log_end_offset());
         if fetch_offset < start || fetch_offset > end {
             return Err(ApiError::new(
@@ -476,9 +1025,28 @@ impl Partition {
                 ),
             ));
         }
-        leader.follower_log_end_offsets.insert(replica_id, fetch_offset);
+        let records = log.read(fetch_offset, request.max_bytes)?;
+        drop(log);
+        if let Some(registered) = request.registration.map(|r| r.broker_epoch) {
+            if request.replica_epoch != -1 && registered > request.replica_epoch {
+                return Err(ApiError::new(
+                    ResponseError::NotLeaderOrFollower,
+                    format!(
+                        "received stale fetch state update from replica {replica_id}: broker \
+                         epoch {} vs expected {registered}",
+                        request.replica_epoch
+                    ),
+                ));
+            }
+        }
+        let follower = leader.followers.get_mut(&replica_id).expect("checked above");
+        follower.record_fetch(fetch_offset, request.now_ms, end, request.replica_epoch);
+        let expanded =
+            self.maybe_expand_isr(leader, replica_id, state.high_watermark, request.registration);
         let high_watermark_moved = state.maybe_increment_leader_hw(self.local_replica_id, end);
-        let records = log.read(fetch_offset, max_bytes)?;
+        if expanded || high_watermark_moved {
+            self.changed();
+        }
         Ok(FollowerFetch {
             records,
             high_watermark: state.high_watermark,
