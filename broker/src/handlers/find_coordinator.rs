@@ -1,4 +1,6 @@
-//! FindCoordinator (key 10): this broker coordinates every group; transactions are refused.
+//! FindCoordinator (key 10): a group's coordinator is the leader of its `__consumer_offsets`
+//! partition (Kafka's `partitionFor`), named with its endpoint on the client's listener;
+//! COORDINATOR_NOT_AVAILABLE while that partition has no live leader. Transactions are refused.
 //! Needs Describe on the group (GROUP_AUTHORIZATION_FAILED) or the transactional id
 //! (TRANSACTIONAL_ID_AUTHORIZATION_FAILED).
 
@@ -10,7 +12,7 @@ use kafka_protocol::protocol::StrBytes;
 use super::str_bytes;
 use super::RequestContext;
 use crate::authorizer::{AclOperation, ResourceType};
-use crate::broker::Broker;
+use crate::broker::{Broker, CONSUMER_OFFSETS_TOPIC};
 
 const KEY_TYPE_GROUP: i8 = 0;
 const KEY_TYPE_TRANSACTION: i8 = 1;
@@ -43,7 +45,7 @@ pub fn handle(
             }
             _ => {}
         }
-        let coordinator = Coordinator::default().with_key(key);
+        let coordinator = Coordinator::default().with_key(key.clone());
         if request.key_type != KEY_TYPE_GROUP {
             return coordinator
                 .with_error_code(ResponseError::InvalidRequest.code())
@@ -53,6 +55,38 @@ pub fn handle(
                 ))))
                 .with_node_id(BrokerId(-1))
                 .with_port(-1);
+        }
+        let not_available = |why: String| {
+            Coordinator::default()
+                .with_key(key.clone())
+                .with_error_code(ResponseError::CoordinatorNotAvailable.code())
+                .with_error_message(Some(str_bytes(why)))
+                .with_node_id(BrokerId(-1))
+                .with_port(-1)
+        };
+        let partition = broker.groups.partition_for(&key);
+        let leader = broker
+            .metadata()
+            .topic(CONSUMER_OFFSETS_TOPIC)
+            .and_then(|t| t.partitions.get(&partition))
+            .map(|p| p.leader);
+        let leader = match leader {
+            Some(leader) if leader >= 0 => leader,
+            _ => {
+                return not_available(format!("{CONSUMER_OFFSETS_TOPIC}-{partition} has no leader"))
+            }
+        };
+        if leader != broker.node.node_id {
+            return match broker.live_brokers_for(&ctx.listener).into_iter().find(|b| b.node_id == leader) {
+                Some(node) => coordinator
+                    .with_node_id(BrokerId(node.node_id))
+                    .with_host(str_bytes(node.host))
+                    .with_port(node.port),
+                None => not_available(format!(
+                    "the leader of {CONSUMER_OFFSETS_TOPIC}-{partition}, node {leader}, has no live endpoint on listener `{}`",
+                    ctx.listener
+                )),
+            };
         }
         match node {
             Some(node) => coordinator
