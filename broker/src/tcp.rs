@@ -250,14 +250,17 @@ pub async fn maintenance_loop(broker: Arc<Broker>) {
     let mut logs = every(broker.config.log_retention_check_interval_ms);
     let mut groups = every(broker.config.offsets_retention_check_interval_ms);
     let mut checkpoints = every(broker.config.log_flush_offset_checkpoint_interval_ms);
+    // Broker sessions are checked at least as often as brokers heartbeat.
+    let mut controller = every(broker.config.broker_heartbeat_interval_ms);
     loop {
         // `biased`: an unbiased select draws from tokio's unseeded thread-local RNG, which
-        // would make simulated runs diverge; both timers are periodic, so neither starves.
+        // would make simulated runs diverge; every timer is periodic, so none starves.
         tokio::select! {
             biased;
             _ = logs.tick() => broker.run_log_maintenance(),
             _ = groups.tick() => broker.run_group_maintenance(),
             _ = checkpoints.tick() => broker.checkpoint_recovery_points(),
+            _ = controller.tick() => broker.run_controller_maintenance(),
         }
     }
 }

@@ -47,6 +47,11 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     // v1 when offered; a v0 handshake (raw SASL tokens outside Kafka framing) is refused.
     (ApiKey::SaslHandshake, 0, 1),
     (ApiKey::SaslAuthenticate, 0, 2),
+    // The controller APIs a combined node answers (a broker-only node: NOT_CONTROLLER).
+    // AlterPartition v0–v1 (topics by name) were removed in Kafka 4.0 (KIP-896).
+    (ApiKey::AlterPartition, 2, 3),
+    (ApiKey::BrokerRegistration, 0, 4),
+    (ApiKey::BrokerHeartbeat, 0, 1),
 ];
 
 /// Whether `version` of `api_key` is implemented.

@@ -61,7 +61,9 @@ pub fn handle(
                     result
                         .with_topic_id(image.topic_id)
                         .with_num_partitions(image.partitions.len() as i32)
-                        .with_replication_factor(1)
+                        .with_replication_factor(
+                            image.partitions.get(&0).map_or(-1, |p| p.replicas.len() as i16),
+                        )
                         .with_configs((version >= 5).then_some(configs))
                 }
                 Err(e) => {
@@ -121,22 +123,10 @@ fn create_topic(
         }
         factor => i32::from(factor),
     };
-    // Kafka's placer counts every registered broker, fenced or not.
-    let registered_brokers = broker.metadata().brokers().len() as i32;
-    if replication_factor > registered_brokers {
-        return Err(ApiError::new(
-            ResponseError::InvalidReplicationFactor,
-            format!(
-                "Unable to replicate the partition {replication_factor} time(s): The target \
-                 replication factor of {replication_factor} cannot be reached because only \
-                 {registered_brokers} broker(s) are registered."
-            ),
-        ));
-    }
     let mut configs = BTreeMap::new();
     for config in &topic.configs {
         let Some(value) = &config.value else { continue };
         configs.insert(config.name.to_string(), value.to_string());
     }
-    broker.create_topic(name, partitions, configs, validate_only)
+    broker.create_topic_replicated(name, partitions, replication_factor, configs, validate_only)
 }

@@ -368,6 +368,51 @@ fn request(broker: &Broker, api: ApiKey, v: i16) -> RequestKind {
                 delete_acls_request::DeleteAclsFilter::default(),
             ]))
         }
+        ApiKey::BrokerRegistration => RequestKind::BrokerRegistration(
+            BrokerRegistrationRequest::default()
+                .with_broker_id(BrokerId(2))
+                .with_cluster_id(s(&broker.cluster_id))
+                .with_incarnation_id(uuid::Uuid::from_u128(100 + v as u128))
+                .with_listeners(vec![broker_registration_request::Listener::default()
+                    .with_name(s("PLAINTEXT"))
+                    .with_host(s("localhost"))
+                    .with_port(19092)])
+                .with_features(vec![broker_registration_request::Feature::default()
+                    .with_name(s("metadata.version"))
+                    .with_min_supported_version(7)
+                    .with_max_supported_version(27)]),
+        ),
+        ApiKey::BrokerHeartbeat => RequestKind::BrokerHeartbeat(
+            BrokerHeartbeatRequest::default()
+                .with_broker_id(BrokerId(1))
+                .with_broker_epoch(broker.metadata().brokers()[&1].registration.broker_epoch)
+                .with_current_metadata_offset(i64::MAX),
+        ),
+        ApiKey::AlterPartition => {
+            let p = broker.metadata().topic("t").unwrap().partitions[&0].clone();
+            let epoch = broker.metadata().brokers()[&1].registration.broker_epoch;
+            let partition = alter_partition_request::PartitionData::default()
+                .with_partition_index(0)
+                .with_leader_epoch(p.leader_epoch)
+                .with_partition_epoch(p.partition_epoch);
+            let partition = if v < 3 {
+                partition.with_new_isr(vec![BrokerId(1)])
+            } else {
+                partition.with_new_isr_with_epochs(vec![
+                    alter_partition_request::BrokerState::default()
+                        .with_broker_id(BrokerId(1))
+                        .with_broker_epoch(epoch),
+                ])
+            };
+            RequestKind::AlterPartition(
+                AlterPartitionRequest::default()
+                    .with_broker_id(BrokerId(1))
+                    .with_broker_epoch(epoch)
+                    .with_topics(vec![alter_partition_request::TopicData::default()
+                        .with_topic_id(topic_id)
+                        .with_partitions(vec![partition])]),
+            )
+        }
         other => panic!("no representative request for {other:?}"),
     }
 }
@@ -502,6 +547,18 @@ fn check(response: &ResponseKind, api: ApiKey, v: i16) {
         ResponseKind::DeleteAcls(r) => {
             let codes = (r.filter_results[0].error_code, r.filter_results[1].error_code);
             assert_eq!(codes, (0, 42), "DeleteAcls v{v}");
+        }
+        ResponseKind::BrokerRegistration(r) => {
+            assert_eq!(r.error_code, 0, "BrokerRegistration v{v}");
+            assert!(r.broker_epoch > 0, "BrokerRegistration v{v}");
+        }
+        ResponseKind::BrokerHeartbeat(r) => {
+            assert_eq!((r.error_code, r.is_caught_up, r.is_fenced), (0, true, false), "v{v}");
+        }
+        ResponseKind::AlterPartition(r) => {
+            assert_eq!(r.error_code, 0, "AlterPartition v{v}");
+            let p = &r.topics[0].partitions[0];
+            assert_eq!((p.error_code, p.leader_id.0, p.isr.len()), (0, 1, 1), "v{v}");
         }
         ResponseKind::InitProducerId(r) => {
             assert_eq!(r.error_code, 0, "InitProducerId v{v}");
