@@ -290,3 +290,143 @@ impl BrokerHeartbeatManager {
         Some((broker_id, records))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use kafka_protocol::error::ResponseError;
+    use kafka_protocol::messages::broker_registration_request::Feature;
+    use kafka_protocol::messages::{BrokerId, BrokerRegistrationRequest};
+    use kafka_protocol::protocol::StrBytes;
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::controller::cluster_control::register_broker;
+    use crate::controller::test_support::{applied, cluster};
+    use crate::metadata::NO_LEADER;
+
+    const CLUSTER_ID: &str = "MkU3OEVBNTcwNTJENDM2Qk";
+
+    fn registration(id: i32, incarnation: u128) -> BrokerRegistrationRequest {
+        BrokerRegistrationRequest::default()
+            .with_broker_id(BrokerId(id))
+            .with_cluster_id(StrBytes::from_static_str(CLUSTER_ID))
+            .with_incarnation_id(Uuid::from_u128(incarnation))
+            .with_features(vec![Feature::default()
+                .with_name(StrBytes::from_static_str("metadata.version"))
+                .with_min_supported_version(7)
+                .with_max_supported_version(27)])
+    }
+
+    fn heartbeat(id: i32, epoch: i64, offset: i64) -> BrokerHeartbeatRequest {
+        BrokerHeartbeatRequest::default()
+            .with_broker_id(BrokerId(id))
+            .with_broker_epoch(epoch)
+            .with_current_metadata_offset(offset)
+    }
+
+    /// A new broker registers fenced at the record's offset, is unfenced once its metadata
+    /// offset reaches that record, and is fenced again when its session expires — leaving the
+    /// ISR of the partition it led.
+    #[test]
+    fn register_catch_up_unfence_and_expire() {
+        let config = BrokerConfig { broker_session_timeout_ms: 1000, ..Default::default() };
+        let mut image = cluster(&[]);
+        let start = crate::runtime::now();
+        let mut sessions = BrokerHeartbeatManager::new(&config);
+        sessions.activate(&image, 1, start);
+        let registered =
+            register_broker(&image, CLUSTER_ID, &mut sessions, &registration(4, 40), 100, start)
+                .unwrap();
+        assert_eq!(registered.response, 100, "the broker epoch is the record's offset");
+        image = applied(&image, &registered.records);
+        assert!(image.brokers()[&4].fenced);
+
+        let behind = sessions
+            .process_broker_heartbeat(&image, &config, &heartbeat(4, 100, 99), 101, start)
+            .unwrap();
+        assert!(behind.records.is_empty());
+        assert_eq!((behind.response.is_caught_up, behind.response.is_fenced), (false, true));
+        let caught_up = sessions
+            .process_broker_heartbeat(&image, &config, &heartbeat(4, 100, 100), 101, start)
+            .unwrap();
+        assert_eq!((caught_up.response.is_caught_up, caught_up.response.is_fenced), (true, false));
+        image = applied(&image, &caught_up.records);
+        assert!(!image.brokers()[&4].fenced);
+
+        let err = sessions
+            .process_broker_heartbeat(&image, &config, &heartbeat(4, 99, 100), 101, start)
+            .unwrap_err();
+        assert_eq!(err.error, ResponseError::StaleBrokerEpoch);
+
+        // Another incarnation while the session lives: refused; a retry of the same: same epoch.
+        let err =
+            register_broker(&image, CLUSTER_ID, &mut sessions, &registration(4, 41), 200, start)
+                .unwrap_err();
+        assert_eq!(err.error, ResponseError::DuplicateBrokerRegistration);
+        let retry =
+            register_broker(&image, CLUSTER_ID, &mut sessions, &registration(4, 40), 200, start)
+                .unwrap();
+        assert_eq!(retry.response, 100);
+        let err = register_broker(&image, "other", &mut sessions, &registration(5, 1), 200, start)
+            .unwrap_err();
+        assert_eq!(err.error, ResponseError::InconsistentClusterId);
+        let mut too_new = registration(5, 1);
+        too_new.features[0].min_supported_version = 8;
+        let err =
+            register_broker(&image, CLUSTER_ID, &mut sessions, &too_new, 200, start).unwrap_err();
+        assert_eq!(err.error, ResponseError::UnsupportedVersion);
+
+        // Brokers 2 and 3 got sessions on activation; 4 heartbeats later, 2 and 3 go stale.
+        let later = start + Duration::from_millis(1500);
+        sessions
+            .process_broker_heartbeat(&image, &config, &heartbeat(4, 100, 100), 101, later)
+            .unwrap();
+        let mut fenced = Vec::new();
+        while let Some((id, records)) =
+            sessions.maybe_fence_one_stale_broker(&image, &config, later)
+        {
+            image = applied(&image, &records);
+            fenced.push(id);
+        }
+        assert_eq!(fenced, [2, 3], "broker 1 (this node, not activated) and 4 (alive) stay");
+        assert!(!sessions.has_valid_session(&image, 2, later));
+        // A new incarnation of 2 may register now.
+        let again =
+            register_broker(&image, CLUSTER_ID, &mut sessions, &registration(2, 22), 300, later);
+        assert_eq!(again.unwrap().response, 300);
+    }
+
+    /// want_shut_down: a leader enters controlled shutdown, its leadership moves, and it may
+    /// shut down once it leads nothing and the active brokers have replayed that.
+    #[test]
+    fn controlled_shutdown_completes_once_leaderships_moved() {
+        let config = BrokerConfig::default();
+        let mut image = cluster(&[&[2, 3]]);
+        let now = crate::runtime::now();
+        let mut sessions = BrokerHeartbeatManager::new(&config);
+        sessions.activate(&image, 0, now);
+        for (id, epoch) in [(1, 10), (3, 30)] {
+            let alive = heartbeat(id, epoch, 50);
+            sessions.process_broker_heartbeat(&image, &config, &alive, 50, now).unwrap();
+        }
+        let stop = heartbeat(2, 20, 50).with_want_shut_down(true);
+        let entering = sessions.process_broker_heartbeat(&image, &config, &stop, 50, now).unwrap();
+        assert!(entering.response.in_controlled_shutdown && !entering.response.should_shut_down);
+        image = applied(&image, &entering.records);
+        let p = &image.topic("t").unwrap().partitions[&0];
+        assert_eq!((p.leader, p.isr.clone()), (3, vec![3]));
+        assert!(image.brokers()[&2].in_controlled_shutdown);
+        // Brokers 1 and 3 have not replayed the change yet (offset 50 < the batch's end 51).
+        let waiting = sessions.process_broker_heartbeat(&image, &config, &stop, 52, now).unwrap();
+        assert!(!waiting.response.should_shut_down);
+        for (id, epoch) in [(1, 10), (3, 30)] {
+            let replayed = heartbeat(id, epoch, 51);
+            sessions.process_broker_heartbeat(&image, &config, &replayed, 52, now).unwrap();
+        }
+        let done = sessions.process_broker_heartbeat(&image, &config, &stop, 52, now).unwrap();
+        assert!(done.response.should_shut_down && done.response.is_fenced);
+        image = applied(&image, &done.records);
+        assert!(image.brokers()[&2].fenced);
+        assert_ne!(image.topic("t").unwrap().partitions[&0].leader, NO_LEADER);
+    }
+}

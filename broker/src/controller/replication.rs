@@ -360,3 +360,240 @@ fn validate_alter_partition(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use kafka_protocol::messages::alter_partition_request::{PartitionData, TopicData};
+
+    use super::*;
+    use crate::controller::test_support::{applied, cluster, TOPIC_ID};
+
+    fn partition_of(image: &MetadataImage, index: i32) -> PartitionImage {
+        image.topic("t").unwrap().partitions[&index].clone()
+    }
+
+    /// Fencing broker 1: it leaves every ISR, partitions it led get the next live ISR member
+    /// (leader epoch +1), the one it followed keeps its leader; the registration change comes
+    /// last, as Kafka's BrokerRegistrationChangeRecord.
+    #[test]
+    fn fencing_moves_leaders_and_shrinks_isrs() {
+        let image = cluster(&[&[1, 2, 3], &[2, 1, 3], &[1]]);
+        let records = handle_broker_fenced(&image, &BrokerConfig::default(), 1);
+        assert!(matches!(
+            records.last(),
+            Some(MetadataRecord::BrokerRegistrationChange(BrokerRegistrationChangeRecord {
+                broker_id: 1,
+                broker_epoch: 10,
+                fenced: 1,
+                ..
+            }))
+        ));
+        let after = applied(&image, &records);
+        assert!(after.brokers()[&1].fenced);
+        let p0 = partition_of(&after, 0);
+        assert_eq!(
+            (p0.leader, p0.isr.clone(), p0.leader_epoch, p0.partition_epoch),
+            (2, vec![2, 3], 1, 1)
+        );
+        let p1 = partition_of(&after, 1);
+        assert_eq!((p1.leader, p1.isr.clone(), p1.leader_epoch), (2, vec![2, 3], 0));
+        // Its only replica: offline, the ISR keeps it.
+        let p2 = partition_of(&after, 2);
+        assert_eq!((p2.leader, p2.isr.clone(), p2.leader_epoch), (NO_LEADER, vec![1], 1));
+
+        // Unfenced again: it leads the offline partition it is in sync for, and only that.
+        let records = handle_broker_unfenced(&after, &BrokerConfig::default(), 1, 10);
+        let back = applied(&after, &records);
+        assert!(!back.brokers()[&1].fenced);
+        assert_eq!(partition_of(&back, 2).leader, 1);
+        assert_eq!(partition_of(&back, 2).leader_epoch, 2);
+        assert_eq!(partition_of(&back, 0), partition_of(&after, 0), "no preferred election");
+    }
+
+    /// unclean.leader.election.enable: when the last ISR member is fenced, a live replica
+    /// outside the ISR leads, RECOVERING; without it the partition stays offline.
+    #[test]
+    fn unclean_election_lets_an_out_of_sync_replica_lead() {
+        let mut image = cluster(&[&[1, 2]]);
+        image = applied(&image, &[change(|c| c.isr = Some(vec![1]))]);
+        let clean = applied(&image, &handle_broker_fenced(&image, &BrokerConfig::default(), 1));
+        assert_eq!(partition_of(&clean, 0).leader, NO_LEADER);
+        let config = BrokerConfig { unclean_leader_election_enable: true, ..Default::default() };
+        let unclean = applied(&image, &handle_broker_fenced(&image, &config, 1));
+        let p = partition_of(&unclean, 0);
+        assert_eq!((p.leader, p.isr, p.leader_recovery_state), (2, vec![2], RECOVERING));
+        // The topic config overrides the broker's.
+        let topic_config = MetadataRecord::Config {
+            resource: crate::metadata::ConfigResource::Topic("t".into()),
+            name: "unclean.leader.election.enable".into(),
+            value: Some("true".into()),
+        };
+        let image = applied(&image, &[topic_config]);
+        let unclean = applied(&image, &handle_broker_fenced(&image, &BrokerConfig::default(), 1));
+        assert_eq!(partition_of(&unclean, 0).leader, 2);
+    }
+
+    /// Controlled shutdown: marked, its leaderships moved, out of the ISRs.
+    #[test]
+    fn controlled_shutdown_moves_leaderships() {
+        let image = cluster(&[&[3, 1]]);
+        let records = handle_broker_in_controlled_shutdown(&image, &BrokerConfig::default(), 3, 30);
+        let after = applied(&image, &records);
+        assert!(after.brokers()[&3].in_controlled_shutdown && !after.brokers()[&3].fenced);
+        let p = partition_of(&after, 0);
+        assert_eq!((p.leader, p.isr), (1, vec![1]));
+        assert!(!has_leaderships(&after, 3));
+    }
+
+    fn request(
+        image: &MetadataImage,
+        broker_epoch: i64,
+        isr: &[(i32, i64)],
+        edit: impl FnOnce(PartitionData) -> PartitionData,
+    ) -> AlterPartitionRequest {
+        let p = partition_of(image, 0);
+        let data = PartitionData::default()
+            .with_partition_index(0)
+            .with_leader_epoch(p.leader_epoch)
+            .with_partition_epoch(p.partition_epoch)
+            .with_new_isr_with_epochs(
+                isr.iter()
+                    .map(|(id, epoch)| {
+                        BrokerState::default()
+                            .with_broker_id(BrokerId(*id))
+                            .with_broker_epoch(*epoch)
+                    })
+                    .collect(),
+            );
+        AlterPartitionRequest::default()
+            .with_broker_id(BrokerId(1))
+            .with_broker_epoch(broker_epoch)
+            .with_topics(vec![TopicData::default()
+                .with_topic_id(TOPIC_ID)
+                .with_partitions(vec![edit(data)])])
+    }
+
+    fn partition_error(result: &ControllerResult<AlterPartitionResponse>) -> i16 {
+        result.response.topics[0].partitions[0].error_code
+    }
+
+    /// The leader shrinks the ISR: one PartitionChangeRecord, the answer is the partition after
+    /// it (partition epoch +1, same leader epoch).
+    #[test]
+    fn alter_partition_commits_the_new_isr() {
+        let image = cluster(&[&[1, 2, 3]]);
+        let result = alter_partition(
+            &image,
+            &BrokerConfig::default(),
+            &request(&image, 10, &[(1, 10), (3, 30)], |d| d),
+        );
+        assert_eq!(result.records.len(), 1);
+        let p = &result.response.topics[0].partitions[0];
+        assert_eq!(p.error_code, 0);
+        let isr: Vec<i32> = p.isr.iter().map(|b| b.0).collect();
+        assert_eq!((p.leader_id.0, isr, p.leader_epoch, p.partition_epoch), (1, vec![1, 3], 0, 1));
+        let after = applied(&image, &result.records);
+        assert_eq!(partition_of(&after, 0).isr, vec![1, 3]);
+    }
+
+    /// A PartitionChangeRecord of partition 0 of `t`, edited.
+    fn change(edit: impl FnOnce(&mut crate::metadata::PartitionChangeRecord)) -> MetadataRecord {
+        let mut change = crate::metadata::PartitionChangeRecord::new(TOPIC_ID, 0);
+        edit(&mut change);
+        MetadataRecord::PartitionChange(change)
+    }
+
+    /// Every refusal, in Kafka's order, and none writes a record.
+    #[test]
+    fn alter_partition_refuses_with_kafkas_errors() {
+        let image = cluster(&[&[1, 2, 3]]);
+        let config = BrokerConfig::default();
+        let all = [(1, 10), (2, 20), (3, 30)];
+        let stale = alter_partition(&image, &config, &request(&image, 11, &all, |d| d));
+        assert_eq!(stale.response.error_code, ResponseError::StaleBrokerEpoch.code());
+        assert!(stale.records.is_empty());
+
+        let mut unknown = request(&image, 10, &all, |d| d);
+        unknown.topics[0].topic_id = Uuid::from_u128(99);
+        let result = alter_partition(&image, &config, &unknown);
+        assert_eq!(partition_error(&result), ResponseError::UnknownTopicId.code());
+
+        // The ISR moved on since the leader last heard: its partition epoch is behind.
+        let shrunk = applied(&image, &[change(|c| c.isr = Some(vec![1, 2]))]);
+        let led_by_2 = applied(&image, &[change(|c| c.leader = 2)]);
+        let fenced_3 = applied(
+            &image,
+            &[MetadataRecord::BrokerRegistrationChange(BrokerRegistrationChangeRecord {
+                broker_id: 3,
+                broker_epoch: 30,
+                fenced: 1,
+                in_controlled_shutdown: 0,
+            })],
+        );
+        let stopping_3 = applied(
+            &image,
+            &[MetadataRecord::BrokerRegistrationChange(BrokerRegistrationChangeRecord {
+                broker_id: 3,
+                broker_epoch: 30,
+                fenced: 0,
+                in_controlled_shutdown: 1,
+            })],
+        );
+        let recovering = |d: PartitionData| d.with_leader_recovery_state(RECOVERING);
+        let cases: Vec<(ResponseError, &MetadataImage, AlterPartitionRequest)> = vec![
+            (
+                ResponseError::UnknownTopicOrPartition,
+                &image,
+                request(&image, 10, &all, |d| d.with_partition_index(5)),
+            ),
+            (
+                ResponseError::NotController,
+                &image,
+                request(&image, 10, &all, |d| d.with_leader_epoch(3)),
+            ),
+            (
+                ResponseError::NotController,
+                &image,
+                request(&image, 10, &all, |d| d.with_partition_epoch(3)),
+            ),
+            // A leader epoch behind: FENCED_LEADER_EPOCH, checked before who leads.
+            (ResponseError::FencedLeaderEpoch, &led_by_2, request(&image, 10, &all, |d| d)),
+            // Not the leader, at the current epochs: INVALID_REQUEST, Kafka's answer.
+            (ResponseError::InvalidRequest, &led_by_2, request(&led_by_2, 10, &all, |d| d)),
+            (ResponseError::InvalidUpdateVersion, &shrunk, request(&image, 10, &all, |d| d)),
+            (
+                ResponseError::InvalidRequest,
+                &image,
+                request(&image, 10, &[(2, 20), (3, 30)], |d| d),
+            ),
+            (
+                ResponseError::InvalidRequest,
+                &image,
+                request(&image, 10, &[(1, 10), (4, 40)], |d| d),
+            ),
+            (
+                ResponseError::InvalidRequest,
+                &image,
+                request(&image, 10, &[(1, 10), (1, 10)], |d| d),
+            ),
+            (
+                ResponseError::InvalidRequest,
+                &image,
+                request(&image, 10, &[(1, 10), (2, 20)], recovering),
+            ),
+            (ResponseError::InvalidRequest, &image, request(&image, 10, &[(1, 10)], recovering)),
+            (
+                ResponseError::IneligibleReplica,
+                &image,
+                request(&image, 10, &[(1, 10), (2, 21)], |d| d),
+            ),
+            (ResponseError::IneligibleReplica, &fenced_3, request(&image, 10, &all, |d| d)),
+            (ResponseError::IneligibleReplica, &stopping_3, request(&image, 10, &all, |d| d)),
+        ];
+        for (expected, target, req) in cases {
+            let result = alter_partition(target, &config, &req);
+            assert_eq!(partition_error(&result), expected.code(), "{expected:?}: {req:?}");
+            assert!(result.records.is_empty(), "{expected:?}");
+        }
+    }
+}
