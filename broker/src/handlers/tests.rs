@@ -1311,7 +1311,7 @@ async fn over_quota_responses_carry_throttle_time_and_mute() {
 
 /// CreateTopics' replication factor as Kafka's controller checks it: -1 takes
 /// `default.replication.factor`, 0 is invalid, and more replicas than registered brokers are
-/// refused with the placer's message.
+/// refused with the placer's message, auto-created topics too.
 #[tokio::test]
 async fn replication_factors_are_checked_against_the_registered_brokers() {
     let create = |broker: &Broker, name: &str, replication_factor: i16| {
@@ -1347,6 +1347,10 @@ async fn replication_factors_are_checked_against_the_registered_brokers() {
     let (code, message) = create(&broker, "default", -1);
     assert_eq!(code, kafka_protocol::ResponseError::InvalidReplicationFactor.code());
     assert!(message.unwrap().contains("replication factor of 3 cannot be reached"));
+    // Auto-creation goes through the same check (`Broker::create_topic`).
+    let err = broker.create_topic("auto", 1, Default::default(), false).unwrap_err();
+    assert_eq!(err.error, kafka_protocol::ResponseError::InvalidReplicationFactor);
+    assert!(broker.metadata().topic("auto").is_none());
 }
 
 /// A follower's Fetch on the leader (ReplicaState, v15+): it reads past the high watermark,
