@@ -165,7 +165,8 @@ pub fn has_leaderships(image: &MetadataImage, broker_id: i32) -> bool {
 /// duplicates, without the leader, more than the leader while RECOVERING, or RECOVERED going
 /// back to RECOVERING), INELIGIBLE_REPLICA (a new member not registered, shutting down, fenced
 /// or at another broker epoch). Each accepted partition is one PartitionChangeRecord; the
-/// answer is the partition as it will be.
+/// answer is the partition as it will be (NEW_LEADER_ELECTED if the change moved the
+/// leadership, as Kafka answers).
 pub fn alter_partition(
     image: &MetadataImage,
     config: &BrokerConfig,
@@ -235,13 +236,16 @@ pub fn alter_partition(
                 .build();
             let mut after = partition.clone();
             if let Some(change) = change {
-                debug_assert!(
-                    change.leader == crate::metadata::NO_LEADER_CHANGE
-                        || change.leader == broker_id,
-                    "the leader's valid ISR keeps it leading: {change:?}"
-                );
+                let leader_changed = change.leader != crate::metadata::NO_LEADER_CHANGE
+                    && change.leader != broker_id;
                 after.merge(&change);
                 records.push(MetadataRecord::PartitionChange(change));
+                if leader_changed {
+                    // Kafka's answer when the change also moved the leadership: the record
+                    // stands, and the old leader must learn the new metadata first.
+                    result.partitions.push(failed(ResponseError::NewLeaderElected));
+                    continue;
+                }
             }
             result.partitions.push(
                 PartitionResult::default()
