@@ -266,8 +266,8 @@ impl Broker {
                 ("retention.ms".to_owned(), "-1".to_owned()),
                 ("segment.bytes".to_owned(), "104857600".to_owned()),
             ]);
-            // One replica whatever default.replication.factor says: offsets.topic.replication.factor
-            // is not implemented yet (config::names::NO_EFFECT).
+            // One replica whatever default.replication.factor says:
+            // offsets.topic.replication.factor is not implemented yet (config::names::NO_EFFECT).
             broker
                 .create_topic_replicated(CONSUMER_OFFSETS_TOPIC, partitions, 1, configs, false)
                 .map_err(|e| {
@@ -404,9 +404,9 @@ impl Broker {
     }
 
     /// Creates a topic with `partitions` partitions of `replication_factor` replicas each,
-    /// placed by the controller's striped placer over the registered brokers (INVALID_REPLICATION_FACTOR,
-    /// with Kafka's message, when there are too few); each partition's ISR is its active
-    /// replicas, the first leading.
+    /// placed by the controller's striped placer over the registered brokers
+    /// (INVALID_REPLICATION_FACTOR, with Kafka's message, when there are too few); each
+    /// partition's ISR is its active replicas, the first leading.
     pub fn create_topic_replicated(
         &self,
         name: &str,

@@ -183,7 +183,8 @@ pub fn alter_partition(
     for wanted in &request.topics {
         let mut result = TopicResult::default().with_topic_id(wanted.topic_id);
         let Some(topic) = image.topic_by_id(&wanted.topic_id) else {
-            tracing::info!(topic_id = %wanted.topic_id, "refusing AlterPartition of an unknown topic id");
+            let topic_id = wanted.topic_id;
+            tracing::info!(%topic_id, "refusing AlterPartition of an unknown topic id");
             result.partitions = wanted
                 .partitions
                 .iter()
@@ -326,7 +327,10 @@ fn validate_alter_partition(
     if data.leader_recovery_state == RECOVERING && ids.len() > 1 {
         return refuse(
             ResponseError::InvalidRequest,
-            format!("the ISR {ids:?} has more than the leader while it recovers from an unclean election"),
+            format!(
+                "the ISR {ids:?} has more than the leader while it recovers from an unclean \
+                 election"
+            ),
         );
     }
     if partition.leader_recovery_state == RECOVERED && data.leader_recovery_state == RECOVERING {

@@ -22,7 +22,8 @@ pub fn handle(
             .with_is_fenced(reply.is_fenced)
             .with_should_shut_down(reply.should_shut_down),
         Err(e) => {
-            tracing::debug!(broker_id = request.broker_id.0, error = %e.message, "broker heartbeat refused");
+            let broker_id = request.broker_id.0;
+            tracing::debug!(broker_id, error = %e.message, "broker heartbeat refused");
             // Kafka's defaults for the rest: not caught up, fenced, not shutting down.
             BrokerHeartbeatResponse::default().with_error_code(e.code())
         }

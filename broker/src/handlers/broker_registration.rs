@@ -17,7 +17,8 @@ pub fn handle(
     match outcome {
         Ok(broker_epoch) => BrokerRegistrationResponse::default().with_broker_epoch(broker_epoch),
         Err(e) => {
-            tracing::info!(broker_id = request.broker_id.0, error = %e.message, "broker registration refused");
+            let broker_id = request.broker_id.0;
+            tracing::info!(broker_id, error = %e.message, "broker registration refused");
             BrokerRegistrationResponse::default().with_error_code(e.code())
         }
     }
