@@ -111,6 +111,14 @@ pub struct Broker {
     pub log_throttle: LogThrottle,
 }
 
+/// Where a new topic's replicas go.
+enum Placement {
+    /// The striped placer's choice.
+    Striped { partitions: i32, replication_factor: i32 },
+    /// CreateTopics' manual assignments, partition index → replicas.
+    Manual(Vec<(i32, Vec<i32>)>),
+}
+
 struct ProducerIdBlock {
     next: i64,
     end: i64,
@@ -415,6 +423,33 @@ impl Broker {
         configs: BTreeMap<String, String>,
         validate_only: bool,
     ) -> Result<TopicImage, ApiError> {
+        let placement = Placement::Striped { partitions, replication_factor };
+        self.create_topic_placed(name, placement, configs, validate_only)
+    }
+
+    /// Creates a topic on the replicas CreateTopics assigned by hand, partition index →
+    /// replicas (`controller::placement::manual`'s checks).
+    pub fn create_topic_assigned(
+        &self,
+        name: &str,
+        assignments: Vec<(i32, Vec<i32>)>,
+        configs: BTreeMap<String, String>,
+        validate_only: bool,
+    ) -> Result<TopicImage, ApiError> {
+        self.create_topic_placed(name, Placement::Manual(assignments), configs, validate_only)
+    }
+
+    fn create_topic_placed(
+        &self,
+        name: &str,
+        placement: Placement,
+        configs: BTreeMap<String, String>,
+        validate_only: bool,
+    ) -> Result<TopicImage, ApiError> {
+        let partitions = match &placement {
+            Placement::Striped { partitions, .. } => *partitions,
+            Placement::Manual(assignments) => assignments.len() as i32,
+        };
         validate_topic_name(name)?;
         if partitions < 1 {
             return Err(ApiError::new(
@@ -434,7 +469,13 @@ impl Broker {
             ));
         }
         let image = store.image().clone();
-        let assignments = self.place_replicas(&image, partitions, replication_factor)?;
+        let assignments = match placement {
+            Placement::Striped { partitions, replication_factor } => {
+                self.place_replicas(&image, partitions, replication_factor)?
+            }
+            Placement::Manual(assignments) => placement::manual(&image, &assignments)?,
+        };
+        let replication_factor = assignments.first().map_or(0, Vec::len);
         let topic_id = self.random_uuid();
         let mut records = vec![MetadataRecord::Topic { name: name.to_owned(), topic_id }];
         records.extend(assignments.into_iter().zip(0..).map(|(replicas, partition)| {

@@ -20,7 +20,7 @@ use kafka_lab_broker::tcp::TcpConnector;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::alter_partition_request::{BrokerState, PartitionData, TopicData};
 use kafka_protocol::messages::broker_registration_request::{Feature, Listener};
-use kafka_protocol::messages::create_topics_request::CreatableTopic;
+use kafka_protocol::messages::create_topics_request::{CreatableReplicaAssignment, CreatableTopic};
 use kafka_protocol::messages::{
     AlterPartitionRequest, BrokerHeartbeatRequest, BrokerId, BrokerRegistrationRequest,
     CreateTopicsRequest, DescribeClusterRequest, MetadataRequest, MetadataResponse, TopicName,
@@ -135,6 +135,27 @@ async fn brokers_register_heartbeat_get_replicas_and_are_fenced_when_silent() {
         assert_eq!(replicas, BTreeSet::from([1, 2, 3]));
         assert_eq!(p.isr_nodes.len(), 3);
     }
+    // Replicas assigned by hand are taken as given, the first leading.
+    let assigned = |partition: i32, brokers: [i32; 2]| {
+        CreatableReplicaAssignment::default()
+            .with_partition_index(partition)
+            .with_broker_ids(brokers.into_iter().map(BrokerId).collect())
+    };
+    let manual = CreateTopicsRequest::default().with_topics(vec![CreatableTopic::default()
+        .with_name(TopicName(s("manual")))
+        .with_num_partitions(-1)
+        .with_replication_factor(-1)
+        .with_assignments(vec![assigned(0, [3, 1]), assigned(1, [2, 3])])]);
+    let (_, created) = client.call(&manual).await.unwrap();
+    assert_eq!(created.topics[0].error_code, 0, "{:?}", created.topics[0].error_message);
+    let described = metadata(&mut client, "manual").await;
+    let layout: Vec<(i32, Vec<i32>)> = described.topics[0]
+        .partitions
+        .iter()
+        .map(|p| (p.leader_id.0, p.replica_nodes.iter().map(|b| b.0).collect()))
+        .collect();
+    assert_eq!(layout, [(3, vec![3, 1]), (2, vec![2, 3])]);
+
     let too_many = CreateTopicsRequest::default().with_topics(vec![CreatableTopic::default()
         .with_name(TopicName(s("four")))
         .with_num_partitions(1)

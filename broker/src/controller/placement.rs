@@ -216,6 +216,70 @@ pub fn place(
     Ok((0..partitions.max(0)).map(|_| racks.place(replication_factor as usize)).collect())
 }
 
+/// Manual replica assignments (CreateTopics' `assignments`), partition index → replicas,
+/// checked as Kafka's `validateManualPartitionAssignment` and `createTopic` check them
+/// (INVALID_REPLICA_ASSIGNMENT): a partition given twice, an empty list, a broker twice or not
+/// registered, replica counts that differ, partitions that are not 0, 1, 2, …, a partition
+/// whose brokers are all fenced or shutting down. The replicas in partition order.
+pub fn manual(
+    image: &MetadataImage,
+    assignments: &[(i32, Vec<i32>)],
+) -> Result<Vec<Vec<i32>>, ApiError> {
+    let invalid =
+        |message: String| Err(ApiError::new(ResponseError::InvalidReplicaAssignment, message));
+    let mut by_partition: BTreeMap<i32, Vec<i32>> = BTreeMap::new();
+    let mut replication_factor = None;
+    for (partition, replicas) in assignments {
+        if by_partition.contains_key(partition) {
+            return invalid(format!(
+                "Found multiple manual partition assignments for partition {partition}"
+            ));
+        }
+        if replicas.is_empty() {
+            return invalid(
+                "The manual partition assignment includes an empty replica list.".into(),
+            );
+        }
+        let mut seen = Vec::new();
+        for broker in replicas {
+            if seen.contains(broker) {
+                return invalid(format!(
+                    "The manual partition assignment includes the broker {broker} more than once."
+                ));
+            }
+            seen.push(*broker);
+            if !image.brokers().contains_key(broker) {
+                return invalid(format!(
+                    "The manual partition assignment includes broker {broker}, but no such \
+                     broker is registered."
+                ));
+            }
+        }
+        match replication_factor {
+            Some(expected) if expected != replicas.len() => {
+                return invalid(format!(
+                    "The manual partition assignment includes a partition with {} replica(s), \
+                     but this is not consistent with previous partitions, which have {expected} \
+                     replica(s).",
+                    replicas.len()
+                ));
+            }
+            _ => replication_factor = Some(replicas.len()),
+        }
+        if !replicas.iter().any(|r| super::is_active(image, *r)) {
+            return invalid(format!(
+                "All brokers specified in the manual partition assignment for partition \
+                 {partition} are fenced or in controlled shutdown."
+            ));
+        }
+        by_partition.insert(*partition, replicas.clone());
+    }
+    if by_partition.keys().copied().ne(0..by_partition.len() as i32) {
+        return invalid("partitions should be a consecutive 0-based integer sequence".into());
+    }
+    Ok(by_partition.into_values().collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -310,5 +374,30 @@ mod tests {
         assert!(err.message.ends_with("All brokers are currently fenced."), "{}", err.message);
         let single = place(&mut rng, &[broker(7, None)], 3, 1).unwrap();
         assert_eq!(single, [[7], [7], [7]], "a single node places everything on itself");
+    }
+
+    /// Manual assignments as Kafka checks them; the replicas come back in partition order.
+    #[test]
+    fn manual_assignments_are_checked() {
+        let image = crate::controller::test_support::cluster(&[]);
+        let ok = manual(&image, &[(1, vec![3, 1]), (0, vec![2, 3])]).unwrap();
+        assert_eq!(ok, [vec![2, 3], vec![3, 1]]);
+        type Assignments<'a> = &'a [(i32, Vec<i32>)];
+        let cases: [(Assignments, &str); 6] = [
+            (
+                &[(0, vec![1]), (0, vec![2])],
+                "multiple manual partition assignments for partition 0",
+            ),
+            (&[(0, vec![])], "empty replica list"),
+            (&[(0, vec![1, 1])], "the broker 1 more than once"),
+            (&[(0, vec![1, 9])], "broker 9, but no such broker is registered"),
+            (&[(0, vec![1]), (1, vec![1, 2])], "with 2 replica(s), but this is not consistent"),
+            (&[(0, vec![1]), (2, vec![2])], "consecutive 0-based"),
+        ];
+        for (assignments, expected) in cases {
+            let err = manual(&image, assignments).unwrap_err();
+            assert_eq!(err.error, ResponseError::InvalidReplicaAssignment);
+            assert!(err.message.contains(expected), "{assignments:?}: {}", err.message);
+        }
     }
 }

@@ -86,32 +86,38 @@ fn create_topic(
     validate_only: bool,
 ) -> Result<crate::metadata::TopicImage, ApiError> {
     let name = topic.name.0.as_str();
-    let mut partitions = if topic.num_partitions == -1 {
+    let partitions = if topic.num_partitions == -1 {
         broker.config.num_partitions
     } else {
         topic.num_partitions
     };
+    let mut configs = BTreeMap::new();
+    for config in &topic.configs {
+        let Some(value) = &config.value else { continue };
+        configs.insert(config.name.to_string(), value.to_string());
+    }
     if !topic.assignments.is_empty() {
-        if topic.num_partitions != -1 || topic.replication_factor != -1 {
+        // Kafka's messages, replication factor first.
+        if topic.replication_factor != -1 {
             return Err(ApiError::new(
                 ResponseError::InvalidRequest,
-                "give either replica assignments or num_partitions/replication_factor, not both",
+                "A manual partition assignment was specified, but replication factor was not \
+                 set to -1.",
             ));
         }
-        for assignment in &topic.assignments {
-            if assignment.broker_ids.iter().any(|b| b.0 != broker.node.node_id)
-                || assignment.broker_ids.len() != 1
-            {
-                return Err(ApiError::new(
-                    ResponseError::InvalidReplicaAssignment,
-                    format!(
-                        "partition {} must be assigned to broker {} alone",
-                        assignment.partition_index, broker.node.node_id
-                    ),
-                ));
-            }
+        if topic.num_partitions != -1 {
+            return Err(ApiError::new(
+                ResponseError::InvalidRequest,
+                "A manual partition assignment was specified, but numPartitions was not set to \
+                 -1.",
+            ));
         }
-        partitions = topic.assignments.len() as i32;
+        let assignments = topic
+            .assignments
+            .iter()
+            .map(|a| (a.partition_index, a.broker_ids.iter().map(|b| b.0).collect()))
+            .collect();
+        return broker.create_topic_assigned(name, assignments, configs, validate_only);
     }
     let replication_factor = match topic.replication_factor {
         -1 => broker.config.default_replication_factor,
@@ -123,10 +129,5 @@ fn create_topic(
         }
         factor => i32::from(factor),
     };
-    let mut configs = BTreeMap::new();
-    for config in &topic.configs {
-        let Some(value) = &config.value else { continue };
-        configs.insert(config.name.to_string(), value.to_string());
-    }
     broker.create_topic_replicated(name, partitions, replication_factor, configs, validate_only)
 }
