@@ -9,6 +9,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use anyhow::Context;
 use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::broker_registration_request::{Feature, Listener};
+use kafka_protocol::messages::{
+    AlterPartitionRequest, AlterPartitionResponse, BrokerHeartbeatRequest, BrokerId,
+    BrokerRegistrationRequest,
+};
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tokio::sync::Notify;
@@ -18,20 +23,24 @@ use crate::authorizer::Authorizer;
 use crate::clock::SharedClock;
 use crate::config::cluster::ProcessRoles;
 use crate::config::BrokerConfig;
+use crate::controller::heartbeats::{BrokerHeartbeatManager, HeartbeatReply};
+use crate::controller::{cluster_control, placement, replication, ControllerResult};
 use crate::error::ApiError;
 use crate::group::{GroupConfig, GroupCoordinator, OffsetsLog};
+use crate::handlers::str_bytes;
 use crate::internal_records::{encode_batch, read_all};
 use crate::lifecycle::BrokerLifecycle;
 use crate::limits::{LogThrottle, MemoryPool};
 use crate::log::{LogConfig, LogManager};
 use crate::metadata::{
     BrokerEndpoint, ConfigResource, MetadataDelta, MetadataImage, MetadataRecord, MetadataStore,
-    PartitionRecord, RegisterBrokerRecord, TopicImage, METADATA_LOG_DIR, METADATA_TOPIC,
+    TopicImage, METADATA_LOG_DIR, METADATA_TOPIC,
 };
 use crate::metrics::BrokerMetrics;
 use crate::publisher::MetadataPublisher;
 use crate::quota::QuotaManager;
 use crate::replica::ReplicaManager;
+use crate::runtime;
 use crate::security::random::{OsRandom, SecureRandom};
 use crate::security::Credentials;
 use crate::stats::BrokerStats;
@@ -86,6 +95,10 @@ pub struct Broker {
     /// Woken on every append, so long-polling fetches re-check their partitions.
     pub appended: Notify,
     producer_ids: Mutex<ProducerIdBlock>,
+    /// The controller's broker sessions (in memory, as Kafka's `BrokerHeartbeatManager`).
+    heartbeats: Mutex<BrokerHeartbeatManager>,
+    /// This start's incarnation id of the local broker, once registered.
+    local_incarnation: Mutex<Option<Uuid>>,
     rng: Mutex<ChaCha8Rng>,
     /// Nonces and salts: the OS CSPRNG, whatever the seed (`security::random`).
     secure_random: Arc<dyn SecureRandom>,
@@ -116,6 +129,14 @@ pub struct Broker {
     pub metadata_committed: Notify,
     /// The metadata quorum's leader as last learned (`-1` while unknown).
     quorum_leader: AtomicI32,
+}
+
+/// Where a new topic's replicas go.
+enum Placement {
+    /// The striped placer's choice.
+    Striped { partitions: i32, replication_factor: i32 },
+    /// CreateTopics' manual assignments, partition index → replicas.
+    Manual(Vec<(i32, Vec<i32>)>),
 }
 
 /// The producer ids this node hands out: the current block `[next, end)` and, on a broker
@@ -260,6 +281,8 @@ impl Broker {
             rng.fill_bytes(&mut bytes);
             uuid::Builder::from_random_bytes(bytes).into_uuid()
         };
+        let mut heartbeats = BrokerHeartbeatManager::new(&config);
+        heartbeats.activate(metadata.image(), config.node_id, runtime::now());
         let broker = Arc::new(Self {
             config,
             clock,
@@ -282,6 +305,8 @@ impl Broker {
             producer_ids_wanted: Notify::new(),
             forwarding: Default::default(),
             outbound: Default::default(),
+            heartbeats: Mutex::new(heartbeats),
+            local_incarnation: Mutex::new(None),
             rng: Mutex::new(rng),
             secure_random,
             quotas,
@@ -313,9 +338,13 @@ impl Broker {
                 ("retention.ms".to_owned(), "-1".to_owned()),
                 ("segment.bytes".to_owned(), "104857600".to_owned()),
             ]);
-            broker.create_topic(CONSUMER_OFFSETS_TOPIC, partitions, configs, false).map_err(
-                |e| anyhow::anyhow!("cannot create {CONSUMER_OFFSETS_TOPIC}: {}", e.message),
-            )?;
+            // One replica whatever default.replication.factor says:
+            // offsets.topic.replication.factor is not implemented yet (config::names::NO_EFFECT).
+            broker
+                .create_topic_replicated(CONSUMER_OFFSETS_TOPIC, partitions, 1, configs, false)
+                .map_err(|e| {
+                anyhow::anyhow!("cannot create {CONSUMER_OFFSETS_TOPIC}: {}", e.message)
+            })?;
         }
         broker.load_groups();
         broker.lock_logs().clear_clean_shutdown_marker()?;
@@ -515,7 +544,8 @@ impl Broker {
         topic_config::log_config(&self.config, &topic.configs)
     }
 
-    /// Creates a topic with `partitions` partitions led by this broker.
+    /// Creates a topic with `partitions` partitions of `default.replication.factor` replicas
+    /// each (auto-created topics, CreateTopics' -1).
     pub fn create_topic(
         &self,
         name: &str,
@@ -523,6 +553,49 @@ impl Broker {
         configs: BTreeMap<String, String>,
         validate_only: bool,
     ) -> Result<TopicImage, ApiError> {
+        let replication_factor = self.config.default_replication_factor;
+        self.create_topic_replicated(name, partitions, replication_factor, configs, validate_only)
+    }
+
+    /// Creates a topic with `partitions` partitions of `replication_factor` replicas each,
+    /// placed by the controller's striped placer over the registered brokers
+    /// (INVALID_REPLICATION_FACTOR, with Kafka's message, when there are too few); each
+    /// partition's ISR is its active replicas, the first leading.
+    pub fn create_topic_replicated(
+        &self,
+        name: &str,
+        partitions: i32,
+        replication_factor: i32,
+        configs: BTreeMap<String, String>,
+        validate_only: bool,
+    ) -> Result<TopicImage, ApiError> {
+        let placement = Placement::Striped { partitions, replication_factor };
+        self.create_topic_placed(name, placement, configs, validate_only)
+    }
+
+    /// Creates a topic on the replicas CreateTopics assigned by hand, partition index →
+    /// replicas (`controller::placement::manual`'s checks).
+    pub fn create_topic_assigned(
+        &self,
+        name: &str,
+        assignments: Vec<(i32, Vec<i32>)>,
+        configs: BTreeMap<String, String>,
+        validate_only: bool,
+    ) -> Result<TopicImage, ApiError> {
+        self.create_topic_placed(name, Placement::Manual(assignments), configs, validate_only)
+    }
+
+    fn create_topic_placed(
+        &self,
+        name: &str,
+        placement: Placement,
+        configs: BTreeMap<String, String>,
+        validate_only: bool,
+    ) -> Result<TopicImage, ApiError> {
+        let partitions = match &placement {
+            Placement::Striped { partitions, .. } => *partitions,
+            Placement::Manual(assignments) => assignments.len() as i32,
+        };
         validate_topic_name(name)?;
         if partitions < 1 {
             return Err(ApiError::new(
@@ -541,13 +614,19 @@ impl Broker {
                 format!("topic `{name}` already exists"),
             ));
         }
+        let image = store.image().clone();
+        let assignments = match placement {
+            Placement::Striped { partitions, replication_factor } => {
+                self.place_replicas(&image, partitions, replication_factor)?
+            }
+            Placement::Manual(assignments) => placement::manual(&image, &assignments)?,
+        };
+        let replication_factor = assignments.first().map_or(0, Vec::len);
         let topic_id = self.random_uuid();
         let mut records = vec![MetadataRecord::Topic { name: name.to_owned(), topic_id }];
-        records.extend((0..partitions).map(|partition| {
-            MetadataRecord::Partition(PartitionRecord::new(
-                topic_id,
-                partition,
-                vec![self.node.node_id],
+        records.extend(assignments.into_iter().zip(0..).map(|(replicas, partition)| {
+            MetadataRecord::Partition(replication::new_partition(
+                &image, topic_id, partition, replicas,
             ))
         }));
         records.extend(configs.iter().map(|(key, value)| MetadataRecord::Config {
@@ -563,11 +642,25 @@ impl Broker {
         self.commit_and_publish(&mut store, records)?;
         let topic = store.image().topic(name).expect("just committed").clone();
         drop(store);
-        tracing::info!(topic = name, partitions, %topic_id, "created topic");
+        tracing::info!(topic = name, partitions, replication_factor, %topic_id, "created topic");
         Ok(topic)
     }
 
-    /// Adds partitions to an existing topic so that it has `count` in all.
+    /// Replicas for `partitions` new partitions (Kafka's `StripedReplicaPlacer` over the usable
+    /// brokers, its random start drawn from the broker's seeded generator).
+    fn place_replicas(
+        &self,
+        image: &MetadataImage,
+        partitions: i32,
+        replication_factor: i32,
+    ) -> Result<Vec<Vec<i32>>, ApiError> {
+        let brokers = placement::usable_brokers(image);
+        let mut rng = self.rng.lock().expect("rng lock poisoned");
+        placement::place(&mut *rng, &brokers, partitions, replication_factor)
+    }
+
+    /// Adds partitions to an existing topic so that it has `count` in all, with as many
+    /// replicas as its partition 0, placed as a new topic's.
     pub fn create_partitions(
         &self,
         name: &str,
@@ -586,13 +679,22 @@ impl Broker {
             ));
         }
         check_partition_batch(count - current)?;
+        let image = store.image().clone();
+        let replication_factor = topic.partitions.get(&0).map_or(1, |p| p.replicas.len() as i32);
+        let assignments = self.place_replicas(&image, count - current, replication_factor)?;
         if validate_only {
             return Ok(());
         }
-        let records = (current..count)
-            .map(|partition| {
-                let replicas = vec![self.node.node_id];
-                MetadataRecord::Partition(PartitionRecord::new(topic.topic_id, partition, replicas))
+        let records = assignments
+            .into_iter()
+            .zip(current..)
+            .map(|(replicas, partition)| {
+                MetadataRecord::Partition(replication::new_partition(
+                    &image,
+                    topic.topic_id,
+                    partition,
+                    replicas,
+                ))
             })
             .collect();
         self.commit_and_publish(&mut store, records)
@@ -905,30 +1007,166 @@ impl Broker {
         Ok(())
     }
 
-    /// Registers this node as a broker, as a combined node's broker registers with its own
-    /// one-voter controller: a RegisterBrokerRecord at a new epoch (the record's offset, as
-    /// Kafka's controller assigns broker epochs) with this start's incarnation id and advertised
-    /// listeners, then unfenced at once (a one-voter quorum's broker has caught up with the
-    /// metadata log by construction).
+    /// Registers this node's broker with this node's controller through the same path as a
+    /// remote broker's BrokerRegistration (a RegisterBrokerRecord, fenced, at a new epoch — the
+    /// record's offset — with this start's incarnation id and advertised listeners), then
+    /// heartbeats once: a one-voter quorum's broker has replayed the metadata log by
+    /// construction, so the heartbeat unfences it.
     fn register(&self) -> Result<(), ApiError> {
+        *self.local_incarnation.lock().expect("incarnation lock poisoned") =
+            Some(self.incarnation_id);
+        self.register_broker(&self.registration_request())?;
+        self.heartbeat_local_broker()
+    }
+
+    /// This broker's BrokerRegistration, as it sends it to its own controller (a combined
+    /// node, `register`) or over the network (`lifecycle`): its incarnation, its broker
+    /// listeners, rack, and the metadata.version levels it reads — Kafka 4.x's lowest, which
+    /// it writes, up to Kafka 4.1's latest (4.1-IV1), whose record schemas the codec reads.
+    pub fn registration_request(&self) -> BrokerRegistrationRequest {
+        let listeners = self
+            .registration_endpoints()
+            .into_iter()
+            .map(|e| {
+                Listener::default()
+                    .with_host(str_bytes(e.host))
+                    .with_name(str_bytes(e.name))
+                    .with_port(e.port)
+                    .with_security_protocol(e.security_protocol)
+            })
+            .collect();
+        let metadata_version = Feature::default()
+            .with_name(str_bytes(cluster_control::METADATA_VERSION_FEATURE))
+            .with_min_supported_version(cluster_control::DEFAULT_METADATA_VERSION)
+            .with_max_supported_version(27);
+        BrokerRegistrationRequest::default()
+            .with_broker_id(BrokerId(self.node.node_id))
+            .with_cluster_id(str_bytes(self.cluster_id.clone()))
+            .with_incarnation_id(self.incarnation_id)
+            .with_listeners(listeners)
+            .with_features(vec![metadata_version])
+            .with_rack(self.config.broker_rack.clone().map(str_bytes))
+            .with_previous_broker_epoch(-1)
+    }
+
+    fn lock_heartbeats(&self) -> MutexGuard<'_, BrokerHeartbeatManager> {
+        self.heartbeats.lock().expect("heartbeat lock poisoned")
+    }
+
+    /// Runs a controller operation on the current image and this controller's broker sessions
+    /// under the metadata lock, commits its records, and keeps its session changes only once
+    /// they are committed. The operation is given the offset its first record will have.
+    fn controller_write<T>(
+        &self,
+        operation: impl FnOnce(
+            &MetadataImage,
+            &mut BrokerHeartbeatManager,
+            i64,
+        ) -> Result<ControllerResult<T>, ApiError>,
+    ) -> Result<T, ApiError> {
         let mut store = self.lock_metadata();
-        let broker_epoch = store.log_end_offset();
-        let endpoints = self.registration_endpoints();
-        let registration = RegisterBrokerRecord {
-            broker_id: self.node.node_id,
-            incarnation_id: self.incarnation_id,
-            broker_epoch,
-            endpoints,
-            features: Vec::new(),
-            rack: self.config.broker_rack.clone(),
-            fenced: true,
-            in_controlled_shutdown: false,
+        let image = store.image().clone();
+        let mut heartbeats = self.lock_heartbeats().clone();
+        let result = operation(&image, &mut heartbeats, store.log_end_offset())?;
+        self.commit_and_publish(&mut store, result.records)?;
+        *self.lock_heartbeats() = heartbeats;
+        Ok(result.response)
+    }
+
+    /// BrokerRegistration (Kafka's `ClusterControlManager.registerBroker`): the broker epoch.
+    pub fn register_broker(&self, request: &BrokerRegistrationRequest) -> Result<i64, ApiError> {
+        let now = runtime::now();
+        self.controller_write(|image, heartbeats, next_offset| {
+            cluster_control::register_broker(
+                image,
+                &self.cluster_id,
+                heartbeats,
+                request,
+                next_offset,
+                now,
+            )
+        })
+    }
+
+    /// BrokerHeartbeat (Kafka's `processBrokerHeartbeat`): the session touched, the broker
+    /// fenced, unfenced or moved into controlled shutdown as its request and state decide.
+    pub fn broker_heartbeat(
+        &self,
+        request: &BrokerHeartbeatRequest,
+    ) -> Result<HeartbeatReply, ApiError> {
+        let now = runtime::now();
+        self.controller_write(|image, heartbeats, next_offset| {
+            heartbeats.process_broker_heartbeat(image, &self.config, request, next_offset, now)
+        })
+    }
+
+    /// AlterPartition from a partition leader (Kafka's `ReplicationControlManager.alterPartition`):
+    /// its PartitionChangeRecords committed, the answer per partition. A commit that fails
+    /// answers the request's error for every partition.
+    pub fn alter_partition(&self, request: AlterPartitionRequest) -> AlterPartitionResponse {
+        let outcome = self.controller_write(|image, _, _| {
+            Ok(replication::alter_partition(image, &self.config, &request))
+        });
+        outcome.unwrap_or_else(|e| {
+            tracing::warn!(error = %e.message, "AlterPartition could not be committed");
+            AlterPartitionResponse::default().with_error_code(e.code())
+        })
+    }
+
+    /// This node's broker heartbeats this node's controller, as a combined node's broker
+    /// lifecycle manager does in Kafka: caught up with every committed record.
+    fn heartbeat_local_broker(&self) -> Result<(), ApiError> {
+        let incarnation = *self.local_incarnation.lock().expect("incarnation lock poisoned");
+        let image = self.metadata();
+        let Some(registration) = image
+            .brokers()
+            .get(&self.node.node_id)
+            .filter(|b| Some(b.registration.incarnation_id) == incarnation)
+        else {
+            return Ok(());
         };
-        let unfence = MetadataRecord::UnfenceBroker { id: self.node.node_id, epoch: broker_epoch };
-        self.commit_and_publish(
-            &mut store,
-            vec![MetadataRecord::RegisterBroker(registration), unfence],
-        )
+        let current_metadata_offset = self.lock_metadata().log_end_offset() - 1;
+        let request = BrokerHeartbeatRequest::default()
+            .with_broker_id(BrokerId(self.node.node_id))
+            .with_broker_epoch(registration.registration.broker_epoch)
+            .with_current_metadata_offset(current_metadata_offset);
+        self.broker_heartbeat(&request).map(|_| ())
+    }
+
+    /// The controller's periodic work, run at least every `broker.heartbeat.interval.ms`
+    /// (`tcp::maintenance_loop`, also in the simulator): fences the brokers whose session
+    /// expired, one commit each, leaders moving off them.
+    ///
+    /// This node's own broker heartbeats first, in the same call. Kafka's combined node keeps
+    /// its broker's session alive by heartbeating its controller every
+    /// `broker.heartbeat.interval.ms`; doing it right before the expiry check is that same
+    /// heartbeat on the same timer, so the local broker is never found stale while this process
+    /// runs, and goes through the same state machine as any other broker.
+    pub fn run_controller_maintenance(&self) {
+        if !self.is_controller() {
+            return;
+        }
+        if let Err(e) = self.heartbeat_local_broker() {
+            tracing::warn!(error = %e.message, "this node's broker could not heartbeat its controller");
+        }
+        let now = runtime::now();
+        // At most one fencing per registered broker: each sees the previous one's effect.
+        for _ in 0..self.metadata().brokers().len() {
+            let fenced = self.controller_write(|image, heartbeats, _| {
+                Ok(match heartbeats.maybe_fence_one_stale_broker(image, &self.config, now) {
+                    Some((id, records)) => ControllerResult { records, response: Some(id) },
+                    None => ControllerResult { records: Vec::new(), response: None },
+                })
+            });
+            match fenced {
+                Ok(Some(_)) => continue,
+                Ok(None) => break,
+                Err(e) => {
+                    tracing::warn!(error = %e.message, "could not fence a stale broker");
+                    break;
+                }
+            }
+        }
     }
 
     /// This node's advertised broker listeners as it registers them (the host as clients are
@@ -1145,6 +1383,7 @@ fn summarize(names: &[String]) -> String {
 mod tests {
     use super::*;
     use crate::clock::TokioClock;
+    use crate::metadata::PartitionRecord;
     use crate::storage::MemoryStorage;
 
     fn open_on(storage: &Arc<MemoryStorage>) -> Arc<Broker> {

@@ -229,6 +229,18 @@ pub struct BrokerConfig {
     /// auto-created topics).
     #[serde(rename = "default.replication.factor")]
     pub default_replication_factor: i32,
+    /// How long the controller waits for a broker's heartbeat before fencing it (Kafka's
+    /// `broker.session.timeout.ms`).
+    #[serde(rename = "broker.session.timeout.ms")]
+    pub broker_session_timeout_ms: i64,
+    /// How often a broker heartbeats the controller (`broker.heartbeat.interval.ms`); the
+    /// controller's session checks run at least this often.
+    #[serde(rename = "broker.heartbeat.interval.ms")]
+    pub broker_heartbeat_interval_ms: i64,
+    /// Whether a replica outside the ISR may be elected leader when no in-sync replica is
+    /// alive, at the cost of losing data (the broker default of the topic config).
+    #[serde(rename = "unclean.leader.election.enable")]
+    pub unclean_leader_election_enable: bool,
     /// Where the Prometheus metrics endpoint (`GET /metrics`) listens, under the property name
     /// of Strimzi's Prometheus metrics reporter: `http://:9404` (every interface) or
     /// `http://127.0.0.1:9404`. Unset: no endpoint.
@@ -305,6 +317,9 @@ impl Default for BrokerConfig {
             controller_listener_names: String::new(),
             inter_broker_listener_name_config: None,
             default_replication_factor: 1,
+            broker_session_timeout_ms: 9000,
+            broker_heartbeat_interval_ms: 2000,
+            unclean_leader_election_enable: false,
         }
     }
 }
@@ -770,6 +785,13 @@ impl BrokerConfig {
             return invalid(format!(
                 "default.replication.factor must be at least 1, got {}",
                 self.default_replication_factor
+            ));
+        }
+        if self.broker_heartbeat_interval_ms < 1 || self.broker_session_timeout_ms < 1 {
+            return invalid(format!(
+                "broker.heartbeat.interval.ms ({}) and broker.session.timeout.ms ({}) must be at \
+                 least 1",
+                self.broker_heartbeat_interval_ms, self.broker_session_timeout_ms
             ));
         }
         let roles = self.process_roles()?;

@@ -7,6 +7,7 @@ pub mod cli;
 pub mod client_codec;
 pub mod clock;
 pub mod config;
+pub mod controller;
 pub mod error;
 pub mod forwarding;
 #[cfg(any(test, feature = "fuzzing"))]

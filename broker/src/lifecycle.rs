@@ -12,11 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::broker_registration_request::Listener;
-use kafka_protocol::messages::{
-    AllocateProducerIdsRequest, BrokerHeartbeatRequest, BrokerId, BrokerRegistrationRequest,
-};
-use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::messages::{AllocateProducerIdsRequest, BrokerHeartbeatRequest, BrokerId};
 use tokio::sync::watch;
 
 use crate::broker::Broker;
@@ -150,8 +146,7 @@ async fn producer_id_loop(broker: Arc<Broker>, connector: Arc<dyn Connector>) {
 }
 
 async fn heartbeat_loop(broker: Arc<Broker>, connector: Arc<dyn Connector>) {
-    // HEARTBEAT-CONFIG: `broker.heartbeat.interval.ms` once the config has it.
-    let interval = Duration::from_millis(2_000);
+    let interval = Duration::from_millis(broker.config.broker_heartbeat_interval_ms.max(1) as u64);
     let client_id = format!("broker-{}-lifecycle", broker.node.node_id);
     let mut clients: Vec<NodeClient> = broker
         .quorum_addresses()
@@ -198,24 +193,7 @@ fn error_name(code: i16) -> String {
 
 /// BrokerRegistration: this broker's listeners, rack and incarnation; the epoch it is given.
 async fn register(broker: &Broker, client: &mut NodeClient) -> Answer<()> {
-    let listeners = broker
-        .registration_endpoints()
-        .into_iter()
-        .map(|e| {
-            Listener::default()
-                .with_name(StrBytes::from_string(e.name))
-                .with_host(StrBytes::from_string(e.host))
-                .with_port(e.port)
-                .with_security_protocol(e.security_protocol)
-        })
-        .collect();
-    let request = BrokerRegistrationRequest::default()
-        .with_broker_id(BrokerId(broker.node.node_id))
-        .with_cluster_id(StrBytes::from_string(broker.cluster_id.clone()))
-        .with_incarnation_id(broker.incarnation_id)
-        .with_listeners(listeners)
-        .with_rack(broker.config.broker_rack.clone().map(StrBytes::from_string))
-        .with_previous_broker_epoch(-1);
+    let request = broker.registration_request();
     let (_, response) = client.call(&request).await.map_err(|e| e.to_string())?;
     if response.error_code != 0 {
         let hint = if response.error_code == ResponseError::InconsistentClusterId.code() {

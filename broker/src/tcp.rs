@@ -254,9 +254,11 @@ pub async fn maintenance_loop(broker: Arc<Broker>) {
     let mut checkpoints = every(broker.config.log_flush_offset_checkpoint_interval_ms);
     let max_lag_ms = broker.config.replica_lag_time_max_ms;
     let mut isr_expiration = every(max_lag_ms / 2);
+    // Broker sessions are checked at least as often as brokers heartbeat.
+    let mut controller = every(broker.config.broker_heartbeat_interval_ms);
     loop {
         // `biased`: an unbiased select draws from tokio's unseeded thread-local RNG, which
-        // would make simulated runs diverge; both timers are periodic, so neither starves.
+        // would make simulated runs diverge; every timer is periodic, so none starves.
         tokio::select! {
             biased;
             _ = logs.tick() => broker.run_log_maintenance(),
@@ -265,6 +267,7 @@ pub async fn maintenance_loop(broker: Arc<Broker>) {
             _ = isr_expiration.tick() => {
                 broker.replica_manager().maybe_shrink_isr(broker.clock.now_ms(), max_lag_ms);
             }
+            _ = controller.tick() => broker.run_controller_maintenance(),
         }
     }
 }

@@ -4,9 +4,10 @@
 //! [`AppendPolicy`].
 //!
 //! Configs fall in three groups: applied here (retention, segments, flushing, indexing,
-//! `max.message.bytes`, compression, timestamps, `min.insync.replicas`); accepted and stored
+//! `max.message.bytes`, compression, timestamps, `min.insync.replicas`, the controller's
+//! `unclean.leader.election.enable`); accepted and stored
 //! because they have no effect on one node without compaction or tiered storage (throttled
-//! replicas, `unclean.leader.election.enable`, compaction lags, `preallocate`, …); and refused
+//! replicas, compaction lags, `preallocate`, …); and refused
 //! with INVALID_CONFIG at values that need a feature this broker lacks (`cleanup.policy`
 //! containing `compact`, `remote.storage.enable=true`). Names Kafka does not define, or
 //! removed in 4.0 (`message.format.version`, `message.timestamp.difference.max.ms`), are
@@ -579,8 +580,13 @@ const DEFS: &[Def] = &[
         config_type: ConfigType::Boolean,
         default: "false",
         validator: Validator::Any,
-        synonyms: &[synonym("unclean.leader.election.enable", "false")],
-        support: Support::Stored,
+        synonyms: &[Synonym {
+            name: "unclean.leader.election.enable",
+            unit_ms: 1,
+            default: Some("false"),
+            configured: |c| changed(c.unclean_leader_election_enable, false),
+        }],
+        support: Support::Applied,
         internal: false,
         documentation: "Whether a replica outside the ISR may become leader, losing data.",
     },
@@ -931,6 +937,15 @@ pub fn append_policy(config: &BrokerConfig, overrides: &BTreeMap<String, String>
         timestamp_before_max_ms: get("message.timestamp.before.max.ms"),
         timestamp_after_max_ms: get("message.timestamp.after.max.ms"),
     }
+}
+
+/// `unclean.leader.election.enable` of a topic: whether the controller may elect a live replica
+/// outside the ISR when no in-sync replica is alive.
+pub fn unclean_leader_election_enable(
+    config: &BrokerConfig,
+    overrides: &BTreeMap<String, String>,
+) -> bool {
+    effective(config, overrides, "unclean.leader.election.enable") == "true"
 }
 
 /// `min.insync.replicas` of a topic: acks=all needs this many in-sync replicas.

@@ -35,7 +35,6 @@ pub const NO_EFFECT: &[(&str, &str)] = &[
     ("replica.socket.timeout.ms", SINGLE_NODE),
     ("replica.socket.receive.buffer.bytes", SINGLE_NODE),
     ("replica.high.watermark.checkpoint.interval.ms", SINGLE_NODE),
-    ("unclean.leader.election.enable", SINGLE_NODE),
     ("auto.leader.rebalance.enable", SINGLE_NODE),
     ("leader.imbalance.check.interval.seconds", SINGLE_NODE),
     ("leader.imbalance.per.broker.percentage", SINGLE_NODE),

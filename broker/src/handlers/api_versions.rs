@@ -50,6 +50,11 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     // The controller's APIs (a broker-only node answers NOT_CONTROLLER).
     (ApiKey::Envelope, 0, 0),
     (ApiKey::AllocateProducerIds, 0, 0),
+    // The controller APIs a combined node answers (a broker-only node: NOT_CONTROLLER).
+    // AlterPartition v0–v1 (topics by name) were removed in Kafka 4.0 (KIP-896).
+    (ApiKey::AlterPartition, 2, 3),
+    (ApiKey::BrokerRegistration, 0, 4),
+    (ApiKey::BrokerHeartbeat, 0, 1),
 ];
 
 /// Whether `version` of `api_key` is implemented.

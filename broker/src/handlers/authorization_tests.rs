@@ -419,3 +419,55 @@ async fn scram_credential_apis_need_describe_or_alter_on_the_cluster() {
     assert_eq!(denials.get(&(AclOperation::Alter, ResourceType::Cluster)), Some(&1));
     assert_eq!(denials.get(&(AclOperation::Describe, ResourceType::Cluster)), Some(&1));
 }
+
+/// The controller APIs need ClusterAction on the Cluster, as Kafka's `ControllerApis`; a node
+/// whose process.roles lacks `controller` answers NOT_CONTROLLER (to an authorized caller).
+#[tokio::test]
+async fn controller_apis_need_cluster_action_and_the_controller_role() {
+    let broker = broker();
+    let registration = || {
+        RequestKind::BrokerRegistration(
+            BrokerRegistrationRequest::default()
+                .with_broker_id(BrokerId(2))
+                .with_cluster_id(s(&broker.cluster_id)),
+        )
+    };
+    let heartbeat = || RequestKind::BrokerHeartbeat(BrokerHeartbeatRequest::default());
+    let alter = || RequestKind::AlterPartition(AlterPartitionRequest::default());
+    let codes = |response: ResponseKind| match response {
+        ResponseKind::BrokerRegistration(r) => r.error_code,
+        ResponseKind::BrokerHeartbeat(r) => r.error_code,
+        ResponseKind::AlterPartition(r) => r.error_code,
+        other => panic!("{other:?}"),
+    };
+    let denied = ResponseError::ClusterAuthorizationFailed.code();
+    for (api, request) in [
+        (ApiKey::BrokerRegistration, registration()),
+        (ApiKey::BrokerHeartbeat, heartbeat()),
+        (ApiKey::AlterPartition, alter()),
+    ] {
+        assert_eq!(codes(call(&broker, &ctx("alice", api, 2), request).await), denied, "{api:?}");
+    }
+    // The super user passes authorization, then fails on the unknown broker epoch.
+    let stale = ResponseError::StaleBrokerEpoch.code();
+    let response = call(&broker, &ctx("admin", ApiKey::BrokerHeartbeat, 1), heartbeat()).await;
+    assert_eq!(codes(response), stale);
+
+    let config = BrokerConfig {
+        process_roles: Some("broker".into()),
+        controller_quorum_bootstrap_servers: "localhost:9093".into(),
+        controller_listener_names: "CONTROLLER".into(),
+        listener_security_protocol_map: Some("PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT".into()),
+        ..BrokerConfig::default()
+    };
+    let broker_only = open_broker(config, Arc::new(MemoryStorage::new()));
+    let not_controller = ResponseError::NotController.code();
+    for (api, request) in [
+        (ApiKey::BrokerRegistration, registration()),
+        (ApiKey::BrokerHeartbeat, heartbeat()),
+        (ApiKey::AlterPartition, alter()),
+    ] {
+        let response = call(&broker_only, &ctx("admin", api, 2), request).await;
+        assert_eq!(codes(response), not_controller, "{api:?}");
+    }
+}

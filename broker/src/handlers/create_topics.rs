@@ -61,7 +61,9 @@ pub fn handle(
                     result
                         .with_topic_id(image.topic_id)
                         .with_num_partitions(image.partitions.len() as i32)
-                        .with_replication_factor(1)
+                        .with_replication_factor(
+                            image.partitions.get(&0).map_or(-1, |p| p.replicas.len() as i16),
+                        )
                         .with_configs((version >= 5).then_some(configs))
                 }
                 Err(e) => {
@@ -84,32 +86,38 @@ fn create_topic(
     validate_only: bool,
 ) -> Result<crate::metadata::TopicImage, ApiError> {
     let name = topic.name.0.as_str();
-    let mut partitions = if topic.num_partitions == -1 {
+    let partitions = if topic.num_partitions == -1 {
         broker.config.num_partitions
     } else {
         topic.num_partitions
     };
+    let mut configs = BTreeMap::new();
+    for config in &topic.configs {
+        let Some(value) = &config.value else { continue };
+        configs.insert(config.name.to_string(), value.to_string());
+    }
     if !topic.assignments.is_empty() {
-        if topic.num_partitions != -1 || topic.replication_factor != -1 {
+        // Kafka's messages, replication factor first.
+        if topic.replication_factor != -1 {
             return Err(ApiError::new(
                 ResponseError::InvalidRequest,
-                "give either replica assignments or num_partitions/replication_factor, not both",
+                "A manual partition assignment was specified, but replication factor was not \
+                 set to -1.",
             ));
         }
-        for assignment in &topic.assignments {
-            if assignment.broker_ids.iter().any(|b| b.0 != broker.node.node_id)
-                || assignment.broker_ids.len() != 1
-            {
-                return Err(ApiError::new(
-                    ResponseError::InvalidReplicaAssignment,
-                    format!(
-                        "partition {} must be assigned to broker {} alone",
-                        assignment.partition_index, broker.node.node_id
-                    ),
-                ));
-            }
+        if topic.num_partitions != -1 {
+            return Err(ApiError::new(
+                ResponseError::InvalidRequest,
+                "A manual partition assignment was specified, but numPartitions was not set to \
+                 -1.",
+            ));
         }
-        partitions = topic.assignments.len() as i32;
+        let assignments = topic
+            .assignments
+            .iter()
+            .map(|a| (a.partition_index, a.broker_ids.iter().map(|b| b.0).collect()))
+            .collect();
+        return broker.create_topic_assigned(name, assignments, configs, validate_only);
     }
     let replication_factor = match topic.replication_factor {
         -1 => broker.config.default_replication_factor,
@@ -121,22 +129,5 @@ fn create_topic(
         }
         factor => i32::from(factor),
     };
-    // Kafka's placer counts every registered broker, fenced or not.
-    let registered_brokers = broker.metadata().brokers().len() as i32;
-    if replication_factor > registered_brokers {
-        return Err(ApiError::new(
-            ResponseError::InvalidReplicationFactor,
-            format!(
-                "Unable to replicate the partition {replication_factor} time(s): The target \
-                 replication factor of {replication_factor} cannot be reached because only \
-                 {registered_brokers} broker(s) are registered."
-            ),
-        ));
-    }
-    let mut configs = BTreeMap::new();
-    for config in &topic.configs {
-        let Some(value) = &config.value else { continue };
-        configs.insert(config.name.to_string(), value.to_string());
-    }
-    broker.create_topic(name, partitions, configs, validate_only)
+    broker.create_topic_replicated(name, partitions, replication_factor, configs, validate_only)
 }

@@ -4,8 +4,11 @@
 mod allocate_producer_ids;
 mod alter_client_quotas;
 mod alter_configs;
+mod alter_partition;
 mod alter_user_scram_credentials;
 pub mod api_versions;
+mod broker_heartbeat;
+mod broker_registration;
 mod create_acls;
 mod create_partitions;
 mod create_topics;
@@ -175,12 +178,42 @@ pub async fn handle(
             ResponseKind::DescribeAcls(describe_acls::handle(broker, ctx, r))
         }
         RequestKind::DeleteAcls(r) => ResponseKind::DeleteAcls(delete_acls::handle(broker, ctx, r)),
+        RequestKind::BrokerRegistration(r) => {
+            ResponseKind::BrokerRegistration(broker_registration::handle(broker, ctx, r))
+        }
+        RequestKind::BrokerHeartbeat(r) => {
+            ResponseKind::BrokerHeartbeat(broker_heartbeat::handle(broker, ctx, r))
+        }
+        RequestKind::AlterPartition(r) => {
+            ResponseKind::AlterPartition(alter_partition::handle(broker, ctx, r))
+        }
         other => {
             // Unreachable while api_versions::SUPPORTED lists only the APIs above.
             return Err(FrameError::Invalid(format!("no handler for {other:?}")));
         }
     };
     Ok(Some(response))
+}
+
+/// The controller APIs' common checks: ClusterAction on the Cluster
+/// (CLUSTER_AUTHORIZATION_FAILED), then this node's controller role (NOT_CONTROLLER).
+fn check_controller_request(
+    broker: &Broker,
+    ctx: &RequestContext,
+) -> Result<(), crate::error::ApiError> {
+    use kafka_protocol::error::ResponseError;
+    broker.authorize_cluster_operation(ctx, crate::authorizer::AclOperation::ClusterAction)?;
+    if !broker.is_controller() {
+        return Err(crate::error::ApiError::new(
+            ResponseError::NotController,
+            format!(
+                "node {} has process.roles without `controller`; send {:?} to the active \
+                 controller",
+                broker.node.node_id, ctx.api_key
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Wire string from a Rust string.

@@ -400,6 +400,51 @@ fn request(broker: &Broker, api: ApiKey, v: i16) -> RequestKind {
                 .with_broker_id(kafka_protocol::messages::BrokerId(1))
                 .with_broker_epoch(-1),
         ),
+        ApiKey::BrokerRegistration => RequestKind::BrokerRegistration(
+            BrokerRegistrationRequest::default()
+                .with_broker_id(BrokerId(2))
+                .with_cluster_id(s(&broker.cluster_id))
+                .with_incarnation_id(uuid::Uuid::from_u128(100 + v as u128))
+                .with_listeners(vec![broker_registration_request::Listener::default()
+                    .with_name(s("PLAINTEXT"))
+                    .with_host(s("localhost"))
+                    .with_port(19092)])
+                .with_features(vec![broker_registration_request::Feature::default()
+                    .with_name(s("metadata.version"))
+                    .with_min_supported_version(7)
+                    .with_max_supported_version(27)]),
+        ),
+        ApiKey::BrokerHeartbeat => RequestKind::BrokerHeartbeat(
+            BrokerHeartbeatRequest::default()
+                .with_broker_id(BrokerId(1))
+                .with_broker_epoch(broker.metadata().brokers()[&1].registration.broker_epoch)
+                .with_current_metadata_offset(i64::MAX),
+        ),
+        ApiKey::AlterPartition => {
+            let p = broker.metadata().topic("t").unwrap().partitions[&0].clone();
+            let epoch = broker.metadata().brokers()[&1].registration.broker_epoch;
+            let partition = alter_partition_request::PartitionData::default()
+                .with_partition_index(0)
+                .with_leader_epoch(p.leader_epoch)
+                .with_partition_epoch(p.partition_epoch);
+            let partition = if v < 3 {
+                partition.with_new_isr(vec![BrokerId(1)])
+            } else {
+                partition.with_new_isr_with_epochs(vec![
+                    alter_partition_request::BrokerState::default()
+                        .with_broker_id(BrokerId(1))
+                        .with_broker_epoch(epoch),
+                ])
+            };
+            RequestKind::AlterPartition(
+                AlterPartitionRequest::default()
+                    .with_broker_id(BrokerId(1))
+                    .with_broker_epoch(epoch)
+                    .with_topics(vec![alter_partition_request::TopicData::default()
+                        .with_topic_id(topic_id)
+                        .with_partitions(vec![partition])]),
+            )
+        }
         other => panic!("no representative request for {other:?}"),
     }
 }
@@ -534,6 +579,18 @@ fn check(response: &ResponseKind, api: ApiKey, v: i16) {
         ResponseKind::DeleteAcls(r) => {
             let codes = (r.filter_results[0].error_code, r.filter_results[1].error_code);
             assert_eq!(codes, (0, 42), "DeleteAcls v{v}");
+        }
+        ResponseKind::BrokerRegistration(r) => {
+            assert_eq!(r.error_code, 0, "BrokerRegistration v{v}");
+            assert!(r.broker_epoch > 0, "BrokerRegistration v{v}");
+        }
+        ResponseKind::BrokerHeartbeat(r) => {
+            assert_eq!((r.error_code, r.is_caught_up, r.is_fenced), (0, true, false), "v{v}");
+        }
+        ResponseKind::AlterPartition(r) => {
+            assert_eq!(r.error_code, 0, "AlterPartition v{v}");
+            let p = &r.topics[0].partitions[0];
+            assert_eq!((p.error_code, p.leader_id.0, p.isr.len()), (0, 1, 1), "v{v}");
         }
         ResponseKind::InitProducerId(r) => {
             assert_eq!(r.error_code, 0, "InitProducerId v{v}");
@@ -1296,7 +1353,7 @@ async fn over_quota_responses_carry_throttle_time_and_mute() {
 
 /// CreateTopics' replication factor as Kafka's controller checks it: -1 takes
 /// `default.replication.factor`, 0 is invalid, and more replicas than registered brokers are
-/// refused with the placer's message.
+/// refused with the placer's message, auto-created topics too.
 #[tokio::test]
 async fn replication_factors_are_checked_against_the_registered_brokers() {
     let create = |broker: &Broker, name: &str, replication_factor: i16| {
@@ -1332,6 +1389,10 @@ async fn replication_factors_are_checked_against_the_registered_brokers() {
     let (code, message) = create(&broker, "default", -1);
     assert_eq!(code, kafka_protocol::ResponseError::InvalidReplicationFactor.code());
     assert!(message.unwrap().contains("replication factor of 3 cannot be reached"));
+    // Auto-creation goes through the same check (`Broker::create_topic`).
+    let err = broker.create_topic("auto", 1, Default::default(), false).unwrap_err();
+    assert_eq!(err.error, kafka_protocol::ResponseError::InvalidReplicationFactor);
+    assert!(broker.metadata().topic("auto").is_none());
 }
 
 /// A follower's Fetch on the leader (ReplicaState, v15+): it reads past the high watermark,

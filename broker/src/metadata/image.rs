@@ -50,7 +50,7 @@ impl PartitionImage {
 
     /// Applies a PartitionChangeRecord as Kafka's `PartitionRegistration.merge` does: a new
     /// leader bumps the leader epoch, and every change bumps the partition epoch.
-    fn merge(&mut self, c: &PartitionChangeRecord) {
+    pub(crate) fn merge(&mut self, c: &PartitionChangeRecord) {
         if let Some(isr) = &c.isr {
             self.isr = isr.clone();
         }

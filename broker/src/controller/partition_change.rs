@@ -1,0 +1,238 @@
+//! One partition's change, after Kafka's `PartitionChangeBuilder` (without eligible leader
+//! replicas, KIP-966, and without reassignments): from a target ISR and who may lead, the
+//! PartitionChangeRecord that elects a leader and sets the ISR — or nothing when nothing
+//! changes.
+//!
+//! The election keeps the current leader while it is in the target ISR and acceptable;
+//! otherwise the first replica (in replica order) that is in the target ISR and acceptable
+//! leads; with an unclean election and no such replica, the first acceptable replica leads
+//! alone in the ISR, its recovery state RECOVERING; with none, the partition has no leader
+//! (offline). The ISR never becomes empty: a target ISR without members leaves it as it was,
+//! so the last member stays recorded in it, as Kafka does without ELR.
+
+use uuid::Uuid;
+
+use crate::metadata::{PartitionChangeRecord, PartitionImage, NO_LEADER, NO_LEADER_CHANGE};
+
+/// `LeaderRecoveryState.RECOVERED`.
+pub const RECOVERED: i8 = 0;
+/// `LeaderRecoveryState.RECOVERING`: a leader chosen by unclean election has not yet told the
+/// controller (AlterPartition) that it recovered.
+pub const RECOVERING: i8 = 1;
+
+/// How a leader may be chosen (Kafka's `PartitionChangeBuilder.Election`; PREFERRED is the
+/// leader-rebalance election, not done here).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Election {
+    /// Only replicas in the ISR.
+    Online,
+    /// A live replica outside the ISR when no ISR member can lead
+    /// (`unclean.leader.election.enable`).
+    Unclean,
+}
+
+/// Builds the change of one partition.
+pub struct PartitionChangeBuilder<'a> {
+    partition: &'a PartitionImage,
+    topic_id: Uuid,
+    partition_id: i32,
+    is_acceptable_leader: &'a dyn Fn(i32) -> bool,
+    election: Election,
+    target_isr: Vec<i32>,
+    target_leader_recovery_state: i8,
+}
+
+impl<'a> PartitionChangeBuilder<'a> {
+    /// A builder that changes nothing yet; `is_acceptable_leader` says which brokers may lead
+    /// (alive: unfenced and not shutting down, with the caller's exceptions).
+    pub fn new(
+        partition: &'a PartitionImage,
+        topic_id: Uuid,
+        partition_id: i32,
+        is_acceptable_leader: &'a dyn Fn(i32) -> bool,
+    ) -> Self {
+        Self {
+            partition,
+            topic_id,
+            partition_id,
+            is_acceptable_leader,
+            election: Election::Online,
+            target_isr: partition.isr.clone(),
+            target_leader_recovery_state: partition.leader_recovery_state,
+        }
+    }
+
+    /// The election to run.
+    pub fn election(mut self, election: Election) -> Self {
+        self.election = election;
+        self
+    }
+
+    /// The ISR wanted.
+    pub fn target_isr(mut self, isr: Vec<i32>) -> Self {
+        self.target_isr = isr;
+        self
+    }
+
+    /// The leader recovery state wanted (AlterPartition's).
+    pub fn target_leader_recovery_state(mut self, state: i8) -> Self {
+        self.target_leader_recovery_state = state;
+        self
+    }
+
+    fn is_valid_new_leader(&self, replica: i32) -> bool {
+        self.target_isr.contains(&replica) && (self.is_acceptable_leader)(replica)
+    }
+
+    /// `(leader, unclean)` as Kafka's `electAnyLeader`.
+    fn elect_leader(&self) -> (i32, bool) {
+        if self.is_valid_new_leader(self.partition.leader) {
+            return (self.partition.leader, false);
+        }
+        let replicas = &self.partition.replicas;
+        if let Some(leader) = replicas.iter().copied().find(|r| self.is_valid_new_leader(*r)) {
+            return (leader, false);
+        }
+        if self.election == Election::Unclean {
+            if let Some(leader) = replicas.iter().copied().find(|r| (self.is_acceptable_leader)(*r))
+            {
+                return (leader, true);
+            }
+        }
+        (NO_LEADER, false)
+    }
+
+    /// The record, or `None` when the partition would not change.
+    pub fn build(self) -> Option<PartitionChangeRecord> {
+        let mut record = PartitionChangeRecord::new(self.topic_id, self.partition_id);
+        let (leader, unclean) = self.elect_leader();
+        if leader != self.partition.leader {
+            record.leader = leader;
+            if unclean {
+                // The new leader may lack committed records: it is the ISR alone, and recovers.
+                tracing::info!(
+                    topic_id = %self.topic_id,
+                    partition = self.partition_id,
+                    leader,
+                    "setting a new leader using an unclean election"
+                );
+                record.isr = Some(vec![leader]);
+                if self.partition.leader_recovery_state != RECOVERING {
+                    record.leader_recovery_state = RECOVERING;
+                }
+            }
+        }
+        // Without ELR the ISR is never emptied: its last member stays, leaderless.
+        if record.isr.is_none()
+            && !self.target_isr.is_empty()
+            && self.target_isr != self.partition.isr
+        {
+            record.isr = Some(self.target_isr.clone());
+        }
+        if record.leader_recovery_state == -1
+            && self.target_leader_recovery_state != self.partition.leader_recovery_state
+        {
+            record.leader_recovery_state = self.target_leader_recovery_state;
+        }
+        let no_op = record.leader == NO_LEADER_CHANGE
+            && record.isr.is_none()
+            && record.leader_recovery_state == -1;
+        (!no_op).then_some(record)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn partition(replicas: &[i32], isr: &[i32], leader: i32) -> PartitionImage {
+        PartitionImage {
+            replicas: replicas.to_vec(),
+            isr: isr.to_vec(),
+            removing_replicas: Vec::new(),
+            adding_replicas: Vec::new(),
+            leader,
+            leader_recovery_state: RECOVERED,
+            leader_epoch: 4,
+            partition_epoch: 9,
+        }
+    }
+
+    fn without(isr: &[i32], broker: i32) -> Vec<i32> {
+        isr.iter().copied().filter(|r| *r != broker).collect()
+    }
+
+    /// Broker 1 is fenced: it leaves the ISR and the first live ISR member in replica order
+    /// leads.
+    #[test]
+    fn a_fenced_leader_hands_over_to_the_next_in_sync_replica() {
+        let p = partition(&[1, 3, 2], &[1, 2, 3], 1);
+        let alive = |r: i32| r != 1;
+        let record = PartitionChangeBuilder::new(&p, Uuid::nil(), 0, &alive)
+            .target_isr(without(&p.isr, 1))
+            .build()
+            .unwrap();
+        assert_eq!(record.leader, 3, "replica order, not ISR order");
+        assert_eq!(record.isr, Some(vec![2, 3]));
+        assert_eq!(record.leader_recovery_state, -1);
+    }
+
+    /// A follower leaves the ISR: the leader stays (no leader epoch bump).
+    #[test]
+    fn a_fenced_follower_only_shrinks_the_isr() {
+        let p = partition(&[1, 2, 3], &[1, 2, 3], 1);
+        let alive = |r: i32| r != 2;
+        let record = PartitionChangeBuilder::new(&p, Uuid::nil(), 0, &alive)
+            .target_isr(without(&p.isr, 2))
+            .build()
+            .unwrap();
+        assert_eq!((record.leader, record.isr), (NO_LEADER_CHANGE, Some(vec![1, 3])));
+    }
+
+    /// The last ISR member fenced: the ISR keeps it and the partition goes offline; a later
+    /// unfencing of that member (acceptable again) makes it leader with the ISR unchanged.
+    #[test]
+    fn the_last_isr_member_stays_in_the_isr_of_an_offline_partition() {
+        let p = partition(&[1, 2], &[2], 2);
+        let alive = |r: i32| r != 2;
+        let record = PartitionChangeBuilder::new(&p, Uuid::nil(), 0, &alive)
+            .target_isr(without(&p.isr, 2))
+            .build()
+            .unwrap();
+        assert_eq!((record.leader, record.isr), (NO_LEADER, None), "1 is alive but not in sync");
+
+        let offline = partition(&[1, 2], &[2], NO_LEADER);
+        let back = |r: i32| r == 2 || r == 1;
+        let record = PartitionChangeBuilder::new(&offline, Uuid::nil(), 0, &back).build().unwrap();
+        assert_eq!((record.leader, record.isr), (2, None));
+        let nobody = |_: i32| false;
+        assert!(PartitionChangeBuilder::new(&offline, Uuid::nil(), 0, &nobody).build().is_none());
+    }
+
+    /// unclean.leader.election.enable: a live out-of-sync replica leads alone, RECOVERING.
+    #[test]
+    fn an_unclean_election_picks_a_live_replica_outside_the_isr() {
+        let p = partition(&[1, 2, 3], &[2], 2);
+        let alive = |r: i32| r == 3;
+        let record = PartitionChangeBuilder::new(&p, Uuid::nil(), 0, &alive)
+            .election(Election::Unclean)
+            .target_isr(Vec::new())
+            .build()
+            .unwrap();
+        assert_eq!(record.leader, 3);
+        assert_eq!(record.isr, Some(vec![3]));
+        assert_eq!(record.leader_recovery_state, RECOVERING);
+    }
+
+    #[test]
+    fn nothing_to_change_is_no_record() {
+        let p = partition(&[1, 2], &[1, 2], 1);
+        let alive = |_: i32| true;
+        assert!(PartitionChangeBuilder::new(&p, Uuid::nil(), 0, &alive).build().is_none());
+        let record = PartitionChangeBuilder::new(&p, Uuid::nil(), 0, &alive)
+            .target_isr(vec![1])
+            .build()
+            .unwrap();
+        assert_eq!((record.leader, record.isr), (NO_LEADER_CHANGE, Some(vec![1])));
+    }
+}
