@@ -111,7 +111,11 @@ fn a_broker_only_node_registers_follows_the_metadata_and_is_fenced_when_it_stops
 
     // Idempotent producers on node 2 get ids from a block the controller reserved for it
     // (AllocateProducerIds), never one of node 1's.
-    let init = || InitProducerIdRequest::default().with_transaction_timeout_ms(60_000);
+    let init = || {
+        InitProducerIdRequest::default()
+            .with_transactional_id(None)
+            .with_transaction_timeout_ms(60_000)
+    };
     let mut on_node2 = -1;
     eventually(within, "node 2 hands out a producer id", || {
         let response = call(node2.port, 4, &init());

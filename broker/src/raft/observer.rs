@@ -84,7 +84,7 @@ async fn fetch_once(broker: &Arc<Broker>, client: &mut NodeClient) -> Result<(),
     let node_id = BrokerId(broker.node.node_id);
     let request = FetchRequest::default()
         .with_cluster_id(Some(StrBytes::from_string(broker.cluster_id.clone())))
-        .with_replica_id(node_id)
+        // v15+ (every Kafka 4 node): the fetcher names itself in ReplicaState only.
         .with_replica_state(ReplicaState::default().with_replica_id(node_id).with_replica_epoch(-1))
         .with_max_wait_ms(FETCH_MAX_WAIT_MS)
         .with_min_bytes(1)
