@@ -446,6 +446,16 @@ impl Broker {
         self.outbound.get().cloned()
     }
 
+    /// This node's broker epoch: its registration's, as the controller gave it (a broker-only
+    /// node learns it from its BrokerRegistration response, a combined node from its image).
+    pub fn local_broker_epoch(&self) -> Option<i64> {
+        if !self.is_controller() {
+            return self.lifecycle.broker_epoch();
+        }
+        let image = self.metadata();
+        image.brokers().get(&self.node.node_id).map(|b| b.registration.broker_epoch)
+    }
+
     /// Records the quorum leader a fetch response named.
     pub(crate) fn learn_quorum_leader(&self, leader_id: i32) {
         self.quorum_leader.store(leader_id, Ordering::Relaxed);

@@ -8,6 +8,7 @@ pub mod client_codec;
 pub mod clock;
 pub mod config;
 pub mod controller;
+pub mod controller_channel;
 pub mod error;
 pub mod forwarding;
 #[cfg(any(test, feature = "fuzzing"))]

@@ -244,6 +244,15 @@ async fn serve_tcp(
 /// (`ReplicaManager::maybe_shrink_isr`) every half `replica.lag.time.max.ms`, as Kafka
 /// schedules it.
 pub async fn maintenance_loop(broker: Arc<Broker>) {
+    // The leaders' ISR changes go to the controller beside the timers (one task for both, so
+    // the binary and the simulator start them alike).
+    tokio::join!(
+        timers(broker.clone()),
+        crate::controller_channel::run_alter_partition_sender(broker)
+    );
+}
+
+async fn timers(broker: Arc<Broker>) {
     let every = |ms: i64| {
         let mut interval = runtime::interval(Duration::from_millis(ms.max(10) as u64));
         interval.set_missed_tick_behavior(MissedTickBehavior::Delay);

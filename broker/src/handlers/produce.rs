@@ -446,4 +446,27 @@ mod tests {
             ([node, FOLLOWER].into(), 1, None)
         );
     }
+
+    /// The whole shrink on a combined node: a follower that stops fetching is proposed out of
+    /// the ISR after `replica.lag.time.max.ms`, the sender (`controller_channel`) hands the
+    /// AlterPartition to this node's controller, which commits it, and the waiting acks=all
+    /// produce completes with the ISR that is left.
+    #[tokio::test(start_paused = true)]
+    async fn a_silent_follower_is_shrunk_out_of_the_isr_through_the_controller() {
+        let broker = replicated(true, 1);
+        crate::runtime::spawn(crate::controller_channel::run_alter_partition_sender(
+            broker.clone(),
+        ));
+        let pending = produce(&broker, -1, 60_000);
+        settle().await;
+        assert!(!pending.is_finished(), "follower 2 is in the ISR and has not fetched");
+        let max_lag_ms = broker.config.replica_lag_time_max_ms;
+        crate::runtime::sleep(Duration::from_millis(max_lag_ms as u64 + 1)).await;
+        broker.replica_manager().maybe_shrink_isr(broker.clock.now_ms(), max_lag_ms);
+        let answered = pending.await.unwrap();
+        assert_eq!((answered.error_code, answered.base_offset), (0, 0));
+        let image = broker.metadata();
+        let committed = &image.topic("r").unwrap().partitions[&0];
+        assert_eq!((committed.isr.clone(), committed.partition_epoch), (vec![1], 1));
+    }
 }

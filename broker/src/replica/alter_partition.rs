@@ -74,6 +74,9 @@ struct Queue {
 #[derive(Debug, Default)]
 pub struct AlterPartitionManager {
     queue: Mutex<Queue>,
+    /// Woken when a proposal is queued or a request is answered: the sender
+    /// (`controller_channel`) has something to send.
+    ready: tokio::sync::Notify,
 }
 
 impl AlterPartitionManager {
@@ -95,7 +98,14 @@ impl AlterPartitionManager {
             return false;
         }
         queue.unsent.insert(key, item);
+        drop(queue);
+        self.ready.notify_one();
         true
+    }
+
+    /// Resolves when there may be a request to send (a proposal queued since the last call).
+    pub async fn ready(&self) {
+        self.ready.notified().await
     }
 
     /// The proposals queued, in (topic, partition) order (sent ones included until answered).

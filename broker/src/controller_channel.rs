@@ -1,0 +1,70 @@
+//! A node's requests to the controller that are not a client's, after Kafka's
+//! `NodeToControllerChannelManager`: for now the leaders' ISR changes (AlterPartition, queued by
+//! `replica::alter_partition::AlterPartitionManager`). On a node with the controller role the
+//! request goes to this node's own controller in-process; on a broker-only node over the
+//! network to the quorum's controller. Either way the answer goes back to the queue, which
+//! hands each partition its committed ISR or error.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kafka_protocol::messages::{AlterPartitionRequest, AlterPartitionResponse};
+
+use crate::broker::Broker;
+use crate::network::NodeClient;
+
+/// Pause before sending again after a failure (Kafka's AlterPartition retry backoff is
+/// `retry.backoff.ms`, 100 ms by default).
+const RETRY_BACKOFF: Duration = Duration::from_millis(100);
+
+/// Sends the leaders' AlterPartition requests for as long as the broker runs.
+pub async fn run_alter_partition_sender(broker: Arc<Broker>) {
+    let manager = broker.replica_manager().alter_partition_manager();
+    let mut remote: Option<NodeClient> = None;
+    loop {
+        let Some(broker_epoch) = broker.local_broker_epoch() else {
+            // Not registered yet: nothing a controller would accept.
+            crate::runtime::sleep(RETRY_BACKOFF).await;
+            continue;
+        };
+        let Some(request) = manager.take_pending_request(broker.node.node_id, broker_epoch) else {
+            manager.ready().await;
+            continue;
+        };
+        let answered = if broker.is_controller() {
+            Some(broker.alter_partition(request))
+        } else {
+            send_remote(&broker, &mut remote, &request).await
+        };
+        let retry = match answered {
+            Some(response) => manager.handle_response(&response).is_some(),
+            None => {
+                manager.request_failed();
+                true
+            }
+        };
+        if retry {
+            crate::runtime::sleep(RETRY_BACKOFF).await;
+        }
+    }
+}
+
+async fn send_remote(
+    broker: &Broker,
+    client: &mut Option<NodeClient>,
+    request: &AlterPartitionRequest,
+) -> Option<AlterPartitionResponse> {
+    let connector = broker.outbound_connector()?;
+    let client = client.get_or_insert_with(|| {
+        let (host, port) = broker.quorum_addresses().remove(0);
+        let client_id = format!("broker-{}-alter-partition", broker.node.node_id);
+        NodeClient::new(connector, &host, port, &client_id, Duration::from_secs(30))
+    });
+    match client.call(request).await {
+        Ok((_, response)) => Some(response),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot send AlterPartition to the controller");
+            None
+        }
+    }
+}
