@@ -30,6 +30,11 @@ pub enum BrokerState {
     Running,
     /// Fenced by the controller after having run (its heartbeats were missed).
     Fenced,
+    /// Asked the controller to move its leaderships away (Kafka's
+    /// PENDING_CONTROLLED_SHUTDOWN): heartbeats say `want_shut_down`.
+    PendingControlledShutdown,
+    /// The controller said it leads nothing more: the process may exit.
+    ShuttingDown,
 }
 
 /// What the lifecycle has learned, for the rest of the broker to read.
@@ -37,6 +42,8 @@ pub enum BrokerState {
 pub struct BrokerLifecycle {
     broker_epoch: Mutex<Option<i64>>,
     state: watch::Sender<BrokerState>,
+    /// Wakes the heartbeat loop before its interval (a controlled shutdown starting).
+    heartbeat_now: tokio::sync::Notify,
 }
 
 impl Default for BrokerLifecycle {
@@ -44,6 +51,7 @@ impl Default for BrokerLifecycle {
         BrokerLifecycle {
             broker_epoch: Mutex::new(None),
             state: watch::Sender::new(BrokerState::Starting),
+            heartbeat_now: tokio::sync::Notify::new(),
         }
     }
 }
@@ -67,6 +75,22 @@ impl BrokerLifecycle {
         let _ = state.wait_for(|s| *s == BrokerState::Running).await;
     }
 
+    /// A controlled shutdown (SIGTERM), as Kafka's broker does it: heartbeats ask the
+    /// controller to move this broker's leaderships to other in-sync replicas, and this
+    /// resolves once the controller says it leads nothing more — or after `timeout`, when the
+    /// process exits anyway (its partitions then fail over as after a crash). True when the
+    /// controller agreed in time.
+    pub async fn controlled_shutdown(&self, timeout: Duration) -> bool {
+        if self.broker_epoch().is_none() {
+            return false;
+        }
+        self.set_state(BrokerState::PendingControlledShutdown);
+        self.heartbeat_now.notify_one();
+        let mut state = self.state.subscribe();
+        let done = state.wait_for(|s| *s == BrokerState::ShuttingDown);
+        crate::runtime::timeout(timeout, done).await.is_ok_and(|r| r.is_ok())
+    }
+
     fn set_epoch(&self, epoch: Option<i64>) {
         *self.broker_epoch.lock().expect("lifecycle lock poisoned") = epoch;
     }
@@ -77,6 +101,8 @@ impl BrokerLifecycle {
             match state {
                 BrokerState::Running => tracing::info!("the controller unfenced this broker: it is running"),
                 BrokerState::Fenced => tracing::warn!("the controller fenced this broker: clients are not told of it until it catches up again"),
+                BrokerState::PendingControlledShutdown => tracing::info!("controlled shutdown: asking the controller to move this broker's leaderships away"),
+                BrokerState::ShuttingDown => tracing::info!("controlled shutdown: this broker leads no partition any more"),
                 BrokerState::Starting => {}
             }
         }
@@ -183,7 +209,12 @@ async fn heartbeat_loop(broker: Arc<Broker>, connector: Arc<dyn Connector>) {
                 current = (current + 1) % clients.len();
             }
         }
-        crate::runtime::sleep(interval).await;
+        // `biased`, as everywhere in the core: no unseeded randomness in select.
+        tokio::select! {
+            biased;
+            _ = broker.lifecycle.heartbeat_now.notified() => {}
+            _ = crate::runtime::sleep(interval) => {}
+        }
     }
 }
 
@@ -223,7 +254,10 @@ async fn heartbeat(broker: &Broker, client: &mut NodeClient, broker_epoch: i64) 
         .with_broker_epoch(broker_epoch)
         .with_current_metadata_offset(log_end_offset - 1)
         .with_want_fence(false)
-        .with_want_shut_down(false);
+        .with_want_shut_down(matches!(
+            broker.lifecycle.state(),
+            BrokerState::PendingControlledShutdown | BrokerState::ShuttingDown
+        ));
     let (_, response) = client.call(&request).await.map_err(|e| e.to_string())?;
     if response.error_code == ResponseError::StaleBrokerEpoch.code() {
         // The controller no longer knows this registration (it fenced and replaced it, or
@@ -241,6 +275,13 @@ async fn heartbeat(broker: &Broker, client: &mut NodeClient, broker_epoch: i64) 
         ));
     }
     let state = match (response.is_fenced, broker.lifecycle.state()) {
+        (_, BrokerState::PendingControlledShutdown | BrokerState::ShuttingDown) => {
+            if response.should_shut_down {
+                BrokerState::ShuttingDown
+            } else {
+                BrokerState::PendingControlledShutdown
+            }
+        }
         (false, _) => BrokerState::Running,
         (true, BrokerState::Starting) => BrokerState::Starting,
         (true, _) => BrokerState::Fenced,
