@@ -417,6 +417,19 @@ impl Broker {
         &self.replicas
     }
 
+    /// Starts fetching the partitions this node follows from their leaders over `connector`
+    /// (`replica::fetcher`); `spawn` runs each fetcher task (`runtime::spawn` in the binary,
+    /// `spawn_local` in the simulator). Partitions the metadata made followers before are
+    /// fetched from now on. `Broker::open` has no network, hence this second step.
+    pub fn start_replica_fetchers(
+        &self,
+        connector: Arc<dyn crate::network::Connector>,
+        spawn: crate::replica::fetcher::SpawnFetcher,
+    ) {
+        let config = crate::replica::fetcher::FetcherConfig::from_broker_config(&self.config);
+        self.replicas.start_fetchers(connector, spawn, config, self.clock.clone());
+    }
+
     /// The endpoint clients of `listener` are told to use. `None` for a listener left out of
     /// `advertised.listeners`: as in Kafka, its clients are told of no broker endpoint
     /// (Metadata answers LISTENER_NOT_FOUND), never another listener's.

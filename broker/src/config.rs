@@ -225,6 +225,27 @@ pub struct BrokerConfig {
     /// auto-created topics).
     #[serde(rename = "default.replication.factor")]
     pub default_replication_factor: i32,
+    /// Bytes a follower asks of each partition in one fetch (the first batch comes whole
+    /// whatever its size).
+    #[serde(rename = "replica.fetch.max.bytes")]
+    pub replica_fetch_max_bytes: i32,
+    /// Bytes a follower asks for in one whole fetch response.
+    #[serde(rename = "replica.fetch.response.max.bytes")]
+    pub replica_fetch_response_max_bytes: i32,
+    /// How long the leader may hold a follower's fetch with less than
+    /// `replica.fetch.min.bytes` to answer.
+    #[serde(rename = "replica.fetch.wait.max.ms")]
+    pub replica_fetch_wait_max_ms: i32,
+    /// Bytes the leader waits for before answering a follower's fetch.
+    #[serde(rename = "replica.fetch.min.bytes")]
+    pub replica_fetch_min_bytes: i32,
+    /// Pause after a failed fetch (an unreachable leader, a partition in error) before the
+    /// next.
+    #[serde(rename = "replica.fetch.backoff.ms")]
+    pub replica_fetch_backoff_ms: i32,
+    /// How long a follower waits for a fetch response before dropping the connection.
+    #[serde(rename = "replica.socket.timeout.ms")]
+    pub replica_socket_timeout_ms: i32,
     /// Where the Prometheus metrics endpoint (`GET /metrics`) listens, under the property name
     /// of Strimzi's Prometheus metrics reporter: `http://:9404` (every interface) or
     /// `http://127.0.0.1:9404`. Unset: no endpoint.
@@ -300,6 +321,12 @@ impl Default for BrokerConfig {
             controller_listener_names: String::new(),
             inter_broker_listener_name_config: None,
             default_replication_factor: 1,
+            replica_fetch_max_bytes: 1_048_576,
+            replica_fetch_response_max_bytes: 10_485_760,
+            replica_fetch_wait_max_ms: 500,
+            replica_fetch_min_bytes: 1,
+            replica_fetch_backoff_ms: 1000,
+            replica_socket_timeout_ms: 30_000,
         }
     }
 }
@@ -766,6 +793,25 @@ impl BrokerConfig {
                 "default.replication.factor must be at least 1, got {}",
                 self.default_replication_factor
             ));
+        }
+        // KafkaConfig's check: the leader would otherwise hold a fetch past the follower's wait.
+        if self.replica_fetch_wait_max_ms > self.replica_socket_timeout_ms {
+            return invalid(
+                "replica.socket.timeout.ms should always be at least replica.fetch.wait.max.ms \
+                 to prevent unnecessary socket timeouts"
+                    .to_owned(),
+            );
+        }
+        for (name, value) in [
+            ("replica.fetch.max.bytes", self.replica_fetch_max_bytes),
+            ("replica.fetch.response.max.bytes", self.replica_fetch_response_max_bytes),
+            ("replica.fetch.wait.max.ms", self.replica_fetch_wait_max_ms),
+            ("replica.fetch.min.bytes", self.replica_fetch_min_bytes),
+            ("replica.fetch.backoff.ms", self.replica_fetch_backoff_ms),
+        ] {
+            if value < 0 {
+                return invalid(format!("{name} must be at least 0, got {value}"));
+            }
         }
         let roles = self.process_roles()?;
         if self.process_roles.is_some() {

@@ -574,5 +574,8 @@ impl LeaderLog<'_> {
     }
 }
 
+mod follower;
+pub use follower::{FollowerError, FollowerPosition, FollowerUpdate};
+
 #[cfg(test)]
 mod tests;
