@@ -1051,6 +1051,30 @@ mod tests {
         assert_eq!(config.log_dir(), PathBuf::from("/var/lib/k"));
     }
 
+    /// The follower's fetch settings take Kafka's names and defaults, and KafkaConfig's check
+    /// that a socket timeout outlasts the leader's wait.
+    #[test]
+    fn replica_fetch_settings_have_kafkas_names_and_defaults() {
+        let config = BrokerConfig::default();
+        let defaults = (
+            config.replica_fetch_max_bytes,
+            config.replica_fetch_response_max_bytes,
+            config.replica_fetch_wait_max_ms,
+            config.replica_fetch_min_bytes,
+            config.replica_fetch_backoff_ms,
+            config.replica_socket_timeout_ms,
+        );
+        assert_eq!(defaults, (1_048_576, 10_485_760, 500, 1, 1000, 30_000));
+        let set = BrokerConfig::load(None, &["replica.fetch.wait.max.ms=50".into()]).unwrap();
+        assert_eq!(set.replica_fetch_wait_max_ms, 50);
+        let err = BrokerConfig::load(None, &["replica.fetch.wait.max.ms=40000".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("replica.socket.timeout.ms should always be at least"), "{err}");
+        let err = BrokerConfig::load(None, &["replica.fetch.backoff.ms=-1".into()]).unwrap_err();
+        assert!(err.to_string().contains("replica.fetch.backoff.ms must be at least 0"), "{err}");
+    }
+
     #[test]
     fn unknown_property_is_rejected_by_name() {
         let err = BrokerConfig::load(None, &["log.dir.typo=/x".into()]).unwrap_err();

@@ -335,6 +335,53 @@ mod tests {
         assert!(!storage.exists(Path::new("/data/t-1")));
     }
 
+    /// Kafka's follower branch: a partition led elsewhere is made a follower here and fetched
+    /// from its leader's registered inter-broker endpoint; one whose leader has no endpoint is
+    /// not fetched; one that comes to be led here stops being fetched.
+    #[test]
+    fn partitions_led_elsewhere_are_followed_from_the_leaders_endpoint() {
+        use crate::metadata::{BrokerEndpoint, PartitionChangeRecord, RegisterBrokerRecord};
+        use crate::replica::Role;
+        let storage: Arc<dyn Storage> = Arc::new(MemoryStorage::new());
+        let node = Node::open(&storage);
+        let mut image = MetadataImage::default();
+        let register = MetadataRecord::RegisterBroker(RegisterBrokerRecord {
+            broker_id: 2,
+            incarnation_id: Uuid::from_u128(2),
+            broker_epoch: 7,
+            endpoints: vec![BrokerEndpoint {
+                name: "PLAINTEXT".into(),
+                host: "b2".into(),
+                port: 9093,
+                security_protocol: 0,
+            }],
+            features: Vec::new(),
+            rack: None,
+            fenced: false,
+            in_controlled_shutdown: false,
+        });
+        let led_by = |partition, replicas: Vec<i32>| {
+            MetadataRecord::Partition(PartitionRecord::new(Uuid::from_u128(1), partition, replicas))
+        };
+        let records = [register, topic("t", 1), led_by(0, vec![2, 1]), led_by(1, vec![3, 1])];
+        node.publish(&replay(&mut image, &records), &image);
+        let role = |p| node.replicas.partition("t", p).unwrap().role();
+        assert_eq!(role(0), Role::Follower { leader_id: 2, leader_epoch: 0 });
+        assert_eq!(role(1), Role::Follower { leader_id: 3, leader_epoch: 0 });
+        let fetched = || node.replicas.replica_fetchers().fetch_states();
+        let states = fetched();
+        assert_eq!(states.keys().cloned().collect::<Vec<_>>(), [("t".to_owned(), 0)]);
+        assert_eq!(
+            (states[&("t".to_owned(), 0)].leader_id, states[&("t".to_owned(), 0)].leader_epoch),
+            (2, 0)
+        );
+
+        let mut change = PartitionChangeRecord::new(Uuid::from_u128(1), 0);
+        change.leader = 1;
+        node.publish(&replay(&mut image, &[MetadataRecord::PartitionChange(change)]), &image);
+        assert!(fetched().is_empty(), "led here: not fetched");
+    }
+
     #[test]
     fn credentials_follow_the_scram_records() {
         let storage: Arc<dyn Storage> = Arc::new(MemoryStorage::new());

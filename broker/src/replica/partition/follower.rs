@@ -181,3 +181,111 @@ impl Partition {
         self.lock_log().end_offset_for_epoch(leader_epoch)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+    use std::sync::Arc;
+
+    use bytes::{Bytes, BytesMut};
+
+    use super::*;
+    use crate::internal_records::encode_batch;
+    use crate::log::{LogConfig, PartitionLog};
+    use crate::storage::MemoryStorage;
+
+    const NOW: i64 = 1_700_000_000_000;
+
+    fn new_log(dir: &str) -> SharedLog {
+        let storage = Arc::new(MemoryStorage::new());
+        let log = PartitionLog::open(storage, PathBuf::from(dir), LogConfig::default(), NOW);
+        Arc::new(Mutex::new(log.unwrap()))
+    }
+
+    /// A leader at epoch 3 with `batches` one-record batches, and its log's bytes.
+    fn leader_with(batches: usize) -> (Partition, Bytes) {
+        let leader = Partition::new_leader("t", 0, 1, 3, new_log("/l/t-0"));
+        for _ in 0..batches {
+            let mut batch = encode_batch(&[(None, Some(Bytes::from_static(b"x")))], NOW);
+            leader.append_as_leader(&mut batch, NOW, false).unwrap();
+        }
+        let bytes = leader.read_log(|log| log.read(0, u32::MAX).unwrap());
+        (leader, bytes)
+    }
+
+    fn follower(high_watermark: i64) -> (Partition, SharedLog) {
+        let log = new_log("/f/t-0");
+        (Partition::new_follower("t", 0, 2, 1, 3, high_watermark, log.clone()), log)
+    }
+
+    fn append(
+        follower: &Partition,
+        epoch: i32,
+        fetch_offset: i64,
+        bytes: &[u8],
+        leader_hw: i64,
+        leader_log_start: i64,
+    ) -> Result<FollowerUpdate, FollowerError> {
+        let mut records = BytesMut::from(bytes);
+        follower
+            .append_records_to_follower(
+                epoch,
+                fetch_offset,
+                &mut records,
+                leader_hw,
+                leader_log_start,
+                NOW,
+            )
+            .map(|(_, update)| update)
+    }
+
+    #[test]
+    fn a_follower_keeps_the_leaders_batches_and_follows_its_high_watermark() {
+        let (_, bytes) = leader_with(3);
+        let (follower, _) = follower(0);
+        let start = follower.follower_fetch_position().unwrap();
+        assert_eq!((start.leader_id, start.leader_epoch, start.fetch_offset), (1, 3, 0));
+        assert_eq!(start.last_fetched_epoch, -1, "no epoch yet");
+        let update = append(&follower, 3, 0, &bytes, 2, 0).unwrap();
+        assert_eq!((update.log_end_offset, update.high_watermark), (3, 2));
+        assert_eq!(follower.read_log(|log| log.read(0, u32::MAX).unwrap()), bytes, "as they are");
+        assert_eq!(follower.follower_fetch_position().unwrap().last_fetched_epoch, 3);
+        assert_eq!(append(&follower, 3, 3, &[], 1, 0).unwrap().high_watermark, 2, "never back");
+        assert_eq!(append(&follower, 3, 3, &[], 10, 0).unwrap().high_watermark, 3, "capped");
+        append(&follower, 3, 3, &[], 3, 2).unwrap();
+        assert_eq!(follower.log_start_offset(), 2, "the log start follows the leader's");
+        let refused = follower.leader_log().err().unwrap();
+        assert_eq!(refused.error, kafka_protocol::ResponseError::NotLeaderOrFollower);
+    }
+
+    #[test]
+    fn an_answer_overtaken_by_a_change_is_dropped() {
+        let (_, bytes) = leader_with(2);
+        let (follower, _) = follower(0);
+        let stale =
+            |r: Result<FollowerUpdate, FollowerError>| matches!(r, Err(FollowerError::Stale(_)));
+        assert!(stale(append(&follower, 2, 0, &bytes, 2, 0)), "an older leader epoch");
+        assert!(stale(append(&follower, 3, 1, &bytes, 2, 0)), "the log moved since the fetch");
+        follower.make_leader(4, [2].into());
+        assert!(stale(append(&follower, 3, 0, &bytes, 2, 0)), "now the leader");
+        assert_eq!(follower.log_end_offset(), 0, "nothing written");
+        assert_eq!(follower.follower_fetch_position(), None);
+    }
+
+    #[test]
+    fn truncation_brings_the_high_watermark_down_and_a_checkpoint_is_capped() {
+        let (_, bytes) = leader_with(3);
+        let (follower, log) = follower(0);
+        append(&follower, 3, 0, &bytes, 3, 0).unwrap();
+        assert_eq!(follower.high_watermark(), 3);
+        let update = follower
+            .truncate_as_follower(3, 3, || log.lock().unwrap().truncate_to(1).map(|_| ()))
+            .unwrap();
+        assert_eq!((update.log_end_offset, update.high_watermark), (1, 1));
+        let truncated = follower.truncate_as_follower(2, 1, || unreachable!("stale: not run"));
+        assert!(matches!(truncated, Err(FollowerError::Stale(_))));
+
+        let restarted = Partition::new_follower("t", 0, 2, 1, 3, 99, log);
+        assert_eq!(restarted.high_watermark(), 1, "a checkpoint above the log end is capped");
+    }
+}
