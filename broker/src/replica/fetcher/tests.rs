@@ -128,7 +128,7 @@ impl Node {
         let partition = self.partition();
         let (bytes, epochs) = partition.read_log(|log| {
             let epochs = log.leader_epochs().iter().map(|e| (e.epoch, e.start_offset)).collect();
-            (log.read(0, u32::MAX).unwrap(), epochs)
+            (log.read(log.log_start_offset(), u32::MAX).unwrap(), epochs)
         });
         (bytes, epochs, partition.log_end_offset(), partition.high_watermark())
     }
@@ -248,4 +248,24 @@ async fn a_follower_backs_off_while_the_leader_is_away_and_resumes() {
     eventually("node 2 resumes", || two.log() == one.log()).await;
     assert_eq!(unreachable(), None);
     assert_eq!(two.log().2, 3);
+}
+
+/// OFFSET_OUT_OF_RANGE with the leader's log starting past the follower's end: the follower's
+/// data is all older than the leader keeps, so its log starts afresh at the leader's log start
+/// offset (ListOffsets EARLIEST) and fetches from there.
+#[tokio::test]
+async fn a_follower_behind_the_leaders_log_start_starts_again_there() {
+    let (one, two) = two_nodes().await;
+    // Node 1 alone in the ISR: its high watermark moves without node 2, and DeleteRecords
+    // moves its log start past everything node 2 has.
+    one.partition().make_leader(0, [1].into());
+    one.produce(5, "a");
+    assert_eq!(one.partition().delete_records_on_leader(4).unwrap(), 4);
+    two.start_fetchers();
+    eventually("node 2 starts at node 1's log start", || two.log().2 == 5).await;
+    let partition = two.partition();
+    assert_eq!(partition.log_start_offset(), 4);
+    let leader_bytes = one.partition().read_log(|log| log.read(4, u32::MAX).unwrap());
+    assert_eq!(two.log().0, leader_bytes, "the one batch above the leader's log start");
+    assert_eq!(two.log().3, 5);
 }
