@@ -661,9 +661,19 @@ impl Broker {
         }
     }
 
-    /// Flushes every partition, checkpoints the recovery points and marks the clean shutdown,
-    /// so the next start recovers nothing.
+    /// Writes every partition's high watermark to `replication-offset-checkpoint`, where a
+    /// follower's starts from after a restart; run every
+    /// `replica.high.watermark.checkpoint.interval.ms` and on shutdown.
+    pub fn checkpoint_high_watermarks(&self) {
+        if let Err(e) = self.replicas.checkpoint_high_watermarks() {
+            tracing::warn!(error = %e, "could not checkpoint high watermarks");
+        }
+    }
+
+    /// Flushes every partition, checkpoints the recovery points and high watermarks and marks
+    /// the clean shutdown, so the next start recovers nothing.
     pub fn flush_all(&self) {
+        self.checkpoint_high_watermarks();
         match self.lock_logs().shut_down_cleanly() {
             Ok(()) => tracing::info!("flushed every log and checkpointed its recovery point"),
             Err(e) => tracing::error!(error = %e, "flush on shutdown failed"),

@@ -246,6 +246,10 @@ pub struct BrokerConfig {
     /// How long a follower waits for a fetch response before dropping the connection.
     #[serde(rename = "replica.socket.timeout.ms")]
     pub replica_socket_timeout_ms: i32,
+    /// How often every partition's high watermark is written to
+    /// `replication-offset-checkpoint` (also on shutdown).
+    #[serde(rename = "replica.high.watermark.checkpoint.interval.ms")]
+    pub replica_high_watermark_checkpoint_interval_ms: i64,
     /// Where the Prometheus metrics endpoint (`GET /metrics`) listens, under the property name
     /// of Strimzi's Prometheus metrics reporter: `http://:9404` (every interface) or
     /// `http://127.0.0.1:9404`. Unset: no endpoint.
@@ -327,6 +331,7 @@ impl Default for BrokerConfig {
             replica_fetch_min_bytes: 1,
             replica_fetch_backoff_ms: 1000,
             replica_socket_timeout_ms: 30_000,
+            replica_high_watermark_checkpoint_interval_ms: 5000,
         }
     }
 }
@@ -801,6 +806,12 @@ impl BrokerConfig {
                  to prevent unnecessary socket timeouts"
                     .to_owned(),
             );
+        }
+        if self.replica_high_watermark_checkpoint_interval_ms < 1 {
+            return invalid(format!(
+                "replica.high.watermark.checkpoint.interval.ms must be at least 1, got {}",
+                self.replica_high_watermark_checkpoint_interval_ms
+            ));
         }
         for (name, value) in [
             ("replica.fetch.max.bytes", self.replica_fetch_max_bytes),

@@ -239,8 +239,9 @@ async fn serve_tcp(
     }
 }
 
-/// Runs log retention and time-based flushing every `log.retention.check.interval.ms`, and
-/// committed-offset expiry every `offsets.retention.check.interval.ms`.
+/// Runs log retention and time-based flushing every `log.retention.check.interval.ms`,
+/// committed-offset expiry every `offsets.retention.check.interval.ms`, and the recovery-point
+/// and high-watermark checkpoints at their intervals.
 pub async fn maintenance_loop(broker: Arc<Broker>) {
     let every = |ms: i64| {
         let mut interval = runtime::interval(Duration::from_millis(ms.max(10) as u64));
@@ -250,6 +251,7 @@ pub async fn maintenance_loop(broker: Arc<Broker>) {
     let mut logs = every(broker.config.log_retention_check_interval_ms);
     let mut groups = every(broker.config.offsets_retention_check_interval_ms);
     let mut checkpoints = every(broker.config.log_flush_offset_checkpoint_interval_ms);
+    let mut high_watermarks = every(broker.config.replica_high_watermark_checkpoint_interval_ms);
     loop {
         // `biased`: an unbiased select draws from tokio's unseeded thread-local RNG, which
         // would make simulated runs diverge; both timers are periodic, so neither starves.
@@ -258,6 +260,7 @@ pub async fn maintenance_loop(broker: Arc<Broker>) {
             _ = logs.tick() => broker.run_log_maintenance(),
             _ = groups.tick() => broker.run_group_maintenance(),
             _ = checkpoints.tick() => broker.checkpoint_recovery_points(),
+            _ = high_watermarks.tick() => broker.checkpoint_high_watermarks(),
         }
     }
 }

@@ -29,7 +29,6 @@ pub const NO_EFFECT: &[(&str, &str)] = &[
     ("transaction.state.log.segment.bytes", TRANSACTIONS),
     ("replica.lag.time.max.ms", SINGLE_NODE),
     ("replica.socket.receive.buffer.bytes", SINGLE_NODE),
-    ("replica.high.watermark.checkpoint.interval.ms", SINGLE_NODE),
     ("unclean.leader.election.enable", SINGLE_NODE),
     ("auto.leader.rebalance.enable", SINGLE_NODE),
     ("leader.imbalance.check.interval.seconds", SINGLE_NODE),

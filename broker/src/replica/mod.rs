@@ -196,6 +196,18 @@ impl ReplicaManager {
         Ok(partitions.entry((topic.to_owned(), partition)).or_insert(made).clone())
     }
 
+    /// Kafka's `checkpointHighWatermarks`: every partition's high watermark to
+    /// `replication-offset-checkpoint`.
+    pub fn checkpoint_high_watermarks(&self) -> Result<(), LogError> {
+        let high_watermarks: Vec<(PartitionKey, i64)> = self
+            .partitions()
+            .iter()
+            .map(|p| ((p.topic().to_owned(), p.partition()), p.high_watermark()))
+            .collect();
+        let logs = self.logs.lock().expect("log manager lock poisoned");
+        logs.checkpoint_high_watermarks(high_watermarks)
+    }
+
     /// The fetchers of the partitions this node follows.
     pub fn replica_fetchers(&self) -> &ReplicaFetcherManager {
         &self.fetchers
@@ -235,3 +247,6 @@ impl ReplicaManager {
         logs.truncate_fully_and_start_at(topic, partition, offset)
     }
 }
+
+#[cfg(test)]
+mod tests;
