@@ -625,15 +625,8 @@ fn truncate_on_divergence(
     leader_epoch_end: i32,
     leader_end_offset: i64,
 ) -> Result<(), FollowerError> {
-    let log_end_offset = asked.fetch_offset;
-    let (local_epoch, local_end) = partition.local_end_offset_for_epoch(leader_epoch_end);
-    let offset = if local_epoch == -1 || leader_epoch_end == -1 {
-        leader_end_offset.min(log_end_offset)
-    } else if local_epoch != leader_epoch_end {
-        local_end.min(log_end_offset)
-    } else {
-        leader_end_offset.min(local_end)
-    };
+    let local = partition.local_end_offset_for_epoch(leader_epoch_end);
+    let offset = truncation_offset(leader_epoch_end, leader_end_offset, local, asked.fetch_offset);
     tracing::info!(
         topic = partition.topic(),
         partition = partition.partition(),
@@ -646,6 +639,29 @@ fn truncate_on_divergence(
         replicas.truncate_log(topic, index, offset).map(|_| ())
     })?;
     Ok(())
+}
+
+/// Where a diverged follower truncates (Kafka's `getOffsetTruncationState`), given the
+/// leader's `(epoch, end offset)`, this replica's own `(epoch, end offset)` for that epoch
+/// (its largest epoch not above it) and its log end offset.
+fn truncation_offset(
+    leader_epoch: i32,
+    leader_end_offset: i64,
+    (local_epoch, local_end_offset): (i32, i64),
+    log_end_offset: i64,
+) -> i64 {
+    let offset = if local_epoch == -1 || leader_epoch == -1 {
+        // No epoch to compare: trust the leader's end, never above our own.
+        leader_end_offset.min(log_end_offset)
+    } else if local_epoch != leader_epoch {
+        // We never had the leader's epoch: our own epoch below it ends where we must cut; the
+        // next fetch compares again from there.
+        local_end_offset.min(log_end_offset)
+    } else {
+        leader_end_offset.min(local_end_offset)
+    };
+    debug_assert!(offset <= log_end_offset, "a truncation never extends the log");
+    offset
 }
 
 /// Kafka's `handleOutOfRangeError` (`fetchOffsetAndTruncate`): the leader's log end offset

@@ -24,6 +24,7 @@ const TOPIC_ID: Uuid = Uuid::from_u128(0x5eed);
 /// A broker and the tasks serving its port.
 struct Node {
     broker: Arc<Broker>,
+    storage: Arc<MemoryStorage>,
     port: u16,
     serving: Vec<JoinHandle<()>>,
     connections: Arc<Mutex<Vec<JoinHandle<()>>>>,
@@ -44,8 +45,9 @@ impl Node {
         let config = BrokerConfig::load(None, &overrides).unwrap();
         let clock = Arc::new(TokioClock::new(1_700_000_000_000));
         let storage = Arc::new(MemoryStorage::new());
-        let broker = Broker::open(config, storage, clock, node_id as u64).unwrap();
-        let mut node = Node { broker, port, serving: Vec::new(), connections: Arc::default() };
+        let broker = Broker::open(config, storage.clone(), clock, node_id as u64).unwrap();
+        let mut node =
+            Node { broker, storage, port, serving: Vec::new(), connections: Arc::default() };
         node.serve(listener);
         node
     }
@@ -268,4 +270,46 @@ async fn a_follower_behind_the_leaders_log_start_starts_again_there() {
     let leader_bytes = one.partition().read_log(|log| log.read(4, u32::MAX).unwrap());
     assert_eq!(two.log().0, leader_bytes, "the one batch above the leader's log start");
     assert_eq!(two.log().3, 5);
+}
+
+/// A storage error on the follower's append fails that partition (Kafka's
+/// `markPartitionFailed`): it is not retried, the leader's high watermark waits for it, and it
+/// resumes once the metadata hands it over again.
+#[tokio::test]
+async fn a_storage_error_fails_the_partition_until_it_is_handed_over_again() {
+    let (one, two) = two_nodes().await;
+    one.produce(2, "a");
+    two.start_fetchers();
+    eventually("node 2 copies node 1's batches", || two.log() == one.log()).await;
+    let key = (TOPIC.to_owned(), 0);
+    let status = || two.broker.replica_manager().replica_fetchers().fetch_states()[&key].clone();
+
+    two.storage.set_capacity_bytes(Some(0));
+    one.produce(1, "b");
+    eventually("node 2's partition fails", || status().failed).await;
+    two.storage.set_capacity_bytes(None);
+    crate::runtime::sleep(Duration::from_millis(300)).await;
+    assert!(status().failed, "not retried");
+    assert_eq!((two.log().2, one.partition().high_watermark()), (2, 2));
+
+    // The metadata hands it over again (a new leader epoch, on both sides).
+    one.partition().make_leader(1, [1, 2].into());
+    let mut again = PartitionChangeRecord::new(TOPIC_ID, 0);
+    again.leader = 1;
+    two.commit(vec![MetadataRecord::PartitionChange(again)]);
+    eventually("node 2 resumes", || two.log().0 == one.log().0).await;
+    assert!(!status().failed);
+    eventually("the high watermark moves on", || one.partition().high_watermark() == 3).await;
+}
+
+#[test]
+fn a_diverged_follower_truncates_where_both_logs_last_agree() {
+    // Same epoch on both: the smaller of the two ends.
+    assert_eq!(super::truncation_offset(0, 3, (0, 5), 5), 3);
+    assert_eq!(super::truncation_offset(4, 9, (4, 7), 8), 7);
+    // The follower never had the leader's epoch 2: cut at the end of its own epoch 1.
+    assert_eq!(super::truncation_offset(2, 10, (1, 6), 8), 6);
+    // No epoch known here: the leader's end, never above our own end.
+    assert_eq!(super::truncation_offset(3, 4, (-1, -1), 9), 4);
+    assert_eq!(super::truncation_offset(3, 12, (-1, -1), 9), 9);
 }
