@@ -506,6 +506,19 @@ impl Broker {
         &self.replicas
     }
 
+    /// Starts fetching the partitions this node follows from their leaders over `connector`
+    /// (`replica::fetcher`); `spawn` runs each fetcher task (`runtime::spawn` in the binary,
+    /// `spawn_local` in the simulator). Partitions the metadata made followers before are
+    /// fetched from now on. `Broker::open` has no network, hence this second step.
+    pub fn start_replica_fetchers(
+        &self,
+        connector: Arc<dyn crate::network::Connector>,
+        spawn: crate::replica::fetcher::SpawnFetcher,
+    ) {
+        let config = crate::replica::fetcher::FetcherConfig::from_broker_config(&self.config);
+        self.replicas.start_fetchers(connector, spawn, config, self.clock.clone());
+    }
+
     /// The endpoint clients of `listener` are told to use. `None` for a listener left out of
     /// `advertised.listeners`: as in Kafka, its clients are told of no broker endpoint
     /// (Metadata answers LISTENER_NOT_FOUND), never another listener's.
@@ -897,9 +910,19 @@ impl Broker {
         }
     }
 
-    /// Flushes every partition, checkpoints the recovery points and marks the clean shutdown,
-    /// so the next start recovers nothing.
+    /// Writes every partition's high watermark to `replication-offset-checkpoint`, where a
+    /// follower's starts from after a restart; run every
+    /// `replica.high.watermark.checkpoint.interval.ms` and on shutdown.
+    pub fn checkpoint_high_watermarks(&self) {
+        if let Err(e) = self.replicas.checkpoint_high_watermarks() {
+            tracing::warn!(error = %e, "could not checkpoint high watermarks");
+        }
+    }
+
+    /// Flushes every partition, checkpoints the recovery points and high watermarks and marks
+    /// the clean shutdown, so the next start recovers nothing.
     pub fn flush_all(&self) {
+        self.checkpoint_high_watermarks();
         match self.lock_logs().shut_down_cleanly() {
             Ok(()) => tracing::info!("flushed every log and checkpointed its recovery point"),
             Err(e) => tracing::error!(error = %e, "flush on shutdown failed"),

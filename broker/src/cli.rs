@@ -99,6 +99,12 @@ pub async fn start(args: &BrokerArgs) -> anyhow::Result<Running> {
         runtime::spawn(tcp::accept_loop(broker.clone(), listener));
     }
     runtime::spawn(tcp::maintenance_loop(broker.clone()));
+    broker.start_replica_fetchers(
+        Arc::new(tcp::TcpConnector),
+        Arc::new(|task| {
+            runtime::spawn(task);
+        }),
+    );
     Ok(Running { broker, metrics })
 }
 

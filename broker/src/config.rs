@@ -241,6 +241,31 @@ pub struct BrokerConfig {
     /// alive, at the cost of losing data (the broker default of the topic config).
     #[serde(rename = "unclean.leader.election.enable")]
     pub unclean_leader_election_enable: bool,
+    /// Bytes a follower asks of each partition in one fetch (the first batch comes whole
+    /// whatever its size).
+    #[serde(rename = "replica.fetch.max.bytes")]
+    pub replica_fetch_max_bytes: i32,
+    /// Bytes a follower asks for in one whole fetch response.
+    #[serde(rename = "replica.fetch.response.max.bytes")]
+    pub replica_fetch_response_max_bytes: i32,
+    /// How long the leader may hold a follower's fetch with less than
+    /// `replica.fetch.min.bytes` to answer.
+    #[serde(rename = "replica.fetch.wait.max.ms")]
+    pub replica_fetch_wait_max_ms: i32,
+    /// Bytes the leader waits for before answering a follower's fetch.
+    #[serde(rename = "replica.fetch.min.bytes")]
+    pub replica_fetch_min_bytes: i32,
+    /// Pause after a failed fetch (an unreachable leader, a partition in error) before the
+    /// next.
+    #[serde(rename = "replica.fetch.backoff.ms")]
+    pub replica_fetch_backoff_ms: i32,
+    /// How long a follower waits for a fetch response before dropping the connection.
+    #[serde(rename = "replica.socket.timeout.ms")]
+    pub replica_socket_timeout_ms: i32,
+    /// How often every partition's high watermark is written to
+    /// `replication-offset-checkpoint` (also on shutdown).
+    #[serde(rename = "replica.high.watermark.checkpoint.interval.ms")]
+    pub replica_high_watermark_checkpoint_interval_ms: i64,
     /// Where the Prometheus metrics endpoint (`GET /metrics`) listens, under the property name
     /// of Strimzi's Prometheus metrics reporter: `http://:9404` (every interface) or
     /// `http://127.0.0.1:9404`. Unset: no endpoint.
@@ -320,6 +345,13 @@ impl Default for BrokerConfig {
             broker_session_timeout_ms: 9000,
             broker_heartbeat_interval_ms: 2000,
             unclean_leader_election_enable: false,
+            replica_fetch_max_bytes: 1_048_576,
+            replica_fetch_response_max_bytes: 10_485_760,
+            replica_fetch_wait_max_ms: 500,
+            replica_fetch_min_bytes: 1,
+            replica_fetch_backoff_ms: 1000,
+            replica_socket_timeout_ms: 30_000,
+            replica_high_watermark_checkpoint_interval_ms: 5000,
         }
     }
 }
@@ -794,6 +826,31 @@ impl BrokerConfig {
                 self.broker_heartbeat_interval_ms, self.broker_session_timeout_ms
             ));
         }
+        // KafkaConfig's check: the leader would otherwise hold a fetch past the follower's wait.
+        if self.replica_fetch_wait_max_ms > self.replica_socket_timeout_ms {
+            return invalid(
+                "replica.socket.timeout.ms should always be at least replica.fetch.wait.max.ms \
+                 to prevent unnecessary socket timeouts"
+                    .to_owned(),
+            );
+        }
+        if self.replica_high_watermark_checkpoint_interval_ms < 1 {
+            return invalid(format!(
+                "replica.high.watermark.checkpoint.interval.ms must be at least 1, got {}",
+                self.replica_high_watermark_checkpoint_interval_ms
+            ));
+        }
+        for (name, value) in [
+            ("replica.fetch.max.bytes", self.replica_fetch_max_bytes),
+            ("replica.fetch.response.max.bytes", self.replica_fetch_response_max_bytes),
+            ("replica.fetch.wait.max.ms", self.replica_fetch_wait_max_ms),
+            ("replica.fetch.min.bytes", self.replica_fetch_min_bytes),
+            ("replica.fetch.backoff.ms", self.replica_fetch_backoff_ms),
+        ] {
+            if value < 0 {
+                return invalid(format!("{name} must be at least 0, got {value}"));
+            }
+        }
         let roles = self.process_roles()?;
         if self.process_roles.is_some() {
             cluster::validate(self, roles, &listeners, &advertised)?;
@@ -1043,6 +1100,30 @@ mod tests {
         assert_eq!(config.num_partitions, 12);
         assert_eq!(config.retention_ms(), 1000);
         assert_eq!(config.log_dir(), PathBuf::from("/var/lib/k"));
+    }
+
+    /// The follower's fetch settings take Kafka's names and defaults, and KafkaConfig's check
+    /// that a socket timeout outlasts the leader's wait.
+    #[test]
+    fn replica_fetch_settings_have_kafkas_names_and_defaults() {
+        let config = BrokerConfig::default();
+        let defaults = (
+            config.replica_fetch_max_bytes,
+            config.replica_fetch_response_max_bytes,
+            config.replica_fetch_wait_max_ms,
+            config.replica_fetch_min_bytes,
+            config.replica_fetch_backoff_ms,
+            config.replica_socket_timeout_ms,
+        );
+        assert_eq!(defaults, (1_048_576, 10_485_760, 500, 1, 1000, 30_000));
+        let set = BrokerConfig::load(None, &["replica.fetch.wait.max.ms=50".into()]).unwrap();
+        assert_eq!(set.replica_fetch_wait_max_ms, 50);
+        let err = BrokerConfig::load(None, &["replica.fetch.wait.max.ms=40000".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("replica.socket.timeout.ms should always be at least"), "{err}");
+        let err = BrokerConfig::load(None, &["replica.fetch.backoff.ms=-1".into()]).unwrap_err();
+        assert!(err.to_string().contains("replica.fetch.backoff.ms must be at least 0"), "{err}");
     }
 
     #[test]

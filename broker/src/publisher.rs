@@ -13,8 +13,10 @@ use std::sync::RwLock;
 
 use crate::config::BrokerConfig;
 use crate::error::ApiError;
+use crate::log::manager::PartitionKey;
 use crate::metadata::{MetadataDelta, MetadataImage, TopicImage};
 use crate::metrics::BrokerMetrics;
+use crate::replica::fetcher::{FetchTarget, LeaderEndpoint};
 use crate::replica::{LeaderAndIsr, ReplicaManager};
 use crate::security::Credentials;
 use crate::topic_config;
@@ -73,7 +75,7 @@ impl MetadataPublisher<'_> {
             .collect();
         changed.sort_by(|(a, _), (b, _)| a.name.cmp(&b.name));
         let local = self.replicas.local_replica_id();
-        for (topic, partitions) in changed {
+        for (topic, partitions) in changed.clone() {
             let config = topic_config::log_config(self.config, &topic.configs);
             for partition in partitions {
                 let state = &topic.partitions[partition];
@@ -92,6 +94,7 @@ impl MetadataPublisher<'_> {
                 )?;
             }
         }
+        self.publish_followers(delta, image, &changed, now_ms)?;
         for topic_id in delta.changed_topic_configs() {
             let topic = image.topic_by_id(topic_id).expect("the delta's topics are in its image");
             let config = topic_config::log_config(self.config, &topic.configs);
@@ -104,6 +107,92 @@ impl MetadataPublisher<'_> {
             let mut credentials = self.credentials.write().expect("credentials lock poisoned");
             delta.scram().apply_to(&mut credentials);
         }
+        Ok(())
+    }
+}
+
+/// The partitions of a delta's changed topics, topics in name order.
+type ChangedPartitions<'i> = [(&'i TopicImage, &'i std::collections::BTreeSet<i32>)];
+
+impl MetadataPublisher<'_> {
+    /// Kafka's `applyLocalFollowersDelta`, after the leaders: every changed partition this node
+    /// is a replica of but does not lead becomes a follower (`ReplicaManager::make_follower`)
+    /// and is fetched from its leader's endpoint on `inter.broker.listener.name`; one without
+    /// a leader (-1), or whose leader has no such endpoint registered, is not fetched until the
+    /// metadata names one. Partitions now led here, and removed topics' partitions, stop being
+    /// fetched.
+    fn publish_followers(
+        &self,
+        delta: &MetadataDelta,
+        image: &MetadataImage,
+        changed: &ChangedPartitions<'_>,
+        now_ms: i64,
+    ) -> Result<(), ApiError> {
+        let local = self.replicas.local_replica_id();
+        let fetchers = self.replicas.replica_fetchers();
+        if let Some(me) = image.brokers().get(&local) {
+            fetchers.set_broker_epoch(me.registration.broker_epoch);
+        }
+        let listener = self.config.inter_broker_listener_name();
+        let mut stop: Vec<PartitionKey> = delta
+            .removed_topics()
+            .values()
+            .flat_map(|removed| removed.partitions.iter().map(|p| (removed.name.clone(), *p)))
+            .collect();
+        let mut follow = Vec::new();
+        for (topic, partitions) in changed {
+            let config = topic_config::log_config(self.config, &topic.configs);
+            for partition in partitions.iter() {
+                let state = &topic.partitions[partition];
+                let key = (topic.name.clone(), *partition);
+                if state.leader == local || !state.replicas.contains(&local) {
+                    // Led here, or (a reassignment, not handled yet) no longer a replica here.
+                    stop.push(key);
+                    continue;
+                }
+                self.replicas.make_follower(
+                    &topic.name,
+                    *partition,
+                    topic.topic_id,
+                    state.leader,
+                    state.leader_epoch,
+                    config.clone(),
+                    now_ms,
+                )?;
+                let endpoint = image.brokers().get(&state.leader).and_then(|leader| {
+                    let registration = &leader.registration;
+                    let endpoint = registration.endpoints.iter().find(|e| e.name == listener)?;
+                    Some(LeaderEndpoint {
+                        leader_id: registration.broker_id,
+                        host: endpoint.host.clone(),
+                        port: endpoint.port,
+                    })
+                });
+                match endpoint {
+                    Some(leader) => follow.push((
+                        key,
+                        FetchTarget {
+                            leader,
+                            topic_id: topic.topic_id,
+                            leader_epoch: state.leader_epoch,
+                        },
+                    )),
+                    None => {
+                        if state.leader >= 0 {
+                            tracing::warn!(
+                                topic = topic.name,
+                                partition,
+                                leader = state.leader,
+                                "the leader has no endpoint on listener {listener}: not fetching until the metadata changes"
+                            );
+                        }
+                        stop.push(key);
+                    }
+                }
+            }
+        }
+        fetchers.remove_partitions(&stop);
+        fetchers.add_partitions(follow);
         Ok(())
     }
 }
@@ -246,6 +335,53 @@ mod tests {
         let fresh = ("t".to_owned(), 0, Some(Uuid::from_u128(2)), default_retention, 0);
         assert_eq!(node.partitions(), [fresh], "deleted first, then created empty");
         assert!(!storage.exists(Path::new("/data/t-1")));
+    }
+
+    /// Kafka's follower branch: a partition led elsewhere is made a follower here and fetched
+    /// from its leader's registered inter-broker endpoint; one whose leader has no endpoint is
+    /// not fetched; one that comes to be led here stops being fetched.
+    #[test]
+    fn partitions_led_elsewhere_are_followed_from_the_leaders_endpoint() {
+        use crate::metadata::{BrokerEndpoint, PartitionChangeRecord, RegisterBrokerRecord};
+        use crate::replica::Role;
+        let storage: Arc<dyn Storage> = Arc::new(MemoryStorage::new());
+        let node = Node::open(&storage);
+        let mut image = MetadataImage::default();
+        let register = MetadataRecord::RegisterBroker(RegisterBrokerRecord {
+            broker_id: 2,
+            incarnation_id: Uuid::from_u128(2),
+            broker_epoch: 7,
+            endpoints: vec![BrokerEndpoint {
+                name: "PLAINTEXT".into(),
+                host: "b2".into(),
+                port: 9093,
+                security_protocol: 0,
+            }],
+            features: Vec::new(),
+            rack: None,
+            fenced: false,
+            in_controlled_shutdown: false,
+        });
+        let led_by = |partition, replicas: Vec<i32>| {
+            MetadataRecord::Partition(PartitionRecord::new(Uuid::from_u128(1), partition, replicas))
+        };
+        let records = [register, topic("t", 1), led_by(0, vec![2, 1]), led_by(1, vec![3, 1])];
+        node.publish(&replay(&mut image, &records), &image);
+        let role = |p| node.replicas.partition("t", p).unwrap().role();
+        assert_eq!(role(0), Role::Follower { leader_id: 2, leader_epoch: 0 });
+        assert_eq!(role(1), Role::Follower { leader_id: 3, leader_epoch: 0 });
+        let fetched = || node.replicas.replica_fetchers().fetch_states();
+        let states = fetched();
+        assert_eq!(states.keys().cloned().collect::<Vec<_>>(), [("t".to_owned(), 0)]);
+        assert_eq!(
+            (states[&("t".to_owned(), 0)].leader_id, states[&("t".to_owned(), 0)].leader_epoch),
+            (2, 0)
+        );
+
+        let mut change = PartitionChangeRecord::new(Uuid::from_u128(1), 0);
+        change.leader = 1;
+        node.publish(&replay(&mut image, &[MetadataRecord::PartitionChange(change)]), &image);
+        assert!(fetched().is_empty(), "led here: not fetched");
     }
 
     #[test]

@@ -240,9 +240,10 @@ async fn serve_tcp(
 }
 
 /// Runs log retention and time-based flushing every `log.retention.check.interval.ms`,
-/// committed-offset expiry every `offsets.retention.check.interval.ms`, and the ISR expiration
+/// committed-offset expiry every `offsets.retention.check.interval.ms`, the recovery-point
+/// and high-watermark checkpoints at their intervals, the ISR expiration
 /// (`ReplicaManager::maybe_shrink_isr`) every half `replica.lag.time.max.ms`, as Kafka
-/// schedules it.
+/// schedules it, and the controller's session checks.
 pub async fn maintenance_loop(broker: Arc<Broker>) {
     // The leaders' ISR changes go to the controller beside the timers (one task for both, so
     // the binary and the simulator start them alike).
@@ -265,6 +266,7 @@ async fn timers(broker: Arc<Broker>) {
     let mut isr_expiration = every(max_lag_ms / 2);
     // Broker sessions are checked at least as often as brokers heartbeat.
     let mut controller = every(broker.config.broker_heartbeat_interval_ms);
+    let mut high_watermarks = every(broker.config.replica_high_watermark_checkpoint_interval_ms);
     loop {
         // `biased`: an unbiased select draws from tokio's unseeded thread-local RNG, which
         // would make simulated runs diverge; every timer is periodic, so none starves.
@@ -277,6 +279,7 @@ async fn timers(broker: Arc<Broker>) {
                 broker.replica_manager().maybe_shrink_isr(broker.clock.now_ms(), max_lag_ms);
             }
             _ = controller.tick() => broker.run_controller_maintenance(),
+            _ = high_watermarks.tick() => broker.checkpoint_high_watermarks(),
         }
     }
 }

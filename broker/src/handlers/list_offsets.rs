@@ -1,6 +1,6 @@
 //! ListOffsets (key 2): earliest, latest, max-timestamp and by-timestamp offset lookups, on the
 //! partition's leader. LATEST is the high watermark, as Kafka answers read_uncommitted
-//! consumers.
+//! consumers, and the log end offset to a follower (`replica_id` set).
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::list_offsets_response::{
@@ -52,6 +52,7 @@ pub fn handle(
                         p.partition_index,
                         p.current_leader_epoch,
                         p.timestamp,
+                        request.replica_id.0 >= 0,
                     ) {
                         // leader_epoch exists from v4 on.
                         Ok((offset, timestamp, leader_epoch)) => response
@@ -78,6 +79,7 @@ fn lookup(
     partition: i32,
     current_leader_epoch: i32,
     timestamp: i64,
+    from_replica: bool,
 ) -> Result<(i64, i64, i32), ApiError> {
     let unknown = || {
         ApiError::new(
@@ -91,6 +93,9 @@ fn lookup(
     let leader_epoch = log.leader_epoch();
     check_leader_epoch(current_leader_epoch, leader_epoch)?;
     Ok(match timestamp {
+        // A follower (`replica_id` set) is told the log end offset, as Kafka answers a replica
+        // (`fetchOffsetForTimestamp` without an isolation level); a consumer the high watermark.
+        LATEST if from_replica => (log.log_end_offset(), -1, leader_epoch),
         LATEST | LATEST_TIERED => (log.high_watermark(), -1, leader_epoch),
         EARLIEST | EARLIEST_LOCAL => (log.log_start_offset(), -1, leader_epoch),
         MAX_TIMESTAMP => match log.log().max_timestamp_offset()? {

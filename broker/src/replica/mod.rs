@@ -15,6 +15,7 @@
 
 pub mod alter_partition;
 pub mod delayed_produce;
+pub mod fetcher;
 mod partition;
 
 use std::collections::BTreeMap;
@@ -28,10 +29,11 @@ use crate::log::manager::PartitionKey;
 use crate::log::{LogConfig, LogError, LogManager};
 
 pub use alter_partition::AlterPartitionManager;
+pub use fetcher::ReplicaFetcherManager;
 pub use partition::{
-    check_leader_epoch, AppendRejection, FollowerFetch, FollowerFetchRequest, FollowerRegistration,
-    FollowerState, LeaderAndIsr, LeaderAppend, LeaderLog, LeaderState, Partition, PendingIsrChange,
-    Role,
+    check_leader_epoch, AppendRejection, FollowerError, FollowerFetch, FollowerFetchRequest,
+    FollowerPosition, FollowerRegistration, FollowerState, FollowerUpdate, LeaderAndIsr,
+    LeaderAppend, LeaderLog, LeaderState, Partition, PendingIsrChange, Role,
 };
 
 /// DeleteRecords' offset -1: "up to the high watermark".
@@ -45,6 +47,8 @@ pub struct ReplicaManager {
     partitions: Mutex<BTreeMap<PartitionKey, Arc<Partition>>>,
     /// The ISR changes this node's partitions propose to the controller.
     alter_partitions: Arc<AlterPartitionManager>,
+    /// The fetchers of the partitions this node follows.
+    fetchers: ReplicaFetcherManager,
 }
 
 impl ReplicaManager {
@@ -55,6 +59,7 @@ impl ReplicaManager {
             logs,
             partitions: Mutex::new(BTreeMap::new()),
             alter_partitions: Arc::new(AlterPartitionManager::new()),
+            fetchers: ReplicaFetcherManager::default(),
         }
     }
 
@@ -96,11 +101,11 @@ impl ReplicaManager {
         config: LogConfig,
         now_ms: i64,
     ) -> Result<Arc<Partition>, LogError> {
-        let log = {
+        let (log, checkpointed_hw) = {
             let mut logs = self.logs.lock().expect("log manager lock poisoned");
             let log = logs.get_or_create(topic, partition, config, now_ms)?;
             logs.write_partition_topic_id(topic, partition, topic_id)?;
-            log
+            (log, logs.high_watermark(topic, partition))
         };
         let made = self
             .lock_partitions()
@@ -113,6 +118,7 @@ impl ReplicaManager {
                     self.local_replica_id,
                     log,
                     self.alter_partitions.clone(),
+                    checkpointed_hw,
                 ))
             })
             .clone();
@@ -175,3 +181,104 @@ impl ReplicaManager {
         target.delete_records_on_leader(offset)
     }
 }
+
+/// The follower side, after Kafka's `ReplicaManager.makeFollowers` and its fetcher manager.
+impl ReplicaManager {
+    /// Opens (recovering) or creates the log of `topic`-`partition`, records its topic id in
+    /// `partition.metadata`, and makes this node a follower of `leader_id` (-1: no leader yet)
+    /// at `leader_epoch`: client appends and reads get NOT_LEADER_OR_FOLLOWER. A new partition's
+    /// high watermark starts from `replication-offset-checkpoint`, capped at its log end
+    /// offset; a partition this node had (a leader stepping down) keeps its own. The caller
+    /// hands it to [`ReplicaManager::replica_fetchers`] once its leader is known.
+    #[allow(clippy::too_many_arguments)]
+    pub fn make_follower(
+        &self,
+        topic: &str,
+        partition: i32,
+        topic_id: Uuid,
+        leader_id: i32,
+        leader_epoch: i32,
+        config: LogConfig,
+        now_ms: i64,
+    ) -> Result<Arc<Partition>, LogError> {
+        let (log, checkpointed_hw) = {
+            let mut logs = self.logs.lock().expect("log manager lock poisoned");
+            let log = logs.get_or_create(topic, partition, config, now_ms)?;
+            logs.write_partition_topic_id(topic, partition, topic_id)?;
+            (log, logs.high_watermark(topic, partition))
+        };
+        // Not under the partitions' lock: the fetcher takes a partition's lock, then the log
+        // manager's, and `delete_partition` the log manager's, then the partitions'.
+        if let Some(existing) = self.partition(topic, partition) {
+            existing.make_follower(leader_id, leader_epoch);
+            return Ok(existing);
+        }
+        let made = Arc::new(Partition::new_follower(
+            topic,
+            partition,
+            topic_id,
+            self.local_replica_id,
+            leader_id,
+            leader_epoch,
+            checkpointed_hw.unwrap_or(0),
+            log,
+            self.alter_partitions.clone(),
+        ));
+        let mut partitions = self.lock_partitions();
+        Ok(partitions.entry((topic.to_owned(), partition)).or_insert(made).clone())
+    }
+
+    /// Kafka's `checkpointHighWatermarks`: every partition's high watermark to
+    /// `replication-offset-checkpoint`.
+    pub fn checkpoint_high_watermarks(&self) -> Result<(), LogError> {
+        let high_watermarks: Vec<(PartitionKey, i64)> = self
+            .partitions()
+            .iter()
+            .map(|p| ((p.topic().to_owned(), p.partition()), p.high_watermark()))
+            .collect();
+        let logs = self.logs.lock().expect("log manager lock poisoned");
+        logs.checkpoint_high_watermarks(high_watermarks)
+    }
+
+    /// The fetchers of the partitions this node follows.
+    pub fn replica_fetchers(&self) -> &ReplicaFetcherManager {
+        &self.fetchers
+    }
+
+    /// Starts the replica fetchers over `connector` (partitions handed over before are
+    /// fetched from now on); `spawn` runs each fetcher task.
+    pub fn start_fetchers(
+        self: &Arc<Self>,
+        connector: Arc<dyn crate::network::Connector>,
+        spawn: fetcher::SpawnFetcher,
+        config: fetcher::FetcherConfig,
+        clock: crate::clock::SharedClock,
+    ) {
+        self.fetchers.start(Arc::downgrade(self), connector, spawn, config, clock);
+    }
+
+    /// A follower's truncation through the log manager (which checkpoints the lowered
+    /// recovery point); run under the partition's lock by `Partition::truncate_as_follower`.
+    pub(crate) fn truncate_log(
+        &self,
+        topic: &str,
+        partition: i32,
+        offset: i64,
+    ) -> Result<bool, LogError> {
+        self.logs.lock().expect("log manager lock poisoned").truncate_to(topic, partition, offset)
+    }
+
+    /// [`LogManager::truncate_fully_and_start_at`] for a follower, as [`Self::truncate_log`].
+    pub(crate) fn truncate_log_fully_and_start_at(
+        &self,
+        topic: &str,
+        partition: i32,
+        offset: i64,
+    ) -> Result<(), LogError> {
+        let logs = self.logs.lock().expect("log manager lock poisoned");
+        logs.truncate_fully_and_start_at(topic, partition, offset)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -405,8 +405,17 @@ impl Partition {
         local_replica_id: i32,
         log: SharedLog,
         alter_partitions: Arc<AlterPartitionManager>,
+        checkpointed_high_watermark: Option<i64>,
     ) -> Self {
-        let high_watermark = log.lock().expect("partition lock poisoned").log_end_offset();
+        // The checkpointed high watermark (`replication-offset-checkpoint`), capped to the log;
+        // without one, the log end offset, as the single node has always started. A leader
+        // alone in its ISR moves it to its log end offset at once; one with followers holds it
+        // until they have fetched, so a restart never exposes unreplicated records.
+        let high_watermark = {
+            let log = log.lock().expect("partition lock poisoned");
+            let (start, end) = (log.log_start_offset(), log.log_end_offset());
+            checkpointed_high_watermark.map_or(end, |hw| hw.clamp(start, end))
+        };
         Partition {
             topic: topic.to_owned(),
             partition,
@@ -1141,6 +1150,9 @@ impl LeaderLog<'_> {
         &self.log
     }
 }
+
+mod follower;
+pub use follower::{FollowerError, FollowerPosition, FollowerUpdate};
 
 #[cfg(test)]
 mod tests;

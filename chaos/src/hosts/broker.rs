@@ -150,6 +150,12 @@ impl BrokerHost {
         // so the FINs of dropped connections would reach the network in a different order in
         // the second run of a process. A LocalSet drops its tasks in spawn order.
         tokio::task::spawn_local(kafka_lab_broker::tcp::maintenance_loop(broker.clone()));
+        broker.start_replica_fetchers(
+            Arc::new(super::network::TurmoilConnector),
+            Arc::new(|task| {
+                tokio::task::spawn_local(task);
+            }),
+        );
         // The same accept loop as `tcp::accept_loop`, over turmoil's listener.
         let listener = turmoil::net::TcpListener::bind(("0.0.0.0", PORT)).await?;
         loop {

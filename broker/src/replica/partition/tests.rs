@@ -34,7 +34,7 @@ const LAG: i64 = 30_000;
 /// proposals.
 fn leader_on(log: SharedLog, leader_epoch: i32) -> Arc<Partition> {
     let manager = Arc::new(AlterPartitionManager::new());
-    let partition = Arc::new(Partition::new("t", 0, TOPIC_ID, LOCAL, log, manager));
+    let partition = Arc::new(Partition::new("t", 0, TOPIC_ID, LOCAL, log, manager, None));
     assert!(partition.make_leader(&LeaderAndIsr::alone(LOCAL, leader_epoch), NOW));
     partition
 }
