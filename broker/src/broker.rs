@@ -28,7 +28,7 @@ use crate::controller::{cluster_control, placement, replication, ControllerResul
 use crate::error::ApiError;
 use crate::group::{GroupConfig, GroupCoordinator, OffsetsLog};
 use crate::handlers::str_bytes;
-use crate::internal_records::{encode_batch, read_all};
+use crate::internal_records::encode_batch;
 use crate::lifecycle::BrokerLifecycle;
 use crate::limits::{LogThrottle, MemoryPool};
 use crate::log::{LogConfig, LogManager};
@@ -325,28 +325,20 @@ impl Broker {
         if !broker.is_controller() {
             // A broker-only node registers over the network and learns the metadata from the
             // controller (`lifecycle::run`, started by the caller); it writes none itself.
-            broker.load_groups();
             broker.lock_logs().clear_clean_shutdown_marker()?;
             return Ok(broker);
         }
         broker
             .register()
             .map_err(|e| anyhow::anyhow!("cannot register this broker: {}", e.message))?;
-        if broker.metadata().topic(CONSUMER_OFFSETS_TOPIC).is_none() {
-            let partitions = broker.config.offsets_topic_num_partitions;
-            let configs = BTreeMap::from([
-                ("retention.ms".to_owned(), "-1".to_owned()),
-                ("segment.bytes".to_owned(), "104857600".to_owned()),
-            ]);
-            // One replica whatever default.replication.factor says:
-            // offsets.topic.replication.factor is not implemented yet (config::names::NO_EFFECT).
-            broker
-                .create_topic_replicated(CONSUMER_OFFSETS_TOPIC, partitions, 1, configs, false)
-                .map_err(|e| {
+        if broker.config.process_roles.is_none() {
+            // The one combined node of the single-node default: `__consumer_offsets` at once,
+            // on itself. A cluster (process.roles set) creates it once enough brokers are
+            // registered (`run_controller_maintenance`).
+            broker.maybe_create_offsets_topic(1).map_err(|e| {
                 anyhow::anyhow!("cannot create {CONSUMER_OFFSETS_TOPIC}: {}", e.message)
             })?;
         }
-        broker.load_groups();
         broker.lock_logs().clear_clean_shutdown_marker()?;
         Ok(broker)
     }
@@ -486,6 +478,7 @@ impl Broker {
             replicas: &self.replicas,
             credentials: &self.credentials,
             metrics: &self.metrics,
+            groups: Some(&self.groups),
         }
     }
 
@@ -1200,6 +1193,31 @@ impl Broker {
                 }
             }
         }
+        self.maybe_create_offsets_topic_in_cluster();
+    }
+
+    /// In a cluster, `__consumer_offsets` is created with `offsets.topic.replication.factor`
+    /// replicas once that many brokers are registered and unfenced (Kafka creates it on the
+    /// first FindCoordinator and fails until the cluster is that big; here the controller does
+    /// it as soon as it can, and FindCoordinator answers COORDINATOR_NOT_AVAILABLE until then).
+    fn maybe_create_offsets_topic_in_cluster(&self) {
+        let image = self.metadata();
+        if self.config.process_roles.is_none() || image.topic(CONSUMER_OFFSETS_TOPIC).is_some() {
+            return;
+        }
+        let wanted = i32::from(self.config.offsets_topic_replication_factor);
+        let live = image.brokers().values().filter(|b| !b.fenced).count() as i32;
+        if live < wanted {
+            return;
+        }
+        match self.maybe_create_offsets_topic(wanted) {
+            Ok(()) => {
+                tracing::info!(replication_factor = wanted, "created {CONSUMER_OFFSETS_TOPIC}")
+            }
+            Err(e) => {
+                tracing::warn!(error = %e.message, "cannot create {CONSUMER_OFFSETS_TOPIC} yet")
+            }
+        }
     }
 
     /// This node's advertised broker listeners as it registers them (the host as clients are
@@ -1221,23 +1239,26 @@ impl Broker {
             .collect()
     }
 
-    /// Replays `__consumer_offsets` into the group coordinator. A partition that cannot be read
-    /// (a corrupt batch below its recovery point) fails alone: its groups are not served, the
-    /// rest are, and its data is left as it is.
-    fn load_groups(&self) {
-        for partition in 0..self.config.offsets_topic_num_partitions {
-            let Some(log) = self.replicas.partition(CONSUMER_OFFSETS_TOPIC, partition) else {
-                continue;
-            };
-            let records = log.read_log(read_all);
-            match records {
-                Ok(records) => {
-                    let entries = records.into_iter().map(|r| (r.key, r.value));
-                    self.groups.load(partition, entries);
-                }
-                Err(e) => self.groups.fail_partition(partition, &e.to_string()),
-            }
+    /// Creates `__consumer_offsets` with `replication_factor` replicas if it does not exist
+    /// (Kafka's `offsets.topic.*` settings: never deleted by retention, 100 MiB segments).
+    /// Its publication makes the group coordinator load the partitions this node leads.
+    fn maybe_create_offsets_topic(&self, replication_factor: i32) -> Result<(), ApiError> {
+        if self.metadata().topic(CONSUMER_OFFSETS_TOPIC).is_some() {
+            return Ok(());
         }
+        let partitions = self.config.offsets_topic_num_partitions;
+        let configs = BTreeMap::from([
+            ("retention.ms".to_owned(), "-1".to_owned()),
+            ("segment.bytes".to_owned(), "104857600".to_owned()),
+        ]);
+        self.create_topic_replicated(
+            CONSUMER_OFFSETS_TOPIC,
+            partitions,
+            replication_factor,
+            configs,
+            false,
+        )
+        .map(|_| ())
     }
 }
 

@@ -126,6 +126,11 @@ pub struct BrokerConfig {
     /// Partitions of `__consumer_offsets`.
     #[serde(rename = "offsets.topic.num.partitions")]
     pub offsets_topic_num_partitions: i32,
+    /// Replicas of `__consumer_offsets` in a cluster (`process.roles` set): the controller
+    /// creates the topic once this many brokers are registered, and FindCoordinator answers
+    /// COORDINATOR_NOT_AVAILABLE until then. The single-node default keeps one replica.
+    #[serde(rename = "offsets.topic.replication.factor")]
+    pub offsets_topic_replication_factor: i16,
     /// How long a new group waits for more members before its first rebalance completes.
     #[serde(rename = "group.initial.rebalance.delay.ms")]
     pub group_initial_rebalance_delay_ms: i32,
@@ -311,6 +316,7 @@ impl Default for BrokerConfig {
             log_message_timestamp_after_max_ms: 3_600_000,
             min_insync_replicas: 1,
             offsets_topic_num_partitions: 50,
+            offsets_topic_replication_factor: 3,
             group_initial_rebalance_delay_ms: 3000,
             group_min_session_timeout_ms: 6000,
             group_max_session_timeout_ms: 1_800_000,
@@ -805,6 +811,12 @@ impl BrokerConfig {
             return invalid(format!(
                 "offsets.retention.check.interval.ms must be at least 1, got {}",
                 self.offsets_retention_check_interval_ms
+            ));
+        }
+        if self.offsets_topic_replication_factor < 1 {
+            return invalid(format!(
+                "offsets.topic.replication.factor must be at least 1, got {}",
+                self.offsets_topic_replication_factor
             ));
         }
         if self.offsets_topic_num_partitions < 1 {

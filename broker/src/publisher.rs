@@ -11,8 +11,10 @@
 
 use std::sync::RwLock;
 
+use crate::broker::CONSUMER_OFFSETS_TOPIC;
 use crate::config::BrokerConfig;
 use crate::error::ApiError;
+use crate::group::GroupCoordinator;
 use crate::log::manager::PartitionKey;
 use crate::metadata::{MetadataDelta, MetadataImage, TopicImage};
 use crate::metrics::BrokerMetrics;
@@ -31,6 +33,9 @@ pub struct MetadataPublisher<'a> {
     pub credentials: &'a RwLock<Credentials>,
     /// Per-topic metrics, dropped with a deleted topic.
     pub metrics: &'a BrokerMetrics,
+    /// The group coordinator: it loads the `__consumer_offsets` partitions this node comes to
+    /// lead and resigns those it stops leading (`None` where a test has no coordinator).
+    pub groups: Option<&'a GroupCoordinator>,
 }
 
 impl MetadataPublisher<'_> {
@@ -95,6 +100,7 @@ impl MetadataPublisher<'_> {
             }
         }
         self.publish_followers(delta, image, &changed, now_ms)?;
+        self.elect_group_coordinators(image, &changed);
         for topic_id in delta.changed_topic_configs() {
             let topic = image.topic_by_id(topic_id).expect("the delta's topics are in its image");
             let config = topic_config::log_config(self.config, &topic.configs);
@@ -108,6 +114,42 @@ impl MetadataPublisher<'_> {
             delta.scram().apply_to(&mut credentials);
         }
         Ok(())
+    }
+}
+
+impl MetadataPublisher<'_> {
+    /// Kafka's `onElection`/`onResignation` of the group coordinator, after the leaders and
+    /// followers: each changed `__consumer_offsets` partition this node now leads is loaded
+    /// (its groups served from here on), each it no longer leads is resigned (its groups
+    /// answer NOT_COORDINATOR and their members find the new leader). A partition that cannot
+    /// be read fails alone (`GroupCoordinator::fail_partition`).
+    fn elect_group_coordinators(&self, image: &MetadataImage, changed: &ChangedPartitions<'_>) {
+        let Some(groups) = self.groups else { return };
+        let local = self.replicas.local_replica_id();
+        let Some((topic, partitions)) =
+            changed.iter().find(|(topic, _)| topic.name == CONSUMER_OFFSETS_TOPIC)
+        else {
+            return;
+        };
+        debug_assert!(image.topic(CONSUMER_OFFSETS_TOPIC).is_some());
+        for partition in partitions.iter() {
+            let leads = topic.partitions[partition].leader == local;
+            match (leads, groups.owns(*partition)) {
+                (true, false) => {
+                    let Some(log) = self.replicas.partition(&topic.name, *partition) else {
+                        continue;
+                    };
+                    match log.read_log(crate::internal_records::read_all) {
+                        Ok(records) => {
+                            groups.load(*partition, records.into_iter().map(|r| (r.key, r.value)))
+                        }
+                        Err(e) => groups.fail_partition(*partition, &e.to_string()),
+                    }
+                }
+                (false, true) => groups.resign(*partition),
+                _ => {}
+            }
+        }
     }
 }
 
@@ -243,6 +285,7 @@ mod tests {
                 replicas: &self.replicas,
                 credentials: &self.credentials,
                 metrics: &self.metrics,
+                groups: None,
             };
             publisher.publish(delta, image, NOW).unwrap();
         }

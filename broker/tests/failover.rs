@@ -18,7 +18,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
-use kafka_protocol::messages::{CreateTopicsRequest, MetadataRequest, MetadataResponse, TopicName};
+use kafka_protocol::messages::{
+    CreateTopicsRequest, FindCoordinatorRequest, MetadataRequest, MetadataResponse, TopicName,
+};
 use kafka_protocol::protocol::StrBytes;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -283,4 +285,83 @@ async fn every_acknowledged_record_survives_each_broker_killed_in_turn() {
         failed,
         failovers
     );
+}
+
+/// The broker that coordinates `group` (FindCoordinator on node 1).
+fn coordinator_of(cluster: &Cluster, group: &str) -> i32 {
+    let request = FindCoordinatorRequest::default()
+        .with_key(StrBytes::from_string(group.to_owned()))
+        .with_key_type(0);
+    let response = call(cluster.nodes[&1].port, 3, &request);
+    assert_eq!(response.error_code, 0, "{:?}", response.error_message);
+    response.node_id.0
+}
+
+/// `__consumer_offsets` is replicated (offsets.topic.replication.factor=3): a group whose
+/// coordinator's broker is killed finds the new coordinator — the new leader of its offsets
+/// partition, which loaded the group — and its committed offsets are all there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_groups_committed_offsets_survive_its_coordinators_death() {
+    let mut cluster = Cluster::start();
+    let all = Duration::from_secs(20);
+    eventually(all, "three brokers registered", || {
+        let ids: Vec<i32> = cluster.metadata().brokers.iter().map(|b| b.node_id.0).collect();
+        (ids == [1, 2, 3], ids)
+    });
+    create_topic(&cluster);
+    // A group coordinated by a broker that may die (not node 1, the controller).
+    let mut group = String::new();
+    eventually(all, "__consumer_offsets exists with three replicas", || {
+        let response = cluster.metadata();
+        let offsets = response
+            .topics
+            .iter()
+            .find(|t| t.name.as_ref().is_some_and(|n| n.0.as_str() == "__consumer_offsets"));
+        let replicas = offsets.map(|t| t.partitions[0].replica_nodes.len());
+        (replicas == Some(3), replicas)
+    });
+    for i in 0.. {
+        group = format!("readers-{i}");
+        if coordinator_of(&cluster, &group) != 1 {
+            break;
+        }
+    }
+    let coordinator = coordinator_of(&cluster, &group);
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", cluster.bootstrap())
+        .set("group.id", &group)
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    let mut committed = TopicPartitionList::new();
+    for partition in 0..PARTITIONS {
+        committed
+            .add_partition_offset(TOPIC, partition, Offset::Offset(i64::from(partition) + 10))
+            .unwrap();
+    }
+    consumer.commit(&committed, rdkafka::consumer::CommitMode::Sync).expect("commit");
+    drop(consumer);
+
+    cluster.nodes.get_mut(&coordinator).unwrap().kill9();
+    let mut moved_to = coordinator;
+    eventually(all, "another broker coordinates the group", || {
+        moved_to = coordinator_of(&cluster, &group);
+        (moved_to != coordinator, moved_to)
+    });
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", cluster.bootstrap())
+        .set("group.id", &group)
+        .create()
+        .expect("consumer");
+    let mut asked = TopicPartitionList::new();
+    for partition in 0..PARTITIONS {
+        asked.add_partition(TOPIC, partition);
+    }
+    let fetched =
+        consumer.committed_offsets(asked, Duration::from_secs(20)).expect("committed offsets");
+    let offsets: Vec<(i32, Offset)> =
+        fetched.elements().iter().map(|e| (e.partition(), e.offset())).collect();
+    let expected: Vec<(i32, Offset)> =
+        (0..PARTITIONS).map(|p| (p, Offset::Offset(i64::from(p) + 10))).collect();
+    assert_eq!(offsets, expected, "the group's commits, read from node {moved_to}");
 }

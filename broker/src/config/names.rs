@@ -22,7 +22,6 @@ pub const NO_EFFECT: &[(&str, &str)] = &[
     ("socket.receive.buffer.bytes", SOCKETS),
     ("socket.listen.backlog.size", SOCKETS),
     ("log.cleaner.", CLEANER),
-    ("offsets.topic.replication.factor", SINGLE_NODE),
     ("transaction.state.log.replication.factor", SINGLE_NODE),
     ("transaction.state.log.min.isr", SINGLE_NODE),
     ("transaction.state.log.num.partitions", TRANSACTIONS),
