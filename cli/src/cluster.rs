@@ -73,9 +73,13 @@ pub struct UpArgs {
     pub brokers: i32,
 
     /// Port of node 1 on 127.0.0.1; node N listens on this + N - 1, the controller after the
-    /// last broker, each node's metrics endpoint on 9404 + N.
+    /// last broker.
     #[arg(long, default_value_t = 9092)]
     pub base_port: u16,
+
+    /// Node N serves its Prometheus metrics on 127.0.0.1 at this + N.
+    #[arg(long, default_value_t = 9404)]
+    pub metrics_base_port: u16,
 
     /// The lag exporter's address (`none` for no exporter).
     #[arg(long, default_value = "127.0.0.1:8000")]
@@ -194,7 +198,7 @@ fn layout_for(dir: &Path, args: &UpArgs) -> anyhow::Result<Layout> {
         .map(|i| Node {
             node_id: i32::from(i),
             port: args.base_port + i - 1,
-            metrics_port: 9404 + i,
+            metrics_port: args.metrics_base_port + i,
             controller_port: (i == 1).then_some(args.base_port + n),
         })
         .collect();
