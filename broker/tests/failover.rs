@@ -17,9 +17,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
 use kafka_protocol::messages::{
-    CreateTopicsRequest, FindCoordinatorRequest, MetadataRequest, MetadataResponse, TopicName,
+    CreateTopicsRequest, FindCoordinatorRequest, MetadataRequest, MetadataResponse, ProduceRequest,
+    TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 use rdkafka::config::ClientConfig;
@@ -285,6 +287,45 @@ async fn every_acknowledged_record_survives_each_broker_killed_in_turn() {
         failed,
         failovers
     );
+
+    // Two brokers down: the ISR is node 1 alone, below min.insync.replicas=2.
+    for victim in [2, 3] {
+        cluster.nodes.get_mut(&victim).unwrap().kill9();
+    }
+    eventually(all, "every ISR shrinks to node 1", || {
+        let p = cluster.partitions();
+        (p.values().all(|(leader, isr)| *leader == 1 && isr == &[1]), p)
+    });
+    let port = cluster.nodes[&1].port;
+    assert_eq!(produce_once(port, -1), ResponseError::NotEnoughReplicas.code(), "acks=all");
+    assert_eq!(produce_once(port, 1), 0, "acks=1 is still taken");
+    // Back: they truncate, catch up and rejoin; nothing is under-replicated any more.
+    for victim in [2, 3] {
+        cluster.nodes.get_mut(&victim).unwrap().start_again();
+    }
+    eventually(Duration::from_secs(40), "both rejoin every ISR", || {
+        let p = cluster.partitions();
+        (full(&p), p)
+    });
+    assert_eq!(produce_once(port, -1), 0, "acks=all once the ISR is back");
+}
+
+/// One Produce v9 of one record to `orders`-0 with `acks`: its error code.
+fn produce_once(port: u16, acks: i16) -> i16 {
+    use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+    let batch = kafka_lab_broker::internal_records::encode_batch(
+        &[(None, Some(bytes::Bytes::from_static(b"probe")))],
+        1,
+    );
+    let request = ProduceRequest::default()
+        .with_acks(acks)
+        .with_timeout_ms(10_000)
+        .with_topic_data(vec![TopicProduceData::default()
+            .with_name(TopicName(StrBytes::from_static_str(TOPIC)))
+            .with_partition_data(vec![PartitionProduceData::default()
+                .with_index(0)
+                .with_records(Some(batch.freeze()))])]);
+    call(port, 9, &request).responses[0].partition_responses[0].error_code
 }
 
 /// The broker that coordinates `group` (FindCoordinator on node 1).

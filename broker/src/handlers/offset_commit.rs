@@ -1,6 +1,9 @@
 //! OffsetCommit (key 8): Read on the group (GROUP_AUTHORIZATION_FAILED for every partition
 //! otherwise) and Read on each topic (TOPIC_AUTHORIZATION_FAILED for its partitions), then the
-//! group coordinator for the authorized topics.
+//! group coordinator for the authorized topics. The answer waits until the commit is on every
+//! in-sync replica of its `__consumer_offsets` partition (Kafka's coordinator appends with
+//! acks=-1), so a commit the client saw succeed survives the coordinator's death;
+//! REQUEST_TIMED_OUT after `offsets.commit.timeout.ms`.
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::offset_commit_request::OffsetCommitRequestTopic;
@@ -9,11 +12,46 @@ use kafka_protocol::messages::offset_commit_response::{
 };
 use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse};
 
+use std::time::Duration;
+
 use super::RequestContext;
 use crate::authorizer::{AclOperation, ResourceType};
-use crate::broker::Broker;
+use crate::broker::{Broker, CONSUMER_OFFSETS_TOPIC};
+use crate::replica::delayed_produce::{wait_for_acks, ProducePartitionStatus};
 
-pub fn handle(
+/// Kafka's `offsets.commit.timeout.ms` default: how long a commit waits for the ISR.
+const OFFSETS_COMMIT_TIMEOUT: Duration = Duration::from_millis(5000);
+
+pub async fn handle(
+    broker: &Broker,
+    ctx: &RequestContext,
+    request: OffsetCommitRequest,
+) -> OffsetCommitResponse {
+    let group = request.group_id.0.to_string();
+    let mut response = commit(broker, ctx, request);
+    let committed = response.topics.iter().flat_map(|t| &t.partitions).any(|p| p.error_code == 0);
+    let offsets_partition = broker.groups.partition_for(&group);
+    let partition = broker.replica_manager().partition(CONSUMER_OFFSETS_TOPIC, offsets_partition);
+    if let (true, Some(partition)) = (committed, partition) {
+        // Everything appended so far, this commit included, must reach the high watermark.
+        let status = ProducePartitionStatus {
+            required_offset: partition.log_end_offset(),
+            partition,
+            min_insync_replicas: 1,
+        };
+        if let Some(Err(e)) = wait_for_acks(&[status], OFFSETS_COMMIT_TIMEOUT).await.pop() {
+            tracing::warn!(group, error = %e.message, "offset commit not replicated in time");
+            for p in response.topics.iter_mut().flat_map(|t| t.partitions.iter_mut()) {
+                if p.error_code == 0 {
+                    p.error_code = ResponseError::RequestTimedOut.code();
+                }
+            }
+        }
+    }
+    response
+}
+
+fn commit(
     broker: &Broker,
     ctx: &RequestContext,
     mut request: OffsetCommitRequest,
@@ -161,7 +199,7 @@ mod tests {
                         })
                         .collect(),
                 )]);
-        let committed = super::handle(&broker, &ctx(ApiKey::OffsetCommit, 8), commit);
+        let committed = super::handle(&broker, &ctx(ApiKey::OffsetCommit, 8), commit).await;
         let codes: Vec<i16> = committed.topics[0].partitions.iter().map(|p| p.error_code).collect();
         assert_eq!(codes, vec![0, 0, 0]);
         let (batches, records) = offsets_partition(&broker, "g");
