@@ -9,7 +9,7 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
@@ -17,7 +17,7 @@ use kafka_protocol::messages::{
     CreateTopicsRequest, InitProducerIdRequest, MetadataRequest, MetadataResponse, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
-use support::{call, free_port, TestBroker};
+use support::{call, eventually, free_port, TestBroker};
 
 /// Properties every node of the test cluster shares.
 fn common(controller_port: u16, cluster_id: &str) -> Vec<String> {
@@ -37,23 +37,6 @@ fn metadata(port: u16) -> MetadataResponse {
 
 fn broker_ids(response: &MetadataResponse) -> Vec<i32> {
     response.brokers.iter().map(|b| b.node_id.0).collect()
-}
-
-/// Polls `check` until it holds, failing with `what` and the last value after `within`.
-fn eventually<T: std::fmt::Debug>(
-    within: Duration,
-    what: &str,
-    mut check: impl FnMut() -> (bool, T),
-) {
-    let deadline = Instant::now() + within;
-    loop {
-        let (ok, seen) = check();
-        if ok {
-            return;
-        }
-        assert!(Instant::now() < deadline, "{what}: last seen {seen:?}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 fn create_topic(port: u16, name: &str, partitions: i32, replication_factor: i16) -> i16 {

@@ -29,7 +29,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
-use support::{call, free_port, TestBroker};
+use support::{call, eventually, free_port, TestBroker};
 
 const TOPIC: &str = "orders";
 const PARTITIONS: i32 = 6;
@@ -72,6 +72,17 @@ impl Cluster {
         Cluster { nodes }
     }
 
+    /// [`Cluster::start`], once all three brokers are registered, with `orders` created.
+    fn start_with_topic() -> Cluster {
+        let cluster = Cluster::start();
+        eventually(Duration::from_secs(20), "three brokers registered", || {
+            let ids: Vec<i32> = cluster.metadata().brokers.iter().map(|b| b.node_id.0).collect();
+            (ids == [1, 2, 3], ids)
+        });
+        create_topic(&cluster);
+        cluster
+    }
+
     fn bootstrap(&self) -> String {
         self.nodes.values().map(TestBroker::bootstrap).collect::<Vec<_>>().join(",")
     }
@@ -98,23 +109,6 @@ impl Cluster {
                 (p.partition_index, (p.leader_id.0, isr))
             })
             .collect()
-    }
-}
-
-/// Polls `check` every 100 ms until it holds, failing with `what` and the last value seen.
-fn eventually<T: std::fmt::Debug>(
-    within: Duration,
-    what: &str,
-    mut check: impl FnMut() -> (bool, T),
-) {
-    let deadline = Instant::now() + within;
-    loop {
-        let (ok, seen) = check();
-        if ok {
-            return;
-        }
-        assert!(Instant::now() < deadline, "{what}: last seen {seen:?}");
-        std::thread::sleep(Duration::from_millis(100));
     }
 }
 
@@ -207,13 +201,8 @@ fn read_all(bootstrap: &str, ends: &BTreeMap<i32, i64>) -> BTreeMap<(i32, i64), 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_acknowledged_record_survives_each_broker_killed_in_turn() {
-    let mut cluster = Cluster::start();
+    let mut cluster = Cluster::start_with_topic();
     let all = Duration::from_secs(20);
-    eventually(all, "three brokers registered", || {
-        let ids: Vec<i32> = cluster.metadata().brokers.iter().map(|b| b.node_id.0).collect();
-        (ids == [1, 2, 3], ids)
-    });
-    create_topic(&cluster);
     let full = |p: &BTreeMap<i32, (i32, Vec<i32>)>| {
         p.len() == PARTITIONS as usize && p.values().all(|(l, isr)| *l > 0 && isr == &[1, 2, 3])
     };
@@ -343,13 +332,8 @@ fn coordinator_of(cluster: &Cluster, group: &str) -> i32 {
 /// partition, which loaded the group — and its committed offsets are all there.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_groups_committed_offsets_survive_its_coordinators_death() {
-    let mut cluster = Cluster::start();
+    let mut cluster = Cluster::start_with_topic();
     let all = Duration::from_secs(20);
-    eventually(all, "three brokers registered", || {
-        let ids: Vec<i32> = cluster.metadata().brokers.iter().map(|b| b.node_id.0).collect();
-        (ids == [1, 2, 3], ids)
-    });
-    create_topic(&cluster);
     // A group coordinated by a broker that may die (not node 1, the controller).
     let mut group = String::new();
     eventually(all, "__consumer_offsets exists with three replicas", || {

@@ -101,12 +101,7 @@ impl ReplicaManager {
         config: LogConfig,
         now_ms: i64,
     ) -> Result<Arc<Partition>, LogError> {
-        let (log, checkpointed_hw) = {
-            let mut logs = self.logs.lock().expect("log manager lock poisoned");
-            let log = logs.get_or_create(topic, partition, config, now_ms)?;
-            logs.write_partition_topic_id(topic, partition, topic_id)?;
-            (log, logs.high_watermark(topic, partition))
-        };
+        let (log, checkpointed_hw) = self.open_log(topic, partition, topic_id, config, now_ms)?;
         let made = self
             .lock_partitions()
             .entry((topic.to_owned(), partition))
@@ -124,6 +119,22 @@ impl ReplicaManager {
             .clone();
         made.make_leader(state, now_ms);
         Ok(made)
+    }
+
+    /// Opens (recovering) or creates the log of `topic`-`partition` with its topic id in
+    /// `partition.metadata`; with its checkpointed high watermark, if any.
+    fn open_log(
+        &self,
+        topic: &str,
+        partition: i32,
+        topic_id: Uuid,
+        config: LogConfig,
+        now_ms: i64,
+    ) -> Result<(crate::log::manager::SharedLog, Option<i64>), LogError> {
+        let mut logs = self.logs.lock().expect("log manager lock poisoned");
+        let log = logs.get_or_create(topic, partition, config, now_ms)?;
+        logs.write_partition_topic_id(topic, partition, topic_id)?;
+        Ok((log, logs.high_watermark(topic, partition)))
     }
 
     /// Kafka's periodic ISR expiration: every partition this node leads proposes removing the
@@ -201,12 +212,7 @@ impl ReplicaManager {
         config: LogConfig,
         now_ms: i64,
     ) -> Result<Arc<Partition>, LogError> {
-        let (log, checkpointed_hw) = {
-            let mut logs = self.logs.lock().expect("log manager lock poisoned");
-            let log = logs.get_or_create(topic, partition, config, now_ms)?;
-            logs.write_partition_topic_id(topic, partition, topic_id)?;
-            (log, logs.high_watermark(topic, partition))
-        };
+        let (log, checkpointed_hw) = self.open_log(topic, partition, topic_id, config, now_ms)?;
         // Not under the partitions' lock: the fetcher takes a partition's lock, then the log
         // manager's, and `delete_partition` the log manager's, then the partitions'.
         if let Some(existing) = self.partition(topic, partition) {

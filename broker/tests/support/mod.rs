@@ -241,3 +241,21 @@ where
     stream.read_exact(&mut frame).unwrap();
     decode_response::<R>(frame.into(), version, 7).unwrap()
 }
+
+/// Polls `check` every 50 ms until it holds, failing with `what` and the last value it saw
+/// after `within`.
+pub fn eventually<T: std::fmt::Debug>(
+    within: Duration,
+    what: &str,
+    mut check: impl FnMut() -> (bool, T),
+) {
+    let deadline = Instant::now() + within;
+    loop {
+        let (ok, seen) = check();
+        if ok {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{what}: last seen {seen:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
