@@ -469,4 +469,33 @@ mod tests {
         let committed = &image.topic("r").unwrap().partitions[&0];
         assert_eq!((committed.isr.clone(), committed.partition_epoch), (vec![1], 1));
     }
+
+    /// The replication gauges count what this leader sees: `r`-0 has replicas [1, 2] and ISR
+    /// [1] with `min.insync.replicas=2`, so it is under-replicated and under min ISR; the 50
+    /// `__consumer_offsets` partitions (one replica, min ISR 1) are at min ISR.
+    #[tokio::test(start_paused = true)]
+    async fn the_replication_gauges_count_the_partitions_this_node_leads() {
+        let broker = replicated(false, 2);
+        let text = crate::metrics::render(&broker);
+        let gauge = |name: &str| {
+            let line = text.lines().find(|l| l.starts_with(&format!("{name} "))).unwrap();
+            line.rsplit(' ').next().unwrap().parse::<f64>().unwrap()
+        };
+        assert_eq!(gauge("kafka_server_replicamanager_underreplicatedpartitions"), 1.0);
+        assert_eq!(gauge("kafka_server_replicamanager_underminisrpartitioncount"), 1.0);
+        assert_eq!(gauge("kafka_server_replicamanager_atminisrpartitioncount"), 50.0);
+        assert_eq!(gauge("kafka_server_replicamanager_leadercount"), 51.0);
+        assert_eq!(gauge("kafka_controller_kafkacontroller_activebrokercount"), 2.0);
+        assert_eq!(gauge("kafka_controller_kafkacontroller_offlinepartitionscount"), 0.0);
+        // The follower catches up and the controller commits it back into the ISR.
+        let mut change = PartitionChangeRecord::new(TOPIC_ID, 0);
+        change.isr = Some(vec![broker.config.node_id, FOLLOWER]);
+        broker.commit_metadata(vec![MetadataRecord::PartitionChange(change)]).unwrap();
+        let text = crate::metrics::render(&broker);
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("kafka_server_replicamanager_underreplicatedpartitions "))
+            .unwrap();
+        assert!(line.ends_with(" 0"), "{line}");
+    }
 }

@@ -100,41 +100,115 @@ fn request_path(out: &mut Families, broker: &Broker) {
     }
 }
 
+/// Kafka's `BrokerState` values as `kafka_server_kafkaserver_brokerstate` reports them.
+fn broker_state(broker: &Broker) -> f64 {
+    use crate::lifecycle::BrokerState;
+    if broker.is_controller() {
+        // A combined node's broker is registered and unfenced before it serves anything.
+        return BROKER_STATE_RUNNING;
+    }
+    match broker.lifecycle.state() {
+        BrokerState::Starting => 1.0,
+        BrokerState::Fenced => 2.0,
+        BrokerState::Running => BROKER_STATE_RUNNING,
+        BrokerState::PendingControlledShutdown => 6.0,
+        BrokerState::ShuttingDown => 7.0,
+    }
+}
+
+/// What this node's partitions say, as Kafka's ReplicaManager gauges count it: partitions it
+/// has, leads, and of those it leads the ones whose ISR is short of their replicas, below or
+/// at `min.insync.replicas`.
+#[derive(Default)]
+struct ReplicaCounts {
+    partitions: usize,
+    leaders: usize,
+    under_replicated: usize,
+    under_min_isr: usize,
+    at_min_isr: usize,
+}
+
+fn replica_counts(broker: &Broker, image: &crate::metadata::MetadataImage) -> ReplicaCounts {
+    let mut counts = ReplicaCounts::default();
+    for partition in broker.replica_manager().partitions() {
+        counts.partitions += 1;
+        let crate::replica::Role::Leader(leader) = partition.role() else { continue };
+        counts.leaders += 1;
+        let isr = leader.isr.len() as i64;
+        if isr < leader.replicas.len() as i64 {
+            counts.under_replicated += 1;
+        }
+        let Some(topic) = image.topic(partition.topic()) else { continue };
+        let min_isr = crate::topic_config::min_insync_replicas(&broker.config, &topic.configs);
+        if isr < min_isr {
+            counts.under_min_isr += 1;
+        } else if isr == min_isr {
+            counts.at_min_isr += 1;
+        }
+    }
+    counts
+}
+
 fn state_gauges(out: &mut Families, broker: &Broker) {
     let image = broker.metadata();
     let topics = image.topics().count() as f64;
     let partitions = image.topics().map(|t| t.partitions.len()).sum::<usize>() as f64;
-    let gauges: [(&str, &str, f64); 12] = [
-        ("kafka_server_kafkaserver_brokerstate", "Broker state; 3 = RUNNING", BROKER_STATE_RUNNING),
-        ("kafka_server_replicamanager_partitioncount", "Partitions on this broker", partitions),
-        ("kafka_server_replicamanager_leadercount", "Partitions this broker leads", partitions),
+    let local = replica_counts(broker, &image);
+    // The controller's view (Kafka reports these from the active controller; elsewhere 0).
+    let controller = broker.is_controller();
+    let on_controller = |value: usize| if controller { value as f64 } else { 0.0 };
+    let offline = image.topics().flat_map(|t| t.partitions.values()).filter(|p| p.leader < 0);
+    let offline = on_controller(offline.count());
+    let fenced = image.brokers().values().filter(|b| b.fenced).count();
+    let active = on_controller(image.brokers().len() - fenced);
+    let gauges: [(&str, &str, f64); 13] = [
+        ("kafka_server_kafkaserver_brokerstate", "Broker state; 3 = RUNNING", broker_state(broker)),
+        (
+            "kafka_server_replicamanager_partitioncount",
+            "Partitions on this broker",
+            local.partitions as f64,
+        ),
+        (
+            "kafka_server_replicamanager_leadercount",
+            "Partitions this broker leads",
+            local.leaders as f64,
+        ),
         (
             "kafka_server_replicamanager_underreplicatedpartitions",
-            "Under-replicated partitions",
-            0.0,
+            "Partitions this broker leads whose ISR is smaller than their replicas",
+            local.under_replicated as f64,
         ),
         (
             "kafka_server_replicamanager_underminisrpartitioncount",
-            "Partitions with ISR below min.insync.replicas",
-            0.0,
+            "Partitions this broker leads with ISR below min.insync.replicas",
+            local.under_min_isr as f64,
+        ),
+        (
+            "kafka_server_replicamanager_atminisrpartitioncount",
+            "Partitions this broker leads with ISR at min.insync.replicas",
+            local.at_min_isr as f64,
         ),
         ("kafka_server_replicamanager_offlinereplicacount", "Replicas on an offline log dir", 0.0),
         (
             "kafka_controller_kafkacontroller_activecontrollercount",
-            "1 on the active controller (this single node is its own controller)",
-            1.0,
+            "1 on the active controller, else 0",
+            if controller { 1.0 } else { 0.0 },
         ),
         (
             "kafka_controller_kafkacontroller_offlinepartitionscount",
-            "Partitions without a live leader",
-            0.0,
+            "Partitions without a live leader (on the active controller)",
+            offline,
         ),
         (
             "kafka_controller_kafkacontroller_activebrokercount",
             "Unfenced brokers the controller sees",
-            1.0,
+            active,
         ),
-        ("kafka_controller_kafkacontroller_fencedbrokercount", "Fenced brokers", 0.0),
+        (
+            "kafka_controller_kafkacontroller_fencedbrokercount",
+            "Fenced brokers (on the active controller)",
+            on_controller(fenced),
+        ),
         (
             "kafka_controller_kafkacontroller_globaltopiccount",
             "Topics in the cluster, internal ones included",
