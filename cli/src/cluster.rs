@@ -386,15 +386,16 @@ async fn run_up(dir: &Path, args: &UpArgs) -> anyhow::Result<()> {
             println!("node {} is already running", node.node_id);
             continue;
         }
-        children.push(spawn_node(dir, node)?);
-    }
-    // Reap the nodes this process started when they exit (a `kill` from another terminal),
-    // so their pids do not linger as zombies.
-    for mut child in children {
-        std::thread::spawn(move || child.wait());
+        children.push((node.node_id, spawn_node(dir, node)?));
     }
     let bootstrap = layout.bootstrap();
-    wait_for_cluster(dir, &layout)?;
+    let formed = wait_for_cluster(dir, &layout, &mut children);
+    // Reap the nodes this process started when they exit (a `kill` from another terminal),
+    // so their pids do not linger as zombies.
+    for (_, mut child) in children {
+        std::thread::spawn(move || child.wait());
+    }
+    formed?;
     let exporter = match args.exporter_listen.as_str() {
         "none" => None,
         listen => {
@@ -433,12 +434,19 @@ async fn run_up(dir: &Path, args: &UpArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Waits until every started node is listed by the cluster, naming a node that exited.
-fn wait_for_cluster(dir: &Path, layout: &Layout) -> anyhow::Result<()> {
+/// Waits until every node is listed by the cluster, naming a node this process started that
+/// exited meanwhile (its own handle says so: right after the spawn, the pid file names a
+/// process still starting, whose command line is not the node's yet).
+fn wait_for_cluster(
+    dir: &Path,
+    layout: &Layout,
+    children: &mut [(i32, std::process::Child)],
+) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        for node in &layout.nodes {
-            if running_pid(dir, node.node_id).is_none() {
+        for (node_id, child) in children.iter_mut() {
+            if child.try_wait()?.is_some() {
+                let node = layout.node(*node_id)?;
                 let log = fs::read_to_string(node_log(dir, node.node_id)).unwrap_or_default();
                 let tail: Vec<&str> = log.lines().rev().take(5).collect();
                 bail!(
