@@ -459,6 +459,32 @@ impl Broker {
         self.config.quorum_addresses().expect("validated on open")
     }
 
+    /// One client per quorum address (`quorum_addresses`' order) over `connector`, named
+    /// `broker-<node.id>-<purpose>`: every channel of this node to the controller starts here.
+    pub fn controller_clients(
+        &self,
+        connector: &Arc<dyn crate::network::Connector>,
+        purpose: &str,
+        deadline: std::time::Duration,
+    ) -> Vec<crate::network::NodeClient> {
+        let client_id = format!("broker-{}-{purpose}", self.node.node_id);
+        let clients: Vec<_> = self
+            .quorum_addresses()
+            .iter()
+            .map(|(host, port)| {
+                crate::network::NodeClient::new(
+                    connector.clone(),
+                    host,
+                    *port,
+                    &client_id,
+                    deadline,
+                )
+            })
+            .collect();
+        assert!(!clients.is_empty(), "validated on open: a broker names its controllers");
+        clients
+    }
+
     /// Runs `read` on the metadata log (the quorum leader's side of a metadata fetch).
     pub(crate) fn read_metadata_log<T>(&self, read: impl FnOnce(&MetadataStore) -> T) -> T {
         read(&self.lock_metadata())

@@ -56,9 +56,7 @@ async fn send_remote(
 ) -> Option<AlterPartitionResponse> {
     let connector = broker.outbound_connector()?;
     let client = client.get_or_insert_with(|| {
-        let (host, port) = broker.quorum_addresses().remove(0);
-        let client_id = format!("broker-{}-alter-partition", broker.node.node_id);
-        NodeClient::new(connector, &host, port, &client_id, Duration::from_secs(30))
+        broker.controller_clients(&connector, "alter-partition", Duration::from_secs(30)).remove(0)
     });
     match client.call(request).await {
         Ok((_, response)) => Some(response),

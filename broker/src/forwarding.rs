@@ -72,9 +72,7 @@ impl ForwardingManager {
         };
         let mut client = self.client.lock().await;
         let client = client.get_or_insert_with(|| {
-            let (host, port) = broker.quorum_addresses().remove(0);
-            let client_id = format!("broker-{}-forwarding", broker.node.node_id);
-            NodeClient::new(connector, &host, port, &client_id, FORWARD_DEADLINE)
+            broker.controller_clients(&connector, "forwarding", FORWARD_DEADLINE).remove(0)
         });
         let response = match client.call(&envelope).await {
             Ok((_, response)) => response,

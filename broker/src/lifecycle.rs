@@ -123,14 +123,7 @@ pub async fn run(broker: Arc<Broker>, connector: Arc<dyn Connector>) {
 /// Fetches producer id blocks from the controller whenever the broker wants one
 /// (AllocateProducerIds; Kafka's `RPCProducerIdManager`), retrying after a failure.
 async fn producer_id_loop(broker: Arc<Broker>, connector: Arc<dyn Connector>) {
-    let client_id = format!("broker-{}-producer-ids", broker.node.node_id);
-    let mut clients: Vec<NodeClient> = broker
-        .quorum_addresses()
-        .iter()
-        .map(|(host, port)| {
-            NodeClient::new(connector.clone(), host, *port, &client_id, Duration::from_secs(5))
-        })
-        .collect();
+    let mut clients = broker.controller_clients(&connector, "producer-ids", Duration::from_secs(5));
     let mut current = 0;
     loop {
         // Registered before the check, so a wish made in between is not missed.
@@ -173,20 +166,8 @@ async fn producer_id_loop(broker: Arc<Broker>, connector: Arc<dyn Connector>) {
 
 async fn heartbeat_loop(broker: Arc<Broker>, connector: Arc<dyn Connector>) {
     let interval = Duration::from_millis(broker.config.broker_heartbeat_interval_ms.max(1) as u64);
-    let client_id = format!("broker-{}-lifecycle", broker.node.node_id);
-    let mut clients: Vec<NodeClient> = broker
-        .quorum_addresses()
-        .iter()
-        .map(|(host, port)| {
-            NodeClient::new(
-                connector.clone(),
-                host,
-                *port,
-                &client_id,
-                interval.max(Duration::from_secs(2)),
-            )
-        })
-        .collect();
+    let deadline = interval.max(Duration::from_secs(2));
+    let mut clients = broker.controller_clients(&connector, "lifecycle", deadline);
     let mut current = 0;
     let mut failing: Option<String> = None;
     loop {
@@ -218,7 +199,8 @@ async fn heartbeat_loop(broker: Arc<Broker>, connector: Arc<dyn Connector>) {
     }
 }
 
-fn error_name(code: i16) -> String {
+/// A Kafka error code's name for a log line (`NotController`), or the number if unknown.
+pub(crate) fn error_name(code: i16) -> String {
     ResponseError::try_from_code(code).map_or(format!("error {code}"), |e| format!("{e:?}"))
 }
 

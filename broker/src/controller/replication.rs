@@ -80,14 +80,7 @@ pub fn handle_broker_fenced(
 ) -> Vec<MetadataRecord> {
     let broker_epoch = image.brokers()[&broker_id].registration.broker_epoch;
     let mut records = Vec::new();
-    leader_and_isr_updates(
-        image,
-        config,
-        broker_id,
-        NO_LEADER,
-        |p| p.isr.contains(&broker_id),
-        &mut records,
-    );
+    remove_from_isrs(image, config, broker_id, &mut records);
     records.push(MetadataRecord::BrokerRegistrationChange(BrokerRegistrationChangeRecord {
         broker_id,
         broker_epoch,
@@ -140,15 +133,26 @@ pub fn handle_broker_in_controlled_shutdown(
             in_controlled_shutdown: 1,
         }));
     }
+    remove_from_isrs(image, config, broker_id, &mut records);
+    records
+}
+
+/// `broker_id` out of every ISR it is in, its leaderships moved to in-sync replicas (fencing
+/// and controlled shutdown alike).
+fn remove_from_isrs(
+    image: &MetadataImage,
+    config: &BrokerConfig,
+    broker_id: i32,
+    records: &mut Vec<MetadataRecord>,
+) {
     leader_and_isr_updates(
         image,
         config,
         broker_id,
         NO_LEADER,
         |p| p.isr.contains(&broker_id),
-        &mut records,
+        records,
     );
-    records
 }
 
 /// Whether `broker_id` leads any partition.

@@ -222,17 +222,7 @@ mod tests {
     const FOLLOWER: i32 = 2;
     const FOLLOWER_EPOCH: i64 = 1_000;
 
-    fn ctx(api_key: ApiKey, api_version: i16) -> super::super::RequestContext {
-        super::super::RequestContext {
-            api_key,
-            api_version,
-            correlation_id: 1,
-            client_id: "test".into(),
-            client_host: "127.0.0.1:5000".into(),
-            listener: "PLAINTEXT".into(),
-            principal: crate::security::Principal::anonymous(),
-        }
-    }
+    use super::super::tests::anonymous as ctx;
 
     /// This broker with broker 2 registered and unfenced, and topic `r`: one partition on
     /// this broker and broker 2, led here, broker 2 in the ISR if `follower_in_sync`, with

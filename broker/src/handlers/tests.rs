@@ -614,7 +614,7 @@ fn fetch_t0(min_bytes: i32, max_wait_ms: i32) -> FetchRequest {
 }
 
 /// What a plaintext client's request carries: `User:ANONYMOUS` (a super user in these tests).
-fn anonymous(api_key: ApiKey, api_version: i16) -> super::RequestContext {
+pub(super) fn anonymous(api_key: ApiKey, api_version: i16) -> super::RequestContext {
     super::RequestContext {
         api_key,
         api_version,

@@ -6,7 +6,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic, ReplicaState};
 use kafka_protocol::messages::{BrokerId, FetchRequest, TopicName};
 use kafka_protocol::protocol::StrBytes;
@@ -30,15 +29,7 @@ const RETRY_BACKOFF: Duration = Duration::from_millis(500);
 /// Follows the metadata log for as long as the broker runs, rotating over the quorum's
 /// addresses when one fails. A failure is logged once until a fetch succeeds again.
 pub async fn follow(broker: Arc<Broker>, connector: Arc<dyn Connector>) {
-    let addresses = broker.quorum_addresses();
-    assert!(!addresses.is_empty(), "validated on open: a broker names its controllers");
-    let client_id = format!("raft-observer-{}", broker.node.node_id);
-    let mut clients: Vec<NodeClient> = addresses
-        .iter()
-        .map(|(host, port)| {
-            NodeClient::new(connector.clone(), host, *port, &client_id, FETCH_DEADLINE)
-        })
-        .collect();
+    let mut clients = broker.controller_clients(&connector, "raft-observer", FETCH_DEADLINE);
     let mut current = 0;
     let mut failing: Option<String> = None;
     loop {
@@ -91,9 +82,7 @@ async fn fetch_once(broker: &Arc<Broker>, client: &mut NodeClient) -> Result<(),
         .with_max_bytes(MAX_FETCH_SIZE_BYTES as i32)
         .with_topics(vec![topic]);
     let (_, response) = client.call(&request).await.map_err(|e| e.to_string())?;
-    let code = |code: i16| {
-        ResponseError::try_from_code(code).map_or(code.to_string(), |e| format!("{e:?}"))
-    };
+    let code = crate::lifecycle::error_name;
     if response.error_code != 0 {
         return Err(format!("the controller answered {}", code(response.error_code)));
     }
