@@ -118,7 +118,7 @@ fn broker_state(broker: &Broker) -> f64 {
 
 /// What this node's partitions say, as Kafka's ReplicaManager gauges count it: partitions it
 /// has, leads, and of those it leads the ones whose ISR is short of their replicas, below or
-/// at `min.insync.replicas`.
+/// at `min.insync.replicas`; and the ones offline with a failed log dir.
 #[derive(Default)]
 struct ReplicaCounts {
     partitions: usize,
@@ -126,13 +126,21 @@ struct ReplicaCounts {
     under_replicated: usize,
     under_min_isr: usize,
     at_min_isr: usize,
+    offline: usize,
 }
 
 fn replica_counts(broker: &Broker, image: &crate::metadata::MetadataImage) -> ReplicaCounts {
     let mut counts = ReplicaCounts::default();
     for partition in broker.replica_manager().partitions() {
         counts.partitions += 1;
-        let crate::replica::Role::Leader(leader) = partition.role() else { continue };
+        let leader = match partition.role() {
+            crate::replica::Role::Leader(leader) => leader,
+            crate::replica::Role::Offline { .. } => {
+                counts.offline += 1;
+                continue;
+            }
+            crate::replica::Role::Follower { .. } => continue,
+        };
         counts.leaders += 1;
         let isr = leader.isr.len() as i64;
         if isr < leader.replicas.len() as i64 {
@@ -188,7 +196,11 @@ fn state_gauges(out: &mut Families, broker: &Broker) {
             "Partitions this broker leads with ISR at min.insync.replicas",
             local.at_min_isr as f64,
         ),
-        ("kafka_server_replicamanager_offlinereplicacount", "Replicas on an offline log dir", 0.0),
+        (
+            "kafka_server_replicamanager_offlinereplicacount",
+            "Replicas on this broker's failed log dir",
+            local.offline as f64,
+        ),
         (
             "kafka_controller_kafkacontroller_activecontrollercount",
             "1 on the active controller, else 0",

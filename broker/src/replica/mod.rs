@@ -49,6 +49,8 @@ pub struct ReplicaManager {
     alter_partitions: Arc<AlterPartitionManager>,
     /// The fetchers of the partitions this node follows.
     fetchers: ReplicaFetcherManager,
+    /// Why this node's log dir failed, once it has: every partition is offline from then on.
+    log_dir_failure: Mutex<Option<String>>,
 }
 
 impl ReplicaManager {
@@ -60,6 +62,7 @@ impl ReplicaManager {
             partitions: Mutex::new(BTreeMap::new()),
             alter_partitions: Arc::new(AlterPartitionManager::new()),
             fetchers: ReplicaFetcherManager::default(),
+            log_dir_failure: Mutex::new(None),
         }
     }
 
@@ -131,10 +134,35 @@ impl ReplicaManager {
         config: LogConfig,
         now_ms: i64,
     ) -> Result<(crate::log::manager::SharedLog, Option<i64>), LogError> {
+        if let Some(why) = self.log_dir_failure() {
+            return Err(LogError::Storage {
+                context: format!("{topic}-{partition}: the log dir is offline"),
+                source: std::io::Error::other(why),
+            });
+        }
         let mut logs = self.logs.lock().expect("log manager lock poisoned");
         let log = logs.get_or_create(topic, partition, config, now_ms)?;
         logs.write_partition_topic_id(topic, partition, topic_id)?;
         Ok((log, logs.high_watermark(topic, partition)))
+    }
+
+    /// Kafka's `handleLogDirFailure` for this node's one log dir: every partition goes
+    /// offline ([`Partition::mark_offline`]) and no log is opened any more, until the broker
+    /// restarts. Returns how many partitions went offline now (0 when the dir had failed).
+    pub fn handle_log_dir_failure(&self, why: &str) -> usize {
+        {
+            let mut failure = self.log_dir_failure.lock().expect("log dir failure lock poisoned");
+            if failure.is_some() {
+                return 0;
+            }
+            *failure = Some(why.to_owned());
+        }
+        self.partitions().iter().filter(|p| p.mark_offline()).count()
+    }
+
+    /// Why the log dir failed, if it has.
+    pub fn log_dir_failure(&self) -> Option<String> {
+        self.log_dir_failure.lock().expect("log dir failure lock poisoned").clone()
     }
 
     /// Kafka's periodic ISR expiration: every partition this node leads proposes removing the

@@ -38,14 +38,21 @@ pub enum Role {
         /// The epoch of that leadership.
         leader_epoch: i32,
     },
+    /// The replica's log dir failed (Kafka's `HostedPartition.Offline`): every request for it
+    /// gets KAFKA_STORAGE_ERROR and no metadata change gives it a role again until the broker
+    /// restarts, as Kafka does.
+    Offline {
+        /// The leader epoch it had when its log dir failed.
+        leader_epoch: i32,
+    },
 }
 
 impl Role {
-    /// The epoch of the current leadership, as leader or follower.
+    /// The epoch of the current leadership, as leader or follower (or when the log dir failed).
     pub fn leader_epoch(&self) -> i32 {
         match self {
             Role::Leader(leader) => leader.leader_epoch,
-            Role::Follower { leader_epoch, .. } => *leader_epoch,
+            Role::Follower { leader_epoch, .. } | Role::Offline { leader_epoch } => *leader_epoch,
         }
     }
 }
@@ -518,6 +525,7 @@ impl Partition {
             }
             Role::Leader(leader) => Some(leader),
             Role::Follower { .. } => None,
+            Role::Offline { .. } => return false,
         };
         debug_assert!(
             state.leader_epoch >= replica_state.role.leader_epoch(),
@@ -574,26 +582,52 @@ impl Partition {
     /// Makes this replica a follower of `leader_id` at `leader_epoch`.
     pub fn make_follower(&self, leader_id: i32, leader_epoch: i32) {
         let mut state = self.lock_state();
+        if let Role::Offline { .. } = state.role {
+            return;
+        }
         debug_assert!(leader_epoch >= state.role.leader_epoch(), "the leader epoch moved back");
         state.role = Role::Follower { leader_id, leader_epoch };
         self.changed();
     }
 
+    /// Why this replica refuses a leader's work: NOT_LEADER_OR_FOLLOWER naming the leader, or
+    /// KAFKA_STORAGE_ERROR once its log dir failed (clients refresh metadata on both).
     fn not_leader(&self, role: &Role) -> ApiError {
-        let why = match role {
-            Role::Leader(_) => "it leads".to_owned(),
-            Role::Follower { leader_id: -1, .. } => "it has no leader yet".to_owned(),
-            Role::Follower { leader_id, leader_epoch } => {
-                format!("node {leader_id} leads it at leader epoch {leader_epoch}")
+        let (error, why) = match role {
+            Role::Offline { .. } => (
+                ResponseError::KafkaStorageError,
+                "its log dir failed, so it serves the partition no more".to_owned(),
+            ),
+            Role::Leader(_) => (ResponseError::NotLeaderOrFollower, "it leads".to_owned()),
+            Role::Follower { leader_id: -1, .. } => {
+                (ResponseError::NotLeaderOrFollower, "it has no leader yet".to_owned())
             }
+            Role::Follower { leader_id, leader_epoch } => (
+                ResponseError::NotLeaderOrFollower,
+                format!("node {leader_id} leads it at leader epoch {leader_epoch}"),
+            ),
         };
         ApiError::new(
-            ResponseError::NotLeaderOrFollower,
+            error,
             format!(
                 "this broker (node {}) is not the leader of {}-{}: {why}",
                 self.local_replica_id, self.topic, self.partition
             ),
         )
+    }
+
+    /// Takes this replica offline for good (its log dir failed): whatever it led or followed,
+    /// it refuses every request with KAFKA_STORAGE_ERROR and ignores later roles; waiters
+    /// (acks=all produces, long polls) are woken to see it. False if it was offline already.
+    pub fn mark_offline(&self) -> bool {
+        let mut state = self.lock_state();
+        if let Role::Offline { .. } = state.role {
+            return false;
+        }
+        state.role = Role::Offline { leader_epoch: state.role.leader_epoch() };
+        drop(state);
+        self.changed();
+        true
     }
 
     /// An AlterPartition item for `new_isr` at the leader's epochs, with each member's broker
