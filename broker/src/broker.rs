@@ -383,7 +383,9 @@ impl Broker {
             ));
         }
         let now = self.clock.now_ms();
+        let elections = crate::controller::partition_change::Elections::in_records(&records);
         let delta = store.commit(records, now).map_err(ApiError::from)?;
+        self.metrics.record_elections(elections);
         self.metadata_committed.notify_waiters();
         if delta.is_empty() {
             return Ok(());

@@ -235,6 +235,46 @@ fn state_gauges(out: &mut Families, broker: &Broker) {
     for (name, help, value) in gauges {
         out.gauge(name, help).add(&[], value);
     }
+    replication(out, broker);
+}
+
+/// Kafka's replication meters and the fetcher's lag: ISR changes this node proposed as leader
+/// and saw committed (ReplicaManager `IsrShrinksPerSec`/`IsrExpandsPerSec`), the leader
+/// elections its controller committed (ControllerStats; 0 elsewhere, as the counters only grow
+/// where records commit), and the largest lag of the partitions it follows
+/// (ReplicaFetcherManager `MaxLag`, clientId `Replica`; 0 while it follows none).
+fn replication(out: &mut Families, broker: &Broker) {
+    let replicas = broker.replica_manager();
+    let isr = replicas.isr_changes();
+    out.counter(
+        "kafka_server_replicamanager_isrshrinks_total",
+        "ISR shrinks this broker proposed as leader and saw committed (IsrShrinksPerSec)",
+    )
+    .add(&[], isr.shrinks() as f64);
+    out.counter(
+        "kafka_server_replicamanager_isrexpands_total",
+        "ISR expansions this broker proposed as leader and saw committed (IsrExpandsPerSec)",
+    )
+    .add(&[], isr.expands() as f64);
+    let elections = broker.metrics.elections();
+    out.counter(
+        "kafka_controller_controllerstats_leaderelectionrateandtimems_count",
+        "Leader elections the controller committed (ControllerStats LeaderElectionRateAndTimeMs \
+         Count)",
+    )
+    .add(&[], elections.leader_elections as f64);
+    out.counter(
+        "kafka_controller_controllerstats_uncleanleaderelections_total",
+        "Unclean leader elections the controller committed (UncleanLeaderElectionsPerSec)",
+    )
+    .add(&[], elections.unclean as f64);
+    let max_lag = replicas.replica_fetchers().fetch_states().values().filter_map(|s| s.lag).max();
+    out.gauge(
+        "kafka_server_replicafetchermanager_maxlag",
+        "Largest lag in records of the partitions this broker follows: the leader's high \
+         watermark minus the fetch offset (ReplicaFetcherManager MaxLag)",
+    )
+    .add(&[("clientId", "Replica")], max_lag.unwrap_or(0) as f64);
 }
 
 fn log_gauges(out: &mut Families, broker: &Broker) {

@@ -19,6 +19,7 @@ pub mod fetcher;
 mod partition;
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use kafka_protocol::error::ResponseError;
@@ -39,6 +40,38 @@ pub use partition::{
 /// DeleteRecords' offset -1: "up to the high watermark".
 pub const HIGH_WATERMARK_OFFSET: i64 = -1;
 
+/// Kafka's ReplicaManager `IsrExpandsPerSec` and `IsrShrinksPerSec` meters (its
+/// `AlterPartitionListener`'s `markExpand`/`markShrink`): ISR changes this node proposed as
+/// leader and saw committed. A change the controller made on its own (a fenced broker taken out
+/// of every ISR) is not one, as in Kafka.
+#[derive(Debug, Default)]
+pub struct IsrChangeCounts {
+    expands: AtomicU64,
+    shrinks: AtomicU64,
+}
+
+impl IsrChangeCounts {
+    /// An expansion proposed here was committed.
+    pub fn mark_expand(&self) {
+        self.expands.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A shrink proposed here was committed.
+    pub fn mark_shrink(&self) {
+        self.shrinks.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Committed expansions since start.
+    pub fn expands(&self) -> u64 {
+        self.expands.load(Ordering::Relaxed)
+    }
+
+    /// Committed shrinks since start.
+    pub fn shrinks(&self) -> u64 {
+        self.shrinks.load(Ordering::Relaxed)
+    }
+}
+
 /// This node's partitions, in (topic, partition) order.
 pub struct ReplicaManager {
     /// This node's replica id (`node.id`).
@@ -47,6 +80,8 @@ pub struct ReplicaManager {
     partitions: Mutex<BTreeMap<PartitionKey, Arc<Partition>>>,
     /// The ISR changes this node's partitions propose to the controller.
     alter_partitions: Arc<AlterPartitionManager>,
+    /// The ISR changes this node's partitions proposed and saw committed.
+    isr_changes: Arc<IsrChangeCounts>,
     /// The fetchers of the partitions this node follows.
     fetchers: ReplicaFetcherManager,
     /// Why this node's log dir failed, once it has: every partition is offline from then on.
@@ -61,6 +96,7 @@ impl ReplicaManager {
             logs,
             partitions: Mutex::new(BTreeMap::new()),
             alter_partitions: Arc::new(AlterPartitionManager::new()),
+            isr_changes: Arc::default(),
             fetchers: ReplicaFetcherManager::default(),
             log_dir_failure: Mutex::new(None),
         }
@@ -91,6 +127,12 @@ impl ReplicaManager {
         &self.alter_partitions
     }
 
+    /// The committed ISR expansions and shrinks of this node's partitions as leader (the
+    /// `IsrExpandsPerSec`/`IsrShrinksPerSec` counters).
+    pub fn isr_changes(&self) -> &IsrChangeCounts {
+        &self.isr_changes
+    }
+
     /// Opens (recovering) or creates the log of `topic`-`partition`, records its topic id in
     /// `partition.metadata`, and makes this node its leader as the metadata's `state` says
     /// ([`Partition::make_leader`]: a partition this node already leads takes a newer leader or
@@ -116,6 +158,7 @@ impl ReplicaManager {
                     self.local_replica_id,
                     log,
                     self.alter_partitions.clone(),
+                    self.isr_changes.clone(),
                     checkpointed_hw,
                 ))
             })
@@ -257,6 +300,7 @@ impl ReplicaManager {
             checkpointed_hw.unwrap_or(0),
             log,
             self.alter_partitions.clone(),
+            self.isr_changes.clone(),
         ));
         let mut partitions = self.lock_partitions();
         Ok(partitions.entry((topic.to_owned(), partition)).or_insert(made).clone())

@@ -19,6 +19,7 @@ use uuid::Uuid;
 use super::alter_partition::{
     AlterPartitionItem, AlterPartitionManager, CommittedIsr, IsrProposal,
 };
+use super::IsrChangeCounts;
 use crate::error::ApiError;
 use crate::log::manager::SharedLog;
 use crate::log::validator::{self, AppendPolicy, RecordError, ValidationError};
@@ -260,6 +261,8 @@ pub struct Partition {
     log: SharedLog,
     /// Where ISR proposals go.
     alter_partitions: Arc<AlterPartitionManager>,
+    /// Where committed proposals are counted (the node's `IsrExpandsPerSec`/`IsrShrinksPerSec`).
+    isr_changes: Arc<IsrChangeCounts>,
     /// Bumped at every change of the high watermark, the ISR or the role.
     changes: watch::Sender<u64>,
 }
@@ -405,6 +408,7 @@ impl Partition {
     /// [`Partition::make_follower`] gives it its role). The high watermark starts at the log
     /// end offset: on a single node every appended offset is on the whole ISR (replication
     /// will start it from a checkpoint instead, as Kafka does).
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         topic: &str,
         partition: i32,
@@ -412,6 +416,7 @@ impl Partition {
         local_replica_id: i32,
         log: SharedLog,
         alter_partitions: Arc<AlterPartitionManager>,
+        isr_changes: Arc<IsrChangeCounts>,
         checkpointed_high_watermark: Option<i64>,
     ) -> Self {
         // The checkpointed high watermark (`replication-offset-checkpoint`), capped to the log;
@@ -434,6 +439,7 @@ impl Partition {
             }),
             log,
             alter_partitions,
+            isr_changes,
             changes: watch::Sender::new(0),
         }
     }
@@ -543,6 +549,16 @@ impl Partition {
         let new_leader_epoch = new_leader || state.leader_epoch > replica_state.role.leader_epoch();
         let mut isr: BTreeSet<i32> = state.isr.iter().copied().collect();
         isr.insert(self.local_replica_id);
+        if let Some(pending) = previous.and_then(|l| l.pending.as_ref()) {
+            // The metadata may bring this leader's own proposal before the controller's answer
+            // does (on a combined node it always does: the commit publishes first), and the
+            // answer is then ignored: the proposal is counted here instead.
+            let proposed: BTreeSet<i32> =
+                pending.proposal().new_isr_with_epochs.iter().map(|(id, _)| *id).collect();
+            if !new_leader_epoch && proposed == isr {
+                self.isr_change_committed(pending);
+            }
+        }
         let mut followers = previous.map(|l| l.followers.clone()).unwrap_or_default();
         followers.retain(|id, _| state.replicas.contains(id));
         for id in state.replicas.iter().filter(|id| **id != self.local_replica_id) {
@@ -798,7 +814,9 @@ impl Partition {
                 leader.isr = committed.isr.iter().copied().collect();
                 leader.partition_epoch = committed.partition_epoch;
                 leader.leader_recovery_state = committed.leader_recovery_state;
-                leader.pending = None;
+                if let Some(pending) = leader.pending.take() {
+                    self.isr_change_committed(&pending);
+                }
                 tracing::info!(
                     topic = self.topic,
                     partition = self.partition,
@@ -828,6 +846,18 @@ impl Partition {
                 tracing::warn!(topic = self.topic, partition = self.partition, %error, "ISR change failed; retrying");
                 true
             }
+        }
+    }
+
+    /// Counts this leader's `change` as committed (Kafka's `markExpand`/`markShrink` on
+    /// `handleAlterPartitionUpdate`). The one place both ways a commit reaches the leader pass:
+    /// the controller's answer ([`Partition::handle_alter_partition_result`]) and the metadata
+    /// ([`Partition::make_leader`] at the same leader epoch with the proposed ISR), whichever
+    /// comes first; the other then finds nothing pending.
+    fn isr_change_committed(&self, change: &PendingIsrChange) {
+        match change {
+            PendingIsrChange::Expand { .. } => self.isr_changes.mark_expand(),
+            PendingIsrChange::Shrink { .. } => self.isr_changes.mark_shrink(),
         }
     }
 
