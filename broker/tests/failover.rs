@@ -159,6 +159,10 @@ fn check(acked: &[((i32, i64), String)], read: &BTreeMap<(i32, i64), String>) ->
     verdict
 }
 
+#[cfg_attr(
+    feature = "fault-ack-before-isr",
+    ignore = "the fault acknowledges writes the ISR lacks"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_acknowledged_record_survives_each_broker_killed_in_turn() {
     let mut cluster = start_with_topic();
@@ -385,6 +389,10 @@ fn replica_log(data_dir: &std::path::Path, topic: &str, partition: i32) -> Vec<(
 /// ended where the new leader's began: KIP-320's DivergingEpoch), fetch the new leader's
 /// records and rejoin the ISR — after which the three replicas' logs hold the same records
 /// below the high watermark, and none holds the divergent ones.
+#[cfg_attr(
+    feature = "fault-ack-before-isr",
+    ignore = "the fault acknowledges writes the ISR lacks"
+)]
 #[test]
 fn a_leader_killed_before_replicating_truncates_its_divergent_tail_and_rejoins() {
     let mut cluster = start_with_topic();
@@ -451,6 +459,10 @@ fn coordinator_of(cluster: &Cluster, group: &str) -> i32 {
 /// `__consumer_offsets` is replicated (offsets.topic.replication.factor=3): a group whose
 /// coordinator's broker is killed finds the new coordinator — the new leader of its offsets
 /// partition, which loaded the group — and its committed offsets are all there.
+#[cfg_attr(
+    feature = "fault-ack-before-isr",
+    ignore = "the fault acknowledges writes the ISR lacks"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_groups_committed_offsets_survive_its_coordinators_death() {
     let mut cluster = start_with_topic();
