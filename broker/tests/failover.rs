@@ -274,6 +274,22 @@ fn produce_acked(cluster: &Cluster, partition: i32, values: &[String]) -> i64 {
     base_offset
 }
 
+/// Waits until `partition`'s current leader (it may still move while fenced brokers come
+/// back) reports a high watermark of at least `at_least`: (leader, high watermark).
+fn eventually_high_watermark(cluster: &Cluster, partition: i32, at_least: i64) -> (i32, i64) {
+    let mut found = (-1, -1);
+    eventually(Duration::from_secs(20), "the high watermark passes the last write", || {
+        let (leader, _) = cluster.partitions(TOPIC)[&partition].clone();
+        if leader < 1 {
+            return (false, (leader, -1, -1));
+        }
+        let (error, hw) = high_watermark(cluster.port(leader), TOPIC, partition);
+        found = (leader, hw);
+        (error == 0 && hw >= at_least, (leader, error, hw))
+    });
+    found
+}
+
 /// SIGSTOPs both followers, then waits out any fetch of theirs the leader still holds
 /// (replica.fetch.wait.max.ms=100): answered before the next append, it carries none of it.
 fn pause_followers(cluster: &Cluster, followers: [i32; 2]) {
@@ -312,6 +328,9 @@ fn the_checker_catches_acks_all_answered_before_the_isr_has_the_records() {
     for (i, value) in replicated.iter().enumerate() {
         acked.push(((partition, base + i as i64), value.clone()));
     }
+    // On every replica before they stop (the high watermark is the ISR's least log end; the
+    // fault build acknowledges before it moves).
+    eventually_high_watermark(&cluster, partition, base + replicated.len() as i64);
 
     pause_followers(&cluster, followers);
     let unreplicated: Vec<String> = (0..3).map(|i| format!("unreplicated-{i}")).collect();
@@ -329,16 +348,13 @@ fn the_checker_catches_acks_all_answered_before_the_isr_has_the_records() {
     for id in followers {
         cluster.resume(id);
     }
-    let new_leader = wait_for_leader_among(&cluster, partition, followers);
+    wait_for_leader_among(&cluster, partition, followers);
     // A write acknowledged by the new leader's ISR: past it, the high watermark covers all the
     // new leader holds, so the read-back below sees everything the partition kept.
     let after = ["after-failover".to_owned()];
     let after_offset = produce_acked(&cluster, partition, &after);
     acked.push(((partition, after_offset), after[0].clone()));
-    eventually(Duration::from_secs(20), "the high watermark passes the last write", || {
-        let hw = high_watermark(cluster.port(new_leader), TOPIC, partition);
-        (hw.0 == 0 && hw.1 > after_offset, hw)
-    });
+    let (new_leader, _) = eventually_high_watermark(&cluster, partition, after_offset + 1);
 
     let verdict = check(&acked, &read_all(&cluster.bootstrap()));
     let lost: BTreeSet<(i32, i64)> = verdict.lost.iter().map(|(at, _, _)| *at).collect();
@@ -398,7 +414,8 @@ fn a_leader_killed_before_replicating_truncates_its_divergent_tail_and_rejoins()
     let mut cluster = start_with_topic();
     let (partition, old_leader, followers) = partition_led_by_a_broker(&cluster);
     let replicated: Vec<String> = (0..5).map(|i| format!("replicated-{i}")).collect();
-    produce_acked(&cluster, partition, &replicated);
+    let base = produce_acked(&cluster, partition, &replicated);
+    eventually_high_watermark(&cluster, partition, base + replicated.len() as i64);
 
     pause_followers(&cluster, followers);
     let divergent: Vec<String> = (0..4).map(|i| format!("divergent-{i}")).collect();
@@ -411,15 +428,15 @@ fn a_leader_killed_before_replicating_truncates_its_divergent_tail_and_rejoins()
     for id in followers {
         cluster.resume(id);
     }
-    let new_leader = wait_for_leader_among(&cluster, partition, followers);
+    wait_for_leader_among(&cluster, partition, followers);
     let newer: Vec<String> = (0..3).map(|i| format!("new-leader-{i}")).collect();
     let newer_base = produce_acked(&cluster, partition, &newer);
     assert_eq!(newer_base, divergent_base, "the new leader writes where the divergent tail began");
 
     cluster.start_again(old_leader);
     cluster.wait_for_full_isr(TOPIC, PARTITIONS, Duration::from_secs(40));
-    let (error, hw) = high_watermark(cluster.port(new_leader), TOPIC, partition);
-    assert_eq!(error, 0);
+    let newer_end = newer_base + newer.len() as i64;
+    let (new_leader, hw) = eventually_high_watermark(&cluster, partition, newer_end);
     let expected: Vec<String> = replicated.iter().chain(&newer).cloned().collect();
     let mut below_hw = BTreeMap::new();
     for (id, node) in &cluster.nodes {
@@ -440,10 +457,8 @@ fn a_leader_killed_before_replicating_truncates_its_divergent_tail_and_rejoins()
         assert_eq!(log, leaders, "node {id}'s log below the high watermark {hw}");
     }
     let old = cluster.nodes[&old_leader].log();
-    eprintln!(
-        "node {old_leader} (old leader) log mentions truncation: {}",
-        old.lines().filter(|l| l.contains("runcat")).count()
-    );
+    let truncations: Vec<&str> = old.lines().filter(|l| l.contains("runcat")).collect();
+    eprintln!("node {old_leader} (old leader), then node {new_leader}: {truncations:#?}");
 }
 
 /// The broker that coordinates `group` (FindCoordinator on node 1).
