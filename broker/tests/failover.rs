@@ -24,7 +24,7 @@ mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use kafka_protocol::error::ResponseError;
@@ -42,11 +42,19 @@ use support::{call, eventually};
 const TOPIC: &str = "orders";
 const PARTITIONS: i32 = 6;
 
-/// [`Cluster::start`] with `orders` created (RF=3, `min.insync.replicas=2`), fully in sync.
-fn start_with_topic() -> Cluster {
+/// One cluster at a time: three debug brokers per test on CI's two cores, and a broker whose
+/// heartbeats starve past the 1.5 s session is fenced, which moves leaderships these tests
+/// choose on purpose.
+static ONE_CLUSTER_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+/// [`Cluster::start`] with `orders` created (RF=3, `min.insync.replicas=2`), fully in sync;
+/// the guard keeps other tests of this file from starting theirs meanwhile.
+fn start_with_topic() -> (MutexGuard<'static, ()>, Cluster) {
+    // A test that failed holding it poisons it; the next one still runs.
+    let guard = ONE_CLUSTER_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let cluster = Cluster::start();
     cluster.create_topic(TOPIC, PARTITIONS, 2);
-    cluster
+    (guard, cluster)
 }
 
 /// What the producer had acknowledged, in the order of the acknowledgements: ((partition,
@@ -164,8 +172,10 @@ fn check(acked: &[((i32, i64), String)], read: &BTreeMap<(i32, i64), String>) ->
     ignore = "the fault acknowledges writes the ISR lacks"
 )]
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+// The guard serializes whole tests, each on its own test thread; no task awaits it.
+#[allow(clippy::await_holding_lock)]
 async fn every_acknowledged_record_survives_each_broker_killed_in_turn() {
-    let mut cluster = start_with_topic();
+    let (_one, mut cluster) = start_with_topic();
     let all = Duration::from_secs(20);
     let full = |p: &Partitions| full_isr(p, PARTITIONS);
 
@@ -245,21 +255,83 @@ async fn every_acknowledged_record_survives_each_broker_killed_in_turn() {
     assert_eq!(produce_once(-1), 0, "acks=all once the ISR is back");
 }
 
-/// A partition of `orders` led by a broker-only node (one that may die): (partition, leader,
-/// its two followers — the controller among them).
+/// A partition of `orders` led by a broker-only node (one that may die) with the full ISR:
+/// (partition, leader, its two followers — the controller among them).
 fn partition_led_by_a_broker(cluster: &Cluster) -> (i32, i32, [i32; 2]) {
-    let (partition, (leader, _)) = cluster
-        .partitions(TOPIC)
-        .into_iter()
-        .find(|(_, (leader, _))| *leader != CONTROLLER)
-        .expect("placement spreads leaders over the three nodes");
+    let mut found = None;
+    eventually(Duration::from_secs(20), "a partition led by a broker, fully in sync", || {
+        let partitions = cluster.partitions(TOPIC);
+        found = partitions
+            .iter()
+            .find(|(_, (leader, isr))| *leader != CONTROLLER && isr == &[1, 2, 3])
+            .map(|(p, (leader, _))| (*p, *leader));
+        (found.is_some(), partitions)
+    });
+    let (partition, leader) = found.unwrap();
     let mut followers = [1, 2, 3].into_iter().filter(|id| *id != leader);
     (partition, leader, [followers.next().unwrap(), followers.next().unwrap()])
 }
 
-/// `values` produced as one acks=all batch to `partition`'s current leader, retried (as a
-/// client would) while leadership or the ISR settles; the batch's base offset.
+/// A leader appending while both its followers are stopped, before it is killed.
+struct StoppedFollowers {
+    partition: i32,
+    leader: i32,
+    followers: [i32; 2],
+    /// The records acknowledged before the followers stopped (on every replica), across
+    /// attempts: ((partition, offset), value).
+    replicated: Vec<((i32, i64), String)>,
+    /// The answer to the append with the followers stopped: (error code, base offset).
+    answer: (i16, i64),
+}
+
+/// Picks a partition led by a broker with the full ISR, writes `replicated-*` records there
+/// with acks=all and waits until every replica has them, stops both followers, then sends
+/// `values` to the leader with `acks` and `timeout_ms`. Should the leadership have moved
+/// just before the stop (a broker fenced on a loaded machine: NOT_LEADER_OR_FOLLOWER), the
+/// followers resume and it starts over on the partition that is then led by a broker.
+fn append_with_followers_stopped(
+    cluster: &Cluster,
+    acks: i16,
+    timeout_ms: i32,
+    values: &[String],
+) -> StoppedFollowers {
+    let mut replicated = Vec::new();
+    for attempt in 0..5 {
+        let (partition, leader, followers) = partition_led_by_a_broker(cluster);
+        let batch: Vec<String> = (0..5).map(|i| format!("replicated-{attempt}-{i}")).collect();
+        let base = produce_acked(cluster, partition, &batch);
+        for (i, value) in batch.iter().enumerate() {
+            replicated.push(((partition, base + i as i64), value.clone()));
+        }
+        // On every replica before they stop (the high watermark is the ISR's least log end;
+        // the fault build acknowledges before it moves).
+        eventually_high_watermark(cluster, partition, base + batch.len() as i64);
+        pause_followers(cluster, followers);
+        let answer =
+            produce_batch(cluster.port(leader), TOPIC, partition, acks, timeout_ms, values);
+        if answer.0 != ResponseError::NotLeaderOrFollower.code() {
+            return StoppedFollowers { partition, leader, followers, replicated, answer };
+        }
+        for id in followers {
+            cluster.resume(id);
+        }
+    }
+    panic!("the leadership kept moving: {:?}", cluster.partitions(TOPIC));
+}
+
+/// `values` produced as one acks=all batch to `partition`'s current leader, retried while
+/// leadership or the ISR settles; the batch's base offset. Only errors raised before the append
+/// are retried (this raw producer is not idempotent: a retry after REQUEST_TIMED_OUT would
+/// write the batch twice).
 fn produce_acked(cluster: &Cluster, partition: i32, values: &[String]) -> i64 {
+    let before_append = [
+        ResponseError::UnknownTopicOrPartition,
+        ResponseError::NotLeaderOrFollower,
+        ResponseError::LeaderNotAvailable,
+        ResponseError::NotEnoughReplicas,
+        ResponseError::FencedLeaderEpoch,
+    ]
+    .map(|e| e.code());
     let mut base_offset = -1;
     eventually(Duration::from_secs(20), "an acks=all produce is acknowledged", || {
         let (leader, isr) = cluster.partitions(TOPIC)[&partition].clone();
@@ -268,6 +340,10 @@ fn produce_acked(cluster: &Cluster, partition: i32, values: &[String]) -> i64 {
         }
         let (error, offset) =
             produce_batch(cluster.port(leader), TOPIC, partition, -1, 5_000, values);
+        assert!(
+            error == 0 || before_append.contains(&error),
+            "acks=all produce to node {leader} failed with {error} after the append"
+        );
         base_offset = offset;
         (error == 0, (leader, isr, error))
     });
@@ -320,23 +396,12 @@ fn wait_for_leader_among(cluster: &Cluster, partition: i32, followers: [i32; 2])
 /// exactly those records lost.
 #[test]
 fn the_checker_catches_acks_all_answered_before_the_isr_has_the_records() {
-    let mut cluster = start_with_topic();
-    let (partition, leader, followers) = partition_led_by_a_broker(&cluster);
-    let mut acked = Vec::new();
-    let replicated: Vec<String> = (0..5).map(|i| format!("replicated-{i}")).collect();
-    let base = produce_acked(&cluster, partition, &replicated);
-    for (i, value) in replicated.iter().enumerate() {
-        acked.push(((partition, base + i as i64), value.clone()));
-    }
-    // On every replica before they stop (the high watermark is the ISR's least log end; the
-    // fault build acknowledges before it moves).
-    eventually_high_watermark(&cluster, partition, base + replicated.len() as i64);
-
-    pause_followers(&cluster, followers);
+    let (_one, mut cluster) = start_with_topic();
     let unreplicated: Vec<String> = (0..3).map(|i| format!("unreplicated-{i}")).collect();
     // 1 s: far below replica.lag.time.max.ms, and the controller is stopped anyway.
-    let (error, base) =
-        produce_batch(cluster.port(leader), TOPIC, partition, -1, 1_000, &unreplicated);
+    let stopped = append_with_followers_stopped(&cluster, -1, 1_000, &unreplicated);
+    let StoppedFollowers { partition, leader, followers, answer: (error, base), .. } = stopped;
+    let mut acked = stopped.replicated.clone();
     let mut acked_unreplicated = Vec::new();
     if error == 0 {
         for (i, value) in unreplicated.iter().enumerate() {
@@ -411,17 +476,18 @@ fn replica_log(data_dir: &std::path::Path, topic: &str, partition: i32) -> Vec<(
 )]
 #[test]
 fn a_leader_killed_before_replicating_truncates_its_divergent_tail_and_rejoins() {
-    let mut cluster = start_with_topic();
-    let (partition, old_leader, followers) = partition_led_by_a_broker(&cluster);
-    let replicated: Vec<String> = (0..5).map(|i| format!("replicated-{i}")).collect();
-    let base = produce_acked(&cluster, partition, &replicated);
-    eventually_high_watermark(&cluster, partition, base + replicated.len() as i64);
-
-    pause_followers(&cluster, followers);
+    let (_one, mut cluster) = start_with_topic();
     let divergent: Vec<String> = (0..4).map(|i| format!("divergent-{i}")).collect();
-    let (error, divergent_base) =
-        produce_batch(cluster.port(old_leader), TOPIC, partition, 1, 5_000, &divergent);
+    let stopped = append_with_followers_stopped(&cluster, 1, 5_000, &divergent);
+    let StoppedFollowers { partition, leader: old_leader, followers, answer, .. } = stopped;
+    let (error, divergent_base) = answer;
     assert_eq!(error, 0, "acks=1 is answered at the leader's append");
+    let replicated: Vec<String> = stopped
+        .replicated
+        .iter()
+        .filter(|((p, _), _)| *p == partition)
+        .map(|(_, value)| value.clone())
+        .collect();
     let old_log = replica_log(&cluster.nodes[&old_leader].data_dir(), TOPIC, partition);
     assert!(old_log.iter().any(|(_, v)| v == "divergent-3"), "appended: {old_log:?}");
     cluster.kill9(old_leader);
@@ -479,8 +545,10 @@ fn coordinator_of(cluster: &Cluster, group: &str) -> i32 {
     ignore = "the fault acknowledges writes the ISR lacks"
 )]
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+// The guard serializes whole tests, each on its own test thread; no task awaits it.
+#[allow(clippy::await_holding_lock)]
 async fn a_groups_committed_offsets_survive_its_coordinators_death() {
-    let mut cluster = start_with_topic();
+    let (_one, mut cluster) = start_with_topic();
     let all = Duration::from_secs(20);
     // A group coordinated by a broker that may die (not node 1, the controller).
     let mut group = String::new();
