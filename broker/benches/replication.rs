@@ -43,7 +43,7 @@ use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::{ClientContext, DefaultClientContext};
 use rdkafka::config::{ClientConfig, FromClientConfigAndContext};
 use rdkafka::producer::{BaseRecord, DeliveryResult, ProducerContext, ThreadedProducer};
-use support::cluster::{Cluster, CONTROLLER};
+use support::cluster::{produce_batch, Cluster, CONTROLLER};
 use support::{eventually, TestBroker};
 
 /// The node leading every cluster topic of the throughput part (and the one killed there).
@@ -161,15 +161,19 @@ fn main() {
     println!();
     println!(
         "| broker.session.timeout.ms | heartbeat ms | kills | leader moved p50 / p99 ms | \
-         failover p50 ms | failover p99 ms | rejoin p50 ms | rejoin p99 ms |"
+         new leader acks p50 / p99 ms | failover p50 ms | failover p99 ms | rejoin p50 ms | \
+         rejoin p99 ms |"
     );
-    println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for (session_ms, heartbeat_ms, f) in &failovers {
         println!(
-            "| {session_ms} | {heartbeat_ms} | {} | {:.0} / {:.0} | {:.0} | {:.0} | {:.0} | {:.0} |",
+            "| {session_ms} | {heartbeat_ms} | {} | {:.0} / {:.0} | {:.0} / {:.0} | {:.0} | {:.0} \
+             | {:.0} | {:.0} |",
             f.failover_ms.len(),
             percentile(&f.moved_ms, 50),
             percentile(&f.moved_ms, 99),
+            percentile(&f.leader_acked_ms, 50),
+            percentile(&f.leader_acked_ms, 99),
             percentile(&f.failover_ms, 50),
             percentile(&f.failover_ms, 99),
             percentile(&f.rejoin_ms, 50),
@@ -186,7 +190,8 @@ fn main() {
          Failover: kill -9 of the leader of a fresh one-partition RF=3 topic (nodes 2 and 3 in \
          turn) to the first delivery report of a record sent after the kill, idempotent acks=all \
          producer sending one record per ms (leader moved: to the controller's metadata naming \
-         another leader, polled every 5 ms); rejoin: restart (process start-up included) to the \
+         another leader, polled every 5 ms; new leader acks: to a raw acks=all Produce answered \
+         without error by that leader, sent directly); rejoin: restart (process start-up included) to the \
          restarted node back in the ISR, the producer still sending. p99 over {kills} kills is \
          their maximum when fewer than 100.",
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
@@ -261,7 +266,8 @@ fn measure_failovers(session_ms: u64, heartbeat_ms: u64, kills: usize) -> Failov
     let runtime =
         tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
     let bootstrap = cluster.bootstrap();
-    let (mut moved_ms, mut failover_ms, mut rejoin_ms) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut moved_ms, mut leader_acked_ms) = (Vec::new(), Vec::new());
+    let (mut failover_ms, mut rejoin_ms) = (Vec::new(), Vec::new());
     for kill in 0..kills {
         // Nodes 2 and 3 in turn: the controller (node 1) has no stand-in.
         let victim = 2 + (kill % 2) as i32;
@@ -288,15 +294,25 @@ fn measure_failovers(session_ms: u64, heartbeat_ms: u64, kills: usize) -> Failov
 
         let kill_ns = acks.start.elapsed().as_nanos() as u64;
         cluster.kill9(victim);
-        // Two instants: the controller's metadata names another leader (the broker side:
-        // session expiry, fencing, election), then the producer's first acknowledgement of
-        // a record sent after the kill (plus librdkafka's metadata refresh and retries).
-        let (mut moved_ns, mut first_ack_ns) = (None, None);
+        // Three instants: the controller's metadata names another leader (session expiry,
+        // fencing, election); that leader acknowledges a raw acks=all Produce sent to it
+        // directly (the surviving follower fetching from it: the broker side done); the
+        // producer's first acknowledgement of a record sent after the kill (plus
+        // librdkafka's metadata refresh and retry backoff).
+        let (mut moved_ns, mut leader_acked_ns, mut first_ack_ns) = (None, None, None);
         let deadline = Instant::now() + Duration::from_secs(120);
-        while moved_ns.is_none() || first_ack_ns.is_none() {
+        let probe = ["probe".to_owned()];
+        while moved_ns.is_none() || leader_acked_ns.is_none() || first_ack_ns.is_none() {
             assert!(Instant::now() < deadline, "no failover within 120 s: {} acks", count());
-            if moved_ns.is_none() && cluster.partitions(&topic)[&0].0 != victim {
+            let leader = cluster.partitions(&topic)[&0].0;
+            if moved_ns.is_none() && leader != victim {
                 moved_ns = Some(acks.start.elapsed().as_nanos() as u64);
+            }
+            if moved_ns.is_some() && leader_acked_ns.is_none() && leader > 0 && leader != victim {
+                let (error, _) = produce_batch(cluster.port(leader), &topic, 0, -1, 5_000, &probe);
+                if error == 0 {
+                    leader_acked_ns = Some(acks.start.elapsed().as_nanos() as u64);
+                }
             }
             if first_ack_ns.is_none() {
                 let acked = acks.acked_ns.lock().unwrap();
@@ -306,6 +322,7 @@ fn measure_failovers(session_ms: u64, heartbeat_ms: u64, kills: usize) -> Failov
         }
         let since_kill_ms = |ns: Option<u64>| (ns.unwrap() - kill_ns) as f64 / 1e6;
         moved_ms.push(since_kill_ms(moved_ns));
+        leader_acked_ms.push(since_kill_ms(leader_acked_ns));
         failover_ms.push(since_kill_ms(first_ack_ns));
 
         let restarted = Instant::now();
@@ -318,25 +335,28 @@ fn measure_failovers(session_ms: u64, heartbeat_ms: u64, kills: usize) -> Failov
         stop.store(true, Ordering::Relaxed);
         sending.join().expect("producer thread");
         eprintln!(
-            "  kill {kill} (node {victim}): leader moved {:.0} ms, failover {:.0} ms, rejoin {:.0} ms, \
-             {} failed sends",
+            "  kill {kill} (node {victim}): leader moved {:.0} ms, new leader acks {:.0} ms, \
+             failover {:.0} ms, rejoin {:.0} ms, {} failed sends",
             moved_ms[kill],
+            leader_acked_ms[kill],
             failover_ms[kill],
             rejoin_ms[kill],
             acks.failed.load(Ordering::Relaxed)
         );
     }
-    for figures in [&mut moved_ms, &mut failover_ms, &mut rejoin_ms] {
+    for figures in [&mut moved_ms, &mut leader_acked_ms, &mut failover_ms, &mut rejoin_ms] {
         figures.sort_by(f64::total_cmp);
     }
-    Failovers { moved_ms, failover_ms, rejoin_ms }
+    Failovers { moved_ms, leader_acked_ms, failover_ms, rejoin_ms }
 }
 
 /// One session timeout's figures, each sorted, one entry per kill.
 struct Failovers {
     /// `kill -9` to the controller's metadata naming a new leader.
     moved_ms: Vec<f64>,
-    /// `kill -9` to the first acknowledgement of a record sent after it.
+    /// `kill -9` to the new leader acknowledging a raw acks=all Produce sent to it.
+    leader_acked_ms: Vec<f64>,
+    /// `kill -9` to the producer's first acknowledgement of a record sent after it.
     failover_ms: Vec<f64>,
     /// Restart to the restarted node back in the ISR.
     rejoin_ms: Vec<f64>,
