@@ -2,8 +2,9 @@
 //! publish only the host ports their environment variables name, pin every public image, and
 //! scrape by METRICS.md's conventions. With a Docker engine, compose/lab's own services (certs,
 //! broker, users, acls, exporter) come up from images built here by scripts/build-image, and the
-//! exporter reaches the SASL_SSL broker as the least-privilege user. Skips, with a message,
-//! where no compose or no engine exists.
+//! exporter reaches the SASL_SSL broker as the least-privilege user; compose/cluster's three
+//! nodes form one cluster that replicates a topic with RF=3 and moves its leaders off a node
+//! killed in its container. Skips, with a message, where no compose or no engine exists.
 
 #[path = "../../exporter/tests/support/mod.rs"]
 mod support;
@@ -37,6 +38,17 @@ const STACKS: &[(&str, &[&str])] = &[
             "APACHE_KAFKA_EXPORTER_PORT",
             "APACHE_KAFKA_PROMETHEUS_PORT",
             "APACHE_KAFKA_GRAFANA_PORT",
+        ],
+    ),
+    (
+        "cluster",
+        &[
+            "KAFKA_LAB_CLUSTER_1_PORT",
+            "KAFKA_LAB_CLUSTER_2_PORT",
+            "KAFKA_LAB_CLUSTER_3_PORT",
+            "KAFKA_LAB_CLUSTER_EXPORTER_PORT",
+            "KAFKA_LAB_CLUSTER_PROMETHEUS_PORT",
+            "KAFKA_LAB_CLUSTER_GRAFANA_PORT",
         ],
     ),
 ];
@@ -256,6 +268,16 @@ fn build_image(name: &str, binary: &Path) {
     assert!(status.success(), "scripts/build-image {name} failed");
 }
 
+/// Our two images from the binaries this test run built (the exporter's is the one its Docker
+/// test uses too), once for every test here: the stacks' tests run in parallel.
+fn build_our_images() {
+    static BUILT: std::sync::Once = std::sync::Once::new();
+    BUILT.call_once(|| {
+        build_image("kafka-lab", &kafka_lab_binary());
+        build_image("kafka-lag-exporter", &exporter_binary());
+    });
+}
+
 #[test]
 fn lab_stack_exporter_reaches_the_sasl_ssl_broker_as_least_privilege_user() {
     let Some(cli) = compose_cli() else {
@@ -266,9 +288,7 @@ fn lab_stack_exporter_reaches_the_sasl_ssl_broker_as_least_privilege_user() {
         eprintln!("SKIPPED compose lab test: no Docker engine answers `docker info`");
         return;
     }
-    // The binaries this test run built (the exporter's is the one its Docker test uses too).
-    build_image("kafka-lab", &kafka_lab_binary());
-    build_image("kafka-lag-exporter", &exporter_binary());
+    build_our_images();
 
     let (kafka, metrics, exporter) = (free_port(), free_port(), free_port());
     let project = Project {
@@ -312,4 +332,88 @@ fn lab_stack_exporter_reaches_the_sasl_ssl_broker_as_least_privilege_user() {
         .filter(|l| l.contains("authorization denied") && l.contains("User:lag-exporter"))
         .count();
     assert_eq!(denied, 0, "the exporter needed more than Describe:\n{log}");
+}
+
+/// `kafka-lab ARGS` (the CLI this test run built) and its output; panics on failure.
+fn kafka_lab(args: &[&str]) -> String {
+    let out = Command::new(kafka_lab_binary()).args(args).output().expect("running kafka-lab");
+    assert!(out.status.success(), "kafka-lab {args:?}:\n{}", text(&out));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn cluster_stack_replicates_over_three_containers_and_survives_a_killed_node() {
+    let Some(cli) = compose_cli() else {
+        eprintln!(
+            "SKIPPED compose cluster test: neither `docker compose` nor `docker-compose` runs"
+        );
+        return;
+    };
+    if !Command::new("docker").arg("info").output().is_ok_and(|o| o.status.success()) {
+        eprintln!("SKIPPED compose cluster test: no Docker engine answers `docker info`");
+        return;
+    }
+    build_our_images();
+
+    let ports = [free_port(), free_port(), free_port()];
+    let exporter = free_port();
+    let project = Project {
+        cli: &cli,
+        file: compose_file("cluster"),
+        name: format!("kafkalab-cluster-test-{}", std::process::id()),
+        env: vec![
+            ("KAFKA_LAB_CLUSTER_1_PORT", ports[0].to_string()),
+            ("KAFKA_LAB_CLUSTER_2_PORT", ports[1].to_string()),
+            ("KAFKA_LAB_CLUSTER_3_PORT", ports[2].to_string()),
+            ("KAFKA_LAB_CLUSTER_EXPORTER_PORT", exporter.to_string()),
+            ("KAFKA_LAB_POLL_INTERVAL", "1s".into()),
+        ],
+    };
+    // Our services only (the exporter pulls in the three nodes); Prometheus and Grafana are
+    // public images, not pullable here.
+    let up = project.run(&["up", "-d", "exporter"]);
+    assert!(up.status.success(), "compose up failed:\n{}", text(&up));
+
+    // The exporter, inside the compose network, sees one cluster of three brokers.
+    let up_series = [("cluster", "kafka-lab-cluster")];
+    wait_until("the exporter sees three brokers", Duration::from_secs(180), || {
+        http_get(exporter, "/metrics").is_some_and(|(status, body)| {
+            status == 200 && Scrape::parse(&body).value("kafka_brokers", &up_series) == Some(3.0)
+        })
+    });
+
+    // From the host, through each node's published EXTERNAL listener: a topic with RF=3.
+    let bootstrap = ports.map(|p| format!("127.0.0.1:{p}")).join(",");
+    let create = ["topics", "--bootstrap-server", &bootstrap, "--create", "--topic", "orders"];
+    kafka_lab(&[&create[..], &["--partitions", "3", "--replication-factor", "3"]].concat());
+    let describe = ["topics", "--bootstrap-server", &bootstrap, "--describe", "--topic", "orders"];
+    // `\tTopic: orders\tPartition: 0\tLeader: 1\tReplicas: 1,2,3\tIsr: 1,2,3\tElr: …`
+    let field = |line: &str, name: &str| -> String {
+        let value = line.split(&format!("{name}: ")).nth(1).unwrap_or("");
+        value.split_whitespace().next().unwrap_or("").to_owned()
+    };
+    let partition_lines = |out: &str| -> Vec<String> {
+        out.lines().filter(|l| l.contains("\tIsr: ")).map(str::to_owned).collect()
+    };
+    let full_isr = |out: &str| {
+        let lines = partition_lines(out);
+        lines.len() == 3 && lines.iter().all(|l| field(l, "Isr").split(',').count() == 3)
+    };
+    wait_until("every partition has three replicas in sync", Duration::from_secs(60), || {
+        full_isr(&kafka_lab(&describe))
+    });
+
+    // One node SIGKILLed: after its session expires its leaderships move and the ISR shrinks.
+    let kill = project.run(&["kill", "node-3"]);
+    assert!(kill.status.success(), "compose kill failed:\n{}", text(&kill));
+    let alive = format!("127.0.0.1:{},127.0.0.1:{}", ports[0], ports[1]);
+    let describe = ["topics", "--bootstrap-server", &alive, "--describe", "--topic", "orders"];
+    wait_until("node 3 out of every ISR and leading nothing", Duration::from_secs(60), || {
+        let lines = partition_lines(&kafka_lab(&describe));
+        lines.len() == 3
+            && lines.iter().all(|l| {
+                let (leader, isr) = (field(l, "Leader"), field(l, "Isr"));
+                ["1", "2"].contains(&leader.as_str()) && (isr == "1,2" || isr == "2,1")
+            })
+    });
 }
