@@ -44,6 +44,7 @@ pub fn is_forwardable(api_key: ApiKey) -> bool {
             | ApiKey::DeleteAcls
             | ApiKey::AlterClientQuotas
             | ApiKey::AlterUserScramCredentials
+            | ApiKey::ElectLeaders
     )
 }
 

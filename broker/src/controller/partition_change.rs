@@ -5,7 +5,8 @@
 //!
 //! The election keeps the current leader while it is in the target ISR and acceptable;
 //! otherwise the first replica (in replica order) that is in the target ISR and acceptable
-//! leads; with an unclean election and no such replica, the first acceptable replica leads
+//! leads (a PREFERRED election first tries the first replica, the preferred leader, even over
+//! a current leader that could stay); with an unclean election and no such replica, the first acceptable replica leads
 //! alone in the ISR, its recovery state RECOVERING; with none, the partition has no leader
 //! (offline). The ISR never becomes empty: a target ISR without members leaves it as it was,
 //! so the last member stays recorded in it, as Kafka does without ELR.
@@ -20,10 +21,12 @@ pub const RECOVERED: i8 = 0;
 /// controller (AlterPartition) that it recovered.
 pub const RECOVERING: i8 = 1;
 
-/// How a leader may be chosen (Kafka's `PartitionChangeBuilder.Election`; PREFERRED is the
-/// leader-rebalance election, not done here).
+/// How a leader may be chosen (Kafka's `PartitionChangeBuilder.Election`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Election {
+    /// The preferred replica (the first) when it is in the ISR and acceptable, else as
+    /// [`Election::Online`]: ElectLeaders PREFERRED and the controller's leader rebalance.
+    Preferred,
     /// Only replicas in the ISR.
     Online,
     /// A live replica outside the ISR when no ISR member can lead
@@ -84,8 +87,30 @@ impl<'a> PartitionChangeBuilder<'a> {
         self.target_isr.contains(&replica) && (self.is_acceptable_leader)(replica)
     }
 
-    /// `(leader, unclean)` as Kafka's `electAnyLeader`.
+    /// `(leader, unclean)` as Kafka's `electLeader`.
     fn elect_leader(&self) -> (i32, bool) {
+        if self.election == Election::Preferred {
+            return (self.elect_preferred_leader(), false);
+        }
+        self.elect_any_leader()
+    }
+
+    /// Kafka's `electPreferredLeader`: the first replica if it may lead, else the current
+    /// leader if it may stay, else the next replica in order that may lead; never unclean.
+    fn elect_preferred_leader(&self) -> i32 {
+        let replicas = &self.partition.replicas;
+        if let Some(preferred) = replicas.first().copied().filter(|r| self.is_valid_new_leader(*r))
+        {
+            return preferred;
+        }
+        if self.is_valid_new_leader(self.partition.leader) {
+            return self.partition.leader;
+        }
+        replicas.iter().skip(1).copied().find(|r| self.is_valid_new_leader(*r)).unwrap_or(NO_LEADER)
+    }
+
+    /// `(leader, unclean)` as Kafka's `electAnyLeader` (ONLINE and UNCLEAN elections).
+    fn elect_any_leader(&self) -> (i32, bool) {
         if self.is_valid_new_leader(self.partition.leader) {
             return (self.partition.leader, false);
         }
@@ -222,6 +247,38 @@ mod tests {
         assert_eq!(record.leader, 3);
         assert_eq!(record.isr, Some(vec![3]));
         assert_eq!(record.leader_recovery_state, RECOVERING);
+    }
+
+    /// PREFERRED: the first replica takes over from a leader that could stay, when it is in
+    /// the ISR and acceptable; otherwise the current leader stays (no record), and a leaderless
+    /// partition gets the next in-sync acceptable replica.
+    #[test]
+    fn a_preferred_election_moves_leadership_to_the_first_replica() {
+        let all = |_: i32| true;
+        let p = partition(&[1, 2, 3], &[1, 2, 3], 2);
+        let record = PartitionChangeBuilder::new(&p, Uuid::nil(), 0, &all)
+            .election(Election::Preferred)
+            .build()
+            .unwrap();
+        assert_eq!((record.leader, record.isr), (1, None));
+        // ONLINE keeps the leader that may stay.
+        assert!(PartitionChangeBuilder::new(&p, Uuid::nil(), 0, &all).build().is_none());
+
+        // Out of the ISR (still catching up), or fenced: the leader stays.
+        let catching_up = partition(&[1, 2, 3], &[2, 3], 2);
+        let preferred = |b: PartitionChangeBuilder| b.election(Election::Preferred).build();
+        assert!(
+            preferred(PartitionChangeBuilder::new(&catching_up, Uuid::nil(), 0, &all)).is_none()
+        );
+        let not_1 = |r: i32| r != 1;
+        assert!(preferred(PartitionChangeBuilder::new(&p, Uuid::nil(), 0, &not_1)).is_none());
+
+        // Leaderless, the first replica unavailable: the next in-sync one, never unclean.
+        let offline = partition(&[1, 2, 3], &[1, 3], NO_LEADER);
+        let record = preferred(PartitionChangeBuilder::new(&offline, Uuid::nil(), 0, &not_1));
+        assert_eq!(record.map(|r| r.leader), Some(3));
+        let only_2 = |r: i32| r == 2;
+        assert!(preferred(PartitionChangeBuilder::new(&offline, Uuid::nil(), 0, &only_2)).is_none());
     }
 
     #[test]

@@ -471,3 +471,39 @@ async fn controller_apis_need_cluster_action_and_the_controller_role() {
         assert_eq!(codes(response), not_controller, "{api:?}");
     }
 }
+
+/// ElectLeaders needs Alter on the Cluster (Kafka's `ControllerApis.handleElectLeaders`): a
+/// denial is CLUSTER_AUTHORIZATION_FAILED at the top and on every partition asked for; with
+/// the ACL the elections run (one node: no election needed).
+#[tokio::test]
+async fn elect_leaders_needs_alter_on_the_cluster() {
+    let broker = broker();
+    let request = || {
+        RequestKind::ElectLeaders(ElectLeadersRequest::default().with_topic_partitions(Some(
+            vec![elect_leaders_request::TopicPartitions::default()
+                .with_topic(TopicName(s("t")))
+                .with_partitions(vec![0, 1])],
+        )))
+    };
+    let codes = |response: ResponseKind| match response {
+        ResponseKind::ElectLeaders(r) => {
+            let partitions: Vec<i16> = r.replica_election_results[0]
+                .partition_result
+                .iter()
+                .map(|p| p.error_code)
+                .collect();
+            (r.error_code, partitions)
+        }
+        other => panic!("{other:?}"),
+    };
+    let alice = ctx("alice", ApiKey::ElectLeaders, 2);
+    let denied = ResponseError::ClusterAuthorizationFailed.code();
+    assert_eq!(codes(call(&broker, &alice, request()).await), (denied, vec![denied, denied]));
+    let denials = broker.stats.denials();
+    assert_eq!(denials.get(&(AclOperation::Alter, ResourceType::Cluster)), Some(&1));
+
+    allow_on_cluster(&broker, AclOperation::Alter);
+    let not_needed = ResponseError::ElectionNotNeeded.code();
+    let unknown = ResponseError::UnknownTopicOrPartition.code();
+    assert_eq!(codes(call(&broker, &alice, request()).await), (0, vec![not_needed, unknown]));
+}

@@ -22,6 +22,7 @@ mod describe_cluster;
 mod describe_configs;
 mod describe_groups;
 mod describe_user_scram_credentials;
+mod elect_leaders;
 mod envelope;
 mod fetch;
 mod find_coordinator;
@@ -186,6 +187,9 @@ pub async fn handle(
         }
         RequestKind::AlterPartition(r) => {
             ResponseKind::AlterPartition(alter_partition::handle(broker, ctx, r))
+        }
+        RequestKind::ElectLeaders(r) => {
+            ResponseKind::ElectLeaders(elect_leaders::handle(broker, ctx, r, v))
         }
         other => {
             // Unreachable while api_versions::SUPPORTED lists only the APIs above.
