@@ -9,15 +9,17 @@
 //! - [`acls`]: Create/Describe/DeleteAcls. [`configs`]: client quotas and SCRAM credentials.
 //!   [`topics`]: listing, describing, creating, growing and deleting topics. [`groups`]:
 //!   consumer groups, their committed offsets and the log offsets they lag behind.
+//!   [`elections`]: ElectLeaders (preferred and unclean leader elections).
 //! - [`scram`]: the client side of a SCRAM exchange (also for tests that record one).
 //! - [`cli`]: `kafka-lab acls` (kafka-acls.sh), `kafka-lab configs` (kafka-configs.sh),
-//!   `kafka-lab topics` (kafka-topics.sh) and `kafka-lab consumer-groups`
-//!   (kafka-consumer-groups.sh).
+//!   `kafka-lab topics` (kafka-topics.sh), `kafka-lab consumer-groups`
+//!   (kafka-consumer-groups.sh) and `kafka-lab leader-election` (kafka-leader-election.sh).
 
 pub mod acls;
 pub mod cli;
 pub mod client;
 pub mod configs;
+pub mod elections;
 pub mod groups;
 pub mod properties;
 pub mod scram;

@@ -1,11 +1,14 @@
 //! The admin commands of `kafka-lab`, with the options and output of Kafka's own tools and no
 //! Java: `kafka-lab acls` (`kafka-acls.sh`), `kafka-lab configs` (`kafka-configs.sh` for
 //! topic and broker configs, client quotas and SCRAM credentials), `kafka-lab topics` (`kafka-topics.sh`) and `kafka-lab
-//! consumer-groups` (`kafka-consumer-groups.sh`). All connect through [`ConnectArgs`].
+//! consumer-groups` (`kafka-consumer-groups.sh`) and `kafka-lab leader-election`
+//! (`kafka-leader-election.sh`). All connect through [`ConnectArgs`].
 
 pub mod acls;
 pub mod configs;
 pub mod consumer_groups;
+mod kafka_errors;
+pub mod leader_election;
 pub mod topics;
 
 use std::io::Write;
@@ -14,6 +17,7 @@ use std::path::PathBuf;
 pub use acls::AclsArgs;
 pub use configs::ConfigsArgs;
 pub use consumer_groups::ConsumerGroupsArgs;
+pub use leader_election::LeaderElectionArgs;
 pub use topics::TopicsArgs;
 
 use crate::client::AdminClient;
@@ -35,6 +39,9 @@ pub enum AdminCommand {
     /// groups, as Kafka's kafka-consumer-groups.sh (ListGroups, DescribeGroups, OffsetFetch,
     /// ListOffsets, OffsetCommit, DeleteGroups, OffsetDelete).
     ConsumerGroups(ConsumerGroupsArgs),
+    /// Elect partition leaders: the preferred replicas, or any live replica of a leaderless
+    /// partition, as Kafka's kafka-leader-election.sh (ElectLeaders).
+    LeaderElection(LeaderElectionArgs),
 }
 
 /// A failure the command has already printed in its tool's own words (kafka-topics.sh's
@@ -50,6 +57,7 @@ pub fn run(command: &AdminCommand, out: &mut dyn Write) -> anyhow::Result<()> {
         AdminCommand::Configs(args) => configs::run(args, out),
         AdminCommand::Topics(args) => topics::run(args, out),
         AdminCommand::ConsumerGroups(args) => consumer_groups::run(args, out),
+        AdminCommand::LeaderElection(args) => leader_election::run(args, out),
     }
 }
 
