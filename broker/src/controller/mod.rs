@@ -11,6 +11,7 @@
 //! - `placement.rs`: where new replicas go.
 //! - `partition_change.rs`: one partition's leader election and ISR change.
 //! - `election.rs`: ElectLeaders (PREFERRED, UNCLEAN) and the periodic leader rebalance.
+//! - `reassignment.rs`: the records of a partition reassignment (the API is not wired yet).
 //! - `replication.rs`: leaders and ISRs when a broker is fenced, unfenced or shuts down;
 //!   AlterPartition.
 //! - `cluster_control.rs`: BrokerRegistration, broker epochs, finalized features.
@@ -21,6 +22,7 @@ pub mod election;
 pub mod heartbeats;
 pub mod partition_change;
 pub mod placement;
+pub mod reassignment;
 pub mod replication;
 
 use crate::metadata::{MetadataImage, MetadataRecord};

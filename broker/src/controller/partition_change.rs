@@ -1,7 +1,13 @@
 //! One partition's change, after Kafka's `PartitionChangeBuilder` (without eligible leader
-//! replicas, KIP-966, and without reassignments): from a target ISR and who may lead, the
-//! PartitionChangeRecord that elects a leader and sets the ISR — or nothing when nothing
-//! changes.
+//! replicas, KIP-966): from a target ISR, target replicas (a reassignment's adding and
+//! removing replicas among them) and who may lead, the PartitionChangeRecord that elects a
+//! leader and sets the ISR and the assignment — or nothing when nothing changes.
+//!
+//! A reassignment completes in the builder, as Kafka's `completeReassignmentIfNeeded`: once
+//! every target replica (the replicas less the removing ones) is in the target ISR, the
+//! replicas become the target ones, the removing replicas leave the ISR, and the adding and
+//! removing lists are cleared — so the AlterPartition that brings the last adding replica into
+//! the ISR also finishes the reassignment, electing a new leader if the old one is removed.
 //!
 //! The election keeps the current leader while it is in the target ISR and acceptable;
 //! otherwise the first replica (in replica order) that is in the target ISR and acceptable
@@ -42,6 +48,9 @@ pub struct PartitionChangeBuilder<'a> {
     is_acceptable_leader: &'a dyn Fn(i32) -> bool,
     election: Election,
     target_isr: Vec<i32>,
+    target_replicas: Vec<i32>,
+    target_removing: Vec<i32>,
+    target_adding: Vec<i32>,
     target_leader_recovery_state: i8,
 }
 
@@ -61,6 +70,9 @@ impl<'a> PartitionChangeBuilder<'a> {
             is_acceptable_leader,
             election: Election::Online,
             target_isr: partition.isr.clone(),
+            target_replicas: partition.replicas.clone(),
+            target_removing: partition.removing_replicas.clone(),
+            target_adding: partition.adding_replicas.clone(),
             target_leader_recovery_state: partition.leader_recovery_state,
         }
     }
@@ -74,6 +86,25 @@ impl<'a> PartitionChangeBuilder<'a> {
     /// The ISR wanted.
     pub fn target_isr(mut self, isr: Vec<i32>) -> Self {
         self.target_isr = isr;
+        self
+    }
+
+    /// The replicas wanted, in preferred order (a reassignment's target plus the replicas it
+    /// removes).
+    pub fn target_replicas(mut self, replicas: Vec<i32>) -> Self {
+        self.target_replicas = replicas;
+        self
+    }
+
+    /// The replicas a reassignment removes.
+    pub fn target_removing(mut self, removing: Vec<i32>) -> Self {
+        self.target_removing = removing;
+        self
+    }
+
+    /// The replicas a reassignment adds.
+    pub fn target_adding(mut self, adding: Vec<i32>) -> Self {
+        self.target_adding = adding;
         self
     }
 
@@ -98,7 +129,7 @@ impl<'a> PartitionChangeBuilder<'a> {
     /// Kafka's `electPreferredLeader`: the first replica if it may lead, else the current
     /// leader if it may stay, else the next replica in order that may lead; never unclean.
     fn elect_preferred_leader(&self) -> i32 {
-        let replicas = &self.partition.replicas;
+        let replicas = &self.target_replicas;
         if let Some(preferred) = replicas.first().copied().filter(|r| self.is_valid_new_leader(*r))
         {
             return preferred;
@@ -114,7 +145,7 @@ impl<'a> PartitionChangeBuilder<'a> {
         if self.is_valid_new_leader(self.partition.leader) {
             return (self.partition.leader, false);
         }
-        let replicas = &self.partition.replicas;
+        let replicas = &self.target_replicas;
         if let Some(leader) = replicas.iter().copied().find(|r| self.is_valid_new_leader(*r)) {
             return (leader, false);
         }
@@ -127,9 +158,25 @@ impl<'a> PartitionChangeBuilder<'a> {
         (NO_LEADER, false)
     }
 
+    /// Kafka's `completeReassignmentIfNeeded` (see the module's doc).
+    fn complete_reassignment_if_needed(&mut self) {
+        let reassignment = super::reassignment::PartitionReassignmentReplicas {
+            removing: self.target_removing.clone(),
+            adding: self.target_adding.clone(),
+            replicas: self.target_replicas.clone(),
+        };
+        if let Some((replicas, isr)) = reassignment.maybe_complete_reassignment(&self.target_isr) {
+            self.target_isr = isr;
+            self.target_replicas = replicas;
+            self.target_removing.clear();
+            self.target_adding.clear();
+        }
+    }
+
     /// The record, or `None` when the partition would not change.
-    pub fn build(self) -> Option<PartitionChangeRecord> {
+    pub fn build(mut self) -> Option<PartitionChangeRecord> {
         let mut record = PartitionChangeRecord::new(self.topic_id, self.partition_id);
+        self.complete_reassignment_if_needed();
         let (leader, unclean) = self.elect_leader();
         if leader != self.partition.leader {
             record.leader = leader;
@@ -147,6 +194,13 @@ impl<'a> PartitionChangeBuilder<'a> {
                 }
             }
         }
+        // A replica leaves the assignment: the leader epoch bumps, so the leaders and
+        // followers of the old epoch are fenced (`triggerLeaderEpochBumpForReplicaReassignment`).
+        if record.leader == NO_LEADER_CHANGE
+            && !self.partition.replicas.iter().all(|r| self.target_replicas.contains(r))
+        {
+            record.leader = self.partition.leader;
+        }
         // Without ELR the ISR is never emptied: its last member stays, leaderless.
         if record.isr.is_none()
             && !self.target_isr.is_empty()
@@ -159,9 +213,21 @@ impl<'a> PartitionChangeBuilder<'a> {
         {
             record.leader_recovery_state = self.target_leader_recovery_state;
         }
+        if !self.target_replicas.is_empty() && self.target_replicas != self.partition.replicas {
+            record.replicas = Some(self.target_replicas.clone());
+        }
+        if self.target_removing != self.partition.removing_replicas {
+            record.removing_replicas = Some(self.target_removing.clone());
+        }
+        if self.target_adding != self.partition.adding_replicas {
+            record.adding_replicas = Some(self.target_adding.clone());
+        }
         let no_op = record.leader == NO_LEADER_CHANGE
             && record.isr.is_none()
-            && record.leader_recovery_state == -1;
+            && record.leader_recovery_state == -1
+            && record.replicas.is_none()
+            && record.removing_replicas.is_none()
+            && record.adding_replicas.is_none();
         (!no_op).then_some(record)
     }
 }
