@@ -11,8 +11,9 @@ use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::broker_registration_request::{Feature, Listener};
 use kafka_protocol::messages::{
-    AlterPartitionRequest, AlterPartitionResponse, BrokerHeartbeatRequest, BrokerId,
-    BrokerRegistrationRequest, ElectLeadersRequest, ElectLeadersResponse,
+    AlterPartitionReassignmentsRequest, AlterPartitionReassignmentsResponse, AlterPartitionRequest,
+    AlterPartitionResponse, BrokerHeartbeatRequest, BrokerId, BrokerRegistrationRequest,
+    ElectLeadersRequest, ElectLeadersResponse,
 };
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -1176,6 +1177,21 @@ impl Broker {
         request: &ElectLeadersRequest,
     ) -> Result<ElectLeadersResponse, ApiError> {
         self.controller_write(|image, _, _| election::elect_leaders(image, request))
+    }
+
+    /// AlterPartitionReassignments at the controller (Kafka's `alterPartitionReassignments`):
+    /// every partition's change committed together. The caller has authorized the request.
+    pub fn alter_partition_reassignments(
+        &self,
+        request: &AlterPartitionReassignmentsRequest,
+    ) -> Result<AlterPartitionReassignmentsResponse, ApiError> {
+        self.controller_write(|image, _, _| {
+            Ok(crate::controller::reassignment::alter_partition_reassignments(
+                image,
+                &self.config,
+                request,
+            ))
+        })
     }
 
     /// The controller's leader rebalance with `auto.leader.rebalance.enable`, as Kafka's

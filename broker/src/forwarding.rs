@@ -45,6 +45,8 @@ pub fn is_forwardable(api_key: ApiKey) -> bool {
             | ApiKey::AlterClientQuotas
             | ApiKey::AlterUserScramCredentials
             | ApiKey::ElectLeaders
+            | ApiKey::AlterPartitionReassignments
+            | ApiKey::ListPartitionReassignments
     )
 }
 

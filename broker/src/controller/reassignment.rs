@@ -1,7 +1,9 @@
 //! Partition reassignment at the controller, after Kafka's `PartitionReassignmentReplicas`,
-//! `PartitionReassignmentRevert` and `ReplicationControlManager.alterPartitionReassignment`:
-//! the PartitionChangeRecords a reassignment writes (the API and the broker side — replicas
-//! that leave stopping and deleting their logs — are not wired yet).
+//! `PartitionReassignmentRevert` and `ReplicationControlManager.alterPartitionReassignments`
+//! / `listPartitionReassignments`: the PartitionChangeRecords a reassignment writes and the
+//! answers of AlterPartitionReassignments (45) and ListPartitionReassignments (46). On the
+//! brokers, the publisher makes an added replica a follower and deletes the copy of a replica
+//! that left.
 //!
 //! A reassignment goes through Kafka's stages: (1) one PartitionChangeRecord puts the target
 //! replicas and the ones being removed in the replica list (target first) and records the
@@ -12,12 +14,23 @@
 //! A reassignment that only reorders replicas already in sync completes at once.
 
 use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::alter_partition_reassignments_response::{
+    ReassignablePartitionResponse, ReassignableTopicResponse,
+};
+use kafka_protocol::messages::list_partition_reassignments_response::{
+    OngoingPartitionReassignment, OngoingTopicReassignment,
+};
+use kafka_protocol::messages::{
+    AlterPartitionReassignmentsRequest, AlterPartitionReassignmentsResponse, BrokerId,
+    ListPartitionReassignmentsRequest, ListPartitionReassignmentsResponse, TopicName,
+};
+use kafka_protocol::protocol::StrBytes;
 
-use super::is_active;
 use super::partition_change::{Election, PartitionChangeBuilder};
+use super::{is_active, ControllerResult};
 use crate::config::BrokerConfig;
 use crate::error::ApiError;
-use crate::metadata::{MetadataImage, PartitionChangeRecord, PartitionImage};
+use crate::metadata::{MetadataImage, MetadataRecord, PartitionChangeRecord, PartitionImage};
 use crate::topic_config;
 
 /// A partition's replicas during a reassignment (Kafka's `PartitionReassignmentReplicas`).
@@ -158,6 +171,93 @@ pub fn alter_partition_reassignment(
         builder = builder.target_adding(reassignment.adding.clone());
     }
     Ok(builder.build())
+}
+
+/// AlterPartitionReassignments (Kafka's `alterPartitionReassignments`): each partition's
+/// change or its error, the records committed together (Kafka's `atomicOf`).
+pub fn alter_partition_reassignments(
+    image: &MetadataImage,
+    config: &BrokerConfig,
+    request: &AlterPartitionReassignmentsRequest,
+) -> ControllerResult<AlterPartitionReassignmentsResponse> {
+    let mut records = Vec::new();
+    let mut responses = Vec::new();
+    for topic in &request.topics {
+        let name = topic.name.0.to_string();
+        let mut response = ReassignableTopicResponse::default().with_name(topic.name.clone());
+        for partition in &topic.partitions {
+            let target: Option<Vec<i32>> =
+                partition.replicas.as_ref().map(|r| r.iter().map(|b| b.0).collect());
+            let outcome = alter_partition_reassignment(
+                image,
+                config,
+                &name,
+                partition.partition_index,
+                target.as_deref(),
+            );
+            let mut result = ReassignablePartitionResponse::default()
+                .with_partition_index(partition.partition_index);
+            match outcome {
+                Ok(change) => records.extend(change.map(MetadataRecord::PartitionChange)),
+                Err(e) => {
+                    tracing::info!(
+                        topic = name,
+                        partition = partition.partition_index,
+                        "unable to alter the partition reassignment: {}",
+                        e.message
+                    );
+                    result = result
+                        .with_error_code(e.code())
+                        .with_error_message(Some(StrBytes::from_string(e.message)));
+                }
+            }
+            response.partitions.push(result);
+        }
+        responses.push(response);
+    }
+    let response = AlterPartitionReassignmentsResponse::default().with_responses(responses);
+    ControllerResult { records, response }
+}
+
+/// ListPartitionReassignments (Kafka's `listPartitionReassignments`): every reassigning
+/// partition (topics `null`), or those of the partitions asked for; unknown topics and
+/// partitions not being reassigned are left out.
+pub fn list_partition_reassignments(
+    image: &MetadataImage,
+    request: &ListPartitionReassignmentsRequest,
+) -> ListPartitionReassignmentsResponse {
+    let ids = |list: &[i32]| list.iter().copied().map(BrokerId).collect::<Vec<_>>();
+    let describe = |topic: &crate::metadata::TopicImage, wanted: Option<&[i32]>| {
+        let partitions: Vec<OngoingPartitionReassignment> = topic
+            .partitions
+            .iter()
+            .filter(|(id, p)| {
+                wanted.is_none_or(|w| w.contains(id)) && is_reassignment_in_progress(p)
+            })
+            .map(|(id, p)| {
+                OngoingPartitionReassignment::default()
+                    .with_partition_index(*id)
+                    .with_replicas(ids(&p.replicas))
+                    .with_adding_replicas(ids(&p.adding_replicas))
+                    .with_removing_replicas(ids(&p.removing_replicas))
+            })
+            .collect();
+        (!partitions.is_empty()).then(|| {
+            OngoingTopicReassignment::default()
+                .with_name(TopicName(StrBytes::from_string(topic.name.clone())))
+                .with_partitions(partitions)
+        })
+    };
+    let topics = match &request.topics {
+        None => image.topics().filter_map(|t| describe(t, None)).collect(),
+        Some(wanted) => wanted
+            .iter()
+            .filter_map(|w| {
+                image.topic(w.name.0.as_str()).and_then(|t| describe(t, Some(&w.partition_indexes)))
+            })
+            .collect(),
+    };
+    ListPartitionReassignmentsResponse::default().with_topics(topics)
 }
 
 /// Kafka's `validateManualPartitionAssignment` for a reassignment's target.

@@ -5,6 +5,7 @@ mod allocate_producer_ids;
 mod alter_client_quotas;
 mod alter_configs;
 mod alter_partition;
+mod alter_partition_reassignments;
 mod alter_user_scram_credentials;
 pub mod api_versions;
 mod broker_heartbeat;
@@ -33,6 +34,7 @@ mod join_group;
 mod leave_group;
 mod list_groups;
 mod list_offsets;
+mod list_partition_reassignments;
 mod metadata;
 mod offset_commit;
 mod offset_delete;
@@ -188,6 +190,12 @@ pub async fn handle(
         RequestKind::AlterPartition(r) => {
             ResponseKind::AlterPartition(alter_partition::handle(broker, ctx, r))
         }
+        RequestKind::AlterPartitionReassignments(r) => ResponseKind::AlterPartitionReassignments(
+            alter_partition_reassignments::handle(broker, ctx, r),
+        ),
+        RequestKind::ListPartitionReassignments(r) => ResponseKind::ListPartitionReassignments(
+            list_partition_reassignments::handle(broker, ctx, r),
+        ),
         RequestKind::ElectLeaders(r) => {
             ResponseKind::ElectLeaders(elect_leaders::handle(broker, ctx, r, v))
         }
