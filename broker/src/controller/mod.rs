@@ -11,7 +11,7 @@
 //! - `placement.rs`: where new replicas go.
 //! - `partition_change.rs`: one partition's leader election and ISR change.
 //! - `election.rs`: ElectLeaders (PREFERRED, UNCLEAN) and the periodic leader rebalance.
-//! - `reassignment.rs`: the records of a partition reassignment (the API is not wired yet).
+//! - `reassignment.rs`: AlterPartitionReassignments and ListPartitionReassignments.
 //! - `replication.rs`: leaders and ISRs when a broker is fenced, unfenced or shuts down;
 //!   AlterPartition.
 //! - `cluster_control.rs`: BrokerRegistration, broker epochs, finalized features.
