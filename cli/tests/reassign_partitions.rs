@@ -1,7 +1,7 @@
 //! `kafka-lab reassign-partitions` (kafka-reassign-partitions.sh) against three real broker
 //! processes: --execute prints the rollback JSON and starts the move, --verify follows it to
 //! "is completed.", --list shows nothing left; records written before the move are read back
-//! from the new replica with kcat; Kafka's checks and the broker's refusals in the tool's lines.
+//! from the new replica with kcat; --cancel with nothing active; Kafka's checks in its words.
 
 mod local_cluster;
 
@@ -84,6 +84,11 @@ fn the_tool_moves_a_partition_and_follows_it_to_completion() {
     });
     let (_, stdout, _) = reassign(&bootstrap, &["--list"]);
     assert_eq!(stdout, "No partition reassignments found.\n");
+    let (code, stdout, _) = reassign(&bootstrap, &["--reassignment-json-file", &file, "--cancel"]);
+    assert_eq!(
+        (code, stdout.as_str()),
+        (Some(0), "None of the specified partition reassignments are active.\n")
+    );
 
     // Every record, from the new replica set (node 3 leads now).
     let output = Command::new("kcat")

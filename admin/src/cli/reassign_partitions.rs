@@ -1,8 +1,8 @@
 //! `kafka-lab reassign-partitions`: `kafka-reassign-partitions.sh` (Apache Kafka 4.1's
-//! `ReassignPartitionsCommand`) for `--execute`, `--verify` and `--list` with a
+//! `ReassignPartitionsCommand`) for `--execute`, `--verify`, `--cancel` and `--list` with a
 //! `--reassignment-json-file` in its format (`{"version":1,"partitions":[{"topic":…,
 //! "partition":…,"replicas":[…],"log_dirs":[…]}]}`), its checks, messages and output lines.
-//! Not here: `--generate`, `--cancel`, throttles (`--throttle`; so `--verify` has none to
+//! Not here: `--generate`, throttles (`--throttle`; so `--verify` has none to
 //! clear) and log directory moves (a `log_dirs` entry other than "any": each broker has one
 //! log directory).
 
@@ -21,7 +21,7 @@ use crate::reassignments::TopicPartition;
 #[derive(Debug, Clone, clap::Args)]
 #[command(
     group(clap::ArgGroup::new("action").required(true).multiple(false)
-        .args(["execute", "verify", "list"])),
+        .args(["execute", "verify", "cancel", "list"])),
     after_help = "Examples:\n  \
   kafka-lab reassign-partitions --bootstrap-server localhost:9092 --reassignment-json-file move.json --execute\n  \
   kafka-lab reassign-partitions --bootstrap-server localhost:9092 --reassignment-json-file move.json --verify\n  \
@@ -38,6 +38,9 @@ pub struct ReassignPartitionsArgs {
     /// option.
     #[arg(long)]
     pub verify: bool,
+    /// Cancel an active reassignment (its partitions back to their replicas before it).
+    #[arg(long)]
+    pub cancel: bool,
     /// List all active partition reassignments.
     #[arg(long)]
     pub list: bool,
@@ -76,6 +79,7 @@ pub fn run(args: &ReassignPartitionsArgs, out: &mut dyn Write) -> anyhow::Result
     match targets {
         None => list(&mut client, out),
         Some(targets) if args.execute => execute(&mut client, &targets, args.additional, out),
+        Some(targets) if args.cancel => cancel(&mut client, &targets, out),
         Some(targets) => verify(&mut client, &targets, out),
     }
 }
@@ -83,6 +87,8 @@ pub fn run(args: &ReassignPartitionsArgs, out: &mut dyn Write) -> anyhow::Result
 fn action(args: &ReassignPartitionsArgs) -> &'static str {
     if args.verify {
         "verify"
+    } else if args.cancel {
+        "cancel"
     } else {
         "list"
     }
@@ -181,6 +187,47 @@ fn execute(
     let parts: Vec<String> = targets.keys().map(tp).collect();
     let plural = if parts.len() == 1 { "" } else { "s" };
     writeln!(out, "Successfully started partition reassignment{plural} for {}", parts.join(","))?;
+    Ok(())
+}
+
+/// `--cancel`: `cancelAssignment` — the file's partitions with an active reassignment (as
+/// Kafka picks them: no adding replicas, or some removing ones) go back.
+fn cancel(
+    client: &mut AdminClient,
+    targets: &BTreeMap<TopicPartition, Vec<i32>>,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    let ongoing = ongoing(client)?;
+    let active: BTreeMap<TopicPartition, Option<Vec<i32>>> = ongoing
+        .iter()
+        .filter(|(part, r)| {
+            targets.contains_key(*part) && (r.adding.is_empty() || !r.removing.is_empty())
+        })
+        .map(|(part, _)| (part.clone(), None))
+        .collect();
+    if active.is_empty() {
+        writeln!(out, "None of the specified partition reassignments are active.")?;
+        return Ok(());
+    }
+    let plural = if active.len() == 1 { "" } else { "s" };
+    let results =
+        client.alter_partition_reassignments(&active)?.map_err(|e| anyhow!(kafka_message(&e)))?;
+    let errors: Vec<String> = results
+        .iter()
+        .filter_map(|(part, outcome)| {
+            outcome.as_ref().err().map(|e| format!("{}: {}", tp(part), kafka_message(e)))
+        })
+        .collect();
+    if !errors.is_empty() {
+        let plural = if errors.len() == 1 { "" } else { "s" };
+        bail!("Error cancelling partition reassignment{plural} for:\n{}", errors.join("\n"));
+    }
+    let parts: Vec<String> = active.keys().map(tp).collect();
+    writeln!(
+        out,
+        "Successfully cancelled partition reassignment{plural} for: {}",
+        parts.join(",")
+    )?;
     Ok(())
 }
 
