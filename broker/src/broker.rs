@@ -388,7 +388,9 @@ impl Broker {
             ));
         }
         let now = self.clock.now_ms();
+        let elections = crate::controller::partition_change::Elections::in_records(&records);
         let delta = store.commit(records, now).map_err(ApiError::from)?;
+        self.metrics.record_elections(elections);
         self.metadata_committed.notify_waiters();
         if delta.is_empty() {
             return Ok(());
@@ -1244,6 +1246,50 @@ impl Broker {
         }
     }
 
+    /// This broker's BrokerHeartbeat at `broker_epoch`, local or remote: the metadata offset
+    /// applied so far, and `want_fence` once the log dir failed ([`Broker::check_log_dir`]):
+    /// the controller fences the broker and moves its leaderships, as it does in Kafka for a
+    /// broker that asks, and no later heartbeat lets it be unfenced before a restart.
+    pub(crate) fn heartbeat_request(
+        &self,
+        broker_epoch: i64,
+        want_shut_down: bool,
+    ) -> BrokerHeartbeatRequest {
+        let log_dir_failed = self.check_log_dir();
+        let (log_end_offset, _) = self.metadata_log_position();
+        BrokerHeartbeatRequest::default()
+            .with_broker_id(BrokerId(self.node.node_id))
+            .with_broker_epoch(broker_epoch)
+            .with_current_metadata_offset(log_end_offset - 1)
+            .with_want_fence(log_dir_failed)
+            .with_want_shut_down(want_shut_down)
+    }
+
+    /// Whether this node's log dir failed, probing it first. Kafka takes a log dir offline
+    /// when an I/O on it fails; a directory removed or unmounted under the broker fails no
+    /// write into the files it has open, so `meta.properties` is looked for: gone, the log
+    /// dir is lost, every partition goes offline and stays so until a restart.
+    fn check_log_dir(&self) -> bool {
+        if self.replicas.log_dir_failure().is_some() {
+            return true;
+        }
+        if self.lock_logs().has_file("meta.properties") {
+            return false;
+        }
+        let dir = self.config.log_dir();
+        let why = format!("{} has no meta.properties any more", dir.display());
+        let offline = self.replicas.handle_log_dir_failure(&why);
+        tracing::error!(
+            log_dir = %dir.display(),
+            partitions_offline = offline,
+            "the log dir failed ({why}: removed or unmounted?): its partitions answer \
+             KAFKA_STORAGE_ERROR and this broker asks the controller to fence it; restart the \
+             broker once the directory is back (Apache Kafka halts a broker whose every log dir \
+             failed)"
+        );
+        true
+    }
+
     /// This node's broker heartbeats this node's controller, as a combined node's broker
     /// lifecycle manager does in Kafka: caught up with every committed record.
     fn heartbeat_local_broker(&self) -> Result<(), ApiError> {
@@ -1256,11 +1302,7 @@ impl Broker {
         else {
             return Ok(());
         };
-        let current_metadata_offset = self.lock_metadata().log_end_offset() - 1;
-        let request = BrokerHeartbeatRequest::default()
-            .with_broker_id(BrokerId(self.node.node_id))
-            .with_broker_epoch(registration.registration.broker_epoch)
-            .with_current_metadata_offset(current_metadata_offset);
+        let request = self.heartbeat_request(registration.registration.broker_epoch, false);
         self.broker_heartbeat(&request).map(|_| ())
     }
 

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::{AllocateProducerIdsRequest, BrokerHeartbeatRequest, BrokerId};
+use kafka_protocol::messages::{AllocateProducerIdsRequest, BrokerId};
 use tokio::sync::watch;
 
 use crate::broker::Broker;
@@ -215,6 +215,13 @@ async fn register(broker: &Broker, client: &mut NodeClient) -> Answer<()> {
                  the same cluster.id)",
                 broker.cluster_id
             )
+        } else if response.error_code == ResponseError::DuplicateBrokerRegistration.code() {
+            format!(
+                " (another process is registered as node.id {} and its session is alive: every \
+                 node of a cluster needs its own node.id; this one does not join until that \
+                 registration expires)",
+                broker.node.node_id
+            )
         } else {
             String::new()
         };
@@ -230,16 +237,11 @@ async fn register(broker: &Broker, client: &mut NodeClient) -> Answer<()> {
 
 /// BrokerHeartbeat with the metadata offset applied so far.
 async fn heartbeat(broker: &Broker, client: &mut NodeClient, broker_epoch: i64) -> Answer<()> {
-    let (log_end_offset, _) = broker.metadata_log_position();
-    let request = BrokerHeartbeatRequest::default()
-        .with_broker_id(BrokerId(broker.node.node_id))
-        .with_broker_epoch(broker_epoch)
-        .with_current_metadata_offset(log_end_offset - 1)
-        .with_want_fence(false)
-        .with_want_shut_down(matches!(
-            broker.lifecycle.state(),
-            BrokerState::PendingControlledShutdown | BrokerState::ShuttingDown
-        ));
+    let want_shut_down = matches!(
+        broker.lifecycle.state(),
+        BrokerState::PendingControlledShutdown | BrokerState::ShuttingDown
+    );
+    let request = broker.heartbeat_request(broker_epoch, want_shut_down);
     let (_, response) = client.call(&request).await.map_err(|e| e.to_string())?;
     if response.error_code == ResponseError::StaleBrokerEpoch.code() {
         // The controller no longer knows this registration (it fenced and replaced it, or

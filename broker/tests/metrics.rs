@@ -86,6 +86,11 @@ const FORCED_BY_KAFKA_NAMES: &[(&str, &str)] = &[
     // TotalTimeMs' Yammer `Count`: a counter named `_count`.
     ("kafka_network_requestmetrics_totaltimems_count", TOTAL),
     ("kafka_network_requestmetrics_totaltimems_count", COUNT),
+    // LeaderElectionRateAndTimeMs' Yammer `Count`, likewise.
+    ("kafka_controller_controllerstats_leaderelectionrateandtimems_count", TOTAL),
+    ("kafka_controller_controllerstats_leaderelectionrateandtimems_count", COUNT),
+    // Kafka's `clientId` tag on ReplicaFetcherManager's MaxLag.
+    ("kafka_server_replicafetchermanager_maxlag", CAMEL),
     // Kafka's `connection-count` and `acls-total-count` gauges.
     ("kafka_server_socket_server_metrics_connection_count", COUNT),
     ("kafka_server_authorizer_metrics_acls_total_count", COUNT),
@@ -203,6 +208,16 @@ fn a_known_workload_shows_in_exact_series() {
     assert_eq!(s.expect("kafka_controller_kafkacontroller_globaltopiccount", &[]), 2.0);
     assert_eq!(s.expect("kafka_server_replicamanager_partitioncount", &[]), 51.0);
     assert_eq!(s.expect("kafka_controller_kafkacontroller_activecontrollercount", &[]), 1.0);
+    // One node: every ISR is the leader alone, nothing to fetch, no leader ever moved.
+    assert_eq!(s.expect("kafka_server_replicamanager_isrshrinks_total", &[]), 0.0);
+    assert_eq!(s.expect("kafka_server_replicamanager_isrexpands_total", &[]), 0.0);
+    assert_eq!(
+        s.expect("kafka_server_replicafetchermanager_maxlag", &[("clientId", "Replica")]),
+        0.0
+    );
+    let elections = "kafka_controller_controllerstats_leaderelectionrateandtimems_count";
+    assert_eq!(s.expect(elections, &[]), 0.0);
+    assert_eq!(s.expect("kafka_controller_controllerstats_uncleanleaderelections_total", &[]), 0.0);
     assert_promtool_accepts(&s);
 
     // The group's members leave: it is Empty and holds its offset.

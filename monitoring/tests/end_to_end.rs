@@ -76,6 +76,7 @@ const EXPECTED_ALERTS: &[&str] = &["KafkaConsumerGroupLagHigh", "KafkaQuotaThrot
 /// Alerts that must stay inactive on a healthy single-broker cluster with a working exporter.
 const HEALTHY_ALERTS: &[&str] = &[
     "KafkaUnderReplicatedPartitions",
+    "KafkaIsrShrinking",
     "KafkaOfflinePartitions",
     "KafkaNoActiveController",
     "KafkaBrokerCountDropped",

@@ -19,7 +19,9 @@
 
 use uuid::Uuid;
 
-use crate::metadata::{PartitionChangeRecord, PartitionImage, NO_LEADER, NO_LEADER_CHANGE};
+use crate::metadata::{
+    MetadataRecord, PartitionChangeRecord, PartitionImage, NO_LEADER, NO_LEADER_CHANGE,
+};
 
 /// `LeaderRecoveryState.RECOVERED`.
 pub const RECOVERED: i8 = 0;
@@ -232,6 +234,36 @@ impl<'a> PartitionChangeBuilder<'a> {
     }
 }
 
+/// The leader elections among records the controller commits (its ControllerStats
+/// `LeaderElectionRateAndTimeMs` and `UncleanLeaderElectionsPerSec`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Elections {
+    /// PartitionChangeRecords that give a partition a new live leader.
+    pub leader_elections: u64,
+    /// Of those, the unclean ones: a leader from outside the ISR, which
+    /// [`PartitionChangeBuilder::build`] alone marks RECOVERING with the leader it sets.
+    pub unclean: u64,
+}
+
+impl Elections {
+    /// What `records` elect; read from the records, so the controller counts exactly what it
+    /// committed, whichever of its paths built them.
+    pub fn in_records(records: &[MetadataRecord]) -> Self {
+        let mut elections = Elections::default();
+        for record in records {
+            let MetadataRecord::PartitionChange(change) = record else { continue };
+            if change.leader < 0 {
+                continue;
+            }
+            elections.leader_elections += 1;
+            if change.leader_recovery_state == RECOVERING {
+                elections.unclean += 1;
+            }
+        }
+        elections
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -357,5 +389,35 @@ mod tests {
             .build()
             .unwrap();
         assert_eq!((record.leader, record.isr), (NO_LEADER_CHANGE, Some(vec![1])));
+    }
+
+    /// Each record that sets a live leader is one election; unclean when it also sets
+    /// RECOVERING; ISR-only changes, offline partitions and other records are none.
+    #[test]
+    fn elections_are_counted_from_the_records_that_set_a_leader() {
+        let alive = |r: i32| r != 1;
+        let led_by_1 = partition(&[1, 2, 3], &[1, 2, 3], 1);
+        let handed_over =
+            PartitionChangeBuilder::new(&led_by_1, Uuid::nil(), 0, &alive).target_isr(vec![2, 3]);
+        let follower_1 = partition(&[2, 1, 3], &[1, 2, 3], 2);
+        let shrunk =
+            PartitionChangeBuilder::new(&follower_1, Uuid::nil(), 1, &alive).target_isr(vec![2, 3]);
+        let only_1 = partition(&[1, 3], &[1], 1);
+        let offline =
+            PartitionChangeBuilder::new(&only_1, Uuid::nil(), 2, &alive).target_isr(Vec::new());
+        let unclean = PartitionChangeBuilder::new(&only_1, Uuid::nil(), 3, &alive)
+            .election(Election::Unclean)
+            .target_isr(Vec::new());
+        let mut records: Vec<MetadataRecord> = [handed_over, shrunk, offline, unclean]
+            .into_iter()
+            .map(|b| MetadataRecord::PartitionChange(b.build().unwrap()))
+            .collect();
+        records.push(MetadataRecord::PartitionChange(PartitionChangeRecord::new(Uuid::nil(), 4)));
+        assert_eq!(
+            Elections::in_records(&records),
+            Elections { leader_elections: 2, unclean: 1 },
+            "{records:?}"
+        );
+        assert_eq!(Elections::in_records(&records[1..3]), Elections::default());
     }
 }

@@ -136,6 +136,12 @@ impl LogManager {
         &self.log_dir
     }
 
+    /// Whether the file `name` is (still) at the top of the log dir: the probe for a log dir
+    /// removed or unmounted under a running broker, which no write into open files notices.
+    pub fn has_file(&self, name: &str) -> bool {
+        self.storage.exists(&self.log_dir.join(name))
+    }
+
     /// Directory of a partition: `<log_dir>/<topic>-<partition>`.
     pub fn partition_dir(&self, topic: &str, partition: i32) -> PathBuf {
         self.log_dir.join(format!("{topic}-{partition}"))

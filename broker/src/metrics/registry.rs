@@ -3,13 +3,14 @@
 //! caller (the broker's clock), so the core stays deterministic.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use kafka_protocol::messages::{ApiKey, ResponseKind};
 
 use super::errors::error_codes;
 use super::quantiles::{RecentSamples, REPORTED};
+use crate::controller::partition_change::Elections;
 
 /// Kafka's BrokerTopicMetrics of one topic (or of all topics).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -65,6 +66,8 @@ pub struct MetricsSnapshot {
     pub all_topics: TopicCounters,
     /// Open connections per listener; every listener is present.
     pub connections: BTreeMap<String, i64>,
+    /// Leader elections this node's controller committed (ControllerStats).
+    pub elections: Elections,
 }
 
 #[derive(Debug, Default)]
@@ -94,6 +97,9 @@ pub struct BrokerMetrics {
     topics: Mutex<Topics>,
     /// Fixed at start: one per listener.
     connections: BTreeMap<String, Arc<AtomicI64>>,
+    /// The controller's committed leader elections, and the unclean ones among them.
+    leader_elections: AtomicU64,
+    unclean_leader_elections: AtomicU64,
 }
 
 /// Decrements its listener's connection count when the connection ends.
@@ -173,6 +179,20 @@ impl BrokerMetrics {
         });
     }
 
+    /// Counts the leader elections of records the controller committed.
+    pub fn record_elections(&self, elections: Elections) {
+        self.leader_elections.fetch_add(elections.leader_elections, Ordering::Relaxed);
+        self.unclean_leader_elections.fetch_add(elections.unclean, Ordering::Relaxed);
+    }
+
+    /// The leader elections counted so far.
+    pub fn elections(&self) -> Elections {
+        Elections {
+            leader_elections: self.leader_elections.load(Ordering::Relaxed),
+            unclean: self.unclean_leader_elections.load(Ordering::Relaxed),
+        }
+    }
+
     /// Forgets a deleted topic's counters, as Kafka removes its BrokerTopicMetrics.
     pub fn remove_topic(&self, topic: &str) {
         self.topics.lock().expect("metrics lock poisoned").by_topic.remove(topic);
@@ -206,6 +226,7 @@ impl BrokerMetrics {
                 .iter()
                 .map(|(l, n)| (l.clone(), n.load(Ordering::Relaxed)))
                 .collect(),
+            elections: self.elections(),
         }
     }
 }
@@ -229,6 +250,14 @@ mod tests {
         assert_eq!(snapshot.all_topics.failed_produce, 2);
         metrics.remove_topic("a");
         assert!(metrics.snapshot().topics.is_empty());
+    }
+
+    #[test]
+    fn elections_add_up() {
+        let metrics = BrokerMetrics::default();
+        metrics.record_elections(Elections { leader_elections: 3, unclean: 1 });
+        metrics.record_elections(Elections { leader_elections: 2, unclean: 0 });
+        assert_eq!(metrics.snapshot().elections, Elections { leader_elections: 5, unclean: 1 });
     }
 
     #[test]

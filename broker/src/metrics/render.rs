@@ -118,7 +118,7 @@ fn broker_state(broker: &Broker) -> f64 {
 
 /// What this node's partitions say, as Kafka's ReplicaManager gauges count it: partitions it
 /// has, leads, and of those it leads the ones whose ISR is short of their replicas, below or
-/// at `min.insync.replicas`.
+/// at `min.insync.replicas`; and the ones offline with a failed log dir.
 #[derive(Default)]
 struct ReplicaCounts {
     partitions: usize,
@@ -126,13 +126,21 @@ struct ReplicaCounts {
     under_replicated: usize,
     under_min_isr: usize,
     at_min_isr: usize,
+    offline: usize,
 }
 
 fn replica_counts(broker: &Broker, image: &crate::metadata::MetadataImage) -> ReplicaCounts {
     let mut counts = ReplicaCounts::default();
     for partition in broker.replica_manager().partitions() {
         counts.partitions += 1;
-        let crate::replica::Role::Leader(leader) = partition.role() else { continue };
+        let leader = match partition.role() {
+            crate::replica::Role::Leader(leader) => leader,
+            crate::replica::Role::Offline { .. } => {
+                counts.offline += 1;
+                continue;
+            }
+            crate::replica::Role::Follower { .. } => continue,
+        };
         counts.leaders += 1;
         let isr = leader.isr.len() as i64;
         if isr < leader.replicas.len() as i64 {
@@ -188,7 +196,11 @@ fn state_gauges(out: &mut Families, broker: &Broker) {
             "Partitions this broker leads with ISR at min.insync.replicas",
             local.at_min_isr as f64,
         ),
-        ("kafka_server_replicamanager_offlinereplicacount", "Replicas on an offline log dir", 0.0),
+        (
+            "kafka_server_replicamanager_offlinereplicacount",
+            "Replicas on this broker's failed log dir",
+            local.offline as f64,
+        ),
         (
             "kafka_controller_kafkacontroller_activecontrollercount",
             "1 on the active controller, else 0",
@@ -228,6 +240,46 @@ fn state_gauges(out: &mut Families, broker: &Broker) {
     for (name, help, value) in gauges {
         out.gauge(name, help).add(&[], value);
     }
+    replication(out, broker);
+}
+
+/// Kafka's replication meters and the fetcher's lag: ISR changes this node proposed as leader
+/// and saw committed (ReplicaManager `IsrShrinksPerSec`/`IsrExpandsPerSec`), the leader
+/// elections its controller committed (ControllerStats; 0 elsewhere, as the counters only grow
+/// where records commit), and the largest lag of the partitions it follows
+/// (ReplicaFetcherManager `MaxLag`, clientId `Replica`; 0 while it follows none).
+fn replication(out: &mut Families, broker: &Broker) {
+    let replicas = broker.replica_manager();
+    let isr = replicas.isr_changes();
+    out.counter(
+        "kafka_server_replicamanager_isrshrinks_total",
+        "ISR shrinks this broker proposed as leader and saw committed (IsrShrinksPerSec)",
+    )
+    .add(&[], isr.shrinks() as f64);
+    out.counter(
+        "kafka_server_replicamanager_isrexpands_total",
+        "ISR expansions this broker proposed as leader and saw committed (IsrExpandsPerSec)",
+    )
+    .add(&[], isr.expands() as f64);
+    let elections = broker.metrics.elections();
+    out.counter(
+        "kafka_controller_controllerstats_leaderelectionrateandtimems_count",
+        "Leader elections the controller committed (ControllerStats LeaderElectionRateAndTimeMs \
+         Count)",
+    )
+    .add(&[], elections.leader_elections as f64);
+    out.counter(
+        "kafka_controller_controllerstats_uncleanleaderelections_total",
+        "Unclean leader elections the controller committed (UncleanLeaderElectionsPerSec)",
+    )
+    .add(&[], elections.unclean as f64);
+    let max_lag = replicas.replica_fetchers().fetch_states().values().filter_map(|s| s.lag).max();
+    out.gauge(
+        "kafka_server_replicafetchermanager_maxlag",
+        "Largest lag in records of the partitions this broker follows: the leader's high \
+         watermark minus the fetch offset (ReplicaFetcherManager MaxLag)",
+    )
+    .add(&[("clientId", "Replica")], max_lag.unwrap_or(0) as f64);
 }
 
 fn log_gauges(out: &mut Families, broker: &Broker) {

@@ -19,6 +19,7 @@ pub mod fetcher;
 mod partition;
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use kafka_protocol::error::ResponseError;
@@ -39,6 +40,38 @@ pub use partition::{
 /// DeleteRecords' offset -1: "up to the high watermark".
 pub const HIGH_WATERMARK_OFFSET: i64 = -1;
 
+/// Kafka's ReplicaManager `IsrExpandsPerSec` and `IsrShrinksPerSec` meters (its
+/// `AlterPartitionListener`'s `markExpand`/`markShrink`): ISR changes this node proposed as
+/// leader and saw committed. A change the controller made on its own (a fenced broker taken out
+/// of every ISR) is not one, as in Kafka.
+#[derive(Debug, Default)]
+pub struct IsrChangeCounts {
+    expands: AtomicU64,
+    shrinks: AtomicU64,
+}
+
+impl IsrChangeCounts {
+    /// An expansion proposed here was committed.
+    pub fn mark_expand(&self) {
+        self.expands.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A shrink proposed here was committed.
+    pub fn mark_shrink(&self) {
+        self.shrinks.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Committed expansions since start.
+    pub fn expands(&self) -> u64 {
+        self.expands.load(Ordering::Relaxed)
+    }
+
+    /// Committed shrinks since start.
+    pub fn shrinks(&self) -> u64 {
+        self.shrinks.load(Ordering::Relaxed)
+    }
+}
+
 /// This node's partitions, in (topic, partition) order.
 pub struct ReplicaManager {
     /// This node's replica id (`node.id`).
@@ -47,8 +80,12 @@ pub struct ReplicaManager {
     partitions: Mutex<BTreeMap<PartitionKey, Arc<Partition>>>,
     /// The ISR changes this node's partitions propose to the controller.
     alter_partitions: Arc<AlterPartitionManager>,
+    /// The ISR changes this node's partitions proposed and saw committed.
+    isr_changes: Arc<IsrChangeCounts>,
     /// The fetchers of the partitions this node follows.
     fetchers: ReplicaFetcherManager,
+    /// Why this node's log dir failed, once it has: every partition is offline from then on.
+    log_dir_failure: Mutex<Option<String>>,
 }
 
 impl ReplicaManager {
@@ -59,7 +96,9 @@ impl ReplicaManager {
             logs,
             partitions: Mutex::new(BTreeMap::new()),
             alter_partitions: Arc::new(AlterPartitionManager::new()),
+            isr_changes: Arc::default(),
             fetchers: ReplicaFetcherManager::default(),
+            log_dir_failure: Mutex::new(None),
         }
     }
 
@@ -88,6 +127,12 @@ impl ReplicaManager {
         &self.alter_partitions
     }
 
+    /// The committed ISR expansions and shrinks of this node's partitions as leader (the
+    /// `IsrExpandsPerSec`/`IsrShrinksPerSec` counters).
+    pub fn isr_changes(&self) -> &IsrChangeCounts {
+        &self.isr_changes
+    }
+
     /// Opens (recovering) or creates the log of `topic`-`partition`, records its topic id in
     /// `partition.metadata`, and makes this node its leader as the metadata's `state` says
     /// ([`Partition::make_leader`]: a partition this node already leads takes a newer leader or
@@ -113,6 +158,7 @@ impl ReplicaManager {
                     self.local_replica_id,
                     log,
                     self.alter_partitions.clone(),
+                    self.isr_changes.clone(),
                     checkpointed_hw,
                 ))
             })
@@ -131,10 +177,35 @@ impl ReplicaManager {
         config: LogConfig,
         now_ms: i64,
     ) -> Result<(crate::log::manager::SharedLog, Option<i64>), LogError> {
+        if let Some(why) = self.log_dir_failure() {
+            return Err(LogError::Storage {
+                context: format!("{topic}-{partition}: the log dir is offline"),
+                source: std::io::Error::other(why),
+            });
+        }
         let mut logs = self.logs.lock().expect("log manager lock poisoned");
         let log = logs.get_or_create(topic, partition, config, now_ms)?;
         logs.write_partition_topic_id(topic, partition, topic_id)?;
         Ok((log, logs.high_watermark(topic, partition)))
+    }
+
+    /// Kafka's `handleLogDirFailure` for this node's one log dir: every partition goes
+    /// offline ([`Partition::mark_offline`]) and no log is opened any more, until the broker
+    /// restarts. Returns how many partitions went offline now (0 when the dir had failed).
+    pub fn handle_log_dir_failure(&self, why: &str) -> usize {
+        {
+            let mut failure = self.log_dir_failure.lock().expect("log dir failure lock poisoned");
+            if failure.is_some() {
+                return 0;
+            }
+            *failure = Some(why.to_owned());
+        }
+        self.partitions().iter().filter(|p| p.mark_offline()).count()
+    }
+
+    /// Why the log dir failed, if it has.
+    pub fn log_dir_failure(&self) -> Option<String> {
+        self.log_dir_failure.lock().expect("log dir failure lock poisoned").clone()
     }
 
     /// Kafka's periodic ISR expiration: every partition this node leads proposes removing the
@@ -229,6 +300,7 @@ impl ReplicaManager {
             checkpointed_hw.unwrap_or(0),
             log,
             self.alter_partitions.clone(),
+            self.isr_changes.clone(),
         ));
         let mut partitions = self.lock_partitions();
         Ok(partitions.entry((topic.to_owned(), partition)).or_insert(made).clone())

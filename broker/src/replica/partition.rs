@@ -19,6 +19,7 @@ use uuid::Uuid;
 use super::alter_partition::{
     AlterPartitionItem, AlterPartitionManager, CommittedIsr, IsrProposal,
 };
+use super::IsrChangeCounts;
 use crate::error::ApiError;
 use crate::log::manager::SharedLog;
 use crate::log::validator::{self, AppendPolicy, RecordError, ValidationError};
@@ -38,14 +39,21 @@ pub enum Role {
         /// The epoch of that leadership.
         leader_epoch: i32,
     },
+    /// The replica's log dir failed (Kafka's `HostedPartition.Offline`): every request for it
+    /// gets KAFKA_STORAGE_ERROR and no metadata change gives it a role again until the broker
+    /// restarts, as Kafka does.
+    Offline {
+        /// The leader epoch it had when its log dir failed.
+        leader_epoch: i32,
+    },
 }
 
 impl Role {
-    /// The epoch of the current leadership, as leader or follower.
+    /// The epoch of the current leadership, as leader or follower (or when the log dir failed).
     pub fn leader_epoch(&self) -> i32 {
         match self {
             Role::Leader(leader) => leader.leader_epoch,
-            Role::Follower { leader_epoch, .. } => *leader_epoch,
+            Role::Follower { leader_epoch, .. } | Role::Offline { leader_epoch } => *leader_epoch,
         }
     }
 }
@@ -253,6 +261,8 @@ pub struct Partition {
     log: SharedLog,
     /// Where ISR proposals go.
     alter_partitions: Arc<AlterPartitionManager>,
+    /// Where committed proposals are counted (the node's `IsrExpandsPerSec`/`IsrShrinksPerSec`).
+    isr_changes: Arc<IsrChangeCounts>,
     /// Bumped at every change of the high watermark, the ISR or the role.
     changes: watch::Sender<u64>,
 }
@@ -398,6 +408,7 @@ impl Partition {
     /// [`Partition::make_follower`] gives it its role). The high watermark starts at the log
     /// end offset: on a single node every appended offset is on the whole ISR (replication
     /// will start it from a checkpoint instead, as Kafka does).
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         topic: &str,
         partition: i32,
@@ -405,6 +416,7 @@ impl Partition {
         local_replica_id: i32,
         log: SharedLog,
         alter_partitions: Arc<AlterPartitionManager>,
+        isr_changes: Arc<IsrChangeCounts>,
         checkpointed_high_watermark: Option<i64>,
     ) -> Self {
         // The checkpointed high watermark (`replication-offset-checkpoint`), capped to the log;
@@ -427,6 +439,7 @@ impl Partition {
             }),
             log,
             alter_partitions,
+            isr_changes,
             changes: watch::Sender::new(0),
         }
     }
@@ -518,6 +531,7 @@ impl Partition {
             }
             Role::Leader(leader) => Some(leader),
             Role::Follower { .. } => None,
+            Role::Offline { .. } => return false,
         };
         debug_assert!(
             state.leader_epoch >= replica_state.role.leader_epoch(),
@@ -535,6 +549,16 @@ impl Partition {
         let new_leader_epoch = new_leader || state.leader_epoch > replica_state.role.leader_epoch();
         let mut isr: BTreeSet<i32> = state.isr.iter().copied().collect();
         isr.insert(self.local_replica_id);
+        if let Some(pending) = previous.and_then(|l| l.pending.as_ref()) {
+            // The metadata may bring this leader's own proposal before the controller's answer
+            // does (on a combined node it always does: the commit publishes first), and the
+            // answer is then ignored: the proposal is counted here instead.
+            let proposed: BTreeSet<i32> =
+                pending.proposal().new_isr_with_epochs.iter().map(|(id, _)| *id).collect();
+            if !new_leader_epoch && proposed == isr {
+                self.isr_change_committed(pending);
+            }
+        }
         let mut followers = previous.map(|l| l.followers.clone()).unwrap_or_default();
         followers.retain(|id, _| state.replicas.contains(id));
         for id in state.replicas.iter().filter(|id| **id != self.local_replica_id) {
@@ -574,26 +598,52 @@ impl Partition {
     /// Makes this replica a follower of `leader_id` at `leader_epoch`.
     pub fn make_follower(&self, leader_id: i32, leader_epoch: i32) {
         let mut state = self.lock_state();
+        if let Role::Offline { .. } = state.role {
+            return;
+        }
         debug_assert!(leader_epoch >= state.role.leader_epoch(), "the leader epoch moved back");
         state.role = Role::Follower { leader_id, leader_epoch };
         self.changed();
     }
 
+    /// Why this replica refuses a leader's work: NOT_LEADER_OR_FOLLOWER naming the leader, or
+    /// KAFKA_STORAGE_ERROR once its log dir failed (clients refresh metadata on both).
     fn not_leader(&self, role: &Role) -> ApiError {
-        let why = match role {
-            Role::Leader(_) => "it leads".to_owned(),
-            Role::Follower { leader_id: -1, .. } => "it has no leader yet".to_owned(),
-            Role::Follower { leader_id, leader_epoch } => {
-                format!("node {leader_id} leads it at leader epoch {leader_epoch}")
+        let (error, why) = match role {
+            Role::Offline { .. } => (
+                ResponseError::KafkaStorageError,
+                "its log dir failed, so it serves the partition no more".to_owned(),
+            ),
+            Role::Leader(_) => (ResponseError::NotLeaderOrFollower, "it leads".to_owned()),
+            Role::Follower { leader_id: -1, .. } => {
+                (ResponseError::NotLeaderOrFollower, "it has no leader yet".to_owned())
             }
+            Role::Follower { leader_id, leader_epoch } => (
+                ResponseError::NotLeaderOrFollower,
+                format!("node {leader_id} leads it at leader epoch {leader_epoch}"),
+            ),
         };
         ApiError::new(
-            ResponseError::NotLeaderOrFollower,
+            error,
             format!(
                 "this broker (node {}) is not the leader of {}-{}: {why}",
                 self.local_replica_id, self.topic, self.partition
             ),
         )
+    }
+
+    /// Takes this replica offline for good (its log dir failed): whatever it led or followed,
+    /// it refuses every request with KAFKA_STORAGE_ERROR and ignores later roles; waiters
+    /// (acks=all produces, long polls) are woken to see it. False if it was offline already.
+    pub fn mark_offline(&self) -> bool {
+        let mut state = self.lock_state();
+        if let Role::Offline { .. } = state.role {
+            return false;
+        }
+        state.role = Role::Offline { leader_epoch: state.role.leader_epoch() };
+        drop(state);
+        self.changed();
+        true
     }
 
     /// An AlterPartition item for `new_isr` at the leader's epochs, with each member's broker
@@ -764,7 +814,9 @@ impl Partition {
                 leader.isr = committed.isr.iter().copied().collect();
                 leader.partition_epoch = committed.partition_epoch;
                 leader.leader_recovery_state = committed.leader_recovery_state;
-                leader.pending = None;
+                if let Some(pending) = leader.pending.take() {
+                    self.isr_change_committed(&pending);
+                }
                 tracing::info!(
                     topic = self.topic,
                     partition = self.partition,
@@ -794,6 +846,18 @@ impl Partition {
                 tracing::warn!(topic = self.topic, partition = self.partition, %error, "ISR change failed; retrying");
                 true
             }
+        }
+    }
+
+    /// Counts this leader's `change` as committed (Kafka's `markExpand`/`markShrink` on
+    /// `handleAlterPartitionUpdate`). The one place both ways a commit reaches the leader pass:
+    /// the controller's answer ([`Partition::handle_alter_partition_result`]) and the metadata
+    /// ([`Partition::make_leader`] at the same leader epoch with the proposed ISR), whichever
+    /// comes first; the other then finds nothing pending.
+    fn isr_change_committed(&self, change: &PendingIsrChange) {
+        match change {
+            PendingIsrChange::Expand { .. } => self.isr_changes.mark_expand(),
+            PendingIsrChange::Shrink { .. } => self.isr_changes.mark_shrink(),
         }
     }
 

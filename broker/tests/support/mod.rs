@@ -2,6 +2,8 @@
 //! directory, so tests talk to it exactly as users' clients do.
 #![allow(dead_code)]
 
+pub mod cluster;
+
 use std::io::Read;
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -156,6 +158,13 @@ impl TestBroker {
             child.kill().expect("SIGKILL");
             child.wait().expect("reaping broker");
         }
+    }
+
+    /// Sends `kill -<signal>` (`STOP`, `CONT`) to the running broker.
+    pub fn signal(&self, signal: &str) {
+        let pid = self.pid().expect("the broker is not running");
+        let status = Command::new("kill").arg(format!("-{signal}")).arg(pid.to_string()).status();
+        assert!(status.is_ok_and(|s| s.success()), "kill -{signal} {pid}");
     }
 
     /// Starts the broker again on the same port and data directory.

@@ -42,9 +42,14 @@ struct Node {
 
 impl Node {
     async fn open(node_id: i32) -> Node {
+        Node::open_with(node_id, &[]).await
+    }
+
+    /// [`Node::open`] with further property overrides.
+    async fn open_with(node_id: i32, extra: &[&str]) -> Node {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
-        let overrides = [
+        let mut overrides = vec![
             format!("node.id={node_id}"),
             format!("listeners=PLAINTEXT://127.0.0.1:{port}"),
             "log.dirs=/data".to_owned(),
@@ -52,6 +57,7 @@ impl Node {
             "replica.fetch.wait.max.ms=50".to_owned(),
             "replica.fetch.backoff.ms=100".to_owned(),
         ];
+        overrides.extend(extra.iter().map(|o| o.to_string()));
         let config = BrokerConfig::load(None, &overrides).unwrap();
         let clock = Arc::new(TokioClock::new(1_700_000_000_000));
         let storage = Arc::new(MemoryStorage::new());
@@ -160,7 +166,12 @@ async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
 
 /// Two nodes with the same topic, replicas [1, 2] and ISR [1, 2], led by node 1 at epoch 0.
 async fn two_nodes() -> (Node, Node) {
-    let (one, two) = (Node::open(1).await, Node::open(2).await);
+    two_nodes_with(&[]).await
+}
+
+/// [`two_nodes`], node 2 with further property overrides.
+async fn two_nodes_with(follower_overrides: &[&str]) -> (Node, Node) {
+    let (one, two) = (Node::open(1).await, Node::open_with(2, follower_overrides).await);
     one.register(&two);
     two.register(&one);
     for node in [&one, &two] {
@@ -200,6 +211,41 @@ async fn a_follower_copies_the_leader_and_moves_its_high_watermark() {
     // Clients of a follower are told to go to the leader.
     let error = two.partition().leader_log().err().unwrap();
     assert_eq!(error.error, kafka_protocol::ResponseError::NotLeaderOrFollower);
+}
+
+/// ReplicaFetcherManager's MaxLag: a follower outside the ISR, one batch per fetch
+/// (`replica.fetch.max.bytes=1`), stopped part-way by its leader going away, reports the
+/// leader's high watermark minus its next fetch offset, as of its last answer.
+#[tokio::test]
+async fn the_max_lag_is_the_leaders_high_watermark_minus_the_fetch_offset() {
+    const BATCHES: i64 = 1000;
+    let (mut one, two) = two_nodes_with(&["replica.fetch.max.bytes=1"]).await;
+    // Node 1 alone in the ISR: its high watermark is its log end offset at once.
+    one.partition().make_leader(&lead(0, &[1]), 0);
+    one.produce(BATCHES as usize, "a");
+    assert_eq!(one.partition().high_watermark(), BATCHES);
+    let max_lag = |node: &Node| {
+        let text = crate::metrics::render(&node.broker);
+        let line = text
+            .lines()
+            .find(|l| {
+                l.starts_with("kafka_server_replicafetchermanager_maxlag{clientId=\"Replica\"} ")
+            })
+            .unwrap_or_else(|| panic!("no max lag series in:\n{text}"))
+            .to_owned();
+        line.rsplit_once(' ').unwrap().1.parse::<i64>().unwrap()
+    };
+    assert_eq!(max_lag(&two), 0, "nothing fetched yet");
+
+    two.start_fetchers();
+    eventually("node 2 fetched a few batches", || two.log().2 >= 3).await;
+    one.stop_serving();
+    // An answer in flight lands, then the fetcher only backs off.
+    crate::runtime::sleep(Duration::from_millis(300)).await;
+    let fetched = two.log().2;
+    assert!(fetched < BATCHES, "node 2 caught up before its leader went away");
+    assert_eq!(max_lag(&two), BATCHES - fetched);
+    assert_eq!(max_lag(&one), 0, "the leader follows nothing");
 }
 
 #[tokio::test]

@@ -68,6 +68,7 @@ impl Partition {
         high_watermark: i64,
         log: SharedLog,
         alter_partitions: std::sync::Arc<crate::replica::AlterPartitionManager>,
+        isr_changes: std::sync::Arc<crate::replica::IsrChangeCounts>,
     ) -> Self {
         let made = Partition::new(
             topic,
@@ -76,6 +77,7 @@ impl Partition {
             local_replica_id,
             log,
             alter_partitions,
+            isr_changes,
             Some(high_watermark),
         );
         made.lock_state().role = Role::Follower { leader_id, leader_epoch };
@@ -202,8 +204,16 @@ mod tests {
     /// A leader at epoch 3 with `batches` one-record batches, and its log's bytes.
     fn leader_with(batches: usize) -> (Partition, Bytes) {
         let log = new_log("/l/t-0");
-        let leader =
-            Partition::new("t", 0, uuid::Uuid::from_u128(1), 1, log, Default::default(), None);
+        let leader = Partition::new(
+            "t",
+            0,
+            uuid::Uuid::from_u128(1),
+            1,
+            log,
+            Default::default(),
+            Default::default(),
+            None,
+        );
         leader.make_leader(&crate::replica::LeaderAndIsr::alone(1, 3), NOW);
         for _ in 0..batches {
             let mut batch = encode_batch(&[(None, Some(Bytes::from_static(b"x")))], NOW);
@@ -225,6 +235,7 @@ mod tests {
                 3,
                 high_watermark,
                 log.clone(),
+                Default::default(),
                 Default::default(),
             ),
             log,
@@ -315,6 +326,7 @@ mod tests {
             3,
             99,
             log,
+            Default::default(),
             Default::default(),
         );
         assert_eq!(restarted.high_watermark(), 1, "a checkpoint above the log end is capped");

@@ -34,7 +34,8 @@ const LAG: i64 = 30_000;
 /// proposals.
 fn leader_on(log: SharedLog, leader_epoch: i32) -> Arc<Partition> {
     let manager = Arc::new(AlterPartitionManager::new());
-    let partition = Arc::new(Partition::new("t", 0, TOPIC_ID, LOCAL, log, manager, None));
+    let partition =
+        Arc::new(Partition::new("t", 0, TOPIC_ID, LOCAL, log, manager, Default::default(), None));
     assert!(partition.make_leader(&LeaderAndIsr::alone(LOCAL, leader_epoch), NOW));
     partition
 }
@@ -479,6 +480,60 @@ fn alter_partition_errors_keep_drop_or_resend_the_pending_change() {
     assert!(!pending(&partition), "the controller applied nothing: back to the committed ISR");
     assert_eq!(leader_state(&partition).isr, [LOCAL, 2].into());
     assert_eq!(partition.high_watermark(), 3, "never moved back");
+}
+
+/// Kafka's `IsrShrinksPerSec`/`IsrExpandsPerSec`: a proposal of this leader counts once when
+/// committed, whether the controller's answer or the metadata brings the commit first (the
+/// other then finds nothing pending); a refused proposal, a change the controller made on its
+/// own and a proposal overtaken by a new leader epoch do not count.
+#[test]
+fn committed_isr_changes_are_counted_once_whichever_way_the_commit_arrives() {
+    let partition = leader(0);
+    lead(&partition, 1, &[LOCAL, 2, 3]);
+    append(&partition, 5);
+    fetch_at(&partition, 3, 5, NOW + 1).unwrap();
+    let manager = &partition.alter_partitions;
+    let counts = || (partition.isr_changes.shrinks(), partition.isr_changes.expands());
+
+    // The answer first, then the same state through the metadata.
+    assert!(partition.maybe_shrink_isr(NOW + LAG + 1, LAG));
+    assert_eq!(counts(), (0, 0), "proposed, not committed");
+    manager.take_pending_request(LOCAL, 99).unwrap();
+    manager.handle_response(&answer(0, &[LOCAL, 3], 1, 0));
+    assert_eq!(counts(), (1, 0));
+    assert!(partition.make_leader(&state(1, 1, &[LOCAL, 2, 3], &[LOCAL, 3]), NOW + LAG + 2));
+    assert_eq!(counts(), (1, 0), "the same commit again through the metadata");
+
+    // The metadata first (a combined node), then the answer.
+    fetch_at(&partition, 2, 5, NOW + LAG + 3).unwrap();
+    assert!(matches!(leader_state(&partition).pending, Some(PendingIsrChange::Expand { .. })));
+    assert!(partition.make_leader(&state(1, 2, &[LOCAL, 2, 3], &[LOCAL, 2, 3]), NOW + LAG + 4));
+    assert_eq!(counts(), (1, 1));
+    manager.take_pending_request(LOCAL, 99).unwrap();
+    manager.handle_response(&answer(0, &[LOCAL, 2, 3], 2, 0));
+    assert_eq!(counts(), (1, 1), "the answer to a proposal the metadata already committed");
+
+    // Refused: nothing committed.
+    let later = NOW + 3 * LAG;
+    append(&partition, 1);
+    fetch_at(&partition, 3, 6, later).unwrap();
+    assert!(partition.maybe_shrink_isr(later, LAG), "replica 2 stopped fetching");
+    manager.take_pending_request(LOCAL, 99).unwrap();
+    manager.handle_response(&answer(ResponseError::OperationNotAttempted.code(), &[], 0, 0));
+    assert_eq!(counts(), (1, 1));
+    // The controller takes replica 3 out on its own (fenced) while this leader's shrink of
+    // replica 2 is pending: not this leader's change.
+    assert!(partition.maybe_shrink_isr(later + 1, LAG));
+    assert!(partition.make_leader(&state(1, 3, &[LOCAL, 2, 3], &[LOCAL, 2]), later + 2));
+    assert_eq!(counts(), (1, 1));
+    manager.take_pending_request(LOCAL, 99).unwrap();
+    manager.handle_response(&answer(0, &[LOCAL, 3], 3, 0));
+    assert_eq!(counts(), (1, 1), "the answer to a proposal the metadata replaced");
+    // A pending shrink overtaken by a new leader epoch with that very ISR: not committed by
+    // this leader's proposal either.
+    assert!(partition.maybe_shrink_isr(later + LAG + 10, LAG));
+    assert!(partition.make_leader(&state(2, 4, &[LOCAL, 2, 3], &[LOCAL]), later + LAG + 11));
+    assert_eq!(counts(), (1, 1));
 }
 
 /// The metadata's state reaches a partition this node leads: an older partition epoch is
