@@ -26,6 +26,8 @@ pub type Partitions = BTreeMap<i32, (i32, Vec<i32>)>;
 /// Three nodes sharing a cluster id and node 1's controller.
 pub struct Cluster {
     pub nodes: BTreeMap<i32, TestBroker>,
+    /// The properties every node shares.
+    common: Vec<String>,
 }
 
 impl Cluster {
@@ -64,11 +66,7 @@ impl Cluster {
     pub fn start_with(overrides: &[(&str, &str)]) -> Cluster {
         let controller_port = free_port();
         let common = Cluster::common(controller_port, overrides);
-        let props = |id: i32, roles: &str| {
-            let mut all = vec![format!("node.id={id}"), format!("process.roles={roles}")];
-            all.extend(common.iter().cloned());
-            all
-        };
+        let props = |id: i32, roles: &str| node_properties(&common, id, roles);
         let mut nodes = BTreeMap::new();
         let one = props(CONTROLLER, "broker,controller");
         let one: Vec<&str> = one.iter().map(String::as_str).collect();
@@ -79,12 +77,20 @@ impl Cluster {
             let broker: Vec<&str> = broker.iter().map(String::as_str).collect();
             nodes.insert(id, TestBroker::start_with(&broker));
         }
-        let cluster = Cluster { nodes };
+        let cluster = Cluster { nodes, common };
         eventually(Duration::from_secs(20), "three brokers registered", || {
             let ids: Vec<i32> = cluster.metadata().brokers.iter().map(|b| b.node_id.0).collect();
             (ids == [1, 2, 3], ids)
         });
         cluster
+    }
+
+    /// One more broker-only process `id` with the cluster's properties (its own data dir and
+    /// port), e.g. a second process configured with a node.id already taken.
+    pub fn start_extra_broker(&self, id: i32) -> TestBroker {
+        let props = node_properties(&self.common, id, "broker");
+        let props: Vec<&str> = props.iter().map(String::as_str).collect();
+        TestBroker::start_with(&props)
     }
 
     /// `bootstrap.servers` naming every node.
@@ -166,6 +172,13 @@ impl Cluster {
     pub fn resume(&self, id: i32) {
         self.nodes[&id].signal("CONT");
     }
+}
+
+/// Node `id`'s properties: its id and `process.roles`, then the cluster's shared ones.
+fn node_properties(common: &[String], id: i32, roles: &str) -> Vec<String> {
+    let mut all = vec![format!("node.id={id}"), format!("process.roles={roles}")];
+    all.extend(common.iter().cloned());
+    all
 }
 
 /// Whether all `partitions` have a leader and the full ISR [1, 2, 3].
