@@ -11,8 +11,9 @@ use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::broker_registration_request::{Feature, Listener};
 use kafka_protocol::messages::{
-    AlterPartitionRequest, AlterPartitionResponse, BrokerHeartbeatRequest, BrokerId,
-    BrokerRegistrationRequest,
+    AlterPartitionReassignmentsRequest, AlterPartitionReassignmentsResponse, AlterPartitionRequest,
+    AlterPartitionResponse, BrokerHeartbeatRequest, BrokerId, BrokerRegistrationRequest,
+    ElectLeadersRequest, ElectLeadersResponse,
 };
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -24,7 +25,7 @@ use crate::clock::SharedClock;
 use crate::config::cluster::ProcessRoles;
 use crate::config::BrokerConfig;
 use crate::controller::heartbeats::{BrokerHeartbeatManager, HeartbeatReply};
-use crate::controller::{cluster_control, placement, replication, ControllerResult};
+use crate::controller::{cluster_control, election, placement, replication, ControllerResult};
 use crate::error::ApiError;
 use crate::group::{GroupConfig, GroupCoordinator, OffsetsLog};
 use crate::handlers::str_bytes;
@@ -129,6 +130,9 @@ pub struct Broker {
     pub metadata_committed: Notify,
     /// The metadata quorum's leader as last learned (`-1` while unknown).
     quorum_leader: AtomicI32,
+    /// When the controller's next leader rebalance runs, once one is scheduled (Kafka's
+    /// `maybeScheduleNextBalancePartitionLeaders`).
+    next_leader_rebalance: Mutex<Option<runtime::Instant>>,
 }
 
 /// Where a new topic's replicas go.
@@ -319,6 +323,7 @@ impl Broker {
             lifecycle: BrokerLifecycle::default(),
             metadata_committed: Notify::new(),
             quorum_leader: AtomicI32::new(quorum_leader),
+            next_leader_rebalance: Mutex::new(None),
         });
         broker.open_partition_logs(&replayed, formatted.new)?;
         broker.skip_producer_ids_in_logs();
@@ -1167,6 +1172,80 @@ impl Broker {
         })
     }
 
+    /// ElectLeaders at the controller (Kafka's `electLeaders`): each partition's election, its
+    /// PartitionChangeRecords committed together. The caller has authorized the request.
+    pub fn elect_leaders(
+        &self,
+        request: &ElectLeadersRequest,
+    ) -> Result<ElectLeadersResponse, ApiError> {
+        self.controller_write(|image, _, _| election::elect_leaders(image, request))
+    }
+
+    /// AlterPartitionReassignments at the controller (Kafka's `alterPartitionReassignments`):
+    /// every partition's change committed together. The caller has authorized the request.
+    pub fn alter_partition_reassignments(
+        &self,
+        request: &AlterPartitionReassignmentsRequest,
+    ) -> Result<AlterPartitionReassignmentsResponse, ApiError> {
+        self.controller_write(|image, _, _| {
+            Ok(crate::controller::reassignment::alter_partition_reassignments(
+                image,
+                &self.config,
+                request,
+            ))
+        })
+    }
+
+    /// The controller's leader rebalance with `auto.leader.rebalance.enable`, as Kafka's
+    /// `QuorumController` schedules it: once a partition is seen led by another replica than
+    /// its preferred one, a rebalance runs `leader.imbalance.check.interval.seconds` later and
+    /// moves every such leadership whose preferred replica is in the ISR and active; a run
+    /// that hit `MAX_ELECTIONS_PER_IMBALANCE` runs again at the next maintenance.
+    fn maybe_balance_partition_leaders(&self, now: runtime::Instant) {
+        if !self.config.auto_leader_rebalance_enable {
+            return;
+        }
+        let mut next = self.next_leader_rebalance.lock().expect("rebalance lock poisoned");
+        let due = match *next {
+            Some(at) => at <= now,
+            None => {
+                if election::are_partition_leaders_imbalanced(&self.metadata()) {
+                    let interval = self.config.leader_imbalance_check_interval_seconds.max(1);
+                    *next = Some(now + std::time::Duration::from_secs(interval as u64));
+                }
+                false
+            }
+        };
+        if !due {
+            return;
+        }
+        *next = None;
+        let outcome = self.controller_write(|image, _, _| {
+            let result = election::maybe_balance_partition_leaders(
+                image,
+                election::MAX_ELECTIONS_PER_IMBALANCE,
+            );
+            Ok(ControllerResult {
+                response: (result.records.len(), result.response),
+                records: result.records,
+            })
+        });
+        match outcome {
+            Ok((elected, again)) => {
+                if elected > 0 {
+                    tracing::info!(
+                        elected,
+                        "moved partition leaderships back to their preferred replicas"
+                    );
+                }
+                if again {
+                    *next = Some(now);
+                }
+            }
+            Err(e) => tracing::warn!(error = %e.message, "the leader rebalance failed"),
+        }
+    }
+
     /// This broker's BrokerHeartbeat at `broker_epoch`, local or remote: the metadata offset
     /// applied so far, and `want_fence` once the log dir failed ([`Broker::check_log_dir`]):
     /// the controller fences the broker and moves its leaderships, as it does in Kafka for a
@@ -1229,7 +1308,8 @@ impl Broker {
 
     /// The controller's periodic work, run at least every `broker.heartbeat.interval.ms`
     /// (`tcp::maintenance_loop`, also in the simulator): fences the brokers whose session
-    /// expired, one commit each, leaders moving off them.
+    /// expired, one commit each, leaders moving off them; creates a cluster's
+    /// `__consumer_offsets` once it can; runs the leader rebalance when it is due.
     ///
     /// This node's own broker heartbeats first, in the same call. Kafka's combined node keeps
     /// its broker's session alive by heartbeating its controller every
@@ -1262,6 +1342,7 @@ impl Broker {
             }
         }
         self.maybe_create_offsets_topic_in_cluster();
+        self.maybe_balance_partition_leaders(now);
     }
 
     /// In a cluster, `__consumer_offsets` is created with `offsets.topic.replication.factor`

@@ -246,6 +246,19 @@ pub struct BrokerConfig {
     /// alive, at the cost of losing data (the broker default of the topic config).
     #[serde(rename = "unclean.leader.election.enable")]
     pub unclean_leader_election_enable: bool,
+    /// Whether the controller moves leaderships back to each partition's preferred replica
+    /// (its first) once that replica is in the ISR and active again.
+    #[serde(rename = "auto.leader.rebalance.enable")]
+    pub auto_leader_rebalance_enable: bool,
+    /// How long the controller waits, once it sees a partition not led by its preferred
+    /// replica, before it runs the leader rebalance.
+    #[serde(rename = "leader.imbalance.check.interval.seconds")]
+    pub leader_imbalance_check_interval_seconds: i64,
+    /// Kafka's per-broker imbalance ratio that triggered a rebalance in the ZooKeeper
+    /// controller. Kafka 4.1's KRaft controller reads it and does not apply it (it balances
+    /// every imbalanced partition at each check), and neither does this one.
+    #[serde(rename = "leader.imbalance.per.broker.percentage")]
+    pub leader_imbalance_per_broker_percentage: i32,
     /// Bytes a follower asks of each partition in one fetch (the first batch comes whole
     /// whatever its size).
     #[serde(rename = "replica.fetch.max.bytes")]
@@ -351,6 +364,9 @@ impl Default for BrokerConfig {
             broker_session_timeout_ms: 9000,
             broker_heartbeat_interval_ms: 2000,
             unclean_leader_election_enable: false,
+            auto_leader_rebalance_enable: true,
+            leader_imbalance_check_interval_seconds: 300,
+            leader_imbalance_per_broker_percentage: 10,
             replica_fetch_max_bytes: 1_048_576,
             replica_fetch_response_max_bytes: 10_485_760,
             replica_fetch_wait_max_ms: 500,
@@ -836,6 +852,12 @@ impl BrokerConfig {
                 "broker.heartbeat.interval.ms ({}) and broker.session.timeout.ms ({}) must be at \
                  least 1",
                 self.broker_heartbeat_interval_ms, self.broker_session_timeout_ms
+            ));
+        }
+        if self.leader_imbalance_check_interval_seconds < 1 {
+            return invalid(format!(
+                "leader.imbalance.check.interval.seconds must be at least 1, got {}",
+                self.leader_imbalance_check_interval_seconds
             ));
         }
         // KafkaConfig's check: the leader would otherwise hold a fetch past the follower's wait.

@@ -44,6 +44,9 @@ pub fn is_forwardable(api_key: ApiKey) -> bool {
             | ApiKey::DeleteAcls
             | ApiKey::AlterClientQuotas
             | ApiKey::AlterUserScramCredentials
+            | ApiKey::ElectLeaders
+            | ApiKey::AlterPartitionReassignments
+            | ApiKey::ListPartitionReassignments
     )
 }
 

@@ -188,7 +188,7 @@ impl MetadataPublisher<'_> {
                 let state = &topic.partitions[partition];
                 let key = (topic.name.clone(), *partition);
                 if state.leader == local || !state.replicas.contains(&local) {
-                    // Led here, or (a reassignment, not handled yet) no longer a replica here.
+                    // Led here, or no longer a replica here (reassigned away: deleted below).
                     stop.push(key);
                     continue;
                 }
@@ -235,6 +235,20 @@ impl MetadataPublisher<'_> {
         }
         fetchers.remove_partitions(&stop);
         fetchers.add_partitions(follow);
+        // A reassignment took this node out of the replicas: its copy stops (above) and is
+        // deleted, as Kafka's `applyDelta` deletes the partitions no longer assigned here.
+        for (topic, partitions) in changed {
+            for partition in partitions.iter() {
+                if topic.partitions[partition].replicas.contains(&local) {
+                    continue;
+                }
+                if let Err(e) =
+                    self.replicas.delete_partition(&topic.name, *partition, topic.topic_id)
+                {
+                    tracing::warn!(topic = topic.name, partition, error = %e, "could not delete a partition reassigned away");
+                }
+            }
+        }
         Ok(())
     }
 }

@@ -1,11 +1,16 @@
 //! The admin commands of `kafka-lab`, with the options and output of Kafka's own tools and no
 //! Java: `kafka-lab acls` (`kafka-acls.sh`), `kafka-lab configs` (`kafka-configs.sh` for
 //! topic and broker configs, client quotas and SCRAM credentials), `kafka-lab topics` (`kafka-topics.sh`) and `kafka-lab
-//! consumer-groups` (`kafka-consumer-groups.sh`). All connect through [`ConnectArgs`].
+//! consumer-groups` (`kafka-consumer-groups.sh`), `kafka-lab leader-election`
+//! (`kafka-leader-election.sh`) and `kafka-lab reassign-partitions`
+//! (`kafka-reassign-partitions.sh`). All connect through [`ConnectArgs`].
 
 pub mod acls;
 pub mod configs;
 pub mod consumer_groups;
+mod kafka_errors;
+pub mod leader_election;
+pub mod reassign_partitions;
 pub mod topics;
 
 use std::io::Write;
@@ -14,6 +19,8 @@ use std::path::PathBuf;
 pub use acls::AclsArgs;
 pub use configs::ConfigsArgs;
 pub use consumer_groups::ConsumerGroupsArgs;
+pub use leader_election::LeaderElectionArgs;
+pub use reassign_partitions::ReassignPartitionsArgs;
 pub use topics::TopicsArgs;
 
 use crate::client::AdminClient;
@@ -35,6 +42,13 @@ pub enum AdminCommand {
     /// groups, as Kafka's kafka-consumer-groups.sh (ListGroups, DescribeGroups, OffsetFetch,
     /// ListOffsets, OffsetCommit, DeleteGroups, OffsetDelete).
     ConsumerGroups(ConsumerGroupsArgs),
+    /// Elect partition leaders: the preferred replicas, or any live replica of a leaderless
+    /// partition, as Kafka's kafka-leader-election.sh (ElectLeaders).
+    LeaderElection(LeaderElectionArgs),
+    /// Move partitions between brokers and follow the moves, as Kafka's
+    /// kafka-reassign-partitions.sh (AlterPartitionReassignments, ListPartitionReassignments):
+    /// --execute, --verify, --list with its JSON file.
+    ReassignPartitions(ReassignPartitionsArgs),
 }
 
 /// A failure the command has already printed in its tool's own words (kafka-topics.sh's
@@ -50,6 +64,8 @@ pub fn run(command: &AdminCommand, out: &mut dyn Write) -> anyhow::Result<()> {
         AdminCommand::Configs(args) => configs::run(args, out),
         AdminCommand::Topics(args) => topics::run(args, out),
         AdminCommand::ConsumerGroups(args) => consumer_groups::run(args, out),
+        AdminCommand::LeaderElection(args) => leader_election::run(args, out),
+        AdminCommand::ReassignPartitions(args) => reassign_partitions::run(args, out),
     }
 }
 

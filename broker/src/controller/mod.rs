@@ -10,15 +10,19 @@
 //!
 //! - `placement.rs`: where new replicas go.
 //! - `partition_change.rs`: one partition's leader election and ISR change.
+//! - `election.rs`: ElectLeaders (PREFERRED, UNCLEAN) and the periodic leader rebalance.
+//! - `reassignment.rs`: AlterPartitionReassignments and ListPartitionReassignments.
 //! - `replication.rs`: leaders and ISRs when a broker is fenced, unfenced or shuts down;
 //!   AlterPartition.
 //! - `cluster_control.rs`: BrokerRegistration, broker epochs, finalized features.
 //! - `heartbeats.rs`: broker sessions, BrokerHeartbeat's state machine, session expiry.
 
 pub mod cluster_control;
+pub mod election;
 pub mod heartbeats;
 pub mod partition_change;
 pub mod placement;
+pub mod reassignment;
 pub mod replication;
 
 use crate::metadata::{MetadataImage, MetadataRecord};

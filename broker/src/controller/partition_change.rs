@@ -1,11 +1,18 @@
 //! One partition's change, after Kafka's `PartitionChangeBuilder` (without eligible leader
-//! replicas, KIP-966, and without reassignments): from a target ISR and who may lead, the
-//! PartitionChangeRecord that elects a leader and sets the ISR — or nothing when nothing
-//! changes.
+//! replicas, KIP-966): from a target ISR, target replicas (a reassignment's adding and
+//! removing replicas among them) and who may lead, the PartitionChangeRecord that elects a
+//! leader and sets the ISR and the assignment — or nothing when nothing changes.
+//!
+//! A reassignment completes in the builder, as Kafka's `completeReassignmentIfNeeded`: once
+//! every target replica (the replicas less the removing ones) is in the target ISR, the
+//! replicas become the target ones, the removing replicas leave the ISR, and the adding and
+//! removing lists are cleared — so the AlterPartition that brings the last adding replica into
+//! the ISR also finishes the reassignment, electing a new leader if the old one is removed.
 //!
 //! The election keeps the current leader while it is in the target ISR and acceptable;
 //! otherwise the first replica (in replica order) that is in the target ISR and acceptable
-//! leads; with an unclean election and no such replica, the first acceptable replica leads
+//! leads (a PREFERRED election first tries the first replica, the preferred leader, even over
+//! a current leader that could stay); with an unclean election and no such replica, the first acceptable replica leads
 //! alone in the ISR, its recovery state RECOVERING; with none, the partition has no leader
 //! (offline). The ISR never becomes empty: a target ISR without members leaves it as it was,
 //! so the last member stays recorded in it, as Kafka does without ELR.
@@ -22,10 +29,12 @@ pub const RECOVERED: i8 = 0;
 /// controller (AlterPartition) that it recovered.
 pub const RECOVERING: i8 = 1;
 
-/// How a leader may be chosen (Kafka's `PartitionChangeBuilder.Election`; PREFERRED is the
-/// leader-rebalance election, not done here).
+/// How a leader may be chosen (Kafka's `PartitionChangeBuilder.Election`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Election {
+    /// The preferred replica (the first) when it is in the ISR and acceptable, else as
+    /// [`Election::Online`]: ElectLeaders PREFERRED and the controller's leader rebalance.
+    Preferred,
     /// Only replicas in the ISR.
     Online,
     /// A live replica outside the ISR when no ISR member can lead
@@ -41,6 +50,9 @@ pub struct PartitionChangeBuilder<'a> {
     is_acceptable_leader: &'a dyn Fn(i32) -> bool,
     election: Election,
     target_isr: Vec<i32>,
+    target_replicas: Vec<i32>,
+    target_removing: Vec<i32>,
+    target_adding: Vec<i32>,
     target_leader_recovery_state: i8,
 }
 
@@ -60,6 +72,9 @@ impl<'a> PartitionChangeBuilder<'a> {
             is_acceptable_leader,
             election: Election::Online,
             target_isr: partition.isr.clone(),
+            target_replicas: partition.replicas.clone(),
+            target_removing: partition.removing_replicas.clone(),
+            target_adding: partition.adding_replicas.clone(),
             target_leader_recovery_state: partition.leader_recovery_state,
         }
     }
@@ -76,6 +91,25 @@ impl<'a> PartitionChangeBuilder<'a> {
         self
     }
 
+    /// The replicas wanted, in preferred order (a reassignment's target plus the replicas it
+    /// removes).
+    pub fn target_replicas(mut self, replicas: Vec<i32>) -> Self {
+        self.target_replicas = replicas;
+        self
+    }
+
+    /// The replicas a reassignment removes.
+    pub fn target_removing(mut self, removing: Vec<i32>) -> Self {
+        self.target_removing = removing;
+        self
+    }
+
+    /// The replicas a reassignment adds.
+    pub fn target_adding(mut self, adding: Vec<i32>) -> Self {
+        self.target_adding = adding;
+        self
+    }
+
     /// The leader recovery state wanted (AlterPartition's).
     pub fn target_leader_recovery_state(mut self, state: i8) -> Self {
         self.target_leader_recovery_state = state;
@@ -86,12 +120,34 @@ impl<'a> PartitionChangeBuilder<'a> {
         self.target_isr.contains(&replica) && (self.is_acceptable_leader)(replica)
     }
 
-    /// `(leader, unclean)` as Kafka's `electAnyLeader`.
+    /// `(leader, unclean)` as Kafka's `electLeader`.
     fn elect_leader(&self) -> (i32, bool) {
+        if self.election == Election::Preferred {
+            return (self.elect_preferred_leader(), false);
+        }
+        self.elect_any_leader()
+    }
+
+    /// Kafka's `electPreferredLeader`: the first replica if it may lead, else the current
+    /// leader if it may stay, else the next replica in order that may lead; never unclean.
+    fn elect_preferred_leader(&self) -> i32 {
+        let replicas = &self.target_replicas;
+        if let Some(preferred) = replicas.first().copied().filter(|r| self.is_valid_new_leader(*r))
+        {
+            return preferred;
+        }
+        if self.is_valid_new_leader(self.partition.leader) {
+            return self.partition.leader;
+        }
+        replicas.iter().skip(1).copied().find(|r| self.is_valid_new_leader(*r)).unwrap_or(NO_LEADER)
+    }
+
+    /// `(leader, unclean)` as Kafka's `electAnyLeader` (ONLINE and UNCLEAN elections).
+    fn elect_any_leader(&self) -> (i32, bool) {
         if self.is_valid_new_leader(self.partition.leader) {
             return (self.partition.leader, false);
         }
-        let replicas = &self.partition.replicas;
+        let replicas = &self.target_replicas;
         if let Some(leader) = replicas.iter().copied().find(|r| self.is_valid_new_leader(*r)) {
             return (leader, false);
         }
@@ -104,9 +160,25 @@ impl<'a> PartitionChangeBuilder<'a> {
         (NO_LEADER, false)
     }
 
+    /// Kafka's `completeReassignmentIfNeeded` (see the module's doc).
+    fn complete_reassignment_if_needed(&mut self) {
+        let reassignment = super::reassignment::PartitionReassignmentReplicas {
+            removing: self.target_removing.clone(),
+            adding: self.target_adding.clone(),
+            replicas: self.target_replicas.clone(),
+        };
+        if let Some((replicas, isr)) = reassignment.maybe_complete_reassignment(&self.target_isr) {
+            self.target_isr = isr;
+            self.target_replicas = replicas;
+            self.target_removing.clear();
+            self.target_adding.clear();
+        }
+    }
+
     /// The record, or `None` when the partition would not change.
-    pub fn build(self) -> Option<PartitionChangeRecord> {
+    pub fn build(mut self) -> Option<PartitionChangeRecord> {
         let mut record = PartitionChangeRecord::new(self.topic_id, self.partition_id);
+        self.complete_reassignment_if_needed();
         let (leader, unclean) = self.elect_leader();
         if leader != self.partition.leader {
             record.leader = leader;
@@ -124,6 +196,13 @@ impl<'a> PartitionChangeBuilder<'a> {
                 }
             }
         }
+        // A replica leaves the assignment: the leader epoch bumps, so the leaders and
+        // followers of the old epoch are fenced (`triggerLeaderEpochBumpForReplicaReassignment`).
+        if record.leader == NO_LEADER_CHANGE
+            && !self.partition.replicas.iter().all(|r| self.target_replicas.contains(r))
+        {
+            record.leader = self.partition.leader;
+        }
         // Without ELR the ISR is never emptied: its last member stays, leaderless.
         if record.isr.is_none()
             && !self.target_isr.is_empty()
@@ -136,9 +215,21 @@ impl<'a> PartitionChangeBuilder<'a> {
         {
             record.leader_recovery_state = self.target_leader_recovery_state;
         }
+        if !self.target_replicas.is_empty() && self.target_replicas != self.partition.replicas {
+            record.replicas = Some(self.target_replicas.clone());
+        }
+        if self.target_removing != self.partition.removing_replicas {
+            record.removing_replicas = Some(self.target_removing.clone());
+        }
+        if self.target_adding != self.partition.adding_replicas {
+            record.adding_replicas = Some(self.target_adding.clone());
+        }
         let no_op = record.leader == NO_LEADER_CHANGE
             && record.isr.is_none()
-            && record.leader_recovery_state == -1;
+            && record.leader_recovery_state == -1
+            && record.replicas.is_none()
+            && record.removing_replicas.is_none()
+            && record.adding_replicas.is_none();
         (!no_op).then_some(record)
     }
 }
@@ -254,6 +345,38 @@ mod tests {
         assert_eq!(record.leader, 3);
         assert_eq!(record.isr, Some(vec![3]));
         assert_eq!(record.leader_recovery_state, RECOVERING);
+    }
+
+    /// PREFERRED: the first replica takes over from a leader that could stay, when it is in
+    /// the ISR and acceptable; otherwise the current leader stays (no record), and a leaderless
+    /// partition gets the next in-sync acceptable replica.
+    #[test]
+    fn a_preferred_election_moves_leadership_to_the_first_replica() {
+        let all = |_: i32| true;
+        let p = partition(&[1, 2, 3], &[1, 2, 3], 2);
+        let record = PartitionChangeBuilder::new(&p, Uuid::nil(), 0, &all)
+            .election(Election::Preferred)
+            .build()
+            .unwrap();
+        assert_eq!((record.leader, record.isr), (1, None));
+        // ONLINE keeps the leader that may stay.
+        assert!(PartitionChangeBuilder::new(&p, Uuid::nil(), 0, &all).build().is_none());
+
+        // Out of the ISR (still catching up), or fenced: the leader stays.
+        let catching_up = partition(&[1, 2, 3], &[2, 3], 2);
+        let preferred = |b: PartitionChangeBuilder| b.election(Election::Preferred).build();
+        assert!(
+            preferred(PartitionChangeBuilder::new(&catching_up, Uuid::nil(), 0, &all)).is_none()
+        );
+        let not_1 = |r: i32| r != 1;
+        assert!(preferred(PartitionChangeBuilder::new(&p, Uuid::nil(), 0, &not_1)).is_none());
+
+        // Leaderless, the first replica unavailable: the next in-sync one, never unclean.
+        let offline = partition(&[1, 2, 3], &[1, 3], NO_LEADER);
+        let record = preferred(PartitionChangeBuilder::new(&offline, Uuid::nil(), 0, &not_1));
+        assert_eq!(record.map(|r| r.leader), Some(3));
+        let only_2 = |r: i32| r == 2;
+        assert!(preferred(PartitionChangeBuilder::new(&offline, Uuid::nil(), 0, &only_2)).is_none());
     }
 
     #[test]

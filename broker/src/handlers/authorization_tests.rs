@@ -471,3 +471,78 @@ async fn controller_apis_need_cluster_action_and_the_controller_role() {
         assert_eq!(codes(response), not_controller, "{api:?}");
     }
 }
+
+/// ElectLeaders needs Alter on the Cluster (Kafka's `ControllerApis.handleElectLeaders`): a
+/// denial is CLUSTER_AUTHORIZATION_FAILED at the top and on every partition asked for; with
+/// the ACL the elections run (one node: no election needed).
+#[tokio::test]
+async fn elect_leaders_needs_alter_on_the_cluster() {
+    let broker = broker();
+    let request = || {
+        RequestKind::ElectLeaders(ElectLeadersRequest::default().with_topic_partitions(Some(
+            vec![elect_leaders_request::TopicPartitions::default()
+                .with_topic(TopicName(s("t")))
+                .with_partitions(vec![0, 1])],
+        )))
+    };
+    let codes = |response: ResponseKind| match response {
+        ResponseKind::ElectLeaders(r) => {
+            let partitions: Vec<i16> = r.replica_election_results[0]
+                .partition_result
+                .iter()
+                .map(|p| p.error_code)
+                .collect();
+            (r.error_code, partitions)
+        }
+        other => panic!("{other:?}"),
+    };
+    let alice = ctx("alice", ApiKey::ElectLeaders, 2);
+    let denied = ResponseError::ClusterAuthorizationFailed.code();
+    assert_eq!(codes(call(&broker, &alice, request()).await), (denied, vec![denied, denied]));
+    let denials = broker.stats.denials();
+    assert_eq!(denials.get(&(AclOperation::Alter, ResourceType::Cluster)), Some(&1));
+
+    allow_on_cluster(&broker, AclOperation::Alter);
+    let not_needed = ResponseError::ElectionNotNeeded.code();
+    let unknown = ResponseError::UnknownTopicOrPartition.code();
+    assert_eq!(codes(call(&broker, &alice, request()).await), (0, vec![not_needed, unknown]));
+}
+
+/// AlterPartitionReassignments needs Alter on the Cluster, ListPartitionReassignments
+/// Describe (Kafka's `ControllerApis`); denied, CLUSTER_AUTHORIZATION_FAILED.
+#[tokio::test]
+async fn reassignment_apis_need_alter_or_describe_on_the_cluster() {
+    let broker = broker();
+    let alter = || {
+        RequestKind::AlterPartitionReassignments(
+            AlterPartitionReassignmentsRequest::default().with_topics(vec![
+                alter_partition_reassignments_request::ReassignableTopic::default()
+                    .with_name(TopicName(s("t")))
+                    .with_partitions(vec![
+                        alter_partition_reassignments_request::ReassignablePartition::default()
+                            .with_partition_index(0)
+                            .with_replicas(Some(vec![BrokerId(1)])),
+                    ]),
+            ]),
+        )
+    };
+    let list =
+        || RequestKind::ListPartitionReassignments(ListPartitionReassignmentsRequest::default());
+    let codes = |response: ResponseKind| match response {
+        ResponseKind::AlterPartitionReassignments(r) => {
+            (r.error_code, r.responses.first().map(|t| t.partitions[0].error_code))
+        }
+        ResponseKind::ListPartitionReassignments(r) => (r.error_code, None),
+        other => panic!("{other:?}"),
+    };
+    let denied = ResponseError::ClusterAuthorizationFailed.code();
+    let alice = ctx("alice", ApiKey::AlterPartitionReassignments, 0);
+    assert_eq!(codes(call(&broker, &alice, alter()).await), (denied, Some(denied)));
+    let alice_list = ctx("alice", ApiKey::ListPartitionReassignments, 0);
+    assert_eq!(codes(call(&broker, &alice_list, list()).await), (denied, None));
+
+    allow_on_cluster(&broker, AclOperation::Alter);
+    assert_eq!(codes(call(&broker, &alice, alter()).await), (0, Some(0)));
+    // Describe is implied by Alter (Kafka's implied operations).
+    assert_eq!(codes(call(&broker, &alice_list, list()).await), (0, None));
+}

@@ -5,6 +5,7 @@ mod allocate_producer_ids;
 mod alter_client_quotas;
 mod alter_configs;
 mod alter_partition;
+mod alter_partition_reassignments;
 mod alter_user_scram_credentials;
 pub mod api_versions;
 mod broker_heartbeat;
@@ -22,6 +23,7 @@ mod describe_cluster;
 mod describe_configs;
 mod describe_groups;
 mod describe_user_scram_credentials;
+mod elect_leaders;
 mod envelope;
 mod fetch;
 mod find_coordinator;
@@ -32,6 +34,7 @@ mod join_group;
 mod leave_group;
 mod list_groups;
 mod list_offsets;
+mod list_partition_reassignments;
 mod metadata;
 mod offset_commit;
 mod offset_delete;
@@ -186,6 +189,15 @@ pub async fn handle(
         }
         RequestKind::AlterPartition(r) => {
             ResponseKind::AlterPartition(alter_partition::handle(broker, ctx, r))
+        }
+        RequestKind::AlterPartitionReassignments(r) => ResponseKind::AlterPartitionReassignments(
+            alter_partition_reassignments::handle(broker, ctx, r),
+        ),
+        RequestKind::ListPartitionReassignments(r) => ResponseKind::ListPartitionReassignments(
+            list_partition_reassignments::handle(broker, ctx, r),
+        ),
+        RequestKind::ElectLeaders(r) => {
+            ResponseKind::ElectLeaders(elect_leaders::handle(broker, ctx, r, v))
         }
         other => {
             // Unreachable while api_versions::SUPPORTED lists only the APIs above.

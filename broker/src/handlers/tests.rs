@@ -445,6 +445,38 @@ fn request(broker: &Broker, api: ApiKey, v: i16) -> RequestKind {
                         .with_partitions(vec![partition])]),
             )
         }
+        ApiKey::ElectLeaders => RequestKind::ElectLeaders(
+            ElectLeadersRequest::default().with_topic_partitions(Some(vec![
+                elect_leaders_request::TopicPartitions::default()
+                    .with_topic(TopicName(s("t")))
+                    .with_partitions(vec![0]),
+                elect_leaders_request::TopicPartitions::default()
+                    .with_topic(TopicName(s("nope")))
+                    .with_partitions(vec![0]),
+            ])),
+        ),
+        // Partition 0 of `t` on its one replica: nothing to change; an unknown topic.
+        ApiKey::AlterPartitionReassignments => RequestKind::AlterPartitionReassignments(
+            AlterPartitionReassignmentsRequest::default().with_topics(vec![
+                alter_partition_reassignments_request::ReassignableTopic::default()
+                    .with_name(TopicName(s("t")))
+                    .with_partitions(vec![
+                        alter_partition_reassignments_request::ReassignablePartition::default()
+                            .with_partition_index(0)
+                            .with_replicas(Some(vec![BrokerId(1)])),
+                    ]),
+                alter_partition_reassignments_request::ReassignableTopic::default()
+                    .with_name(TopicName(s("nope")))
+                    .with_partitions(vec![
+                        alter_partition_reassignments_request::ReassignablePartition::default()
+                            .with_partition_index(0)
+                            .with_replicas(Some(vec![BrokerId(1)])),
+                    ]),
+            ]),
+        ),
+        ApiKey::ListPartitionReassignments => {
+            RequestKind::ListPartitionReassignments(ListPartitionReassignmentsRequest::default())
+        }
         other => panic!("no representative request for {other:?}"),
     }
 }
@@ -591,6 +623,22 @@ fn check(response: &ResponseKind, api: ApiKey, v: i16) {
             assert_eq!(r.error_code, 0, "AlterPartition v{v}");
             let p = &r.topics[0].partitions[0];
             assert_eq!((p.error_code, p.leader_id.0, p.isr.len()), (0, 1, 1), "v{v}");
+        }
+        ResponseKind::AlterPartitionReassignments(r) => {
+            let codes: Vec<i16> = r.responses.iter().map(|t| t.partitions[0].error_code).collect();
+            assert_eq!((r.error_code, codes), (0, vec![0, 3]), "v{v}");
+        }
+        ResponseKind::ListPartitionReassignments(r) => {
+            assert_eq!((r.error_code, r.topics.len()), (0, 0), "v{v}");
+        }
+        // One node: its partition is led by its preferred (only) replica.
+        ResponseKind::ElectLeaders(r) => {
+            let codes: Vec<i16> = r
+                .replica_election_results
+                .iter()
+                .map(|t| t.partition_result[0].error_code)
+                .collect();
+            assert_eq!((r.error_code, codes), (0, vec![84, 3]), "ElectLeaders v{v}");
         }
         ResponseKind::InitProducerId(r) => {
             assert_eq!(r.error_code, 0, "InitProducerId v{v}");

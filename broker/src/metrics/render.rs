@@ -169,7 +169,7 @@ fn state_gauges(out: &mut Families, broker: &Broker) {
     let offline = on_controller(offline.count());
     let fenced = image.brokers().values().filter(|b| b.fenced).count();
     let active = on_controller(image.brokers().len() - fenced);
-    let gauges: [(&str, &str, f64); 13] = [
+    let gauges: [(&str, &str, f64); 14] = [
         ("kafka_server_kafkaserver_brokerstate", "Broker state; 3 = RUNNING", broker_state(broker)),
         (
             "kafka_server_replicamanager_partitioncount",
@@ -210,6 +210,11 @@ fn state_gauges(out: &mut Families, broker: &Broker) {
             "kafka_controller_kafkacontroller_offlinepartitionscount",
             "Partitions without a live leader (on the active controller)",
             offline,
+        ),
+        (
+            "kafka_controller_kafkacontroller_preferredreplicaimbalancecount",
+            "Partitions not led by their preferred replica (on the active controller)",
+            on_controller(crate::controller::election::preferred_replica_imbalance_count(&image)),
         ),
         (
             "kafka_controller_kafkacontroller_activebrokercount",

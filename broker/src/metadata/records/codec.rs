@@ -103,15 +103,19 @@ pub fn encode(record: &MetadataRecord) -> Bytes {
         MetadataRecord::PartitionChange(c) => {
             w.i32(c.partition_id);
             w.uuid(c.topic_id);
+            // Tags in increasing order: isr 0, leader 1, replicas 2, removing 3, adding 4.
             let mut tags = Tags::default();
-            let arrays = [(0, &c.isr), (2, &c.replicas), (3, &c.removing_replicas)];
-            for (tag, value) in arrays.into_iter().chain([(4, &c.adding_replicas)]) {
-                if let Some(value) = value {
-                    tags.field(tag, |w| w.i32s(value));
-                }
+            if let Some(isr) = &c.isr {
+                tags.field(0, |w| w.i32s(isr));
             }
             if c.leader != super::NO_LEADER_CHANGE {
                 tags.field(1, |w| w.i32(c.leader));
+            }
+            let arrays = [(2, &c.replicas), (3, &c.removing_replicas), (4, &c.adding_replicas)];
+            for (tag, value) in arrays {
+                if let Some(value) = value {
+                    tags.field(tag, |w| w.i32s(value));
+                }
             }
             if c.leader_recovery_state != -1 {
                 tags.field(5, |w| w.i8(c.leader_recovery_state));

@@ -34,6 +34,10 @@ fn every_record() -> Vec<MetadataRecord> {
     change.isr = Some(vec![1, 2]);
     change.leader = 2;
     change.leader_recovery_state = 0;
+    // A reassignment's fields too: their tags (2-4) come after the leader's (1).
+    change.replicas = Some(vec![2, 1, 3]);
+    change.removing_replicas = Some(vec![3]);
+    change.adding_replicas = Some(vec![2]);
     let partition = PartitionRecord {
         leader_recovery_state: 1,
         leader_epoch: 5,

@@ -1,0 +1,214 @@
+//! Preferred-leader elections on a three-node cluster of real processes (node 1 combined
+//! broker and controller, nodes 2 and 3 brokers): the preferred leader of a partition is
+//! `kill -9`ed, leadership moves to the next in-sync replica, the node comes back and rejoins
+//! the ISR; then ElectLeaders PREFERRED (sent to a broker-only node, which forwards it to the
+//! controller) moves leadership back — or, with `auto.leader.rebalance.enable` and a short
+//! `leader.imbalance.check.interval.seconds`, the controller does it by itself.
+
+// Drives real binaries from outside, on the OS's clock and threads: broker/clippy.toml's
+// determinism rule is for the broker's own code, not for its tests.
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)]
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::create_topics_request::{CreatableReplicaAssignment, CreatableTopic};
+use kafka_protocol::messages::elect_leaders_request::TopicPartitions;
+use kafka_protocol::messages::{
+    BrokerId, CreateTopicsRequest, ElectLeadersRequest, ElectLeadersResponse, MetadataRequest,
+    TopicName,
+};
+use kafka_protocol::protocol::StrBytes;
+use support::{call, eventually, free_port, TestBroker};
+
+const TOPIC: &str = "orders";
+
+/// Partition → replicas, preferred leader first: node 2 is partition 0's preferred leader.
+const ASSIGNMENT: [[i32; 3]; 3] = [[2, 1, 3], [3, 2, 1], [1, 2, 3]];
+
+/// Three nodes sharing a cluster id and node 1's controller, each with `extra` properties.
+fn start_cluster(extra: &[&str]) -> BTreeMap<i32, TestBroker> {
+    let controller_port = free_port();
+    let cluster_id = kafka_lab_broker::kafka_uuid::encode_bytes(&[4; 16]);
+    let mut common = vec![
+        format!("controller.quorum.voters=1@127.0.0.1:{controller_port}"),
+        "controller.listener.names=CONTROLLER".into(),
+        "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT".into(),
+        format!("cluster.id={cluster_id}"),
+        "broker.heartbeat.interval.ms=250".into(),
+        "broker.session.timeout.ms=1500".into(),
+        "replica.lag.time.max.ms=3000".into(),
+        "replica.fetch.wait.max.ms=100".into(),
+        "replica.fetch.backoff.ms=200".into(),
+    ];
+    common.extend(extra.iter().map(|s| s.to_string()));
+    let props = |id: i32, roles: &str| {
+        let mut all = vec![format!("node.id={id}"), format!("process.roles={roles}")];
+        all.extend(common.iter().cloned());
+        all
+    };
+    let mut nodes = BTreeMap::new();
+    let one = props(1, "broker,controller");
+    let one: Vec<&str> = one.iter().map(String::as_str).collect();
+    let controller = format!("CONTROLLER://127.0.0.1:{controller_port}");
+    nodes.insert(1, TestBroker::start_with_listeners(&controller, &one));
+    for id in [2, 3] {
+        let broker = props(id, "broker");
+        let broker: Vec<&str> = broker.iter().map(String::as_str).collect();
+        nodes.insert(id, TestBroker::start_with(&broker));
+    }
+    eventually(Duration::from_secs(20), "three brokers registered", || {
+        let response = call(nodes[&1].port, 12, &MetadataRequest::default().with_topics(None));
+        let ids: Vec<i32> = response.brokers.iter().map(|b| b.node_id.0).collect();
+        (ids == [1, 2, 3], ids)
+    });
+    let assignments = ASSIGNMENT
+        .iter()
+        .enumerate()
+        .map(|(index, replicas)| {
+            CreatableReplicaAssignment::default()
+                .with_partition_index(index as i32)
+                .with_broker_ids(replicas.iter().copied().map(BrokerId).collect())
+        })
+        .collect();
+    let topic = CreatableTopic::default()
+        .with_name(TopicName(StrBytes::from_static_str(TOPIC)))
+        .with_num_partitions(-1)
+        .with_replication_factor(-1)
+        .with_assignments(assignments);
+    let request = CreateTopicsRequest::default().with_topics(vec![topic]).with_timeout_ms(10_000);
+    let response = call(nodes[&1].port, 7, &request);
+    assert_eq!(response.topics[0].error_code, 0, "{:?}", response.topics[0].error_message);
+    nodes
+}
+
+/// Per partition of `orders` as `port`'s node tells it: (leader, sorted ISR).
+fn partitions(port: u16) -> BTreeMap<i32, (i32, Vec<i32>)> {
+    let response = call(port, 12, &MetadataRequest::default().with_topics(None));
+    let Some(topic) =
+        response.topics.iter().find(|t| t.name.as_ref().is_some_and(|n| n.0.as_str() == TOPIC))
+    else {
+        return BTreeMap::new();
+    };
+    topic
+        .partitions
+        .iter()
+        .map(|p| {
+            let mut isr: Vec<i32> = p.isr_nodes.iter().map(|b| b.0).collect();
+            isr.sort();
+            (p.partition_index, (p.leader_id.0, isr))
+        })
+        .collect()
+}
+
+fn elect(port: u16, election_type: i8, partitions: Option<&[i32]>) -> ElectLeadersResponse {
+    let topic_partitions = partitions.map(|p| {
+        vec![TopicPartitions::default()
+            .with_topic(TopicName(StrBytes::from_static_str(TOPIC)))
+            .with_partitions(p.to_vec())]
+    });
+    let request = ElectLeadersRequest::default()
+        .with_election_type(election_type)
+        .with_topic_partitions(topic_partitions)
+        .with_timeout_ms(10_000);
+    call(port, 2, &request)
+}
+
+/// (partition, error code) of `orders`' results.
+fn outcomes(response: &ElectLeadersResponse) -> Vec<(i32, i16)> {
+    assert_eq!(response.error_code, 0, "{response:?}");
+    response
+        .replica_election_results
+        .iter()
+        .filter(|t| t.topic.0.as_str() == TOPIC)
+        .flat_map(|t| t.partition_result.iter().map(|p| (p.partition_id, p.error_code)))
+        .collect()
+}
+
+const PREFERRED: i8 = 0;
+const UNCLEAN: i8 = 1;
+
+/// Everything in sync, each partition led by its preferred replica.
+fn wait_balanced(port: u16) {
+    eventually(Duration::from_secs(20), "every partition led by its preferred replica", || {
+        let seen = partitions(port);
+        let ok = seen.len() == 3
+            && seen.iter().all(|(p, (leader, isr))| {
+                *leader == ASSIGNMENT[*p as usize][0] && isr == &vec![1, 2, 3]
+            });
+        (ok, seen)
+    });
+}
+
+/// Kills node 2, waits until the controller fenced it (partition 0 led by 1, the next in-sync
+/// replica), starts it again and waits until it is back in partition 0's ISR.
+fn bounce_node_2(nodes: &mut BTreeMap<i32, TestBroker>, while_down: impl FnOnce(u16)) {
+    let controller = nodes[&1].port;
+    nodes.get_mut(&2).unwrap().kill9();
+    eventually(Duration::from_secs(20), "partition 0 led by node 1 without node 2", || {
+        let seen = partitions(controller);
+        (seen.get(&0) == Some(&(1, vec![1, 3])), seen)
+    });
+    while_down(controller);
+    nodes.get_mut(&2).unwrap().start_again();
+    eventually(Duration::from_secs(30), "node 2 back in partition 0's ISR", || {
+        let seen = partitions(controller);
+        (seen.get(&0).is_some_and(|(_, isr)| isr == &vec![1, 2, 3]), seen)
+    });
+}
+
+#[test]
+fn elect_leaders_moves_leadership_back_to_the_preferred_replica() {
+    let mut nodes = start_cluster(&["auto.leader.rebalance.enable=false"]);
+    let controller = nodes[&1].port;
+    let broker_only = nodes[&3].port;
+    wait_balanced(controller);
+    // Every leader is preferred: nothing to elect, and all partitions name none of `orders`.
+    let not_needed = ResponseError::ElectionNotNeeded.code();
+    let response = elect(broker_only, PREFERRED, Some(&[0, 1, 2]));
+    assert_eq!(outcomes(&response), vec![(0, not_needed), (1, not_needed), (2, not_needed)]);
+    assert_eq!(outcomes(&elect(broker_only, PREFERRED, None)), vec![]);
+
+    bounce_node_2(&mut nodes, |controller| {
+        // Node 2 fenced: it cannot lead; partition 0 has a leader, so no unclean election.
+        let response = elect(controller, PREFERRED, Some(&[0]));
+        let unavailable = ResponseError::PreferredLeaderNotAvailable.code();
+        assert_eq!(outcomes(&response), vec![(0, unavailable)]);
+        assert_eq!(outcomes(&elect(controller, UNCLEAN, Some(&[0]))), vec![(0, not_needed)]);
+    });
+    // Without the rebalance, node 1 keeps leading partition 0 although node 2 is in sync.
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(partitions(controller)[&0].0, 1, "{:?}", partitions(controller));
+
+    // Sent to a broker-only node: forwarded to the controller and answered as it answers.
+    let response = elect(broker_only, PREFERRED, Some(&[0, 1, 2, 7]));
+    let unknown = ResponseError::UnknownTopicOrPartition.code();
+    assert_eq!(outcomes(&response), vec![(0, 0), (1, not_needed), (2, not_needed), (7, unknown)]);
+    for node in [1, 2, 3] {
+        let port = nodes[&node].port;
+        eventually(Duration::from_secs(10), "node 2 leads partition 0 again", || {
+            let seen = partitions(port);
+            (seen.get(&0) == Some(&(2, vec![1, 2, 3])), seen)
+        });
+    }
+    wait_balanced(controller);
+}
+
+#[test]
+fn the_controller_rebalances_leaders_by_itself() {
+    let mut nodes = start_cluster(&[
+        "auto.leader.rebalance.enable=true",
+        "leader.imbalance.check.interval.seconds=1",
+    ]);
+    let controller = nodes[&1].port;
+    wait_balanced(controller);
+    bounce_node_2(&mut nodes, |_| ());
+    // No ElectLeaders: the controller moves partition 0 back once node 2 is in sync.
+    wait_balanced(controller);
+    assert!(nodes[&1]
+        .log()
+        .contains("moved partition leaderships back to their preferred replicas"));
+}
