@@ -18,53 +18,22 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::create_topics_request::{CreatableReplicaAssignment, CreatableTopic};
 use kafka_protocol::messages::elect_leaders_request::TopicPartitions;
 use kafka_protocol::messages::{
-    BrokerId, CreateTopicsRequest, ElectLeadersRequest, ElectLeadersResponse, MetadataRequest,
-    TopicName,
+    BrokerId, CreateTopicsRequest, ElectLeadersRequest, ElectLeadersResponse, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
-use support::{call, eventually, free_port, TestBroker};
+use support::{call, eventually, TestBroker};
 
 const TOPIC: &str = "orders";
 
 /// Partition → replicas, preferred leader first: node 2 is partition 0's preferred leader.
 const ASSIGNMENT: [[i32; 3]; 3] = [[2, 1, 3], [3, 2, 1], [1, 2, 3]];
 
-/// Three nodes sharing a cluster id and node 1's controller, each with `extra` properties.
+/// The three-node test cluster (`support::cluster`), each node with `extra` properties
+/// (`name=value`), and `orders` created with [`ASSIGNMENT`].
 fn start_cluster(extra: &[&str]) -> BTreeMap<i32, TestBroker> {
-    let controller_port = free_port();
-    let cluster_id = kafka_lab_broker::kafka_uuid::encode_bytes(&[4; 16]);
-    let mut common = vec![
-        format!("controller.quorum.voters=1@127.0.0.1:{controller_port}"),
-        "controller.listener.names=CONTROLLER".into(),
-        "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT".into(),
-        format!("cluster.id={cluster_id}"),
-        "broker.heartbeat.interval.ms=250".into(),
-        "broker.session.timeout.ms=1500".into(),
-        "replica.lag.time.max.ms=3000".into(),
-        "replica.fetch.wait.max.ms=100".into(),
-        "replica.fetch.backoff.ms=200".into(),
-    ];
-    common.extend(extra.iter().map(|s| s.to_string()));
-    let props = |id: i32, roles: &str| {
-        let mut all = vec![format!("node.id={id}"), format!("process.roles={roles}")];
-        all.extend(common.iter().cloned());
-        all
-    };
-    let mut nodes = BTreeMap::new();
-    let one = props(1, "broker,controller");
-    let one: Vec<&str> = one.iter().map(String::as_str).collect();
-    let controller = format!("CONTROLLER://127.0.0.1:{controller_port}");
-    nodes.insert(1, TestBroker::start_with_listeners(&controller, &one));
-    for id in [2, 3] {
-        let broker = props(id, "broker");
-        let broker: Vec<&str> = broker.iter().map(String::as_str).collect();
-        nodes.insert(id, TestBroker::start_with(&broker));
-    }
-    eventually(Duration::from_secs(20), "three brokers registered", || {
-        let response = call(nodes[&1].port, 12, &MetadataRequest::default().with_topics(None));
-        let ids: Vec<i32> = response.brokers.iter().map(|b| b.node_id.0).collect();
-        (ids == [1, 2, 3], ids)
-    });
+    let overrides: Vec<(&str, &str)> =
+        extra.iter().map(|p| p.split_once('=').expect("name=value")).collect();
+    let nodes = support::cluster::Cluster::start_with(&overrides).nodes;
     let assignments = ASSIGNMENT
         .iter()
         .enumerate()
@@ -87,21 +56,7 @@ fn start_cluster(extra: &[&str]) -> BTreeMap<i32, TestBroker> {
 
 /// Per partition of `orders` as `port`'s node tells it: (leader, sorted ISR).
 fn partitions(port: u16) -> BTreeMap<i32, (i32, Vec<i32>)> {
-    let response = call(port, 12, &MetadataRequest::default().with_topics(None));
-    let Some(topic) =
-        response.topics.iter().find(|t| t.name.as_ref().is_some_and(|n| n.0.as_str() == TOPIC))
-    else {
-        return BTreeMap::new();
-    };
-    topic
-        .partitions
-        .iter()
-        .map(|p| {
-            let mut isr: Vec<i32> = p.isr_nodes.iter().map(|b| b.0).collect();
-            isr.sort();
-            (p.partition_index, (p.leader_id.0, isr))
-        })
-        .collect()
+    support::cluster::partitions_on(port, TOPIC)
 }
 
 fn elect(port: u16, election_type: i8, partitions: Option<&[i32]>) -> ElectLeadersResponse {

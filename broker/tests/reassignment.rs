@@ -27,45 +27,14 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 use rdkafka::config::ClientConfig;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
-use support::{call, eventually, free_port, TestBroker};
+use support::{call, eventually, TestBroker};
 
 const TOPIC: &str = "moving";
 const RECORDS: i64 = 200;
 
+/// The three-node test cluster of `support::cluster`.
 fn start_cluster() -> BTreeMap<i32, TestBroker> {
-    let controller_port = free_port();
-    let cluster_id = kafka_lab_broker::kafka_uuid::encode_bytes(&[6; 16]);
-    let common = [
-        format!("controller.quorum.voters=1@127.0.0.1:{controller_port}"),
-        "controller.listener.names=CONTROLLER".into(),
-        "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT".into(),
-        format!("cluster.id={cluster_id}"),
-        "broker.heartbeat.interval.ms=250".into(),
-        "broker.session.timeout.ms=1500".into(),
-        "replica.fetch.wait.max.ms=100".into(),
-        "replica.fetch.backoff.ms=200".into(),
-    ];
-    let props = |id: i32, roles: &str| {
-        let mut all = vec![format!("node.id={id}"), format!("process.roles={roles}")];
-        all.extend(common.iter().cloned());
-        all
-    };
-    let mut nodes = BTreeMap::new();
-    let one = props(1, "broker,controller");
-    let one: Vec<&str> = one.iter().map(String::as_str).collect();
-    let controller = format!("CONTROLLER://127.0.0.1:{controller_port}");
-    nodes.insert(1, TestBroker::start_with_listeners(&controller, &one));
-    for id in [2, 3] {
-        let broker = props(id, "broker");
-        let broker: Vec<&str> = broker.iter().map(String::as_str).collect();
-        nodes.insert(id, TestBroker::start_with(&broker));
-    }
-    eventually(Duration::from_secs(20), "three brokers registered", || {
-        let response = call(nodes[&1].port, 12, &MetadataRequest::default().with_topics(None));
-        let ids: Vec<i32> = response.brokers.iter().map(|b| b.node_id.0).collect();
-        (ids == [1, 2, 3], ids)
-    });
-    nodes
+    support::cluster::Cluster::start().nodes
 }
 
 /// Partition 0 of `moving` as node `port` tells it: (leader, replicas, sorted ISR).

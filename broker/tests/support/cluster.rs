@@ -110,21 +110,7 @@ impl Cluster {
 
     /// Per partition of `topic`, the controller's (leader, ISR); empty while it does not exist.
     pub fn partitions(&self, topic: &str) -> Partitions {
-        let response = self.metadata();
-        let Some(topic) =
-            response.topics.iter().find(|t| t.name.as_ref().is_some_and(|n| n.0.as_str() == topic))
-        else {
-            return BTreeMap::new();
-        };
-        topic
-            .partitions
-            .iter()
-            .map(|p| {
-                let mut isr: Vec<i32> = p.isr_nodes.iter().map(|b| b.0).collect();
-                isr.sort();
-                (p.partition_index, (p.leader_id.0, isr))
-            })
-            .collect()
+        partitions_on(self.port(CONTROLLER), topic)
     }
 
     /// Creates `topic` with replication factor 3 and `min.insync.replicas`, then waits until
@@ -172,6 +158,26 @@ impl Cluster {
     pub fn resume(&self, id: i32) {
         self.nodes[&id].signal("CONT");
     }
+}
+
+/// Per partition of `topic`, (leader, sorted ISR) as the node at `port` tells it; empty while
+/// it knows no such topic.
+pub fn partitions_on(port: u16, topic: &str) -> Partitions {
+    let response: MetadataResponse = call(port, 12, &MetadataRequest::default().with_topics(None));
+    let Some(topic) =
+        response.topics.iter().find(|t| t.name.as_ref().is_some_and(|n| n.0.as_str() == topic))
+    else {
+        return BTreeMap::new();
+    };
+    topic
+        .partitions
+        .iter()
+        .map(|p| {
+            let mut isr: Vec<i32> = p.isr_nodes.iter().map(|b| b.0).collect();
+            isr.sort();
+            (p.partition_index, (p.leader_id.0, isr))
+        })
+        .collect()
 }
 
 /// Node `id`'s properties: its id and `process.roles`, then the cluster's shared ones.
