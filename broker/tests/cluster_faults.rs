@@ -1,7 +1,9 @@
 //! Faults of a node, not of the data path, in a three-node cluster of real processes: a
 //! broker whose log dir disappears under it is fenced and its leaderships move (it does not
 //! go on serving from files nobody can see); a second process configured with a node.id
-//! already in use is refused by the controller, says why, and does not join.
+//! already in use is refused by the controller, says why, and does not join; a broker whose
+//! `controller.quorum.voters` names no running controller says which address it cannot reach
+//! and answers no client until it has registered.
 
 // Drives real binaries from outside, on the OS's clock and threads: broker/clippy.toml's
 // determinism rule is for the broker's own code, not for its tests.
@@ -86,4 +88,37 @@ fn a_second_process_with_a_node_id_in_use_is_refused_and_does_not_join() {
     assert!(endpoints.contains(&(2, i32::from(port_of_2))), "{endpoints:?}");
     assert!(!endpoints.contains(&(2, i32::from(duplicate.port))), "{endpoints:?}");
     assert_eq!(endpoints.len(), 3, "{endpoints:?}");
+}
+
+#[test]
+fn a_broker_whose_controller_cannot_be_reached_says_so_and_serves_no_client() {
+    // Nothing listens on the voter's port: a wrong `controller.quorum.voters`.
+    let nowhere = support::free_port();
+    let cluster_id = kafka_lab_broker::kafka_uuid::encode_bytes(&[3; 16]);
+    let props = [
+        "node.id=2".to_owned(),
+        "process.roles=broker".into(),
+        format!("controller.quorum.voters=1@127.0.0.1:{nowhere}"),
+        "controller.listener.names=CONTROLLER".into(),
+        "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT".into(),
+        format!("cluster.id={cluster_id}"),
+        "broker.heartbeat.interval.ms=200".into(),
+    ];
+    let props: Vec<&str> = props.iter().map(String::as_str).collect();
+    let broker = support::TestBroker::start_with(&props);
+    let address = format!("127.0.0.1:{nowhere}");
+    eventually(Duration::from_secs(10), "the broker names the controller it cannot reach", || {
+        let log = broker.log();
+        let told = log.contains("waiting to register with the controller")
+            && log.contains(&format!("cannot connect to {address}"));
+        (told, broker.log_tail())
+    });
+    // It has not registered, so it does not serve clients: a request gets no answer.
+    use std::io::{Read, Write};
+    let mut socket = std::net::TcpStream::connect(("127.0.0.1", broker.port)).unwrap();
+    socket.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+    // An ApiVersions v0 request (size, key 18, version 0, correlation id 1, no client id).
+    socket.write_all(&[0, 0, 0, 10, 0, 18, 0, 0, 0, 0, 0, 1, 0xff, 0xff]).unwrap();
+    let mut answer = [0u8; 4];
+    assert!(socket.read_exact(&mut answer).is_err(), "an unregistered broker answered a client");
 }
