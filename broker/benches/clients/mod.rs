@@ -178,6 +178,10 @@ pub fn consume(bootstrap: &str, topic: &str, partitions: i32, size: usize, recor
                 count += 1;
                 bytes += message.payload_len();
             }
+            // A killed broker's connection (the read after failover): librdkafka reports it
+            // and goes on with the partition's new leader.
+            Some(Err(KafkaError::MessageConsumption(RDKafkaErrorCode::BrokerTransportFailure))) => {
+            }
             Some(Err(e)) => panic!("consume: {e}"),
             None => {}
         }
