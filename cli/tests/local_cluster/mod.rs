@@ -44,11 +44,11 @@ impl Drop for Node {
 }
 
 /// Node 1 combined (broker and the one controller), 2 and 3 brokers; no automatic rebalance,
-/// so only the tool moves leaders back.
+/// so only the tool moves leaders back. Returns once all three are live (unfenced).
 pub fn cluster(dir: &Path) -> Vec<Node> {
     let controller_port = free_port();
     let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
-    (1..=3)
+    let nodes = (1..=3)
         .map(|id| {
             let port = ports[id - 1];
             let node_dir = dir.join(format!("node-{id}"));
@@ -80,7 +80,18 @@ pub fn cluster(dir: &Path) -> Vec<Node> {
             std::fs::create_dir_all(&node_dir).unwrap();
             Node::start(overrides, dir.join(format!("node-{id}.log")), port)
         })
-        .collect()
+        .collect();
+    // Every broker registered *and unfenced* (Metadata lists only those): a CreateTopics with
+    // RF=3 succeeds earlier, since placement falls back to fenced brokers, as Kafka's does.
+    let bootstrap = format!("127.0.0.1:{}", ports[0]);
+    eventually("three live brokers", || {
+        let props = kafka_lab_admin::properties::ClientProperties::default();
+        let brokers = kafka_lab_admin::client::AdminClient::connect(&bootstrap, &props)
+            .and_then(|mut client| client.cluster_metadata())
+            .map(|m| m.brokers);
+        (brokers.as_ref().is_ok_and(|b| b.len() == 3), brokers.map_err(|e| e.to_string()))
+    });
+    nodes
 }
 
 /// `kafka-lab args`.
