@@ -15,7 +15,7 @@ use anyhow::{anyhow, bail, Context};
 use super::kafka_errors::kafka_message;
 use super::ConnectArgs;
 use crate::client::AdminClient;
-use crate::reassignments::TopicPartition;
+use crate::reassignments::{ReassignmentResults, TopicPartition};
 
 /// Arguments, named as `kafka-reassign-partitions.sh` names them.
 #[derive(Debug, Clone, clap::Args)]
@@ -175,12 +175,7 @@ fn execute(
     let results = client
         .alter_partition_reassignments(&requests.collect())?
         .map_err(|e| anyhow!(kafka_message(&e)))?;
-    let errors: Vec<String> = results
-        .iter()
-        .filter_map(|(part, outcome)| {
-            outcome.as_ref().err().map(|e| format!("{}: {}", tp(part), kafka_message(e)))
-        })
-        .collect();
+    let errors = partition_errors(&results);
     if !errors.is_empty() {
         bail!("Error reassigning partition(s):\n{}", errors.join("\n"));
     }
@@ -188,6 +183,16 @@ fn execute(
     let plural = if parts.len() == 1 { "" } else { "s" };
     writeln!(out, "Successfully started partition reassignment{plural} for {}", parts.join(","))?;
     Ok(())
+}
+
+/// `topic-partition: message` of each partition the controller refused, in partition order.
+fn partition_errors(results: &ReassignmentResults) -> Vec<String> {
+    results
+        .iter()
+        .filter_map(|(part, outcome)| {
+            outcome.as_ref().err().map(|e| format!("{}: {}", tp(part), kafka_message(e)))
+        })
+        .collect()
 }
 
 /// `--cancel`: `cancelAssignment` — the file's partitions with an active reassignment (as
@@ -212,12 +217,7 @@ fn cancel(
     let plural = if active.len() == 1 { "" } else { "s" };
     let results =
         client.alter_partition_reassignments(&active)?.map_err(|e| anyhow!(kafka_message(&e)))?;
-    let errors: Vec<String> = results
-        .iter()
-        .filter_map(|(part, outcome)| {
-            outcome.as_ref().err().map(|e| format!("{}: {}", tp(part), kafka_message(e)))
-        })
-        .collect();
+    let errors = partition_errors(&results);
     if !errors.is_empty() {
         let plural = if errors.len() == 1 { "" } else { "s" };
         bail!("Error cancelling partition reassignment{plural} for:\n{}", errors.join("\n"));
