@@ -58,6 +58,10 @@ pub const MAX_PARTITIONS_PER_REQUEST: i32 = 10_000;
 /// Producer ids are reserved from the metadata log in blocks, as KRaft's ProducerIdsRecord.
 pub const PRODUCER_ID_BLOCK: i64 = 1000;
 
+/// How often a combined node in controlled shutdown heartbeats its own controller: its
+/// leaderships move in the first heartbeat's commit, the next one hears that it may stop.
+const CONTROLLED_SHUTDOWN_HEARTBEAT: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// Where this broker is reachable, as advertised to clients.
 #[derive(Debug, Clone)]
 pub struct NodeInfo {
@@ -1302,8 +1306,41 @@ impl Broker {
         else {
             return Ok(());
         };
-        let request = self.heartbeat_request(registration.registration.broker_epoch, false);
-        self.broker_heartbeat(&request).map(|_| ())
+        let epoch = registration.registration.broker_epoch;
+        self.lifecycle.set_epoch(Some(epoch));
+        let want_shut_down = self.lifecycle.wants_shut_down();
+        let request = self.heartbeat_request(epoch, want_shut_down);
+        let reply = self.broker_heartbeat(&request)?;
+        if want_shut_down {
+            self.lifecycle.controlled_shutdown_answered(reply.should_shut_down);
+        }
+        Ok(())
+    }
+
+    /// A controlled shutdown (SIGTERM), as Kafka's broker does it: heartbeats ask the
+    /// controller to move this broker's leaderships to other in-sync replicas; resolves true
+    /// once the controller says this broker leads nothing more, false after `timeout` (the
+    /// process exits anyway, and its partitions fail over as after a crash).
+    ///
+    /// A combined node's broker heartbeats its own controller, as Kafka's combined node does:
+    /// its leaderships move to the other brokers while its controller still runs, so with a
+    /// single-voter quorum the cluster loses its controller but not its partitions' leaders.
+    pub async fn controlled_shutdown(&self, timeout: std::time::Duration) -> bool {
+        if !self.is_controller() {
+            return self.lifecycle.controlled_shutdown(timeout).await;
+        }
+        if !self.lifecycle.begin_controlled_shutdown() {
+            return false;
+        }
+        let done = async {
+            while self.lifecycle.state() != crate::lifecycle::BrokerState::ShuttingDown {
+                if let Err(e) = self.heartbeat_local_broker() {
+                    tracing::warn!(error = %e.message, "controlled shutdown: the heartbeat failed");
+                }
+                runtime::sleep(CONTROLLED_SHUTDOWN_HEARTBEAT).await;
+            }
+        };
+        runtime::timeout(timeout, done).await.is_ok()
     }
 
     /// The controller's periodic work, run at least every `broker.heartbeat.interval.ms`

@@ -112,12 +112,12 @@ pub async fn start(args: &BrokerArgs) -> anyhow::Result<Running> {
 pub async fn run(args: BrokerArgs) -> anyhow::Result<()> {
     let broker = start(&args).await?.broker;
     shutdown_signal().await;
-    if !broker.is_controller() {
-        // Leadership moves away before the process exits, so producers fail over at once
-        // instead of after broker.session.timeout.ms.
+    // Leadership moves away before the process exits, so producers fail over at once instead
+    // of after broker.session.timeout.ms. A lone combined node has nowhere to move it.
+    if !broker.is_controller() || broker.metadata().brokers().len() > 1 {
         let timeout =
             std::time::Duration::from_millis(broker.config.broker_session_timeout_ms.max(0) as u64);
-        if !broker.lifecycle.controlled_shutdown(timeout).await {
+        if !broker.controlled_shutdown(timeout).await {
             tracing::warn!("controlled shutdown did not complete in time: shutting down anyway");
         }
     }

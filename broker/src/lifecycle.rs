@@ -81,17 +81,40 @@ impl BrokerLifecycle {
     /// process exits anyway (its partitions then fail over as after a crash). True when the
     /// controller agreed in time.
     pub async fn controlled_shutdown(&self, timeout: Duration) -> bool {
-        if self.broker_epoch().is_none() {
+        if !self.begin_controlled_shutdown() {
             return false;
         }
-        self.set_state(BrokerState::PendingControlledShutdown);
         self.heartbeat_now.notify_one();
         let mut state = self.state.subscribe();
         let done = state.wait_for(|s| *s == BrokerState::ShuttingDown);
         crate::runtime::timeout(timeout, done).await.is_ok_and(|r| r.is_ok())
     }
 
-    fn set_epoch(&self, epoch: Option<i64>) {
+    /// Enters PENDING_CONTROLLED_SHUTDOWN, so the next heartbeats say `want_shut_down`; false
+    /// when this broker never registered (there is nothing to move).
+    pub(crate) fn begin_controlled_shutdown(&self) -> bool {
+        if self.broker_epoch().is_none() {
+            return false;
+        }
+        self.set_state(BrokerState::PendingControlledShutdown);
+        true
+    }
+
+    /// Whether heartbeats ask the controller to let this broker shut down.
+    pub(crate) fn wants_shut_down(&self) -> bool {
+        matches!(self.state(), BrokerState::PendingControlledShutdown | BrokerState::ShuttingDown)
+    }
+
+    /// The controller's answer to a `want_shut_down` heartbeat.
+    pub(crate) fn controlled_shutdown_answered(&self, should_shut_down: bool) {
+        self.set_state(if should_shut_down {
+            BrokerState::ShuttingDown
+        } else {
+            BrokerState::PendingControlledShutdown
+        });
+    }
+
+    pub(crate) fn set_epoch(&self, epoch: Option<i64>) {
         *self.broker_epoch.lock().expect("lifecycle lock poisoned") = epoch;
     }
 
@@ -237,10 +260,7 @@ async fn register(broker: &Broker, client: &mut NodeClient) -> Answer<()> {
 
 /// BrokerHeartbeat with the metadata offset applied so far.
 async fn heartbeat(broker: &Broker, client: &mut NodeClient, broker_epoch: i64) -> Answer<()> {
-    let want_shut_down = matches!(
-        broker.lifecycle.state(),
-        BrokerState::PendingControlledShutdown | BrokerState::ShuttingDown
-    );
+    let want_shut_down = broker.lifecycle.wants_shut_down();
     let request = broker.heartbeat_request(broker_epoch, want_shut_down);
     let (_, response) = client.call(&request).await.map_err(|e| e.to_string())?;
     if response.error_code == ResponseError::StaleBrokerEpoch.code() {
@@ -258,14 +278,11 @@ async fn heartbeat(broker: &Broker, client: &mut NodeClient, broker_epoch: i64) 
             error_name(response.error_code)
         ));
     }
+    if want_shut_down {
+        broker.lifecycle.controlled_shutdown_answered(response.should_shut_down);
+        return Ok(());
+    }
     let state = match (response.is_fenced, broker.lifecycle.state()) {
-        (_, BrokerState::PendingControlledShutdown | BrokerState::ShuttingDown) => {
-            if response.should_shut_down {
-                BrokerState::ShuttingDown
-            } else {
-                BrokerState::PendingControlledShutdown
-            }
-        }
         (false, _) => BrokerState::Running,
         (true, BrokerState::Starting) => BrokerState::Starting,
         (true, _) => BrokerState::Fenced,

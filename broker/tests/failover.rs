@@ -606,3 +606,37 @@ async fn a_groups_committed_offsets_survive_its_coordinators_death() {
         (0..PARTITIONS).map(|p| (p, Offset::Offset(i64::from(p) + 10))).collect();
     assert_eq!(offsets, expected, "the group's commits, read from node {moved_to}");
 }
+
+/// SIGTERM is a controlled shutdown, as in Kafka: before the process exits the controller moves
+/// its leaderships to other in-sync replicas and takes it out of every ISR, so the brokers that
+/// remain tell clients of the new leaders at once, not after `broker.session.timeout.ms`. For a
+/// broker-only node, and for the combined node 1, whose broker hands its leaderships over
+/// while its controller still runs.
+#[test]
+fn sigterm_moves_every_leadership_away_before_the_process_exits() {
+    let (_guard, mut cluster) = start_with_topic();
+    for id in [2, CONTROLLER] {
+        let before = cluster.partitions(TOPIC);
+        assert!(before.values().any(|(leader, _)| *leader == id), "node {id} leads: {before:?}");
+        cluster.nodes.get_mut(&id).unwrap().stop();
+        let log = cluster.nodes[&id].log();
+        assert!(
+            log.contains("controlled shutdown: this broker leads no partition any more"),
+            "node {id} exited without its controlled shutdown completing:\n{}",
+            cluster.nodes[&id].log_tail()
+        );
+        // Node 3 has replayed the leader moves before the controller let node `id` go.
+        let after = support::cluster::partitions_on(cluster.port(3), TOPIC);
+        assert_eq!(after.len(), PARTITIONS as usize, "{after:?}");
+        for (partition, (leader, isr)) in &after {
+            assert!(
+                *leader != id && *leader != -1 && !isr.contains(&id),
+                "partition {partition} still names node {id} right after it exited: {after:?}"
+            );
+        }
+        if id != CONTROLLER {
+            cluster.start_again(id);
+            cluster.wait_for_full_isr(TOPIC, PARTITIONS, Duration::from_secs(20));
+        }
+    }
+}
