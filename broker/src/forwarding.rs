@@ -8,14 +8,17 @@
 //! metadata change is refused with NOT_CONTROLLER in the API's own response shape — an error
 //! clients retry after refreshing their metadata.
 
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::{
-    ApiKey, DefaultPrincipalData, EnvelopeRequest, RequestHeader, RequestKind, ResponseHeader,
-    ResponseKind,
+    ApiKey, CreateTopicsRequest, DefaultPrincipalData, EnvelopeRequest, RequestHeader, RequestKind,
+    ResponseHeader, ResponseKind, TopicName,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 
@@ -54,6 +57,10 @@ pub fn is_forwardable(api_key: ApiKey) -> bool {
 #[derive(Default)]
 pub struct ForwardingManager {
     client: tokio::sync::Mutex<Option<NodeClient>>,
+    /// Topics whose auto-creation was sent to the controller and is not answered yet (Kafka's
+    /// `AutoTopicCreationManager.inflightTopics`): a client polling Metadata meanwhile does
+    /// not send another CreateTopics.
+    auto_create_in_flight: std::sync::Mutex<BTreeSet<String>>,
 }
 
 impl ForwardingManager {
@@ -104,6 +111,63 @@ impl ForwardingManager {
         }
     }
 }
+
+impl ForwardingManager {
+    /// Auto-creates `name` for a Metadata request on a broker-only node, as Kafka's
+    /// `AutoTopicCreationManager` does: a CreateTopics with `num.partitions` and
+    /// `default.replication.factor` goes to the controller in the background, in an Envelope
+    /// as the client that asked (the controller authorizes it as that client), and the
+    /// Metadata response says LEADER_NOT_AVAILABLE meanwhile — clients retry until the topic
+    /// reaches this broker's metadata. The caller has checked the client may create it.
+    pub fn auto_create_topic(&self, broker: &Arc<Broker>, ctx: &RequestContext, name: &str) {
+        let mut in_flight = self.auto_create_in_flight.lock().expect("auto-create lock poisoned");
+        if !in_flight.insert(name.to_owned()) {
+            return;
+        }
+        drop(in_flight);
+        let ctx = RequestContext {
+            api_key: ApiKey::CreateTopics,
+            api_version: AUTO_CREATE_VERSION,
+            ..ctx.clone()
+        };
+        let topic = CreatableTopic::default()
+            .with_name(TopicName(StrBytes::from_string(name.to_owned())))
+            .with_num_partitions(broker.config.num_partitions)
+            .with_replication_factor(-1);
+        let request = RequestKind::CreateTopics(
+            CreateTopicsRequest::default()
+                .with_topics(vec![topic])
+                .with_timeout_ms(FORWARD_DEADLINE.as_millis() as i32),
+        );
+        let broker = broker.clone();
+        let name = name.to_owned();
+        crate::runtime::spawn(async move {
+            // `None`: `forward` logged why the controller was not reached; clients ask again.
+            if let Some(ResponseKind::CreateTopics(response)) =
+                broker.forwarding.forward(&broker, &ctx, &request).await
+            {
+                for topic in &response.topics {
+                    if topic.error_code == 0 {
+                        tracing::info!(topic = %topic.name.0, "auto-created a topic through the controller");
+                    } else if topic.error_code != ResponseError::TopicAlreadyExists.code() {
+                        tracing::warn!(
+                            topic = %topic.name.0,
+                            error = %crate::metrics::errors::error_name(topic.error_code),
+                            message = topic.error_message.as_deref().unwrap_or(""),
+                            "the controller refused to auto-create a topic"
+                        );
+                    }
+                }
+            }
+            let mut in_flight =
+                broker.forwarding.auto_create_in_flight.lock().expect("auto-create lock poisoned");
+            in_flight.remove(&name);
+        });
+    }
+}
+
+/// The CreateTopics version auto-creation forwards (Kafka's broker sends its latest).
+const AUTO_CREATE_VERSION: i16 = 7;
 
 /// The Envelope for `request`: the request frame as the client sent it (header and body at
 /// its version), the client's principal and its IP address.

@@ -1,7 +1,8 @@
 //! A cluster of real processes, as Kafka 4.1 runs one in KRaft mode: node 1 is combined (a
 //! broker and the quorum's one controller, on its own CONTROLLER listener), node 2 a broker
-//! only. Node 2 registers with the controller, heartbeats, follows `__cluster_metadata` and
-//! is fenced when its heartbeats stop.
+//! only. Node 2 registers with the controller, heartbeats, follows `__cluster_metadata`,
+//! forwards metadata changes (CreateTopics, a Metadata request's auto-creation) to the
+//! controller and is fenced when its heartbeats stop.
 
 // Drives real binaries from outside, on the OS's clock and threads: broker/clippy.toml's
 // determinism rule is for the broker's own code, not for its tests.
@@ -120,6 +121,32 @@ fn a_broker_only_node_registers_follows_the_metadata_and_is_fenced_when_it_stops
     assert!(
         on_node1.topics.iter().any(|t| t.name.as_ref().is_some_and(|n| n.0.as_str() == "payments")),
         "{on_node1:?}"
+    );
+
+    // A Metadata request naming an unknown topic auto-creates it through the controller, as
+    // Kafka's AutoTopicCreationManager does: LEADER_NOT_AVAILABLE until it reaches node 2's
+    // metadata, then led, with `default.replication.factor` (here 1) replicas.
+    let wanted = || {
+        let topic = kafka_protocol::messages::metadata_request::MetadataRequestTopic::default()
+            .with_name(Some(TopicName(StrBytes::from_static_str("clicks"))));
+        MetadataRequest::default()
+            .with_topics(Some(vec![topic]))
+            .with_allow_auto_topic_creation(true)
+    };
+    let first: MetadataResponse = call(node2.port, 12, &wanted());
+    assert_eq!(first.topics[0].error_code, ResponseError::LeaderNotAvailable.code(), "{first:?}");
+    eventually(within, "node 2 auto-created `clicks` through the controller", || {
+        let response: MetadataResponse = call(node2.port, 12, &wanted());
+        let topic = &response.topics[0];
+        let led = topic.error_code == 0
+            && !topic.partitions.is_empty()
+            && topic.partitions.iter().all(|p| p.leader_id.0 >= 0 && p.replica_nodes.len() == 1);
+        (led, (topic.error_code, topic.partitions.len()))
+    });
+    assert!(
+        node2.log().contains("auto-created a topic through the controller"),
+        "{}",
+        node2.log_tail()
     );
 
     // Stopped without a word (SIGKILL): the controller fences it once its session expires.

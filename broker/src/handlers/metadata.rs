@@ -4,6 +4,8 @@
 //! Describe; a topic requested by name or id that it may not Describe is answered with
 //! TOPIC_AUTHORIZATION_FAILED; auto-creation needs Create on the Cluster or on the topic.
 
+use std::sync::Arc;
+
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::metadata_response::{
     MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
@@ -19,7 +21,13 @@ use crate::metadata::TopicImage;
 /// Authorized-operations fields hold this when the client did not ask for them.
 const OPERATIONS_NOT_REQUESTED: i32 = i32::MIN;
 
-pub fn handle(broker: &Broker, ctx: &RequestContext, request: MetadataRequest) -> MetadataResponse {
+/// Answers a Metadata request; a broker-only node auto-creates through the controller
+/// (`ForwardingManager::auto_create_topic`), so it needs the shared broker.
+pub fn handle(
+    broker: &Arc<Broker>,
+    ctx: &RequestContext,
+    request: MetadataRequest,
+) -> MetadataResponse {
     let version = ctx.api_version;
     let node = broker.node_for(&ctx.listener);
     let brokers: Vec<_> = broker
@@ -111,6 +119,9 @@ pub fn handle(broker: &Broker, ctx: &RequestContext, request: MetadataRequest) -
                 };
                 let error = if auto_create && !may_create() {
                     ResponseError::TopicAuthorizationFailed
+                } else if auto_create && !broker.is_controller() {
+                    broker.forwarding.auto_create_topic(broker, ctx, &name);
+                    ResponseError::LeaderNotAvailable
                 } else if auto_create {
                     match broker.create_topic(
                         &name,
