@@ -152,7 +152,7 @@ impl ForwardingManager {
                     } else if topic.error_code != ResponseError::TopicAlreadyExists.code() {
                         tracing::warn!(
                             topic = %topic.name.0,
-                            error = %crate::metrics::errors::error_name(topic.error_code),
+                            error = %crate::metrics::error_name(topic.error_code),
                             message = topic.error_message.as_deref().unwrap_or(""),
                             "the controller refused to auto-create a topic"
                         );

@@ -16,6 +16,7 @@ use kafka_protocol::messages::{AllocateProducerIdsRequest, BrokerId};
 use tokio::sync::watch;
 
 use crate::broker::Broker;
+use crate::metrics::error_name;
 use crate::network::{Connector, NodeClient};
 
 /// The controller's answer to one request, or why there was none.
@@ -220,11 +221,6 @@ async fn heartbeat_loop(broker: Arc<Broker>, connector: Arc<dyn Connector>) {
             _ = crate::runtime::sleep(interval) => {}
         }
     }
-}
-
-/// A Kafka error code's name for a log line (`NotController`), or the number if unknown.
-pub(crate) fn error_name(code: i16) -> String {
-    ResponseError::try_from_code(code).map_or(format!("error {code}"), |e| format!("{e:?}"))
 }
 
 /// BrokerRegistration: this broker's listeners, rack and incarnation; the epoch it is given.

@@ -77,7 +77,7 @@ fn a_second_process_with_a_node_id_in_use_is_refused_and_does_not_join() {
     let duplicate = cluster.start_extra_broker(2);
     eventually(Duration::from_secs(10), "the duplicate told why it cannot register", || {
         let log = duplicate.log();
-        let told = log.contains("DuplicateBrokerRegistration")
+        let told = log.contains("DUPLICATE_BROKER_REGISTRATION")
             && log.contains("every node of a cluster needs its own node.id");
         (told, duplicate.log_tail())
     });

@@ -82,7 +82,7 @@ async fn fetch_once(broker: &Arc<Broker>, client: &mut NodeClient) -> Result<(),
         .with_max_bytes(MAX_FETCH_SIZE_BYTES as i32)
         .with_topics(vec![topic]);
     let (_, response) = client.call(&request).await.map_err(|e| e.to_string())?;
-    let code = crate::lifecycle::error_name;
+    let code = crate::metrics::error_name;
     if response.error_code != 0 {
         return Err(format!("the controller answered {}", code(response.error_code)));
     }

@@ -38,6 +38,7 @@ use crate::clock::SharedClock;
 use crate::config::BrokerConfig;
 use crate::log::manager::PartitionKey;
 use crate::log::LogError;
+use crate::metrics::error_name;
 use crate::network::{Connector, NodeClient};
 use crate::runtime::{self, Instant};
 
@@ -430,10 +431,6 @@ fn set_unreachable(fetcher: &Fetcher, why: Option<String>) {
         None => tracing::info!(leader, "fetching from the leader again"),
     }
     *unreachable = why;
-}
-
-fn error_name(code: i16) -> String {
-    ResponseError::try_from_code(code).map_or(code.to_string(), |e| format!("{e:?}"))
 }
 
 /// The Fetch request for this fetcher's ready partitions (not failed, not delayed, still
