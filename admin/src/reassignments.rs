@@ -38,10 +38,13 @@ fn ids(list: &[BrokerId]) -> Vec<i32> {
 
 impl AdminClient {
     /// AlterPartitionReassignments: per partition, its target replicas (`None` cancels). The
-    /// outcome per partition, or a request-wide refusal.
+    /// outcome per partition, or a request-wide refusal. Without
+    /// `allow_replication_factor_change` a target of another size is refused per partition
+    /// (KIP-860, v1; a broker without v1 makes this an unsupported version, as in Kafka).
     pub fn alter_partition_reassignments(
         &mut self,
         targets: &BTreeMap<TopicPartition, Option<Vec<i32>>>,
+        allow_replication_factor_change: bool,
     ) -> Result<Result<ReassignmentResults, BrokerError>, AdminError> {
         let mut by_topic: BTreeMap<&str, Vec<ReassignablePartition>> = BTreeMap::new();
         for ((topic, partition), replicas) in targets {
@@ -61,8 +64,10 @@ impl AdminClient {
             .collect();
         let request = AlterPartitionReassignmentsRequest::default()
             .with_timeout_ms(REASSIGNMENT_TIMEOUT_MS)
+            .with_allow_replication_factor_change(allow_replication_factor_change)
             .with_topics(topics);
-        let version = self.version::<AlterPartitionReassignmentsRequest>((0, 0))?;
+        let lowest = if allow_replication_factor_change { 0 } else { 1 };
+        let version = self.version::<AlterPartitionReassignmentsRequest>((lowest, 1))?;
         let response = self.send(version, &request)?;
         if let Err(e) = check(response.error_code, response.error_message.as_ref()) {
             return Ok(Err(e));

@@ -4,7 +4,7 @@
 //!
 //! - Produce throughput and latency: acks=1 and acks=all on a 1-node broker (RF=1), on the
 //!   cluster with RF=1 and with RF=3 (`min.insync.replicas=2`); node 2 leads each cluster
-//!   topic. Then the RF=3 topic's leader is `kill -9`ed and its records are consumed from the
+//!   topic; and acks=all on six partitions led by all three nodes, RF=1 and RF=3. Then the RF=3 topic's leader is `kill -9`ed and its records are consumed from the
 //!   new leader, and the time the killed broker takes to come back into the ISR (restart,
 //!   log recovery after the kill, catch-up) is measured.
 //! - Failover time: `kill -9` of the leader of a one-partition RF=3 topic under a steady
@@ -19,7 +19,7 @@
 //!
 //! Environment:
 //! - `BENCH_RECORDS=N`: records per throughput scenario (default 200000 of 1 KiB).
-//! - `BENCH_KILLS=N`: leader kills per session timeout (default 20).
+//! - `BENCH_KILLS=N`: leader kills per session timeout (default 20; 0 skips the failover part).
 //! - `BENCH_SESSION_TIMEOUTS_MS=a,b`: the session timeouts (default `1500,9000`).
 //! - `BROKER_LOG`: the brokers' `RUST_LOG` (default `info`).
 //!
@@ -49,6 +49,8 @@ use support::{eventually, TestBroker};
 /// The node leading every cluster topic of the throughput part (and the one killed there).
 const LEADER: i32 = 2;
 const RECORD_BYTES: usize = 1024;
+/// Partitions of the spread topics (leaders on every node).
+const SPREAD_PARTITIONS: i32 = 6;
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name)
@@ -107,6 +109,34 @@ fn main() {
             p.p99_ms,
         ));
     }
+    // The course's topic shape: six partitions, leaders spread over the three nodes, so the
+    // producer has a connection per leader and each follower a fetch stream per leader.
+    for rf in [1, 3] {
+        let topic = format!("cluster-6-partitions-rf-{rf}");
+        let min_isr = if rf == 3 { "2" } else { "1" };
+        runtime.block_on(create_topic(
+            &bootstrap,
+            &topic,
+            SPREAD_PARTITIONS,
+            rf,
+            &[("min.insync.replicas", min_isr)],
+        ));
+        eventually(Duration::from_secs(60), "every partition led with its full ISR", || {
+            let p = cluster.partitions(&topic);
+            let ok = p.len() == SPREAD_PARTITIONS as usize
+                && p.values().all(|(leader, isr)| *leader > 0 && isr.len() == rf as usize);
+            (ok, p)
+        });
+        eprintln!("3 nodes, {SPREAD_PARTITIONS} partitions, RF={rf}, acks=all x {records} ...");
+        let p = produce(&bootstrap, &topic, &payload, records, "all", &[]);
+        rows.push((
+            format!("produce, 3 nodes, {SPREAD_PARTITIONS} partitions led by all three, RF={rf}, acks=all"),
+            records,
+            p.secs,
+            p.p50_ms,
+            p.p99_ms,
+        ));
+    }
     let topic = "cluster-rf-3-acks-all";
     eprintln!("consume {topic} from the new leader after kill -9 of node {LEADER} ...");
     cluster.kill9(LEADER);
@@ -129,7 +159,7 @@ fn main() {
     drop(cluster);
 
     let mut failovers = Vec::new();
-    for &session_ms in &session_timeouts {
+    for &session_ms in session_timeouts.iter().filter(|_| kills > 0) {
         let heartbeat_ms = session_ms * 2 / 9;
         eprintln!("failover x {kills}, broker.session.timeout.ms={session_ms} ...");
         failovers.push((
@@ -185,7 +215,7 @@ fn main() {
         "machine: {} CPUs, loadavg {load_before} before / {load_after} after; all nodes on this \
          machine, release binaries, log dirs in {}. {RECORD_BYTES} B records; producer: librdkafka \
          {} ThreadedProducer, linger.ms={}, defaults otherwise; latency = send() to delivery \
-         report under full load. Cluster topics: one partition, replicas led by node {LEADER}, \
+         report under full load. Cluster topics: one partition led by node {LEADER} (or {SPREAD_PARTITIONS} led by all three), \
          min.insync.replicas=2 for RF=3; replica.fetch.wait.max.ms=100, replica.lag.time.max.ms=3000. \
          Failover: kill -9 of the leader of a fresh one-partition RF=3 topic (nodes 2 and 3 in \
          turn) to the first delivery report of a record sent after the kill, idempotent acks=all \

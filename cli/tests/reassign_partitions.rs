@@ -60,6 +60,27 @@ fn the_tool_moves_a_partition_and_follows_it_to_completion() {
     assert_eq!(code, Some(1));
     assert!(stderr.contains("Unknown broker id 9"), "{stderr}");
 
+    // KIP-860: --disallow-replication-factor-change refuses a plan that adds a replica, in
+    // kafka-reassign-partitions.sh's words; only with --execute.
+    write(r#"{"version":1,"partitions":[{"topic":"t","partition":0,"replicas":[1,2,3]}]}"#);
+    let guarded = ["--reassignment-json-file", &file, "--disallow-replication-factor-change"];
+    let (code, _, stderr) = reassign(&bootstrap, &[&guarded[..], &["--execute"]].concat());
+    assert_eq!(code, Some(1));
+    assert!(
+        stderr.contains(
+            "Error reassigning partition(s):\nt-0: The replication factor is changed from 2 to 3"
+        ),
+        "{stderr}"
+    );
+    let (code, _, stderr) = reassign(&bootstrap, &[&guarded[..], &["--verify"]].concat());
+    assert_eq!(code, Some(1));
+    assert!(
+        stderr.contains(
+            "Option \"[disallow-replication-factor-change]\" can't be used with action \"[verify]\""
+        ),
+        "{stderr}"
+    );
+
     let (code, stdout, _) = reassign(&bootstrap, &["--list"]);
     assert_eq!((code, stdout.as_str()), (Some(0), "No partition reassignments found.\n"));
 

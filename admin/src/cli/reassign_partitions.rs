@@ -51,6 +51,10 @@ pub struct ReassignPartitionsArgs {
     /// Execute this reassignment in addition to any other ongoing ones.
     #[arg(long)]
     pub additional: bool,
+    /// Refuse, per partition, a reassignment that changes the partition's replication factor
+    /// (KIP-860). Only with --execute.
+    #[arg(long)]
+    pub disallow_replication_factor_change: bool,
 }
 
 /// Kafka's message when --execute finds reassignments in progress.
@@ -63,6 +67,12 @@ const CANNOT_EXECUTE_BECAUSE_OF_EXISTING_MESSAGE: &str = "Cannot execute because
 pub fn run(args: &ReassignPartitionsArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     if args.additional && !args.execute {
         bail!("Option \"[additional]\" can't be used with action \"[{}]\"", action(args));
+    }
+    if args.disallow_replication_factor_change && !args.execute {
+        bail!(
+            "Option \"[disallow-replication-factor-change]\" can't be used with action \"[{}]\"",
+            action(args)
+        );
     }
     let json = match (&args.reassignment_json_file, args.list) {
         (Some(_), true) => {
@@ -78,7 +88,10 @@ pub fn run(args: &ReassignPartitionsArgs, out: &mut dyn Write) -> anyhow::Result
     let mut client = args.connect.connect()?;
     match targets {
         None => list(&mut client, out),
-        Some(targets) if args.execute => execute(&mut client, &targets, args.additional, out),
+        Some(targets) if args.execute => {
+            let allow_rf_change = !args.disallow_replication_factor_change;
+            execute(&mut client, &targets, args.additional, allow_rf_change, out)
+        }
         Some(targets) if args.cancel => cancel(&mut client, &targets, out),
         Some(targets) => verify(&mut client, &targets, out),
     }
@@ -153,6 +166,7 @@ fn execute(
     client: &mut AdminClient,
     targets: &BTreeMap<TopicPartition, Vec<i32>>,
     additional: bool,
+    allow_replication_factor_change: bool,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
     if !additional && !ongoing(client)?.is_empty() {
@@ -173,7 +187,7 @@ fn execute(
     )?;
     let requests = targets.iter().map(|(part, replicas)| (part.clone(), Some(replicas.clone())));
     let results = client
-        .alter_partition_reassignments(&requests.collect())?
+        .alter_partition_reassignments(&requests.collect(), allow_replication_factor_change)?
         .map_err(|e| anyhow!(kafka_message(&e)))?;
     let errors = partition_errors(&results);
     if !errors.is_empty() {
@@ -215,8 +229,9 @@ fn cancel(
         return Ok(());
     }
     let plural = if active.len() == 1 { "" } else { "s" };
-    let results =
-        client.alter_partition_reassignments(&active)?.map_err(|e| anyhow!(kafka_message(&e)))?;
+    let results = client
+        .alter_partition_reassignments(&active, true)?
+        .map_err(|e| anyhow!(kafka_message(&e)))?;
     let errors = partition_errors(&results);
     if !errors.is_empty() {
         let plural = if errors.len() == 1 { "" } else { "s" };

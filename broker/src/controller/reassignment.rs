@@ -106,13 +106,16 @@ pub fn is_reassignment_in_progress(partition: &PartitionImage) -> bool {
 /// `target` replicas start (or replace) a reassignment, `None` cancels the one in progress.
 /// UNKNOWN_TOPIC_OR_PARTITION, INVALID_REPLICA_ASSIGNMENT (empty, duplicates, unregistered
 /// brokers, a cancellation that would need an unclean election it may not have),
-/// NO_REASSIGNMENT_IN_PROGRESS; `Ok(None)` when nothing changes.
+/// NO_REASSIGNMENT_IN_PROGRESS; INVALID_REPLICATION_FACTOR when the target's replica count
+/// differs from the partition's (its ongoing reassignment's target, if any) and
+/// `allow_replication_factor_change` is off (KIP-860); `Ok(None)` when nothing changes.
 pub fn alter_partition_reassignment(
     image: &MetadataImage,
     config: &BrokerConfig,
     topic_name: &str,
     partition_id: i32,
     target: Option<&[i32]>,
+    allow_replication_factor_change: bool,
 ) -> Result<Option<PartitionChangeRecord>, ApiError> {
     let unknown = |message: String| ApiError::new(ResponseError::UnknownTopicOrPartition, message);
     let topic = image
@@ -159,6 +162,20 @@ pub fn alter_partition_reassignment(
             .build());
     };
     validate_manual_partition_assignment(image, target)?;
+    if !allow_replication_factor_change {
+        let ongoing = ongoing(partition);
+        let current = if ongoing.is_in_progress() {
+            partition.replicas.len() - ongoing.removing.len()
+        } else {
+            partition.replicas.len()
+        };
+        if current != target.len() {
+            return Err(ApiError::new(
+                ResponseError::InvalidReplicationFactor,
+                format!("The replication factor is changed from {current} to {}", target.len()),
+            ));
+        }
+    }
     let reassignment = PartitionReassignmentReplicas::new(&partition.replicas, target);
     let mut builder = builder;
     if reassignment.replicas != partition.replicas {
@@ -194,6 +211,7 @@ pub fn alter_partition_reassignments(
                 &name,
                 partition.partition_index,
                 target.as_deref(),
+                request.allow_replication_factor_change,
             );
             let mut result = ReassignablePartitionResponse::default()
                 .with_partition_index(partition.partition_index);
@@ -324,7 +342,7 @@ mod tests {
         let four = crate::controller::test_support::registration(4);
         image = applied(&image, &[MetadataRecord::RegisterBroker(four)]);
         let config = BrokerConfig::default();
-        let start = alter_partition_reassignment(&image, &config, "t", 0, Some(&[4, 2, 3]))
+        let start = alter_partition_reassignment(&image, &config, "t", 0, Some(&[4, 2, 3]), true)
             .unwrap()
             .unwrap();
         assert_eq!(start.replicas, Some(vec![4, 2, 3, 1]));
@@ -358,7 +376,7 @@ mod tests {
         let image = cluster(&[&[1, 2]]);
         let config = BrokerConfig::default();
         let error = |target: Option<&[i32]>, topic: &str| {
-            alter_partition_reassignment(&image, &config, topic, 0, target).unwrap_err().error
+            alter_partition_reassignment(&image, &config, topic, 0, target, true).unwrap_err().error
         };
         assert_eq!(error(Some(&[1, 9]), "t"), ResponseError::InvalidReplicaAssignment);
         assert_eq!(error(Some(&[1, 1]), "t"), ResponseError::InvalidReplicaAssignment);
@@ -366,29 +384,59 @@ mod tests {
         assert_eq!(error(Some(&[1]), "nope"), ResponseError::UnknownTopicOrPartition);
         assert_eq!(error(None, "t"), ResponseError::NoReassignmentInProgress);
         // Same replicas: nothing to write. A reorder of in-sync replicas: done at once.
-        assert!(alter_partition_reassignment(&image, &config, "t", 0, Some(&[1, 2]))
+        assert!(alter_partition_reassignment(&image, &config, "t", 0, Some(&[1, 2]), true)
             .unwrap()
             .is_none());
-        let reorder =
-            alter_partition_reassignment(&image, &config, "t", 0, Some(&[2, 1])).unwrap().unwrap();
+        let reorder = alter_partition_reassignment(&image, &config, "t", 0, Some(&[2, 1]), true)
+            .unwrap()
+            .unwrap();
         assert_eq!(
             (reorder.replicas.clone(), reorder.adding_replicas.clone()),
             (Some(vec![2, 1]), None)
         );
 
         // Cancelled before 3 caught up: back to [1, 2], 3 out.
-        let start =
-            alter_partition_reassignment(&image, &config, "t", 0, Some(&[3, 2])).unwrap().unwrap();
+        let start = alter_partition_reassignment(&image, &config, "t", 0, Some(&[3, 2]), true)
+            .unwrap()
+            .unwrap();
         let during = applied(&image, &[MetadataRecord::PartitionChange(start)]);
         assert_eq!(partition_of(&during).replicas, vec![3, 2, 1]);
-        let cancel = alter_partition_reassignment(&during, &config, "t", 0, None).unwrap().unwrap();
+        let cancel =
+            alter_partition_reassignment(&during, &config, "t", 0, None, true).unwrap().unwrap();
         let reverted = partition_of(&applied(&during, &[MetadataRecord::PartitionChange(cancel)]));
         assert_eq!((reverted.replicas, reverted.isr), (vec![2, 1], vec![1, 2]));
         assert!(reverted.adding_replicas.is_empty() && reverted.removing_replicas.is_empty());
 
         // Only the adding replica in sync: reverting needs an unclean election.
         let only_3 = applied(&during, &[isr_change(&[3])]);
-        let refused = alter_partition_reassignment(&only_3, &config, "t", 0, None).unwrap_err();
+        let refused =
+            alter_partition_reassignment(&only_3, &config, "t", 0, None, true).unwrap_err();
         assert_eq!(refused.error, ResponseError::InvalidReplicaAssignment);
+    }
+
+    /// KIP-860: with `allow_replication_factor_change` off, a target of another size is
+    /// refused as Kafka refuses it; during a reassignment the size that counts is its target's.
+    #[test]
+    fn a_replication_factor_change_is_refused_unless_allowed() {
+        let image = cluster(&[&[1, 2]]);
+        let config = BrokerConfig::default();
+        let guarded = |image: &MetadataImage, target: &[i32]| {
+            alter_partition_reassignment(image, &config, "t", 0, Some(target), false)
+        };
+        let refused = guarded(&image, &[1, 2, 3]).unwrap_err();
+        assert_eq!(refused.error, ResponseError::InvalidReplicationFactor);
+        assert_eq!(refused.message, "The replication factor is changed from 2 to 3");
+        assert_eq!(
+            guarded(&image, &[1]).unwrap_err().message,
+            "The replication factor is changed from 2 to 1"
+        );
+        let start = guarded(&image, &[3, 2]).unwrap().unwrap();
+        let during = applied(&image, &[MetadataRecord::PartitionChange(start)]);
+        assert_eq!(partition_of(&during).replicas, vec![3, 2, 1]);
+        assert!(guarded(&during, &[2, 3]).is_ok(), "the ongoing target has two replicas");
+        assert_eq!(
+            guarded(&during, &[1, 2, 3]).unwrap_err().message,
+            "The replication factor is changed from 2 to 3"
+        );
     }
 }

@@ -45,7 +45,7 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DeleteAcls, 1, 3),
     (ApiKey::ElectLeaders, 0, 2),
     // v1's allowReplicationFactorChange (KIP-860) is not implemented.
-    (ApiKey::AlterPartitionReassignments, 0, 0),
+    (ApiKey::AlterPartitionReassignments, 0, 1),
     (ApiKey::ListPartitionReassignments, 0, 0),
     // librdkafka < 2.1 only sees SASL support when v0 is in the range, but every client uses
     // v1 when offered; a v0 handshake (raw SASL tokens outside Kafka framing) is refused.
