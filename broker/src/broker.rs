@@ -137,6 +137,9 @@ pub struct Broker {
     /// When the controller's next leader rebalance runs, once one is scheduled (Kafka's
     /// `maybeScheduleNextBalancePartitionLeaders`).
     next_leader_rebalance: Mutex<Option<runtime::Instant>>,
+    /// When the controller next looks for leaderless partitions that allow unclean election
+    /// (every `unclean.leader.election.interval.ms`).
+    next_unclean_election: Mutex<Option<runtime::Instant>>,
 }
 
 /// Where a new topic's replicas go.
@@ -328,6 +331,7 @@ impl Broker {
             metadata_committed: Notify::new(),
             quorum_leader: AtomicI32::new(quorum_leader),
             next_leader_rebalance: Mutex::new(None),
+            next_unclean_election: Mutex::new(None),
         });
         broker.open_partition_logs(&replayed, formatted.new)?;
         broker.skip_producer_ids_in_logs();
@@ -1250,6 +1254,52 @@ impl Broker {
         }
     }
 
+    /// The periodic unclean election (Kafka's `uncleanLeaderElection` task): every
+    /// `unclean.leader.election.interval.ms`, leaderless partitions of topics that allow it get
+    /// a live replica as leader; at once again if the per-run limit was reached.
+    fn maybe_elect_unclean_leaders(&self, now: runtime::Instant) {
+        let mut next = self.next_unclean_election.lock().expect("unclean election lock poisoned");
+        let interval = std::time::Duration::from_millis(
+            self.config.unclean_leader_election_interval_ms.max(1) as u64,
+        );
+        match *next {
+            Some(at) if at <= now => {}
+            Some(_) => return,
+            None => {
+                *next = Some(now + interval);
+                return;
+            }
+        }
+        *next = Some(now + interval);
+        let outcome = self.controller_write(|image, _, _| {
+            let result = election::maybe_elect_unclean_leaders(
+                image,
+                &self.config,
+                election::MAX_ELECTIONS_PER_IMBALANCE,
+            );
+            Ok(ControllerResult {
+                response: (result.records.len(), result.response),
+                records: result.records,
+            })
+        });
+        match outcome {
+            Ok((elected, again)) => {
+                if elected > 0 {
+                    tracing::warn!(
+                        elected,
+                        "unclean leader election: out-of-sync replicas now lead partitions that \
+                         had no leader (unclean.leader.election.enable); records only their \
+                         former leaders had are lost"
+                    );
+                }
+                if again {
+                    *next = Some(now);
+                }
+            }
+            Err(e) => tracing::warn!(error = %e.message, "the unclean leader election failed"),
+        }
+    }
+
     /// This broker's BrokerHeartbeat at `broker_epoch`, local or remote: the metadata offset
     /// applied so far, and `want_fence` once the log dir failed ([`Broker::check_log_dir`]):
     /// the controller fences the broker and moves its leaderships, as it does in Kafka for a
@@ -1380,6 +1430,7 @@ impl Broker {
         }
         self.maybe_create_offsets_topic_in_cluster();
         self.maybe_balance_partition_leaders(now);
+        self.maybe_elect_unclean_leaders(now);
     }
 
     /// In a cluster, `__consumer_offsets` is created with `offsets.topic.replication.factor`

@@ -246,6 +246,11 @@ pub struct BrokerConfig {
     /// alive, at the cost of losing data (the broker default of the topic config).
     #[serde(rename = "unclean.leader.election.enable")]
     pub unclean_leader_election_enable: bool,
+    /// How often the controller looks for leaderless partitions of topics that allow unclean
+    /// election and elects a live out-of-sync replica (Kafka's KRaft controller: a topic
+    /// config switched on takes effect at the next check).
+    #[serde(rename = "unclean.leader.election.interval.ms")]
+    pub unclean_leader_election_interval_ms: i64,
     /// Whether the controller moves leaderships back to each partition's preferred replica
     /// (its first) once that replica is in the ISR and active again.
     #[serde(rename = "auto.leader.rebalance.enable")]
@@ -364,6 +369,7 @@ impl Default for BrokerConfig {
             broker_session_timeout_ms: 9000,
             broker_heartbeat_interval_ms: 2000,
             unclean_leader_election_enable: false,
+            unclean_leader_election_interval_ms: 300_000,
             auto_leader_rebalance_enable: true,
             leader_imbalance_check_interval_seconds: 300,
             leader_imbalance_per_broker_percentage: 10,
@@ -852,6 +858,12 @@ impl BrokerConfig {
                 "broker.heartbeat.interval.ms ({}) and broker.session.timeout.ms ({}) must be at \
                  least 1",
                 self.broker_heartbeat_interval_ms, self.broker_session_timeout_ms
+            ));
+        }
+        if self.unclean_leader_election_interval_ms < 1 {
+            return invalid(format!(
+                "unclean.leader.election.interval.ms must be at least 1, got {}",
+                self.unclean_leader_election_interval_ms
             ));
         }
         if self.leader_imbalance_check_interval_seconds < 1 {

@@ -28,9 +28,19 @@ const TOPIC: &str = "orders";
 /// Partition → replicas, preferred leader first: node 2 is partition 0's preferred leader.
 const ASSIGNMENT: [[i32; 3]; 3] = [[2, 1, 3], [3, 2, 1], [1, 2, 3]];
 
+/// One cluster at a time: three debug brokers per test on CI's two cores, and a broker whose
+/// heartbeats starve past the 1.5 s session is fenced, which moves leaderships these tests
+/// choose on purpose.
+static ONE_CLUSTER_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// The three-node test cluster (`support::cluster`), each node with `extra` properties
-/// (`name=value`), and `orders` created with [`ASSIGNMENT`].
-fn start_cluster(extra: &[&str]) -> BTreeMap<i32, TestBroker> {
+/// (`name=value`), and `orders` created with [`ASSIGNMENT`]; the guard keeps the other tests
+/// of this file from starting theirs meanwhile.
+fn start_cluster(
+    extra: &[&str],
+) -> (std::sync::MutexGuard<'static, ()>, BTreeMap<i32, TestBroker>) {
+    // A test that failed holding it poisons it; the next one still runs.
+    let guard = ONE_CLUSTER_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let overrides: Vec<(&str, &str)> =
         extra.iter().map(|p| p.split_once('=').expect("name=value")).collect();
     let nodes = support::cluster::Cluster::start_with(&overrides).nodes;
@@ -51,7 +61,7 @@ fn start_cluster(extra: &[&str]) -> BTreeMap<i32, TestBroker> {
     let request = CreateTopicsRequest::default().with_topics(vec![topic]).with_timeout_ms(10_000);
     let response = call(nodes[&1].port, 7, &request);
     assert_eq!(response.topics[0].error_code, 0, "{:?}", response.topics[0].error_message);
-    nodes
+    (guard, nodes)
 }
 
 /// Per partition of `orders` as `port`'s node tells it: (leader, sorted ISR).
@@ -117,7 +127,7 @@ fn bounce_node_2(nodes: &mut BTreeMap<i32, TestBroker>, while_down: impl FnOnce(
 
 #[test]
 fn elect_leaders_moves_leadership_back_to_the_preferred_replica() {
-    let mut nodes = start_cluster(&["auto.leader.rebalance.enable=false"]);
+    let (_guard, mut nodes) = start_cluster(&["auto.leader.rebalance.enable=false"]);
     let controller = nodes[&1].port;
     let broker_only = nodes[&3].port;
     wait_balanced(controller);
@@ -154,7 +164,7 @@ fn elect_leaders_moves_leadership_back_to_the_preferred_replica() {
 
 #[test]
 fn the_controller_rebalances_leaders_by_itself() {
-    let mut nodes = start_cluster(&[
+    let (_guard, mut nodes) = start_cluster(&[
         "auto.leader.rebalance.enable=true",
         "leader.imbalance.check.interval.seconds=1",
     ]);
@@ -169,4 +179,85 @@ fn the_controller_rebalances_leaders_by_itself() {
         let log = nodes[&1].log();
         (log.contains("moved partition leaderships back to their preferred replicas"), ())
     });
+}
+
+/// A partition whose only in-sync replica died stays offline while its out-of-sync replica is
+/// alive — until `unclean.leader.election.enable` is switched on for its topic: then the
+/// controller's periodic check (`unclean.leader.election.interval.ms`, 500 ms here; Kafka's
+/// default is 5 min) elects that replica, alone in the ISR, as Kafka's KRaft controller does.
+#[test]
+fn a_topic_switched_to_unclean_election_gets_its_offline_partition_back() {
+    use kafka_protocol::messages::incremental_alter_configs_request::{
+        AlterConfigsResource, AlterableConfig,
+    };
+    use kafka_protocol::messages::IncrementalAlterConfigsRequest;
+
+    // A 3 s session: a loaded machine must not fence a live node and move what this test
+    // arranges.
+    let (_guard, mut nodes) = start_cluster(&[
+        "unclean.leader.election.interval.ms=500",
+        "broker.session.timeout.ms=3000",
+        "broker.heartbeat.interval.ms=500",
+    ]);
+    let controller = nodes[&1].port;
+    let assignment =
+        CreatableReplicaAssignment::default().with_broker_ids(vec![BrokerId(2), BrokerId(3)]);
+    let topic = CreatableTopic::default()
+        .with_name(TopicName(StrBytes::from_static_str("ledger")))
+        .with_num_partitions(-1)
+        .with_replication_factor(-1)
+        .with_assignments(vec![assignment]);
+    let request = CreateTopicsRequest::default().with_topics(vec![topic]).with_timeout_ms(10_000);
+    assert_eq!(call(controller, 7, &request).topics[0].error_code, 0);
+    let ledger = || support::cluster::partitions_on(controller, "ledger");
+    let within = Duration::from_secs(20);
+    let mut leader = -1;
+    eventually(within, "ledger-0 led, both replicas in sync", || {
+        let seen = ledger();
+        leader = seen.get(&0).map_or(-1, |(leader, _)| *leader);
+        let ok = seen.get(&0).is_some_and(|(l, isr)| *l > 0 && isr == &vec![2, 3]);
+        (ok, seen)
+    });
+    let follower = if leader == 2 { 3 } else { 2 };
+    nodes.get_mut(&follower).unwrap().kill9();
+    eventually(within, "the follower out of the ISR", || {
+        (ledger().get(&0) == Some(&(leader, vec![leader])), ledger())
+    });
+    nodes.get_mut(&leader).unwrap().kill9();
+    eventually(within, "ledger-0 offline", || {
+        (ledger().get(&0) == Some(&(-1, vec![leader])), ledger())
+    });
+    nodes.get_mut(&follower).unwrap().start_again();
+    eventually(within, "the out-of-sync replica unfenced", || {
+        let request = kafka_protocol::messages::MetadataRequest::default().with_topics(None);
+        let metadata: kafka_protocol::messages::MetadataResponse = call(controller, 12, &request);
+        let ids: Vec<i32> = metadata.brokers.iter().map(|b| b.node_id.0).collect();
+        (ids.contains(&follower), ids)
+    });
+    // Off (the default): several checks pass, the out-of-sync replica does not lead.
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        ledger().get(&0),
+        Some(&(-1, vec![leader])),
+        "elected while unclean election is off"
+    );
+
+    let on = AlterableConfig::default()
+        .with_name(StrBytes::from_static_str("unclean.leader.election.enable"))
+        .with_config_operation(0)
+        .with_value(Some(StrBytes::from_static_str("true")));
+    let resource = AlterConfigsResource::default()
+        .with_resource_type(2)
+        .with_resource_name(StrBytes::from_static_str("ledger"))
+        .with_configs(vec![on]);
+    let response = call(
+        controller,
+        1,
+        &IncrementalAlterConfigsRequest::default().with_resources(vec![resource]),
+    );
+    assert_eq!(response.responses[0].error_code, 0, "{:?}", response.responses[0].error_message);
+    eventually(within, "the out-of-sync replica leads ledger-0 alone", || {
+        (ledger().get(&0) == Some(&(follower, vec![follower])), ledger())
+    });
+    assert!(nodes[&1].log().contains("unclean leader election"), "{}", nodes[&1].log_tail());
 }

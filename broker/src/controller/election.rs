@@ -18,8 +18,10 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::partition_change::{Election, PartitionChangeBuilder};
 use super::{is_active, ControllerResult};
+use crate::config::BrokerConfig;
 use crate::error::ApiError;
 use crate::metadata::{MetadataImage, MetadataRecord, PartitionImage, NO_LEADER};
+use crate::topic_config;
 
 /// Kafka's `MAX_ELECTIONS_PER_IMBALANCE`: the most preferred-leader elections one rebalance
 /// run commits; with more imbalanced partitions the next run comes at once.
@@ -217,6 +219,39 @@ pub fn maybe_balance_partition_leaders(
     ControllerResult { records, response: reschedule_immediately }
 }
 
+/// The periodic unclean election (Kafka's
+/// `maybeTriggerUncleanLeaderElectionForLeaderlessPartitions`): every leaderless partition of a
+/// topic whose `unclean.leader.election.enable` is on gets a live replica as leader, alone in
+/// the ISR and RECOVERING, at most `max_elections` records; the response says whether the limit
+/// was reached. Only this automatic path obeys the config: ElectLeaders' UNCLEAN does not.
+pub fn maybe_elect_unclean_leaders(
+    image: &MetadataImage,
+    config: &BrokerConfig,
+    max_elections: usize,
+) -> ControllerResult<bool> {
+    let mut records = Vec::new();
+    let acceptable = |r: i32| is_active(image, r);
+    'topics: for topic in image.topics() {
+        if !topic_config::unclean_leader_election_enable(config, &topic.configs) {
+            continue;
+        }
+        for (id, partition) in &topic.partitions {
+            if records.len() >= max_elections {
+                break 'topics;
+            }
+            if partition.leader != NO_LEADER {
+                continue;
+            }
+            let change = PartitionChangeBuilder::new(partition, topic.topic_id, *id, &acceptable)
+                .election(Election::Unclean)
+                .build();
+            records.extend(change.map(MetadataRecord::PartitionChange));
+        }
+    }
+    let reschedule_immediately = records.len() >= max_elections;
+    ControllerResult { records, response: reschedule_immediately }
+}
+
 #[cfg(test)]
 mod tests {
     use kafka_protocol::messages::elect_leaders_request::TopicPartitions;
@@ -359,6 +394,23 @@ mod tests {
         let code = ResponseError::EligibleLeadersNotAvailable.code();
         assert_eq!(outcomes(&result.response), vec![("t".into(), 3, code)]);
         assert!(result.records.is_empty());
+    }
+
+    /// The periodic path elects only where the topic (or the broker default) allows it, and
+    /// only leaderless partitions: partition 3, its one in-sync replica fenced, goes to 2 alone.
+    #[test]
+    fn the_periodic_unclean_election_obeys_the_topic_config() {
+        let fenced = applied(&image(), &[fence(1)]);
+        let off = BrokerConfig::default();
+        assert!(maybe_elect_unclean_leaders(&fenced, &off, 1000).records.is_empty());
+        let on = BrokerConfig { unclean_leader_election_enable: true, ..BrokerConfig::default() };
+        let result = maybe_elect_unclean_leaders(&fenced, &on, 1000);
+        assert_eq!(result.records.len(), 1, "{:?}", result.records);
+        assert!(!result.response);
+        let after = applied(&fenced, &result.records);
+        let p3 = &after.topic("t").unwrap().partitions[&3];
+        assert_eq!((p3.leader, p3.isr.clone(), p3.leader_recovery_state), (2, vec![2], 1));
+        assert!(maybe_elect_unclean_leaders(&fenced, &on, 0).response, "the limit was reached");
     }
 
     #[test]
