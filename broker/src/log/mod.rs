@@ -921,6 +921,13 @@ impl PartitionLog {
                 self.log_start_offset
             ))));
         }
+        // Nothing at or past the bound: answered without touching the disk, as Kafka's
+        // `LocalLog.read` does. A caught-up follower or consumer asks this on every long-poll
+        // wake-up, and the sparse index would otherwise send the read back to the start of the
+        // last batch — up to a whole batch read from the file and thrown away, per partition.
+        if fetch_offset >= max_offset.min(leo) {
+            return Ok(Bytes::new());
+        }
         // Reads typically come from one segment: hand out a slice of the read-ahead window
         // then, and concatenate only when a read spans segments.
         let mut parts: Vec<Bytes> = Vec::new();
@@ -937,7 +944,16 @@ impl PartitionLog {
             let mut pos = seg.lookup_position(fetch_offset);
             let mut first_pos = None;
             let mut done = false;
-            while let Some(hbuf) = ahead.header_at(pos).map_err(read_err())? {
+            loop {
+                // Until the first batch to return, only headers are read (Kafka's
+                // `translateOffset`): the sparse index points at or before the batch holding
+                // `fetch_offset`, often a whole batch before it, which is skipped unread.
+                let header = if first_pos.is_none() {
+                    ahead.header_only_at(pos)
+                } else {
+                    ahead.header_at(pos)
+                };
+                let Some(hbuf) = header.map_err(read_err())? else { break };
                 let h = BatchHeader::parse(&hbuf)?;
                 let size = h.total_size().unwrap_or(0) as u64;
                 if size < HEADER_LEN as u64 {
@@ -957,7 +973,12 @@ impl PartitionLog {
                     done = true;
                     break;
                 }
-                first_pos.get_or_insert(pos);
+                if first_pos.is_none() {
+                    // The window starts at the first batch returned: it and the batches after
+                    // it, up to the budget, come from one read.
+                    ahead.fill_from(pos).map_err(read_err())?;
+                    first_pos = Some(pos);
+                }
                 pos += size;
             }
             if let Some(f) = first_pos {
@@ -1212,6 +1233,11 @@ fn write_checkpoint(storage: &dyn Storage, dir: &Path, offset: i64) -> Result<()
 
 /// A read-ahead window over one segment's `.log` file, so that walking batch headers costs
 /// one read per window rather than one per batch.
+/// What a read skipping batches before the fetch offset takes at a time: enough for the
+/// headers of the small batches between two index entries (`index.interval.bytes`, 4 KiB by
+/// default), far less than one of librdkafka's 1 MB batches.
+const SEEK_WINDOW: u64 = 8 << 10;
+
 struct ReadAhead<'a> {
     segment: &'a Segment,
     window: u64,
@@ -1228,15 +1254,39 @@ impl<'a> ReadAhead<'a> {
         position >= self.start && position + len <= self.start + self.data.len() as u64
     }
 
+    /// The header at `position` without filling the window from there: from the window if it
+    /// holds it, else by a read of the header alone.
+    fn header_only_at(&mut self, position: u64) -> io::Result<Option<[u8; HEADER_LEN]>> {
+        if position + HEADER_LEN as u64 > self.segment.readable_size() {
+            return Ok(None);
+        }
+        if !self.covers(position, HEADER_LEN as u64) {
+            let len = SEEK_WINDOW.min(self.segment.readable_size() - position);
+            self.data = Bytes::from(self.segment.read(position, len as usize)?);
+            self.start = position;
+        }
+        self.header_at(position)
+    }
+
+    /// Replaces the window with `window` bytes (or what is readable) from `position`, unless
+    /// it already starts there.
+    fn fill_from(&mut self, position: u64) -> io::Result<()> {
+        let len = self.window.min(self.segment.readable_size().saturating_sub(position));
+        if self.covers(position, len) {
+            return Ok(());
+        }
+        self.data = Bytes::from(self.segment.read(position, len as usize)?);
+        self.start = position;
+        Ok(())
+    }
+
     fn header_at(&mut self, position: u64) -> io::Result<Option<[u8; HEADER_LEN]>> {
         let readable = self.segment.readable_size();
         if position + HEADER_LEN as u64 > readable {
             return Ok(None);
         }
         if !self.covers(position, HEADER_LEN as u64) {
-            let len = self.window.min(readable - position);
-            self.data = Bytes::from(self.segment.read(position, len as usize)?);
-            self.start = position;
+            self.fill_from(position)?;
         }
         let at = (position - self.start) as usize;
         Ok(Some(self.data[at..at + HEADER_LEN].try_into().expect("a full header is in the window")))
