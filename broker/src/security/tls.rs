@@ -1,12 +1,13 @@
 //! TLS for SSL and SASL_SSL listeners, through OpenSSL: the broker's keystore, the truststore
-//! for client certificates, `ssl.client.auth`, and the principal a client certificate names.
+//! for client certificates, `ssl.client.auth`, and the principal a client certificate names;
+//! and the client side a node uses to reach another node's TLS listener ([`TlsConnector`]).
 
 use std::path::Path;
 use std::pin::Pin;
 
 use openssl::pkcs12::Pkcs12;
 use openssl::pkey::{PKey, Private};
-use openssl::ssl::{Ssl, SslAcceptor, SslMethod, SslVerifyMode, SslVersion};
+use openssl::ssl::{Ssl, SslAcceptor, SslConnector, SslMethod, SslVerifyMode, SslVersion};
 use openssl::x509::X509;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_openssl::SslStream;
@@ -39,20 +40,9 @@ impl TlsAcceptor {
         let location = config.ssl_keystore_location.as_deref().ok_or_else(|| {
             anyhow::anyhow!("an SSL or SASL_SSL listener needs ssl.keystore.location (try `kafka-lab tls init`)")
         })?;
-        let (key, cert, chain) = read_keystore(config, Path::new(location))?;
+        let (key, cert, chain) = read_keystore(&KeyStore::top_level(config), Path::new(location))?;
         let mut builder = SslAcceptor::mozilla_intermediate_v5(SslMethod::tls_server())?;
-        let protocols: Vec<&str> = config.ssl_enabled_protocols.split(',').map(str::trim).collect();
-        let min = if protocols.contains(&"TLSv1.2") {
-            SslVersion::TLS1_2
-        } else if protocols.contains(&"TLSv1.3") {
-            SslVersion::TLS1_3
-        } else {
-            anyhow::bail!(
-                "ssl.enabled.protocols must include TLSv1.2 or TLSv1.3, got `{}`",
-                config.ssl_enabled_protocols
-            );
-        };
-        builder.set_min_proto_version(Some(min))?;
+        builder.set_min_proto_version(Some(min_protocol_version(config)?))?;
         builder.set_private_key(&key)?;
         builder.set_certificate(&cert)?;
         for ca in chain {
@@ -79,7 +69,8 @@ impl TlsAcceptor {
             let truststore = config.ssl_truststore_location.as_deref().ok_or_else(|| {
                 anyhow::anyhow!("ssl.client.auth={} needs ssl.truststore.location (the CA that signs client certificates)", client_auth)
             })?;
-            for ca in read_truststore(config, Path::new(truststore))? {
+            let store = TrustStore::top_level(config);
+            for ca in read_truststore(&store, Path::new(truststore))? {
                 builder.cert_store_mut().add_cert(ca)?;
             }
         }
@@ -113,18 +104,155 @@ impl TlsAcceptor {
     }
 }
 
+/// The client side of TLS to another node's SSL or SASL_SSL listener, as Kafka's broker builds
+/// it from the listener's settings: the CAs of `listener.name.<l>.ssl.truststore.*` (else
+/// `ssl.truststore.*`), this node's own keystore as its client certificate (for listeners with
+/// `ssl.client.auth=required`), and the host name checked per
+/// `ssl.endpoint.identification.algorithm`.
+pub struct TlsConnector {
+    connector: SslConnector,
+    verify_hostname: bool,
+}
+
+impl TlsConnector {
+    /// Builds the connector for connections to `listener`; errors name the property to set.
+    pub fn from_config(config: &BrokerConfig, listener: &str) -> anyhow::Result<Self> {
+        let prefix = format!("listener.name.{}.", listener.to_ascii_lowercase());
+        let setting = |name: &str, top: Option<&str>| config.listener_or_top(listener, name, top);
+        let truststore =
+            setting("ssl.truststore.location", config.ssl_truststore_location.as_deref())
+                .ok_or_else(|| {
+                    anyhow::anyhow!(
+                    "listener {listener} uses TLS, so this node must verify the certificates of \
+                     the nodes it connects to on it, but no truststore is configured: set \
+                     {prefix}ssl.truststore.location or ssl.truststore.location to the CA \
+                     certificate(s) that signed them (Kafka would fall back to the JVM's default \
+                     truststore; kafka-lab-broker has none)"
+                )
+                })?;
+        let trust = TrustStore {
+            kind: setting("ssl.truststore.type", Some(&config.ssl_truststore_type)).expect("given"),
+            password: setting("ssl.truststore.password", config.ssl_truststore_password.as_deref()),
+        };
+        let mut builder = SslConnector::builder(SslMethod::tls_client())?;
+        builder.set_min_proto_version(Some(min_protocol_version(config)?))?;
+        for ca in read_truststore(&trust, Path::new(&truststore))? {
+            builder.cert_store_mut().add_cert(ca)?;
+        }
+        if let Some(keystore) =
+            setting("ssl.keystore.location", config.ssl_keystore_location.as_deref())
+        {
+            let store = KeyStore {
+                kind: setting("ssl.keystore.type", Some(&config.ssl_keystore_type)).expect("given"),
+                password: setting("ssl.keystore.password", config.ssl_keystore_password.as_deref()),
+                key_password: setting("ssl.key.password", config.ssl_key_password.as_deref()),
+            };
+            let (key, cert, chain) = read_keystore(&store, Path::new(&keystore))?;
+            builder.set_private_key(&key)?;
+            builder.set_certificate(&cert)?;
+            for ca in chain {
+                builder.add_extra_chain_cert(ca)?;
+            }
+            builder.check_private_key().map_err(|e| {
+                anyhow::anyhow!("{keystore}: the private key does not match the certificate: {e}")
+            })?;
+        }
+        let algorithm = setting(
+            "ssl.endpoint.identification.algorithm",
+            Some(&config.ssl_endpoint_identification_algorithm),
+        )
+        .expect("given");
+        let verify_hostname = match algorithm.trim().to_ascii_lowercase().as_str() {
+            "https" => true,
+            "" => false,
+            other => anyhow::bail!(
+                "ssl.endpoint.identification.algorithm must be https or empty, got `{other}`"
+            ),
+        };
+        Ok(TlsConnector { connector: builder.build(), verify_hostname })
+    }
+
+    /// Runs the client side of the handshake with the node at `host` over `stream`: the chain
+    /// is always verified, the host name (a DNS name or an IP address) as configured.
+    pub async fn connect<S>(&self, host: &str, stream: S) -> anyhow::Result<SslStream<S>>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        let mut configuration = self.connector.configure()?;
+        configuration.set_verify_hostname(self.verify_hostname);
+        let ssl = configuration.into_ssl(host)?;
+        let mut stream = SslStream::new(ssl, stream)?;
+        Pin::new(&mut stream).connect().await.map_err(|e| {
+            let verify = stream.ssl().verify_result();
+            if verify == openssl::x509::X509VerifyResult::OK {
+                anyhow::anyhow!("TLS handshake failed: {e}")
+            } else {
+                anyhow::anyhow!("TLS handshake failed: certificate verification: {verify}")
+            }
+        })?;
+        Ok(stream)
+    }
+}
+
 fn read(path: &Path, property: &str) -> anyhow::Result<Vec<u8>> {
     std::fs::read(path).map_err(|e| anyhow::anyhow!("{property} {}: {e}", path.display()))
 }
 
+/// A keystore's settings: `ssl.keystore.*` and `ssl.key.password`, top-level or a listener's.
+struct KeyStore {
+    kind: String,
+    password: Option<String>,
+    key_password: Option<String>,
+}
+
+impl KeyStore {
+    fn top_level(config: &BrokerConfig) -> Self {
+        KeyStore {
+            kind: config.ssl_keystore_type.clone(),
+            password: config.ssl_keystore_password.clone(),
+            key_password: config.ssl_key_password.clone(),
+        }
+    }
+}
+
+/// A truststore's settings: `ssl.truststore.type` and `ssl.truststore.password`.
+struct TrustStore {
+    kind: String,
+    password: Option<String>,
+}
+
+impl TrustStore {
+    fn top_level(config: &BrokerConfig) -> Self {
+        TrustStore {
+            kind: config.ssl_truststore_type.clone(),
+            password: config.ssl_truststore_password.clone(),
+        }
+    }
+}
+
+/// The lowest TLS version `ssl.enabled.protocols` allows; TLS 1.2 is the floor.
+fn min_protocol_version(config: &BrokerConfig) -> anyhow::Result<SslVersion> {
+    let protocols: Vec<&str> = config.ssl_enabled_protocols.split(',').map(str::trim).collect();
+    if protocols.contains(&"TLSv1.2") {
+        Ok(SslVersion::TLS1_2)
+    } else if protocols.contains(&"TLSv1.3") {
+        Ok(SslVersion::TLS1_3)
+    } else {
+        anyhow::bail!(
+            "ssl.enabled.protocols must include TLSv1.2 or TLSv1.3, got `{}`",
+            config.ssl_enabled_protocols
+        )
+    }
+}
+
 fn read_keystore(
-    config: &BrokerConfig,
+    store: &KeyStore,
     path: &Path,
 ) -> anyhow::Result<(PKey<Private>, X509, Vec<X509>)> {
     let bytes = read(path, "ssl.keystore.location")?;
-    match config.ssl_keystore_type.to_ascii_uppercase().as_str() {
+    match store.kind.to_ascii_uppercase().as_str() {
         "PKCS12" => {
-            let password = config.ssl_keystore_password.as_deref().unwrap_or("");
+            let password = store.password.as_deref().unwrap_or("");
             let parsed = Pkcs12::from_der(&bytes)
                 .and_then(|p| p.parse2(password))
                 .map_err(|_| anyhow::anyhow!("{}: not a PKCS#12 keystore or wrong ssl.keystore.password", path.display()))?;
@@ -134,7 +262,7 @@ fn read_keystore(
             Ok((key, cert, parsed.ca.map(|stack| stack.into_iter().collect()).unwrap_or_default()))
         }
         "PEM" => {
-            let key = match &config.ssl_key_password {
+            let key = match &store.key_password {
                 Some(password) => PKey::private_key_from_pem_passphrase(&bytes, password.as_bytes()),
                 None => PKey::private_key_from_pem(&bytes),
             }
@@ -149,9 +277,9 @@ fn read_keystore(
     }
 }
 
-fn read_truststore(config: &BrokerConfig, path: &Path) -> anyhow::Result<Vec<X509>> {
+fn read_truststore(store: &TrustStore, path: &Path) -> anyhow::Result<Vec<X509>> {
     let bytes = read(path, "ssl.truststore.location")?;
-    match config.ssl_truststore_type.to_ascii_uppercase().as_str() {
+    match store.kind.to_ascii_uppercase().as_str() {
         "PEM" => {
             let certs = X509::stack_from_pem(&bytes)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
@@ -159,7 +287,7 @@ fn read_truststore(config: &BrokerConfig, path: &Path) -> anyhow::Result<Vec<X50
             Ok(certs)
         }
         "PKCS12" => {
-            let password = config.ssl_truststore_password.as_deref().unwrap_or("");
+            let password = store.password.as_deref().unwrap_or("");
             let parsed =
                 Pkcs12::from_der(&bytes).and_then(|p| p.parse2(password)).map_err(|_| {
                     anyhow::anyhow!(
