@@ -94,13 +94,14 @@ impl OutboundSecurity {
         mechanism_property: &str,
         mechanism: &str,
     ) -> anyhow::Result<Self> {
-        let tls = if protocol.uses_tls() {
-            Some(TlsConnector::from_config(config, listener)?)
+        // The configuration's own checks before the stores' files are read.
+        let sasl = if protocol.uses_sasl() {
+            Some(sasl_client_config(config, listener, protocol, mechanism_property, mechanism)?)
         } else {
             None
         };
-        let sasl = if protocol.uses_sasl() {
-            Some(sasl_client_config(config, listener, protocol, mechanism_property, mechanism)?)
+        let tls = if protocol.uses_tls() {
+            Some(TlsConnector::from_config(config, listener)?)
         } else {
             None
         };
