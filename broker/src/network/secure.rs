@@ -6,13 +6,13 @@
 use std::io;
 use std::sync::Arc;
 
-use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{
     ApiKey, ApiVersionsRequest, ApiVersionsResponse, SaslAuthenticateRequest, SaslHandshakeRequest,
 };
 use kafka_protocol::protocol::StrBytes;
 
 use super::{exchange, ConnectFuture, Connector, NodeStream};
+use crate::metrics::error_name;
 use crate::security::outbound::{OutboundSecurity, SaslClientConfig};
 use crate::security::random::SecureRandom;
 use crate::security::sasl::{plain_client_message, Mechanism, ScramClient};
@@ -185,8 +185,4 @@ impl Round<'_> {
         }
         Ok(answer.auth_bytes.to_vec())
     }
-}
-
-fn error_name(code: i16) -> String {
-    ResponseError::try_from_code(code).map_or(format!("error {code}"), |e| format!("{e:?}"))
 }
