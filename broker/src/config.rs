@@ -245,7 +245,7 @@ pub struct BrokerConfig {
     pub sasl_mechanism_controller_protocol: String,
     /// `https` (the default): a node checks that the certificate of the node it connects to
     /// names the host it dialled; empty turns the check off (the chain is still verified).
-    #[serde(rename = "ssl.endpoint.identification.algorithm")]
+    #[serde(rename = "ssl.endpoint.identification.algorithm", deserialize_with = "null_as_empty")]
     pub ssl_endpoint_identification_algorithm: String,
     /// Replicas of a topic created without a replication factor (CreateTopics' -1, and
     /// auto-created topics).
@@ -1119,10 +1119,19 @@ fn parse_listeners(
     Ok(out)
 }
 
+/// A property whose empty value means something (`ssl.endpoint.identification.algorithm=`, as
+/// Kafka's properties files write it): YAML reads a missing value as null, taken as empty here.
+fn null_as_empty<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    let value: Option<String> = serde::Deserialize::deserialize(deserializer)?;
+    Ok(value.unwrap_or_default())
+}
+
 /// A YAML value as the text a property holds (strings unquoted).
 fn value_text(value: &serde_yaml::Value) -> String {
     match value {
         serde_yaml::Value::String(s) => s.clone(),
+        // `name=` on the command line, `name:` in YAML: empty, as a properties file means it.
+        serde_yaml::Value::Null => String::new(),
         other => serde_yaml::to_string(other).unwrap_or_default().trim().to_owned(),
     }
 }

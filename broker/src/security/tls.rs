@@ -300,3 +300,106 @@ fn read_truststore(store: &TrustStore, path: &Path) -> anyhow::Result<Vec<X509>>
         other => anyhow::bail!("ssl.truststore.type `{other}` is not supported: use PEM or PKCS12"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use kafka_lab_tls::{
+        CertificateAuthority, CertificateRequest, KeyAlgorithm, SubjectAltName, Usage,
+    };
+
+    use super::*;
+
+    /// A CA and one node certificate (`node.p12`, SANs `localhost` and `127.0.0.1`) in `dir`.
+    fn certificates(dir: &Path) {
+        let (ca, _) =
+            CertificateAuthority::load_or_create(dir, "test CA", KeyAlgorithm::EcP256, 1, false)
+                .unwrap();
+        let request = CertificateRequest {
+            name: "node".into(),
+            common_name: "node-2".into(),
+            organizational_unit: None,
+            subject_alt_names: ["localhost", "127.0.0.1"]
+                .iter()
+                .map(|s| SubjectAltName::parse(s))
+                .collect(),
+            usage: Usage::Server,
+            key_algorithm: KeyAlgorithm::EcP256,
+            valid_days: 1,
+        };
+        ca.issue(dir, &request, "pw", false).unwrap();
+    }
+
+    fn config(dir: &Path, extra: &[&str]) -> BrokerConfig {
+        let mut overrides = vec![
+            "listeners=SSL://127.0.0.1:9093".to_owned(),
+            format!("ssl.keystore.location={}", dir.join("node.p12").display()),
+            "ssl.keystore.password=pw".to_owned(),
+            format!("ssl.truststore.location={}", dir.join("ca.crt").display()),
+            "ssl.client.auth=required".to_owned(),
+            "ssl.principal.mapping.rules=RULE:^CN=(.*?)(,.*)?$/$1/,DEFAULT".to_owned(),
+        ];
+        overrides.extend(extra.iter().map(|s| s.to_string()));
+        BrokerConfig::load(None, &overrides).unwrap()
+    }
+
+    /// One handshake over an in-memory stream (no TCP: the client side wraps whatever stream
+    /// a connector returns); the client's outcome and the user the server mapped.
+    async fn handshake(
+        server: &BrokerConfig,
+        client: &BrokerConfig,
+        host: &str,
+    ) -> (anyhow::Result<()>, Option<String>) {
+        let listener = &server.listeners().unwrap()[0];
+        let acceptor = TlsAcceptor::from_config(server, listener).unwrap();
+        let connector = TlsConnector::from_config(client, "SSL").unwrap();
+        let (near, far) = tokio::io::duplex(64 << 10);
+        let (client, accepted) = tokio::join!(connector.connect(host, near), acceptor.accept(far));
+        let user = accepted.ok().and_then(|c| c.certificate_user);
+        (client.map(drop), user)
+    }
+
+    #[tokio::test]
+    async fn a_node_verifies_the_host_name_and_shows_its_own_certificate() {
+        let dir = tempfile::tempdir().unwrap();
+        certificates(dir.path());
+        let server = config(dir.path(), &[]);
+        let (outcome, user) = handshake(&server, &server, "127.0.0.1").await;
+        outcome.unwrap();
+        assert_eq!(user.as_deref(), Some("node-2"), "the client certificate reached the server");
+        let (outcome, _) = handshake(&server, &server, "localhost").await;
+        outcome.unwrap();
+
+        let (outcome, _) = handshake(&server, &server, "broker-9.example").await;
+        let err = outcome.unwrap_err().to_string();
+        assert!(err.contains("certificate verification"), "{err}");
+        assert!(err.contains("mismatch"), "{err}");
+        // Empty: the host name is not checked, the chain still is.
+        let lax = config(dir.path(), &["ssl.endpoint.identification.algorithm="]);
+        let (outcome, _) = handshake(&server, &lax, "broker-9.example").await;
+        outcome.unwrap();
+        let listener_lax =
+            config(dir.path(), &["listener.name.ssl.ssl.endpoint.identification.algorithm="]);
+        let (outcome, _) = handshake(&server, &listener_lax, "broker-9.example").await;
+        outcome.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_node_refuses_a_certificate_its_truststore_does_not_sign() {
+        let (dir, other) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        certificates(dir.path());
+        certificates(other.path());
+        let server = config(dir.path(), &[]);
+        let trusting_another_ca = config(
+            dir.path(),
+            &[&format!(
+                "listener.name.ssl.ssl.truststore.location={}",
+                other.path().join("ca.crt").display()
+            )],
+        );
+        let (outcome, _) = handshake(&server, &trusting_another_ca, "127.0.0.1").await;
+        let err = outcome.unwrap_err().to_string();
+        assert!(err.contains("certificate verification"), "{err}");
+    }
+}
