@@ -6,7 +6,8 @@
 //! of the certificate).
 //! - an RF=3, `min.insync.replicas=2` topic: a librdkafka acks=all producer's records are all
 //!   acknowledged and read back, and every replica's checkpointed high watermark reaches the
-//!   end, so the followers replicated over the secured link;
+//!   end, so the followers replicated over the secured link; the same over SASL_PLAINTEXT with
+//!   SCRAM-SHA-256 between brokers and PLAIN to a SASL_PLAINTEXT controller listener;
 //! - a broker with a wrong inter-broker password logs the authentication failure with the
 //!   address, listener and mechanism (never the password), never joins an ISR as a follower,
 //!   and the other two keep serving acks=all.
@@ -75,28 +76,21 @@ fn certificates(dir: &Path) {
     ca.issue(dir, &request, KEYSTORE_PASSWORD, false).unwrap();
 }
 
-fn scram_jaas(password: &str) -> String {
+fn scram_jaas(mechanism: &str, password: &str) -> String {
     format!(
-        "listener.name.internal.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username=\"broker\" password=\"{password}\";"
+        "listener.name.internal.{mechanism}.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username=\"broker\" password=\"{password}\";"
     )
 }
 
 impl SecuredCluster {
-    /// Starts the three nodes; node 3 authenticates to the others with `node3_password`.
-    fn start(node3_password: &str) -> SecuredCluster {
-        let dir = tempfile::tempdir().unwrap();
-        let certs = dir.path().join("tls");
-        certificates(&certs);
-        let keystore = certs.join("broker.p12").display().to_string();
-        let truststore = certs.join("ca.crt").display().to_string();
-        let ports: BTreeMap<i32, (u16, u16)> =
-            [1, 2, 3].into_iter().map(|id| (id, (free_port(), free_port()))).collect();
-        let shared: Vec<(&str, &str)> = vec![
+    /// INTERNAL on SASL_SSL with SCRAM-SHA-512, CONTROLLER on SSL with client certificates;
+    /// node 3 authenticates to the other brokers with `node3_password`.
+    fn sasl_ssl(node3_password: &str) -> SecuredCluster {
+        let shared = [
             (
                 "listener.security.protocol.map",
                 "PLAINTEXT:PLAINTEXT,CONTROLLER:SSL,INTERNAL:SASL_SSL,CLIENT:SASL_SSL",
             ),
-            ("inter.broker.listener.name", "INTERNAL"),
             ("sasl.mechanism.inter.broker.protocol", "SCRAM-SHA-512"),
             ("sasl.enabled.mechanisms", "SCRAM-SHA-512"),
             // Users from each node's own configuration: the metadata log carries only those
@@ -105,23 +99,64 @@ impl SecuredCluster {
                 "sasl.scram.users",
                 "['SCRAM-SHA-512=[name=broker,password=broker-secret]', 'SCRAM-SHA-512=[name=alice,password=alice-secret]']",
             ),
+            ("listener.name.controller.ssl.client.auth", "required"),
+        ];
+        SecuredCluster::start(&shared, &|id| {
+            let password = if id == 3 { node3_password } else { BROKER_PASSWORD };
+            vec![scram_jaas("scram-sha-512", password)]
+        })
+    }
+
+    /// INTERNAL on SASL_PLAINTEXT with SCRAM-SHA-256, CONTROLLER on SASL_PLAINTEXT with PLAIN
+    /// (the JAAS entry holds both sides: the controller's users and this node's credentials).
+    fn sasl_plaintext() -> SecuredCluster {
+        let shared = [
+            (
+                "listener.security.protocol.map",
+                "PLAINTEXT:PLAINTEXT,CONTROLLER:SASL_PLAINTEXT,INTERNAL:SASL_PLAINTEXT,CLIENT:SASL_SSL",
+            ),
+            ("sasl.mechanism.inter.broker.protocol", "SCRAM-SHA-256"),
+            ("sasl.mechanism.controller.protocol", "PLAIN"),
+            (
+                "sasl.scram.users",
+                "['SCRAM-SHA-256=[name=broker,password=broker-secret]', 'SCRAM-SHA-512=[name=alice,password=alice-secret]']",
+            ),
+            (
+                "listener.name.controller.plain.sasl.jaas.config",
+                "org.apache.kafka.common.security.plain.PlainLoginModule required username=\"broker\" password=\"broker-secret\" user_broker=\"broker-secret\";",
+            ),
+        ];
+        SecuredCluster::start(&shared, &|_| vec![scram_jaas("scram-sha-256", BROKER_PASSWORD)])
+    }
+
+    /// Starts the three nodes with INTERNAL as the inter-broker listener, `shared` properties
+    /// and each node's `own`; every node has the certificates and a CLIENT listener (SASL_SSL).
+    fn start(shared: &[(&str, &str)], own: &dyn Fn(i32) -> Vec<String>) -> SecuredCluster {
+        let dir = tempfile::tempdir().unwrap();
+        let certs = dir.path().join("tls");
+        certificates(&certs);
+        let keystore = certs.join("broker.p12").display().to_string();
+        let truststore = certs.join("ca.crt").display().to_string();
+        let ports: BTreeMap<i32, (u16, u16)> =
+            [1, 2, 3].into_iter().map(|id| (id, (free_port(), free_port()))).collect();
+        let mut all: Vec<(&str, &str)> = vec![
+            ("inter.broker.listener.name", "INTERNAL"),
             ("ssl.keystore.location", &keystore),
             ("ssl.keystore.password", KEYSTORE_PASSWORD),
             ("ssl.truststore.location", &truststore),
-            ("listener.name.controller.ssl.client.auth", "required"),
             ("replica.high.watermark.checkpoint.interval.ms", "200"),
         ];
+        all.extend_from_slice(shared);
         let node = |id: i32| {
             let (internal, client) = ports[&id];
-            let password = if id == 3 { node3_password } else { BROKER_PASSWORD };
             NodeSettings {
                 listeners: Some(format!(
                     "INTERNAL://127.0.0.1:{internal},CLIENT://127.0.0.1:{client}"
                 )),
-                overrides: vec![scram_jaas(password)],
+                overrides: own(id),
             }
         };
-        let cluster = Cluster::start_with_nodes(&shared, &node);
+        let cluster = Cluster::start_with_nodes(&all, &node);
         let client_ports = ports.iter().map(|(id, (_, client))| (*id, *client)).collect();
         SecuredCluster { cluster, certs, client_ports, _dir: dir }
     }
@@ -242,7 +277,20 @@ fn checkpointed_high_watermarks(data_dir: &Path) -> BTreeMap<i32, i64> {
 #[test]
 fn a_sasl_ssl_cluster_replicates_over_its_secured_inter_broker_listener() {
     let _guard = ONE_CLUSTER_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let secured = SecuredCluster::start(BROKER_PASSWORD);
+    replicates_and_serves(&SecuredCluster::sasl_ssl(BROKER_PASSWORD));
+}
+
+#[test]
+fn a_sasl_plaintext_cluster_reaches_its_controller_with_plain_and_replicates_with_scram() {
+    let _guard = ONE_CLUSTER_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    // Registration, heartbeats and the metadata log go over the SASL controller listener:
+    // the cluster starting at all (three brokers registered) shows those work.
+    replicates_and_serves(&SecuredCluster::sasl_plaintext());
+}
+
+/// Creates the RF=3 topic, produces 300 acks=all records, reads them back, and checks that
+/// every replica's high watermark reaches the end with the ISR full.
+fn replicates_and_serves(secured: &SecuredCluster) {
     // Created with the full ISR, which stays full only if every follower keeps fetching.
     secured.cluster.create_topic(TOPIC, PARTITIONS, 2);
     let (acknowledged, errors) = secured.produce("record", 300);
@@ -280,7 +328,7 @@ fn a_sasl_ssl_cluster_replicates_over_its_secured_inter_broker_listener() {
 #[test]
 fn a_broker_with_a_wrong_inter_broker_password_never_joins_an_isr_and_the_others_serve() {
     let _guard = ONE_CLUSTER_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let secured = SecuredCluster::start(WRONG_PASSWORD);
+    let secured = SecuredCluster::sasl_ssl(WRONG_PASSWORD);
     secured.cluster.create_topic(TOPIC, PARTITIONS, 2);
     // Node 3 reaches the controller (SSL, no SASL) but cannot fetch: it falls out of every ISR
     // it does not lead after replica.lag.time.max.ms (3 s).
