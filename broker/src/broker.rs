@@ -42,6 +42,7 @@ use crate::publisher::MetadataPublisher;
 use crate::quota::QuotaManager;
 use crate::replica::ReplicaManager;
 use crate::runtime;
+use crate::security::outbound::OutboundSecurity;
 use crate::security::random::{OsRandom, SecureRandom};
 use crate::security::Credentials;
 use crate::stats::BrokerStats;
@@ -121,6 +122,10 @@ pub struct Broker {
     pub forwarding: crate::forwarding::ForwardingManager,
     /// How this node reaches other nodes, once its network runs (`set_outbound_connector`).
     outbound: std::sync::OnceLock<Arc<dyn crate::network::Connector>>,
+    /// TLS and SASL of connections to other brokers' inter-broker listener.
+    inter_broker_security: Arc<OutboundSecurity>,
+    /// TLS and SASL of connections to the controllers' listener.
+    controller_security: Arc<OutboundSecurity>,
     /// Woken when a broker-only node wants a producer id block from the controller.
     pub producer_ids_wanted: Notify,
     /// What `process.roles` makes this node (unset: a combined node).
@@ -187,15 +192,19 @@ impl Broker {
         // is written to `log.dirs`: a start that fails leaves the data directory as it was.
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let roles = config.process_roles()?;
-        if !roles.controller {
-            let protocol = config.controller_listener_protocol()?;
-            anyhow::ensure!(
-                protocol == crate::config::SecurityProtocol::Plaintext,
-                "controller.listener.names: this broker reaches the controller over {protocol:?}, \
-                 but connections to the controller are PLAINTEXT only for now; map the \
-                 controller listener to PLAINTEXT"
-            );
-        }
+        // Outbound security is built (its stores read, its credentials checked) only for the
+        // connections this node opens: replica fetchers on a broker of a cluster, controller
+        // channels on a broker-only node (a combined node is its quorum's only voter).
+        let inter_broker_security = if config.process_roles.is_some() && roles.broker {
+            OutboundSecurity::inter_broker(&config)?
+        } else {
+            OutboundSecurity::plaintext(&config.inter_broker_listener_name())
+        };
+        let controller_security = if roles.controller {
+            OutboundSecurity::plaintext(&config.controller_listener_name())
+        } else {
+            OutboundSecurity::controller(&config)?
+        };
         let endpoints: BTreeMap<String, NodeInfo> = config
             .advertised_listeners()?
             .into_iter()
@@ -316,6 +325,8 @@ impl Broker {
             producer_ids_wanted: Notify::new(),
             forwarding: Default::default(),
             outbound: Default::default(),
+            inter_broker_security: Arc::new(inter_broker_security),
+            controller_security: Arc::new(controller_security),
             heartbeats: Mutex::new(heartbeats),
             local_incarnation: Mutex::new(None),
             rng: Mutex::new(rng),
@@ -483,6 +494,7 @@ impl Broker {
         deadline: std::time::Duration,
     ) -> Vec<crate::network::NodeClient> {
         let client_id = format!("broker-{}-{purpose}", self.node.node_id);
+        let connector = self.secured(connector, &self.controller_security);
         let clients: Vec<_> = self
             .quorum_addresses()
             .iter()
@@ -550,7 +562,23 @@ impl Broker {
         spawn: crate::replica::fetcher::SpawnFetcher,
     ) {
         let config = crate::replica::fetcher::FetcherConfig::from_broker_config(&self.config);
+        let connector = self.secured(&connector, &self.inter_broker_security);
         self.replicas.start_fetchers(connector, spawn, config, self.clock.clone());
+    }
+
+    /// `connector` with the TLS and SASL of `security` on every connection it opens: the one
+    /// place outbound connections get their listener's security (`network::secure`).
+    fn secured(
+        &self,
+        connector: &Arc<dyn crate::network::Connector>,
+        security: &Arc<OutboundSecurity>,
+    ) -> Arc<dyn crate::network::Connector> {
+        crate::network::secure::SecureConnector::wrap(
+            connector.clone(),
+            security.clone(),
+            self.secure_random.clone(),
+            &format!("broker-{}", self.node.node_id),
+        )
     }
 
     /// The endpoint clients of `listener` are told to use. `None` for a listener left out of

@@ -230,6 +230,23 @@ pub struct BrokerConfig {
     /// `security.inter.broker.protocol`).
     #[serde(rename = "inter.broker.listener.name")]
     pub inter_broker_listener_name_config: Option<String>,
+    /// The security protocol brokers replicate over, naming the listener of that name; the
+    /// older spelling of `inter.broker.listener.name`, and exclusive with it as in Kafka.
+    #[serde(rename = "security.inter.broker.protocol")]
+    pub security_inter_broker_protocol: Option<String>,
+    /// The SASL mechanism a broker authenticates with to other brokers on a SASL inter-broker
+    /// listener. Kafka's default, GSSAPI, is not supported: set PLAIN, SCRAM-SHA-256 or
+    /// SCRAM-SHA-512.
+    #[serde(rename = "sasl.mechanism.inter.broker.protocol")]
+    pub sasl_mechanism_inter_broker_protocol: String,
+    /// The SASL mechanism a broker authenticates with to the controllers on a SASL controller
+    /// listener; as `sasl.mechanism.inter.broker.protocol`.
+    #[serde(rename = "sasl.mechanism.controller.protocol")]
+    pub sasl_mechanism_controller_protocol: String,
+    /// `https` (the default): a node checks that the certificate of the node it connects to
+    /// names the host it dialled; empty turns the check off (the chain is still verified).
+    #[serde(rename = "ssl.endpoint.identification.algorithm", deserialize_with = "null_as_empty")]
+    pub ssl_endpoint_identification_algorithm: String,
     /// Replicas of a topic created without a replication factor (CreateTopics' -1, and
     /// auto-created topics).
     #[serde(rename = "default.replication.factor")]
@@ -365,6 +382,10 @@ impl Default for BrokerConfig {
             controller_quorum_bootstrap_servers: String::new(),
             controller_listener_names: String::new(),
             inter_broker_listener_name_config: None,
+            security_inter_broker_protocol: None,
+            sasl_mechanism_inter_broker_protocol: "GSSAPI".into(),
+            sasl_mechanism_controller_protocol: "GSSAPI".into(),
+            ssl_endpoint_identification_algorithm: "https".into(),
             default_replication_factor: 1,
             broker_session_timeout_ms: 9000,
             broker_heartbeat_interval_ms: 2000,
@@ -726,6 +747,22 @@ impl BrokerConfig {
                 self.ssl_client_auth
             ));
         }
+        if let Some(protocol) = &self.security_inter_broker_protocol {
+            if self.inter_broker_listener_name_config.is_some() {
+                // Kafka's KafkaConfig.getInterBrokerListenerNameAndSecurityProtocol.
+                return invalid(
+                    "Only one of inter.broker.listener.name and security.inter.broker.protocol \
+                     should be set."
+                        .into(),
+                );
+            }
+            if SecurityProtocol::parse(protocol.trim()).is_none() {
+                return invalid(format!(
+                    "security.inter.broker.protocol: `{protocol}` is not a security protocol \
+                     (PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL)"
+                ));
+            }
+        }
         for mechanism in self.sasl_mechanisms() {
             if !matches!(mechanism.as_str(), "PLAIN" | "SCRAM-SHA-256" | "SCRAM-SHA-512") {
                 return invalid(format!(
@@ -945,12 +982,17 @@ impl BrokerConfig {
         cluster::parse_bootstrap_servers(&self.controller_quorum_bootstrap_servers)
     }
 
+    /// The listener a broker reaches the controllers on: the first `controller.listener.names`
+    /// entry, as Kafka's brokers choose it.
+    pub fn controller_listener_name(&self) -> String {
+        self.controller_listener_names.split(',').map(str::trim).next().unwrap_or("").to_owned()
+    }
+
     /// The security protocol a broker uses to reach the controllers: that of the first
     /// `controller.listener.names` entry, from `listener.security.protocol.map` or its name.
     pub fn controller_listener_protocol(&self) -> Result<SecurityProtocol, ConfigError> {
-        let name = self.controller_listener_names.split(',').map(str::trim).next().unwrap_or("");
-        let mapped = self.protocol_map()?.into_iter().find(|(n, _)| n == name).map(|(_, p)| p);
-        mapped.or_else(|| SecurityProtocol::parse(name)).ok_or_else(|| {
+        let name = self.controller_listener_name();
+        self.listener_protocol(&name)?.ok_or_else(|| {
             ConfigError::Invalid(format!(
                 "controller.listener.names: `{name}` is neither a security protocol nor in \
                  listener.security.protocol.map"
@@ -958,9 +1000,42 @@ impl BrokerConfig {
         })
     }
 
-    /// `inter.broker.listener.name`, or Kafka's default: the listener named `PLAINTEXT`.
+    /// The security protocol of the listener called `name`: its `listener.security.protocol.map`
+    /// entry, else the protocol the name is; `None` for neither.
+    pub fn listener_protocol(&self, name: &str) -> Result<Option<SecurityProtocol>, ConfigError> {
+        let mapped = self.protocol_map()?.into_iter().find(|(n, _)| n == name).map(|(_, p)| p);
+        Ok(mapped.or_else(|| SecurityProtocol::parse(name)))
+    }
+
+    /// `inter.broker.listener.name`, else the listener named after `security.inter.broker.protocol`
+    /// (Kafka's `ListenerName.forSecurityProtocol`), else Kafka's default: `PLAINTEXT`.
     pub fn inter_broker_listener_name(&self) -> String {
-        self.inter_broker_listener_name_config.clone().unwrap_or_else(|| "PLAINTEXT".into())
+        self.inter_broker_listener_name_config
+            .clone()
+            .or_else(|| self.security_inter_broker_protocol.as_ref().map(|p| p.trim().to_owned()))
+            .unwrap_or_else(|| "PLAINTEXT".into())
+    }
+
+    /// The security protocol of the inter-broker listener.
+    pub fn inter_broker_listener_protocol(&self) -> Result<SecurityProtocol, ConfigError> {
+        let name = self.inter_broker_listener_name();
+        self.listener_protocol(&name)?.ok_or_else(|| {
+            ConfigError::Invalid(format!(
+                "inter.broker.listener.name: `{name}` is neither a security protocol nor in \
+                 listener.security.protocol.map"
+            ))
+        })
+    }
+
+    /// `listener.name.<listener>.<property>` when set, else the property itself (`top`): how
+    /// Kafka resolves a listener's `ssl.*` settings.
+    pub fn listener_or_top(
+        &self,
+        listener: &str,
+        property: &str,
+        top: Option<&str>,
+    ) -> Option<String> {
+        self.listener_property(listener, property).or(top).map(str::to_owned)
     }
 
     /// Parsed `listeners`.
@@ -1056,10 +1131,19 @@ fn parse_listeners(
     Ok(out)
 }
 
+/// A property whose empty value means something (`ssl.endpoint.identification.algorithm=`, as
+/// Kafka's properties files write it): YAML reads a missing value as null, taken as empty here.
+fn null_as_empty<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    let value: Option<String> = serde::Deserialize::deserialize(deserializer)?;
+    Ok(value.unwrap_or_default())
+}
+
 /// A YAML value as the text a property holds (strings unquoted).
 fn value_text(value: &serde_yaml::Value) -> String {
     match value {
         serde_yaml::Value::String(s) => s.clone(),
+        // `name=` on the command line, `name:` in YAML: empty, as a properties file means it.
+        serde_yaml::Value::Null => String::new(),
         other => serde_yaml::to_string(other).unwrap_or_default().trim().to_owned(),
     }
 }

@@ -7,6 +7,12 @@
 //! A connection carries one request at a time, each with a deadline. After any error or timeout
 //! it is dropped and reopened on the next request: a late response would otherwise be read as
 //! the answer to the next one.
+//!
+//! TLS and SASL to a secured listener are a layer over any connector ([`secure`]): the stream
+//! it returns is already encrypted and authenticated, so `NodeClient` never knows the
+//! listener's security protocol, and the simulator's turmoil streams are secured the same way.
+
+pub mod secure;
 
 use std::future::Future;
 use std::io;
@@ -55,6 +61,10 @@ pub enum NodeRequestError {
     /// The other node does not speak a version of the API this node needs.
     #[error("{address} does not support {api:?} in versions {min}..={max}")]
     UnsupportedVersion { address: String, api: ApiKey, min: i16, max: i16 },
+    /// The TLS handshake or the SASL exchange failed: the listener, mechanism and the other
+    /// node's reason (never a password).
+    #[error("authentication to {address} failed: {reason}")]
+    Authentication { address: String, reason: String },
 }
 
 /// Largest response frame accepted from another node (a fetch of `replica.fetch.response.max.bytes`
@@ -133,7 +143,12 @@ impl NodeClient {
             return Ok(());
         }
         let stream = self.connector.connect(&self.host, self.port).await.map_err(|e| {
-            NodeRequestError::Connect { address: self.address(), reason: e.to_string() }
+            let (address, reason) = (self.address(), e.to_string());
+            if secure::is_authentication_failure(&e) {
+                NodeRequestError::Authentication { address, reason }
+            } else {
+                NodeRequestError::Connect { address, reason }
+            }
         })?;
         self.stream = Some(stream);
         // KIP-511's client software name and version, as Kafka's own clients send them.
@@ -185,29 +200,46 @@ impl NodeClient {
         R::Response: Decodable + HeaderVersion,
     {
         let address = self.address();
-        let protocol =
-            |reason: String| NodeRequestError::Protocol { address: address.clone(), reason };
-        let io =
-            |e: io::Error| NodeRequestError::Io { address: address.clone(), reason: e.to_string() };
         self.correlation_id = self.correlation_id.wrapping_add(1);
-        let correlation_id = self.correlation_id;
-        let body = encode_request(request, version, correlation_id, &self.client_id)
-            .map_err(|e| protocol(e.to_string()))?;
-        let mut frame = BytesMut::with_capacity(4 + body.len());
-        frame.put_u32(body.len() as u32);
-        frame.extend_from_slice(&body);
         let stream = self.stream.as_mut().expect("connected before an exchange");
-        stream.write_all(&frame).await.map_err(io)?;
-        stream.flush().await.map_err(io)?;
-        let len = stream.read_u32().await.map_err(io)? as usize;
-        if len > MAX_RESPONSE_BYTES {
-            return Err(protocol(format!("a response frame of {len} bytes")));
-        }
-        let mut response = vec![0u8; len];
-        stream.read_exact(&mut response).await.map_err(io)?;
-        decode_response::<R>(response.into(), version, correlation_id)
-            .map_err(|e| protocol(e.to_string()))
+        exchange(stream, &address, &self.client_id, self.correlation_id, request, version).await
     }
+}
+
+/// One request and its response on `stream`, in Kafka's frames: the one place a node writes a
+/// request to another and reads the answer (`NodeClient`, and the SASL exchange before it).
+pub(crate) async fn exchange<S, R>(
+    stream: &mut S,
+    address: &str,
+    client_id: &str,
+    correlation_id: i32,
+    request: &R,
+    version: i16,
+) -> Result<R::Response, NodeRequestError>
+where
+    S: AsyncRead + AsyncWrite + Unpin + ?Sized,
+    R: Request + Encodable + HeaderVersion,
+    R::Response: Decodable + HeaderVersion,
+{
+    let protocol =
+        |reason: String| NodeRequestError::Protocol { address: address.to_owned(), reason };
+    let io =
+        |e: io::Error| NodeRequestError::Io { address: address.to_owned(), reason: e.to_string() };
+    let body = encode_request(request, version, correlation_id, client_id)
+        .map_err(|e| protocol(e.to_string()))?;
+    let mut frame = BytesMut::with_capacity(4 + body.len());
+    frame.put_u32(body.len() as u32);
+    frame.extend_from_slice(&body);
+    stream.write_all(&frame).await.map_err(io)?;
+    stream.flush().await.map_err(io)?;
+    let len = stream.read_u32().await.map_err(io)? as usize;
+    if len > MAX_RESPONSE_BYTES {
+        return Err(protocol(format!("a response frame of {len} bytes")));
+    }
+    let mut response = vec![0u8; len];
+    stream.read_exact(&mut response).await.map_err(io)?;
+    decode_response::<R>(response.into(), version, correlation_id)
+        .map_err(|e| protocol(e.to_string()))
 }
 
 #[cfg(test)]

@@ -89,6 +89,36 @@ fn message_max_bytes_below_one_is_refused() {
     }
 }
 
+/// A broker-only node whose connections to other nodes cannot be secured is refused at start
+/// (the messages of every such refusal are unit tests in `security::outbound`).
+#[test]
+fn node_to_node_security_that_cannot_work_is_refused_at_start() {
+    let broker = [
+        "process.roles=broker",
+        "node.id=2",
+        "controller.quorum.voters=1@127.0.0.1:9093",
+        "controller.listener.names=CONTROLLER",
+    ];
+    let with = |extra: &[&str]| {
+        let mut all = broker.to_vec();
+        all.extend_from_slice(extra);
+        refused(&all)
+    };
+    let stderr =
+        with(&["listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:SASL_PLAINTEXT"]);
+    assert_names(
+        &stderr,
+        &["sasl.mechanism.controller.protocol is GSSAPI (Kafka's default), but listener CONTROLLER (SASL_PLAINTEXT)", "PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512"],
+    );
+    let stderr = with(&[
+        "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:SASL_PLAINTEXT",
+        "sasl.mechanism.controller.protocol=PLAIN",
+    ]);
+    assert_names(&stderr, &["set listener.name.controller.plain.sasl.jaas.config to"]);
+    let stderr = with(&["listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:SSL"]);
+    assert_names(&stderr, &["listener CONTROLLER uses TLS", "ssl.truststore.location"]);
+}
+
 #[test]
 fn a_negative_node_id_is_refused() {
     let stderr = refused(&["node.id=-1"]);

@@ -9,6 +9,7 @@
 
 pub mod credentials;
 pub mod jaas;
+pub mod outbound;
 pub mod principal;
 pub mod random;
 pub mod sasl;

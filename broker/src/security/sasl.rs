@@ -1,6 +1,8 @@
 //! SASL mechanisms as the broker's side of SaslHandshake/SaslAuthenticate: PLAIN (RFC 4616)
 //! and SCRAM-SHA-256/512 (RFC 5802, RFC 7677). Pure functions of the client's bytes and the
-//! stored credentials; the handlers own the wire format and the connection state.
+//! stored credentials; the handlers own the wire format and the connection state. The client
+//! side ([`plain_client_message`], [`ScramClient`]) is what a node sends when it authenticates
+//! to another node's SASL listener (`network::secure`).
 
 use openssl::base64;
 
@@ -186,6 +188,102 @@ pub fn scram_client_final(
     ))
 }
 
+/// The PLAIN client's one message: `NUL user NUL password` (no authorization id).
+pub fn plain_client_message(user: &str, password: &str) -> Vec<u8> {
+    format!("\0{user}\0{password}").into_bytes()
+}
+
+/// One SCRAM exchange from the client's side, as Kafka's `ScramSaslClient`: client-first,
+/// client-final with the proof, and the server's signature checked, so a node knows the other
+/// end holds the credential and is not merely accepting anything.
+pub struct ScramClient {
+    mechanism: ScramMechanism,
+    password: String,
+    client_first_bare: String,
+    client_nonce: String,
+    server_signature: Option<Vec<u8>>,
+}
+
+impl ScramClient {
+    /// A new exchange for `user`; `nonce` must be unpredictable (the caller's `SecureRandom`).
+    pub fn new(mechanism: ScramMechanism, user: &str, password: &str, nonce: &[u8]) -> Self {
+        let client_nonce: String = nonce.iter().map(|b| format!("{b:02x}")).collect();
+        let name = user.replace('=', "=3D").replace(',', "=2C");
+        ScramClient {
+            mechanism,
+            password: password.to_owned(),
+            client_first_bare: format!("n={name},r={client_nonce}"),
+            client_nonce,
+            server_signature: None,
+        }
+    }
+
+    /// The client-first message.
+    pub fn client_first(&self) -> Vec<u8> {
+        format!("n,,{}", self.client_first_bare).into_bytes()
+    }
+
+    /// Answers the server-first message with the client-final message (carrying the proof).
+    pub fn client_final(&mut self, server_first: &[u8]) -> Result<Vec<u8>, AuthFailure> {
+        let failure = |why: String| AuthFailure(why);
+        let server_first = std::str::from_utf8(server_first)
+            .map_err(|_| failure("server-first message is not UTF-8".into()))?;
+        let attributes = parse_attributes(server_first);
+        let attribute = |name: &str| {
+            attributes
+                .get(name)
+                .map(String::as_str)
+                .ok_or_else(|| failure(format!("server-first message has no `{name}`")))
+        };
+        let nonce = attribute("r")?;
+        if !nonce.starts_with(&self.client_nonce) || nonce.len() == self.client_nonce.len() {
+            return Err(failure("the server's nonce does not extend ours".into()));
+        }
+        let salt = base64::decode_block(attribute("s")?)
+            .map_err(|_| failure("the salt is not base64".into()))?;
+        let iterations: i32 = attribute("i")?
+            .parse()
+            .ok()
+            .filter(|i| *i > 0)
+            .ok_or_else(|| failure("bad iteration count".into()))?;
+        let m = self.mechanism;
+        let salted =
+            ScramCredential::salted_password(m, self.password.as_bytes(), &salt, iterations);
+        let client_key = m.hmac(&salted, b"Client Key");
+        let stored_key = m.hash(&client_key);
+        let without_proof = format!("c=biws,r={nonce}");
+        let auth_message = format!("{},{server_first},{without_proof}", self.client_first_bare);
+        let signature = m.hmac(&stored_key, auth_message.as_bytes());
+        let proof: Vec<u8> = client_key.iter().zip(&signature).map(|(a, b)| a ^ b).collect();
+        let server_key = m.hmac(&salted, b"Server Key");
+        self.server_signature = Some(m.hmac(&server_key, auth_message.as_bytes()));
+        Ok(format!("{without_proof},p={}", base64::encode_block(&proof)).into_bytes())
+    }
+
+    /// Checks the server-final message: the server proves it knew the credential too.
+    pub fn verify_server_final(&self, server_final: &[u8]) -> Result<(), AuthFailure> {
+        let text = String::from_utf8_lossy(server_final);
+        if let Some(error) = text.strip_prefix("e=") {
+            return Err(AuthFailure(format!("the server refused: {error}")));
+        }
+        let given = text
+            .strip_prefix("v=")
+            .and_then(|v| base64::decode_block(v.trim()).ok())
+            .ok_or_else(|| AuthFailure("unexpected server-final message".into()))?;
+        match &self.server_signature {
+            // memcmp::eq panics on different lengths: compare those first.
+            Some(expected)
+                if expected.len() == given.len() && openssl::memcmp::eq(expected, &given) =>
+            {
+                Ok(())
+            }
+            _ => Err(AuthFailure(
+                "the server's signature is wrong: it does not know this credential".into(),
+            )),
+        }
+    }
+}
+
 /// `k=v,k=v` attributes; values may contain `=`.
 fn parse_attributes(text: &str) -> std::collections::BTreeMap<String, String> {
     text.split(',')
@@ -286,6 +384,33 @@ mod tests {
         for garbage in [&b""[..], b"\0\0", b"a\0b", b"a\0b\0c\0d", b"\0\xff\0x"] {
             assert!(authenticate_plain(&credentials, "SASL_PLAINTEXT", garbage).is_err());
         }
+    }
+
+    #[test]
+    fn the_client_side_authenticates_against_the_server_side_and_checks_its_signature() {
+        let credentials = credentials();
+        let mut client = ScramClient::new(ScramMechanism::Sha256, "user", "pencil", &[7; 16]);
+        let (exchange, server_first) = scram_client_first(
+            &credentials,
+            ScramMechanism::Sha256,
+            &client.client_first(),
+            "server-nonce",
+        )
+        .unwrap();
+        let client_final = client.client_final(&server_first).unwrap();
+        let (user, server_final) = scram_client_final(&exchange, &client_final).unwrap();
+        assert_eq!(user, "user");
+        client.verify_server_final(&server_final).unwrap();
+        let forged = b"v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=";
+        assert!(client.verify_server_final(forged).is_err());
+
+        let mut wrong = ScramClient::new(ScramMechanism::Sha256, "user", "pen", &[8; 16]);
+        let (exchange, server_first) =
+            scram_client_first(&credentials, ScramMechanism::Sha256, &wrong.client_first(), "n")
+                .unwrap();
+        let client_final = wrong.client_final(&server_first).unwrap();
+        assert!(scram_client_final(&exchange, &client_final).is_err());
+        assert_eq!(plain_client_message("u", "p"), b"\0u\0p");
     }
 
     #[test]

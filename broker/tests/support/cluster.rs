@@ -20,6 +20,16 @@ use super::{call, eventually, free_port, TestBroker};
 /// quorum has no other controller to fail over to).
 pub const CONTROLLER: i32 = 1;
 
+/// One node's own settings beside the cluster's shared properties.
+#[derive(Debug, Default, Clone)]
+pub struct NodeSettings {
+    /// Listeners besides its PLAINTEXT one (and node 1's CONTROLLER), e.g.
+    /// `INTERNAL://127.0.0.1:40001`.
+    pub listeners: Option<String>,
+    /// `name=value` properties of this node only.
+    pub overrides: Vec<String>,
+}
+
 /// Per partition: (leader, ISR sorted).
 pub type Partitions = BTreeMap<i32, (i32, Vec<i32>)>;
 
@@ -64,18 +74,38 @@ impl Cluster {
     /// ones (e.g. `("broker.session.timeout.ms", "9000")`); waits until all three are
     /// registered.
     pub fn start_with(overrides: &[(&str, &str)]) -> Cluster {
+        Cluster::start_with_nodes(overrides, &|_| NodeSettings::default())
+    }
+
+    /// [`Cluster::start_with`] with each node's own extra listeners and properties (after the
+    /// shared ones, so they win), e.g. the secured listeners of tests/interbroker_security.rs.
+    pub fn start_with_nodes(
+        overrides: &[(&str, &str)],
+        node: &dyn Fn(i32) -> NodeSettings,
+    ) -> Cluster {
         let controller_port = free_port();
         let common = Cluster::common(controller_port, overrides);
-        let props = |id: i32, roles: &str| node_properties(&common, id, roles);
+        let props = |id: i32, roles: &str| {
+            let mut all = node_properties(&common, id, roles);
+            all.extend(node(id).overrides);
+            all
+        };
         let mut nodes = BTreeMap::new();
         let one = props(CONTROLLER, "broker,controller");
         let one: Vec<&str> = one.iter().map(String::as_str).collect();
-        let controller = format!("CONTROLLER://127.0.0.1:{controller_port}");
+        let mut controller = format!("CONTROLLER://127.0.0.1:{controller_port}");
+        if let Some(extra) = node(CONTROLLER).listeners {
+            controller = format!("{controller},{extra}");
+        }
         nodes.insert(CONTROLLER, TestBroker::start_with_listeners(&controller, &one));
         for id in [2, 3] {
             let broker = props(id, "broker");
             let broker: Vec<&str> = broker.iter().map(String::as_str).collect();
-            nodes.insert(id, TestBroker::start_with(&broker));
+            let started = match node(id).listeners {
+                Some(extra) => TestBroker::start_with_listeners(&extra, &broker),
+                None => TestBroker::start_with(&broker),
+            };
+            nodes.insert(id, started);
         }
         let cluster = Cluster { nodes, common };
         eventually(Duration::from_secs(20), "three brokers registered", || {
