@@ -524,3 +524,27 @@ pub fn produce_keyed(
         None => Ok(()),
     }
 }
+
+/// Produces one record to partition `partition` of `topic` with `acks` and no retries, so a
+/// refusal comes back as the broker's error (`NotEnoughReplicas`), not as a timeout.
+pub fn produce_to(access: &Access, topic: &str, partition: i32, acks: &str) -> Result<(), String> {
+    let producer: BaseProducer<Recording> = access
+        .config()
+        .set("acks", acks)
+        .set("retries", "0")
+        .set("message.timeout.ms", TIMEOUT.as_millis().to_string())
+        .create_with_context(Recording::default())
+        .map_err(|e| format!("client configuration rejected: {e}"))?;
+    let record =
+        BaseRecord::to(topic).payload("probe").key("kafka-lab-checker").partition(partition);
+    producer.send(record).map_err(|(e, _)| e.to_string())?;
+    let deadline = Instant::now() + TIMEOUT + Duration::from_secs(2);
+    while producer.context().delivered.lock().unwrap().is_empty() {
+        if Instant::now() > deadline {
+            return Err("no acknowledgement within the timeout".into());
+        }
+        producer.poll(Duration::from_millis(50));
+    }
+    let delivered = producer.context().delivered.lock().unwrap();
+    delivered[0].clone()
+}

@@ -1,5 +1,5 @@
-//! kafka-lab-exercises: the course's labs — module 2 (partitions and keys), module 4 (consumer
-//! groups), module 8 (the security lab) — as exercises.
+//! kafka-lab-exercises: the course's labs — module 2 (partitions and keys; replication and
+//! failover), module 4 (consumer groups), module 8 (the security lab) — as exercises.
 //!
 //! Each exercise has written steps (Markdown, `steps/<id>.md`, in Russian `steps/ru/<id>.md`),
 //! a checker that verifies the learner's running broker with real clients (librdkafka, OpenSSL,
@@ -98,7 +98,7 @@ pub static MODULES: &[Module] = &[
     Module {
         number: 2,
         title: "Topics, partitions and replication",
-        runs_on: "any broker: kafka-lab up (or kafka-lab cluster up); --bootstrap-server, default 127.0.0.1:9092",
+        runs_on: "2.1 on any broker, 2.2 on kafka-lab cluster up --brokers 3; --bootstrap-server, default 127.0.0.1:9092",
         exercises: Exercises::Cluster(exercises::MODULE_2),
     },
     Module {

@@ -73,6 +73,7 @@ fn lab_lists_every_module_in_course_order() {
         ids,
         [
             "2.1 partitions",
+            "2.2 replication",
             "4.1 consumer-groups",
             "8.1 certificates",
             "8.2 tls-listener",

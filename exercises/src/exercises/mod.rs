@@ -5,6 +5,7 @@ pub mod certificates;
 pub mod consumer_groups;
 pub mod partitions;
 pub mod quotas;
+pub mod replication;
 pub mod tls_listener;
 pub mod users;
 
@@ -59,14 +60,24 @@ pub(crate) static ALL: &[Exercise] = &[
 ];
 
 /// The exercises of course module 2 (topics, partitions, replication).
-pub(crate) static MODULE_2: &[Exercise<ClusterLab>] = &[Exercise {
-    id: "partitions",
-    title: "Partitions and keys: 6 partitions, keyed records, retention",
-    steps: include_str!("../../steps/partitions.md"),
-    steps_ru: include_str!("../../steps/ru/partitions.md"),
-    check: partitions::check,
-    solve: partitions::solve,
-}];
+pub(crate) static MODULE_2: &[Exercise<ClusterLab>] = &[
+    Exercise {
+        id: "partitions",
+        title: "Partitions and keys: 6 partitions, keyed records, retention",
+        steps: include_str!("../../steps/partitions.md"),
+        steps_ru: include_str!("../../steps/ru/partitions.md"),
+        check: partitions::check,
+        solve: partitions::solve,
+    },
+    Exercise {
+        id: "replication",
+        title: "Replication and failover: RF=3, min.insync.replicas=2, brokers down and back",
+        steps: include_str!("../../steps/replication.md"),
+        steps_ru: include_str!("../../steps/ru/replication.md"),
+        check: replication::check,
+        solve: replication::solve,
+    },
+];
 
 /// The exercises of course module 4 (consumers and consumer groups).
 pub(crate) static MODULE_4: &[Exercise<ClusterLab>] = &[Exercise {
