@@ -1,5 +1,6 @@
 //! kafka-lab-exercises: the course's labs — module 2 (partitions and keys; replication and
-//! failover), module 4 (consumer groups), module 8 (the security lab) — as exercises.
+//! failover), module 4 (consumer groups), module 8 (the security lab), module 10 (a slow
+//! consumer) — as exercises.
 //!
 //! Each exercise has written steps (Markdown, `steps/<id>.md`, in Russian `steps/ru/<id>.md`),
 //! a checker that verifies the learner's running broker with real clients (librdkafka, OpenSSL,
@@ -112,6 +113,12 @@ pub static MODULES: &[Module] = &[
         title: "Security",
         runs_on: "your own broker in the lab directory: kafka-lab lab init (./security-lab)",
         exercises: Exercises::Security(exercises::ALL),
+    },
+    Module {
+        number: 10,
+        title: "Troubleshooting",
+        runs_on: "kafka-lab up (broker, demo producer, lag exporter on 127.0.0.1:8000); failover: 2.2 replication",
+        exercises: Exercises::Cluster(exercises::MODULE_10),
     },
 ];
 

@@ -79,7 +79,8 @@ fn lab_lists_every_module_in_course_order() {
             "8.2 tls-listener",
             "8.3 users",
             "8.4 acls",
-            "8.5 quotas"
+            "8.5 quotas",
+            "10.1 slow-consumer"
         ]
     );
     let list = kafka_lab_exercises::cli::list();

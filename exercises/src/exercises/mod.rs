@@ -6,6 +6,7 @@ pub mod consumer_groups;
 pub mod partitions;
 pub mod quotas;
 pub mod replication;
+pub mod slow_consumer;
 pub mod tls_listener;
 pub mod users;
 
@@ -87,6 +88,16 @@ pub(crate) static MODULE_4: &[Exercise<ClusterLab>] = &[Exercise {
     steps_ru: include_str!("../../steps/ru/consumer-groups.md"),
     check: consumer_groups::check,
     solve: consumer_groups::solve,
+}];
+
+/// The exercises of course module 10 (troubleshooting; its failover task is `replication`).
+pub(crate) static MODULE_10: &[Exercise<ClusterLab>] = &[Exercise {
+    id: "slow-consumer",
+    title: "Troubleshooting: find a slow consumer from its lag and fix it",
+    steps: include_str!("../../steps/slow-consumer.md"),
+    steps_ru: include_str!("../../steps/ru/slow-consumer.md"),
+    check: slow_consumer::check,
+    solve: slow_consumer::solve,
 }];
 
 /// Polls `condition` every 200 ms for up to 30 s; an error from it ends the wait at once.
