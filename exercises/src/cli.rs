@@ -8,12 +8,13 @@ use std::time::Duration;
 use crate::cluster_lab::{ClusterLab, DEFAULT_BOOTSTRAP_SERVERS, DEFAULT_EXPORTER};
 use crate::{Entry, Lab, Lang, Phase, Ports, Solution};
 
-/// The course labs: module 2 (partitions and keys), 4 (consumer groups) and 8 (security:
-/// certificates, a TLS listener, SCRAM users, ACLs, quotas), each exercise with written steps
-/// (English, or Russian with --lang ru), a checker and a reference solution.
+/// The course labs: module 2 (partitions and keys; replication and failover), 4 (consumer
+/// groups), 8 (security: certificates, a TLS listener, SCRAM users, ACLs, quotas) and 10 (a
+/// slow consumer), each exercise with written steps (English, or Russian with --lang ru), a
+/// checker and a reference solution.
 ///
 /// `kafka-lab lab list` shows the exercises by module. For each: read `kafka-lab lab show
-/// <id>`, do it and run `kafka-lab lab check <id>`. Modules 2 and 4 work on any running broker
+/// <id>`, do it and run `kafka-lab lab check <id>`. Modules 2, 4 and 10 work on a running broker
 /// or cluster (`--bootstrap-server`, default 127.0.0.1:9092: `kafka-lab up`); the security lab
 /// on your own broker in a lab directory (`kafka-lab lab init`, then `kafka-lab broker --config
 /// security-lab/broker.yaml`, restarted after every broker.yaml change). The checker talks to
@@ -33,10 +34,10 @@ pub struct DirArg {
     pub dir: PathBuf,
 }
 
-/// Where the cluster labs (modules 2 and 4) connect.
+/// Where the cluster labs (modules 2, 4 and 10) connect.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ClusterArg {
-    /// The cluster of the module 2 and 4 exercises (comma-separated host:port list).
+    /// The cluster of the module 2, 4 and 10 exercises (comma-separated host:port list).
     #[arg(long, default_value = DEFAULT_BOOTSTRAP_SERVERS, env = "KAFKA_LAB_BOOTSTRAP_SERVER")]
     pub bootstrap_server: String,
     /// The lag exporter (host:port) the troubleshooting exercise reads.
@@ -94,7 +95,7 @@ pub enum LabCommand {
     },
     /// Apply the reference solution. Security lab: certificates and broker.yaml first; once the
     /// broker runs the new broker.yaml, run it again for the admin operations (users, ACLs,
-    /// quotas). Modules 2 and 4: what the steps do, against the running cluster.
+    /// quotas). Modules 2, 4 and 10: what the steps do, against the running cluster.
     Solve {
         /// Exercise id, from `kafka-lab lab list`.
         exercise: String,
