@@ -164,7 +164,7 @@ pub fn run(args: LabArgs) -> anyhow::Result<ExitCode> {
                         println!("  {action}");
                     }
                     println!(
-                        "solved {}: check it with `kafka-lab lab check {} --bootstrap-server {}`",
+                        "{}: the reference solution's part is done; check it with `kafka-lab lab check {} --bootstrap-server {}`",
                         exercise.id, exercise.id, lab.bootstrap_servers
                     );
                     return Ok(ExitCode::SUCCESS);

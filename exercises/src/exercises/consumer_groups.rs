@@ -150,12 +150,20 @@ pub fn check(lab: &ClusterLab) -> Report {
             return report;
         }
     };
+    let create = format!(
+        "kafka-lab topics {} --create --topic {TOPIC} --partitions {PARTITIONS}",
+        lab.bootstrap_flag()
+    );
+    if topic_partitions == 0 {
+        report.fail(format!("topic {TOPIC} does not exist"), create);
+        return report;
+    }
     if !report.expect(
         topic_partitions == PARTITIONS,
         format!("topic {TOPIC} has {PARTITIONS} partitions"),
-        format!("topic {TOPIC} has {topic_partitions} partitions (0: it does not exist), the exercise wants {PARTITIONS}"),
+        format!("topic {TOPIC} has {topic_partitions} partitions, the exercise wants {PARTITIONS}"),
         format!(
-            "kafka-lab topics {} --create --topic {TOPIC} --partitions {PARTITIONS} (delete a wrong one first with --delete --topic {TOPIC})",
+            "delete it (kafka-lab topics {} --delete --topic {TOPIC}) and create it again: {create}",
             lab.bootstrap_flag()
         ),
     ) {
