@@ -35,8 +35,9 @@ enum Command {
     Sim(SimArgs),
     /// Create and check TLS certificates: a CA, broker and client certificates (PEM, PKCS#12).
     Tls(kafka_lab_tls::cli::TlsArgs),
-    /// The security lab: exercises (certificates, TLS, users, ACLs, quotas) with steps, checkers
-    /// that test your broker with real clients, and reference solutions.
+    /// The course labs: exercises for modules 2 (partitions, replication), 4 (consumer groups),
+    /// 8 (security) and 10 (troubleshooting) with steps (English, Russian), checkers that test
+    /// your broker with real clients, and reference solutions.
     Lab(kafka_lab_exercises::cli::LabArgs),
     // `acls`, `configs`, `topics` and `consumer-groups` (Kafka's admin tools without Java), routed by
     // kafka_lab_admin::cli.

@@ -380,3 +380,171 @@ fn is_group_error(error: &str) -> bool {
 pub fn is_authorization_error(error: &str) -> bool {
     error.contains("authorization failed") || error.contains("AuthorizationFailed")
 }
+
+impl Access {
+    /// An anonymous PLAINTEXT client of the cluster at `bootstrap_servers` (a comma-separated
+    /// list): the course modules without security.
+    pub fn bootstrap(bootstrap_servers: &str) -> Self {
+        Access {
+            label: format!("a client of {bootstrap_servers}"),
+            settings: vec![
+                ("bootstrap.servers".into(), bootstrap_servers.into()),
+                ("security.protocol".into(), "PLAINTEXT".into()),
+            ],
+        }
+    }
+}
+
+/// One record as a checker read it back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadRecord {
+    pub partition: i32,
+    pub offset: i64,
+    /// The key's bytes; `None` for a record without a key.
+    pub key: Option<Vec<u8>>,
+    /// The value's bytes; `None` for a tombstone.
+    pub value: Option<Vec<u8>>,
+}
+
+/// Reads every partition of `topic` from its log start offset up to the high watermark it had
+/// when the read began (no group: partitions are assigned, nothing is committed).
+pub fn read_topic(access: &Access, topic: &str) -> Result<Vec<ReadRecord>, String> {
+    read_partitions(access, topic, None)
+}
+
+/// [`read_topic`] for one partition only (`Some`) or all of them (`None`); records in offset
+/// order within each partition.
+pub fn read_partitions(
+    access: &Access,
+    topic: &str,
+    only: Option<i32>,
+) -> Result<Vec<ReadRecord>, String> {
+    let consumer: BaseConsumer<Recording> = access
+        .config()
+        .set("group.id", "kafka-lab-checker")
+        .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "false")
+        .create_with_context(Recording::default())
+        .map_err(|e| format!("client configuration rejected: {e}"))?;
+    let metadata = consumer.fetch_metadata(Some(topic), TIMEOUT).map_err(|e| e.to_string())?;
+    let partitions = match metadata.topics().first() {
+        Some(t) if t.error().is_none() => t.partitions().len() as i32,
+        Some(t) => return Err(format!("{:?}", RDKafkaErrorCode::from(t.error().unwrap()))),
+        None => 0,
+    };
+    let mut list = TopicPartitionList::new();
+    let mut ends = Vec::new();
+    for p in (0..partitions).filter(|p| only.is_none_or(|o| o == *p)) {
+        let (low, high) =
+            consumer.fetch_watermarks(topic, p, TIMEOUT).map_err(|e| e.to_string())?;
+        if high > low {
+            list.add_partition_offset(topic, p, Offset::Offset(low)).map_err(|e| e.to_string())?;
+            ends.push((p, high));
+        }
+    }
+    let mut records = Vec::new();
+    if ends.is_empty() {
+        return Ok(records);
+    }
+    consumer.assign(&list).map_err(|e| e.to_string())?;
+    let mut next: std::collections::BTreeMap<i32, i64> = std::collections::BTreeMap::new();
+    let deadline = Instant::now() + TIMEOUT * 2;
+    while ends.iter().any(|(p, high)| next.get(p).copied().unwrap_or(0) < *high) {
+        if Instant::now() > deadline {
+            return Err(format!(
+                "could not read topic {topic} up to its end within {:?}",
+                TIMEOUT * 2
+            ));
+        }
+        match consumer.poll(Duration::from_millis(100)) {
+            Some(Ok(m)) => {
+                let end = ends.iter().find(|(p, _)| *p == m.partition()).map_or(0, |e| e.1);
+                if m.offset() < end {
+                    records.push(ReadRecord {
+                        partition: m.partition(),
+                        offset: m.offset(),
+                        key: m.key().map(<[u8]>::to_vec),
+                        value: m.payload().map(<[u8]>::to_vec),
+                    });
+                }
+                next.insert(m.partition(), m.offset() + 1);
+            }
+            Some(Err(e)) => return Err(e.to_string()),
+            None => {}
+        }
+    }
+    Ok(records)
+}
+
+/// Produces `records` (key, value) to `topic` with `acks` and librdkafka's `partitioner`
+/// (`murmur2_random` is the Java client's choice), waiting for every acknowledgement. With
+/// `retries` 0 a refusal (NOT_ENOUGH_REPLICAS) is reported as the broker gave it, not as a
+/// timeout after librdkafka's retries.
+pub fn produce_keyed(
+    access: &Access,
+    topic: &str,
+    records: &[(String, String)],
+    acks: &str,
+    retries: u32,
+) -> Result<(), String> {
+    let producer: BaseProducer<Recording> = access
+        .config()
+        .set("acks", acks)
+        .set("partitioner", "murmur2_random")
+        .set("retries", retries.to_string())
+        .set("message.timeout.ms", TIMEOUT.as_millis().to_string())
+        .create_with_context(Recording::default())
+        .map_err(|e| format!("client configuration rejected: {e}"))?;
+    for (key, value) in records {
+        let mut record = BaseRecord::to(topic).payload(value.as_str()).key(key.as_str());
+        loop {
+            match producer.send(record) {
+                Ok(()) => break,
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                    record = back;
+                    producer.poll(Duration::from_millis(50));
+                }
+                Err((e, _)) => return Err(e.to_string()),
+            }
+        }
+    }
+    let deadline = Instant::now() + TIMEOUT + Duration::from_secs(2);
+    while producer.context().delivered.lock().unwrap().len() < records.len() {
+        if Instant::now() > deadline {
+            return Err(producer
+                .context()
+                .first_error()
+                .unwrap_or_else(|| "no acknowledgement within the timeout".into()));
+        }
+        producer.poll(Duration::from_millis(50));
+    }
+    let delivered = producer.context().delivered.lock().unwrap();
+    match delivered.iter().find_map(|r| r.as_ref().err()) {
+        Some(error) => Err(error.clone()),
+        None => Ok(()),
+    }
+}
+
+/// Produces one record to partition `partition` of `topic` with `acks` and no retries, so a
+/// refusal comes back as the broker's error (`NotEnoughReplicas`), not as a timeout.
+pub fn produce_to(access: &Access, topic: &str, partition: i32, acks: &str) -> Result<(), String> {
+    let producer: BaseProducer<Recording> = access
+        .config()
+        .set("acks", acks)
+        .set("retries", "0")
+        .set("message.timeout.ms", TIMEOUT.as_millis().to_string())
+        .create_with_context(Recording::default())
+        .map_err(|e| format!("client configuration rejected: {e}"))?;
+    let record =
+        BaseRecord::to(topic).payload("probe").key("kafka-lab-checker").partition(partition);
+    producer.send(record).map_err(|(e, _)| e.to_string())?;
+    let deadline = Instant::now() + TIMEOUT + Duration::from_secs(2);
+    while producer.context().delivered.lock().unwrap().is_empty() {
+        if Instant::now() > deadline {
+            return Err("no acknowledgement within the timeout".into());
+        }
+        producer.poll(Duration::from_millis(50));
+    }
+    let delivered = producer.context().delivered.lock().unwrap();
+    delivered[0].clone()
+}
