@@ -1256,15 +1256,8 @@ impl Broker {
             return;
         }
         *next = None;
-        let outcome = self.controller_write(|image, _, _| {
-            let result = election::maybe_balance_partition_leaders(
-                image,
-                election::MAX_ELECTIONS_PER_IMBALANCE,
-            );
-            Ok(ControllerResult {
-                response: (result.records.len(), result.response),
-                records: result.records,
-            })
+        let outcome = self.commit_elections(|image| {
+            election::maybe_balance_partition_leaders(image, election::MAX_ELECTIONS_PER_IMBALANCE)
         });
         match outcome {
             Ok((elected, again)) => {
@@ -1280,6 +1273,21 @@ impl Broker {
             }
             Err(e) => tracing::warn!(error = %e.message, "the leader rebalance failed"),
         }
+    }
+
+    /// Commits the elections a periodic task chose: how many partitions it elected, and whether
+    /// it stopped at its per-run limit (so the task should run again at once).
+    fn commit_elections(
+        &self,
+        choose: impl FnOnce(&MetadataImage) -> ControllerResult<bool>,
+    ) -> Result<(usize, bool), ApiError> {
+        self.controller_write(|image, _, _| {
+            let result = choose(image);
+            Ok(ControllerResult {
+                response: (result.records.len(), result.response),
+                records: result.records,
+            })
+        })
     }
 
     /// The periodic unclean election (Kafka's `uncleanLeaderElection` task): every
@@ -1299,16 +1307,9 @@ impl Broker {
             }
         }
         *next = Some(now + interval);
-        let outcome = self.controller_write(|image, _, _| {
-            let result = election::maybe_elect_unclean_leaders(
-                image,
-                &self.config,
-                election::MAX_ELECTIONS_PER_IMBALANCE,
-            );
-            Ok(ControllerResult {
-                response: (result.records.len(), result.response),
-                records: result.records,
-            })
+        let outcome = self.commit_elections(|image| {
+            let limit = election::MAX_ELECTIONS_PER_IMBALANCE;
+            election::maybe_elect_unclean_leaders(image, &self.config, limit)
         });
         match outcome {
             Ok((elected, again)) => {

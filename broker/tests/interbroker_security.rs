@@ -27,9 +27,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use kafka_lab_tls::{
-    CertificateAuthority, CertificateRequest, KeyAlgorithm, SubjectAltName, Usage,
-};
+use kafka_lab_tls::{CertificateAuthority, CertificateRequest, KeyAlgorithm};
 use rdkafka::client::ClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -61,18 +59,7 @@ fn certificates(dir: &Path) {
         CertificateAuthority::load_or_create(dir, "test CA", KeyAlgorithm::EcP256, 30, false)
             .unwrap();
     // One certificate for every node, for the server and the client side alike.
-    let request = CertificateRequest {
-        name: "broker".into(),
-        common_name: "broker".into(),
-        organizational_unit: None,
-        subject_alt_names: ["localhost", "127.0.0.1"]
-            .iter()
-            .map(|s| SubjectAltName::parse(s))
-            .collect(),
-        usage: Usage::Server,
-        key_algorithm: KeyAlgorithm::EcP256,
-        valid_days: 30,
-    };
+    let request = CertificateRequest::localhost_broker(KeyAlgorithm::EcP256);
     ca.issue(dir, &request, KEYSTORE_PASSWORD, false).unwrap();
 }
 

@@ -305,9 +305,7 @@ fn read_truststore(store: &TrustStore, path: &Path) -> anyhow::Result<Vec<X509>>
 mod tests {
     use std::path::Path;
 
-    use kafka_lab_tls::{
-        CertificateAuthority, CertificateRequest, KeyAlgorithm, SubjectAltName, Usage,
-    };
+    use kafka_lab_tls::{CertificateAuthority, CertificateRequest, KeyAlgorithm};
 
     use super::*;
 
@@ -319,14 +317,8 @@ mod tests {
         let request = CertificateRequest {
             name: "node".into(),
             common_name: "node-2".into(),
-            organizational_unit: None,
-            subject_alt_names: ["localhost", "127.0.0.1"]
-                .iter()
-                .map(|s| SubjectAltName::parse(s))
-                .collect(),
-            usage: Usage::Server,
-            key_algorithm: KeyAlgorithm::EcP256,
             valid_days: 1,
+            ..CertificateRequest::localhost_broker(KeyAlgorithm::EcP256)
         };
         ca.issue(dir, &request, "pw", false).unwrap();
     }
