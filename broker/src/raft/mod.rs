@@ -9,7 +9,12 @@
 //! Begin/EndQuorumEpoch (KIP-595) come with three voters; until then the quorum epoch is the
 //! metadata log's only leader epoch, [`QUORUM_EPOCH`].
 
+pub mod client;
+pub mod election_state;
+pub mod leader_state;
 pub mod observer;
+#[cfg(test)]
+mod simulation_tests;
 
 use std::sync::Arc;
 use std::time::Duration;
