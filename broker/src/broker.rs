@@ -94,6 +94,8 @@ pub struct Broker {
     /// Cluster id from `meta.properties`.
     pub cluster_id: String,
     metadata: Mutex<MetadataStore>,
+    /// This node's voter of the metadata quorum (on a controller); locked after `metadata`.
+    quorum: Mutex<Option<crate::raft::QuorumVoter>>,
     logs: Arc<Mutex<LogManager>>,
     replicas: Arc<ReplicaManager>,
     /// The consumer-group coordinator.
@@ -139,6 +141,8 @@ pub struct Broker {
     pub metadata_committed: Notify,
     /// The metadata quorum's leader as last learned (`-1` while unknown).
     quorum_leader: AtomicI32,
+    /// The quorum epoch a broker-only node learned from the leader's fetch responses.
+    observed_quorum_epoch: AtomicI32,
     /// When the controller's next leader rebalance runs, once one is scheduled (Kafka's
     /// `maybeScheduleNextBalancePartitionLeaders`).
     next_leader_rebalance: Mutex<Option<runtime::Instant>>,
@@ -290,6 +294,37 @@ impl Broker {
             },
         );
         let memory_pool = MemoryPool::new(config.queued_max_request_bytes);
+        let quorum = if roles.controller {
+            let mut voters: std::collections::BTreeSet<i32> =
+                crate::config::cluster::parse_voters(&config.controller_quorum_voters)?
+                    .keys()
+                    .copied()
+                    .collect();
+            if voters.is_empty() {
+                // The single-node default: this node is its quorum.
+                voters.insert(config.node_id);
+            }
+            anyhow::ensure!(
+                voters.len() == 1,
+                "controller.quorum.voters names {} voters ({voters:?}): this build's metadata \
+                 quorum runs one voter (elections between several voters are not done yet); \
+                 run one controller and make the other nodes brokers (process.roles=broker)",
+                voters.len()
+            );
+            let (voter, applied) = crate::raft::QuorumVoter::open(
+                storage.clone(),
+                &log_dir,
+                config.node_id,
+                voters,
+                &mut metadata,
+                seed ^ 0x7261_6674,
+                now,
+            )?;
+            assert!(applied.delta.is_empty(), "a leader-change record changes no metadata");
+            Some(voter)
+        } else {
+            None
+        };
         let quorum_leader =
             match crate::config::cluster::parse_voters(&config.controller_quorum_voters)? {
                 _ if roles.controller => config.node_id,
@@ -312,6 +347,7 @@ impl Broker {
             credentials: std::sync::RwLock::new(credentials),
             cluster_id,
             metadata: Mutex::new(metadata),
+            quorum: Mutex::new(quorum),
             logs,
             replicas,
             groups,
@@ -341,6 +377,7 @@ impl Broker {
             lifecycle: BrokerLifecycle::default(),
             metadata_committed: Notify::new(),
             quorum_leader: AtomicI32::new(quorum_leader),
+            observed_quorum_epoch: AtomicI32::new(-1),
             next_leader_rebalance: Mutex::new(None),
             next_unclean_election: Mutex::new(None),
         });
@@ -372,7 +409,7 @@ impl Broker {
         self.lock_metadata().image().clone()
     }
 
-    fn lock_metadata(&self) -> MutexGuard<'_, MetadataStore> {
+    pub(crate) fn lock_metadata(&self) -> MutexGuard<'_, MetadataStore> {
         self.metadata.lock().expect("metadata lock poisoned")
     }
 
@@ -406,27 +443,107 @@ impl Broker {
                 ),
             ));
         }
-        let now = self.clock.now_ms();
+        if records.is_empty() {
+            return Ok(());
+        }
         let elections = crate::controller::partition_change::Elections::in_records(&records);
-        let delta = store.commit(records, now).map_err(ApiError::from)?;
+        let batch = store.encode_checked(&records).map_err(ApiError::from)?;
+        let count = records.len() as i64;
+        let mut appended = None;
+        self.run_quorum(store, |client, now| appended = Some(client.append(now, count, batch)))?;
+        match appended {
+            Some(Ok(_)) => {}
+            Some(Err(not_leader)) => {
+                return Err(ApiError::new(
+                    ResponseError::NotController,
+                    format!(
+                        "node {} is not the metadata quorum's leader in epoch {} (leader: {:?})",
+                        self.node.node_id, not_leader.epoch, not_leader.leader_id
+                    ),
+                ))
+            }
+            None => unreachable!("a controller runs the quorum"),
+        }
         self.metrics.record_elections(elections);
+        Ok(())
+    }
+
+    /// Runs one step of this voter's quorum state machine on the locked `store` — `step` is
+    /// given the state machine and its clock —, applies its actions (appends, the quorum-state
+    /// file, commits), publishes what the committed records changed, and returns the replies
+    /// the step produced. Empty on a node that is no voter.
+    pub(crate) fn run_quorum(
+        &self,
+        store: &mut MetadataStore,
+        step: impl FnOnce(&mut crate::raft::client::RaftClient<Vec<u8>>, u64),
+    ) -> Result<Vec<(u64, crate::raft::client::Response<crate::raft::client::LogRange>)>, ApiError>
+    {
+        let mut quorum = self.quorum.lock().expect("quorum lock poisoned");
+        let Some(voter) = quorum.as_mut() else { return Ok(Vec::new()) };
+        let now = voter.now_ms();
+        step(voter.client(), now);
+        let actions = voter.client().take_actions();
+        let applied = voter.apply(store, actions, self.clock.now_ms()).map_err(ApiError::from)?;
+        drop(quorum);
+        if let Some((_, Some(leader))) = applied.leader_change {
+            self.learn_quorum_leader(leader);
+        }
+        if applied.delta.is_empty() {
+            return Ok(applied.replies);
+        }
         self.metadata_committed.notify_waiters();
+        self.publisher().publish(&applied.delta, store.image(), self.clock.now_ms())?;
+        Ok(applied.replies)
+    }
+
+    /// Lets the quorum's timers run on a voter (`tcp::maintenance_loop`): a voter pushed out of
+    /// its leadership (a vote in a newer epoch) stands again when its election timeout fires.
+    pub fn poll_quorum(&self) {
+        let mut store = self.lock_metadata();
+        if let Err(e) = self.run_quorum(&mut store, |client, now| client.poll(now)) {
+            tracing::error!(error = %e.message, "the metadata quorum's step failed");
+        }
+    }
+
+    /// The metadata quorum's epoch as this node knows it (`-1` before it knows one).
+    pub fn quorum_epoch(&self) -> i32 {
+        match self.quorum.lock().expect("quorum lock poisoned").as_ref() {
+            Some(voter) => voter.client_ref().epoch(),
+            None => self.observed_quorum_epoch.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Appends metadata batches fetched from the quorum's leader, then applies and publishes
+    /// what is committed — up to the leader's `high_watermark` — under the metadata lock, as a
+    /// commit is (`raft::observer`).
+    pub fn apply_replicated_metadata(
+        &self,
+        batches: &[u8],
+        high_watermark: i64,
+    ) -> Result<(), ApiError> {
+        let mut store = self.lock_metadata();
+        let now = self.clock.now_ms();
+        store.append_replicated(batches, now).map_err(ApiError::from)?;
+        let delta = store.apply_committed(high_watermark).map_err(ApiError::from)?;
         if delta.is_empty() {
             return Ok(());
         }
         self.publisher().publish(&delta, store.image(), now)
     }
 
-    /// Appends metadata batches fetched from the quorum's leader and publishes what they
-    /// changed, under the metadata lock, as a commit is (`raft::observer`).
-    pub fn apply_replicated_metadata(&self, batches: &[u8]) -> Result<(), ApiError> {
+    /// Truncates the metadata log where the quorum's leader says it diverges (KIP-595's
+    /// DivergingEpoch: its `epoch` ends at `end_offset`), as Kafka's `truncateToEndOffset`:
+    /// to where this log's copy of that epoch ends, if earlier.
+    pub fn truncate_replicated_metadata(
+        &self,
+        epoch: i32,
+        end_offset: i64,
+    ) -> Result<i64, ApiError> {
         let mut store = self.lock_metadata();
-        let now = self.clock.now_ms();
-        let delta = store.append_replicated(batches, now).map_err(ApiError::from)?;
-        if delta.is_empty() {
-            return Ok(());
-        }
-        self.publisher().publish(&delta, store.image(), now)
+        let local = store.log_view().end_offset_for_epoch(epoch);
+        let offset = if local.epoch == epoch { local.offset.min(end_offset) } else { local.offset };
+        store.truncate_to(offset).map_err(ApiError::from)?;
+        Ok(offset)
     }
 
     /// Whether this node is a voter of the metadata quorum (its only one, for now): it writes
@@ -479,6 +596,11 @@ impl Broker {
         self.quorum_leader.store(leader_id, Ordering::Relaxed);
     }
 
+    /// A broker-only node learned the quorum's epoch from the leader.
+    pub(crate) fn learn_quorum_epoch(&self, epoch: i32) {
+        self.observed_quorum_epoch.fetch_max(epoch, Ordering::Relaxed);
+    }
+
     /// Where this node reaches the controllers: `controller.quorum.voters`' addresses, else
     /// `controller.quorum.bootstrap.servers`.
     pub fn quorum_addresses(&self) -> Vec<(String, u16)> {
@@ -510,11 +632,6 @@ impl Broker {
             .collect();
         assert!(!clients.is_empty(), "validated on open: a broker names its controllers");
         clients
-    }
-
-    /// Runs `read` on the metadata log (the quorum leader's side of a metadata fetch).
-    pub(crate) fn read_metadata_log<T>(&self, read: impl FnOnce(&MetadataStore) -> T) -> T {
-        read(&self.lock_metadata())
     }
 
     /// The metadata log's end offset and the leader epoch of its last batch (`-1` when empty):
@@ -1716,6 +1833,52 @@ mod tests {
         let partitions = broker.replica_manager().partitions();
         let retention = |p: &crate::replica::Partition| p.read_log(|l| l.config().retention_ms);
         partitions.iter().map(|p| (p.topic().to_owned(), p.partition(), retention(p))).collect()
+    }
+
+    /// The sole voter stands and wins at each start: a new quorum epoch, persisted in
+    /// `quorum-state` in Kafka's format, its leader-change record first in the epoch; a
+    /// `quorum-state` it cannot read refuses the start with the file's name and the reason.
+    #[tokio::test]
+    async fn each_start_is_a_new_quorum_epoch_remembered_in_quorum_state() {
+        let storage = Arc::new(MemoryStorage::new());
+        let state_file = BrokerConfig::default()
+            .log_dir()
+            .join(METADATA_LOG_DIR)
+            .join(crate::raft::election_state::QUORUM_STATE_FILE);
+        let read_state = || {
+            crate::log::checkpoint::read_text(storage.as_ref() as &dyn Storage, &state_file)
+                .unwrap()
+        };
+        let broker = open_on(&storage);
+        assert_eq!(broker.quorum_epoch(), 1);
+        assert_eq!(broker.quorum_leader_id(), 1);
+        assert_eq!(broker.lock_metadata().log_view().last_epoch(), 1, "records carry the epoch");
+        drop(broker);
+        assert!(
+            read_state().contains(r#""leaderId":1,"leaderEpoch":1,"votedId":-1"#),
+            "{}",
+            read_state()
+        );
+
+        let broker = open_on(&storage);
+        assert_eq!(broker.quorum_epoch(), 2, "a restarted sole voter stands in a new epoch");
+        assert!(broker.metadata().topic("__consumer_offsets").is_some(), "metadata replayed");
+        drop(broker);
+        assert!(read_state().contains(r#""leaderEpoch":2"#));
+
+        let mut file = storage.open(&state_file, false).unwrap();
+        file.truncate(20).unwrap();
+        file.sync().unwrap();
+        drop(file);
+        let clock = Arc::new(TokioClock::new(1_700_000_000_000));
+        let refused = Broker::open(BrokerConfig::default(), storage.clone(), clock, 7)
+            .err()
+            .expect("a torn quorum-state refuses the start")
+            .to_string();
+        assert!(
+            refused.contains("quorum-state") && refused.contains("cannot be used"),
+            "{refused}"
+        );
     }
 
     /// Each start registers the node as Kafka's controller registers a broker: a new epoch (the

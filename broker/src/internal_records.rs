@@ -53,6 +53,55 @@ pub fn encode_batch_with(
     buf
 }
 
+/// Kafka's control record type of a `LeaderChangeMessage` (`ControlRecordType.LEADER_CHANGE`).
+const LEADER_CHANGE_CONTROL_TYPE: i16 = 2;
+
+/// A batch of one control record, Kafka's `LeaderChangeMessage` (version 0): the first record
+/// a new metadata quorum leader writes in its epoch. Readers skip control records.
+pub fn encode_leader_change(
+    leader_id: i32,
+    voters: &std::collections::BTreeSet<i32>,
+    timestamp_ms: i64,
+) -> Vec<u8> {
+    use kafka_protocol::messages::leader_change_message::{LeaderChangeMessage, Voter};
+    use kafka_protocol::messages::BrokerId;
+    use kafka_protocol::protocol::Encodable;
+    let voters: Vec<Voter> = voters.iter().map(|&id| Voter::default().with_voter_id(id)).collect();
+    let message = LeaderChangeMessage::default()
+        .with_version(0)
+        .with_leader_id(BrokerId(leader_id))
+        .with_voters(voters.clone())
+        .with_granting_voters(voters);
+    let mut value = BytesMut::new();
+    message.encode(&mut value, 0).expect("a leader change message encodes");
+    let mut key = BytesMut::new();
+    key.extend_from_slice(&0i16.to_be_bytes());
+    key.extend_from_slice(&LEADER_CHANGE_CONTROL_TYPE.to_be_bytes());
+    let record = Record {
+        transactional: false,
+        control: true,
+        delete_horizon: false,
+        partition_leader_epoch: 0,
+        producer_id: -1,
+        producer_epoch: -1,
+        timestamp_type: TimestampType::Creation,
+        offset: 0,
+        sequence: -1,
+        timestamp: timestamp_ms,
+        key: Some(key.freeze()),
+        value: Some(value.freeze()),
+        headers: Default::default(),
+    };
+    let mut buf = BytesMut::new();
+    RecordBatchEncoder::encode(
+        &mut buf,
+        std::iter::once(&record),
+        &RecordEncodeOptions { version: 2, compression: Compression::None },
+    )
+    .expect("encoding a v2 batch into memory cannot fail");
+    buf.to_vec()
+}
+
 /// One record read back from a log, with its offset.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredRecord {

@@ -267,6 +267,8 @@ async fn timers(broker: Arc<Broker>) {
     // Broker sessions are checked at least as often as brokers heartbeat.
     let mut controller = every(broker.config.broker_heartbeat_interval_ms);
     let mut high_watermarks = every(broker.config.replica_high_watermark_checkpoint_interval_ms);
+    // The quorum's timers (elections, check quorum) are tenths of a second or more.
+    let mut quorum = every(100);
     loop {
         // `biased`: an unbiased select draws from tokio's unseeded thread-local RNG, which
         // would make simulated runs diverge; every timer is periodic, so none starves.
@@ -280,6 +282,7 @@ async fn timers(broker: Arc<Broker>) {
             }
             _ = controller.tick() => broker.run_controller_maintenance(),
             _ = high_watermarks.tick() => broker.checkpoint_high_watermarks(),
+            _ = quorum.tick() => broker.poll_quorum(),
         }
     }
 }

@@ -59,6 +59,10 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::AlterPartition, 2, 3),
     (ApiKey::BrokerRegistration, 0, 4),
     (ApiKey::BrokerHeartbeat, 0, 1),
+    // The metadata quorum's Raft (KIP-595; Vote v2 is KIP-996's pre-vote).
+    (ApiKey::Vote, 0, 2),
+    (ApiKey::BeginQuorumEpoch, 0, 1),
+    (ApiKey::EndQuorumEpoch, 0, 1),
 ];
 
 /// Whether `version` of `api_key` is implemented.

@@ -8,6 +8,7 @@ mod alter_partition;
 mod alter_partition_reassignments;
 mod alter_user_scram_credentials;
 pub mod api_versions;
+mod begin_quorum_epoch;
 mod broker_heartbeat;
 mod broker_registration;
 mod create_acls;
@@ -24,6 +25,7 @@ mod describe_configs;
 mod describe_groups;
 mod describe_user_scram_credentials;
 mod elect_leaders;
+mod end_quorum_epoch;
 mod envelope;
 mod fetch;
 mod find_coordinator;
@@ -44,6 +46,7 @@ mod produce;
 mod sasl_authenticate;
 mod sasl_handshake;
 mod sync_group;
+mod vote;
 
 use std::sync::Arc;
 
@@ -186,6 +189,13 @@ pub async fn handle(
         }
         RequestKind::BrokerHeartbeat(r) => {
             ResponseKind::BrokerHeartbeat(broker_heartbeat::handle(broker, ctx, r))
+        }
+        RequestKind::Vote(r) => ResponseKind::Vote(vote::handle(broker, ctx, r)),
+        RequestKind::BeginQuorumEpoch(r) => {
+            ResponseKind::BeginQuorumEpoch(begin_quorum_epoch::handle(broker, ctx, r))
+        }
+        RequestKind::EndQuorumEpoch(r) => {
+            ResponseKind::EndQuorumEpoch(end_quorum_epoch::handle(broker, ctx, r))
         }
         RequestKind::AlterPartition(r) => {
             ResponseKind::AlterPartition(alter_partition::handle(broker, ctx, r))

@@ -477,6 +477,37 @@ fn request(broker: &Broker, api: ApiKey, v: i16) -> RequestKind {
         ApiKey::ListPartitionReassignments => {
             RequestKind::ListPartitionReassignments(ListPartitionReassignmentsRequest::default())
         }
+        // The sole voter (node 1, epoch 1) asked by node 2, which is no voter.
+        ApiKey::Vote => RequestKind::Vote(
+            VoteRequest::default().with_cluster_id(Some(s(&broker.cluster_id))).with_topics(vec![
+                vote_request::TopicData::default()
+                    .with_topic_name(topic("__cluster_metadata"))
+                    .with_partitions(vec![vote_request::PartitionData::default()
+                        .with_replica_epoch(5)
+                        .with_replica_id(BrokerId(2))
+                        .with_last_offset_epoch(1)
+                        .with_last_offset(1000)]),
+            ]),
+        ),
+        ApiKey::BeginQuorumEpoch => {
+            RequestKind::BeginQuorumEpoch(BeginQuorumEpochRequest::default().with_topics(vec![
+                begin_quorum_epoch_request::TopicData::default()
+                    .with_topic_name(topic("__cluster_metadata"))
+                    .with_partitions(vec![begin_quorum_epoch_request::PartitionData::default()
+                        .with_leader_id(BrokerId(2))
+                        .with_leader_epoch(5)]),
+            ]))
+        }
+        // A resignation from an epoch long past.
+        ApiKey::EndQuorumEpoch => {
+            RequestKind::EndQuorumEpoch(EndQuorumEpochRequest::default().with_topics(vec![
+                end_quorum_epoch_request::TopicData::default()
+                    .with_topic_name(topic("__cluster_metadata"))
+                    .with_partitions(vec![end_quorum_epoch_request::PartitionData::default()
+                        .with_leader_id(BrokerId(1))
+                        .with_leader_epoch(0)]),
+            ]))
+        }
         other => panic!("no representative request for {other:?}"),
     }
 }
@@ -551,6 +582,18 @@ async fn every_advertised_version_answers_and_decodes() {
 /// Spot checks that the success paths succeed and the error paths carry Kafka's codes.
 fn check(response: &ResponseKind, api: ApiKey, v: i16) {
     match response {
+        // KIP-595's answers: a node outside the voter set, an epoch long past.
+        ResponseKind::Vote(r) => {
+            let p = &r.topics[0].partitions[0];
+            assert_eq!((r.error_code, p.error_code, p.vote_granted), (0, 94, false), "Vote v{v}");
+            assert_eq!((p.leader_id.0, p.leader_epoch), (1, 1), "Vote v{v}");
+        }
+        ResponseKind::BeginQuorumEpoch(r) => {
+            assert_eq!(r.topics[0].partitions[0].error_code, 94, "BeginQuorumEpoch v{v}")
+        }
+        ResponseKind::EndQuorumEpoch(r) => {
+            assert_eq!(r.topics[0].partitions[0].error_code, 74, "EndQuorumEpoch v{v}")
+        }
         // A plaintext session: ILLEGAL_SASL_STATE at every version, as Kafka's request handler.
         ResponseKind::SaslHandshake(r) => assert_eq!(r.error_code, 34, "SaslHandshake v{v}"),
         ResponseKind::SaslAuthenticate(r) => assert_eq!(r.error_code, 34, "SaslAuthenticate v{v}"),
@@ -1521,4 +1564,66 @@ async fn follower_fetches_move_the_high_watermark_and_learn_divergence() {
     assert_eq!(stranger.error_code, kafka_protocol::ResponseError::NotLeaderOrFollower.code());
     let alice = fetch(2, 2, 0, crate::security::Principal::user("alice")).await;
     assert_eq!(alice.error_code, kafka_protocol::ResponseError::TopicAuthorizationFailed.code());
+}
+
+/// The Raft RPCs' whole-request refusals, as Kafka's `KafkaRaftClient` answers them: another
+/// cluster, a partition other than `__cluster_metadata-0`; and a vote in an epoch the voter has
+/// passed is fenced with the current leader, granting nothing.
+#[tokio::test]
+async fn raft_requests_from_elsewhere_are_refused_as_kafka_refuses_them() {
+    use kafka_protocol::error::ResponseError;
+    let broker = test_broker().await;
+    let mut session = Session::plaintext("test:1".into());
+    let vote = |cluster: &str, topic_name: &str, partition: i32, epoch: i32| {
+        RequestKind::Vote(
+            VoteRequest::default().with_cluster_id(Some(s(cluster))).with_topics(vec![
+                vote_request::TopicData::default()
+                    .with_topic_name(topic(topic_name))
+                    .with_partitions(vec![vote_request::PartitionData::default()
+                        .with_partition_index(partition)
+                        .with_replica_epoch(epoch)
+                        .with_replica_id(BrokerId(1))
+                        .with_last_offset_epoch(epoch)
+                        .with_last_offset(1 << 20)]),
+            ]),
+        )
+    };
+    let cluster = broker.cluster_id.clone();
+    let top = |r: ResponseKind| match r {
+        ResponseKind::Vote(r) => r,
+        other => panic!("{other:?}"),
+    };
+    let r = top(answer(
+        &broker,
+        &mut session,
+        ApiKey::Vote,
+        2,
+        vote("other", "__cluster_metadata", 0, 5),
+    )
+    .await);
+    assert_eq!(r.error_code, ResponseError::InconsistentClusterId.code());
+    let r = top(answer(
+        &broker,
+        &mut session,
+        ApiKey::Vote,
+        2,
+        vote(&cluster, "__cluster_metadata", 1, 5),
+    )
+    .await);
+    assert_eq!(r.error_code, ResponseError::InvalidRequest.code());
+    let r =
+        top(answer(&broker, &mut session, ApiKey::Vote, 2, vote(&cluster, "orders", 0, 5)).await);
+    assert_eq!(r.error_code, ResponseError::InvalidRequest.code());
+    let r = top(answer(
+        &broker,
+        &mut session,
+        ApiKey::Vote,
+        2,
+        vote(&cluster, "__cluster_metadata", 0, 0),
+    )
+    .await);
+    let p = &r.topics[0].partitions[0];
+    assert_eq!((r.error_code, p.error_code), (0, ResponseError::FencedLeaderEpoch.code()));
+    assert_eq!((p.leader_id.0, p.leader_epoch, p.vote_granted), (1, 1, false));
+    assert_eq!(broker.quorum_epoch(), 1, "nothing above changed the quorum");
 }

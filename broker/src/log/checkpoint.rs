@@ -229,7 +229,7 @@ fn parse(text: &str) -> Result<BTreeMap<PartitionKey, i64>, String> {
     Ok(points)
 }
 
-fn read_text(storage: &dyn Storage, path: &Path) -> Result<String, LogError> {
+pub(crate) fn read_text(storage: &dyn Storage, path: &Path) -> Result<String, LogError> {
     let ctx = || format!("reading {}", path.display());
     let file = storage.open(path, false).map_err(storage_err(ctx()))?;
     let mut buf = vec![0u8; file.len().map_err(storage_err(ctx()))? as usize];

@@ -41,6 +41,8 @@ pub struct MetadataStore {
     /// The delta from the empty image to the replayed one: what start-up publishes. Its removed
     /// topics name the partition directories that are deletions to finish, not strays.
     replayed: MetadataDelta,
+    /// Every record below this offset is applied to `image`.
+    applied_offset: i64,
 }
 
 impl MetadataStore {
@@ -89,7 +91,10 @@ impl MetadataStore {
             })?;
             replayed.replay(&mut image, &record);
         }
-        Ok(Self { image: Arc::new(image), log, recovery_points, replayed })
+        // Replayed whole: a log this node wrote as the quorum's only voter holds only what it
+        // committed, and an observer's only what the leader served as committed.
+        let applied_offset = log.log_end_offset();
+        Ok(Self { image: Arc::new(image), log, recovery_points, replayed, applied_offset })
     }
 
     /// What replaying the log changed from the empty image, handed out once: start-up
@@ -108,8 +113,10 @@ impl MetadataStore {
         &self.image
     }
 
-    /// Makes `records` durable as one batch, then applies them: all or nothing. Returns what
-    /// they changed, for the publisher to perform the effects.
+    /// Makes `records` durable as one batch at the log's latest epoch and applies them at once:
+    /// what a sole writer that commits by writing does (tests, the fuzz targets). A node of
+    /// the quorum appends through Raft instead ([`append_as_leader`](Self::append_as_leader),
+    /// then [`apply_committed`](Self::apply_committed) when the high watermark passes).
     pub fn commit(
         &mut self,
         records: Vec<MetadataRecord>,
@@ -118,27 +125,121 @@ impl MetadataStore {
         if records.is_empty() {
             return Ok(MetadataDelta::default());
         }
-        let (next, delta) = self.replay_onto_scratch(&records, "metadata record refused")?;
+        let batch = self.encode_checked(&records)?;
+        self.append_as_leader(batch, self.latest_epoch().max(0), now_ms)?;
+        self.apply_committed(self.log.log_end_offset())
+    }
+
+    /// `records` as one batch, once they are checked in order against a copy of the image: a
+    /// record that does not fit is refused before it reaches the log. The batch's base offset
+    /// is assigned by the append.
+    pub fn encode_checked(&self, records: &[MetadataRecord]) -> Result<Vec<u8>, LogError> {
+        self.replay_onto_scratch(records, "metadata record refused")?;
         let entries: Vec<_> = records.iter().map(|r| (None, Some(records::encode(r)))).collect();
-        let mut batch = encode_batch(&entries, now_ms);
-        self.log.append(&mut batch, 0, now_ms)?;
+        Ok(encode_batch(&entries, 0).to_vec())
+    }
+
+    /// Appends the quorum leader's batch at `epoch`, durably, without applying it: it applies
+    /// once committed. Returns the batch's base offset.
+    pub fn append_as_leader(
+        &mut self,
+        mut batch: Vec<u8>,
+        epoch: i32,
+        now_ms: i64,
+    ) -> Result<i64, LogError> {
+        let info = self.log.append(&mut batch, epoch, now_ms)?;
+        Ok(info.base_offset)
+    }
+
+    /// Appends a new quorum leader's first record, Kafka's `LeaderChangeMessage` control
+    /// record, at `epoch`: once it commits, everything before it has.
+    pub fn append_leader_change(
+        &mut self,
+        epoch: i32,
+        leader_id: i32,
+        voters: &std::collections::BTreeSet<i32>,
+        now_ms: i64,
+    ) -> Result<i64, LogError> {
+        let mut batch = crate::internal_records::encode_leader_change(leader_id, voters, now_ms);
+        let info = self.log.append(&mut batch, epoch, now_ms)?;
+        Ok(info.base_offset)
+    }
+
+    /// Applies the committed records not yet applied, up to `high_watermark`, to the served
+    /// image: the one way records reach it at run time. Returns what they changed.
+    pub fn apply_committed(&mut self, high_watermark: i64) -> Result<MetadataDelta, LogError> {
+        let high_watermark = high_watermark.min(self.log.log_end_offset());
+        let mut records = Vec::new();
+        let mut offset = self.applied_offset;
+        while offset < high_watermark {
+            let bytes = self.log.read(offset, 1 << 20)?;
+            let mut pos = 0;
+            let mut next = offset;
+            while pos < bytes.len() {
+                let header = BatchHeader::parse(&bytes[pos..])?;
+                let size = header.total_size().unwrap_or(bytes.len() - pos);
+                if header.last_offset() >= high_watermark {
+                    break;
+                }
+                for stored in crate::internal_records::decode_records(bytes.slice(pos..pos + size))
+                    .map_err(|e| {
+                        LogError::InvalidRecord(format!(
+                            "metadata batch at {}: {e}",
+                            header.base_offset()
+                        ))
+                    })?
+                {
+                    let record = records::decode(stored.value.as_deref().unwrap_or_default())
+                        .map_err(|e| {
+                            LogError::InvalidRecord(format!(
+                                "metadata record at offset {} is invalid: {e}",
+                                stored.offset
+                            ))
+                        })?;
+                    records.push(record);
+                }
+                next = header.last_offset() + 1;
+                pos += size;
+            }
+            if next == offset {
+                // The next batch reaches past the high watermark: it commits later.
+                break;
+            }
+            offset = next;
+        }
+        if offset == self.applied_offset {
+            return Ok(MetadataDelta::default());
+        }
+        let (next, delta) =
+            self.replay_onto_scratch(&records, "committed metadata record refused")?;
+        self.applied_offset = offset;
         self.install(next);
         Ok(delta)
     }
 
+    /// The offset below which every record is applied to the image.
+    pub fn applied_offset(&self) -> i64 {
+        self.applied_offset
+    }
+
+    /// The log as the quorum's state machine sees it: start, end and each epoch's start.
+    pub fn log_view(&self) -> crate::raft::client::LogView {
+        let epochs = self.log.leader_epochs().iter().map(|e| (e.epoch, e.start_offset)).collect();
+        crate::raft::client::LogView::new(
+            self.log.log_start_offset(),
+            self.log.log_end_offset(),
+            epochs,
+        )
+    }
+
     /// Appends batches fetched from the quorum's leader (a broker follows `__cluster_metadata`
-    /// as KRaft's observers do), with the leader's offsets, then applies their records: all or
-    /// nothing. The batches must start at this log's end offset. Returns what they changed.
-    ///
-    /// With one voter every record the leader serves is committed (it is durable before the
-    /// leader applies it), so what is fetched is applied at once.
-    pub fn append_replicated(
-        &mut self,
-        batches: &[u8],
-        now_ms: i64,
-    ) -> Result<MetadataDelta, LogError> {
+    /// as KRaft's observers do), with the leader's offsets and epochs, without applying them:
+    /// what the leader serves may not be committed yet; [`apply_committed`](Self::apply_committed)
+    /// applies them once its high watermark passes. The batches must start at this log's end
+    /// offset and decode.
+    pub fn append_replicated(&mut self, batches: &[u8], now_ms: i64) -> Result<(), LogError> {
         if batches.is_empty() {
-            return Ok(MetadataDelta::default());
+            return Ok(());
         }
         let first = BatchHeader::parse(batches)?.base_offset();
         let end = self.log.log_end_offset();
@@ -148,28 +249,34 @@ impl MetadataStore {
                  metadata log ends at {end}"
             )));
         }
-        let stored = crate::internal_records::decode_records(Bytes::copy_from_slice(batches))
-            .map_err(|e| {
-                LogError::InvalidRecord(format!("fetched metadata batches do not decode: {e}"))
-            })?;
-        let records = stored
-            .iter()
-            .map(|s| {
-                records::decode(s.value.as_deref().unwrap_or_default()).map_err(|e| {
-                    LogError::InvalidRecord(format!(
-                        "fetched metadata record at offset {} is invalid: {e}",
-                        s.offset
-                    ))
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let (next, delta) =
-            self.replay_onto_scratch(&records, "fetched metadata record refused")?;
+        crate::internal_records::decode_records(Bytes::copy_from_slice(batches)).map_err(|e| {
+            LogError::InvalidRecord(format!("fetched metadata batches do not decode: {e}"))
+        })?;
         let mut copy = batches.to_vec();
         let info = self.log.append_as_follower(&mut copy, now_ms)?;
         debug_assert_eq!(info.base_offset, first, "a follower append keeps the leader's offsets");
-        self.install(next);
-        Ok(delta)
+        Ok(())
+    }
+
+    /// Removes the records at and above `offset`, a tail the quorum's leader does not have
+    /// (its DivergingEpoch). Only records not yet applied can go: applied ones were committed,
+    /// and a leader that lacks them lost committed metadata — refused, with the reason.
+    pub fn truncate_to(&mut self, offset: i64) -> Result<(), LogError> {
+        if offset < self.applied_offset {
+            return Err(LogError::InvalidRecord(format!(
+                "the quorum's leader diverges at offset {offset}, below the {} committed records \
+                 this node applied: the leader lost committed metadata",
+                self.applied_offset
+            )));
+        }
+        if self.log.truncate_to(offset)? {
+            tracing::info!(offset, "truncated the metadata log's uncommitted tail");
+            let point = ((METADATA_TOPIC.to_owned(), 0), self.log.recovery_point());
+            if let Err(e) = self.recovery_points.update([point], &[]) {
+                tracing::warn!(error = %e, "could not checkpoint the metadata log's recovery point");
+            }
+        }
+        Ok(())
     }
 
     /// Checks `records` in order against a copy of the image and applies them there, so a bad
@@ -345,5 +452,48 @@ mod tests {
             assert!(err.contains(expected), "{err}");
             assert_eq!(**store.image(), before);
         }
+    }
+}
+
+#[cfg(test)]
+mod replication_tests {
+    use super::*;
+    use crate::storage::MemoryStorage;
+    use uuid::Uuid;
+
+    fn open_store() -> MetadataStore {
+        let storage: Arc<dyn Storage> = Arc::new(MemoryStorage::new());
+        storage.create_dir_all(Path::new("/data")).unwrap();
+        let points = Arc::new(RecoveryPoints::read(storage.clone(), Path::new("/data")).unwrap());
+        MetadataStore::open(storage, Path::new("/data"), 0, points).unwrap()
+    }
+
+    fn topic(name: &str, id: u128) -> MetadataRecord {
+        MetadataRecord::Topic { name: name.into(), topic_id: Uuid::from_u128(id) }
+    }
+
+    /// A follower of the quorum holds what the leader served but applies only what is
+    /// committed; an uncommitted tail can be truncated, a committed one cannot.
+    #[test]
+    fn replicated_records_apply_at_the_high_watermark_and_only_unapplied_ones_truncate() {
+        let mut leader = open_store();
+        leader.commit(vec![topic("a", 1)], 0).unwrap();
+        leader.commit(vec![topic("b", 2)], 0).unwrap();
+        let served = leader.read(0, 1 << 20).unwrap();
+
+        let mut follower = open_store();
+        follower.append_replicated(&served, 0).unwrap();
+        assert_eq!(follower.log_end_offset(), 2);
+        assert!(follower.image().topic("a").is_none(), "nothing applied before it commits");
+        let delta = follower.apply_committed(1).unwrap();
+        assert!(!delta.is_empty());
+        assert!(follower.image().topic("a").is_some() && follower.image().topic("b").is_none());
+        assert_eq!(follower.applied_offset(), 1);
+
+        follower.truncate_to(1).unwrap();
+        assert_eq!(follower.log_end_offset(), 1, "the uncommitted tail went");
+        let why = follower.truncate_to(0).unwrap_err().to_string();
+        assert!(why.contains("lost committed metadata"), "{why}");
+        assert!(follower.image().topic("a").is_some());
     }
 }

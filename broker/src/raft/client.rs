@@ -475,16 +475,24 @@ pub struct RaftClient<R> {
 impl<R> RaftClient<R> {
     /// A node starting with the durable `election` state and `log`, at `now_ms`. A node that
     /// was the leader in its epoch resigns: it cannot know what it acknowledged (Kafka 4.x
-    /// starts it Resigned too); one that knew a leader follows it.
+    /// starts it Resigned too); one that knew a leader follows it. The only voter of a quorum
+    /// stands at once and wins (Kafka's `isOnlyVoter` start). `high_watermark` is what the
+    /// node knows to be committed (`None` when it cannot know: a restarted voter of several).
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         config: QuorumConfig,
         local_id: i32,
         voters: BTreeSet<i32>,
         election: ElectionState,
         log: LogView,
+        high_watermark: Option<i64>,
         now_ms: u64,
         seed: u64,
     ) -> Self {
+        assert!(
+            high_watermark.is_none_or(|hw| hw <= log.end_offset),
+            "nothing is committed beyond the log"
+        );
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let election_deadline_ms = now_ms + random_election_timeout(&config, &mut rng);
         let is_voter = voters.contains(&local_id);
@@ -508,21 +516,25 @@ impl<R> RaftClient<R> {
                 election_deadline_ms,
             },
         };
-        Self {
+        let mut client = Self {
             config,
             local_id,
             voters,
             rng,
             log,
             state,
-            high_watermark: None,
+            high_watermark,
             generation: 0,
             next_request_id: 0,
             in_flight: BTreeMap::new(),
             backoff_until_ms: BTreeMap::new(),
             parked_fetches: Vec::new(),
             actions: Vec::new(),
+        };
+        if client.voters.len() == 1 && client.is_voter() {
+            client.transition_to_candidate(now_ms, 0);
         }
+        client
     }
 
     /// The actions produced since the last call, in the order they must be applied.

@@ -1,13 +1,14 @@
 //! The metadata quorum's replication of `__cluster_metadata`, after Kafka's `KafkaRaftClient`:
-//! its leader answers Fetch for the metadata log ([`handle_fetch`]); brokers follow it as
-//! KRaft's observers do ([`observer`]), appending the leader's batches to their own copy of the
-//! log and publishing what they change through the same path as the node that wrote them.
+//! [`client`] is KIP-595's state machine; [`QuorumVoter`] runs it on a voter over the metadata
+//! log and the `quorum-state` file; its leader answers Fetch for the metadata log
+//! ([`handle_fetch`]); brokers follow it as KRaft's observers do ([`observer`]), appending the
+//! leader's batches to their own copy of the log and publishing what they change through the
+//! same path as the node that wrote them.
 //!
-//! The quorum has one voter here (the node whose `process.roles` has `controller`, or the
-//! single-node default). A voter's record is committed once durable in its log, so the high
-//! watermark the leader answers is its log end offset. Elections, `quorum-state`, Vote and
-//! Begin/EndQuorumEpoch (KIP-595) come with three voters; until then the quorum epoch is the
-//! metadata log's only leader epoch, [`QUORUM_EPOCH`].
+//! The quorum runs one voter here (the node whose `process.roles` has `controller`, or the
+//! single-node default): it stands at start and wins, one epoch per start, its leader-change
+//! record first in the epoch, and a record is committed once durable in its log. Vote and
+//! Begin/EndQuorumEpoch between several voters come next.
 
 pub mod client;
 pub mod election_state;
@@ -16,6 +17,8 @@ pub mod observer;
 #[cfg(test)]
 mod simulation_tests;
 
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -31,14 +34,15 @@ use crate::authorizer::{AclOperation, ResourceType, CLUSTER_NAME};
 use crate::broker::Broker;
 use crate::error::ApiError;
 use crate::handlers::RequestContext;
-use crate::metadata::METADATA_TOPIC;
+use crate::log::LogError;
+use crate::metadata::{MetadataDelta, MetadataStore, METADATA_LOG_DIR, METADATA_TOPIC};
+use crate::storage::Storage;
+use client::{Action, LogRange, QuorumConfig, RaftClient, Request, Response};
+use election_state::{ElectionState, QUORUM_STATE_FILE};
 
 /// `__cluster_metadata`'s topic id, fixed in every KRaft cluster (Kafka's
 /// `Uuid.METADATA_TOPIC_ID`, `AAAAAAAAAAAAAAAAAAAAAQ`).
 pub const METADATA_TOPIC_ID: Uuid = Uuid::from_u64_pair(0, 1);
-
-/// The leader epoch of the one voter's leadership: the epoch every metadata batch carries.
-pub const QUORUM_EPOCH: i32 = 0;
 
 /// Most record bytes one metadata Fetch returns (Kafka's `KafkaRaftClient.MAX_FETCH_SIZE_BYTES`).
 const MAX_FETCH_SIZE_BYTES: u32 = 8 * 1024 * 1024;
@@ -88,14 +92,16 @@ pub async fn handle_fetch(
         return fail(ApiError::new(ResponseError::InvalidRequest, "no partition asked for"));
     };
     let max_bytes = (asked.partition_max_bytes.max(0) as u32).min(MAX_FETCH_SIZE_BYTES);
+    // From v15 the fetcher names itself in ReplicaState, before in ReplicaId.
+    let replica_id =
+        if version >= 15 { request.replica_state.replica_id.0 } else { request.replica_id.0 };
     let deadline = crate::runtime::now() + Duration::from_millis(request.max_wait_ms.max(0) as u64);
     let data = loop {
         // Registered before reading, so a commit between the read and the wait is not missed.
         let committed = broker.metadata_committed.notified();
         tokio::pin!(committed);
         committed.as_mut().enable();
-        let data =
-            read_metadata_log(broker, asked.fetch_offset, asked.last_fetched_epoch, max_bytes);
+        let data = read_metadata_log(broker, replica_id, asked, max_bytes);
         let empty = data.records.as_ref().is_none_or(|r| r.is_empty());
         if !empty
             || data.error_code != 0
@@ -111,11 +117,7 @@ pub async fn handle_fetch(
             _ = crate::runtime::sleep_until(deadline) => {}
         }
     };
-    let data = data.with_partition_index(asked.partition).with_current_leader(
-        LeaderIdAndEpoch::default()
-            .with_leader_id(BrokerId(broker.quorum_leader_id()))
-            .with_leader_epoch(QUORUM_EPOCH),
-    );
+    let data = data.with_partition_index(asked.partition);
     let topic = FetchableTopicResponse::default()
         .with_topic(if version >= 13 {
             TopicName::default()
@@ -127,49 +129,271 @@ pub async fn handle_fetch(
     FetchResponse::default().with_responses(vec![topic])
 }
 
-/// One read of the metadata log for a fetcher at `fetch_offset` whose last batch had
-/// `last_fetched_epoch`.
+/// One answer of the quorum's state machine to a fetch of the metadata log, with the batches
+/// it says to return read from the log.
 fn read_metadata_log(
     broker: &Broker,
-    fetch_offset: i64,
-    last_fetched_epoch: i32,
+    replica_id: i32,
+    asked: &kafka_protocol::messages::fetch_request::FetchPartition,
     max_bytes: u32,
 ) -> PartitionData {
     let data = PartitionData::default().with_preferred_read_replica(BrokerId(-1));
     if !broker.is_controller() {
-        return data.with_error_code(
-            ApiError::new(
-                ResponseError::NotLeaderOrFollower,
-                format!(
-                    "node {} is not a voter of the metadata quorum; its leader is node {}",
-                    broker.node.node_id,
-                    broker.quorum_leader_id()
-                ),
+        return data
+            .with_error_code(
+                ApiError::new(
+                    ResponseError::NotLeaderOrFollower,
+                    format!(
+                        "node {} is not a voter of the metadata quorum; its leader is node {}",
+                        broker.node.node_id,
+                        broker.quorum_leader_id()
+                    ),
+                )
+                .code(),
             )
-            .code(),
-        );
+            .with_current_leader(
+                LeaderIdAndEpoch::default()
+                    .with_leader_id(BrokerId(broker.quorum_leader_id()))
+                    .with_leader_epoch(broker.quorum_epoch()),
+            );
     }
-    broker.read_metadata_log(|store| {
-        let (start, end) = (store.log_start_offset(), store.log_end_offset());
-        let data =
-            data.with_high_watermark(end).with_last_stable_offset(end).with_log_start_offset(start);
-        if fetch_offset > 0 && last_fetched_epoch >= 0 {
-            let (epoch, end_offset) = store.end_offset_for_epoch(last_fetched_epoch);
-            if epoch < last_fetched_epoch || end_offset < fetch_offset {
-                let diverging =
-                    EpochEndOffset::default().with_epoch(epoch).with_end_offset(end_offset);
-                return data.with_diverging_epoch(diverging).with_records(Some(Default::default()));
+    let request = Request::Fetch {
+        replica_id,
+        current_leader_epoch: asked.current_leader_epoch,
+        fetch_offset: asked.fetch_offset,
+        last_fetched_epoch: asked.last_fetched_epoch,
+        // The handler holds the fetch itself, woken by commits.
+        max_wait_ms: 0,
+    };
+    let mut store = broker.lock_metadata();
+    let replies = match broker
+        .run_quorum(&mut store, |client, now| client.handle_request(now, replica_id, 0, request))
+    {
+        Ok(replies) => replies,
+        Err(e) => {
+            tracing::error!(error = %e.message, "the metadata quorum failed a fetch");
+            return data.with_error_code(e.code());
+        }
+    };
+    let Some((
+        _,
+        Response::Fetch {
+            error,
+            leader_epoch,
+            leader_id,
+            high_watermark,
+            diverging_epoch,
+            records,
+        },
+    )) = replies.into_iter().find(|(token, _)| *token == 0)
+    else {
+        unreachable!("the state machine answers a fetch it does not hold");
+    };
+    let data = data
+        .with_current_leader(
+            LeaderIdAndEpoch::default()
+                .with_leader_id(BrokerId(leader_id.unwrap_or(-1)))
+                .with_leader_epoch(leader_epoch),
+        )
+        .with_high_watermark(high_watermark)
+        .with_last_stable_offset(high_watermark)
+        .with_log_start_offset(store.log_start_offset());
+    if let Some(error) = error {
+        return data.with_error_code(error.code());
+    }
+    if let Some(diverging) = diverging_epoch {
+        let diverging =
+            EpochEndOffset::default().with_epoch(diverging.epoch).with_end_offset(diverging.offset);
+        return data.with_diverging_epoch(diverging).with_records(Some(Default::default()));
+    }
+    let Some(range) = records else {
+        return data.with_records(Some(Default::default()));
+    };
+    match store.read(range.start, max_bytes) {
+        Ok(records) => data.with_records(Some(records)),
+        Err(e) => {
+            tracing::error!(error = %e, fetch_offset = range.start, "cannot read the metadata log");
+            data.with_error_code(ApiError::from(e).code())
+        }
+    }
+}
+
+/// A voter's part in the metadata quorum: the Raft state machine over this node's metadata
+/// log, and the `quorum-state` file its elections persist to.
+pub struct QuorumVoter {
+    client: RaftClient<Vec<u8>>,
+    voters: BTreeSet<i32>,
+    started: crate::runtime::Instant,
+    state_file: PathBuf,
+    storage: Arc<dyn Storage>,
+}
+
+/// What applying a voter's actions left for the caller: the replies to hand back, the
+/// committed records' changes to publish, and the leader if it changed.
+#[derive(Default)]
+pub struct Applied {
+    /// Replies to requests, by the token they came in with.
+    pub replies: Vec<(u64, Response<LogRange>)>,
+    /// What the records committed by these actions changed.
+    pub delta: MetadataDelta,
+    /// The quorum's epoch and leader, if they changed.
+    pub leader_change: Option<(i32, Option<i32>)>,
+}
+
+impl QuorumVoter {
+    /// The voter `node_id` of `voters`, starting from its `quorum-state` file (none on a new
+    /// node) and the metadata log in `store`, whose every record is committed (a sole voter's
+    /// log). A file that cannot be read refuses the start: a voter that forgot its vote could
+    /// vote twice in an epoch.
+    pub fn open(
+        storage: Arc<dyn Storage>,
+        log_dir: &Path,
+        node_id: i32,
+        voters: BTreeSet<i32>,
+        store: &mut MetadataStore,
+        seed: u64,
+        now_ms: i64,
+    ) -> anyhow::Result<(Self, Applied)> {
+        let state_file = log_dir.join(METADATA_LOG_DIR).join(QUORUM_STATE_FILE);
+        let election = if storage.exists(&state_file) {
+            let text = crate::log::checkpoint::read_text(storage.as_ref(), &state_file)
+                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", state_file.display()))?;
+            ElectionState::from_file_text(&text, &voters).map_err(|why| {
+                anyhow::anyhow!(
+                    "refusing to start: the quorum state {} cannot be used: {why}. It holds this \
+                     voter's vote and epoch; starting without it could elect two leaders. \
+                     Restore it from a backup, or remove it only if this node's metadata log \
+                     is removed too",
+                    state_file.display()
+                )
+            })?
+        } else {
+            ElectionState::initial()
+        };
+        let started = crate::runtime::now();
+        let log = store.log_view();
+        let committed = Some(store.applied_offset());
+        let client = RaftClient::new(
+            QuorumConfig::default(),
+            node_id,
+            voters.clone(),
+            election,
+            log,
+            committed,
+            0,
+            seed,
+        );
+        let mut voter = Self { client, voters, started, state_file, storage };
+        let actions = voter.client.take_actions();
+        let applied = voter.apply(store, actions, now_ms)?;
+        Ok((voter, applied))
+    }
+
+    /// Milliseconds since this voter started: the state machine's clock.
+    pub fn now_ms(&self) -> u64 {
+        crate::runtime::elapsed(self.started).as_millis() as u64
+    }
+
+    /// The state machine.
+    pub fn client(&mut self) -> &mut RaftClient<Vec<u8>> {
+        &mut self.client
+    }
+
+    /// The state machine, read only.
+    pub fn client_ref(&self) -> &RaftClient<Vec<u8>> {
+        &self.client
+    }
+
+    /// Applies the state machine's actions in order to the metadata log and the quorum-state
+    /// file, each durable before the next.
+    pub fn apply(
+        &mut self,
+        store: &mut MetadataStore,
+        actions: Vec<Action<Vec<u8>>>,
+        now_ms: i64,
+    ) -> Result<Applied, LogError> {
+        let mut applied = Applied::default();
+        let mut high_watermark = None;
+        for action in actions {
+            match action {
+                Action::PersistElectionState(state) => {
+                    let text = state.to_file_text(&self.voters);
+                    crate::log::checkpoint::write_atomically(
+                        self.storage.as_ref(),
+                        &self.state_file,
+                        text.as_bytes(),
+                    )?;
+                }
+                Action::AppendLeaderChange { offset, epoch, leader_id } => {
+                    let base =
+                        store.append_leader_change(epoch, leader_id, &self.voters, now_ms)?;
+                    assert_eq!(base, offset, "the state machine's log is the metadata log");
+                }
+                Action::AppendAsLeader { base_offset, epoch, data, .. } => {
+                    let base = store.append_as_leader(data, epoch, now_ms)?;
+                    assert_eq!(base, base_offset, "the state machine's log is the metadata log");
+                }
+                // Applied once, after the loop: the records below the last one, in order.
+                Action::HighWatermark(hw) => high_watermark = Some(hw),
+                Action::Reply { token, response } => applied.replies.push((token, response)),
+                Action::LeaderChange { epoch, leader_id } => {
+                    tracing::info!(epoch, leader = ?leader_id, "metadata quorum leader");
+                    applied.leader_change = Some((epoch, leader_id));
+                }
+                Action::AppendAsFollower(_) | Action::TruncateTo(_) | Action::Send { .. } => {
+                    // A sole voter leads from its start: it never follows, truncates or asks.
+                    unreachable!("a sole voter's state machine only leads: {action:?}")
+                }
             }
         }
-        if fetch_offset < start || fetch_offset > end {
-            return data.with_error_code(ResponseError::OffsetOutOfRange.code());
+        if let Some(hw) = high_watermark {
+            applied.delta = store.apply_committed(hw)?;
         }
-        match store.read(fetch_offset, max_bytes) {
-            Ok(records) => data.with_records(Some(records)),
-            Err(e) => {
-                tracing::error!(error = %e, fetch_offset, "cannot read the metadata log");
-                data.with_error_code(ApiError::from(e).code())
-            }
+        debug_assert_eq!(
+            store.log_end_offset(),
+            self.client.log().end_offset(),
+            "the state machine's log is the metadata log"
+        );
+        Ok(applied)
+    }
+}
+
+/// Why a voter-only Raft RPC is refused as a whole (the response's top-level error), as
+/// Kafka's `KafkaRaftClient` refuses it: another cluster's id, or a partition other than the
+/// metadata log's one.
+pub fn check_voter_rpc(
+    broker: &Broker,
+    cluster_id: Option<&StrBytes>,
+    topics: &[(&str, Vec<i32>)],
+) -> Result<(), ApiError> {
+    if let Some(cluster_id) = cluster_id {
+        if cluster_id.as_str() != broker.cluster_id {
+            return Err(ApiError::new(
+                ResponseError::InconsistentClusterId,
+                format!("cluster id {cluster_id} is not this cluster's {}", broker.cluster_id),
+            ));
         }
-    })
+    }
+    match topics {
+        [(METADATA_TOPIC, partitions)] if partitions.as_slice() == [0] => Ok(()),
+        _ => Err(ApiError::new(
+            ResponseError::InvalidRequest,
+            format!("a Raft request names {METADATA_TOPIC}-0 and nothing else, not {topics:?}"),
+        )),
+    }
+}
+
+/// The voter's answer to a Raft RPC from node `from` (Vote, BeginQuorumEpoch,
+/// EndQuorumEpoch), with whatever the request made it persist done first.
+pub fn answer_voter_rpc(
+    broker: &Broker,
+    from: i32,
+    request: Request,
+) -> Result<Response<LogRange>, ApiError> {
+    let mut store = broker.lock_metadata();
+    let replies = broker
+        .run_quorum(&mut store, |client, now| client.handle_request(now, from, 0, request))?;
+    replies.into_iter().find(|(token, _)| *token == 0).map(|(_, response)| response).ok_or_else(
+        || ApiError::new(ResponseError::NotController, "this node is not a voter of the quorum"),
+    )
 }

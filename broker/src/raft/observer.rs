@@ -6,6 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic, ReplicaState};
 use kafka_protocol::messages::{BrokerId, FetchRequest, TopicName};
 use kafka_protocol::protocol::StrBytes;
@@ -63,9 +64,11 @@ async fn fetch_once(broker: &Arc<Broker>, client: &mut NodeClient) -> Result<(),
     let (fetch_offset, last_fetched_epoch) = broker.metadata_log_position();
     let partition = FetchPartition::default()
         .with_partition(0)
-        .with_current_leader_epoch(-1)
+        // The epoch learned from the leader's answers (-1 at first: the answer names it).
+        .with_current_leader_epoch(broker.quorum_epoch())
         .with_fetch_offset(fetch_offset)
-        .with_last_fetched_epoch(last_fetched_epoch)
+        // An empty log's last epoch is 0 in Raft's fetches (Kafka's `lastFetchedEpoch`).
+        .with_last_fetched_epoch(last_fetched_epoch.max(0))
         .with_log_start_offset(-1)
         .with_partition_max_bytes(MAX_FETCH_SIZE_BYTES as i32);
     let topic = FetchTopic::default()
@@ -92,6 +95,17 @@ async fn fetch_once(broker: &Arc<Broker>, client: &mut NodeClient) -> Result<(),
     if data.current_leader.leader_id.0 >= 0 {
         broker.learn_quorum_leader(data.current_leader.leader_id.0);
     }
+    let fenced =
+        [ResponseError::FencedLeaderEpoch.code(), ResponseError::UnknownLeaderEpoch.code()];
+    if fenced.contains(&data.error_code) && data.current_leader.leader_epoch > broker.quorum_epoch()
+    {
+        // A new epoch (a restarted voter stands again at each start): fetch again in it.
+        broker.learn_quorum_epoch(data.current_leader.leader_epoch);
+        return Ok(());
+    }
+    if data.error_code == 0 {
+        broker.learn_quorum_epoch(data.current_leader.leader_epoch);
+    }
     if data.error_code != 0 {
         return Err(format!(
             "the controller answered {} for the metadata log",
@@ -99,17 +113,28 @@ async fn fetch_once(broker: &Arc<Broker>, client: &mut NodeClient) -> Result<(),
         ));
     }
     if data.diverging_epoch.epoch >= 0 {
-        // One voter never truncates its log; a diverging answer means the controller's log
-        // lost records this node applied. Truncating needs a reload from a snapshot (KIP-630),
-        // which comes with the quorum; until then, keep what was applied and say so.
-        return Err(format!(
-            "this node's metadata log diverges from the controller's (its epoch {} ends at offset \
-             {}, this node is at {fetch_offset}): the controller lost committed metadata",
-            data.diverging_epoch.epoch, data.diverging_epoch.end_offset
-        ));
+        // A tail the leader does not have (written in an epoch that did not commit it): it goes,
+        // unless it was applied — then the leader lost committed metadata, and this node keeps
+        // what it applied and says so.
+        let (epoch, end) = (data.diverging_epoch.epoch, data.diverging_epoch.end_offset);
+        return match broker.truncate_replicated_metadata(epoch, end) {
+            Ok(offset) => {
+                tracing::info!(
+                    offset,
+                    epoch,
+                    "the metadata log diverged from the leader's; truncated"
+                );
+                Ok(())
+            }
+            Err(e) => Err(format!(
+                "this node's metadata log diverges from the controller's (its epoch {epoch} ends \
+                 at offset {end}, this node is at {fetch_offset}): {}",
+                e.message
+            )),
+        };
     }
     let records = data.records.clone().unwrap_or_default();
     broker
-        .apply_replicated_metadata(&records)
+        .apply_replicated_metadata(&records, data.high_watermark)
         .map_err(|e| format!("the fetched metadata was not applied: {}", e.message))
 }

@@ -177,6 +177,7 @@ impl Simulation {
             self.voters.clone(),
             node.election.clone(),
             log,
+            None,
             self.now,
             seed,
         ));
