@@ -15,17 +15,10 @@ pub fn handle(
     ctx: &RequestContext,
     request: BeginQuorumEpochRequest,
 ) -> BeginQuorumEpochResponse {
-    let topics: Vec<(&str, Vec<i32>)> = request
-        .topics
-        .iter()
-        .map(|t| {
-            (t.topic_name.0.as_str(), t.partitions.iter().map(|p| p.partition_index).collect())
-        })
-        .collect();
-    let checked = super::check_controller_request(broker, ctx)
-        .and_then(|()| crate::raft::check_voter_rpc(broker, request.cluster_id.as_ref(), &topics));
-    if let Err(e) = checked {
-        tracing::debug!(client = ctx.client_id, error = %e.message, "BeginQuorumEpoch refused");
+    let topics = request.topics.iter().map(|t| {
+        (t.topic_name.0.as_str(), t.partitions.iter().map(|p| p.partition_index).collect())
+    });
+    if let Err(e) = super::check_raft_request(broker, ctx, request.cluster_id.as_ref(), topics) {
         return BeginQuorumEpochResponse::default().with_error_code(e.code());
     }
     let topic = &request.topics[0];

@@ -238,6 +238,22 @@ fn check_controller_request(
     Ok(())
 }
 
+/// The whole-request checks of a Raft RPC (Vote, BeginQuorumEpoch, EndQuorumEpoch): a voter's
+/// ClusterAction, then `raft::check_voter_rpc` on its cluster id and `(topic, partitions)`.
+fn check_raft_request<'a>(
+    broker: &Broker,
+    ctx: &RequestContext,
+    cluster_id: Option<&StrBytes>,
+    topics: impl Iterator<Item = (&'a str, Vec<i32>)>,
+) -> Result<(), crate::error::ApiError> {
+    let topics: Vec<(&str, Vec<i32>)> = topics.collect();
+    check_controller_request(broker, ctx)
+        .and_then(|()| crate::raft::check_voter_rpc(broker, cluster_id, &topics))
+        .inspect_err(|e| {
+            tracing::debug!(client = ctx.client_id, api = ?ctx.api_key, error = %e.message, "Raft request refused");
+        })
+}
+
 /// Wire string from a Rust string.
 pub(crate) fn str_bytes(s: impl Into<String>) -> StrBytes {
     StrBytes::from_string(s.into())

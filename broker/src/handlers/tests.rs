@@ -1575,8 +1575,8 @@ async fn raft_requests_from_elsewhere_are_refused_as_kafka_refuses_them() {
     let broker = test_broker().await;
     let mut session = Session::plaintext("test:1".into());
     let vote = |cluster: &str, topic_name: &str, partition: i32, epoch: i32| {
-        RequestKind::Vote(
-            VoteRequest::default().with_cluster_id(Some(s(cluster))).with_topics(vec![
+        RequestKind::Vote(VoteRequest::default().with_cluster_id(Some(s(cluster))).with_topics(
+            vec![
                 vote_request::TopicData::default()
                     .with_topic_name(topic(topic_name))
                     .with_partitions(vec![vote_request::PartitionData::default()
@@ -1585,8 +1585,8 @@ async fn raft_requests_from_elsewhere_are_refused_as_kafka_refuses_them() {
                         .with_replica_id(BrokerId(1))
                         .with_last_offset_epoch(epoch)
                         .with_last_offset(1 << 20)]),
-            ]),
-        )
+            ],
+        ))
     };
     let cluster = broker.cluster_id.clone();
     let top = |r: ResponseKind| match r {
