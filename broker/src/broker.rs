@@ -505,6 +505,12 @@ impl Broker {
         }
     }
 
+    /// The quorum as its leader describes it; `None` on a node that does not lead it.
+    pub fn describe_quorum(&self) -> Option<crate::raft::QuorumDescription> {
+        let quorum = self.quorum.lock().expect("quorum lock poisoned");
+        quorum.as_ref().and_then(|voter| voter.describe(self.clock.now_ms()))
+    }
+
     /// The metadata quorum's epoch as this node knows it (`-1` before it knows one).
     pub fn quorum_epoch(&self) -> i32 {
         match self.quorum.lock().expect("quorum lock poisoned").as_ref() {

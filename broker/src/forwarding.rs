@@ -50,6 +50,8 @@ pub fn is_forwardable(api_key: ApiKey) -> bool {
             | ApiKey::ElectLeaders
             | ApiKey::AlterPartitionReassignments
             | ApiKey::ListPartitionReassignments
+            // Not a change, but the quorum's leader alone can answer it (Kafka forwards it too).
+            | ApiKey::DescribeQuorum
     )
 }
 

@@ -2,14 +2,15 @@
 //! Java: `kafka-lab acls` (`kafka-acls.sh`), `kafka-lab configs` (`kafka-configs.sh` for
 //! topic and broker configs, client quotas and SCRAM credentials), `kafka-lab topics` (`kafka-topics.sh`) and `kafka-lab
 //! consumer-groups` (`kafka-consumer-groups.sh`), `kafka-lab leader-election`
-//! (`kafka-leader-election.sh`) and `kafka-lab reassign-partitions`
-//! (`kafka-reassign-partitions.sh`). All connect through [`ConnectArgs`].
+//! (`kafka-leader-election.sh`), `kafka-lab metadata-quorum` (`kafka-metadata-quorum.sh`) and
+//! `kafka-lab reassign-partitions` (`kafka-reassign-partitions.sh`). All connect through [`ConnectArgs`].
 
 pub mod acls;
 pub mod configs;
 pub mod consumer_groups;
 mod kafka_errors;
 pub mod leader_election;
+pub mod metadata_quorum;
 pub mod reassign_partitions;
 pub mod topics;
 
@@ -20,6 +21,7 @@ pub use acls::AclsArgs;
 pub use configs::ConfigsArgs;
 pub use consumer_groups::ConsumerGroupsArgs;
 pub use leader_election::LeaderElectionArgs;
+pub use metadata_quorum::MetadataQuorumArgs;
 pub use reassign_partitions::ReassignPartitionsArgs;
 pub use topics::TopicsArgs;
 
@@ -45,6 +47,9 @@ pub enum AdminCommand {
     /// Elect partition leaders: the preferred replicas, or any live replica of a leaderless
     /// partition, as Kafka's kafka-leader-election.sh (ElectLeaders).
     LeaderElection(LeaderElectionArgs),
+    /// Describe the KRaft metadata quorum — its leader, epoch, high watermark, voters and
+    /// observers, and each replica's lag — as Kafka's kafka-metadata-quorum.sh (DescribeQuorum).
+    MetadataQuorum(MetadataQuorumArgs),
     /// Move partitions between brokers and follow the moves, as Kafka's
     /// kafka-reassign-partitions.sh (AlterPartitionReassignments, ListPartitionReassignments):
     /// --execute, --verify, --list with its JSON file.
@@ -65,6 +70,7 @@ pub fn run(command: &AdminCommand, out: &mut dyn Write) -> anyhow::Result<()> {
         AdminCommand::Topics(args) => topics::run(args, out),
         AdminCommand::ConsumerGroups(args) => consumer_groups::run(args, out),
         AdminCommand::LeaderElection(args) => leader_election::run(args, out),
+        AdminCommand::MetadataQuorum(args) => metadata_quorum::run(args, out),
         AdminCommand::ReassignPartitions(args) => reassign_partitions::run(args, out),
     }
 }

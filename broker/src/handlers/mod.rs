@@ -23,6 +23,7 @@ mod describe_client_quotas;
 mod describe_cluster;
 mod describe_configs;
 mod describe_groups;
+mod describe_quorum;
 mod describe_user_scram_credentials;
 mod elect_leaders;
 mod end_quorum_epoch;
@@ -191,6 +192,9 @@ pub async fn handle(
             ResponseKind::BrokerHeartbeat(broker_heartbeat::handle(broker, ctx, r))
         }
         RequestKind::Vote(r) => ResponseKind::Vote(vote::handle(broker, ctx, r)),
+        RequestKind::DescribeQuorum(r) => {
+            ResponseKind::DescribeQuorum(describe_quorum::handle(broker, ctx, r))
+        }
         RequestKind::BeginQuorumEpoch(r) => {
             ResponseKind::BeginQuorumEpoch(begin_quorum_epoch::handle(broker, ctx, r))
         }

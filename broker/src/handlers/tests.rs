@@ -477,6 +477,13 @@ fn request(broker: &Broker, api: ApiKey, v: i16) -> RequestKind {
         ApiKey::ListPartitionReassignments => {
             RequestKind::ListPartitionReassignments(ListPartitionReassignmentsRequest::default())
         }
+        ApiKey::DescribeQuorum => {
+            RequestKind::DescribeQuorum(DescribeQuorumRequest::default().with_topics(vec![
+                describe_quorum_request::TopicData::default()
+                    .with_topic_name(topic("__cluster_metadata"))
+                    .with_partitions(vec![describe_quorum_request::PartitionData::default()]),
+            ]))
+        }
         // The sole voter (node 1, epoch 1) asked by node 2, which is no voter.
         ApiKey::Vote => RequestKind::Vote(
             VoteRequest::default().with_cluster_id(Some(s(&broker.cluster_id))).with_topics(vec![
@@ -587,6 +594,16 @@ fn check(response: &ResponseKind, api: ApiKey, v: i16) {
             let p = &r.topics[0].partitions[0];
             assert_eq!((r.error_code, p.error_code, p.vote_granted), (0, 94, false), "Vote v{v}");
             assert_eq!((p.leader_id.0, p.leader_epoch), (1, 1), "Vote v{v}");
+        }
+        // The sole voter leads epoch 1, everything committed.
+        ResponseKind::DescribeQuorum(r) => {
+            let p = &r.topics[0].partitions[0];
+            assert_eq!((r.error_code, p.error_code, p.leader_id.0, p.leader_epoch), (0, 0, 1, 1));
+            let voters: Vec<_> =
+                p.current_voters.iter().map(|v| (v.replica_id.0, v.log_end_offset)).collect();
+            assert_eq!(voters, [(1, p.high_watermark)], "DescribeQuorum v{v}");
+            assert!(p.high_watermark > 0 && p.observers.is_empty(), "DescribeQuorum v{v}");
+            assert_eq!(r.nodes.len(), if v >= 2 { 1 } else { 0 }, "DescribeQuorum v{v}");
         }
         ResponseKind::BeginQuorumEpoch(r) => {
             assert_eq!(r.topics[0].partitions[0].error_code, 94, "BeginQuorumEpoch v{v}")

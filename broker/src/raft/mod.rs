@@ -228,6 +228,34 @@ pub struct QuorumVoter {
     storage: Arc<dyn Storage>,
 }
 
+/// The quorum as its leader describes it (DescribeQuorum).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QuorumDescription {
+    /// The leader.
+    pub leader_id: i32,
+    /// Its epoch.
+    pub leader_epoch: i32,
+    /// The committed offset (-1 before this epoch committed anything).
+    pub high_watermark: i64,
+    /// The voters, in id order.
+    pub voters: Vec<ReplicaDescription>,
+    /// The observers (brokers) that fetched in this epoch, in id order.
+    pub observers: Vec<ReplicaDescription>,
+}
+
+/// One replica of the metadata log, as the leader knows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReplicaDescription {
+    /// The node.
+    pub replica_id: i32,
+    /// Its log end offset (-1 before its first fetch).
+    pub log_end_offset: i64,
+    /// When it last fetched, wall-clock ms (-1: never).
+    pub last_fetch_timestamp: i64,
+    /// When it was last caught up with the leader, wall-clock ms (-1: never).
+    pub last_caught_up_timestamp: i64,
+}
+
 /// What applying a voter's actions left for the caller: the replies to hand back, the
 /// committed records' changes to publish, and the leader if it changed.
 #[derive(Default)]
@@ -302,6 +330,41 @@ impl QuorumVoter {
     /// The state machine, read only.
     pub fn client_ref(&self) -> &RaftClient<Vec<u8>> {
         &self.client
+    }
+
+    /// What DescribeQuorum tells of the quorum, on its leader (`None` elsewhere): each voter's
+    /// and observer's position from its fetches, times as wall-clock milliseconds given
+    /// `wall_now_ms` (-1 where never seen).
+    pub fn describe(&self, wall_now_ms: i64) -> Option<QuorumDescription> {
+        let leader = self.client.leader_state()?;
+        let now = self.now_ms();
+        let wall = |t: Option<u64>| t.map_or(-1, |t| wall_now_ms - (now.saturating_sub(t)) as i64);
+        let local_id = self.client.leader_id().expect("a leader knows itself");
+        let row = |(id, state): (&i32, &leader_state::ReplicaState)| {
+            if *id == local_id {
+                // The leader's own log is where it is now.
+                ReplicaDescription {
+                    replica_id: *id,
+                    log_end_offset: self.client.log().end_offset(),
+                    last_fetch_timestamp: wall_now_ms,
+                    last_caught_up_timestamp: wall_now_ms,
+                }
+            } else {
+                ReplicaDescription {
+                    replica_id: *id,
+                    log_end_offset: state.end_offset.unwrap_or(-1),
+                    last_fetch_timestamp: wall(state.last_fetch_ms),
+                    last_caught_up_timestamp: wall(state.last_caught_up_ms),
+                }
+            }
+        };
+        Some(QuorumDescription {
+            leader_id: local_id,
+            leader_epoch: leader.epoch,
+            high_watermark: self.client.high_watermark().unwrap_or(-1),
+            voters: leader.voter_states().iter().map(row).collect(),
+            observers: leader.observer_states().iter().map(row).collect(),
+        })
     }
 
     /// Applies the state machine's actions in order to the metadata log and the quorum-state
