@@ -76,6 +76,21 @@ pub struct NodeInfo {
     pub rack: Option<String>,
 }
 
+/// This node's part in the metadata quorum, as Kafka's `raft-metrics` report it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QuorumMetrics {
+    /// The quorum's leader as this node knows it (-1 unknown).
+    pub leader_id: i32,
+    /// The quorum's epoch as this node knows it.
+    pub epoch: i32,
+    /// The committed offset as this node knows it (-1 unknown).
+    pub high_watermark: i64,
+    /// This node's metadata log end offset.
+    pub log_end_offset: i64,
+    /// Its Raft state's name, lower case: `leader`, `follower`, …, or `observer`.
+    pub state: String,
+}
+
 /// Everything a handler can reach. One per broker process (or simulated host).
 pub struct Broker {
     /// Static configuration.
@@ -509,6 +524,34 @@ impl Broker {
     pub fn describe_quorum(&self) -> Option<crate::raft::QuorumDescription> {
         let quorum = self.quorum.lock().expect("quorum lock poisoned");
         quorum.as_ref().and_then(|voter| voter.describe(self.clock.now_ms()))
+    }
+
+    /// What Kafka's `raft-metrics` report of this node's part in the metadata quorum.
+    pub fn quorum_metrics(&self) -> QuorumMetrics {
+        let store = self.lock_metadata();
+        let quorum = self.quorum.lock().expect("quorum lock poisoned");
+        let (epoch, state, high_watermark) = match quorum.as_ref() {
+            Some(voter) => {
+                let client = voter.client_ref();
+                (
+                    client.epoch(),
+                    client.state_name().to_lowercase(),
+                    client.high_watermark().unwrap_or(-1),
+                )
+            }
+            None => (
+                self.observed_quorum_epoch.load(Ordering::Relaxed),
+                "observer".to_owned(),
+                store.applied_offset(),
+            ),
+        };
+        QuorumMetrics {
+            leader_id: self.quorum_leader_id(),
+            epoch,
+            high_watermark,
+            log_end_offset: store.log_end_offset(),
+            state,
+        }
     }
 
     /// The metadata quorum's epoch as this node knows it (`-1` before it knows one).

@@ -208,6 +208,15 @@ fn a_known_workload_shows_in_exact_series() {
     assert_eq!(s.expect("kafka_controller_kafkacontroller_globaltopiccount", &[]), 2.0);
     assert_eq!(s.expect("kafka_server_replicamanager_partitioncount", &[]), 51.0);
     assert_eq!(s.expect("kafka_controller_kafkacontroller_activecontrollercount", &[]), 1.0);
+    // The one voter leads the metadata quorum in the epoch of this start, everything committed.
+    assert_eq!(s.expect("kafka_server_raftmetrics_current_leader", &[]), 1.0);
+    assert_eq!(s.expect("kafka_server_raftmetrics_current_epoch", &[]), 1.0);
+    let hw = s.expect("kafka_server_raftmetrics_high_watermark", &[]);
+    assert!(hw > 0.0 && hw == s.expect("kafka_server_raftmetrics_log_end_offset", &[]), "{hw}");
+    assert_eq!(
+        s.expect("kafka_server_raftmetrics_current_state", &[("current_state", "leader")]),
+        1.0
+    );
     // One node: every ISR is the leader alone, nothing to fetch, no leader ever moved.
     assert_eq!(s.expect("kafka_server_replicamanager_isrshrinks_total", &[]), 0.0);
     assert_eq!(s.expect("kafka_server_replicamanager_isrexpands_total", &[]), 0.0);

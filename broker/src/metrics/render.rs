@@ -241,6 +241,36 @@ fn state_gauges(out: &mut Families, broker: &Broker) {
         out.gauge(name, help).add(&[], value);
     }
     replication(out, broker);
+    raft(out, broker);
+}
+
+/// Kafka's `raft-metrics` (KafkaRaftClient's, on voters and on brokers, its observers), named
+/// as the JMX exporter names them: who leads the metadata quorum in which epoch, the committed
+/// offset and the log end as this node knows them, and its state, 1 under its name.
+fn raft(out: &mut Families, broker: &Broker) {
+    let quorum = broker.quorum_metrics();
+    let gauges = [
+        (
+            "current_leader",
+            "The metadata quorum's leader as this node knows it (-1 unknown)",
+            quorum.leader_id as f64,
+        ),
+        ("current_epoch", "The metadata quorum's epoch as this node knows it", quorum.epoch as f64),
+        (
+            "high_watermark",
+            "The metadata log's committed offset as this node knows it",
+            quorum.high_watermark as f64,
+        ),
+        ("log_end_offset", "This node's metadata log end offset", quorum.log_end_offset as f64),
+    ];
+    for (name, help, value) in gauges {
+        out.gauge(&format!("kafka_server_raftmetrics_{name}"), help).add(&[], value);
+    }
+    out.gauge(
+        "kafka_server_raftmetrics_current_state",
+        "This node's Raft state, 1 under its name (leader, follower, candidate, prospective, unattached, resigned, observer)",
+    )
+    .add(&[("current_state", quorum.state.as_str())], 1.0);
 }
 
 /// Kafka's replication meters and the fetcher's lag: ISR changes this node proposed as leader
