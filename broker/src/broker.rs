@@ -708,7 +708,7 @@ impl Broker {
         change: impl FnOnce(&MetadataImage) -> (Vec<MetadataRecord>, T),
     ) -> Result<T, ApiError> {
         let mut store = self.lock_metadata();
-        let (records, outcome) = change(store.image());
+        let (records, outcome) = change(store.controller_image());
         self.commit_and_publish(&mut store, records)?;
         Ok(outcome)
     }
@@ -859,13 +859,13 @@ impl Broker {
         check_partition_batch(partitions)?;
         topic_config::validate_all(&self.config, &configs)?;
         let mut store = self.lock_metadata();
-        if store.image().topic(name).is_some() {
+        if store.controller_image().topic(name).is_some() {
             return Err(ApiError::new(
                 ResponseError::TopicAlreadyExists,
                 format!("topic `{name}` already exists"),
             ));
         }
-        let image = store.image().clone();
+        let image = store.controller_image().clone();
         let assignments = match placement {
             Placement::Striped { partitions, replication_factor } => {
                 self.place_replicas(&image, partitions, replication_factor)?
@@ -886,12 +886,12 @@ impl Broker {
             value: Some(value.clone()),
         }));
         if validate_only {
-            let mut scratch = MetadataImage::clone(store.image());
+            let mut scratch = MetadataImage::clone(store.controller_image());
             records.iter().for_each(|r| scratch.apply(r));
             return Ok(scratch.topic(name).expect("just applied").clone());
         }
         self.commit_and_publish(&mut store, records)?;
-        let topic = store.image().topic(name).expect("just committed").clone();
+        let topic = store.controller_image().topic(name).expect("just committed").clone();
         drop(store);
         tracing::info!(topic = name, partitions, replication_factor, %topic_id, "created topic");
         Ok(topic)
@@ -919,7 +919,8 @@ impl Broker {
         validate_only: bool,
     ) -> Result<(), ApiError> {
         let mut store = self.lock_metadata();
-        let topic = store.image().topic(name).cloned().ok_or_else(|| unknown_topic(name))?;
+        let topic =
+            store.controller_image().topic(name).cloned().ok_or_else(|| unknown_topic(name))?;
         let current = topic.partitions.len() as i32;
         if count <= current {
             return Err(ApiError::new(
@@ -930,7 +931,7 @@ impl Broker {
             ));
         }
         check_partition_batch(count - current)?;
-        let image = store.image().clone();
+        let image = store.controller_image().clone();
         let replication_factor = topic.partitions.get(&0).map_or(1, |p| p.replicas.len() as i32);
         let assignments = self.place_replicas(&image, count - current, replication_factor)?;
         if validate_only {
@@ -966,7 +967,8 @@ impl Broker {
             ));
         }
         let mut store = self.lock_metadata();
-        let topic = store.image().topic(name).cloned().ok_or_else(|| unknown_topic(name))?;
+        let topic =
+            store.controller_image().topic(name).cloned().ok_or_else(|| unknown_topic(name))?;
         let records = vec![MetadataRecord::RemoveTopic { topic_id: topic.topic_id }];
         self.commit_and_publish(&mut store, records)?;
         drop(store);
@@ -986,7 +988,7 @@ impl Broker {
         }
         // Check and commit under one lock: a concurrent DeleteTopics must not slip in between.
         let mut store = self.lock_metadata();
-        let Some(topic) = store.image().topic(name) else {
+        let Some(topic) = store.controller_image().topic(name) else {
             return Err(unknown_topic(name));
         };
         // The topic's overrides as they would be, checked together (e.g. compaction lags).
@@ -1326,7 +1328,7 @@ impl Broker {
         ) -> Result<ControllerResult<T>, ApiError>,
     ) -> Result<T, ApiError> {
         let mut store = self.lock_metadata();
-        let image = store.image().clone();
+        let image = store.controller_image().clone();
         let mut heartbeats = self.lock_heartbeats().clone();
         let result = operation(&image, &mut heartbeats, store.log_end_offset())?;
         self.commit_and_publish(&mut store, result.records)?;

@@ -43,6 +43,11 @@ pub struct MetadataStore {
     replayed: MetadataDelta,
     /// Every record below this offset is applied to `image`.
     applied_offset: i64,
+    /// On the quorum's leader, the image with its own records not yet committed applied too,
+    /// and the log end offset it covers: what the controller computes new records from, so two
+    /// changes in flight never contradict each other (Kafka's controller keeps its state ahead
+    /// of the commit the same way). `None` when nothing appended is uncommitted.
+    speculative: Option<(Arc<MetadataImage>, i64)>,
 }
 
 impl MetadataStore {
@@ -94,7 +99,14 @@ impl MetadataStore {
         // Replayed whole: a log this node wrote as the quorum's only voter holds only what it
         // committed, and an observer's only what the leader served as committed.
         let applied_offset = log.log_end_offset();
-        Ok(Self { image: Arc::new(image), log, recovery_points, replayed, applied_offset })
+        Ok(Self {
+            image: Arc::new(image),
+            log,
+            recovery_points,
+            replayed,
+            applied_offset,
+            speculative: None,
+        })
     }
 
     /// What replaying the log changed from the empty image, handed out once: start-up
@@ -130,11 +142,28 @@ impl MetadataStore {
         self.apply_committed(self.log.log_end_offset())
     }
 
-    /// `records` as one batch, once they are checked in order against a copy of the image: a
-    /// record that does not fit is refused before it reaches the log. The batch's base offset
-    /// is assigned by the append.
+    /// The image the controller computes records from: the committed one with this leader's
+    /// own uncommitted records applied.
+    pub fn controller_image(&self) -> &Arc<MetadataImage> {
+        self.speculative.as_ref().map_or(&self.image, |(image, _)| image)
+    }
+
+    /// Forgets the uncommitted records' image (the leadership is lost: they may never commit).
+    pub fn revert_speculative(&mut self) {
+        self.speculative = None;
+    }
+
+    /// `records` as one batch, once they are checked in order against a copy of the
+    /// controller's image: a record that does not fit is refused before it reaches the log.
+    /// The batch's base offset is assigned by the append.
     pub fn encode_checked(&self, records: &[MetadataRecord]) -> Result<Vec<u8>, LogError> {
-        self.replay_onto_scratch(records, "metadata record refused")?;
+        let mut scratch = MetadataImage::clone(self.controller_image());
+        for record in records {
+            scratch.check(record).map_err(|why| {
+                LogError::InvalidRecord(format!("metadata record refused: {why}"))
+            })?;
+            MetadataDelta::default().replay(&mut scratch, record);
+        }
         let entries: Vec<_> = records.iter().map(|r| (None, Some(records::encode(r)))).collect();
         Ok(encode_batch(&entries, 0).to_vec())
     }
@@ -147,7 +176,18 @@ impl MetadataStore {
         epoch: i32,
         now_ms: i64,
     ) -> Result<i64, LogError> {
+        let records = crate::internal_records::decode_records(Bytes::copy_from_slice(&batch))
+            .map_err(|e| LogError::InvalidRecord(format!("a metadata batch does not decode: {e}")))?
+            .iter()
+            .map(|stored| records::decode(stored.value.as_deref().unwrap_or_default()))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| LogError::InvalidRecord(format!("a metadata record is invalid: {e}")))?;
+        let mut next = MetadataImage::clone(self.controller_image());
+        for record in &records {
+            MetadataDelta::default().replay(&mut next, record);
+        }
         let info = self.log.append(&mut batch, epoch, now_ms)?;
+        self.speculative = Some((Arc::new(next), self.log.log_end_offset()));
         Ok(info.base_offset)
     }
 
@@ -214,6 +254,10 @@ impl MetadataStore {
             self.replay_onto_scratch(&records, "committed metadata record refused")?;
         self.applied_offset = offset;
         self.install(next);
+        if self.speculative.as_ref().is_some_and(|(_, end)| *end <= offset) {
+            // Everything this leader appended is committed: the two images are one again.
+            self.speculative = None;
+        }
         Ok(delta)
     }
 
@@ -269,6 +313,7 @@ impl MetadataStore {
                 self.applied_offset
             )));
         }
+        self.speculative = None;
         if self.log.truncate_to(offset)? {
             tracing::info!(offset, "truncated the metadata log's uncommitted tail");
             let point = ((METADATA_TOPIC.to_owned(), 0), self.log.recovery_point());
@@ -470,6 +515,27 @@ mod replication_tests {
 
     fn topic(name: &str, id: u128) -> MetadataRecord {
         MetadataRecord::Topic { name: name.into(), topic_id: Uuid::from_u128(id) }
+    }
+
+    /// The leader's controller computes from its own uncommitted records too: a second topic
+    /// of one name is refused before the first commits; the served image moves at the commit.
+    #[test]
+    fn the_controller_image_runs_ahead_of_the_commit_and_the_served_one_does_not() {
+        let mut leader = open_store();
+        let batch = leader.encode_checked(&[topic("a", 1)]).unwrap();
+        leader.append_as_leader(batch, 1, 0).unwrap();
+        assert!(leader.controller_image().topic("a").is_some());
+        assert!(leader.image().topic("a").is_none(), "not committed yet");
+        let again = leader.encode_checked(&[topic("a", 3)]).unwrap_err().to_string();
+        assert!(again.contains("refused"), "{again}");
+        leader.apply_committed(1).unwrap();
+        assert!(leader.image().topic("a").is_some());
+        assert!(Arc::ptr_eq(leader.controller_image(), leader.image()), "one image again");
+
+        let batch = leader.encode_checked(&[topic("b", 2)]).unwrap();
+        leader.append_as_leader(batch, 1, 0).unwrap();
+        leader.revert_speculative();
+        assert!(leader.controller_image().topic("b").is_none(), "a lost leadership forgets it");
     }
 
     /// A follower of the quorum holds what the leader served but applies only what is

@@ -401,6 +401,10 @@ impl QuorumVoter {
                 Action::Reply { token, response } => applied.replies.push((token, response)),
                 Action::LeaderChange { epoch, leader_id } => {
                     tracing::info!(epoch, leader = ?leader_id, "metadata quorum leader");
+                    if !self.client.is_leader() {
+                        // What this node appended as leader may never commit.
+                        store.revert_speculative();
+                    }
                     applied.leader_change = Some((epoch, leader_id));
                 }
                 Action::AppendAsFollower(_) | Action::TruncateTo(_) | Action::Send { .. } => {
