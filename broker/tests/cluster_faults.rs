@@ -32,7 +32,12 @@ fn a_broker_whose_log_dir_is_removed_is_fenced_and_its_partitions_move() {
         .find(|(_, leader)| *leader != CONTROLLER)
         .expect("a partition led by node 2 or 3");
     let value = |i: usize| vec![format!("before-{i}")];
-    assert_eq!(produce_batch(cluster.port(victim), TOPIC, partition, -1, 5000, &value(0)).0, 0);
+    // The victim applies the new topic's metadata a moment after the controller commits it
+    // (UNKNOWN_TOPIC_OR_PARTITION meanwhile, which clients retry).
+    eventually(Duration::from_secs(10), "the victim takes a write as leader", || {
+        let code = produce_batch(cluster.port(victim), TOPIC, partition, -1, 5000, &value(0)).0;
+        (code == 0, code)
+    });
 
     std::fs::remove_dir_all(cluster.nodes[&victim].data_dir()).unwrap();
 
