@@ -128,25 +128,25 @@ pub(crate) fn decode_records(mut bytes: Bytes) -> anyhow::Result<Vec<StoredRecor
     Ok(out)
 }
 
-/// The offset after the last batch of `bytes` (whole batches, as `PartitionLog::read` returns
-/// them), from the batch headers: where the next read starts, whatever the records say.
-fn next_offset_after(bytes: &[u8]) -> Option<i64> {
-    let mut pos = 0;
-    let mut next = None;
-    while pos < bytes.len() {
-        let h = BatchHeader::parse(&bytes[pos..]).ok()?;
-        next = Some(h.last_offset() + 1);
-        pos += h.total_size().filter(|&n| n >= HEADER_LEN)?;
-    }
-    next
-}
-
 /// Every record of a broker-written log (metadata log, `__consumer_offsets`), from its log
 /// start offset to its end, as replayed on start.
 pub fn read_all(log: &PartitionLog) -> Result<Vec<StoredRecord>, LogError> {
+    Ok(read_batches_below(log, log.log_start_offset(), log.log_end_offset())?.0)
+}
+
+/// The records of the whole batches of `log` from `from` whose last offset is below `until`
+/// (a batch reaching `until` or past it is left for later), and the offset after the last batch
+/// read. The batch headers, not the records, say where the next read starts: a batch of control
+/// records only, or records whose offset deltas do not advance, must neither end the read
+/// early nor read the same batch forever.
+pub fn read_batches_below(
+    log: &PartitionLog,
+    from: i64,
+    until: i64,
+) -> Result<(Vec<StoredRecord>, i64), LogError> {
     let mut out = Vec::new();
-    let mut offset = log.log_start_offset();
-    while offset < log.log_end_offset() {
+    let mut offset = from;
+    while offset < until {
         let bytes = log.read(offset, 1 << 20)?;
         let invalid = |why: String| {
             LogError::InvalidRecord(format!(
@@ -154,16 +154,32 @@ pub fn read_all(log: &PartitionLog) -> Result<Vec<StoredRecord>, LogError> {
                 log.dir().display()
             ))
         };
-        // The batch headers, not the records, say where the next read starts: a batch of
-        // control records only, or records whose offset deltas do not advance, must neither
-        // end the replay early nor read the same batch forever.
-        let next = next_offset_after(&bytes)
-            .filter(|&next| next > offset)
-            .ok_or_else(|| invalid("batch headers do not advance the offset".into()))?;
-        out.extend(decode_records(bytes).map_err(|e| invalid(e.to_string()))?);
+        let (mut pos, mut next, mut held_back) = (0, offset, false);
+        while pos < bytes.len() {
+            let header = BatchHeader::parse(&bytes[pos..]).map_err(|e| invalid(e.to_string()))?;
+            let size = header
+                .total_size()
+                .filter(|&n| n >= HEADER_LEN && pos + n <= bytes.len())
+                .ok_or_else(|| invalid("a batch header gives no valid size".into()))?;
+            if header.last_offset() >= until {
+                held_back = true;
+                break;
+            }
+            out.extend(
+                decode_records(bytes.slice(pos..pos + size)).map_err(|e| invalid(e.to_string()))?,
+            );
+            next = header.last_offset() + 1;
+            pos += size;
+        }
+        if next <= offset {
+            if held_back && pos == 0 {
+                break;
+            }
+            return Err(invalid("batch headers do not advance the offset".into()));
+        }
         offset = next;
     }
-    Ok(out)
+    Ok((out, offset))
 }
 
 #[cfg(test)]

@@ -43,7 +43,7 @@ pub fn handle(
             (t.topic_name.0.as_str(), t.partitions.iter().map(|p| p.partition_index).collect())
         })
         .collect();
-    if !matches!(asked.as_slice(), [(METADATA_TOPIC, partitions)] if partitions.as_slice() == [0]) {
+    if !crate::raft::names_only_the_metadata_partition(&asked) {
         return fail(
             ResponseError::UnknownTopicOrPartition,
             format!("the quorum is {METADATA_TOPIC}-0; asked for {asked:?}"),

@@ -32,6 +32,23 @@ pub const METADATA_LOG_DIR: &str = "__cluster_metadata-0";
 /// The metadata log's topic name, as KRaft names it (its one partition is 0).
 pub const METADATA_TOPIC: &str = "__cluster_metadata";
 
+/// The metadata records of `stored` (read back from the metadata log, or about to go there).
+fn decode_all(
+    stored: &[crate::internal_records::StoredRecord],
+) -> Result<Vec<MetadataRecord>, LogError> {
+    stored
+        .iter()
+        .map(|s| {
+            records::decode(s.value.as_deref().unwrap_or_default()).map_err(|e| {
+                LogError::InvalidRecord(format!(
+                    "metadata record at offset {} is invalid: {e}",
+                    s.offset
+                ))
+            })
+        })
+        .collect()
+}
+
 /// The metadata log and the image it produces.
 pub struct MetadataStore {
     /// Shared so that a request can hold a consistent snapshot without copying it.
@@ -176,12 +193,11 @@ impl MetadataStore {
         epoch: i32,
         now_ms: i64,
     ) -> Result<i64, LogError> {
-        let records = crate::internal_records::decode_records(Bytes::copy_from_slice(&batch))
-            .map_err(|e| LogError::InvalidRecord(format!("a metadata batch does not decode: {e}")))?
-            .iter()
-            .map(|stored| records::decode(stored.value.as_deref().unwrap_or_default()))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| LogError::InvalidRecord(format!("a metadata record is invalid: {e}")))?;
+        let stored = crate::internal_records::decode_records(Bytes::copy_from_slice(&batch))
+            .map_err(|e| {
+                LogError::InvalidRecord(format!("a metadata batch does not decode: {e}"))
+            })?;
+        let records = decode_all(&stored)?;
         let mut next = MetadataImage::clone(self.controller_image());
         for record in &records {
             MetadataDelta::default().replay(&mut next, record);
@@ -209,44 +225,12 @@ impl MetadataStore {
     /// image: the one way records reach it at run time. Returns what they changed.
     pub fn apply_committed(&mut self, high_watermark: i64) -> Result<MetadataDelta, LogError> {
         let high_watermark = high_watermark.min(self.log.log_end_offset());
-        let mut records = Vec::new();
-        let mut offset = self.applied_offset;
-        while offset < high_watermark {
-            let bytes = self.log.read(offset, 1 << 20)?;
-            let mut pos = 0;
-            let mut next = offset;
-            while pos < bytes.len() {
-                let header = BatchHeader::parse(&bytes[pos..])?;
-                let size = header.total_size().unwrap_or(bytes.len() - pos);
-                if header.last_offset() >= high_watermark {
-                    break;
-                }
-                for stored in crate::internal_records::decode_records(bytes.slice(pos..pos + size))
-                    .map_err(|e| {
-                        LogError::InvalidRecord(format!(
-                            "metadata batch at {}: {e}",
-                            header.base_offset()
-                        ))
-                    })?
-                {
-                    let record = records::decode(stored.value.as_deref().unwrap_or_default())
-                        .map_err(|e| {
-                            LogError::InvalidRecord(format!(
-                                "metadata record at offset {} is invalid: {e}",
-                                stored.offset
-                            ))
-                        })?;
-                    records.push(record);
-                }
-                next = header.last_offset() + 1;
-                pos += size;
-            }
-            if next == offset {
-                // The next batch reaches past the high watermark: it commits later.
-                break;
-            }
-            offset = next;
-        }
+        let (stored, offset) = crate::internal_records::read_batches_below(
+            &self.log,
+            self.applied_offset,
+            high_watermark,
+        )?;
+        let records = decode_all(&stored)?;
         if offset == self.applied_offset {
             return Ok(MetadataDelta::default());
         }

@@ -222,6 +222,42 @@ pub enum Response<T> {
     },
 }
 
+impl<T> Response<T> {
+    /// The same response with its fetched records turned into `U` (a [`LogRange`] into the
+    /// bytes it names, on the way out of a leader).
+    pub fn map_records<U>(self, read: impl FnOnce(T) -> U) -> Response<U> {
+        match self {
+            Self::Vote { error, leader_epoch, leader_id, vote_granted } => {
+                Response::Vote { error, leader_epoch, leader_id, vote_granted }
+            }
+            Self::BeginQuorumEpoch { error, leader_epoch, leader_id } => {
+                Response::BeginQuorumEpoch { error, leader_epoch, leader_id }
+            }
+            Self::EndQuorumEpoch { error, leader_epoch, leader_id } => {
+                Response::EndQuorumEpoch { error, leader_epoch, leader_id }
+            }
+            Self::Fetch {
+                error,
+                leader_epoch,
+                leader_id,
+                high_watermark,
+                diverging_epoch,
+                records,
+            } => {
+                let records = records.map(read);
+                Response::Fetch {
+                    error,
+                    leader_epoch,
+                    leader_id,
+                    high_watermark,
+                    diverging_epoch,
+                    records,
+                }
+            }
+        }
+    }
+}
+
 /// What the driver must do, in order, each step durable before the next event.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Action<R> {
@@ -630,12 +666,12 @@ impl<R> RaftClient<R> {
                     self.observer_discover_leader(now_ms);
                 }
             }
-            EpochState::Prospective { election_deadline_ms, leader_id, retries, .. } => {
+            EpochState::Prospective { election_deadline_ms, leader_id, .. } => {
                 if now_ms >= *election_deadline_ms {
                     // The pre-election timed out: back to what this node knew.
-                    let (leader, retries) = (*leader_id, *retries);
+                    let leader = *leader_id;
                     tracing::debug!(node = self.local_id, "pre-vote election timed out");
-                    self.lose_pre_election(now_ms, leader, retries);
+                    self.lose_pre_election(now_ms, leader);
                 } else {
                     self.request_votes(now_ms, true);
                 }
@@ -714,8 +750,8 @@ impl<R> RaftClient<R> {
         self.log.append(BatchHeader { base_offset, last_offset: base_offset + count - 1, epoch });
         leader.update_local_end_offset(now_ms, self.log.end_offset);
         self.actions.push(Action::AppendAsLeader { base_offset, count, epoch, data });
-        self.maybe_advance_high_watermark(now_ms);
-        self.complete_parked_fetches(now_ms);
+        self.maybe_advance_high_watermark();
+        self.complete_parked_fetches();
         Ok(base_offset)
     }
 
@@ -809,7 +845,7 @@ impl<R> RaftClient<R> {
         // KIP-595: the candidate's log is at least as up to date as ours.
         let up_to_date =
             (candidate_end.epoch, candidate_end.offset) >= (local_end.epoch, local_end.offset);
-        let granted = self.can_grant_vote(candidate_id, candidate_epoch, up_to_date, pre_vote);
+        let granted = self.can_grant_vote(candidate_id, up_to_date, pre_vote);
         if granted && !pre_vote {
             if let EpochState::Unattached { epoch, voted_id: None, .. } = self.state {
                 // The vote is durable before it is answered: a voter votes once per epoch.
@@ -830,17 +866,11 @@ impl<R> RaftClient<R> {
     }
 
     /// Each state's `canGrantVote`.
-    fn can_grant_vote(
-        &self,
-        candidate: i32,
-        candidate_epoch: i32,
-        up_to_date: bool,
-        pre_vote: bool,
-    ) -> bool {
-        let _ = candidate_epoch;
+    fn can_grant_vote(&self, candidate: i32, up_to_date: bool, pre_vote: bool) -> bool {
         #[cfg(test)]
         if self.config.fault == Some(Fault::VoteTwice) && !pre_vote && !self.is_leader() {
-            return up_to_date && candidate_epoch == self.state.epoch();
+            // The candidate's epoch is this node's by now (a newer one moved it there).
+            return up_to_date;
         }
         match &self.state {
             EpochState::Unattached { voted_id, leader_id, .. } => {
@@ -997,7 +1027,7 @@ impl<R> RaftClient<R> {
         if let EpochState::Leader(leader) = &mut self.state {
             leader.record_fetch(now_ms, replica_id, fetch_offset, leader_end);
         }
-        self.maybe_advance_high_watermark(now_ms);
+        self.maybe_advance_high_watermark();
         if fetch_offset < leader_end || max_wait_ms == 0 {
             let records = (fetch_offset < leader_end)
                 .then_some(LogRange { start: fetch_offset, end: leader_end });
@@ -1029,7 +1059,7 @@ impl<R> RaftClient<R> {
     }
 
     /// Answers held fetches that now have records or a newer high watermark.
-    fn complete_parked_fetches(&mut self, _now_ms: u64) {
+    fn complete_parked_fetches(&mut self) {
         let end = self.log.end_offset;
         let parked = std::mem::take(&mut self.parked_fetches);
         for fetch in parked {
@@ -1060,20 +1090,20 @@ impl<R> RaftClient<R> {
         }
     }
 
-    fn maybe_advance_high_watermark(&mut self, now_ms: u64) {
+    fn maybe_advance_high_watermark(&mut self) {
         let EpochState::Leader(leader) = &self.state else { return };
         #[cfg(test)]
         if self.config.fault == Some(Fault::HighWatermarkOnLeaderEndOffset) {
             let end = self.log.end_offset;
             if self.high_watermark.is_none_or(|hw| end > hw) {
                 self.set_high_watermark(end);
-                self.complete_parked_fetches(now_ms);
+                self.complete_parked_fetches();
             }
             return;
         }
         if let Some(hw) = leader.next_high_watermark(self.high_watermark) {
             self.set_high_watermark(hw);
-            self.complete_parked_fetches(now_ms);
+            self.complete_parked_fetches();
         }
     }
 
@@ -1157,8 +1187,8 @@ impl<R> RaftClient<R> {
                     let retries = *retries;
                     self.transition_to_candidate(now_ms, retries);
                 } else if no.len() > voters - majority {
-                    let (leader, retries) = (*leader_id, *retries);
-                    self.lose_pre_election(now_ms, leader, retries);
+                    let leader = *leader_id;
+                    self.lose_pre_election(now_ms, leader);
                 }
             }
             EpochState::Candidate {
@@ -1479,7 +1509,7 @@ impl<R> RaftClient<R> {
 
     /// A pre-election lost or timed out: back to following the leader known in this epoch, or
     /// unattached.
-    fn lose_pre_election(&mut self, now_ms: u64, leader_id: Option<i32>, _retries: u32) {
+    fn lose_pre_election(&mut self, now_ms: u64, leader_id: Option<i32>) {
         let epoch = self.state.epoch();
         match leader_id {
             Some(leader) if leader != self.local_id => {
@@ -1546,7 +1576,7 @@ impl<R> RaftClient<R> {
         });
         leader.update_local_end_offset(now_ms, self.log.end_offset);
         self.change_state(EpochState::Leader(Box::new(leader)));
-        self.maybe_advance_high_watermark(now_ms);
+        self.maybe_advance_high_watermark();
         self.send_begin_quorum_epoch(now_ms);
     }
 

@@ -166,26 +166,21 @@ fn read_metadata_log(
         max_wait_ms: 0,
     };
     let mut store = broker.lock_metadata();
-    let replies = match broker
-        .run_quorum(&mut store, |client, now| client.handle_request(now, replica_id, 0, request))
-    {
-        Ok(replies) => replies,
+    let response = match ask_quorum(broker, &mut store, replica_id, request) {
+        Ok(response) => response,
         Err(e) => {
             tracing::error!(error = %e.message, "the metadata quorum failed a fetch");
             return data.with_error_code(e.code());
         }
     };
-    let Some((
-        _,
-        Response::Fetch {
-            error,
-            leader_epoch,
-            leader_id,
-            high_watermark,
-            diverging_epoch,
-            records,
-        },
-    )) = replies.into_iter().find(|(token, _)| *token == 0)
+    let Some(Response::Fetch {
+        error,
+        leader_epoch,
+        leader_id,
+        high_watermark,
+        diverging_epoch,
+        records,
+    }) = response
     else {
         unreachable!("the state machine answers a fetch it does not hold");
     };
@@ -441,13 +436,33 @@ pub fn check_voter_rpc(
             ));
         }
     }
-    match topics {
-        [(METADATA_TOPIC, partitions)] if partitions.as_slice() == [0] => Ok(()),
-        _ => Err(ApiError::new(
+    if names_only_the_metadata_partition(topics) {
+        Ok(())
+    } else {
+        Err(ApiError::new(
             ResponseError::InvalidRequest,
             format!("a Raft request names {METADATA_TOPIC}-0 and nothing else, not {topics:?}"),
-        )),
+        ))
     }
+}
+
+/// Whether a quorum request's topics name `__cluster_metadata-0` and nothing else.
+pub fn names_only_the_metadata_partition(topics: &[(&str, Vec<i32>)]) -> bool {
+    matches!(topics, [(METADATA_TOPIC, partitions)] if partitions.as_slice() == [0])
+}
+
+/// The state machine's answer to one request from node `from`, with its effects applied to
+/// `store` first; `None` where it holds the request (a fetch waiting for records).
+fn ask_quorum(
+    broker: &Broker,
+    store: &mut MetadataStore,
+    from: i32,
+    request: Request,
+) -> Result<Option<Response<LogRange>>, ApiError> {
+    const TOKEN: u64 = 0;
+    let replies =
+        broker.run_quorum(store, |client, now| client.handle_request(now, from, TOKEN, request))?;
+    Ok(replies.into_iter().find(|(token, _)| *token == TOKEN).map(|(_, response)| response))
 }
 
 /// The voter's answer to a Raft RPC from node `from` (Vote, BeginQuorumEpoch,
@@ -458,9 +473,7 @@ pub fn answer_voter_rpc(
     request: Request,
 ) -> Result<Response<LogRange>, ApiError> {
     let mut store = broker.lock_metadata();
-    let replies = broker
-        .run_quorum(&mut store, |client, now| client.handle_request(now, from, 0, request))?;
-    replies.into_iter().find(|(token, _)| *token == 0).map(|(_, response)| response).ok_or_else(
-        || ApiError::new(ResponseError::NotController, "this node is not a voter of the quorum"),
-    )
+    ask_quorum(broker, &mut store, from, request)?.ok_or_else(|| {
+        ApiError::new(ResponseError::NotController, "this node is not a voter of the quorum")
+    })
 }

@@ -330,50 +330,21 @@ impl Simulation {
         id: i32,
         response: Response<super::client::LogRange>,
     ) -> Response<Records<Vec<Entry>>> {
-        match response {
-            Response::Vote { error, leader_epoch, leader_id, vote_granted } => {
-                Response::Vote { error, leader_epoch, leader_id, vote_granted }
-            }
-            Response::BeginQuorumEpoch { error, leader_epoch, leader_id } => {
-                Response::BeginQuorumEpoch { error, leader_epoch, leader_id }
-            }
-            Response::EndQuorumEpoch { error, leader_epoch, leader_id } => {
-                Response::EndQuorumEpoch { error, leader_epoch, leader_id }
-            }
-            Response::Fetch {
-                error,
-                leader_epoch,
-                leader_id,
-                high_watermark,
-                diverging_epoch,
-                records,
-            } => {
-                let records = records.map(|range| {
-                    let log = &self.nodes[&id].log;
-                    let end = (range.end as usize)
-                        .min(log.len())
-                        .min(range.start as usize + FETCH_MAX_RECORDS);
-                    let data: Vec<Entry> = log[range.start as usize..end].to_vec();
-                    let batches = data
-                        .iter()
-                        .map(|e| BatchHeader {
-                            base_offset: e.offset,
-                            last_offset: e.offset,
-                            epoch: e.epoch,
-                        })
-                        .collect();
-                    Records { batches, data }
-                });
-                Response::Fetch {
-                    error,
-                    leader_epoch,
-                    leader_id,
-                    high_watermark,
-                    diverging_epoch,
-                    records,
-                }
-            }
-        }
+        response.map_records(|range| {
+            let log = &self.nodes[&id].log;
+            let end =
+                (range.end as usize).min(log.len()).min(range.start as usize + FETCH_MAX_RECORDS);
+            let data: Vec<Entry> = log[range.start as usize..end].to_vec();
+            let batches = data
+                .iter()
+                .map(|e| BatchHeader {
+                    base_offset: e.offset,
+                    last_offset: e.offset,
+                    epoch: e.epoch,
+                })
+                .collect();
+            Records { batches, data }
+        })
     }
 
     fn check_high_watermark(&mut self, id: i32, hw: i64) -> Result<(), String> {
