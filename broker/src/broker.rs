@@ -111,6 +111,11 @@ pub struct Broker {
     metadata: Mutex<MetadataStore>,
     /// This node's voter of the metadata quorum (on a controller); locked after `metadata`.
     quorum: Mutex<Option<crate::raft::QuorumVoter>>,
+    /// Requests the voter's state machine sends to other voters, until `voter_network` takes
+    /// them.
+    quorum_sends: Mutex<Vec<crate::raft::Outbound>>,
+    /// Woken when `quorum_sends` gets a request.
+    pub(crate) quorum_sends_ready: Notify,
     logs: Arc<Mutex<LogManager>>,
     replicas: Arc<ReplicaManager>,
     /// The consumer-group coordinator.
@@ -213,13 +218,15 @@ impl Broker {
         let roles = config.process_roles()?;
         // Outbound security is built (its stores read, its credentials checked) only for the
         // connections this node opens: replica fetchers on a broker of a cluster, controller
-        // channels on a broker-only node (a combined node is its quorum's only voter).
+        // channels on a broker-only node and between the voters of several.
+        let voter_count =
+            crate::config::cluster::parse_voters(&config.controller_quorum_voters)?.len();
         let inter_broker_security = if config.process_roles.is_some() && roles.broker {
             OutboundSecurity::inter_broker(&config)?
         } else {
             OutboundSecurity::plaintext(&config.inter_broker_listener_name())
         };
-        let controller_security = if roles.controller {
+        let controller_security = if roles.controller && voter_count <= 1 {
             OutboundSecurity::plaintext(&config.controller_listener_name())
         } else {
             OutboundSecurity::controller(&config)?
@@ -320,10 +327,11 @@ impl Broker {
                 voters.insert(config.node_id);
             }
             anyhow::ensure!(
-                voters.len() == 1,
-                "controller.quorum.voters names {} voters ({voters:?}): this build's metadata \
-                 quorum runs one voter (elections between several voters are not done yet); \
-                 run one controller and make the other nodes brokers (process.roles=broker)",
+                voters.len() == 1 || !roles.broker,
+                "controller.quorum.voters names {} voters ({voters:?}) and this node has \
+                 process.roles=broker,controller: a combined node can only be the sole voter \
+                 in this build. Run the voters as dedicated controllers \
+                 (process.roles=controller) and the brokers with process.roles=broker",
                 voters.len()
             );
             let (voter, applied) = crate::raft::QuorumVoter::open(
@@ -331,6 +339,7 @@ impl Broker {
                 &log_dir,
                 config.node_id,
                 voters,
+                config.quorum_config(),
                 &mut metadata,
                 seed ^ 0x7261_6674,
                 now,
@@ -363,6 +372,8 @@ impl Broker {
             cluster_id,
             metadata: Mutex::new(metadata),
             quorum: Mutex::new(quorum),
+            quorum_sends: Mutex::new(Vec::new()),
+            quorum_sends_ready: Notify::new(),
             logs,
             replicas,
             groups,
@@ -398,9 +409,10 @@ impl Broker {
         });
         broker.open_partition_logs(&replayed, formatted.new)?;
         broker.skip_producer_ids_in_logs();
-        if !broker.is_controller() {
+        if !broker.is_controller() || !broker.roles.broker {
             // A broker-only node registers over the network and learns the metadata from the
-            // controller (`lifecycle::run`, started by the caller); it writes none itself.
+            // controller (`lifecycle::run`, started by the caller); it writes none itself. A
+            // dedicated controller (process.roles=controller) is no broker: nothing registers.
             broker.lock_logs().clear_clean_shutdown_marker()?;
             return Ok(broker);
         }
@@ -496,19 +508,73 @@ impl Broker {
         let mut quorum = self.quorum.lock().expect("quorum lock poisoned");
         let Some(voter) = quorum.as_mut() else { return Ok(Vec::new()) };
         let now = voter.now_ms();
+        let committed_before = store.applied_offset();
         step(voter.client(), now);
         let actions = voter.client().take_actions();
         let applied = voter.apply(store, actions, self.clock.now_ms()).map_err(ApiError::from)?;
         drop(quorum);
+        if applied.leader_change.is_some() || store.applied_offset() != committed_before {
+            // Wakes what waits for a commit (`wait_for_metadata_commit`, held metadata
+            // fetches), also for a commit that changed nothing and for a lost leadership.
+            self.metadata_committed.notify_waiters();
+        }
         if let Some((_, Some(leader))) = applied.leader_change {
             self.learn_quorum_leader(leader);
+            if leader == self.node.node_id {
+                // Kafka's `QuorumController` claiming leadership: every registered broker gets
+                // a fresh session, so none is fenced for heartbeats the last leader received.
+                let image = store.controller_image().clone();
+                self.lock_heartbeats().activate(&image, self.node.node_id, runtime::now());
+            }
+        }
+        if !applied.sends.is_empty() {
+            self.quorum_sends.lock().expect("quorum sends lock poisoned").extend(applied.sends);
+            self.quorum_sends_ready.notify_one();
         }
         if applied.delta.is_empty() {
             return Ok(applied.replies);
         }
-        self.metadata_committed.notify_waiters();
         self.publisher().publish(&applied.delta, store.image(), self.clock.now_ms())?;
         Ok(applied.replies)
+    }
+
+    /// Waits until the metadata log is committed up to where it ends now — past whatever the
+    /// request being answered wrote —, while this node leads the quorum in its current epoch.
+    /// The reason when it is not: the leadership was lost (the records may be truncated by
+    /// the next leader) or `timeout` passed.
+    pub async fn wait_for_metadata_commit(
+        &self,
+        timeout: std::time::Duration,
+    ) -> Result<(), String> {
+        let target = self.lock_metadata().log_end_offset();
+        let epoch = self.quorum_epoch();
+        let deadline = runtime::now() + timeout;
+        loop {
+            // Registered before the check, so a commit in between is not missed.
+            let committed = self.metadata_committed.notified();
+            tokio::pin!(committed);
+            committed.as_mut().enable();
+            if self.lock_metadata().applied_offset() >= target {
+                return Ok(());
+            }
+            if !self.is_active_controller() || self.quorum_epoch() != epoch {
+                return Err(format!(
+                    "this node lost the metadata quorum's leadership of epoch {epoch} before \
+                     offset {target} was committed"
+                ));
+            }
+            if runtime::now() >= deadline {
+                return Err(format!(
+                    "no majority of the metadata quorum's voters fetched up to offset {target} \
+                     within {timeout:?}"
+                ));
+            }
+            tokio::select! {
+                biased;
+                _ = &mut committed => {}
+                _ = runtime::sleep_until(deadline) => {}
+            }
+        }
     }
 
     /// Lets the quorum's timers run on a voter (`tcp::maintenance_loop`): a voter pushed out of
@@ -518,6 +584,70 @@ impl Broker {
         if let Err(e) = self.run_quorum(&mut store, |client, now| client.poll(now)) {
             tracing::error!(error = %e.message, "the metadata quorum's step failed");
         }
+    }
+
+    /// The requests this voter's state machine wants sent to other voters, oldest first
+    /// (`raft::voter_network`).
+    pub(crate) fn take_quorum_sends(&self) -> Vec<crate::raft::Outbound> {
+        std::mem::take(&mut *self.quorum_sends.lock().expect("quorum sends lock poisoned"))
+    }
+
+    /// When the quorum's state machine next has something to do; `None` on a node that is no
+    /// voter.
+    pub(crate) fn quorum_next_deadline(&self) -> Option<runtime::Instant> {
+        let quorum = self.quorum.lock().expect("quorum lock poisoned");
+        quorum.as_ref().map(|voter| voter.next_deadline())
+    }
+
+    /// Hands the state machine the answer to its request `request_id` from voter `from` —
+    /// or, `Err`, that none came — and lets it send what follows at once.
+    pub(crate) fn handle_quorum_answer(
+        &self,
+        request_id: u64,
+        from: i32,
+        answer: Result<
+            crate::raft::client::Response<crate::raft::client::Records<Vec<u8>>>,
+            String,
+        >,
+    ) {
+        let mut store = self.lock_metadata();
+        let step = |client: &mut crate::raft::client::RaftClient<Vec<u8>>, now| {
+            match answer {
+                Ok(response) => client.handle_response(now, request_id, from, response),
+                Err(_) => client.handle_send_failure(now, request_id),
+            }
+            client.poll(now);
+        };
+        if let Err(e) = self.run_quorum(&mut store, step) {
+            tracing::error!(error = %e.message, from, "the metadata quorum could not take an answer");
+        }
+    }
+
+    /// One client per other voter of `controller.quorum.voters`, by id, over `connector` with
+    /// the controller listener's security, named `controller-<node.id>-<purpose>`.
+    pub(crate) fn voter_clients(
+        &self,
+        connector: &Arc<dyn crate::network::Connector>,
+        purpose: &str,
+        deadline: std::time::Duration,
+    ) -> Vec<(i32, crate::network::NodeClient)> {
+        let client_id = format!("controller-{}-{purpose}", self.node.node_id);
+        let connector = self.secured(connector, &self.controller_security);
+        crate::config::cluster::parse_voters(&self.config.controller_quorum_voters)
+            .expect("validated on open")
+            .into_iter()
+            .filter(|(id, _)| *id != self.node.node_id)
+            .map(|(id, voter)| {
+                let client = crate::network::NodeClient::new(
+                    connector.clone(),
+                    &voter.host,
+                    voter.port,
+                    &client_id,
+                    deadline,
+                );
+                (id, client)
+            })
+            .collect()
     }
 
     /// The quorum as its leader describes it; `None` on a node that does not lead it.
@@ -595,10 +725,28 @@ impl Broker {
         Ok(offset)
     }
 
-    /// Whether this node is a voter of the metadata quorum (its only one, for now): it writes
-    /// metadata records and answers the controller's APIs.
+    /// Whether this node has the controller role: a voter of the metadata quorum, which
+    /// answers the quorum's RPCs and, while it leads, the controller's APIs.
     pub fn is_controller(&self) -> bool {
         self.roles.controller
+    }
+
+    /// Whether the metadata quorum has more than one voter: elections over the network.
+    pub fn has_several_voters(&self) -> bool {
+        crate::config::cluster::parse_voters(&self.config.controller_quorum_voters)
+            .is_ok_and(|voters| voters.len() > 1)
+    }
+
+    /// Whether this node is the active controller: the metadata quorum's leader, the one
+    /// node that writes metadata records (a sole voter always is).
+    pub fn is_active_controller(&self) -> bool {
+        self.roles.controller
+            && self
+                .quorum
+                .lock()
+                .expect("quorum lock poisoned")
+                .as_ref()
+                .is_some_and(|voter| voter.client_ref().is_leader())
     }
 
     /// The metadata quorum's leader as this node knows it; `-1` while unknown.
@@ -656,31 +804,38 @@ impl Broker {
         self.config.quorum_addresses().expect("validated on open")
     }
 
-    /// One client per quorum address (`quorum_addresses`' order) over `connector`, named
+    /// Clients of the controllers over `connector`, one per `controller.quorum.voters` entry
+    /// (else per `controller.quorum.bootstrap.servers` address), named
     /// `broker-<node.id>-<purpose>`: every channel of this node to the controller starts here.
     pub fn controller_clients(
         &self,
         connector: &Arc<dyn crate::network::Connector>,
         purpose: &str,
         deadline: std::time::Duration,
-    ) -> Vec<crate::network::NodeClient> {
+    ) -> crate::network::ControllerClients {
         let client_id = format!("broker-{}-{purpose}", self.node.node_id);
         let connector = self.secured(connector, &self.controller_security);
-        let clients: Vec<_> = self
-            .quorum_addresses()
-            .iter()
-            .map(|(host, port)| {
-                crate::network::NodeClient::new(
+        let voters = crate::config::cluster::parse_voters(&self.config.controller_quorum_voters)
+            .expect("validated on open");
+        let addresses: Vec<(Option<i32>, String, u16)> = if voters.is_empty() {
+            self.quorum_addresses().into_iter().map(|(host, port)| (None, host, port)).collect()
+        } else {
+            voters.into_iter().map(|(id, v)| (Some(id), v.host, v.port)).collect()
+        };
+        let clients = addresses
+            .into_iter()
+            .map(|(id, host, port)| {
+                let client = crate::network::NodeClient::new(
                     connector.clone(),
-                    host,
-                    *port,
+                    &host,
+                    port,
                     &client_id,
                     deadline,
-                )
+                );
+                (id, client)
             })
             .collect();
-        assert!(!clients.is_empty(), "validated on open: a broker names its controllers");
-        clients
+        crate::network::ControllerClients::new(clients)
     }
 
     /// The metadata log's end offset and the leader epoch of its last batch (`-1` when empty):
@@ -1601,11 +1756,13 @@ impl Broker {
     /// heartbeat on the same timer, so the local broker is never found stale while this process
     /// runs, and goes through the same state machine as any other broker.
     pub fn run_controller_maintenance(&self) {
-        if !self.is_controller() {
+        if !self.is_active_controller() {
             return;
         }
-        if let Err(e) = self.heartbeat_local_broker() {
-            tracing::warn!(error = %e.message, "this node's broker could not heartbeat its controller");
+        if self.roles.broker {
+            if let Err(e) = self.heartbeat_local_broker() {
+                tracing::warn!(error = %e.message, "this node's broker could not heartbeat its controller");
+            }
         }
         let now = runtime::now();
         // At most one fencing per registered broker: each sees the previous one's effect.

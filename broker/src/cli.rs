@@ -83,6 +83,14 @@ pub async fn start(args: &BrokerArgs) -> anyhow::Result<Running> {
         }
         None => None,
     };
+    if broker.is_controller() && broker.has_several_voters() {
+        // The voters elect and replicate over the controller listener.
+        broker.set_outbound_connector(Arc::new(tcp::TcpConnector));
+        runtime::spawn(crate::raft::voter_network::run(
+            broker.clone(),
+            Arc::new(tcp::TcpConnector),
+        ));
+    }
     if !broker.is_controller() {
         // As Kafka's BrokerServer: register, catch up with the metadata log and be unfenced
         // before serving clients, so no client is told of a broker that knows no topics.

@@ -223,6 +223,20 @@ pub struct BrokerConfig {
     /// Controllers to discover the quorum from, `host:port` comma-separated (KIP-853).
     #[serde(rename = "controller.quorum.bootstrap.servers")]
     pub controller_quorum_bootstrap_servers: String,
+    /// How long a voter goes without a leader before it stands, randomised to between one
+    /// and two times this (Kafka's default 1000).
+    #[serde(rename = "controller.quorum.election.timeout.ms")]
+    pub controller_quorum_election_timeout_ms: u64,
+    /// How long a follower goes without a successful fetch from the leader before it stands
+    /// (Kafka's default 2000).
+    #[serde(rename = "controller.quorum.fetch.timeout.ms")]
+    pub controller_quorum_fetch_timeout_ms: u64,
+    /// The most a lost election backs off before standing again (Kafka's default 1000).
+    #[serde(rename = "controller.quorum.election.backoff.max.ms")]
+    pub controller_quorum_election_backoff_max_ms: u64,
+    /// How long a quorum request waits for its answer (Kafka's default 2000).
+    #[serde(rename = "controller.quorum.request.timeout.ms")]
+    pub controller_quorum_request_timeout_ms: u64,
     /// The listeners controllers use, comma-separated names from `listeners`.
     #[serde(rename = "controller.listener.names")]
     pub controller_listener_names: String,
@@ -380,6 +394,10 @@ impl Default for BrokerConfig {
             process_roles: None,
             controller_quorum_voters: String::new(),
             controller_quorum_bootstrap_servers: String::new(),
+            controller_quorum_election_timeout_ms: 1000,
+            controller_quorum_fetch_timeout_ms: 2000,
+            controller_quorum_election_backoff_max_ms: 1000,
+            controller_quorum_request_timeout_ms: 2000,
             controller_listener_names: String::new(),
             inter_broker_listener_name_config: None,
             security_inter_broker_protocol: None,
@@ -980,6 +998,17 @@ impl BrokerConfig {
             return Ok(voters.into_values().map(|v| (v.host, v.port)).collect());
         }
         cluster::parse_bootstrap_servers(&self.controller_quorum_bootstrap_servers)
+    }
+
+    /// The metadata quorum's timing, from the `controller.quorum.*` settings.
+    pub fn quorum_config(&self) -> crate::raft::client::QuorumConfig {
+        crate::raft::client::QuorumConfig {
+            election_timeout_ms: self.controller_quorum_election_timeout_ms,
+            fetch_timeout_ms: self.controller_quorum_fetch_timeout_ms,
+            election_backoff_max_ms: self.controller_quorum_election_backoff_max_ms,
+            request_timeout_ms: self.controller_quorum_request_timeout_ms,
+            ..Default::default()
+        }
     }
 
     /// The listener a broker reaches the controllers on: the first `controller.listener.names`

@@ -11,7 +11,9 @@ use std::time::Duration;
 use kafka_protocol::messages::{AlterPartitionRequest, AlterPartitionResponse};
 
 use crate::broker::Broker;
-use crate::network::NodeClient;
+use kafka_protocol::error::ResponseError;
+
+use crate::network::ControllerClients;
 
 /// Pause before sending again after a failure (Kafka's AlterPartition retry backoff is
 /// `retry.backoff.ms`, 100 ms by default).
@@ -20,7 +22,7 @@ const RETRY_BACKOFF: Duration = Duration::from_millis(100);
 /// Sends the leaders' AlterPartition requests for as long as the broker runs.
 pub async fn run_alter_partition_sender(broker: Arc<Broker>) {
     let manager = broker.replica_manager().alter_partition_manager();
-    let mut remote: Option<NodeClient> = None;
+    let mut remote: Option<ControllerClients> = None;
     loop {
         let Some(broker_epoch) = broker.local_broker_epoch() else {
             // Not registered yet: nothing a controller would accept.
@@ -31,7 +33,7 @@ pub async fn run_alter_partition_sender(broker: Arc<Broker>) {
             manager.ready().await;
             continue;
         };
-        let answered = if broker.is_controller() {
+        let answered = if broker.is_active_controller() {
             Some(broker.alter_partition(request))
         } else {
             send_remote(&broker, &mut remote, &request).await
@@ -51,17 +53,26 @@ pub async fn run_alter_partition_sender(broker: Arc<Broker>) {
 
 async fn send_remote(
     broker: &Broker,
-    client: &mut Option<NodeClient>,
+    clients: &mut Option<ControllerClients>,
     request: &AlterPartitionRequest,
 ) -> Option<AlterPartitionResponse> {
     let connector = broker.outbound_connector()?;
-    let client = client.get_or_insert_with(|| {
-        broker.controller_clients(&connector, "alter-partition", Duration::from_secs(30)).remove(0)
+    let clients = clients.get_or_insert_with(|| {
+        broker.controller_clients(&connector, "alter-partition", Duration::from_secs(30))
     });
-    match client.call(request).await {
-        Ok((_, response)) => Some(response),
+    match clients.current(broker.quorum_leader_id()).call(request).await {
+        Ok((_, response)) => {
+            if response.error_code == ResponseError::NotController.code() {
+                // Another voter leads now: the retry goes elsewhere.
+                clients.failed();
+            } else {
+                clients.succeeded();
+            }
+            Some(response)
+        }
         Err(e) => {
             tracing::warn!(error = %e, "cannot send AlterPartition to the controller");
+            clients.failed();
             None
         }
     }

@@ -24,7 +24,7 @@ use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 
 use crate::broker::Broker;
 use crate::handlers::RequestContext;
-use crate::network::NodeClient;
+use crate::network::ControllerClients;
 use crate::security::Principal;
 
 /// How long a forwarded request may take at the controller (`request.timeout.ms`'s default).
@@ -58,7 +58,7 @@ pub fn is_forwardable(api_key: ApiKey) -> bool {
 /// One connection to the controller for forwarded requests, used one request at a time.
 #[derive(Default)]
 pub struct ForwardingManager {
-    client: tokio::sync::Mutex<Option<NodeClient>>,
+    client: tokio::sync::Mutex<Option<ControllerClients>>,
     /// Topics whose auto-creation was sent to the controller and is not answered yet (Kafka's
     /// `AutoTopicCreationManager.inflightTopics`): a client polling Metadata meanwhile does
     /// not send another CreateTopics.
@@ -83,20 +83,23 @@ impl ForwardingManager {
             }
         };
         let mut client = self.client.lock().await;
-        let client = client.get_or_insert_with(|| {
-            broker.controller_clients(&connector, "forwarding", FORWARD_DEADLINE).remove(0)
+        let clients = client.get_or_insert_with(|| {
+            broker.controller_clients(&connector, "forwarding", FORWARD_DEADLINE)
         });
-        let response = match client.call(&envelope).await {
+        let response = match clients.current(broker.quorum_leader_id()).call(&envelope).await {
             Ok((_, response)) => response,
             Err(e) => {
                 tracing::warn!(api = ?ctx.api_key, error = %e, "cannot forward to the controller");
+                clients.failed();
                 return None;
             }
         };
         if response.error_code != 0 {
             tracing::warn!(api = ?ctx.api_key, error_code = response.error_code, "the controller refused a forwarded request");
+            clients.failed();
             return None;
         }
+        clients.succeeded();
         let Some(mut data) = response.response_data else {
             tracing::warn!(api = ?ctx.api_key, "the controller's envelope carried no response");
             return None;

@@ -148,7 +148,6 @@ pub async fn run(broker: Arc<Broker>, connector: Arc<dyn Connector>) {
 /// (AllocateProducerIds; Kafka's `RPCProducerIdManager`), retrying after a failure.
 async fn producer_id_loop(broker: Arc<Broker>, connector: Arc<dyn Connector>) {
     let mut clients = broker.controller_clients(&connector, "producer-ids", Duration::from_secs(5));
-    let mut current = 0;
     loop {
         // Registered before the check, so a wish made in between is not missed.
         let wanted = broker.producer_ids_wanted.notified();
@@ -165,12 +164,13 @@ async fn producer_id_loop(broker: Arc<Broker>, connector: Arc<dyn Connector>) {
         let request = AllocateProducerIdsRequest::default()
             .with_broker_id(BrokerId(broker.node.node_id))
             .with_broker_epoch(broker_epoch);
-        let client = &mut clients[current];
+        let client = clients.current(broker.quorum_leader_id());
         match client.call(&request).await {
             Ok((_, response)) if response.error_code == 0 => {
                 let (start, len) =
                     (response.producer_id_start.0, i64::from(response.producer_id_len));
                 broker.install_producer_id_block(start, len);
+                clients.succeeded();
             }
             outcome => {
                 let why = match outcome {
@@ -181,7 +181,7 @@ async fn producer_id_loop(broker: Arc<Broker>, connector: Arc<dyn Connector>) {
                     controller = client.address(),
                     "no producer id block from the controller: {why}"
                 );
-                current = (current + 1) % clients.len();
+                clients.failed();
                 crate::runtime::sleep(Duration::from_secs(1)).await;
             }
         }
@@ -192,10 +192,9 @@ async fn heartbeat_loop(broker: Arc<Broker>, connector: Arc<dyn Connector>) {
     let interval = Duration::from_millis(broker.config.broker_heartbeat_interval_ms.max(1) as u64);
     let deadline = interval.max(Duration::from_secs(2));
     let mut clients = broker.controller_clients(&connector, "lifecycle", deadline);
-    let mut current = 0;
     let mut failing: Option<String> = None;
     loop {
-        let client = &mut clients[current];
+        let client = clients.current(broker.quorum_leader_id());
         let outcome = match broker.lifecycle.broker_epoch() {
             None => register(&broker, client).await,
             Some(epoch) => heartbeat(&broker, client, epoch).await,
@@ -205,13 +204,14 @@ async fn heartbeat_loop(broker: Arc<Broker>, connector: Arc<dyn Connector>) {
                 if failing.take().is_some() {
                     tracing::info!(controller = client.address(), "reaching the controller again");
                 }
+                clients.succeeded();
             }
             Err(why) => {
                 if failing.as_deref() != Some(why.as_str()) {
                     tracing::warn!(controller = client.address(), "broker lifecycle: {why}");
                     failing = Some(why);
                 }
-                current = (current + 1) % clients.len();
+                clients.failed();
             }
         }
         // `biased`, as everywhere in the core: no unseeded randomness in select.

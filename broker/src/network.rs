@@ -85,6 +85,48 @@ pub struct NodeClient {
     correlation_id: i32,
 }
 
+/// A node's clients of the controllers, one per quorum address, after Kafka's
+/// `ControllerNodeProvider`: requests go to the quorum's leader where this node knows it (a
+/// voter of `controller.quorum.voters` by id), else to the address in turn; a failure moves
+/// on to the next address, away from the leader that failed until a request succeeds.
+pub struct ControllerClients {
+    /// Each address with the voter id it belongs to (none for bootstrap servers).
+    clients: Vec<(Option<i32>, NodeClient)>,
+    current: usize,
+    /// The voter that failed last: not chosen as the leader until something succeeds.
+    failed: Option<i32>,
+}
+
+impl ControllerClients {
+    /// Clients of these controllers, with the voter id of each where known.
+    pub fn new(clients: Vec<(Option<i32>, NodeClient)>) -> Self {
+        assert!(!clients.is_empty(), "a node names its controllers");
+        Self { clients, current: 0, failed: None }
+    }
+
+    /// The client to send the next request to, given the quorum leader this node knows
+    /// (`-1` unknown).
+    pub fn current(&mut self, leader_id: i32) -> &mut NodeClient {
+        if leader_id >= 0 && self.failed != Some(leader_id) {
+            if let Some(i) = self.clients.iter().position(|(id, _)| *id == Some(leader_id)) {
+                self.current = i;
+            }
+        }
+        &mut self.clients[self.current].1
+    }
+
+    /// The last request succeeded: its controller may be chosen as the leader again.
+    pub fn succeeded(&mut self) {
+        self.failed = None;
+    }
+
+    /// The last request failed (no answer, or NOT_CONTROLLER): the next goes elsewhere.
+    pub fn failed(&mut self) {
+        self.failed = self.clients[self.current].0;
+        self.current = (self.current + 1) % self.clients.len();
+    }
+}
+
 impl NodeClient {
     /// A client of `host:port` that connects on first use; `client_id` names this node in the
     /// other node's logs and metrics (Kafka's `broker-<id>-fetcher-0`, say).

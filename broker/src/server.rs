@@ -38,6 +38,11 @@ pub enum FrameError {
     /// SASL authentication failed; the error response was sent before closing, as in Kafka.
     #[error("{0}")]
     AuthenticationFailed(String),
+    /// The metadata records a request wrote were not committed (the quorum's leadership was
+    /// lost, or no majority fetched them in time): its response would claim what may not
+    /// last, so none is sent and the connection closes; the client retries.
+    #[error("metadata not committed: {0}")]
+    NotCommitted(String),
     /// Socket error.
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),

@@ -21,7 +21,7 @@ pub fn handle(
             .with_error_code(error.code())
             .with_producer_id_start(ProducerId(-1))
     };
-    if !broker.is_controller() {
+    if !broker.is_active_controller() {
         return failed(ResponseError::NotController);
     }
     if !broker.authorize(ctx, AclOperation::ClusterAction, ResourceType::Cluster, CLUSTER_NAME) {

@@ -18,6 +18,7 @@ use crate::authorizer::{AclOperation, ResourceType, CLUSTER_NAME};
 use crate::broker::Broker;
 use crate::forwarding::{deserialize_principal, is_forwardable};
 use crate::security::Session;
+use crate::server::FrameError;
 use crate::server::{decode_request, DecodedFrame};
 
 /// Boxed: it runs a handler, and `handlers::handle` runs it.
@@ -42,8 +43,11 @@ async fn unwrap_and_handle(
     ctx: &RequestContext,
     request: EnvelopeRequest,
 ) -> Result<Bytes, (ResponseError, String)> {
-    if !broker.is_controller() {
-        return Err((ResponseError::NotController, "this node is not the controller".into()));
+    if !broker.is_active_controller() {
+        return Err((
+            ResponseError::NotController,
+            "this node is not the active controller".into(),
+        ));
     }
     if !broker.authorize(ctx, AclOperation::ClusterAction, ResourceType::Cluster, CLUSTER_NAME) {
         let why =
@@ -89,7 +93,12 @@ async fn unwrap_and_handle(
     };
     let response = super::handle(broker, &inner_ctx, &mut session, inner)
         .await
-        .map_err(|e| invalid(format!("the forwarded request: {e}")))?
+        .map_err(|e| match e {
+            // The forwarding broker answers NOT_CONTROLLER in the API's shape; its client
+            // retries, with the next leader.
+            FrameError::NotCommitted(why) => (ResponseError::NotController, why),
+            e => invalid(format!("the forwarded request: {e}")),
+        })?
         .ok_or_else(|| invalid("the forwarded request has no response".into()))?;
     let mut data = BytesMut::new();
     let version = inner_ctx.api_version;

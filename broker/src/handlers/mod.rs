@@ -90,6 +90,9 @@ pub async fn handle(
             return Ok(Some(response));
         }
     }
+    // Read before the handler runs: a leader that loses its leadership meanwhile must not
+    // answer for records it wrote.
+    let writes = writes_metadata(ctx.api_key) && broker.is_active_controller();
     let response = match request {
         RequestKind::ApiVersions(_) => ResponseKind::ApiVersions(api_versions::handle()),
         RequestKind::SaslHandshake(r) => {
@@ -218,11 +221,49 @@ pub async fn handle(
             return Err(FrameError::Invalid(format!("no handler for {other:?}")));
         }
     };
+    if writes {
+        broker.wait_for_metadata_commit(METADATA_COMMIT_TIMEOUT).await.map_err(|why| {
+            tracing::warn!(api = ?ctx.api_key, client = ctx.client_id, "{why}: no response is sent");
+            FrameError::NotCommitted(why)
+        })?;
+    }
     Ok(Some(response))
 }
 
+/// How long a controller API's response waits for its records to commit (the admin clients'
+/// `request.timeout.ms` is 30 s; a leader without a majority resigns well before).
+const METADATA_COMMIT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The APIs whose handlers may write metadata records on the active controller. Their
+/// responses wait until what they wrote is committed, as Kafka's `QuorumController` completes
+/// a write once the quorum's high watermark passes it: an answer never claims a topic, ACL or
+/// broker registration a failover could take back.
+fn writes_metadata(api: ApiKey) -> bool {
+    matches!(
+        api,
+        ApiKey::CreateTopics
+            | ApiKey::DeleteTopics
+            | ApiKey::CreatePartitions
+            | ApiKey::AlterConfigs
+            | ApiKey::IncrementalAlterConfigs
+            | ApiKey::CreateAcls
+            | ApiKey::DeleteAcls
+            | ApiKey::AlterClientQuotas
+            | ApiKey::AlterUserScramCredentials
+            | ApiKey::BrokerRegistration
+            | ApiKey::BrokerHeartbeat
+            | ApiKey::AlterPartition
+            | ApiKey::AlterPartitionReassignments
+            | ApiKey::ElectLeaders
+            | ApiKey::AllocateProducerIds
+            | ApiKey::InitProducerId
+            | ApiKey::Envelope
+    )
+}
+
 /// The controller APIs' common checks: ClusterAction on the Cluster
-/// (CLUSTER_AUTHORIZATION_FAILED), then this node's controller role (NOT_CONTROLLER).
+/// (CLUSTER_AUTHORIZATION_FAILED), then that this node is the active controller
+/// (NOT_CONTROLLER, so the sender looks for the quorum's leader).
 fn check_controller_request(
     broker: &Broker,
     ctx: &RequestContext,
@@ -239,19 +280,44 @@ fn check_controller_request(
             ),
         ));
     }
+    if !broker.is_active_controller() {
+        return Err(crate::error::ApiError::new(
+            ResponseError::NotController,
+            format!(
+                "node {} is not the active controller (the metadata quorum's leader is node {}); \
+                 send {:?} there",
+                broker.node.node_id,
+                broker.quorum_leader_id(),
+                ctx.api_key
+            ),
+        ));
+    }
     Ok(())
 }
 
 /// The whole-request checks of a Raft RPC (Vote, BeginQuorumEpoch, EndQuorumEpoch): a voter's
-/// ClusterAction, then `raft::check_voter_rpc` on its cluster id and `(topic, partitions)`.
+/// ClusterAction, the controller role (any voter answers, leader or not), then
+/// `raft::check_voter_rpc` on its cluster id and `(topic, partitions)`.
 fn check_raft_request<'a>(
     broker: &Broker,
     ctx: &RequestContext,
     cluster_id: Option<&StrBytes>,
     topics: impl Iterator<Item = (&'a str, Vec<i32>)>,
 ) -> Result<(), crate::error::ApiError> {
+    use kafka_protocol::error::ResponseError;
     let topics: Vec<(&str, Vec<i32>)> = topics.collect();
-    check_controller_request(broker, ctx)
+    broker
+        .authorize_cluster_operation(ctx, crate::authorizer::AclOperation::ClusterAction)
+        .and_then(|()| {
+            if broker.is_controller() {
+                Ok(())
+            } else {
+                Err(crate::error::ApiError::new(
+                    ResponseError::NotController,
+                    format!("node {} is not a voter of the metadata quorum", broker.node.node_id),
+                ))
+            }
+        })
         .and_then(|()| crate::raft::check_voter_rpc(broker, cluster_id, &topics))
         .inspect_err(|e| {
             tracing::debug!(client = ctx.client_id, api = ?ctx.api_key, error = %e.message, "Raft request refused");

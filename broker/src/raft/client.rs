@@ -35,6 +35,9 @@ use rand_chacha::ChaCha8Rng;
 use super::election_state::ElectionState;
 use super::leader_state::LeaderState;
 
+/// How long the leader holds a fetch it has nothing for (Kafka's `FETCH_MAX_WAIT_MS`).
+pub const FETCH_MAX_WAIT_MS: u64 = 500;
+
 /// Kafka's `RETRY_BACKOFF_BASE_MS` for election backoffs.
 const RETRY_BACKOFF_BASE_MS: u64 = 100;
 
@@ -68,7 +71,7 @@ impl Default for QuorumConfig {
             election_backoff_max_ms: 1000,
             request_timeout_ms: 2000,
             retry_backoff_ms: 20,
-            fetch_max_wait_ms: 500,
+            fetch_max_wait_ms: FETCH_MAX_WAIT_MS,
             #[cfg(test)]
             fault: None,
         }
@@ -1171,6 +1174,15 @@ impl<R> RaftClient<R> {
                 self.handle_fetch_response(now_ms, high_watermark, diverging_epoch, records)
             }
         }
+    }
+
+    /// The request sent as `request_id` got no answer (the connection failed, or the answer did
+    /// not decode): it is given up now rather than at its timeout, and its destination is
+    /// backed off for `controller.quorum.retry.backoff.ms`, as Kafka's `NetworkClient` reports
+    /// a disconnect.
+    pub fn handle_send_failure(&mut self, now_ms: u64, request_id: u64) {
+        let Some(sent) = self.in_flight.remove(&request_id) else { return };
+        self.backoff_until_ms.insert(sent.to, now_ms + self.config.retry_backoff_ms);
     }
 
     fn handle_vote_response(&mut self, now_ms: u64, from: i32, granted: bool) {

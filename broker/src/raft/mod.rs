@@ -14,8 +14,10 @@ pub mod client;
 pub mod election_state;
 pub mod leader_state;
 pub mod observer;
+pub mod rpc;
 #[cfg(test)]
 mod simulation_tests;
+pub mod voter_network;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -261,6 +263,19 @@ pub struct Applied {
     pub delta: MetadataDelta,
     /// The quorum's epoch and leader, if they changed.
     pub leader_change: Option<(i32, Option<i32>)>,
+    /// Requests to send to other voters (`voter_network`).
+    pub sends: Vec<Outbound>,
+}
+
+/// A request the state machine sends to another voter; its answer goes back with `request_id`.
+#[derive(Clone, Debug)]
+pub struct Outbound {
+    /// Names the request for its answer.
+    pub request_id: u64,
+    /// The voter it goes to.
+    pub to: i32,
+    /// The request.
+    pub request: Request,
 }
 
 impl QuorumVoter {
@@ -268,11 +283,13 @@ impl QuorumVoter {
     /// node) and the metadata log in `store`, whose every record is committed (a sole voter's
     /// log). A file that cannot be read refuses the start: a voter that forgot its vote could
     /// vote twice in an epoch.
+    #[allow(clippy::too_many_arguments)]
     pub fn open(
         storage: Arc<dyn Storage>,
         log_dir: &Path,
         node_id: i32,
         voters: BTreeSet<i32>,
+        config: QuorumConfig,
         store: &mut MetadataStore,
         seed: u64,
         now_ms: i64,
@@ -295,17 +312,11 @@ impl QuorumVoter {
         };
         let started = crate::runtime::now();
         let log = store.log_view();
-        let committed = Some(store.applied_offset());
-        let client = RaftClient::new(
-            QuorumConfig::default(),
-            node_id,
-            voters.clone(),
-            election,
-            log,
-            committed,
-            0,
-            seed,
-        );
+        // A sole voter committed all it wrote; one of several learns the high watermark from
+        // the leader (its log's tail may not be committed).
+        let committed = (voters.len() == 1).then(|| store.applied_offset());
+        let client =
+            RaftClient::new(config, node_id, voters.clone(), election, log, committed, 0, seed);
         let mut voter = Self { client, voters, started, state_file, storage };
         let actions = voter.client.take_actions();
         let applied = voter.apply(store, actions, now_ms)?;
@@ -315,6 +326,11 @@ impl QuorumVoter {
     /// Milliseconds since this voter started: the state machine's clock.
     pub fn now_ms(&self) -> u64 {
         crate::runtime::elapsed(self.started).as_millis() as u64
+    }
+
+    /// When the state machine next has something to do ([`RaftClient::next_deadline_ms`]).
+    pub fn next_deadline(&self) -> crate::runtime::Instant {
+        self.started + Duration::from_millis(self.client.next_deadline_ms())
     }
 
     /// The state machine.
@@ -402,9 +418,13 @@ impl QuorumVoter {
                     }
                     applied.leader_change = Some((epoch, leader_id));
                 }
-                Action::AppendAsFollower(_) | Action::TruncateTo(_) | Action::Send { .. } => {
-                    // A sole voter leads from its start: it never follows, truncates or asks.
-                    unreachable!("a sole voter's state machine only leads: {action:?}")
+                Action::AppendAsFollower(records) => {
+                    store.append_replicated(&records.data, now_ms)?;
+                }
+                Action::TruncateTo(offset) => store.truncate_to(offset)?,
+                Action::Send { request_id, to, request } => {
+                    debug_assert!(self.voters.len() > 1, "a sole voter never asks anyone");
+                    applied.sends.push(Outbound { request_id, to, request });
                 }
             }
         }

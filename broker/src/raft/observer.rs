@@ -7,13 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic, ReplicaState};
-use kafka_protocol::messages::{BrokerId, FetchRequest, TopicName};
-use kafka_protocol::protocol::StrBytes;
 
-use super::{MAX_FETCH_SIZE_BYTES, METADATA_TOPIC_ID};
 use crate::broker::Broker;
-use crate::metadata::METADATA_TOPIC;
 use crate::network::{Connector, NodeClient};
 
 /// How long the leader may hold a fetch with nothing new (Kafka's `fetchMaxWaitMs`).
@@ -31,10 +26,9 @@ const RETRY_BACKOFF: Duration = Duration::from_millis(500);
 /// addresses when one fails. A failure is logged once until a fetch succeeds again.
 pub async fn follow(broker: Arc<Broker>, connector: Arc<dyn Connector>) {
     let mut clients = broker.controller_clients(&connector, "raft-observer", FETCH_DEADLINE);
-    let mut current = 0;
     let mut failing: Option<String> = None;
     loop {
-        let client = &mut clients[current];
+        let client = clients.current(broker.quorum_leader_id());
         match fetch_once(&broker, client).await {
             Ok(()) => {
                 if failing.take().is_some() {
@@ -43,6 +37,7 @@ pub async fn follow(broker: Arc<Broker>, connector: Arc<dyn Connector>) {
                         "fetching the metadata log again"
                     );
                 }
+                clients.succeeded();
             }
             Err(why) => {
                 if failing.as_deref() != Some(why.as_str()) {
@@ -52,7 +47,7 @@ pub async fn follow(broker: Arc<Broker>, connector: Arc<dyn Connector>) {
                     );
                     failing = Some(why);
                 }
-                current = (current + 1) % clients.len();
+                clients.failed();
                 crate::runtime::sleep(RETRY_BACKOFF).await;
             }
         }
@@ -62,28 +57,15 @@ pub async fn follow(broker: Arc<Broker>, connector: Arc<dyn Connector>) {
 /// One fetch from the log end offset, applied; the reason when nothing could be applied.
 async fn fetch_once(broker: &Arc<Broker>, client: &mut NodeClient) -> Result<(), String> {
     let (fetch_offset, last_fetched_epoch) = broker.metadata_log_position();
-    let partition = FetchPartition::default()
-        .with_partition(0)
-        // The epoch learned from the leader's answers (-1 at first: the answer names it).
-        .with_current_leader_epoch(broker.quorum_epoch())
-        .with_fetch_offset(fetch_offset)
-        // An empty log's last epoch is 0 in Raft's fetches (Kafka's `lastFetchedEpoch`).
-        .with_last_fetched_epoch(last_fetched_epoch.max(0))
-        .with_log_start_offset(-1)
-        .with_partition_max_bytes(MAX_FETCH_SIZE_BYTES as i32);
-    let topic = FetchTopic::default()
-        .with_topic(TopicName(StrBytes::from_static_str(METADATA_TOPIC)))
-        .with_topic_id(METADATA_TOPIC_ID)
-        .with_partitions(vec![partition]);
-    let node_id = BrokerId(broker.node.node_id);
-    let request = FetchRequest::default()
-        .with_cluster_id(Some(StrBytes::from_string(broker.cluster_id.clone())))
-        // v15+ (every Kafka 4 node): the fetcher names itself in ReplicaState only.
-        .with_replica_state(ReplicaState::default().with_replica_id(node_id).with_replica_epoch(-1))
-        .with_max_wait_ms(FETCH_MAX_WAIT_MS)
-        .with_min_bytes(1)
-        .with_max_bytes(MAX_FETCH_SIZE_BYTES as i32)
-        .with_topics(vec![topic]);
+    // The epoch learned from the leader's answers (-1 at first: the answer names it).
+    let request = super::rpc::fetch_request(
+        &broker.cluster_id,
+        broker.node.node_id,
+        broker.quorum_epoch(),
+        fetch_offset,
+        last_fetched_epoch,
+        FETCH_MAX_WAIT_MS,
+    );
     let (_, response) = client.call(&request).await.map_err(|e| e.to_string())?;
     let code = crate::metrics::error_name;
     if response.error_code != 0 {
@@ -92,8 +74,17 @@ async fn fetch_once(broker: &Arc<Broker>, client: &mut NodeClient) -> Result<(),
     let Some(data) = response.responses.first().and_then(|t| t.partitions.first()) else {
         return Err("the controller answered no partition".into());
     };
-    if data.current_leader.leader_id.0 >= 0 {
-        broker.learn_quorum_leader(data.current_leader.leader_id.0);
+    let leader = data.current_leader.leader_id.0;
+    if data.error_code == ResponseError::NotLeaderOrFollower.code()
+        && leader >= 0
+        && leader != broker.quorum_leader_id()
+    {
+        // A voter that is not the leader names it: fetch from there next.
+        broker.learn_quorum_leader(leader);
+        return Ok(());
+    }
+    if leader >= 0 {
+        broker.learn_quorum_leader(leader);
     }
     let fenced =
         [ResponseError::FencedLeaderEpoch.code(), ResponseError::UnknownLeaderEpoch.code()];

@@ -68,6 +68,23 @@ impl TestBroker {
         broker
     }
 
+    /// A dedicated controller (`process.roles=controller`) whose only listener is
+    /// `CONTROLLER` on `port`; `port` is what [`TestBroker::port`] names.
+    pub fn start_controller(port: u16, overrides: &[&str]) -> Self {
+        let mut all: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
+        all.push(format!("listeners=CONTROLLER://127.0.0.1:{port}"));
+        let mut controller = TestBroker {
+            port,
+            dir: tempfile::tempdir().expect("temp dir"),
+            overrides: all,
+            args: Vec::new(),
+            child: None,
+            starts: 0,
+        };
+        controller.spawn();
+        controller
+    }
+
     /// `bootstrap.servers` for clients.
     pub fn bootstrap(&self) -> String {
         format!("127.0.0.1:{}", self.port)
