@@ -326,14 +326,6 @@ impl Broker {
                 // The single-node default: this node is its quorum.
                 voters.insert(config.node_id);
             }
-            anyhow::ensure!(
-                voters.len() == 1 || !roles.broker,
-                "controller.quorum.voters names {} voters ({voters:?}) and this node has \
-                 process.roles=broker,controller: a combined node can only be the sole voter \
-                 in this build. Run the voters as dedicated controllers \
-                 (process.roles=controller) and the brokers with process.roles=broker",
-                voters.len()
-            );
             let (voter, applied) = crate::raft::QuorumVoter::open(
                 storage.clone(),
                 &log_dir,
@@ -351,7 +343,7 @@ impl Broker {
         };
         let quorum_leader =
             match crate::config::cluster::parse_voters(&config.controller_quorum_voters)? {
-                _ if roles.controller => config.node_id,
+                voters if roles.controller && voters.len() <= 1 => config.node_id,
                 voters if voters.len() == 1 => *voters.keys().next().expect("one voter"),
                 _ => -1,
             };
@@ -409,10 +401,12 @@ impl Broker {
         });
         broker.open_partition_logs(&replayed, formatted.new)?;
         broker.skip_producer_ids_in_logs();
-        if !broker.is_controller() || !broker.roles.broker {
+        if broker.registers_over_network() || !broker.roles.broker {
             // A broker-only node registers over the network and learns the metadata from the
-            // controller (`lifecycle::run`, started by the caller); it writes none itself. A
-            // dedicated controller (process.roles=controller) is no broker: nothing registers.
+            // controller (`lifecycle::run`, started by the caller); it writes none itself. So
+            // does a combined node of a quorum of several voters, with the active controller,
+            // whichever it is. A dedicated controller (process.roles=controller) is no broker:
+            // nothing registers.
             broker.lock_logs().clear_clean_shutdown_marker()?;
             return Ok(broker);
         }
@@ -524,7 +518,7 @@ impl Broker {
                 // Kafka's `QuorumController` claiming leadership: every registered broker gets
                 // a fresh session, so none is fenced for heartbeats the last leader received.
                 let image = store.controller_image().clone();
-                self.lock_heartbeats().activate(&image, self.node.node_id, runtime::now());
+                self.lock_heartbeats().activate(&image, -1, runtime::now());
             }
         }
         if !applied.sends.is_empty() {
@@ -731,6 +725,20 @@ impl Broker {
         self.roles.controller
     }
 
+    /// Whether this node's broker registers and heartbeats over the network (`lifecycle`), as
+    /// a broker-only node's does, rather than with its own controller in-process: everywhere
+    /// but on the sole voter of a quorum, which is always the active controller.
+    pub fn registers_over_network(&self) -> bool {
+        self.roles.broker && (!self.roles.controller || self.has_several_voters())
+    }
+
+    /// Whether admin requests from clients go to the active controller in an Envelope: on a
+    /// broker that is not the active controller (a dedicated controller answers
+    /// NOT_CONTROLLER itself, as Kafka's do).
+    pub fn forwards_to_controller(&self) -> bool {
+        self.roles.broker && !self.is_active_controller()
+    }
+
     /// Whether the metadata quorum has more than one voter: elections over the network.
     pub fn has_several_voters(&self) -> bool {
         crate::config::cluster::parse_voters(&self.config.controller_quorum_voters)
@@ -781,7 +789,7 @@ impl Broker {
     /// This node's broker epoch: its registration's, as the controller gave it (a broker-only
     /// node learns it from its BrokerRegistration response, a combined node from its image).
     pub fn local_broker_epoch(&self) -> Option<i64> {
-        if !self.is_controller() {
+        if self.registers_over_network() {
             return self.lifecycle.broker_epoch();
         }
         let image = self.metadata();
@@ -1175,7 +1183,7 @@ impl Broker {
     /// producers retry, as Kafka's `RPCProducerIdManager`.
     pub fn allocate_producer_id(&self) -> Result<i64, ApiError> {
         let mut block = self.producer_ids.lock().expect("producer id lock poisoned");
-        if !self.is_controller() {
+        if self.registers_over_network() {
             return self.take_producer_id_from_controller_blocks(&mut block);
         }
         if block.next >= block.end {
@@ -1728,7 +1736,7 @@ impl Broker {
     /// its leaderships move to the other brokers while its controller still runs, so with a
     /// single-voter quorum the cluster loses its controller but not its partitions' leaders.
     pub async fn controlled_shutdown(&self, timeout: std::time::Duration) -> bool {
-        if !self.is_controller() {
+        if self.registers_over_network() {
             return self.lifecycle.controlled_shutdown(timeout).await;
         }
         if !self.lifecycle.begin_controlled_shutdown() {
@@ -1759,7 +1767,7 @@ impl Broker {
         if !self.is_active_controller() {
             return;
         }
-        if self.roles.broker {
+        if self.roles.broker && !self.registers_over_network() {
             if let Err(e) = self.heartbeat_local_broker() {
                 tracing::warn!(error = %e.message, "this node's broker could not heartbeat its controller");
             }

@@ -83,15 +83,27 @@ pub async fn start(args: &BrokerArgs) -> anyhow::Result<Running> {
         }
         None => None,
     };
+    let mut listeners = listeners;
     if broker.is_controller() && broker.has_several_voters() {
-        // The voters elect and replicate over the controller listener.
+        // The voters elect and replicate over the controller listener, which serves at once:
+        // a combined node's broker registers only once some voter leads, perhaps this one.
         broker.set_outbound_connector(Arc::new(tcp::TcpConnector));
         runtime::spawn(crate::raft::voter_network::run(
             broker.clone(),
             Arc::new(tcp::TcpConnector),
         ));
+        let controller_names = broker.config.controller_listener_names.clone();
+        let is_controller = |l: &tcp::BoundListener| {
+            controller_names.split(',').map(str::trim).any(|n| n == l.name())
+        };
+        let (controller, others): (Vec<_>, Vec<_>) = listeners.into_iter().partition(is_controller);
+        for listener in controller {
+            runtime::spawn(tcp::accept_loop(broker.clone(), listener));
+        }
+        listeners = others;
+        runtime::spawn(tcp::maintenance_loop(broker.clone()));
     }
-    if !broker.is_controller() {
+    if broker.registers_over_network() {
         // As Kafka's BrokerServer: register, catch up with the metadata log and be unfenced
         // before serving clients, so no client is told of a broker that knows no topics.
         runtime::spawn(crate::lifecycle::run(broker.clone(), Arc::new(tcp::TcpConnector)));
@@ -106,7 +118,9 @@ pub async fn start(args: &BrokerArgs) -> anyhow::Result<Running> {
     for listener in listeners {
         runtime::spawn(tcp::accept_loop(broker.clone(), listener));
     }
-    runtime::spawn(tcp::maintenance_loop(broker.clone()));
+    if !(broker.is_controller() && broker.has_several_voters()) {
+        runtime::spawn(tcp::maintenance_loop(broker.clone()));
+    }
     broker.start_replica_fetchers(
         Arc::new(tcp::TcpConnector),
         Arc::new(|task| {

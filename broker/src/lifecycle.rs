@@ -137,10 +137,16 @@ impl BrokerLifecycle {
 /// metadata log's observer.
 pub async fn run(broker: Arc<Broker>, connector: Arc<dyn Connector>) {
     broker.set_outbound_connector(connector.clone());
+    // A voter has the metadata log from the quorum itself; only an observer follows it.
+    let follow = async {
+        if !broker.is_controller() {
+            crate::raft::observer::follow(broker.clone(), connector.clone()).await;
+        }
+    };
     tokio::join!(
         heartbeat_loop(broker.clone(), connector.clone()),
         producer_id_loop(broker.clone(), connector.clone()),
-        crate::raft::observer::follow(broker, connector),
+        follow,
     );
 }
 

@@ -29,6 +29,13 @@ pub struct BoundListener {
     quotas: Arc<ConnectionQuotas>,
 }
 
+impl BoundListener {
+    /// The listener's name (`PLAINTEXT`, `CONTROLLER`, …).
+    pub fn name(&self) -> &str {
+        &self.listener.name
+    }
+}
+
 /// Kafka's `ConnectionQuotas`: `max.connections` across every listener (at the limit the accept
 /// loops wait for a connection to close, as Kafka's acceptors block) and
 /// `max.connections.per.ip` with its overrides (one more is accepted and closed at once).

@@ -179,3 +179,106 @@ fn three_controllers_elect_a_leader_and_fail_over_when_it_dies() {
         (done, answer)
     });
 }
+
+/// Three combined nodes (`process.roles=broker,controller`), each a voter and a broker, as
+/// Kafka's three-node quickstart runs them: the brokers register with whichever voter leads;
+/// an RF=3 topic keeps taking acks=all writes when the active controller's node dies, and
+/// metadata changes work again once the other two elect a leader.
+#[test]
+fn three_combined_nodes_fail_over_their_controller_and_their_partitions() {
+    let controller_ports: BTreeMap<i32, u16> = (1..=3).map(|id| (id, free_port())).collect();
+    let voters: Vec<String> =
+        controller_ports.iter().map(|(id, port)| format!("{id}@127.0.0.1:{port}")).collect();
+    let cluster_id = kafka_lab_broker::kafka_uuid::encode_bytes(&[11; 16]);
+    let common = [
+        format!("controller.quorum.voters={}", voters.join(",")),
+        "controller.listener.names=CONTROLLER".to_owned(),
+        "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT".into(),
+        format!("cluster.id={cluster_id}"),
+        "broker.heartbeat.interval.ms=200".into(),
+        "broker.session.timeout.ms=2000".into(),
+        "offsets.topic.replication.factor=3".into(),
+    ];
+    let mut nodes: BTreeMap<i32, TestBroker> = BTreeMap::new();
+    for (id, port) in &controller_ports {
+        let mut props = vec![format!("node.id={id}"), "process.roles=broker,controller".into()];
+        props.extend(common.iter().cloned());
+        let props: Vec<&str> = props.iter().map(String::as_str).collect();
+        let node =
+            TestBroker::start_with_listeners(&format!("CONTROLLER://127.0.0.1:{port}"), &props);
+        nodes.insert(*id, node);
+    }
+    let within = Duration::from_secs(20);
+    let broker_count = |port: u16| {
+        call(port, 12, &MetadataRequest::default().with_topics(Some(Vec::new()))).brokers.len()
+    };
+    for node in nodes.values() {
+        eventually(within, "every node lists three brokers", || {
+            let n = broker_count(node.port);
+            (n == 3, n)
+        });
+    }
+    let led = |running: &[i32]| {
+        running.iter().filter_map(|id| describe_quorum(controller_ports[id])).max_by_key(|l| l.1)
+    };
+    let (old_leader, old_epoch, _, _) = led(&[1, 2, 3]).expect("a leader");
+
+    // An RF=3 topic with min.insync.replicas=2, created on a node that may not lead.
+    let any = (1..=3).find(|id| *id != old_leader).unwrap();
+    let topic = CreatableTopic::default()
+        .with_name(TopicName(StrBytes::from_static_str("replicated")))
+        .with_num_partitions(1)
+        .with_replication_factor(3)
+        .with_configs(vec![
+            kafka_protocol::messages::create_topics_request::CreatableTopicConfig::default()
+                .with_name(StrBytes::from_static_str("min.insync.replicas"))
+                .with_value(Some(StrBytes::from_static_str("2"))),
+        ]);
+    let request = CreateTopicsRequest::default().with_topics(vec![topic]).with_timeout_ms(10_000);
+    assert_eq!(call(nodes[&any].port, 7, &request).topics[0].error_code, 0);
+    eventually(within, "the topic led with its full ISR", || {
+        let p = support::cluster::partitions_on(nodes[&any].port, "replicated");
+        (support::cluster::full_isr(&p, 1), p)
+    });
+
+    // The node that leads the quorum dies; writes to the topic go on through the survivors.
+    nodes.get_mut(&old_leader).unwrap().kill9();
+    let running: Vec<i32> = (1..=3).filter(|id| *id != old_leader).collect();
+    // Until ten more are acknowledged: the partition's leader moves once the new active
+    // controller fences the dead broker (its session runs from the election).
+    let mut acknowledged = 0;
+    let deadline = Instant::now() + within;
+    while acknowledged < 10 {
+        assert!(Instant::now() < deadline, "{acknowledged} writes acknowledged after the kill");
+        let values = vec![format!("record-{acknowledged}")];
+        let written = running.iter().any(|id| {
+            let port = nodes[id].port;
+            support::cluster::produce_batch(port, "replicated", 0, -1, 5000, &values).0 == 0
+        });
+        if written {
+            acknowledged += 1;
+        } else {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    let mut after = None;
+    eventually(within, "a new quorum leader among the survivors", || {
+        after = led(&running);
+        let ok =
+            after.as_ref().is_some_and(|(id, epoch, _, _)| *id != old_leader && *epoch > old_epoch);
+        (ok, after.clone())
+    });
+    let mut answer = -1;
+    eventually(within, "CreateTopics succeeds after the controller failover", || {
+        answer = create_topic(nodes[&running[0]].port, "after-failover");
+        let done = answer == 0 || answer == ResponseError::TopicAlreadyExists.code();
+        (done, answer)
+    });
+    // Asked of the partition's leader, whichever survivor it is.
+    let end = running
+        .iter()
+        .map(|id| support::cluster::high_watermark(nodes[id].port, "replicated", 0))
+        .find(|(error, _)| *error == 0)
+        .map(|(_, end)| end);
+    assert!(end >= Some(acknowledged), "{acknowledged} acknowledged, high watermark {end:?}");
+}

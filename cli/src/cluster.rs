@@ -1,6 +1,8 @@
 //! `kafka-lab cluster`: a cluster of local processes for the course's replication and failover
 //! tasks. `up` writes one `broker.yaml` per node (Kafka's property names; node 1 combined —
-//! broker and the metadata quorum's controller —, the others brokers), starts every node as a
+//! broker and the metadata quorum's controller —, the others brokers; or, with
+//! `--controllers N`, nodes 1..N dedicated controllers forming the quorum and the brokers after
+//! them, as Kafka's own multi-node examples lay them out), starts every node as a
 //! `kafka-lab broker` process, runs the lag exporter against the cluster and stays in the
 //! foreground until Ctrl-C; from another terminal in the same folder `status`, `stop`, `start`
 //! and `kill` drive the nodes by hand. Everything lives under `--data-dir`
@@ -67,13 +69,19 @@ pub enum ClusterCommand {
 /// Arguments of `kafka-lab cluster up`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct UpArgs {
-    /// Number of nodes (node 1 is broker and controller, the rest brokers). Fixed on the first
-    /// run: the layout is kept in cluster.yaml.
+    /// Number of brokers (without --controllers, node 1 is broker and controller, the rest
+    /// brokers). Fixed on the first run: the layout is kept in cluster.yaml.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(i32).range(1..=9))]
     pub brokers: i32,
 
-    /// Port of node 1 on 127.0.0.1; node N listens on this + N - 1, the controller after the
-    /// last broker.
+    /// Dedicated controllers (process.roles=controller), nodes 1..N, the metadata quorum's
+    /// voters — 3 survives the loss of any one, as in production; the brokers are the nodes
+    /// after them. 0: node 1 is the quorum's one voter and a broker too.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(i32).range(0..=5))]
+    pub controllers: i32,
+
+    /// Port of the first broker on 127.0.0.1; the next brokers follow it, then the controller
+    /// listeners.
     #[arg(long, default_value_t = 9092)]
     pub base_port: u16,
 
@@ -92,8 +100,27 @@ struct Node {
     node_id: i32,
     port: u16,
     metrics_port: u16,
-    /// Node 1's controller listener.
+    /// The controller listener of a voter of the metadata quorum.
     controller_port: Option<u16>,
+    /// Whether the node is a broker (a dedicated controller is not).
+    #[serde(default = "is_broker_by_default")]
+    broker: bool,
+}
+
+/// Layouts written before dedicated controllers had brokers only (node 1 combined).
+fn is_broker_by_default() -> bool {
+    true
+}
+
+impl Node {
+    /// Its `process.roles`.
+    fn roles(&self) -> &'static str {
+        match (self.broker, self.controller_port.is_some()) {
+            (true, true) => "broker,controller",
+            (false, _) => "controller",
+            (true, false) => "broker",
+        }
+    }
 }
 
 /// The cluster's layout, written by the first `up`.
@@ -105,7 +132,18 @@ struct Layout {
 
 impl Layout {
     fn bootstrap(&self) -> String {
-        self.nodes.iter().map(|n| format!("127.0.0.1:{}", n.port)).collect::<Vec<_>>().join(",")
+        let brokers = self.nodes.iter().filter(|n| n.broker);
+        brokers.map(|n| format!("127.0.0.1:{}", n.port)).collect::<Vec<_>>().join(",")
+    }
+
+    /// `controller.quorum.voters`.
+    fn voters(&self) -> String {
+        let voters = self.nodes.iter().filter_map(|n| Some((n.node_id, n.controller_port?)));
+        voters.map(|(id, port)| format!("{id}@127.0.0.1:{port}")).collect::<Vec<_>>().join(",")
+    }
+
+    fn broker_count(&self) -> usize {
+        self.nodes.iter().filter(|n| n.broker).count()
     }
 
     fn node(&self, node_id: i32) -> anyhow::Result<&Node> {
@@ -182,26 +220,37 @@ fn read_layout(dir: &Path) -> anyhow::Result<Layout> {
 fn layout_for(dir: &Path, args: &UpArgs) -> anyhow::Result<Layout> {
     if dir.join(LAYOUT_FILE).exists() {
         let layout = read_layout(dir)?;
-        if layout.nodes.len() as i32 != args.brokers {
+        let controllers = layout.nodes.iter().filter(|n| !n.broker).count() as i32;
+        if layout.broker_count() as i32 != args.brokers || controllers != args.controllers {
             eprintln!(
-                "note: {} holds a cluster of {} nodes; --brokers {} is ignored (move the folder \
-                 aside for a new cluster)",
+                "note: {} holds a cluster of {} brokers and {controllers} dedicated controllers; \
+                 --brokers {} --controllers {} are ignored (move the folder aside for a new \
+                 cluster)",
                 dir.display(),
-                layout.nodes.len(),
-                args.brokers
+                layout.broker_count(),
+                args.brokers,
+                args.controllers
             );
         }
         return Ok(layout);
     }
-    let n = args.brokers as u16;
-    let nodes = (1..=n)
-        .map(|i| Node {
-            node_id: i32::from(i),
-            port: args.base_port + i - 1,
-            metrics_port: args.metrics_base_port + i,
-            controller_port: (i == 1).then_some(args.base_port + n),
-        })
-        .collect();
+    let (b, c) = (args.brokers as u16, args.controllers as u16);
+    let controllers = (1..=c).map(|j| Node {
+        node_id: i32::from(j),
+        port: args.base_port + b + j - 1,
+        metrics_port: args.metrics_base_port + j,
+        controller_port: Some(args.base_port + b + j - 1),
+        broker: false,
+    });
+    let brokers = (1..=b).map(|i| Node {
+        node_id: i32::from(c + i),
+        port: args.base_port + i - 1,
+        metrics_port: args.metrics_base_port + c + i,
+        // Without dedicated controllers, node 1 is the quorum's one voter.
+        controller_port: (c == 0 && i == 1).then_some(args.base_port + b),
+        broker: true,
+    });
+    let nodes = controllers.chain(brokers).collect();
     let mut id = [0u8; 16];
     fs::File::open("/dev/urandom")
         .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut id))
@@ -211,29 +260,29 @@ fn layout_for(dir: &Path, args: &UpArgs) -> anyhow::Result<Layout> {
 
 /// Node `node`'s broker.yaml, with Kafka's property names.
 fn node_config(dir: &Path, layout: &Layout, node: &Node) -> String {
-    let controller = &layout.nodes[0];
-    let controller_port = controller.controller_port.expect("node 1 is the controller");
     let data = node_dir(dir, node.node_id).join("data");
     let data =
         fs::canonicalize(node_dir(dir, node.node_id)).map(|d| d.join("data")).unwrap_or(data);
-    let (roles, listeners) = match node.controller_port {
-        Some(port) => (
-            "broker,controller",
-            format!("PLAINTEXT://127.0.0.1:{},CONTROLLER://127.0.0.1:{port}", node.port),
-        ),
-        None => ("broker", format!("PLAINTEXT://127.0.0.1:{}", node.port)),
+    let plaintext = format!("PLAINTEXT://127.0.0.1:{}", node.port);
+    let listeners = match (node.broker, node.controller_port) {
+        (true, Some(port)) => format!("{plaintext},CONTROLLER://127.0.0.1:{port}"),
+        (false, Some(port)) => format!("CONTROLLER://127.0.0.1:{port}"),
+        (_, None) => plaintext.clone(),
     };
-    let replication = layout.nodes.len().min(3);
+    // A dedicated controller advertises no broker listener (Kafka refuses one).
+    let advertised =
+        if node.broker { format!("advertised.listeners: {plaintext}\n") } else { String::new() };
+    let replication = layout.broker_count().min(3);
     format!(
         "# Written by `kafka-lab cluster up`: node {id} of a {n}-node cluster.\n\
          node.id: {id}\n\
          process.roles: {roles}\n\
          cluster.id: {cluster_id}\n\
          listeners: {listeners}\n\
-         advertised.listeners: PLAINTEXT://127.0.0.1:{port}\n\
+         {advertised}\
          controller.listener.names: CONTROLLER\n\
          listener.security.protocol.map: PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT\n\
-         controller.quorum.voters: {cid}@127.0.0.1:{controller_port}\n\
+         controller.quorum.voters: {voters}\n\
          log.dirs: {data}\n\
          default.replication.factor: {replication}\n\
          offsets.topic.replication.factor: {replication}\n\
@@ -242,9 +291,9 @@ fn node_config(dir: &Path, layout: &Layout, node: &Node) -> String {
          prometheus.metrics.reporter.listener: http://127.0.0.1:{metrics}\n",
         id = node.node_id,
         n = layout.nodes.len(),
+        roles = node.roles(),
         cluster_id = layout.cluster_id,
-        port = node.port,
-        cid = controller.node_id,
+        voters = layout.voters(),
         data = data.display(),
         min_isr = if replication >= 3 { 2 } else { 1 },
         metrics = node.metrics_port,
@@ -309,7 +358,7 @@ fn status(dir: &Path, layout: &Layout) -> String {
     let live: Vec<String> = layout
         .nodes
         .iter()
-        .filter(|n| running_pid(dir, n.node_id).is_some())
+        .filter(|n| n.broker && running_pid(dir, n.node_id).is_some())
         .map(|n| format!("127.0.0.1:{}", n.port))
         .collect();
     let metadata = live.iter().find_map(|address| {
@@ -321,12 +370,20 @@ fn status(dir: &Path, layout: &Layout) -> String {
     let mut out =
         String::from("NODE  ROLE               ADDRESS           PROCESS    IN CLUSTER\n");
     for node in &layout.nodes {
-        let role = if node.controller_port.is_some() { "broker,controller" } else { "broker" };
-        let process = match running_pid(dir, node.node_id) {
+        let role = node.roles();
+        let running = running_pid(dir, node.node_id);
+        let process = match running {
             Some(pid) => format!("pid {pid}"),
             None => "stopped".into(),
         };
-        let listed = if metadata.is_none() {
+        let listed = if !node.broker {
+            // A dedicated controller is no broker: it is in the cluster as a voter.
+            if running.is_some() {
+                "voter"
+            } else {
+                "no"
+            }
+        } else if metadata.is_none() {
             "unknown"
         } else if listed.contains(&node.node_id) {
             "yes"

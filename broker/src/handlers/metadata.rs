@@ -119,7 +119,7 @@ pub fn handle(
                 };
                 let error = if auto_create && !may_create() {
                     ResponseError::TopicAuthorizationFailed
-                } else if auto_create && !broker.is_controller() {
+                } else if auto_create && broker.forwards_to_controller() {
                     broker.forwarding.auto_create_topic(broker, ctx, &name);
                     ResponseError::LeaderNotAvailable
                 } else if auto_create {

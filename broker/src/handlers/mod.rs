@@ -85,7 +85,7 @@ pub async fn handle(
     request: RequestKind,
 ) -> Result<Option<ResponseKind>, FrameError> {
     let v = ctx.api_version;
-    if !broker.is_controller() && crate::forwarding::is_forwardable(ctx.api_key) {
+    if broker.forwards_to_controller() && crate::forwarding::is_forwardable(ctx.api_key) {
         if let Some(response) = broker.forwarding.forward(broker, ctx, &request).await {
             return Ok(Some(response));
         }

@@ -103,8 +103,8 @@ fn request_path(out: &mut Families, broker: &Broker) {
 /// Kafka's `BrokerState` values as `kafka_server_kafkaserver_brokerstate` reports them.
 fn broker_state(broker: &Broker) -> f64 {
     use crate::lifecycle::BrokerState;
-    if broker.is_controller() {
-        // A combined node's broker is registered and unfenced before it serves anything.
+    if !broker.registers_over_network() {
+        // A sole voter's broker is registered and unfenced before it serves anything.
         return BROKER_STATE_RUNNING;
     }
     match broker.lifecycle.state() {
@@ -163,7 +163,7 @@ fn state_gauges(out: &mut Families, broker: &Broker) {
     let partitions = image.topics().map(|t| t.partitions.len()).sum::<usize>() as f64;
     let local = replica_counts(broker, &image);
     // The controller's view (Kafka reports these from the active controller; elsewhere 0).
-    let controller = broker.is_controller();
+    let controller = broker.is_active_controller();
     let on_controller = |value: usize| if controller { value as f64 } else { 0.0 };
     let offline = image.topics().flat_map(|t| t.partitions.values()).filter(|p| p.leader < 0);
     let offline = on_controller(offline.count());

@@ -5,10 +5,12 @@
 //! leader's batches to their own copy of the log and publishing what they change through the
 //! same path as the node that wrote them.
 //!
-//! The quorum runs one voter here (the node whose `process.roles` has `controller`, or the
-//! single-node default): it stands at start and wins, one epoch per start, its leader-change
-//! record first in the epoch, and a record is committed once durable in its log. Vote and
-//! Begin/EndQuorumEpoch between several voters come next.
+//! A sole voter (the single-node default, or the one controller of `controller.quorum.voters`)
+//! stands at start and wins, one epoch per start, its leader-change record first in the epoch,
+//! and a record is committed once durable in its log. Several voters elect a leader with Vote
+//! and BeginQuorumEpoch and replicate by fetching from it ([`voter_network`] sends what the
+//! state machine asks, [`rpc`] is its wire form); a record is committed once a majority has
+//! it.
 
 pub mod client;
 pub mod election_state;
@@ -280,9 +282,9 @@ pub struct Outbound {
 
 impl QuorumVoter {
     /// The voter `node_id` of `voters`, starting from its `quorum-state` file (none on a new
-    /// node) and the metadata log in `store`, whose every record is committed (a sole voter's
-    /// log). A file that cannot be read refuses the start: a voter that forgot its vote could
-    /// vote twice in an epoch.
+    /// node) and the metadata log in `store` — all committed on a sole voter; one of several
+    /// learns what is from the leader. A file that cannot be read refuses the start: a voter
+    /// that forgot its vote could vote twice in an epoch.
     #[allow(clippy::too_many_arguments)]
     pub fn open(
         storage: Arc<dyn Storage>,
