@@ -118,3 +118,75 @@ fn a_local_cluster_comes_up_fails_over_by_hand_and_stops() {
     let (_, status) = kafka_lab(dir.path(), &["status"]);
     assert!((1..=3).all(|id| row(&status, id).contains("stopped")), "{status}");
 }
+
+/// `kafka-lab metadata-quorum describe --status`'s `LeaderId`, through a broker.
+fn quorum_leader(bootstrap: &str) -> Option<i32> {
+    let output = Command::new(env!("CARGO_BIN_EXE_kafka-lab"))
+        .args(["metadata-quorum", "--bootstrap-server", bootstrap, "describe", "--status"])
+        .output()
+        .expect("running kafka-lab");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    stdout.lines().find_map(|l| l.strip_prefix("LeaderId:")?.trim().parse().ok())
+}
+
+#[test]
+fn three_dedicated_controllers_survive_the_loss_of_the_active_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = free_ports(6);
+    let metrics = free_ports(7);
+    let mut up = Up(Command::new(env!("CARGO_BIN_EXE_kafka-lab"))
+        .arg("cluster")
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["up", "--controllers", "3", "--brokers", "3", "--exporter-listen", "none"])
+        .args(["--base-port", &base.to_string(), "--metrics-base-port", &(metrics - 1).to_string()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap());
+    let mut lines = BufReader::new(up.0.stdout.take().unwrap()).lines();
+    let bootstrap = loop {
+        let line = lines.next().expect("`up` ended before the cluster was up").unwrap();
+        if let Some(list) = line.trim().strip_prefix("bootstrap servers") {
+            break list.trim().to_owned();
+        }
+    };
+    // Brokers 4-6 on the first ports, controllers 1-3 after them.
+    let expected: Vec<String> = (0..3).map(|i| format!("127.0.0.1:{}", base + i)).collect();
+    assert_eq!(bootstrap, expected.join(","));
+    let status = eventually("three voters and three brokers", dir.path(), |s| {
+        (1..=3).all(|id| row(s, id).ends_with("voter"))
+            && (4..=6).all(|id| row(s, id).ends_with("yes"))
+    });
+    assert!(row(&status, 1).contains(" controller "), "{status}");
+    assert!(row(&status, 4).contains(" broker "), "{status}");
+
+    // The active controller crashes: the others elect one of themselves, and topics can be
+    // created again.
+    let leader = quorum_leader(&bootstrap).expect("a quorum leader");
+    assert!((1..=3).contains(&leader), "leader {leader}");
+    let (ok, out) = kafka_lab(dir.path(), &["kill", &leader.to_string()]);
+    assert!(ok, "{out}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let created = Command::new(env!("CARGO_BIN_EXE_kafka-lab"))
+            .args(["topics", "--bootstrap-server", &bootstrap, "--create", "--topic", "orders"])
+            .args(["--partitions", "3", "--replication-factor", "3"])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&created.stdout).to_string()
+            + &String::from_utf8_lossy(&created.stderr);
+        if created.status.success() || text.contains("already exists") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no topic after the failover: {text}");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let new_leader = quorum_leader(&bootstrap).expect("a new quorum leader");
+    assert!(new_leader != leader && (1..=3).contains(&new_leader), "{leader} → {new_leader}");
+    let (_, status) = kafka_lab(dir.path(), &["status"]);
+    assert!(row(&status, leader).contains("stopped"), "{status}");
+    // `up` stops first, while its stdout is still read.
+    drop(up);
+    drop(lines);
+}
