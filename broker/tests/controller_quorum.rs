@@ -15,49 +15,10 @@ use std::time::{Duration, Instant};
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
-use kafka_protocol::messages::describe_quorum_request::{PartitionData, TopicData};
-use kafka_protocol::messages::{
-    CreateTopicsRequest, DescribeQuorumRequest, MetadataRequest, TopicName,
-};
+use kafka_protocol::messages::{CreateTopicsRequest, MetadataRequest, TopicName};
 use kafka_protocol::protocol::StrBytes;
+use support::quorum::{create_topic, describe_quorum, Quorum};
 use support::{call, eventually, free_port, TestBroker};
-
-/// What a controller that leads the quorum says of it: (leader, epoch, high watermark, each
-/// voter's log end offset). `None` from a controller that does not lead.
-type Led = (i32, i32, i64, BTreeMap<i32, i64>);
-
-fn describe_quorum(port: u16) -> Option<Led> {
-    let request = DescribeQuorumRequest::default().with_topics(vec![TopicData::default()
-        .with_topic_name(TopicName(StrBytes::from_static_str("__cluster_metadata")))
-        .with_partitions(vec![PartitionData::default().with_partition_index(0)])]);
-    let response = call(port, 1, &request);
-    let p = response.topics.first()?.partitions.first()?;
-    if response.error_code != 0 || p.error_code != 0 {
-        return None;
-    }
-    let voters = p.current_voters.iter().map(|v| (v.replica_id.0, v.log_end_offset)).collect();
-    Some((p.leader_id.0, p.leader_epoch, p.high_watermark, voters))
-}
-
-/// The one controller of `running` that leads, and what it says; panics on two leaders.
-fn leader(controllers: &BTreeMap<i32, TestBroker>, running: &[i32]) -> Option<Led> {
-    let led: Vec<Led> =
-        running.iter().filter_map(|id| describe_quorum(controllers[id].port)).collect();
-    let epochs: Vec<i32> = led.iter().map(|l| l.1).collect();
-    let mut unique = epochs.clone();
-    unique.dedup();
-    assert_eq!(unique.len(), epochs.len(), "two leaders in one epoch: {led:?}");
-    led.into_iter().max_by_key(|l| l.1)
-}
-
-fn create_topic(port: u16, name: &str) -> i16 {
-    let topic = CreatableTopic::default()
-        .with_name(TopicName(StrBytes::from_string(name.into())))
-        .with_num_partitions(1)
-        .with_replication_factor(1);
-    let request = CreateTopicsRequest::default().with_topics(vec![topic]).with_timeout_ms(10_000);
-    call(port, 7, &request).topics[0].error_code
-}
 
 fn topic_names(port: u16) -> Vec<String> {
     let response = call(port, 12, &MetadataRequest::default().with_topics(None));
@@ -69,56 +30,27 @@ fn topic_names(port: u16) -> Vec<String> {
 
 #[test]
 fn three_controllers_elect_a_leader_and_fail_over_when_it_dies() {
-    let ports: BTreeMap<i32, u16> = (1..=3).map(|id| (id, free_port())).collect();
-    let voters: Vec<String> =
-        ports.iter().map(|(id, port)| format!("{id}@127.0.0.1:{port}")).collect();
-    let cluster_id = kafka_lab_broker::kafka_uuid::encode_bytes(&[9; 16]);
-    let common = [
-        format!("controller.quorum.voters={}", voters.join(",")),
-        "controller.listener.names=CONTROLLER".to_owned(),
-        "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT".into(),
-        format!("cluster.id={cluster_id}"),
-        "broker.heartbeat.interval.ms=200".into(),
-        "broker.session.timeout.ms=3000".into(),
-    ];
-    let mut controllers: BTreeMap<i32, TestBroker> = BTreeMap::new();
-    for (id, port) in &ports {
-        let mut props = vec![format!("node.id={id}"), "process.roles=controller".into()];
-        props.extend(common.iter().cloned());
-        let props: Vec<&str> = props.iter().map(String::as_str).collect();
-        controllers.insert(*id, TestBroker::start_controller(*port, &props));
-    }
-    let mut props = vec!["node.id=4".to_owned(), "process.roles=broker".into()];
-    props.extend(common.iter().cloned());
-    let props: Vec<&str> = props.iter().map(String::as_str).collect();
-    let broker = TestBroker::start_with(&props);
+    let mut quorum = Quorum::start(1, &[]);
+    let broker_port = quorum.brokers[&4].port;
 
     // One leader, which every voter's fetches have caught up with.
     let within = Duration::from_secs(20);
-    let mut first = None;
-    eventually(within, "a leader whose voters all caught up", || {
-        first = leader(&controllers, &[1, 2, 3]);
-        let caught_up = first.as_ref().is_some_and(|(_, _, hw, voters)| {
-            voters.len() == 3 && voters.values().all(|leo| *leo >= *hw && *hw > 0)
-        });
-        (caught_up, first.clone())
-    });
-    let (old_leader, old_epoch, _, _) = first.unwrap();
+    let (old_leader, old_epoch, _, _) = quorum.wait_for_caught_up(&[1, 2, 3], &[1, 2, 3], within);
 
     // Metadata changes sent to the broker are forwarded to the active controller.
-    assert_eq!(create_topic(broker.port, "before-failover"), 0);
+    assert_eq!(create_topic(broker_port, "before-failover"), 0);
     eventually(within, "the broker knows the topic", || {
-        let names = topic_names(broker.port);
+        let names = topic_names(broker_port);
         (names.contains(&"before-failover".to_owned()), names)
     });
 
     // The active controller dies: the other two elect one of themselves in a later epoch.
     let killed_at = Instant::now();
-    controllers.get_mut(&old_leader).unwrap().kill9();
+    quorum.controllers.get_mut(&old_leader).unwrap().kill9();
     let running: Vec<i32> = (1..=3).filter(|id| *id != old_leader).collect();
     let mut second = None;
     eventually(within, "a new leader among the two left", || {
-        second = leader(&controllers, &running);
+        second = quorum.leader(&running);
         let ok = second
             .as_ref()
             .is_some_and(|(id, epoch, _, _)| *id != old_leader && *epoch > old_epoch);
@@ -131,22 +63,22 @@ fn three_controllers_elect_a_leader_and_fail_over_when_it_dies() {
     // Metadata changes work again, through the broker, and nothing committed was lost.
     let mut answer = -1;
     eventually(within, "CreateTopics succeeds after the failover", || {
-        answer = create_topic(broker.port, "after-failover");
+        answer = create_topic(broker_port, "after-failover");
         let done = answer == 0 || answer == ResponseError::TopicAlreadyExists.code();
         (done, answer)
     });
     eprintln!("CreateTopics succeeded {:?} after the kill", killed_at.elapsed());
     eventually(within, "the broker knows both topics", || {
-        let names = topic_names(broker.port);
+        let names = topic_names(broker_port);
         let ok =
             ["after-failover", "before-failover"].iter().all(|t| names.contains(&t.to_string()));
         (ok, names)
     });
 
     // The killed controller restarts as a follower of the new leader and catches up.
-    controllers.get_mut(&old_leader).unwrap().start_again();
+    quorum.controllers.get_mut(&old_leader).unwrap().start_again();
     eventually(within, "the restarted controller caught up as a voter", || {
-        let led = leader(&controllers, &[1, 2, 3]);
+        let led = quorum.leader(&[1, 2, 3]);
         let ok = led.as_ref().is_some_and(|(id, epoch, hw, voters)| {
             *id == new_leader && *epoch == new_epoch && voters.get(&old_leader) >= Some(hw)
         });
@@ -158,23 +90,23 @@ fn three_controllers_elect_a_leader_and_fail_over_when_it_dies() {
     // keeps serving produce on the partition it leads.
     let followers: Vec<i32> = (1..=3).filter(|id| *id != new_leader).collect();
     for id in &followers {
-        controllers.get_mut(id).unwrap().kill9();
+        quorum.controllers.get_mut(id).unwrap().kill9();
     }
     let asked = Instant::now();
-    let answer = create_topic(broker.port, "without-a-majority");
+    let answer = create_topic(broker_port, "without-a-majority");
     assert_eq!(answer, ResponseError::NotController.code(), "a change without a majority");
     eprintln!("CreateTopics without a majority answered in {:?}", asked.elapsed());
     let values = vec!["still-served".to_owned()];
     let (error, _) =
-        support::cluster::produce_batch(broker.port, "before-failover", 0, 1, 5000, &values);
+        support::cluster::produce_batch(broker_port, "before-failover", 0, 1, 5000, &values);
     assert_eq!(error, 0, "produce while the quorum has no majority");
 
     // Restored: the quorum elects a leader again and metadata changes succeed.
     for id in &followers {
-        controllers.get_mut(id).unwrap().start_again();
+        quorum.controllers.get_mut(id).unwrap().start_again();
     }
     eventually(within, "CreateTopics succeeds once the quorum is back", || {
-        let answer = create_topic(broker.port, "restored");
+        let answer = create_topic(broker_port, "restored");
         let done = answer == 0 || answer == ResponseError::TopicAlreadyExists.code();
         (done, answer)
     });

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod cluster;
+pub mod quorum;
 
 use std::io::Read;
 use std::net::TcpStream;
