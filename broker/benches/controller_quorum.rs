@@ -6,9 +6,11 @@
 //!   broker (forwarded in an Envelope to the active controller, answered once a majority of
 //!   the voters fetched the records) — and on the single-voter node, where a record commits
 //!   once it is in the one log.
-//! - Controller failover: `kill -9` of the active controller to the first CreateTopics that
-//!   succeeds through the broker; the killed controller is restarted and caught up before the
-//!   next kill. Default `controller.quorum.election.timeout.ms` (1000) and fetch timeout (2000).
+//! - Controller failover: `kill -9` of the active controller to a new leader and to the first
+//!   CreateTopics that succeeds through the broker; the killed controller is restarted and
+//!   caught up before the next kill. Then up to five graceful stops (SIGTERM: the leader
+//!   resigns with EndQuorumEpoch) to a new leader. Default
+//!   `controller.quorum.election.timeout.ms` (1000) and fetch timeout (2000).
 //!
 //! Run with `cargo bench -p kafka-lab-broker --bench controller_quorum`. Prints markdown
 //! tables; never asserts anything about performance.
@@ -121,14 +123,31 @@ fn main() {
         elections.push(elected.unwrap_or_else(|| killed_at.elapsed()));
         quorum.controllers.get_mut(&leader).unwrap().start_again();
     }
+    // Graceful stops (SIGTERM): the leader resigns with EndQuorumEpoch, another stands at once.
+    let mut handovers = Vec::new();
+    for stop in 0..kills.min(5) {
+        let (leader, epoch, _, _) = quorum.wait_for_caught_up(&[1, 2, 3], &[1, 2, 3], within);
+        let stopped_at = Instant::now();
+        quorum.controllers.get_mut(&leader).unwrap().stop();
+        let running: Vec<i32> = (1..=3).filter(|id| *id != leader).collect();
+        while quorum.leader(&running).is_none_or(|(_, e, _, _)| e <= epoch) {
+            assert!(stopped_at.elapsed() < within, "no leader after stop {stop}");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        handovers.push(stopped_at.elapsed());
+        quorum.controllers.get_mut(&leader).unwrap().start_again();
+    }
     elections.sort();
     failovers.sort();
+    handovers.sort();
     println!("\n## Controller failover ({kills} kills of the active controller)\n");
-    println!("| measured from the kill to | median ms | p99 ms | max ms |");
+    println!("| measured from | median ms | p99 ms | max ms |");
     println!("|---|---|---|---|");
-    for (what, samples) in
-        [("a new leader", &elections), ("the first successful CreateTopics", &failovers)]
-    {
+    for (what, samples) in [
+        ("the kill to a new leader", &elections),
+        ("the kill to the first successful CreateTopics", &failovers),
+        ("a SIGTERM (the leader resigns) to a new leader", &handovers),
+    ] {
         println!(
             "| {what} | {} | {} | {} |",
             ms(percentile(samples, 50.0)),

@@ -63,6 +63,9 @@ pub const PRODUCER_ID_BLOCK: i64 = 1000;
 /// leaderships move in the first heartbeat's commit, the next one hears that it may stop.
 const CONTROLLED_SHUTDOWN_HEARTBEAT: std::time::Duration = std::time::Duration::from_millis(100);
 
+/// How long a resigning quorum leader lets its EndQuorumEpoch requests go out before exiting.
+const RESIGN_GRACE: std::time::Duration = std::time::Duration::from_millis(200);
+
 /// Where this broker is reachable, as advertised to clients.
 #[derive(Debug, Clone)]
 pub struct NodeInfo {
@@ -152,13 +155,17 @@ pub struct Broker {
     pub producer_ids_wanted: Notify,
     /// What `process.roles` makes this node (unset: a combined node).
     roles: ProcessRoles,
+    /// The voters `controller.quorum.voters` names (0: none named, the single-node default).
+    voter_count: usize,
     /// This process's registration identity: a restart registers under a new one, so the
     /// controller tells a restart from a duplicate `node.id` (Kafka's incarnation id).
     pub incarnation_id: Uuid,
     /// A broker-only node's registration and heartbeats (`lifecycle`).
     pub lifecycle: BrokerLifecycle,
-    /// Woken on every metadata commit, so nodes fetching the metadata log are answered at once.
-    pub metadata_committed: Notify,
+    /// Woken when the metadata log grows, its high watermark moves or the quorum's leader
+    /// changes: held metadata fetches answer at once (as Kafka completes delayed fetches when
+    /// the log end moves), and what waits for a commit looks again.
+    pub metadata_log_moved: Notify,
     /// The metadata quorum's leader as last learned (`-1` while unknown).
     quorum_leader: AtomicI32,
     /// The quorum epoch a broker-only node learned from the leader's fetch responses.
@@ -280,11 +287,16 @@ impl Broker {
                 "the previous run did not shut down cleanly: recovering every log above its recovery point"
             );
         }
+        // A sole voter commits all it writes; any other node's log may end in records the
+        // quorum never committed, so it checkpoints what it applied and replays only that.
+        let sole_voter = roles.controller && voter_count <= 1;
+        let committed_checkpoint = (!sole_voter).then(|| log_manager.high_watermarks().clone());
         let mut metadata = MetadataStore::open(
             storage.clone(),
             &log_dir,
             now,
             log_manager.recovery_points().clone(),
+            committed_checkpoint,
         )
         .map_err(|e| {
             anyhow::anyhow!(
@@ -391,9 +403,10 @@ impl Broker {
             memory_pool,
             log_throttle: LogThrottle::default(),
             roles,
+            voter_count,
             incarnation_id,
             lifecycle: BrokerLifecycle::default(),
-            metadata_committed: Notify::new(),
+            metadata_log_moved: Notify::new(),
             quorum_leader: AtomicI32::new(quorum_leader),
             observed_quorum_epoch: AtomicI32::new(-1),
             next_leader_rebalance: Mutex::new(None),
@@ -502,15 +515,16 @@ impl Broker {
         let mut quorum = self.quorum.lock().expect("quorum lock poisoned");
         let Some(voter) = quorum.as_mut() else { return Ok(Vec::new()) };
         let now = voter.now_ms();
-        let committed_before = store.applied_offset();
+        let before = (store.applied_offset(), store.log_end_offset());
         step(voter.client(), now);
         let actions = voter.client().take_actions();
         let applied = voter.apply(store, actions, self.clock.now_ms()).map_err(ApiError::from)?;
         drop(quorum);
-        if applied.leader_change.is_some() || store.applied_offset() != committed_before {
-            // Wakes what waits for a commit (`wait_for_metadata_commit`, held metadata
-            // fetches), also for a commit that changed nothing and for a lost leadership.
-            self.metadata_committed.notify_waiters();
+        if applied.leader_change.is_some()
+            || (store.applied_offset(), store.log_end_offset()) != before
+        {
+            // Also for a commit that changed nothing and for a lost leadership.
+            self.metadata_log_moved.notify_waiters();
         }
         if let Some((_, Some(leader))) = applied.leader_change {
             self.learn_quorum_leader(leader);
@@ -545,7 +559,7 @@ impl Broker {
         let deadline = runtime::now() + timeout;
         loop {
             // Registered before the check, so a commit in between is not missed.
-            let committed = self.metadata_committed.notified();
+            let committed = self.metadata_log_moved.notified();
             tokio::pin!(committed);
             committed.as_mut().enable();
             if self.lock_metadata().applied_offset() >= target {
@@ -725,6 +739,30 @@ impl Broker {
         self.roles.controller
     }
 
+    /// Whether this node has the broker role (a dedicated controller has not).
+    pub fn has_broker_role(&self) -> bool {
+        self.roles.broker
+    }
+
+    /// A graceful shutdown of the quorum's leader among several voters: it resigns and tells
+    /// the others (EndQuorumEpoch, naming its preferred successors) so one stands at once, as
+    /// Kafka's `KafkaRaftClient.shutdown`; waits briefly for the requests to go out.
+    pub async fn resign_quorum_leadership(&self) {
+        if !self.has_several_voters() || !self.is_active_controller() {
+            return;
+        }
+        let resigned = {
+            let mut store = self.lock_metadata();
+            self.run_quorum(&mut store, |client, now| client.resign(now))
+        };
+        if let Err(e) = resigned {
+            tracing::warn!(error = %e.message, "could not resign the metadata quorum's leadership");
+            return;
+        }
+        tracing::info!("resigned the metadata quorum's leadership");
+        runtime::sleep(RESIGN_GRACE).await;
+    }
+
     /// Whether this node's broker registers and heartbeats over the network (`lifecycle`), as
     /// a broker-only node's does, rather than with its own controller in-process: everywhere
     /// but on the sole voter of a quorum, which is always the active controller.
@@ -741,20 +779,21 @@ impl Broker {
 
     /// Whether the metadata quorum has more than one voter: elections over the network.
     pub fn has_several_voters(&self) -> bool {
-        crate::config::cluster::parse_voters(&self.config.controller_quorum_voters)
-            .is_ok_and(|voters| voters.len() > 1)
+        self.voter_count > 1
     }
 
     /// Whether this node is the active controller: the metadata quorum's leader, the one
     /// node that writes metadata records (a sole voter always is).
     pub fn is_active_controller(&self) -> bool {
+        // A sole voter leads from its start; the lock only where leadership can move.
         self.roles.controller
-            && self
-                .quorum
-                .lock()
-                .expect("quorum lock poisoned")
-                .as_ref()
-                .is_some_and(|voter| voter.client_ref().is_leader())
+            && (!self.has_several_voters()
+                || self
+                    .quorum
+                    .lock()
+                    .expect("quorum lock poisoned")
+                    .as_ref()
+                    .is_some_and(|voter| voter.client_ref().is_leader()))
     }
 
     /// The metadata quorum's leader as this node knows it; `-1` while unknown.

@@ -135,14 +135,19 @@ pub async fn run(args: BrokerArgs) -> anyhow::Result<()> {
     let broker = start(&args).await?.broker;
     shutdown_signal().await;
     // Leadership moves away before the process exits, so producers fail over at once instead
-    // of after broker.session.timeout.ms. A lone combined node has nowhere to move it.
-    if !broker.is_controller() || broker.metadata().brokers().len() > 1 {
+    // of after broker.session.timeout.ms. A lone combined node has nowhere to move it; a
+    // dedicated controller leads no partition.
+    let moves = broker.registers_over_network() || broker.metadata().brokers().len() > 1;
+    if broker.has_broker_role() && moves {
         let timeout =
             std::time::Duration::from_millis(broker.config.broker_session_timeout_ms.max(0) as u64);
         if !broker.controlled_shutdown(timeout).await {
             tracing::warn!("controlled shutdown did not complete in time: shutting down anyway");
         }
     }
+    // The quorum's leader resigns (EndQuorumEpoch), so another voter stands at once instead
+    // of after controller.quorum.fetch.timeout.ms.
+    broker.resign_quorum_leadership().await;
     tracing::info!("shutting down: flushing logs");
     broker.flush_all();
     Ok(())

@@ -423,7 +423,7 @@ fn length_prefixed(mut data: &[u8]) -> Vec<&[u8]> {
 /// `MetadataStore::open` as the broker calls it, with the log dir's recovery points.
 fn open_metadata(storage: Arc<dyn Storage>, log_dir: &Path) -> Result<MetadataStore, LogError> {
     let recovery_points = Arc::new(RecoveryPoints::read(storage.clone(), log_dir)?);
-    MetadataStore::open(storage, log_dir, NOW_MS, recovery_points)
+    MetadataStore::open(storage, log_dir, NOW_MS, recovery_points, None)
 }
 
 #[cfg(test)]

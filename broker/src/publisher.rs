@@ -464,7 +464,7 @@ mod tests {
         let storage: Arc<dyn Storage> = Arc::new(MemoryStorage::new());
         let open_store = |node: &Node| {
             let points = node.logs.lock().unwrap().recovery_points().clone();
-            MetadataStore::open(storage.clone(), Path::new("/data"), NOW, points).unwrap()
+            MetadataStore::open(storage.clone(), Path::new("/data"), NOW, points, None).unwrap()
         };
         let first = Node::open(&storage);
         let mut store = open_store(&first);

@@ -85,7 +85,7 @@ pub async fn handle(
     request: RequestKind,
 ) -> Result<Option<ResponseKind>, FrameError> {
     let v = ctx.api_version;
-    if broker.forwards_to_controller() && crate::forwarding::is_forwardable(ctx.api_key) {
+    if crate::forwarding::is_forwardable(ctx.api_key) && broker.forwards_to_controller() {
         if let Some(response) = broker.forwarding.forward(broker, ctx, &request).await {
             return Ok(Some(response));
         }
@@ -239,26 +239,18 @@ const METADATA_COMMIT_TIMEOUT: std::time::Duration = std::time::Duration::from_s
 /// a write once the quorum's high watermark passes it: an answer never claims a topic, ACL or
 /// broker registration a failover could take back.
 fn writes_metadata(api: ApiKey) -> bool {
-    matches!(
-        api,
-        ApiKey::CreateTopics
-            | ApiKey::DeleteTopics
-            | ApiKey::CreatePartitions
-            | ApiKey::AlterConfigs
-            | ApiKey::IncrementalAlterConfigs
-            | ApiKey::CreateAcls
-            | ApiKey::DeleteAcls
-            | ApiKey::AlterClientQuotas
-            | ApiKey::AlterUserScramCredentials
-            | ApiKey::BrokerRegistration
-            | ApiKey::BrokerHeartbeat
-            | ApiKey::AlterPartition
-            | ApiKey::AlterPartitionReassignments
-            | ApiKey::ElectLeaders
-            | ApiKey::AllocateProducerIds
-            | ApiKey::InitProducerId
-            | ApiKey::Envelope
-    )
+    let forwarded_change = crate::forwarding::is_forwardable(api)
+        && !matches!(api, ApiKey::ListPartitionReassignments | ApiKey::DescribeQuorum);
+    forwarded_change
+        || matches!(
+            api,
+            ApiKey::BrokerRegistration
+                | ApiKey::BrokerHeartbeat
+                | ApiKey::AlterPartition
+                | ApiKey::AllocateProducerIds
+                | ApiKey::InitProducerId
+                | ApiKey::Envelope
+        )
 }
 
 /// The controller APIs' common checks: ClusterAction on the Cluster

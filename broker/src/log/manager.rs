@@ -32,7 +32,7 @@ pub struct LogManager {
     log_dir: PathBuf,
     logs: BTreeMap<PartitionKey, SharedLog>,
     recovery_points: Arc<RecoveryPoints>,
-    high_watermarks: HighWatermarks,
+    high_watermarks: Arc<HighWatermarks>,
     clean_shutdown: bool,
 }
 
@@ -49,7 +49,7 @@ impl LogManager {
             .create_dir_all(&log_dir)
             .map_err(storage_err(format!("creating log dir {}", log_dir.display())))?;
         let recovery_points = Arc::new(RecoveryPoints::read(storage.clone(), &log_dir)?);
-        let high_watermarks = HighWatermarks::read(storage.clone(), &log_dir)?;
+        let high_watermarks = Arc::new(HighWatermarks::read(storage.clone(), &log_dir)?);
         let clean_shutdown = checkpoint::had_clean_shutdown(storage.as_ref(), &log_dir);
         Ok(LogManager {
             storage,
@@ -70,6 +70,12 @@ impl LogManager {
     /// The recovery point checkpoint, shared with the metadata log.
     pub fn recovery_points(&self) -> &Arc<RecoveryPoints> {
         &self.recovery_points
+    }
+
+    /// The high watermark checkpoint, shared with the metadata log of a node that is not its
+    /// quorum's sole voter (`MetadataStore::open`).
+    pub fn high_watermarks(&self) -> &Arc<HighWatermarks> {
+        &self.high_watermarks
     }
 
     /// Removes the clean-shutdown marker once start-up succeeded, so that a crash of this run

@@ -22,7 +22,7 @@ pub use records::{
 };
 
 use crate::internal_records::{encode_batch, read_all};
-use crate::log::checkpoint::RecoveryPoints;
+use crate::log::checkpoint::{HighWatermarks, RecoveryPoints};
 use crate::log::{BatchHeader, LogConfig, LogError, PartitionLog};
 use crate::storage::Storage;
 
@@ -65,6 +65,10 @@ pub struct MetadataStore {
     /// changes in flight never contradict each other (Kafka's controller keeps its state ahead
     /// of the commit the same way). `None` when nothing appended is uncommitted.
     speculative: Option<(Arc<MetadataImage>, i64)>,
+    /// Where `applied_offset` is checkpointed after every commit, on a node whose log may
+    /// hold records never committed (a voter of several, an observer); `None` on a sole
+    /// voter, whose every record is committed.
+    committed_checkpoint: Option<Arc<HighWatermarks>>,
 }
 
 impl MetadataStore {
@@ -72,11 +76,18 @@ impl MetadataStore {
     /// and replays it, recovering above its checkpointed recovery point. A record that cannot
     /// be read below the recovery point fails the open: serving an image without the records
     /// after it would make topics, ACLs and users silently disappear.
+    ///
+    /// With `committed_checkpoint` (a node whose log may end in records the quorum never
+    /// committed), only the records below the offset checkpointed there are replayed — those
+    /// this node knew committed —, and the tail waits for the leader's high watermark, which
+    /// may truncate it instead; without an entry there (a log a sole voter wrote) the whole
+    /// log is replayed.
     pub fn open(
         storage: Arc<dyn Storage>,
         log_dir: &Path,
         now_ms: i64,
         recovery_points: Arc<RecoveryPoints>,
+        committed_checkpoint: Option<Arc<HighWatermarks>>,
     ) -> Result<Self, LogError> {
         let config = LogConfig {
             // Metadata must never be lost or expire: flush every write, keep everything.
@@ -94,7 +105,23 @@ impl MetadataStore {
         )?;
         let mut image = MetadataImage::default();
         let mut replayed = MetadataDelta::default();
-        for stored in read_all(&log)? {
+        let committed = committed_checkpoint.as_ref().and_then(|c| c.get(METADATA_TOPIC, 0));
+        let (stored_records, applied_offset) = match committed {
+            Some(offset) => {
+                let until = offset.clamp(log.log_start_offset(), log.log_end_offset());
+                crate::internal_records::read_batches_below(&log, log.log_start_offset(), until)?
+            }
+            None => (read_all(&log)?, log.log_end_offset()),
+        };
+        if applied_offset < log.log_end_offset() {
+            tracing::info!(
+                applied_offset,
+                log_end_offset = log.log_end_offset(),
+                "the metadata log's tail above the last offset known committed waits for the \
+                 quorum's leader"
+            );
+        }
+        for stored in stored_records {
             let value = stored.value.as_deref().unwrap_or_default();
             let record = records::decode(value).map_err(|e| {
                 LogError::InvalidRecord(format!(
@@ -113,9 +140,6 @@ impl MetadataStore {
             })?;
             replayed.replay(&mut image, &record);
         }
-        // Replayed whole: a log this node wrote as the quorum's only voter holds only what it
-        // committed, and an observer's only what the leader served as committed.
-        let applied_offset = log.log_end_offset();
         Ok(Self {
             image: Arc::new(image),
             log,
@@ -123,6 +147,7 @@ impl MetadataStore {
             replayed,
             applied_offset,
             speculative: None,
+            committed_checkpoint,
         })
     }
 
@@ -238,6 +263,10 @@ impl MetadataStore {
             self.replay_onto_scratch(&records, "committed metadata record refused")?;
         self.applied_offset = offset;
         self.install(next);
+        if let Some(checkpoint) = &self.committed_checkpoint {
+            // Before the effects are published: a restart replays no less than was served.
+            checkpoint.update([((METADATA_TOPIC.to_owned(), 0), offset)])?;
+        }
         if self.speculative.as_ref().is_some_and(|(_, end)| *end <= offset) {
             // Everything this leader appended is committed: the two images are one again.
             self.speculative = None;
@@ -384,7 +413,7 @@ mod tests {
     /// The metadata store of `/data` on `storage`, as the broker opens it.
     fn open_at(storage: Arc<dyn Storage>) -> Result<MetadataStore, LogError> {
         let points = Arc::new(RecoveryPoints::read(storage.clone(), Path::new("/data"))?);
-        MetadataStore::open(storage, Path::new("/data"), 0, points)
+        MetadataStore::open(storage, Path::new("/data"), 0, points, None)
     }
 
     /// A data directory of an earlier kafka-lab holds JSON records: it opens with the same
@@ -494,7 +523,7 @@ mod replication_tests {
         let storage: Arc<dyn Storage> = Arc::new(MemoryStorage::new());
         storage.create_dir_all(Path::new("/data")).unwrap();
         let points = Arc::new(RecoveryPoints::read(storage.clone(), Path::new("/data")).unwrap());
-        MetadataStore::open(storage, Path::new("/data"), 0, points).unwrap()
+        MetadataStore::open(storage, Path::new("/data"), 0, points, None).unwrap()
     }
 
     fn topic(name: &str, id: u128) -> MetadataRecord {
@@ -545,5 +574,38 @@ mod replication_tests {
         let why = follower.truncate_to(0).unwrap_err().to_string();
         assert!(why.contains("lost committed metadata"), "{why}");
         assert!(follower.image().topic("a").is_some());
+    }
+
+    /// A node that is not the sole voter checkpoints what it applied: restarted, it replays
+    /// only that, and a tail it never knew committed waits for the leader — which may
+    /// truncate it (the leader that wrote it died before a majority had it).
+    #[test]
+    fn a_restart_replays_only_what_was_known_committed() {
+        let storage: Arc<dyn Storage> = Arc::new(MemoryStorage::new());
+        storage.create_dir_all(Path::new("/data")).unwrap();
+        let open = || {
+            let data = Path::new("/data");
+            let points = Arc::new(RecoveryPoints::read(storage.clone(), data).unwrap());
+            let committed = Arc::new(HighWatermarks::read(storage.clone(), data).unwrap());
+            MetadataStore::open(storage.clone(), data, 0, points, Some(committed)).unwrap()
+        };
+        let mut voter = open();
+        let batch = voter.encode_checked(&[topic("a", 1)]).unwrap();
+        voter.append_as_leader(batch, 1, 0).unwrap();
+        voter.apply_committed(1).unwrap();
+        let batch = voter.encode_checked(&[topic("b", 2)]).unwrap();
+        voter.append_as_leader(batch, 1, 0).unwrap();
+        drop(voter);
+        // Without the checkpoint (a log its sole voter wrote), the whole log is replayed.
+        let points = Arc::new(RecoveryPoints::read(storage.clone(), Path::new("/data")).unwrap());
+        let whole = MetadataStore::open(storage.clone(), Path::new("/data"), 0, points, None);
+        assert_eq!(whole.unwrap().applied_offset(), 2);
+
+        let mut restarted = open();
+        assert_eq!((restarted.applied_offset(), restarted.log_end_offset()), (1, 2));
+        assert!(restarted.image().topic("a").is_some());
+        assert!(restarted.image().topic("b").is_none(), "never known committed");
+        restarted.truncate_to(1).unwrap();
+        assert_eq!(restarted.log_end_offset(), 1, "the new leader's log has no `b`");
     }
 }

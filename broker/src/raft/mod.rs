@@ -102,7 +102,7 @@ pub async fn handle_fetch(
     let deadline = crate::runtime::now() + Duration::from_millis(request.max_wait_ms.max(0) as u64);
     let data = loop {
         // Registered before reading, so a commit between the read and the wait is not missed.
-        let committed = broker.metadata_committed.notified();
+        let committed = broker.metadata_log_moved.notified();
         tokio::pin!(committed);
         committed.as_mut().enable();
         let data = read_metadata_log(broker, replica_id, asked, max_bytes);

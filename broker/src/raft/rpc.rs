@@ -165,65 +165,58 @@ pub fn voter_fetch_request(cluster_id: &str, fetch: &Request) -> FetchRequest {
     )
 }
 
+/// What every answer's partition says: its error, the responder's epoch and the leader it
+/// knows; the reason when the request was refused as a whole or the partition is missing.
+fn partition_answer(
+    api: &str,
+    top_level_error: i16,
+    partition: Option<(i16, i32, BrokerId)>,
+) -> Result<(Option<ResponseError>, i32, Option<i32>), BadAnswer> {
+    whole_request_refused(top_level_error)?;
+    let (error_code, leader_epoch, leader_id) =
+        partition.ok_or_else(|| format!("the {api} answer holds no partition"))?;
+    Ok((error_of(error_code), leader_epoch, leader_of(leader_id)))
+}
+
 /// The state machine's view of a Vote answer.
 pub fn vote_response(response: &VoteResponse) -> Result<Response<Records<Vec<u8>>>, BadAnswer> {
-    whole_request_refused(response.error_code)?;
-    let p = response
-        .topics
-        .first()
-        .and_then(|t| t.partitions.first())
-        .ok_or("the Vote answer holds no partition")?;
-    Ok(Response::Vote {
-        error: error_of(p.error_code),
-        leader_epoch: p.leader_epoch,
-        leader_id: leader_of(p.leader_id),
-        vote_granted: p.vote_granted,
-    })
+    let p = response.topics.first().and_then(|t| t.partitions.first());
+    let fields = p.map(|p| (p.error_code, p.leader_epoch, p.leader_id));
+    let (error, leader_epoch, leader_id) = partition_answer("Vote", response.error_code, fields)?;
+    let vote_granted = p.is_some_and(|p| p.vote_granted);
+    Ok(Response::Vote { error, leader_epoch, leader_id, vote_granted })
 }
 
 /// The state machine's view of a BeginQuorumEpoch answer.
 pub fn begin_quorum_epoch_response(
     response: &BeginQuorumEpochResponse,
 ) -> Result<Response<Records<Vec<u8>>>, BadAnswer> {
-    whole_request_refused(response.error_code)?;
-    let p = response
-        .topics
-        .first()
-        .and_then(|t| t.partitions.first())
-        .ok_or("the BeginQuorumEpoch answer holds no partition")?;
-    Ok(Response::BeginQuorumEpoch {
-        error: error_of(p.error_code),
-        leader_epoch: p.leader_epoch,
-        leader_id: leader_of(p.leader_id),
-    })
+    let p = response.topics.first().and_then(|t| t.partitions.first());
+    let fields = p.map(|p| (p.error_code, p.leader_epoch, p.leader_id));
+    let (error, leader_epoch, leader_id) =
+        partition_answer("BeginQuorumEpoch", response.error_code, fields)?;
+    Ok(Response::BeginQuorumEpoch { error, leader_epoch, leader_id })
 }
 
 /// The state machine's view of an EndQuorumEpoch answer.
 pub fn end_quorum_epoch_response(
     response: &EndQuorumEpochResponse,
 ) -> Result<Response<Records<Vec<u8>>>, BadAnswer> {
-    whole_request_refused(response.error_code)?;
-    let p = response
-        .topics
-        .first()
-        .and_then(|t| t.partitions.first())
-        .ok_or("the EndQuorumEpoch answer holds no partition")?;
-    Ok(Response::EndQuorumEpoch {
-        error: error_of(p.error_code),
-        leader_epoch: p.leader_epoch,
-        leader_id: leader_of(p.leader_id),
-    })
+    let p = response.topics.first().and_then(|t| t.partitions.first());
+    let fields = p.map(|p| (p.error_code, p.leader_epoch, p.leader_id));
+    let (error, leader_epoch, leader_id) =
+        partition_answer("EndQuorumEpoch", response.error_code, fields)?;
+    Ok(Response::EndQuorumEpoch { error, leader_epoch, leader_id })
 }
 
 /// The state machine's view of the leader's answer to a metadata Fetch: its records with
 /// each batch's place read from the batch headers.
 pub fn fetch_response(response: &FetchResponse) -> Result<Response<Records<Vec<u8>>>, BadAnswer> {
-    whole_request_refused(response.error_code)?;
-    let p = response
-        .responses
-        .first()
-        .and_then(|t| t.partitions.first())
-        .ok_or("the Fetch answer holds no partition")?;
+    let p = response.responses.first().and_then(|t| t.partitions.first());
+    let fields =
+        p.map(|p| (p.error_code, p.current_leader.leader_epoch, p.current_leader.leader_id));
+    let (error, leader_epoch, leader_id) = partition_answer("Fetch", response.error_code, fields)?;
+    let p = p.expect("checked by partition_answer");
     let diverging_epoch = (p.diverging_epoch.epoch >= 0).then_some(OffsetAndEpoch {
         offset: p.diverging_epoch.end_offset,
         epoch: p.diverging_epoch.epoch,
@@ -236,9 +229,9 @@ pub fn fetch_response(response: &FetchResponse) -> Result<Response<Records<Vec<u
         _ => None,
     };
     Ok(Response::Fetch {
-        error: error_of(p.error_code),
-        leader_epoch: p.current_leader.leader_epoch,
-        leader_id: leader_of(p.current_leader.leader_id),
+        error,
+        leader_epoch,
+        leader_id,
         high_watermark: p.high_watermark,
         diverging_epoch,
         records,
