@@ -2,7 +2,8 @@
 //! quorum over their CONTROLLER listeners with Kafka's Raft (Vote, BeginQuorumEpoch, Fetch of
 //! `__cluster_metadata`), and a broker-only node follows whichever leads. Killing the active
 //! controller elects another in a new epoch; the broker's metadata changes reach the new
-//! leader; the killed controller comes back as a follower and catches up.
+//! leader — topics created one by one across the kill each exist once, none acknowledged
+//! lost; the killed controller comes back as a follower and catches up.
 
 // Drives real binaries from outside, on the OS's clock and threads: broker/clippy.toml's
 // determinism rule is for the broker's own code, not for its tests.
@@ -28,6 +29,9 @@ fn topic_names(port: u16) -> Vec<String> {
     names
 }
 
+/// Topics created one by one through the broker while the active controller is killed.
+const LOAD_TOPICS: usize = 30;
+
 #[test]
 fn three_controllers_elect_a_leader_and_fail_over_when_it_dies() {
     let mut quorum = Quorum::start(1, &[]);
@@ -42,6 +46,38 @@ fn three_controllers_elect_a_leader_and_fail_over_when_it_dies() {
     eventually(within, "the broker knows the topic", || {
         let names = topic_names(broker_port);
         (names.contains(&"before-failover".to_owned()), names)
+    });
+
+    // Topics created one after another, each retried until answered, across the kill below.
+    let created = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let creator = {
+        let created = created.clone();
+        std::thread::spawn(move || {
+            let mut acknowledged = Vec::new();
+            for i in 0..LOAD_TOPICS {
+                let name = format!("load-{i}");
+                let deadline = Instant::now() + Duration::from_secs(30);
+                loop {
+                    let answer = create_topic(broker_port, &name);
+                    if answer == 0 {
+                        acknowledged.push(name);
+                        break;
+                    }
+                    // A retry of a creation whose answer was lost in the failover.
+                    if answer == ResponseError::TopicAlreadyExists.code() {
+                        break;
+                    }
+                    assert!(Instant::now() < deadline, "{name}: still {answer}");
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                created.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            acknowledged
+        })
+    };
+    eventually(within, "the creator under way", || {
+        let n = created.load(std::sync::atomic::Ordering::Relaxed);
+        (n >= 5, n)
     });
 
     // The active controller dies: the other two elect one of themselves in a later epoch.
@@ -74,6 +110,29 @@ fn three_controllers_elect_a_leader_and_fail_over_when_it_dies() {
             ["after-failover", "before-failover"].iter().all(|t| names.contains(&t.to_string()));
         (ok, names)
     });
+
+    // Every topic of the load exists once, with its one partition; none acknowledged is lost.
+    let acknowledged = creator.join().expect("the creator");
+    eventually(within, "the broker knows every load topic", || {
+        let names = topic_names(broker_port);
+        let n = names.iter().filter(|n| n.starts_with("load-")).count();
+        (n >= LOAD_TOPICS, n)
+    });
+    let response = call(broker_port, 12, &MetadataRequest::default().with_topics(None));
+    let load: Vec<(String, usize)> = response
+        .topics
+        .iter()
+        .filter_map(|t| Some((t.name.as_ref()?.0.to_string(), t.partitions.len())))
+        .filter(|(name, _)| name.starts_with("load-"))
+        .collect();
+    let mut names: Vec<&String> = load.iter().map(|(name, _)| name).collect();
+    names.sort();
+    names.dedup();
+    assert_eq!(names.len(), LOAD_TOPICS, "each load topic once: {load:?}");
+    assert!(load.iter().all(|(_, partitions)| *partitions == 1), "{load:?}");
+    assert!(acknowledged.iter().all(|a| names.contains(&a)), "{acknowledged:?} vs {names:?}");
+    let ids: std::collections::BTreeSet<_> = response.topics.iter().map(|t| t.topic_id).collect();
+    assert_eq!(ids.len(), response.topics.len(), "a topic id given twice");
 
     // The killed controller restarts as a follower of the new leader and catches up.
     quorum.controllers.get_mut(&old_leader).unwrap().start_again();

@@ -11,6 +11,7 @@
 
 use std::collections::BTreeMap;
 use std::fs;
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -480,7 +481,8 @@ async fn run_up(dir: &Path, args: &UpArgs) -> anyhow::Result<()> {
         exporter.as_ref().map_or(String::new(), |e| format!("  lag exporter         http://{}/\n", e.addr)),
     );
     broker_cli::shutdown_signal().await;
-    println!("stopping every node");
+    // Not `println!`: with stdout gone (a closed pipe), the nodes must still be stopped.
+    let _ = writeln!(std::io::stdout(), "stopping every node");
     for node in layout.nodes.iter().rev() {
         if running_pid(dir, node.node_id).is_some() {
             if let Err(e) = stop(dir, node.node_id, "TERM") {

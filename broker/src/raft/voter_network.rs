@@ -16,6 +16,12 @@ use super::{rpc, Outbound};
 use crate::broker::Broker;
 use crate::network::{Connector, NodeClient};
 
+/// The first pause after a failed request to a voter (Kafka's `reconnect.backoff.ms`).
+const RECONNECT_BACKOFF: Duration = Duration::from_millis(50);
+
+/// The longest pause after repeated failures (Kafka's `reconnect.backoff.max.ms`).
+const RECONNECT_BACKOFF_MAX: Duration = Duration::from_secs(1);
+
 /// Which of a voter's two connections a request goes on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Lane {
@@ -92,10 +98,12 @@ async fn send_on_lane(
     mut requests: mpsc::UnboundedReceiver<Outbound>,
 ) {
     let mut failing: Option<String> = None;
+    let mut failures = 0u32;
     while let Some(send) = requests.recv().await {
         let answer = exchange(&broker.cluster_id, &mut client, to, &send.request).await;
         match &answer {
             Ok(_) => {
+                failures = 0;
                 if failing.take().is_some() {
                     tracing::info!(voter = to, address = client.address(), "voter reachable again");
                 }
@@ -109,6 +117,11 @@ async fn send_on_lane(
                     );
                     failing = Some(why.clone());
                 }
+                // Kafka's reconnect backoff: 50 ms doubling to 1 s while the voter stays
+                // unreachable; the request counts as in flight meanwhile, so it is not resent.
+                let backoff = RECONNECT_BACKOFF.saturating_mul(1 << failures.min(5));
+                failures += 1;
+                crate::runtime::sleep(backoff.min(RECONNECT_BACKOFF_MAX)).await;
             }
         }
         broker.handle_quorum_answer(send.request_id, to, answer);
