@@ -134,10 +134,11 @@ fn a_local_cluster_comes_up_fails_over_by_hand_and_stops() {
     assert!((1..=3).all(|id| row(&status, id).contains("stopped")), "{status}");
 }
 
-/// `kafka-lab metadata-quorum describe --status`'s `LeaderId`, through a broker.
-fn quorum_leader(bootstrap: &str) -> Option<i32> {
+/// `kafka-lab metadata-quorum describe --status`'s `LeaderId`, asked through `flag`
+/// (`--bootstrap-server` or `--bootstrap-controller`) `addresses`.
+fn quorum_leader(flag: &str, addresses: &str) -> Option<i32> {
     let output = Command::new(env!("CARGO_BIN_EXE_kafka-lab"))
-        .args(["metadata-quorum", "--bootstrap-server", bootstrap, "describe", "--status"])
+        .args(["metadata-quorum", flag, addresses, "describe", "--status"])
         .output()
         .expect("running kafka-lab");
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -163,7 +164,7 @@ fn three_dedicated_controllers_survive_the_loss_of_the_active_one() {
 
     // The active controller crashes: the others elect one of themselves, and topics can be
     // created again.
-    let leader = quorum_leader(&bootstrap).expect("a quorum leader");
+    let leader = quorum_leader("--bootstrap-server", &bootstrap).expect("a quorum leader");
     assert!((1..=3).contains(&leader), "leader {leader}");
     let (ok, out) = kafka_lab(dir.path(), &["kill", &leader.to_string()]);
     assert!(ok, "{out}");
@@ -185,13 +186,17 @@ fn three_dedicated_controllers_survive_the_loss_of_the_active_one() {
     // The broker forwards DescribeQuorum to the leader it knows: soon the new one.
     let deadline = Instant::now() + Duration::from_secs(30);
     let new_leader = loop {
-        match quorum_leader(&bootstrap) {
+        match quorum_leader("--bootstrap-server", &bootstrap) {
             Some(id) if id != leader => break id,
             seen => assert!(Instant::now() < deadline, "leader {leader} still, or none: {seen:?}"),
         }
         std::thread::sleep(Duration::from_millis(200));
     };
     assert!((1..=3).contains(&new_leader), "{leader} → {new_leader}");
+    // Asked of the controllers themselves (the dead one among them), the leader answers.
+    let controllers: Vec<String> = (3..6).map(|i| format!("127.0.0.1:{}", base + i)).collect();
+    let asked = quorum_leader("--bootstrap-controller", &controllers.join(","));
+    assert_eq!(asked, Some(new_leader));
     let (_, status) = kafka_lab(dir.path(), &["status"]);
     assert!(row(&status, leader).contains("stopped"), "{status}");
     // `up` stops first, while its stdout is still read.

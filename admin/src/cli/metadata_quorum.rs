@@ -87,16 +87,41 @@ pub fn run(args: &MetadataQuorumArgs, out: &mut dyn Write) -> anyhow::Result<()>
     else {
         bail!("Must specify either --bootstrap-server or --bootstrap-controller");
     };
-    let connect =
-        ConnectArgs { bootstrap_server: bootstrap, command_config: args.command_config.clone() };
-    let mut client = connect.connect()?;
+    // A broker forwards DescribeQuorum to the quorum's leader; controllers are asked in turn
+    // until the leader answers (a follower answers NOT_LEADER_OR_FOLLOWER), as Kafka's admin
+    // client finds the active controller among `bootstrap.controllers`.
+    let addresses: Vec<String> = if args.bootstrap_server.is_some() {
+        vec![bootstrap]
+    } else {
+        bootstrap.split(',').map(str::trim).filter(|a| !a.is_empty()).map(String::from).collect()
+    };
     let QuorumCommand::Describe { status, human_readable, .. } = args.command;
-    let response: DescribeQuorumResponse = client
-        .call(&DescribeQuorumRequest::default().with_topics(vec![TopicData::default()
-            .with_topic_name(TopicName(StrBytes::from_static_str("__cluster_metadata")))
-            .with_partitions(vec![PartitionData::default()])]))
-        .context("DescribeQuorum")?;
-    let info = quorum_info(&response)?;
+    let mut answered = None;
+    for (i, address) in addresses.iter().enumerate() {
+        let connect = ConnectArgs {
+            bootstrap_server: address.clone(),
+            command_config: args.command_config.clone(),
+        };
+        let found = connect.connect().and_then(|mut client| {
+            let response: DescribeQuorumResponse = client
+                .call(&DescribeQuorumRequest::default().with_topics(vec![TopicData::default()
+                    .with_topic_name(TopicName(StrBytes::from_static_str("__cluster_metadata")))
+                    .with_partitions(vec![PartitionData::default()])]))
+                .context("DescribeQuorum")?;
+            Ok((client, quorum_info(&response)?))
+        });
+        match found {
+            Ok(found) => {
+                answered = Some(found);
+                break;
+            }
+            Err(e) if i + 1 == addresses.len() => return Err(e),
+            Err(_) => continue,
+        }
+    }
+    let Some((mut client, info)) = answered else {
+        bail!("no controller of --bootstrap-controller answered");
+    };
     let now = now_ms();
     if status {
         let cluster = client.call(&DescribeClusterRequest::default()).context("DescribeCluster")?;
