@@ -1,9 +1,9 @@
 //! A node's requests to the controller that are not a client's, after Kafka's
 //! `NodeToControllerChannelManager`: for now the leaders' ISR changes (AlterPartition, queued by
-//! `replica::alter_partition::AlterPartitionManager`). On a node with the controller role the
-//! request goes to this node's own controller in-process; on a broker-only node over the
-//! network to the quorum's controller. Either way the answer goes back to the queue, which
-//! hands each partition its committed ISR or error.
+//! `replica::alter_partition::AlterPartitionManager`). On the active controller the request
+//! goes to this node's own controller in-process, its answer taken once the change is
+//! committed; elsewhere over the network to the active controller. Either way the answer goes
+//! back to the queue, which hands each partition its committed ISR or error.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,6 +18,9 @@ use crate::network::ControllerClients;
 /// Pause before sending again after a failure (Kafka's AlterPartition retry backoff is
 /// `retry.backoff.ms`, 100 ms by default).
 const RETRY_BACKOFF: Duration = Duration::from_millis(100);
+
+/// How long an in-process AlterPartition waits for its records to commit.
+const COMMIT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Sends the leaders' AlterPartition requests for as long as the broker runs.
 pub async fn run_alter_partition_sender(broker: Arc<Broker>) {
@@ -34,7 +37,16 @@ pub async fn run_alter_partition_sender(broker: Arc<Broker>) {
             continue;
         };
         let answered = if broker.is_active_controller() {
-            Some(broker.alter_partition(request))
+            let response = broker.alter_partition(request);
+            // The leader acts on the ISR it is given (acks=all counts on it): only once the
+            // change is committed, as a remote controller answers (`handlers::writes_metadata`).
+            match broker.wait_for_metadata_commit(COMMIT_TIMEOUT).await {
+                Ok(()) => Some(response),
+                Err(why) => {
+                    tracing::warn!("AlterPartition not committed: {why}; sending it again");
+                    None
+                }
+            }
         } else {
             send_remote(&broker, &mut remote, &request).await
         };

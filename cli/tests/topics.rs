@@ -158,6 +158,9 @@ fn create_list_describe_alter_delete() {
     }
     // The topic id is the one --topic-id finds.
     assert_eq!(broker.ok(&["--describe", "--topic-id", topic_id]), described);
+    // An id that starts with `-` (1 in 64 do) is a value, not a flag: an unknown one is the
+    // tool's error (status 1), not the argument parser's (status 2).
+    broker.fails(&["--describe", "--topic-id", "-NkY-9u6RdikpClhqwEydg"]);
 
     // A topic without overrides shows an empty Configs column.
     let logs = broker.ok(&["--describe", "--topic", "logs\\.app"]);

@@ -56,7 +56,8 @@ pub struct TopicsArgs {
     #[arg(long, value_name = "topic")]
     pub topic: Option<String>,
     /// The topic id to describe.
-    #[arg(long, value_name = "topic-id")]
+    // A base64url id may start with `-` (1 in 64 do): still the value, never a flag.
+    #[arg(long, value_name = "topic-id", allow_hyphen_values = true)]
     pub topic_id: Option<String>,
     /// A topic configuration override for the topic being created (repeatable), e.g.
     /// retention.ms=604800000. Only with --create.
