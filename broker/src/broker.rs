@@ -328,7 +328,7 @@ impl Broker {
             },
         );
         let memory_pool = MemoryPool::new(config.queued_max_request_bytes);
-        let quorum = if roles.controller {
+        let (quorum, initial_sends) = if roles.controller {
             let mut voters: std::collections::BTreeSet<i32> =
                 crate::config::cluster::parse_voters(&config.controller_quorum_voters)?
                     .keys()
@@ -349,9 +349,11 @@ impl Broker {
                 now,
             )?;
             assert!(applied.delta.is_empty(), "a leader-change record changes no metadata");
-            Some(voter)
+            // What the state machine sends from its start (a restarted leader's
+            // EndQuorumEpoch) goes out once the network runs.
+            (Some(voter), applied.sends)
         } else {
-            None
+            (None, Vec::new())
         };
         let quorum_leader =
             match crate::config::cluster::parse_voters(&config.controller_quorum_voters)? {
@@ -376,7 +378,7 @@ impl Broker {
             cluster_id,
             metadata: Mutex::new(metadata),
             quorum: Mutex::new(quorum),
-            quorum_sends: Mutex::new(Vec::new()),
+            quorum_sends: Mutex::new(initial_sends),
             quorum_sends_ready: Notify::new(),
             logs,
             replicas,

@@ -86,44 +86,61 @@ pub struct NodeClient {
 }
 
 /// A node's clients of the controllers, one per quorum address, after Kafka's
-/// `ControllerNodeProvider`: requests go to the quorum's leader where this node knows it (a
-/// voter of `controller.quorum.voters` by id), else to the address in turn; a failure moves
-/// on to the next address, away from the leader that failed until a request succeeds.
+/// `ControllerNodeProvider`: requests stay on the controller that last answered; otherwise
+/// they go to the quorum's leader where this node knows it (a voter of
+/// `controller.quorum.voters` by id), else to the addresses in turn. A failure (no answer, or
+/// NOT_CONTROLLER) moves on to an address that has not failed since the last success — a
+/// stale leader hint never pulls requests back to a controller that just failed.
 pub struct ControllerClients {
     /// Each address with the voter id it belongs to (none for bootstrap servers).
     clients: Vec<(Option<i32>, NodeClient)>,
     current: usize,
-    /// The voter that failed last: not chosen as the leader until something succeeds.
-    failed: Option<i32>,
+    /// The addresses (indexes) that failed since the last success.
+    failed: std::collections::BTreeSet<usize>,
+    /// Whether the last request to `current` succeeded: it stays there, whatever a stale
+    /// leader hint says.
+    answered: bool,
 }
 
 impl ControllerClients {
     /// Clients of these controllers, with the voter id of each where known.
     pub fn new(clients: Vec<(Option<i32>, NodeClient)>) -> Self {
         assert!(!clients.is_empty(), "a node names its controllers");
-        Self { clients, current: 0, failed: None }
+        Self { clients, current: 0, failed: Default::default(), answered: false }
     }
 
     /// The client to send the next request to, given the quorum leader this node knows
     /// (`-1` unknown).
     pub fn current(&mut self, leader_id: i32) -> &mut NodeClient {
-        if leader_id >= 0 && self.failed != Some(leader_id) {
-            if let Some(i) = self.clients.iter().position(|(id, _)| *id == Some(leader_id)) {
+        if !self.answered && leader_id >= 0 {
+            let leader = self.clients.iter().position(|(id, _)| *id == Some(leader_id));
+            if let Some(i) = leader.filter(|i| !self.failed.contains(i)) {
                 self.current = i;
             }
         }
         &mut self.clients[self.current].1
     }
 
-    /// The last request succeeded: its controller may be chosen as the leader again.
+    /// The last request succeeded: it stays on this controller.
     pub fn succeeded(&mut self) {
-        self.failed = None;
+        self.failed.clear();
+        self.answered = true;
     }
 
-    /// The last request failed (no answer, or NOT_CONTROLLER): the next goes elsewhere.
+    /// The last request failed (no answer, or NOT_CONTROLLER; or the controller named
+    /// another leader): the next goes to an address that has not failed yet, or, when all
+    /// have, round again.
     pub fn failed(&mut self) {
-        self.failed = self.clients[self.current].0;
-        self.current = (self.current + 1) % self.clients.len();
+        self.answered = false;
+        self.failed.insert(self.current);
+        if self.failed.len() == self.clients.len() {
+            self.failed.clear();
+        }
+        let n = self.clients.len();
+        self.current = (1..=n)
+            .map(|step| (self.current + step) % n)
+            .find(|i| !self.failed.contains(i))
+            .unwrap_or((self.current + 1) % n);
     }
 }
 
@@ -300,6 +317,40 @@ mod tests {
         let mut client = NodeClient::new(Arc::new(Nowhere), "b2", 9092, "t", Duration::ZERO);
         client.versions = versions.to_vec();
         client
+    }
+
+    /// Controller 1 died (and stays the hint until the observer learns better), 2 does not
+    /// lead, 3 does: requests find 3 and stay there; a stale hint never pulls them back.
+    #[test]
+    fn controller_requests_find_the_leader_past_a_stale_hint() {
+        let voter = |id: i32| {
+            let client =
+                NodeClient::new(Arc::new(Nowhere), &format!("c{id}"), 9093, "t", Duration::ZERO);
+            (Some(id), client)
+        };
+        let mut clients = ControllerClients::new(vec![voter(1), voter(2), voter(3)]);
+        let stale = 1;
+        let mut tried = Vec::new();
+        for _ in 0..4 {
+            let address = clients.current(stale).address();
+            tried.push(address.clone());
+            if address == "c3:9093" {
+                clients.succeeded();
+            } else {
+                clients.failed();
+            }
+        }
+        assert_eq!(tried, ["c1:9093", "c2:9093", "c3:9093", "c3:9093"]);
+        // Once 3 refuses too (a new election), every address is tried again in turn.
+        clients.failed();
+        let next: Vec<String> = (0..3)
+            .map(|_| {
+                let address = clients.current(stale).address();
+                clients.failed();
+                address
+            })
+            .collect();
+        assert_eq!(next, ["c1:9093", "c2:9093", "c1:9093"]);
     }
 
     #[test]

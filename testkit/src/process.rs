@@ -7,9 +7,24 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Mutex;
 
-/// A port nobody listens on right now.
+/// A port nobody listens on right now, below the OS's ephemeral range (32768-60999 on Linux):
+/// a port the OS picks (`bind(0)`) may be taken by any process's next outbound connection
+/// before the test's node binds it — with several nodes connecting to each other as they
+/// start, that happened. Each test process walks its own sequence through 20000-31999.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const FIRST: u32 = 20_000;
+    const COUNT: u32 = 12_000;
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let start = std::process::id().wrapping_mul(7_919) % COUNT;
+    loop {
+        // A stride coprime with COUNT visits every port before any twice.
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = (FIRST + (start + n.wrapping_mul(97)) % COUNT) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 /// `bin` of workspace `package`, built once per test process into the target directory and

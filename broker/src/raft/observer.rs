@@ -30,7 +30,9 @@ pub async fn follow(broker: Arc<Broker>, connector: Arc<dyn Connector>) {
     loop {
         let client = clients.current(broker.quorum_leader_id());
         match fetch_once(&broker, client).await {
-            Ok(()) => {
+            // Not an error: the next fetch goes to the leader it named.
+            Ok(Fetched::LeaderElsewhere) => clients.failed(),
+            Ok(Fetched::Answered) => {
                 if failing.take().is_some() {
                     tracing::info!(
                         controller = client.address(),
@@ -54,8 +56,16 @@ pub async fn follow(broker: Arc<Broker>, connector: Arc<dyn Connector>) {
     }
 }
 
+/// How a fetch went that did not fail.
+enum Fetched {
+    /// The leader answered (records, a divergence or a new epoch, all taken).
+    Answered,
+    /// A voter that does not lead named the one that does.
+    LeaderElsewhere,
+}
+
 /// One fetch from the log end offset, applied; the reason when nothing could be applied.
-async fn fetch_once(broker: &Arc<Broker>, client: &mut NodeClient) -> Result<(), String> {
+async fn fetch_once(broker: &Arc<Broker>, client: &mut NodeClient) -> Result<Fetched, String> {
     let (fetch_offset, last_fetched_epoch) = broker.metadata_log_position();
     // The epoch learned from the leader's answers (-1 at first: the answer names it).
     let request = super::rpc::fetch_request(
@@ -75,13 +85,9 @@ async fn fetch_once(broker: &Arc<Broker>, client: &mut NodeClient) -> Result<(),
         return Err("the controller answered no partition".into());
     };
     let leader = data.current_leader.leader_id.0;
-    if data.error_code == ResponseError::NotLeaderOrFollower.code()
-        && leader >= 0
-        && leader != broker.quorum_leader_id()
-    {
-        // A voter that is not the leader names it: fetch from there next.
+    if data.error_code == ResponseError::NotLeaderOrFollower.code() && leader >= 0 {
         broker.learn_quorum_leader(leader);
-        return Ok(());
+        return Ok(Fetched::LeaderElsewhere);
     }
     if leader >= 0 {
         broker.learn_quorum_leader(leader);
@@ -92,7 +98,7 @@ async fn fetch_once(broker: &Arc<Broker>, client: &mut NodeClient) -> Result<(),
     {
         // A new epoch (a restarted voter stands again at each start): fetch again in it.
         broker.learn_quorum_epoch(data.current_leader.leader_epoch);
-        return Ok(());
+        return Ok(Fetched::Answered);
     }
     if data.error_code == 0 {
         broker.learn_quorum_epoch(data.current_leader.leader_epoch);
@@ -115,7 +121,7 @@ async fn fetch_once(broker: &Arc<Broker>, client: &mut NodeClient) -> Result<(),
                     epoch,
                     "the metadata log diverged from the leader's; truncated"
                 );
-                Ok(())
+                Ok(Fetched::Answered)
             }
             Err(e) => Err(format!(
                 "this node's metadata log diverges from the controller's (its epoch {epoch} ends \
@@ -127,5 +133,6 @@ async fn fetch_once(broker: &Arc<Broker>, client: &mut NodeClient) -> Result<(),
     let records = data.records.clone().unwrap_or_default();
     broker
         .apply_replicated_metadata(&records, data.high_watermark)
+        .map(|()| Fetched::Answered)
         .map_err(|e| format!("the fetched metadata was not applied: {}", e.message))
 }
