@@ -482,6 +482,19 @@ impl Broker {
         if records.is_empty() {
             return Ok(());
         }
+        if !self.is_active_controller() {
+            // A leader whose epoch is not committed yet computed these from an image without
+            // an earlier leader's last records: refused, as by a non-leader (clients retry).
+            return Err(ApiError::new(
+                ResponseError::NotController,
+                format!(
+                    "node {} is not the active controller yet (the metadata quorum's leader is \
+                     node {})",
+                    self.node.node_id,
+                    self.quorum_leader_id()
+                ),
+            ));
+        }
         let elections = crate::controller::partition_change::Elections::in_records(&records);
         let batch = store.encode_checked(&records).map_err(ApiError::from)?;
         let count = records.len() as i64;
@@ -785,7 +798,10 @@ impl Broker {
     }
 
     /// Whether this node is the active controller: the metadata quorum's leader, the one
-    /// node that writes metadata records (a sole voter always is).
+    /// node that writes metadata records (a sole voter always is), once its epoch's first
+    /// record is committed — before that, records an earlier leader left uncommitted in the
+    /// log are not in its image yet, and a record computed from it could contradict them (a
+    /// topic created twice).
     pub fn is_active_controller(&self) -> bool {
         // A sole voter leads from its start; the lock only where leadership can move.
         self.roles.controller
@@ -795,7 +811,7 @@ impl Broker {
                     .lock()
                     .expect("quorum lock poisoned")
                     .as_ref()
-                    .is_some_and(|voter| voter.client_ref().is_leader()))
+                    .is_some_and(|voter| voter.client_ref().is_leader_with_committed_epoch()))
     }
 
     /// The metadata quorum's leader as this node knows it; `-1` while unknown.

@@ -602,6 +602,19 @@ impl<R> RaftClient<R> {
         matches!(self.state, EpochState::Leader(_))
     }
 
+    /// Whether this node leads and has committed its epoch's first record — and so every
+    /// record an earlier leader left in its log: only then does the log hold nothing the
+    /// controller has not applied, and may it compute new records (as Kafka's controller
+    /// claims its leadership once the log is committed up to the epoch's start).
+    pub fn is_leader_with_committed_epoch(&self) -> bool {
+        match &self.state {
+            EpochState::Leader(leader) => {
+                self.high_watermark.is_some_and(|hw| hw > leader.epoch_start_offset)
+            }
+            _ => false,
+        }
+    }
+
     /// The state's name, as Kafka logs it (`Leader`, `Follower`, …).
     pub fn state_name(&self) -> &'static str {
         self.state.name()
