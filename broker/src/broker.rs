@@ -155,8 +155,8 @@ pub struct Broker {
     pub producer_ids_wanted: Notify,
     /// What `process.roles` makes this node (unset: a combined node).
     roles: ProcessRoles,
-    /// The voters `controller.quorum.voters` names (0: none named, the single-node default).
-    voter_count: usize,
+    /// The voters `controller.quorum.voters` names, by id (none named: the single-node default).
+    voters: BTreeMap<i32, crate::config::cluster::Voter>,
     /// This process's registration identity: a restart registers under a new one, so the
     /// controller tells a restart from a duplicate `node.id` (Kafka's incarnation id).
     pub incarnation_id: Uuid,
@@ -226,8 +226,8 @@ impl Broker {
         // Outbound security is built (its stores read, its credentials checked) only for the
         // connections this node opens: replica fetchers on a broker of a cluster, controller
         // channels on a broker-only node and between the voters of several.
-        let voter_count =
-            crate::config::cluster::parse_voters(&config.controller_quorum_voters)?.len();
+        let voters = crate::config::cluster::parse_voters(&config.controller_quorum_voters)?;
+        let voter_count = voters.len();
         let inter_broker_security = if config.process_roles.is_some() && roles.broker {
             OutboundSecurity::inter_broker(&config)?
         } else {
@@ -329,20 +329,16 @@ impl Broker {
         );
         let memory_pool = MemoryPool::new(config.queued_max_request_bytes);
         let (quorum, initial_sends) = if roles.controller {
-            let mut voters: std::collections::BTreeSet<i32> =
-                crate::config::cluster::parse_voters(&config.controller_quorum_voters)?
-                    .keys()
-                    .copied()
-                    .collect();
-            if voters.is_empty() {
+            let mut voter_ids: std::collections::BTreeSet<i32> = voters.keys().copied().collect();
+            if voter_ids.is_empty() {
                 // The single-node default: this node is its quorum.
-                voters.insert(config.node_id);
+                voter_ids.insert(config.node_id);
             }
             let (voter, applied) = crate::raft::QuorumVoter::open(
                 storage.clone(),
                 &log_dir,
                 config.node_id,
-                voters,
+                voter_ids,
                 config.quorum_config(),
                 &mut metadata,
                 seed ^ 0x7261_6674,
@@ -355,12 +351,11 @@ impl Broker {
         } else {
             (None, Vec::new())
         };
-        let quorum_leader =
-            match crate::config::cluster::parse_voters(&config.controller_quorum_voters)? {
-                voters if roles.controller && voters.len() <= 1 => config.node_id,
-                voters if voters.len() == 1 => *voters.keys().next().expect("one voter"),
-                _ => -1,
-            };
+        let quorum_leader = match voters.keys().next() {
+            _ if roles.controller && voter_count <= 1 => config.node_id,
+            Some(&only) if voter_count == 1 => only,
+            _ => -1,
+        };
         let incarnation_id = {
             let mut bytes = [0u8; 16];
             rng.fill_bytes(&mut bytes);
@@ -405,7 +400,7 @@ impl Broker {
             memory_pool,
             log_throttle: LogThrottle::default(),
             roles,
-            voter_count,
+            voters,
             incarnation_id,
             lifecycle: BrokerLifecycle::default(),
             metadata_log_moved: Notify::new(),
@@ -453,6 +448,40 @@ impl Broker {
         self.logs.lock().expect("log manager lock poisoned")
     }
 
+    /// NOT_CONTROLLER unless this node has the controller role: `what` is made by controllers.
+    pub(crate) fn check_controller_role(&self, what: &str) -> Result<(), ApiError> {
+        if self.is_controller() {
+            return Ok(());
+        }
+        Err(ApiError::new(
+            ResponseError::NotController,
+            format!(
+                "node {} has process.roles without `controller`: {what} go to the active \
+                 controller (the metadata quorum's leader is node {})",
+                self.node.node_id,
+                self.quorum_leader_id()
+            ),
+        ))
+    }
+
+    /// NOT_CONTROLLER unless this node is the active controller (`is_active_controller`),
+    /// naming the leader `what` should go to instead.
+    pub(crate) fn check_active_controller(&self, what: &str) -> Result<(), ApiError> {
+        self.check_controller_role(what)?;
+        if self.is_active_controller() {
+            return Ok(());
+        }
+        Err(ApiError::new(
+            ResponseError::NotController,
+            format!(
+                "node {} is not the active controller (the metadata quorum's leader is node {}, \
+                 -1 while none is known): {what} go there",
+                self.node.node_id,
+                self.quorum_leader_id()
+            ),
+        ))
+    }
+
     /// Commits metadata records (durable, then applied) and publishes their effects.
     pub fn commit_metadata(&self, records: Vec<MetadataRecord>) -> Result<(), ApiError> {
         let mut store = self.lock_metadata();
@@ -468,33 +497,13 @@ impl Broker {
         store: &mut MetadataStore,
         records: Vec<MetadataRecord>,
     ) -> Result<(), ApiError> {
-        if !self.is_controller() {
-            return Err(ApiError::new(
-                ResponseError::NotController,
-                format!(
-                    "node {} is a broker without the controller role: metadata changes are made \
-                     by the controller (node {})",
-                    self.node.node_id,
-                    self.quorum_leader_id()
-                ),
-            ));
-        }
+        self.check_controller_role("metadata changes")?;
         if records.is_empty() {
             return Ok(());
         }
-        if !self.is_active_controller() {
-            // A leader whose epoch is not committed yet computed these from an image without
-            // an earlier leader's last records: refused, as by a non-leader (clients retry).
-            return Err(ApiError::new(
-                ResponseError::NotController,
-                format!(
-                    "node {} is not the active controller yet (the metadata quorum's leader is \
-                     node {})",
-                    self.node.node_id,
-                    self.quorum_leader_id()
-                ),
-            ));
-        }
+        // A leader whose epoch is not committed yet would compute these from an image without
+        // an earlier leader's last records: refused, as by a non-leader (clients retry).
+        self.check_active_controller("metadata changes")?;
         let elections = crate::controller::partition_change::Elections::in_records(&records);
         let batch = store.encode_checked(&records).map_err(ApiError::from)?;
         let count = records.len() as i64;
@@ -655,20 +664,31 @@ impl Broker {
         deadline: std::time::Duration,
     ) -> Vec<(i32, crate::network::NodeClient)> {
         let client_id = format!("controller-{}-{purpose}", self.node.node_id);
+        let others = self.voters.values().filter(|voter| voter.id != self.node.node_id);
+        let addresses = others.map(|v| (v.id, v.host.clone(), v.port)).collect();
+        self.clients_of_controllers(connector, addresses, &client_id, deadline)
+    }
+
+    /// One client per address over `connector` with the controller listener's security.
+    fn clients_of_controllers<K>(
+        &self,
+        connector: &Arc<dyn crate::network::Connector>,
+        addresses: Vec<(K, String, u16)>,
+        client_id: &str,
+        deadline: std::time::Duration,
+    ) -> Vec<(K, crate::network::NodeClient)> {
         let connector = self.secured(connector, &self.controller_security);
-        crate::config::cluster::parse_voters(&self.config.controller_quorum_voters)
-            .expect("validated on open")
+        addresses
             .into_iter()
-            .filter(|(id, _)| *id != self.node.node_id)
-            .map(|(id, voter)| {
+            .map(|(key, host, port)| {
                 let client = crate::network::NodeClient::new(
                     connector.clone(),
-                    &voter.host,
-                    voter.port,
-                    &client_id,
+                    &host,
+                    port,
+                    client_id,
                     deadline,
                 );
-                (id, client)
+                (key, client)
             })
             .collect()
     }
@@ -794,7 +814,7 @@ impl Broker {
 
     /// Whether the metadata quorum has more than one voter: elections over the network.
     pub fn has_several_voters(&self) -> bool {
-        self.voter_count > 1
+        self.voters.len() > 1
     }
 
     /// Whether this node is the active controller: the metadata quorum's leader, the one
@@ -879,27 +899,12 @@ impl Broker {
         deadline: std::time::Duration,
     ) -> crate::network::ControllerClients {
         let client_id = format!("broker-{}-{purpose}", self.node.node_id);
-        let connector = self.secured(connector, &self.controller_security);
-        let voters = crate::config::cluster::parse_voters(&self.config.controller_quorum_voters)
-            .expect("validated on open");
-        let addresses: Vec<(Option<i32>, String, u16)> = if voters.is_empty() {
+        let addresses: Vec<(Option<i32>, String, u16)> = if self.voters.is_empty() {
             self.quorum_addresses().into_iter().map(|(host, port)| (None, host, port)).collect()
         } else {
-            voters.into_iter().map(|(id, v)| (Some(id), v.host, v.port)).collect()
+            self.voters.values().map(|v| (Some(v.id), v.host.clone(), v.port)).collect()
         };
-        let clients = addresses
-            .into_iter()
-            .map(|(id, host, port)| {
-                let client = crate::network::NodeClient::new(
-                    connector.clone(),
-                    &host,
-                    port,
-                    &client_id,
-                    deadline,
-                );
-                (id, client)
-            })
-            .collect();
+        let clients = self.clients_of_controllers(connector, addresses, &client_id, deadline);
         crate::network::ControllerClients::new(clients)
     }
 
@@ -1880,12 +1885,10 @@ impl Broker {
     /// told it: `localhost` for every interface); controller listeners are left out, as Kafka.
     pub fn registration_endpoints(&self) -> Vec<BrokerEndpoint> {
         let advertised = self.config.advertised_listeners().expect("validated on open");
-        let controller_listeners: Vec<&str> =
-            self.config.controller_listener_names.split(',').map(str::trim).collect();
         advertised
             .into_iter()
             // A combined node's controller listener is the quorum's, not one clients use.
-            .filter(|listener| !controller_listeners.contains(&listener.name.as_str()))
+            .filter(|listener| !self.config.is_controller_listener(&listener.name))
             .map(|listener| BrokerEndpoint {
                 host: self.endpoints[&listener.name].host.clone(),
                 name: listener.name,

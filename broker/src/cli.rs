@@ -92,10 +92,7 @@ pub async fn start(args: &BrokerArgs) -> anyhow::Result<Running> {
             broker.clone(),
             Arc::new(tcp::TcpConnector),
         ));
-        let controller_names = broker.config.controller_listener_names.clone();
-        let is_controller = |l: &tcp::BoundListener| {
-            controller_names.split(',').map(str::trim).any(|n| n == l.name())
-        };
+        let is_controller = |l: &tcp::BoundListener| broker.config.is_controller_listener(l.name());
         let (controller, others): (Vec<_>, Vec<_>) = listeners.into_iter().partition(is_controller);
         for listener in controller {
             runtime::spawn(tcp::accept_loop(broker.clone(), listener));

@@ -1017,6 +1017,12 @@ impl BrokerConfig {
         self.controller_listener_names.split(',').map(str::trim).next().unwrap_or("").to_owned()
     }
 
+    /// Whether the listener called `name` is one of `controller.listener.names`: the quorum's,
+    /// never advertised to clients.
+    pub fn is_controller_listener(&self, name: &str) -> bool {
+        self.controller_listener_names.split(',').map(str::trim).any(|n| !n.is_empty() && n == name)
+    }
+
     /// The security protocol a broker uses to reach the controllers: that of the first
     /// `controller.listener.names` entry, from `listener.security.protocol.map` or its name.
     pub fn controller_listener_protocol(&self) -> Result<SecurityProtocol, ConfigError> {

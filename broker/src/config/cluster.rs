@@ -139,7 +139,7 @@ pub(super) fn validate(
         .map(str::trim)
         .filter(|n| !n.is_empty())
         .collect();
-    let is_controller_listener = |l: &Listener| controller_names.contains(&l.name.as_str());
+    let is_controller_listener = |l: &Listener| config.is_controller_listener(&l.name);
     require(
         !voters.is_empty() || !config.controller_quorum_bootstrap_servers.trim().is_empty(),
         "If using process.roles, either controller.quorum.bootstrap.servers must contain the set \

@@ -260,31 +260,8 @@ fn check_controller_request(
     broker: &Broker,
     ctx: &RequestContext,
 ) -> Result<(), crate::error::ApiError> {
-    use kafka_protocol::error::ResponseError;
     broker.authorize_cluster_operation(ctx, crate::authorizer::AclOperation::ClusterAction)?;
-    if !broker.is_controller() {
-        return Err(crate::error::ApiError::new(
-            ResponseError::NotController,
-            format!(
-                "node {} has process.roles without `controller`; send {:?} to the active \
-                 controller",
-                broker.node.node_id, ctx.api_key
-            ),
-        ));
-    }
-    if !broker.is_active_controller() {
-        return Err(crate::error::ApiError::new(
-            ResponseError::NotController,
-            format!(
-                "node {} is not the active controller (the metadata quorum's leader is node {}); \
-                 send {:?} there",
-                broker.node.node_id,
-                broker.quorum_leader_id(),
-                ctx.api_key
-            ),
-        ));
-    }
-    Ok(())
+    broker.check_active_controller(&format!("{:?} requests", ctx.api_key))
 }
 
 /// The whole-request checks of a Raft RPC (Vote, BeginQuorumEpoch, EndQuorumEpoch): a voter's
@@ -296,20 +273,10 @@ fn check_raft_request<'a>(
     cluster_id: Option<&StrBytes>,
     topics: impl Iterator<Item = (&'a str, Vec<i32>)>,
 ) -> Result<(), crate::error::ApiError> {
-    use kafka_protocol::error::ResponseError;
     let topics: Vec<(&str, Vec<i32>)> = topics.collect();
     broker
         .authorize_cluster_operation(ctx, crate::authorizer::AclOperation::ClusterAction)
-        .and_then(|()| {
-            if broker.is_controller() {
-                Ok(())
-            } else {
-                Err(crate::error::ApiError::new(
-                    ResponseError::NotController,
-                    format!("node {} is not a voter of the metadata quorum", broker.node.node_id),
-                ))
-            }
-        })
+        .and_then(|()| broker.check_controller_role(&format!("{:?} requests", ctx.api_key)))
         .and_then(|()| crate::raft::check_voter_rpc(broker, cluster_id, &topics))
         .inspect_err(|e| {
             tracing::debug!(client = ctx.client_id, api = ?ctx.api_key, error = %e.message, "Raft request refused");
