@@ -305,6 +305,7 @@ impl Broker {
                 log_dir.display()
             )
         })?;
+        metadata.set_snapshot_policy(config.snapshot_policy());
         let quotas = QuotaManager::new(
             config.quota_window_num as usize,
             config.quota_window_size_seconds as i64 * 1000,
@@ -746,7 +747,7 @@ impl Broker {
         let mut store = self.lock_metadata();
         let now = self.clock.now_ms();
         store.append_replicated(batches, now).map_err(ApiError::from)?;
-        let delta = store.apply_committed(high_watermark).map_err(ApiError::from)?;
+        let delta = store.apply_committed(high_watermark, now).map_err(ApiError::from)?;
         if delta.is_empty() {
             return Ok(());
         }

@@ -237,6 +237,14 @@ pub struct BrokerConfig {
     /// How long a quorum request waits for its answer (Kafka's default 2000).
     #[serde(rename = "controller.quorum.request.timeout.ms")]
     pub controller_quorum_request_timeout_ms: u64,
+    /// Record bytes committed to the metadata log since the last snapshot of the metadata
+    /// image that trigger the next (KIP-630; Kafka's default 20 MiB).
+    #[serde(rename = "metadata.log.max.record.bytes.between.snapshots")]
+    pub metadata_log_max_record_bytes_between_snapshots: u64,
+    /// The longest a committed metadata record waits to be in a snapshot, 0 for no limit
+    /// (Kafka's default 1 hour).
+    #[serde(rename = "metadata.log.max.snapshot.interval.ms")]
+    pub metadata_log_max_snapshot_interval_ms: i64,
     /// The listeners controllers use, comma-separated names from `listeners`.
     #[serde(rename = "controller.listener.names")]
     pub controller_listener_names: String,
@@ -398,6 +406,8 @@ impl Default for BrokerConfig {
             controller_quorum_fetch_timeout_ms: 2000,
             controller_quorum_election_backoff_max_ms: 1000,
             controller_quorum_request_timeout_ms: 2000,
+            metadata_log_max_record_bytes_between_snapshots: 20 * 1024 * 1024,
+            metadata_log_max_snapshot_interval_ms: 3_600_000,
             controller_listener_names: String::new(),
             inter_broker_listener_name_config: None,
             security_inter_broker_protocol: None,
@@ -798,6 +808,17 @@ impl BrokerConfig {
         if self.node_id < 0 {
             return invalid(format!("node.id must be at least 0, got {}", self.node_id));
         }
+        if self.metadata_log_max_record_bytes_between_snapshots < 1 {
+            return invalid(
+                "metadata.log.max.record.bytes.between.snapshots must be at least 1, got 0".into(),
+            );
+        }
+        if self.metadata_log_max_snapshot_interval_ms < 0 {
+            return invalid(format!(
+                "metadata.log.max.snapshot.interval.ms must be at least 0 (0: no time limit), got {}",
+                self.metadata_log_max_snapshot_interval_ms
+            ));
+        }
         if self.message_max_bytes < 1 {
             return invalid(format!(
                 "message.max.bytes must be at least 1 (no record batch would fit), got {}",
@@ -998,6 +1019,14 @@ impl BrokerConfig {
             return Ok(voters.into_values().map(|v| (v.host, v.port)).collect());
         }
         cluster::parse_bootstrap_servers(&self.controller_quorum_bootstrap_servers)
+    }
+
+    /// When the metadata image is snapshotted, from the `metadata.log.max.*` settings.
+    pub fn snapshot_policy(&self) -> crate::metadata::SnapshotPolicy {
+        crate::metadata::SnapshotPolicy {
+            max_bytes_between: self.metadata_log_max_record_bytes_between_snapshots,
+            max_interval_ms: self.metadata_log_max_snapshot_interval_ms,
+        }
     }
 
     /// The metadata quorum's timing, from the `controller.quorum.*` settings.

@@ -74,9 +74,15 @@ pub fn encode_leader_change(
         .with_granting_voters(voters);
     let mut value = BytesMut::new();
     message.encode(&mut value, 0).expect("a leader change message encodes");
+    encode_control_batch(LEADER_CHANGE_CONTROL_TYPE, &value.freeze(), timestamp_ms)
+}
+
+/// A batch of one control record of `control_type` (Kafka's `ControlRecordType`: its key is
+/// version 0 and the type) with `value`, base offset 0. Readers of data skip control records.
+pub fn encode_control_batch(control_type: i16, value: &Bytes, timestamp_ms: i64) -> Vec<u8> {
     let mut key = BytesMut::new();
     key.extend_from_slice(&0i16.to_be_bytes());
-    key.extend_from_slice(&LEADER_CHANGE_CONTROL_TYPE.to_be_bytes());
+    key.extend_from_slice(&control_type.to_be_bytes());
     let record = Record {
         transactional: false,
         control: true,
@@ -89,7 +95,7 @@ pub fn encode_leader_change(
         sequence: -1,
         timestamp: timestamp_ms,
         key: Some(key.freeze()),
-        value: Some(value.freeze()),
+        value: Some(value.clone()),
         headers: Default::default(),
     };
     let mut buf = BytesMut::new();

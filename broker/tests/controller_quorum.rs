@@ -293,3 +293,72 @@ fn three_combined_nodes_fail_over_their_controller_and_their_partitions() {
         .map(|(_, end)| end);
     assert!(end >= Some(acknowledged), "{acknowledged} acknowledged, high watermark {end:?}");
 }
+
+/// Snapshots (KIP-630) on real processes: with a small snapshot threshold each controller
+/// writes `<offset>-<epoch>.checkpoint` files into `__cluster_metadata-0`; a controller killed
+/// and restarted loads its newest snapshot plus the log after it, rejoins the quorum, and the
+/// topics the broker serves are all there.
+#[test]
+fn controllers_snapshot_the_metadata_image_and_restart_from_a_snapshot() {
+    let mut quorum = Quorum::start(1, &["metadata.log.max.record.bytes.between.snapshots=500"]);
+    let broker_port = quorum.brokers[&4].port;
+    let within = Duration::from_secs(20);
+    quorum.wait_for_caught_up(&[1, 2, 3], &[1, 2, 3], within);
+    for i in 0..20 {
+        eventually(within, "CreateTopics", || {
+            let answer = create_topic(broker_port, &format!("snap-{i}"));
+            (answer == 0 || answer == ResponseError::TopicAlreadyExists.code(), answer)
+        });
+    }
+    let snapshots = |id: i32, quorum: &Quorum| -> Vec<String> {
+        let dir = quorum.controllers[&id].data_dir().join("__cluster_metadata-0");
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|n| n.ends_with(".checkpoint"))
+            .collect();
+        names.sort();
+        names
+    };
+    let (leader, _, _, _) = quorum.wait_for_caught_up(&[1, 2, 3], &[1, 2, 3], within);
+    for id in 1..=3 {
+        let names = snapshots(id, &quorum);
+        assert!(!names.is_empty() && names.len() <= 2, "controller {id}: {names:?}");
+        assert!(names
+            .iter()
+            .all(|n| n.len() == "00000000000000000000-0000000000.checkpoint".len()));
+    }
+
+    let follower = (1..=3).find(|id| *id != leader).unwrap();
+    let newest = snapshots(follower, &quorum).pop().unwrap();
+    let newest_offset: i64 = newest[..20].parse().unwrap();
+    assert!(newest_offset > 0, "{newest}");
+    quorum.controllers.get_mut(&follower).unwrap().kill9();
+    assert_eq!(create_topic(broker_port, "while-one-is-down"), 0);
+    quorum.controllers.get_mut(&follower).unwrap().start_again();
+    quorum.wait_for_caught_up(&[1, 2, 3], &[1, 2, 3], within);
+    let log = quorum.controllers[&follower].log();
+    assert!(log.contains("loaded the metadata snapshot"), "{log}");
+
+    // Its image is whole: once it leads, a topic created before its snapshot exists already.
+    let mut led = quorum.wait_for_caught_up(&[1, 2, 3], &[1, 2, 3], within).0;
+    for _ in 0..6 {
+        if led == follower {
+            break;
+        }
+        quorum.controllers.get_mut(&led).unwrap().stop();
+        quorum.controllers.get_mut(&led).unwrap().start_again();
+        led = quorum.wait_for_caught_up(&[1, 2, 3], &[1, 2, 3], within).0;
+    }
+    assert_eq!(led, follower, "the restarted controller never took the lead");
+    let leader_port = quorum.controllers[&follower].port;
+    eventually(within, "CreateTopics of an existing topic answered by the new leader", || {
+        let answer = create_topic(leader_port, "snap-0");
+        (answer == ResponseError::TopicAlreadyExists.code(), answer)
+    });
+    eventually(within, "the broker still knows every topic", || {
+        let names = topic_names(broker_port);
+        let n = names.iter().filter(|n| n.starts_with("snap-")).count();
+        (n == 20 && names.contains(&"while-one-is-down".to_owned()), names)
+    });
+}

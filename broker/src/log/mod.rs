@@ -152,7 +152,7 @@ impl From<LogError> for ApiError {
 }
 
 /// Wrap an I/O error with what was being done.
-fn storage_err(context: impl std::fmt::Display) -> impl FnOnce(io::Error) -> LogError {
+pub(crate) fn storage_err(context: impl std::fmt::Display) -> impl FnOnce(io::Error) -> LogError {
     move |source| LogError::Storage { context: context.to_string(), source }
 }
 

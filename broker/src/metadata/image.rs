@@ -287,6 +287,111 @@ impl MetadataImage {
         }
     }
 
+    /// Records that rebuild this image from the empty one when applied in order: the contents
+    /// of a metadata snapshot (KIP-630), as Kafka's `MetadataImage.write` emits them. A SCRAM
+    /// deletion is kept as one, so a deleted config-file user stays deleted.
+    pub fn snapshot_records(&self) -> Vec<MetadataRecord> {
+        // Destructured so that a field added to the image fails to compile until it is here.
+        let Self {
+            topics,
+            names_by_id: _,
+            brokers,
+            features,
+            broker_configs,
+            next_producer_id,
+            scram,
+            client_quotas,
+            acls,
+        } = self;
+        let mut out = Vec::new();
+        for (name, level) in features {
+            out.push(MetadataRecord::FeatureLevel { name: name.clone(), feature_level: *level });
+        }
+        for broker in brokers.values() {
+            // The registration as the broker made it, then what changed since, so the image
+            // rebuilt is this one field for field.
+            let registration = &broker.registration;
+            out.push(MetadataRecord::RegisterBroker(registration.clone()));
+            let fenced = match (registration.fenced, broker.fenced) {
+                (false, true) => 1,
+                (true, false) => -1,
+                _ => 0,
+            };
+            let shutdown = broker.in_controlled_shutdown && !registration.in_controlled_shutdown;
+            if fenced != 0 || shutdown {
+                out.push(MetadataRecord::BrokerRegistrationChange(
+                    BrokerRegistrationChangeRecord {
+                        broker_id: registration.broker_id,
+                        broker_epoch: registration.broker_epoch,
+                        fenced,
+                        in_controlled_shutdown: i8::from(shutdown),
+                    },
+                ));
+            }
+        }
+        for (name, value) in broker_configs {
+            out.push(MetadataRecord::Config {
+                resource: ConfigResource::Broker,
+                name: name.clone(),
+                value: Some(value.clone()),
+            });
+        }
+        for topic in topics.values() {
+            out.push(MetadataRecord::Topic { name: topic.name.clone(), topic_id: topic.topic_id });
+            for (&partition_id, p) in &topic.partitions {
+                out.push(MetadataRecord::Partition(PartitionRecord {
+                    partition_id,
+                    topic_id: topic.topic_id,
+                    replicas: p.replicas.clone(),
+                    isr: p.isr.clone(),
+                    removing_replicas: p.removing_replicas.clone(),
+                    adding_replicas: p.adding_replicas.clone(),
+                    leader: p.leader,
+                    leader_recovery_state: p.leader_recovery_state,
+                    leader_epoch: p.leader_epoch,
+                    partition_epoch: p.partition_epoch,
+                }));
+            }
+            for (name, value) in &topic.configs {
+                out.push(MetadataRecord::Config {
+                    resource: ConfigResource::Topic(topic.name.clone()),
+                    name: name.clone(),
+                    value: Some(value.clone()),
+                });
+            }
+        }
+        if *next_producer_id > 0 {
+            out.push(MetadataRecord::ProducerIds {
+                broker_id: -1,
+                broker_epoch: -1,
+                next_producer_id: *next_producer_id,
+            });
+        }
+        for (name, mechanism, change) in scram.iter() {
+            out.push(match change {
+                Some(credential) => MetadataRecord::UserScramCredential {
+                    name: name.to_owned(),
+                    mechanism,
+                    credential: credential.clone(),
+                },
+                None => {
+                    MetadataRecord::RemoveUserScramCredential { name: name.to_owned(), mechanism }
+                }
+            });
+        }
+        for (entity, key, value) in client_quotas.iter() {
+            out.push(MetadataRecord::ClientQuota {
+                entity: entity.clone(),
+                key: key.to_owned(),
+                value: Some(value),
+            });
+        }
+        for (id, acl) in acls.iter() {
+            out.push(MetadataRecord::AccessControlEntry { id: *id, acl: acl.clone() });
+        }
+        out
+    }
+
     fn broker_mut(&mut self, id: i32) -> &mut BrokerImage {
         self.brokers.get_mut(&id).expect("change of a registered broker")
     }

@@ -8,6 +8,7 @@
 pub(crate) mod delta;
 mod image;
 pub(crate) mod records;
+pub mod snapshot;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -15,13 +16,15 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 pub use delta::{MetadataDelta, RemovedTopic};
+
 pub use image::{BrokerImage, MetadataImage, PartitionImage, TopicImage};
 pub use records::{
     BrokerEndpoint, BrokerFeature, BrokerRegistrationChangeRecord, ConfigResource, MetadataRecord,
     PartitionChangeRecord, PartitionRecord, RegisterBrokerRecord, NO_LEADER, NO_LEADER_CHANGE,
 };
+pub use snapshot::SnapshotId;
 
-use crate::internal_records::{encode_batch, read_all};
+use crate::internal_records::encode_batch;
 use crate::log::checkpoint::{HighWatermarks, RecoveryPoints};
 use crate::log::{BatchHeader, LogConfig, LogError, PartitionLog};
 use crate::storage::Storage;
@@ -69,6 +72,51 @@ pub struct MetadataStore {
     /// hold records never committed (a voter of several, an observer); `None` on a sole
     /// voter, whose every record is committed.
     committed_checkpoint: Option<Arc<HighWatermarks>>,
+    storage: Arc<dyn Storage>,
+    snapshot_policy: SnapshotPolicy,
+    /// The newest snapshot, loaded or written.
+    latest_snapshot: Option<SnapshotId>,
+    /// Record bytes applied since the latest snapshot.
+    bytes_since_snapshot: u64,
+    /// When the latest snapshot was written (or the store opened).
+    last_snapshot_ms: i64,
+}
+
+/// When the metadata image is snapshotted, as Kafka's settings say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SnapshotPolicy {
+    /// `metadata.log.max.record.bytes.between.snapshots`: record bytes applied since the last
+    /// snapshot that trigger the next (Kafka's default 20 MiB).
+    pub max_bytes_between: u64,
+    /// `metadata.log.max.snapshot.interval.ms`: the longest a committed record waits to be in
+    /// a snapshot, 0 for no limit (Kafka's default 1 hour).
+    pub max_interval_ms: i64,
+}
+
+impl Default for SnapshotPolicy {
+    fn default() -> Self {
+        Self { max_bytes_between: 20 * 1024 * 1024, max_interval_ms: 3_600_000 }
+    }
+}
+
+/// Checks each of `records` against `image` and applies it, recording the change in `delta`;
+/// a record that does not fit fails with `describe(why)` and the advice to restore.
+fn replay_checked(
+    image: &mut MetadataImage,
+    delta: &mut MetadataDelta,
+    records: &[MetadataRecord],
+    describe: impl Fn(String) -> String,
+) -> Result<(), LogError> {
+    for record in records {
+        image.check(record).map_err(|why| {
+            LogError::InvalidRecord(format!(
+                "{}; the metadata log is inconsistent, restore {METADATA_LOG_DIR} from a backup",
+                describe(why)
+            ))
+        })?;
+        delta.replay(image, record);
+    }
+    Ok(())
 }
 
 impl MetadataStore {
@@ -97,22 +145,63 @@ impl MetadataStore {
             ..LogConfig::default()
         };
         let log = PartitionLog::open_at_recovery_point(
-            storage,
+            storage.clone(),
             log_dir.join(METADATA_LOG_DIR),
             config,
             now_ms,
             recovery_points.get(METADATA_TOPIC, 0),
         )?;
+        let dir = log_dir.join(METADATA_LOG_DIR);
         let mut image = MetadataImage::default();
         let mut replayed = MetadataDelta::default();
         let committed = committed_checkpoint.as_ref().and_then(|c| c.get(METADATA_TOPIC, 0));
-        let (stored_records, applied_offset) = match committed {
-            Some(offset) => {
-                let until = offset.clamp(log.log_start_offset(), log.log_end_offset());
-                crate::internal_records::read_batches_below(&log, log.log_start_offset(), until)?
-            }
-            None => (read_all(&log)?, log.log_end_offset()),
+        let until = match committed {
+            Some(offset) => offset.clamp(log.log_start_offset(), log.log_end_offset()),
+            None => log.log_end_offset(),
         };
+        // The newest snapshot that loads and that the log continues from: the image up to its
+        // end offset, so only the log after it is replayed.
+        let mut from = log.log_start_offset();
+        let mut latest_snapshot = None;
+        let start = log.log_start_offset();
+        let usable = |id: &&SnapshotId| id.end_offset >= start && id.end_offset <= until;
+        let snapshots = snapshot::list(storage.as_ref(), &dir)?;
+        for &id in snapshots.iter().rev().filter(usable) {
+            match snapshot::read(storage.as_ref(), &dir, id) {
+                Ok(records) => {
+                    replay_checked(&mut image, &mut replayed, &records, |why| {
+                        format!(
+                            "a record of the metadata snapshot {} does not fit the records \
+                             before it: {why}",
+                            snapshot::path(&dir, id).display()
+                        )
+                    })?;
+                    tracing::info!(
+                        file = %snapshot::path(&dir, id).display(),
+                        records = records.len(),
+                        "loaded the metadata snapshot; replaying the log after it"
+                    );
+                    from = id.end_offset;
+                    latest_snapshot = Some(id);
+                    break;
+                }
+                Err(e) => tracing::warn!(
+                    error = %e,
+                    "a metadata snapshot does not load (kept as it is): trying an older snapshot, \
+                     else the whole log"
+                ),
+            }
+        }
+        if latest_snapshot.is_none() && log.log_start_offset() > 0 {
+            return Err(LogError::InvalidRecord(format!(
+                "{} starts at offset {} and no snapshot in it loads: the records below that \
+                 offset are only in a snapshot",
+                dir.display(),
+                log.log_start_offset()
+            )));
+        }
+        let (stored_records, applied_offset) =
+            crate::internal_records::read_batches_below(&log, from, until)?;
         if applied_offset < log.log_end_offset() {
             tracing::info!(
                 applied_offset,
@@ -121,6 +210,8 @@ impl MetadataStore {
                  quorum's leader"
             );
         }
+        let bytes_since_snapshot =
+            stored_records.iter().map(|s| s.value.as_ref().map_or(0, |v| v.len() as u64)).sum();
         for stored in stored_records {
             let value = stored.value.as_deref().unwrap_or_default();
             let record = records::decode(value).map_err(|e| {
@@ -129,16 +220,14 @@ impl MetadataStore {
                     stored.offset
                 ))
             })?;
-            image.check(&record).map_err(|why| {
-                LogError::InvalidRecord(format!(
+            replay_checked(&mut image, &mut replayed, std::slice::from_ref(&record), |why| {
+                format!(
                     "metadata record at offset {} of {} does not fit the records before it: \
-                     {why}; the metadata log is inconsistent, restore {METADATA_LOG_DIR} from \
-                     a backup",
+                     {why}",
                     stored.offset,
                     log.dir().display()
-                ))
+                )
             })?;
-            replayed.replay(&mut image, &record);
         }
         Ok(Self {
             image: Arc::new(image),
@@ -148,7 +237,70 @@ impl MetadataStore {
             applied_offset,
             speculative: None,
             committed_checkpoint,
+            storage,
+            snapshot_policy: SnapshotPolicy::default(),
+            latest_snapshot,
+            bytes_since_snapshot,
+            last_snapshot_ms: now_ms,
         })
+    }
+
+    /// Sets when this store snapshots its image (Kafka's `metadata.log.max.*` settings).
+    pub fn set_snapshot_policy(&mut self, policy: SnapshotPolicy) {
+        self.snapshot_policy = policy;
+    }
+
+    /// The newest snapshot of the image, loaded at start or written since.
+    pub fn latest_snapshot(&self) -> Option<SnapshotId> {
+        self.latest_snapshot
+    }
+
+    /// Writes a snapshot of the committed image at the applied offset (a no-op if the latest
+    /// snapshot is there already), then keeps it and the one before it: the older ones are
+    /// superseded and the log below them is still whole. Returns the snapshot and its size.
+    pub fn snapshot_now(&mut self, now_ms: i64) -> Result<Option<(SnapshotId, u64)>, LogError> {
+        let end_offset = self.applied_offset;
+        if end_offset == 0 || self.latest_snapshot.is_some_and(|s| s.end_offset >= end_offset) {
+            return Ok(None);
+        }
+        let epoch = self
+            .log
+            .leader_epochs()
+            .iter()
+            .take_while(|e| e.start_offset < end_offset)
+            .last()
+            .map_or(0, |e| e.epoch);
+        let id = SnapshotId { end_offset, epoch };
+        let dir = self.log.dir().to_owned();
+        let size = snapshot::write(self.storage.as_ref(), &dir, id, &self.image, now_ms)?;
+        self.latest_snapshot = Some(id);
+        self.bytes_since_snapshot = 0;
+        self.last_snapshot_ms = now_ms;
+        let snapshots = snapshot::list(self.storage.as_ref(), &dir)?;
+        for old in snapshots.iter().rev().skip(2) {
+            let path = snapshot::path(&dir, *old);
+            if let Err(e) = self.storage.remove_file(&path) {
+                tracing::warn!(file = %path.display(), error = %e, "could not remove a superseded metadata snapshot");
+            }
+        }
+        tracing::info!(end_offset, epoch, bytes = size, "wrote a metadata snapshot");
+        Ok(Some((id, size)))
+    }
+
+    /// Snapshots when the policy says so: enough record bytes since the last snapshot, or
+    /// committed records older than the interval. A failed write is logged and retried at a
+    /// later commit: the log still holds everything.
+    fn maybe_snapshot(&mut self, now_ms: i64) {
+        let policy = self.snapshot_policy;
+        let due = self.bytes_since_snapshot >= policy.max_bytes_between
+            || (self.bytes_since_snapshot > 0
+                && policy.max_interval_ms > 0
+                && now_ms - self.last_snapshot_ms >= policy.max_interval_ms);
+        if due {
+            if let Err(e) = self.snapshot_now(now_ms) {
+                tracing::warn!(error = %e, "could not write a metadata snapshot; the log keeps every record");
+            }
+        }
     }
 
     /// What replaying the log changed from the empty image, handed out once: start-up
@@ -181,7 +333,7 @@ impl MetadataStore {
         }
         let batch = self.encode_checked(&records)?;
         self.append_as_leader(batch, self.latest_epoch().max(0), now_ms)?;
-        self.apply_committed(self.log.log_end_offset())
+        self.apply_committed(self.log.log_end_offset(), now_ms)
     }
 
     /// The image the controller computes records from: the committed one with this leader's
@@ -248,7 +400,11 @@ impl MetadataStore {
 
     /// Applies the committed records not yet applied, up to `high_watermark`, to the served
     /// image: the one way records reach it at run time. Returns what they changed.
-    pub fn apply_committed(&mut self, high_watermark: i64) -> Result<MetadataDelta, LogError> {
+    pub fn apply_committed(
+        &mut self,
+        high_watermark: i64,
+        now_ms: i64,
+    ) -> Result<MetadataDelta, LogError> {
         let high_watermark = high_watermark.min(self.log.log_end_offset());
         let (stored, offset) = crate::internal_records::read_batches_below(
             &self.log,
@@ -259,6 +415,8 @@ impl MetadataStore {
         if offset == self.applied_offset {
             return Ok(MetadataDelta::default());
         }
+        self.bytes_since_snapshot +=
+            stored.iter().map(|s| s.value.as_ref().map_or(0, |v| v.len() as u64)).sum::<u64>();
         let (next, delta) =
             self.replay_onto_scratch(&records, "committed metadata record refused")?;
         self.applied_offset = offset;
@@ -271,6 +429,7 @@ impl MetadataStore {
             // Everything this leader appended is committed: the two images are one again.
             self.speculative = None;
         }
+        self.maybe_snapshot(now_ms);
         Ok(delta)
     }
 
@@ -541,7 +700,7 @@ mod replication_tests {
         assert!(leader.image().topic("a").is_none(), "not committed yet");
         let again = leader.encode_checked(&[topic("a", 3)]).unwrap_err().to_string();
         assert!(again.contains("refused"), "{again}");
-        leader.apply_committed(1).unwrap();
+        leader.apply_committed(1, 0).unwrap();
         assert!(leader.image().topic("a").is_some());
         assert!(Arc::ptr_eq(leader.controller_image(), leader.image()), "one image again");
 
@@ -564,7 +723,7 @@ mod replication_tests {
         follower.append_replicated(&served, 0).unwrap();
         assert_eq!(follower.log_end_offset(), 2);
         assert!(follower.image().topic("a").is_none(), "nothing applied before it commits");
-        let delta = follower.apply_committed(1).unwrap();
+        let delta = follower.apply_committed(1, 0).unwrap();
         assert!(!delta.is_empty());
         assert!(follower.image().topic("a").is_some() && follower.image().topic("b").is_none());
         assert_eq!(follower.applied_offset(), 1);
@@ -592,7 +751,7 @@ mod replication_tests {
         let mut voter = open();
         let batch = voter.encode_checked(&[topic("a", 1)]).unwrap();
         voter.append_as_leader(batch, 1, 0).unwrap();
-        voter.apply_committed(1).unwrap();
+        voter.apply_committed(1, 0).unwrap();
         let batch = voter.encode_checked(&[topic("b", 2)]).unwrap();
         voter.append_as_leader(batch, 1, 0).unwrap();
         drop(voter);
@@ -607,5 +766,80 @@ mod replication_tests {
         assert!(restarted.image().topic("b").is_none(), "never known committed");
         restarted.truncate_to(1).unwrap();
         assert_eq!(restarted.log_end_offset(), 1, "the new leader's log has no `b`");
+    }
+}
+
+#[cfg(test)]
+mod snapshot_tests {
+    use super::*;
+    use crate::storage::MemoryStorage;
+    use uuid::Uuid;
+
+    fn open(storage: &Arc<dyn Storage>) -> MetadataStore {
+        let data = Path::new("/data");
+        storage.create_dir_all(data).unwrap();
+        let points = Arc::new(RecoveryPoints::read(storage.clone(), data).unwrap());
+        MetadataStore::open(storage.clone(), data, 0, points, None).unwrap()
+    }
+
+    fn topic(i: u128) -> MetadataRecord {
+        MetadataRecord::Topic { name: format!("t{i}"), topic_id: Uuid::from_u128(i + 1) }
+    }
+
+    fn snapshot_files(storage: &Arc<dyn Storage>) -> Vec<String> {
+        let mut names = storage.list_dir(&Path::new("/data").join(METADATA_LOG_DIR)).unwrap();
+        names.retain(|n| n.contains(".checkpoint"));
+        names.sort();
+        names
+    }
+
+    /// The policy snapshots once enough record bytes are committed; a restart loads the
+    /// newest snapshot and replays only the log after it, into the same image and the same
+    /// start-up delta; two snapshots are kept.
+    #[test]
+    fn a_restart_loads_the_newest_snapshot_and_replays_the_tail() {
+        let storage: Arc<dyn Storage> = Arc::new(MemoryStorage::new());
+        let mut store = open(&storage);
+        store.set_snapshot_policy(SnapshotPolicy { max_bytes_between: 200, max_interval_ms: 0 });
+        for i in 0..40 {
+            store.commit(vec![topic(i)], 0).unwrap();
+        }
+        let latest = store.latest_snapshot().expect("the byte limit was passed");
+        assert!(latest.end_offset > 0 && latest.end_offset < 40, "{latest:?}");
+        assert_eq!(snapshot_files(&storage).len(), 2, "{:?}", snapshot_files(&storage));
+        let served = MetadataImage::clone(store.image());
+        drop(store);
+
+        let mut restarted = open(&storage);
+        assert_eq!(restarted.latest_snapshot(), Some(latest));
+        assert_eq!(**restarted.image(), served);
+        assert_eq!(restarted.applied_offset(), 40);
+        let delta = restarted.take_replayed();
+        assert_eq!(delta.created_topics().len(), 40, "start-up publishes every topic");
+    }
+
+    /// A damaged newest snapshot is passed over (kept, with a warning) for an older one or the
+    /// log; a `.part` file, an interrupted write, is removed.
+    #[test]
+    fn a_damaged_snapshot_is_passed_over_and_an_interrupted_one_removed() {
+        let storage: Arc<dyn Storage> = Arc::new(MemoryStorage::new());
+        let mut store = open(&storage);
+        for i in 0..10 {
+            store.commit(vec![topic(i)], 0).unwrap();
+        }
+        let (id, _) = store.snapshot_now(0).unwrap().unwrap();
+        let served = MetadataImage::clone(store.image());
+        drop(store);
+        let dir = Path::new("/data").join(METADATA_LOG_DIR);
+        let mut file = storage.open(&snapshot::path(&dir, id), false).unwrap();
+        let len = file.len().unwrap();
+        file.truncate(len - 5).unwrap();
+        drop(file);
+        storage.open(&dir.join("00000000000000000003-0000000000.checkpoint.part"), true).unwrap();
+
+        let restarted = open(&storage);
+        assert_eq!(restarted.latest_snapshot(), None, "the torn snapshot is not loaded");
+        assert_eq!(**restarted.image(), served, "the whole log rebuilt the image");
+        assert_eq!(snapshot_files(&storage), vec![id.file_name()], "kept; the .part removed");
     }
 }

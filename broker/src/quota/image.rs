@@ -225,6 +225,13 @@ impl ClientQuotaImage {
         }
     }
 
+    /// Every quota value, by entity then key.
+    pub fn iter(&self) -> impl Iterator<Item = (&ClientQuotaEntity, &str, QuotaValue)> + '_ {
+        self.entities.iter().flat_map(|(entity, values)| {
+            values.iter().map(move |(key, value)| (entity, key.as_str(), *value))
+        })
+    }
+
     /// The quota values of one entity.
     pub fn values(&self, entity: &ClientQuotaEntity) -> BTreeMap<String, f64> {
         self.entities

@@ -431,7 +431,7 @@ impl QuorumVoter {
             }
         }
         if let Some(hw) = high_watermark {
-            applied.delta = store.apply_committed(hw)?;
+            applied.delta = store.apply_committed(hw, now_ms)?;
         }
         debug_assert_eq!(
             store.log_end_offset(),

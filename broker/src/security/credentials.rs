@@ -245,6 +245,15 @@ impl ScramImage {
         self.changes.is_empty()
     }
 
+    /// Every change, in order of user and mechanism: an upsertion (`Some`) or deletion (`None`).
+    pub fn iter(
+        &self,
+    ) -> impl Iterator<Item = (&str, ScramMechanism, Option<&ScramCredential>)> + '_ {
+        self.changes
+            .iter()
+            .map(|((user, mechanism), change)| (user.as_str(), *mechanism, change.as_ref()))
+    }
+
     /// Applies every change to `credentials`, in order of user and mechanism.
     pub fn apply_to(&self, credentials: &mut Credentials) {
         for ((user, mechanism), change) in &self.changes {
