@@ -362,3 +362,75 @@ fn controllers_snapshot_the_metadata_image_and_restart_from_a_snapshot() {
         (n == 20 && names.contains(&"while-one-is-down".to_owned()), names)
     });
 }
+
+/// FetchSnapshot (KIP-630) against the quorum's leader: read by position in small chunks, a
+/// snapshot comes back byte for byte as the file on disk; a snapshot it does not have, a
+/// position past the end and a stale or future epoch get Kafka's errors.
+#[test]
+fn fetch_snapshot_serves_the_leaders_snapshot_by_position() {
+    use kafka_protocol::messages::fetch_snapshot_request::{
+        PartitionSnapshot, SnapshotId, TopicSnapshot,
+    };
+    use kafka_protocol::messages::FetchSnapshotRequest;
+    let node = TestBroker::start_with(&["metadata.log.max.record.bytes.between.snapshots=200"]);
+    for i in 0..10 {
+        assert_eq!(create_topic(node.port, &format!("fs-{i}")), 0);
+    }
+    let dir = node.data_dir().join("__cluster_metadata-0");
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.ends_with(".checkpoint"))
+        .collect();
+    names.sort();
+    let newest = names.pop().expect("a snapshot was written");
+    let file = std::fs::read(dir.join(&newest)).unwrap();
+    let (end_offset, epoch): (i64, i32) =
+        (newest[..20].parse().unwrap(), newest[21..31].parse().unwrap());
+    let (_, leader_epoch, _, _) = describe_quorum(node.port).expect("the node leads its quorum");
+    let fetch = |snapshot: (i64, i32), epoch: i32, position: i64, max_bytes: i32| {
+        let partition = PartitionSnapshot::default()
+            .with_partition(0)
+            .with_current_leader_epoch(epoch)
+            .with_snapshot_id(
+                SnapshotId::default().with_end_offset(snapshot.0).with_epoch(snapshot.1),
+            )
+            .with_position(position);
+        let request = FetchSnapshotRequest::default().with_max_bytes(max_bytes).with_topics(vec![
+            TopicSnapshot::default()
+                .with_name(TopicName(StrBytes::from_static_str("__cluster_metadata")))
+                .with_partitions(vec![partition]),
+        ]);
+        let response = call(node.port, 1, &request);
+        assert_eq!(response.error_code, 0);
+        response.topics[0].partitions[0].clone()
+    };
+    let mut read = Vec::new();
+    while read.len() < file.len() {
+        let chunk = fetch((end_offset, epoch), leader_epoch, read.len() as i64, 333);
+        assert_eq!((chunk.error_code, chunk.size), (0, file.len() as i64));
+        assert!(!chunk.unaligned_records.is_empty() && chunk.unaligned_records.len() <= 333);
+        read.extend_from_slice(&chunk.unaligned_records);
+    }
+    assert_eq!(read, file, "the snapshot byte for byte");
+
+    let code =
+        |p: kafka_protocol::messages::fetch_snapshot_response::PartitionSnapshot| p.error_code;
+    let past = file.len() as i64;
+    assert_eq!(
+        code(fetch((end_offset, epoch), leader_epoch, past, 333)),
+        ResponseError::PositionOutOfRange.code()
+    );
+    assert_eq!(
+        code(fetch((end_offset + 1, epoch), leader_epoch, 0, 333)),
+        ResponseError::SnapshotNotFound.code()
+    );
+    assert_eq!(
+        code(fetch((end_offset, epoch), leader_epoch - 1, 0, 333)),
+        ResponseError::FencedLeaderEpoch.code()
+    );
+    assert_eq!(
+        code(fetch((end_offset, epoch), leader_epoch + 1, 0, 333)),
+        ResponseError::UnknownLeaderEpoch.code()
+    );
+}

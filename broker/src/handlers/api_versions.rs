@@ -63,6 +63,7 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::Vote, 0, 2),
     (ApiKey::BeginQuorumEpoch, 0, 1),
     (ApiKey::EndQuorumEpoch, 0, 1),
+    (ApiKey::FetchSnapshot, 0, 1),
     (ApiKey::DescribeQuorum, 0, 2),
 ];
 

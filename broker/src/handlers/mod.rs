@@ -29,6 +29,7 @@ mod elect_leaders;
 mod end_quorum_epoch;
 mod envelope;
 mod fetch;
+mod fetch_snapshot;
 mod find_coordinator;
 mod heartbeat;
 mod incremental_alter_configs;
@@ -203,6 +204,9 @@ pub async fn handle(
         }
         RequestKind::EndQuorumEpoch(r) => {
             ResponseKind::EndQuorumEpoch(end_quorum_epoch::handle(broker, ctx, r))
+        }
+        RequestKind::FetchSnapshot(r) => {
+            ResponseKind::FetchSnapshot(fetch_snapshot::handle(broker, ctx, r))
         }
         RequestKind::AlterPartition(r) => {
             ResponseKind::AlterPartition(alter_partition::handle(broker, ctx, r))

@@ -515,6 +515,20 @@ fn request(broker: &Broker, api: ApiKey, v: i16) -> RequestKind {
                         .with_leader_epoch(0)]),
             ]))
         }
+        // A snapshot the sole voter does not have.
+        ApiKey::FetchSnapshot => RequestKind::FetchSnapshot(
+            FetchSnapshotRequest::default().with_max_bytes(1024).with_topics(vec![
+                fetch_snapshot_request::TopicSnapshot::default()
+                    .with_name(topic("__cluster_metadata"))
+                    .with_partitions(vec![fetch_snapshot_request::PartitionSnapshot::default()
+                        .with_current_leader_epoch(1)
+                        .with_snapshot_id(
+                            fetch_snapshot_request::SnapshotId::default()
+                                .with_end_offset(5)
+                                .with_epoch(1),
+                        )]),
+            ]),
+        ),
         other => panic!("no representative request for {other:?}"),
     }
 }

@@ -245,6 +245,17 @@ impl MetadataStore {
         })
     }
 
+    /// Up to `max_bytes` of snapshot `id` from `position`, with the snapshot's size (FetchSnapshot);
+    /// `None` when this node has no such snapshot.
+    pub fn snapshot_chunk(
+        &self,
+        id: SnapshotId,
+        position: u64,
+        max_bytes: usize,
+    ) -> Result<Option<(u64, Bytes)>, LogError> {
+        snapshot::read_chunk(self.storage.as_ref(), self.log.dir(), id, position, max_bytes)
+    }
+
     /// Sets when this store snapshots its image (Kafka's `metadata.log.max.*` settings).
     pub fn set_snapshot_policy(&mut self, policy: SnapshotPolicy) {
         self.snapshot_policy = policy;

@@ -79,6 +79,31 @@ pub fn path(dir: &Path, id: SnapshotId) -> PathBuf {
     dir.join(id.file_name())
 }
 
+/// Up to `max_bytes` of snapshot `id` in `dir` from `position`, and the snapshot's size:
+/// what FetchSnapshot serves (unaligned: a chunk may end inside a batch). `None` when there is
+/// no such snapshot; an empty chunk when `position` is at or past the end.
+pub fn read_chunk(
+    storage: &dyn Storage,
+    dir: &Path,
+    id: SnapshotId,
+    position: u64,
+    max_bytes: usize,
+) -> Result<Option<(u64, Bytes)>, LogError> {
+    let file_path = path(dir, id);
+    if !storage.exists(&file_path) {
+        return Ok(None);
+    }
+    let ctx = || format!("reading the metadata snapshot {}", file_path.display());
+    let file = storage.open(&file_path, false).map_err(storage_err(ctx()))?;
+    let size = file.len().map_err(storage_err(ctx()))?;
+    let len = size.saturating_sub(position).min(max_bytes as u64) as usize;
+    let mut buf = vec![0u8; len];
+    if len > 0 {
+        file.read_exact_at(position, &mut buf).map_err(storage_err(ctx()))?;
+    }
+    Ok(Some((size, Bytes::from(buf))))
+}
+
 /// The bytes of a snapshot of `image` whose last record was appended at `last_timestamp_ms`.
 pub fn encode(image: &MetadataImage, last_timestamp_ms: i64) -> Vec<u8> {
     use kafka_protocol::messages::snapshot_footer_record::SnapshotFooterRecord;
