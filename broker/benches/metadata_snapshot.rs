@@ -66,6 +66,7 @@ fn main() {
     store.set_snapshot_policy(kafka_lab_broker::metadata::SnapshotPolicy {
         max_bytes_between: u64::MAX,
         max_interval_ms: 0,
+        ..Default::default()
     });
     let brokers: Vec<MetadataRecord> = (1..=3)
         .map(|broker_id| {

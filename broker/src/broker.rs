@@ -728,6 +728,19 @@ impl Broker {
         }
     }
 
+    /// Why this node does not answer a quorum request only its leader answers (Fetch,
+    /// FetchSnapshot) made in `current_leader_epoch`: the state machine's
+    /// `leader_only_request_error`; a node that is no voter does not lead.
+    pub fn leader_only_quorum_error(
+        &self,
+        current_leader_epoch: i32,
+    ) -> Option<kafka_protocol::error::ResponseError> {
+        match self.quorum.lock().expect("quorum lock poisoned").as_ref() {
+            Some(voter) => voter.client_ref().leader_only_request_error(current_leader_epoch),
+            None => Some(kafka_protocol::error::ResponseError::NotLeaderOrFollower),
+        }
+    }
+
     /// The metadata quorum's epoch as this node knows it (`-1` before it knows one).
     pub fn quorum_epoch(&self) -> i32 {
         match self.quorum.lock().expect("quorum lock poisoned").as_ref() {
@@ -748,6 +761,32 @@ impl Broker {
         let now = self.clock.now_ms();
         store.append_replicated(batches, now).map_err(ApiError::from)?;
         let delta = store.apply_committed(high_watermark, now).map_err(ApiError::from)?;
+        if delta.is_empty() {
+            return Ok(());
+        }
+        self.publisher().publish(&delta, store.image(), now)
+    }
+
+    /// Writes a chunk of a metadata snapshot fetched from the quorum's leader (`raft::observer`).
+    pub fn write_fetched_metadata_snapshot(
+        &self,
+        id: crate::metadata::SnapshotId,
+        position: u64,
+        chunk: &[u8],
+    ) -> Result<(), ApiError> {
+        self.lock_metadata().write_snapshot_chunk(id, position, chunk).map_err(ApiError::from)
+    }
+
+    /// Loads a metadata snapshot fetched whole from the quorum's leader in place of this
+    /// node's metadata log and publishes what it changed (`raft::observer`).
+    pub fn load_fetched_metadata_snapshot(
+        &self,
+        id: crate::metadata::SnapshotId,
+    ) -> Result<(), ApiError> {
+        let mut store = self.lock_metadata();
+        let now = self.clock.now_ms();
+        let delta = store.load_fetched_snapshot(id, now).map_err(ApiError::from)?;
+        self.metadata_log_moved.notify_waiters();
         if delta.is_empty() {
             return Ok(());
         }

@@ -245,6 +245,15 @@ pub struct BrokerConfig {
     /// (Kafka's default 1 hour).
     #[serde(rename = "metadata.log.max.snapshot.interval.ms")]
     pub metadata_log_max_snapshot_interval_ms: i64,
+    /// The most bytes the metadata log and its snapshots keep before the oldest snapshot and
+    /// the log below the next one are removed; the newest snapshot and the log after it always
+    /// stay. -1 for no limit (Kafka's default 100 MiB).
+    #[serde(rename = "metadata.max.retention.bytes")]
+    pub metadata_max_retention_bytes: i64,
+    /// How long a metadata snapshot is kept, by its last record's time, before it and the log
+    /// below the next snapshot are removed. -1 for no limit (Kafka's default 7 days).
+    #[serde(rename = "metadata.max.retention.ms")]
+    pub metadata_max_retention_ms: i64,
     /// The listeners controllers use, comma-separated names from `listeners`.
     #[serde(rename = "controller.listener.names")]
     pub controller_listener_names: String,
@@ -408,6 +417,8 @@ impl Default for BrokerConfig {
             controller_quorum_request_timeout_ms: 2000,
             metadata_log_max_record_bytes_between_snapshots: 20 * 1024 * 1024,
             metadata_log_max_snapshot_interval_ms: 3_600_000,
+            metadata_max_retention_bytes: 100 * 1024 * 1024,
+            metadata_max_retention_ms: 7 * 24 * 3_600_000,
             controller_listener_names: String::new(),
             inter_broker_listener_name_config: None,
             security_inter_broker_protocol: None,
@@ -1021,11 +1032,14 @@ impl BrokerConfig {
         cluster::parse_bootstrap_servers(&self.controller_quorum_bootstrap_servers)
     }
 
-    /// When the metadata image is snapshotted, from the `metadata.log.max.*` settings.
+    /// When the metadata image is snapshotted and the log cleaned below its snapshots, from
+    /// the `metadata.log.max.*` and `metadata.max.retention.*` settings.
     pub fn snapshot_policy(&self) -> crate::metadata::SnapshotPolicy {
         crate::metadata::SnapshotPolicy {
             max_bytes_between: self.metadata_log_max_record_bytes_between_snapshots,
             max_interval_ms: self.metadata_log_max_snapshot_interval_ms,
+            retention_bytes: self.metadata_max_retention_bytes,
+            retention_ms: self.metadata_max_retention_ms,
         }
     }
 

@@ -48,19 +48,12 @@ pub fn handle(
             .with_snapshot_id(wire_id.clone())
             .with_current_leader(leader.clone())
     };
-    let leads = broker.quorum_leader_id() == broker.node.node_id;
-    let partition = if asked.current_leader_epoch < epoch {
+    let partition = if let Some(error) = broker.leader_only_quorum_error(asked.current_leader_epoch)
+    {
         refused(
-            ResponseError::FencedLeaderEpoch,
-            format!("epoch {} < {epoch}", asked.current_leader_epoch),
+            error,
+            format!("asked in epoch {}, this node is in {epoch}", asked.current_leader_epoch),
         )
-    } else if asked.current_leader_epoch > epoch {
-        refused(
-            ResponseError::UnknownLeaderEpoch,
-            format!("epoch {} > {epoch}", asked.current_leader_epoch),
-        )
-    } else if !leads {
-        refused(ResponseError::NotLeaderOrFollower, "this node does not lead the quorum".into())
     } else {
         let max_bytes = (request.max_bytes.max(0) as usize).min(MAX_FETCH_SIZE_BYTES);
         let position = asked.position;

@@ -181,6 +181,86 @@ impl MetadataDelta {
     pub fn next_producer_id(&self) -> Option<i64> {
         self.next_producer_id
     }
+
+    /// What replacing image `old` with `new` changed: the delta of a snapshot loaded over a
+    /// running node's image (Kafka's `MetadataDelta` after `finishSnapshot`), so its effects
+    /// are published by the same path as records'. Everything `old` had and `new` lacks is a
+    /// removal.
+    pub fn between(old: &MetadataImage, new: &MetadataImage) -> Self {
+        let mut delta = Self::default();
+        for topic in old.topics() {
+            let same_topic = new.topic_by_id(&topic.topic_id).is_some_and(|t| t.name == topic.name);
+            if !same_topic {
+                let removed = RemovedTopic {
+                    name: topic.name.clone(),
+                    partitions: topic.partitions.keys().copied().collect(),
+                };
+                delta.removed_topics.insert(topic.topic_id, removed);
+            }
+        }
+        for topic in new.topics() {
+            let before = old.topic_by_id(&topic.topic_id).filter(|t| t.name == topic.name);
+            let Some(before) = before else {
+                delta.created_topics.insert(topic.topic_id);
+                let partitions = topic.partitions.keys().copied().collect();
+                delta.changed_partitions.insert(topic.topic_id, partitions);
+                if !topic.configs.is_empty() {
+                    delta.changed_topic_configs.insert(topic.topic_id);
+                }
+                continue;
+            };
+            let changed: BTreeSet<i32> = topic
+                .partitions
+                .iter()
+                .filter(|(id, p)| before.partitions.get(id) != Some(p))
+                .map(|(id, _)| *id)
+                .collect();
+            if !changed.is_empty() {
+                delta.changed_partitions.insert(topic.topic_id, changed);
+            }
+            if topic.configs != before.configs {
+                delta.changed_topic_configs.insert(topic.topic_id);
+            }
+        }
+        delta.changed_broker_configs = changed_keys(old.broker_configs(), new.broker_configs());
+        let old_scram: BTreeMap<_, _> = old.scram().iter().map(|(u, m, c)| ((u, m), c)).collect();
+        let new_scram: BTreeMap<_, _> = new.scram().iter().map(|(u, m, c)| ((u, m), c)).collect();
+        for (user, mechanism) in old_scram.keys().chain(new_scram.keys()) {
+            let (before, after) = (
+                old_scram.get(&(*user, *mechanism)).copied().flatten(),
+                new_scram.get(&(*user, *mechanism)).copied().flatten(),
+            );
+            if before != after {
+                delta.scram.apply(user, *mechanism, after.cloned());
+            }
+        }
+        let quotas = |image: &MetadataImage| -> BTreeMap<(ClientQuotaEntity, String), u64> {
+            image
+                .client_quotas()
+                .iter()
+                .map(|(e, k, v)| ((e.clone(), k.to_owned()), v.0.to_bits()))
+                .collect()
+        };
+        delta.changed_client_quotas = changed_keys(&quotas(old), &quotas(new));
+        let acls = |image: &MetadataImage| -> BTreeMap<Uuid, _> {
+            image.acls().iter().map(|(id, acl)| (*id, acl.clone())).collect()
+        };
+        delta.changed_acls = changed_keys(&acls(old), &acls(new));
+        if old.next_producer_id() != new.next_producer_id() {
+            delta.next_producer_id = Some(new.next_producer_id());
+        }
+        delta.changed_brokers = changed_keys(old.brokers(), new.brokers());
+        delta.changed_features = changed_keys(old.features(), new.features());
+        delta
+    }
+}
+
+/// The keys whose values differ between `old` and `new`, or that only one has.
+fn changed_keys<K: Ord + Clone, V: PartialEq>(
+    old: &BTreeMap<K, V>,
+    new: &BTreeMap<K, V>,
+) -> BTreeSet<K> {
+    old.keys().chain(new.keys()).filter(|k| old.get(*k) != new.get(*k)).cloned().collect()
 }
 
 /// Replays `records` over `image`, checking each first as a commit does (for tests).

@@ -74,15 +74,25 @@ pub struct MetadataStore {
     committed_checkpoint: Option<Arc<HighWatermarks>>,
     storage: Arc<dyn Storage>,
     snapshot_policy: SnapshotPolicy,
-    /// The newest snapshot, loaded or written.
+    /// The snapshot the log starts at (Kafka's earliest snapshot): there whenever the log
+    /// starts past 0, since the records below its start are only in it.
+    start_snapshot: Option<SnapshotId>,
+    /// The newest snapshot, loaded, written or fetched.
     latest_snapshot: Option<SnapshotId>,
     /// Record bytes applied since the latest snapshot.
     bytes_since_snapshot: u64,
     /// When the latest snapshot was written (or the store opened).
     last_snapshot_ms: i64,
+    /// When the retention was last weighed: after every snapshot, else once a minute (a
+    /// snapshot ages without commits), so a commit does not list and read the snapshots.
+    last_clean_check_ms: i64,
 }
 
-/// When the metadata image is snapshotted, as Kafka's settings say.
+/// How often retention is weighed between snapshots (`metadata.max.retention.ms` ages them).
+const CLEAN_CHECK_INTERVAL_MS: i64 = 60_000;
+
+/// When the metadata image is snapshotted and the log cleaned below its snapshots, as Kafka's
+/// settings say.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SnapshotPolicy {
     /// `metadata.log.max.record.bytes.between.snapshots`: record bytes applied since the last
@@ -91,11 +101,34 @@ pub struct SnapshotPolicy {
     /// `metadata.log.max.snapshot.interval.ms`: the longest a committed record waits to be in
     /// a snapshot, 0 for no limit (Kafka's default 1 hour).
     pub max_interval_ms: i64,
+    /// `metadata.max.retention.bytes`: the log and its snapshots above this size have the
+    /// oldest snapshot and the log below the next one removed; negative for no limit (Kafka's
+    /// default 100 MiB).
+    pub retention_bytes: i64,
+    /// `metadata.max.retention.ms`: a snapshot whose last record is older than this is
+    /// removed with the log below the next one; negative for no limit (Kafka's default 7 days).
+    pub retention_ms: i64,
 }
 
 impl Default for SnapshotPolicy {
     fn default() -> Self {
-        Self { max_bytes_between: 20 * 1024 * 1024, max_interval_ms: 3_600_000 }
+        Self {
+            max_bytes_between: 20 * 1024 * 1024,
+            max_interval_ms: 3_600_000,
+            retention_bytes: 100 * 1024 * 1024,
+            retention_ms: 7 * 24 * 3_600_000,
+        }
+    }
+}
+
+/// Removes a superseded snapshot; a failure is logged (the file is only in the way).
+fn remove_snapshot(storage: &dyn Storage, dir: &Path, id: SnapshotId) {
+    let path = snapshot::path(dir, id);
+    match storage.remove_file(&path) {
+        Ok(()) => tracing::info!(file = %path.display(), "removed a superseded metadata snapshot"),
+        Err(e) => {
+            tracing::warn!(file = %path.display(), error = %e, "could not remove a superseded metadata snapshot")
+        }
     }
 }
 
@@ -144,7 +177,7 @@ impl MetadataStore {
             retention_bytes: -1,
             ..LogConfig::default()
         };
-        let log = PartitionLog::open_at_recovery_point(
+        let mut log = PartitionLog::open_at_recovery_point(
             storage.clone(),
             log_dir.join(METADATA_LOG_DIR),
             config,
@@ -200,6 +233,28 @@ impl MetadataStore {
                 log.log_start_offset()
             )));
         }
+        // The snapshot the log starts at; one that does not load still names the epoch there
+        // (the newer one loaded covers the records).
+        let mut start_snapshot = snapshots.iter().copied().find(|s| s.end_offset == start);
+        if start > 0 && start_snapshot.is_none() {
+            // Removed by hand: the snapshot loaded holds every record below its end, so the
+            // log starts there.
+            let loaded = latest_snapshot.expect("checked above: a snapshot loaded");
+            tracing::warn!(
+                log_start_offset = start,
+                snapshot = %loaded.file_name(),
+                "no snapshot ends at the metadata log's start; the log now starts at the \
+                 snapshot loaded"
+            );
+            log.delete_records_before(loaded.end_offset)?;
+            start_snapshot = Some(loaded);
+        }
+        let start = log.log_start_offset();
+        for old in snapshots.iter().filter(|s| s.end_offset < start) {
+            // Superseded: the log start moved past them (removed at the cleaning, unless a
+            // crash came between).
+            remove_snapshot(storage.as_ref(), &dir, *old);
+        }
         let (stored_records, applied_offset) =
             crate::internal_records::read_batches_below(&log, from, until)?;
         if applied_offset < log.log_end_offset() {
@@ -239,9 +294,11 @@ impl MetadataStore {
             committed_checkpoint,
             storage,
             snapshot_policy: SnapshotPolicy::default(),
+            start_snapshot: start_snapshot.filter(|_| start > 0),
             latest_snapshot,
             bytes_since_snapshot,
             last_snapshot_ms: now_ms,
+            last_clean_check_ms: i64::MIN,
         })
     }
 
@@ -267,8 +324,7 @@ impl MetadataStore {
     }
 
     /// Writes a snapshot of the committed image at the applied offset (a no-op if the latest
-    /// snapshot is there already), then keeps it and the one before it: the older ones are
-    /// superseded and the log below them is still whole. Returns the snapshot and its size.
+    /// snapshot is there already). Returns the snapshot and its size.
     pub fn snapshot_now(&mut self, now_ms: i64) -> Result<Option<(SnapshotId, u64)>, LogError> {
         let end_offset = self.applied_offset;
         if end_offset == 0 || self.latest_snapshot.is_some_and(|s| s.end_offset >= end_offset) {
@@ -287,29 +343,150 @@ impl MetadataStore {
         self.latest_snapshot = Some(id);
         self.bytes_since_snapshot = 0;
         self.last_snapshot_ms = now_ms;
-        let snapshots = snapshot::list(self.storage.as_ref(), &dir)?;
-        for old in snapshots.iter().rev().skip(2) {
-            let path = snapshot::path(&dir, *old);
-            if let Err(e) = self.storage.remove_file(&path) {
-                tracing::warn!(file = %path.display(), error = %e, "could not remove a superseded metadata snapshot");
-            }
-        }
         tracing::info!(end_offset, epoch, bytes = size, "wrote a metadata snapshot");
         Ok(Some((id, size)))
     }
 
+    /// Cleans the log below its snapshots as Kafka's `KafkaMetadataLog.maybeClean` does: while
+    /// the oldest snapshot is older than `metadata.max.retention.ms`, or the log and the
+    /// snapshots together exceed `metadata.max.retention.bytes`, the log start moves up to the
+    /// next snapshot and the older ones go. The newest snapshot, and the log after it, always
+    /// stay; only committed records are cleaned. Returns whether the log start moved.
+    pub fn maybe_clean(&mut self, now_ms: i64) -> Result<bool, LogError> {
+        let policy = self.snapshot_policy;
+        if policy.retention_bytes < 0 && policy.retention_ms < 0 {
+            return Ok(false);
+        }
+        let dir = self.log.dir().to_owned();
+        let start = self.log.log_start_offset();
+        let snapshots: Vec<SnapshotId> = snapshot::list(self.storage.as_ref(), &dir)?
+            .into_iter()
+            .filter(|s| s.end_offset >= start && s.end_offset <= self.applied_offset)
+            .collect();
+        let mut sizes = Vec::with_capacity(snapshots.len());
+        for id in &snapshots {
+            sizes.push(snapshot::size_and_timestamp(self.storage.as_ref(), &dir, *id)?);
+        }
+        let mut total: i64 = sizes.iter().map(|(size, _)| *size as i64).sum();
+        let mut cleaned = false;
+        for i in 0..snapshots.len().saturating_sub(1) {
+            let (size, timestamp) = sizes[i];
+            let expired = policy.retention_ms >= 0
+                && timestamp.is_some_and(|t| now_ms - t > policy.retention_ms);
+            let too_big = policy.retention_bytes >= 0
+                && self.log.size_bytes() as i64 + total > policy.retention_bytes;
+            if !(expired || too_big) {
+                break;
+            }
+            let next = snapshots[i + 1];
+            self.delete_before_snapshot(next)?;
+            total -= size as i64;
+            cleaned = true;
+        }
+        Ok(cleaned)
+    }
+
+    /// Kafka's `deleteBeforeSnapshot`: the log starts at snapshot `id` (committed), and the
+    /// snapshots before it go — the records they hold are all in `id` too.
+    fn delete_before_snapshot(&mut self, id: SnapshotId) -> Result<(), LogError> {
+        assert!(id.end_offset <= self.applied_offset, "only committed records are cleaned");
+        let before = self.log.log_start_offset();
+        self.log.delete_records_before(id.end_offset)?;
+        self.start_snapshot = Some(id);
+        let dir = self.log.dir().to_owned();
+        for old in snapshot::list(self.storage.as_ref(), &dir)? {
+            if old < id {
+                remove_snapshot(self.storage.as_ref(), &dir, old);
+            }
+        }
+        tracing::info!(
+            old_log_start_offset = before,
+            log_start_offset = id.end_offset,
+            snapshot = %id.file_name(),
+            "cleaned the metadata log below a snapshot"
+        );
+        Ok(())
+    }
+
+    /// The snapshot the log starts at (`None` while it starts at 0).
+    pub fn start_snapshot(&self) -> Option<SnapshotId> {
+        self.start_snapshot
+    }
+
+    /// Writes a chunk of snapshot `id` being fetched from the quorum's leader at `position`.
+    pub fn write_snapshot_chunk(
+        &mut self,
+        id: SnapshotId,
+        position: u64,
+        chunk: &[u8],
+    ) -> Result<(), LogError> {
+        snapshot::write_chunk(self.storage.as_ref(), self.log.dir(), id, position, chunk)
+    }
+
+    /// Loads snapshot `id`, fetched whole from the quorum's leader, in place of this node's
+    /// log and image (Kafka's `truncateFullyAndStartAt` and `handleLoadSnapshot`): the
+    /// snapshot is made durable and checked whole first — a bad one changes nothing —, then
+    /// the log starts empty at its end offset and the image is the snapshot's. Returns what
+    /// changed from the old image, for the publisher.
+    pub fn load_fetched_snapshot(
+        &mut self,
+        id: SnapshotId,
+        now_ms: i64,
+    ) -> Result<MetadataDelta, LogError> {
+        assert!(id.end_offset > self.applied_offset, "a fetched snapshot is past what is applied");
+        let dir = self.log.dir().to_owned();
+        snapshot::freeze(self.storage.as_ref(), &dir, id)?;
+        let records = snapshot::read(self.storage.as_ref(), &dir, id)?;
+        let mut image = MetadataImage::default();
+        replay_checked(&mut image, &mut MetadataDelta::default(), &records, |why| {
+            format!(
+                "a record of the fetched metadata snapshot {} does not fit: {why}",
+                id.file_name()
+            )
+        })?;
+        let delta = MetadataDelta::between(&self.image, &image);
+        self.log.truncate_fully_and_start_at(id.end_offset)?;
+        self.applied_offset = id.end_offset;
+        self.speculative = None;
+        self.start_snapshot = Some(id);
+        self.latest_snapshot = Some(id);
+        self.bytes_since_snapshot = 0;
+        self.last_snapshot_ms = now_ms;
+        self.install(image);
+        if let Some(checkpoint) = &self.committed_checkpoint {
+            checkpoint.update([((METADATA_TOPIC.to_owned(), 0), id.end_offset)])?;
+        }
+        for old in snapshot::list(self.storage.as_ref(), &dir)? {
+            if old < id {
+                remove_snapshot(self.storage.as_ref(), &dir, old);
+            }
+        }
+        tracing::info!(
+            snapshot = %snapshot::path(&dir, id).display(),
+            records = records.len(),
+            "loaded the metadata snapshot fetched from the quorum's leader; the log continues \
+             after it"
+        );
+        Ok(delta)
+    }
+
     /// Snapshots when the policy says so: enough record bytes since the last snapshot, or
     /// committed records older than the interval. A failed write is logged and retried at a
-    /// later commit: the log still holds everything.
-    fn maybe_snapshot(&mut self, now_ms: i64) {
+    /// later commit: the log still holds everything. Returns whether a snapshot was written.
+    fn maybe_snapshot(&mut self, now_ms: i64) -> bool {
         let policy = self.snapshot_policy;
         let due = self.bytes_since_snapshot >= policy.max_bytes_between
             || (self.bytes_since_snapshot > 0
                 && policy.max_interval_ms > 0
                 && now_ms - self.last_snapshot_ms >= policy.max_interval_ms);
-        if due {
-            if let Err(e) = self.snapshot_now(now_ms) {
+        if !due {
+            return false;
+        }
+        match self.snapshot_now(now_ms) {
+            Ok(written) => written.is_some(),
+            Err(e) => {
                 tracing::warn!(error = %e, "could not write a metadata snapshot; the log keeps every record");
+                false
             }
         }
     }
@@ -440,7 +617,14 @@ impl MetadataStore {
             // Everything this leader appended is committed: the two images are one again.
             self.speculative = None;
         }
-        self.maybe_snapshot(now_ms);
+        let snapshotted = self.maybe_snapshot(now_ms);
+        if snapshotted || now_ms.saturating_sub(self.last_clean_check_ms) >= CLEAN_CHECK_INTERVAL_MS
+        {
+            self.last_clean_check_ms = now_ms;
+            if let Err(e) = self.maybe_clean(now_ms) {
+                tracing::warn!(error = %e, "could not clean the metadata log below its snapshots; it keeps every record");
+            }
+        }
         Ok(delta)
     }
 
@@ -452,11 +636,16 @@ impl MetadataStore {
     /// The log as the quorum's state machine sees it: start, end and each epoch's start.
     pub fn log_view(&self) -> crate::raft::client::LogView {
         let epochs = self.log.leader_epochs().iter().map(|e| (e.epoch, e.start_offset)).collect();
+        let id = |s: SnapshotId| crate::raft::client::OffsetAndEpoch {
+            offset: s.end_offset,
+            epoch: s.epoch,
+        };
         crate::raft::client::LogView::new(
             self.log.log_start_offset(),
             self.log.log_end_offset(),
             epochs,
         )
+        .with_snapshots(self.start_snapshot.map(id), self.latest_snapshot.map(id))
     }
 
     /// Appends batches fetched from the quorum's leader (a broker follows `__cluster_metadata`
@@ -542,9 +731,11 @@ impl MetadataStore {
         self.log.read(offset, max_bytes)
     }
 
-    /// The leader epoch of the metadata log's last batch; `-1` for an empty log.
+    /// The leader epoch of the metadata log's last batch — of the snapshot it starts at when
+    /// it is empty after one —; `-1` for an empty log.
     pub fn latest_epoch(&self) -> i32 {
-        self.log.leader_epochs().last().map_or(-1, |e| e.epoch)
+        let last = self.log.leader_epochs().last().map(|e| e.epoch);
+        last.or(self.start_snapshot.map(|s| s.epoch)).unwrap_or(-1)
     }
 
     /// The metadata log's first offset.
@@ -799,25 +990,30 @@ mod snapshot_tests {
 
     fn snapshot_files(storage: &Arc<dyn Storage>) -> Vec<String> {
         let mut names = storage.list_dir(&Path::new("/data").join(METADATA_LOG_DIR)).unwrap();
-        names.retain(|n| n.contains(".checkpoint"));
+        names.retain(|n| SnapshotId::parse(n).is_some() || n.ends_with(".checkpoint.part"));
         names.sort();
         names
     }
 
     /// The policy snapshots once enough record bytes are committed; a restart loads the
     /// newest snapshot and replays only the log after it, into the same image and the same
-    /// start-up delta; two snapshots are kept.
+    /// start-up delta; under the retention limits every snapshot is kept.
     #[test]
     fn a_restart_loads_the_newest_snapshot_and_replays_the_tail() {
         let storage: Arc<dyn Storage> = Arc::new(MemoryStorage::new());
         let mut store = open(&storage);
-        store.set_snapshot_policy(SnapshotPolicy { max_bytes_between: 200, max_interval_ms: 0 });
+        store.set_snapshot_policy(SnapshotPolicy {
+            max_bytes_between: 200,
+            max_interval_ms: 0,
+            ..SnapshotPolicy::default()
+        });
         for i in 0..40 {
             store.commit(vec![topic(i)], 0).unwrap();
         }
         let latest = store.latest_snapshot().expect("the byte limit was passed");
         assert!(latest.end_offset > 0 && latest.end_offset < 40, "{latest:?}");
-        assert_eq!(snapshot_files(&storage).len(), 2, "{:?}", snapshot_files(&storage));
+        assert!(snapshot_files(&storage).len() > 2, "{:?}", snapshot_files(&storage));
+        assert_eq!(store.log_start_offset(), 0, "nothing cleaned under the retention limits");
         let served = MetadataImage::clone(store.image());
         drop(store);
 
@@ -852,5 +1048,97 @@ mod snapshot_tests {
         assert_eq!(restarted.latest_snapshot(), None, "the torn snapshot is not loaded");
         assert_eq!(**restarted.image(), served, "the whole log rebuilt the image");
         assert_eq!(snapshot_files(&storage), vec![id.file_name()], "kept; the .part removed");
+    }
+
+    /// Past `metadata.max.retention.bytes` the log is cleaned up to the newest snapshot (the
+    /// older snapshots go, the newest and the log after it stay); a fetch from below the new
+    /// log start is sent to the snapshot; a restart starts from the snapshot at the log start.
+    #[test]
+    fn past_the_retention_the_log_is_cleaned_below_the_newest_snapshot() {
+        use crate::raft::client::FetchPosition;
+        let storage: Arc<dyn Storage> = Arc::new(MemoryStorage::new());
+        let mut store = open(&storage);
+        store.set_snapshot_policy(SnapshotPolicy {
+            max_bytes_between: 200,
+            max_interval_ms: 0,
+            retention_bytes: 0,
+            retention_ms: -1,
+        });
+        for i in 0..40 {
+            store.commit(vec![topic(i)], 0).unwrap();
+        }
+        let latest = store.latest_snapshot().unwrap();
+        let start = store.start_snapshot().expect("the log was cleaned");
+        assert_eq!(start, latest, "cleaned up to the newest snapshot");
+        assert_eq!(store.log_start_offset(), latest.end_offset);
+        assert_eq!(snapshot_files(&storage), vec![latest.file_name()], "the older ones went");
+        let view = store.log_view();
+        assert_eq!(
+            view.validate(0, 0),
+            FetchPosition::Snapshot(latest.into()),
+            "a new node is sent the snapshot"
+        );
+        assert_eq!(
+            view.validate(store.log_end_offset(), store.latest_epoch()),
+            FetchPosition::Valid
+        );
+        let served = MetadataImage::clone(store.image());
+        drop(store);
+
+        let restarted = open(&storage);
+        assert_eq!(restarted.log_start_offset(), latest.end_offset);
+        assert_eq!(restarted.start_snapshot(), Some(latest));
+        assert_eq!(**restarted.image(), served);
+    }
+
+    /// A node behind the leader's log start loads the leader's snapshot, fetched in chunks:
+    /// its image becomes the snapshot's, the delta names what it lacked and what it had that
+    /// the snapshot has not, the log starts empty at the snapshot, and a restart keeps it. A
+    /// torn download is refused and changes nothing.
+    #[test]
+    fn a_fetched_snapshot_replaces_the_log_and_the_image() {
+        let leader_storage: Arc<dyn Storage> = Arc::new(MemoryStorage::new());
+        let mut leader = open(&leader_storage);
+        for i in 0..30 {
+            leader.commit(vec![topic(i)], 0).unwrap();
+        }
+        leader
+            .commit(vec![MetadataRecord::RemoveTopic { topic_id: Uuid::from_u128(1) }], 0)
+            .unwrap();
+        let (id, size) = leader.snapshot_now(0).unwrap().unwrap();
+
+        let storage: Arc<dyn Storage> = Arc::new(MemoryStorage::new());
+        let mut node = open(&storage);
+        node.commit(vec![topic(0)], 0).unwrap();
+        let before = MetadataImage::clone(node.image());
+
+        // A download cut short is no snapshot.
+        let (_, head) = leader.snapshot_chunk(id, 0, 100).unwrap().unwrap();
+        node.write_snapshot_chunk(id, 0, &head).unwrap();
+        assert!(node.load_fetched_snapshot(id, 0).is_err(), "a torn snapshot is refused");
+        assert_eq!(**node.image(), before, "and changes nothing");
+        assert_eq!(node.applied_offset(), 1);
+
+        let mut position = 0;
+        while position < size {
+            let (_, chunk) = leader.snapshot_chunk(id, position, 333).unwrap().unwrap();
+            node.write_snapshot_chunk(id, position, &chunk).unwrap();
+            position += chunk.len() as u64;
+        }
+        let delta = node.load_fetched_snapshot(id, 0).unwrap();
+        assert_eq!(**node.image(), **leader.image());
+        assert_eq!(delta.created_topics().len(), 29, "t1..t29 are new here");
+        assert_eq!(delta.removed_topics().len(), 1, "t0 is gone in the snapshot");
+        assert_eq!(
+            (node.log_start_offset(), node.log_end_offset()),
+            (id.end_offset, id.end_offset)
+        );
+        assert_eq!(node.applied_offset(), id.end_offset);
+        assert_eq!(node.latest_epoch(), id.epoch, "an empty log continues the snapshot's epoch");
+        drop(node);
+
+        let restarted = open(&storage);
+        assert_eq!(**restarted.image(), **leader.image());
+        assert_eq!(restarted.start_snapshot(), Some(id));
     }
 }

@@ -104,6 +104,62 @@ pub fn read_chunk(
     Ok(Some((size, Bytes::from(buf))))
 }
 
+fn part_path(dir: &Path, id: SnapshotId) -> PathBuf {
+    dir.join(format!("{:020}-{:010}{PART_SUFFIX}", id.end_offset, id.epoch))
+}
+
+/// Writes a chunk of snapshot `id`, fetched from the quorum's leader, at `position` of its
+/// `.part` file: the chunk at 0 starts the file anew (an earlier, abandoned download goes), a
+/// later one must continue the file where it ends.
+pub fn write_chunk(
+    storage: &dyn Storage,
+    dir: &Path,
+    id: SnapshotId,
+    position: u64,
+    chunk: &[u8],
+) -> Result<(), LogError> {
+    let part = part_path(dir, id);
+    let ctx = || format!("writing the fetched metadata snapshot {}", part.display());
+    let mut file = storage.open(&part, true).map_err(storage_err(ctx()))?;
+    if position == 0 {
+        file.truncate(0).map_err(storage_err(ctx()))?;
+    }
+    let len = file.len().map_err(storage_err(ctx()))?;
+    if len != position {
+        return Err(LogError::InvalidRecord(format!(
+            "{}: a chunk at position {position}, but {len} bytes are written",
+            ctx()
+        )));
+    }
+    file.append(chunk).map_err(storage_err(ctx()))
+}
+
+/// Makes the fetched snapshot `id` durable under its name (sync, rename) once it is whole;
+/// the records are checked by [`read`] before anything uses them.
+pub fn freeze(storage: &dyn Storage, dir: &Path, id: SnapshotId) -> Result<(), LogError> {
+    let part = part_path(dir, id);
+    let final_path = path(dir, id);
+    let ctx = || format!("completing the fetched metadata snapshot {}", final_path.display());
+    let mut file = storage.open(&part, false).map_err(storage_err(ctx()))?;
+    file.sync().map_err(storage_err(ctx()))?;
+    drop(file);
+    storage.rename(&part, &final_path).map_err(storage_err(ctx()))
+}
+
+/// Snapshot `id`'s size in bytes and the append time of its last record (its header batch's
+/// timestamp, Kafka's `lastContainedLogTimestamp`): what retention weighs.
+pub fn size_and_timestamp(
+    storage: &dyn Storage,
+    dir: &Path,
+    id: SnapshotId,
+) -> Result<(u64, Option<i64>), LogError> {
+    let Some((size, head)) = read_chunk(storage, dir, id, 0, crate::log::batch::HEADER_LEN)? else {
+        return Ok((0, None));
+    };
+    let timestamp = crate::log::batch::BatchHeader::parse(&head).ok().map(|h| h.max_timestamp());
+    Ok((size, timestamp))
+}
+
 /// The bytes of a snapshot of `image` whose last record was appended at `last_timestamp_ms`.
 pub fn encode(image: &MetadataImage, last_timestamp_ms: i64) -> Vec<u8> {
     use kafka_protocol::messages::snapshot_footer_record::SnapshotFooterRecord;
@@ -154,7 +210,7 @@ pub fn write(
 ) -> Result<u64, LogError> {
     let bytes = encode(image, last_timestamp_ms);
     let final_path = path(dir, id);
-    let part = dir.join(format!("{:020}-{:010}{PART_SUFFIX}", id.end_offset, id.epoch));
+    let part = part_path(dir, id);
     let ctx = || format!("writing the metadata snapshot {}", final_path.display());
     let mut file = storage.open(&part, true).map_err(storage_err(ctx()))?;
     file.truncate(0).map_err(storage_err(ctx()))?;

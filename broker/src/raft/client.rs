@@ -86,6 +86,8 @@ pub enum Fault {
     HighWatermarkOnLeaderEndOffset,
     /// A voter grants every up-to-date candidate, even after voting for another in the epoch.
     VoteTwice,
+    /// The leader serves a fetcher below its log start from the log, not its snapshot.
+    ServeLogBelowStart,
 }
 
 /// An offset with the leader epoch of the batch there.
@@ -95,6 +97,18 @@ pub struct OffsetAndEpoch {
     pub offset: i64,
     /// The epoch.
     pub epoch: i32,
+}
+
+impl From<crate::metadata::SnapshotId> for OffsetAndEpoch {
+    fn from(id: crate::metadata::SnapshotId) -> Self {
+        Self { offset: id.end_offset, epoch: id.epoch }
+    }
+}
+
+impl From<OffsetAndEpoch> for crate::metadata::SnapshotId {
+    fn from(id: OffsetAndEpoch) -> Self {
+        Self { end_offset: id.offset, epoch: id.epoch }
+    }
 }
 
 /// One batch's place in the log: what the state machine needs to know of records.
@@ -173,6 +187,20 @@ pub enum Request {
         /// How long the leader may hold the fetch when it has nothing new.
         max_wait_ms: u64,
     },
+    /// FetchSnapshot (API 59, KIP-630): a chunk of the leader's snapshot `snapshot_id` from
+    /// `position`. Sent by a follower the leader told to fetch it; answered by the driver from
+    /// its snapshot files (`handlers/fetch_snapshot.rs`), the epoch checked by
+    /// [`RaftClient::leader_only_request_error`].
+    FetchSnapshot {
+        /// The fetching replica.
+        replica_id: i32,
+        /// The epoch the fetcher believes current.
+        current_leader_epoch: i32,
+        /// The snapshot.
+        snapshot_id: OffsetAndEpoch,
+        /// Where in the snapshot the chunk starts (bytes on the wire).
+        position: u64,
+    },
 }
 
 /// The Raft RPCs' responses. `T` is what a fetch response carries: a [`LogRange`] to read
@@ -220,8 +248,31 @@ pub enum Response<T> {
         high_watermark: i64,
         /// Where the fetcher's log diverges from the leader's (KIP-595's DivergingEpoch).
         diverging_epoch: Option<OffsetAndEpoch>,
+        /// The snapshot to fetch instead of the log: the fetcher is below the leader's log
+        /// start (KIP-630's SnapshotId).
+        snapshot_id: Option<OffsetAndEpoch>,
         /// The records.
         records: Option<T>,
+    },
+    /// Answers FetchSnapshot.
+    FetchSnapshot {
+        /// The partition's error.
+        error: Option<ResponseError>,
+        /// The responder's epoch.
+        leader_epoch: i32,
+        /// The leader the responder knows.
+        leader_id: Option<i32>,
+        /// The snapshot the chunk is of.
+        snapshot_id: OffsetAndEpoch,
+        /// The snapshot's whole size.
+        size: u64,
+        /// Where the chunk starts.
+        position: u64,
+        /// How many of the snapshot's bytes (positions) the chunk holds.
+        length: u64,
+        /// The chunk: the snapshot's bytes from `position`, not cut at batch boundaries, so
+        /// its batches are not parsed (`Records::batches` is empty).
+        chunk: Option<T>,
     },
 }
 
@@ -245,6 +296,7 @@ impl<T> Response<T> {
                 leader_id,
                 high_watermark,
                 diverging_epoch,
+                snapshot_id,
                 records,
             } => {
                 let records = records.map(read);
@@ -254,9 +306,29 @@ impl<T> Response<T> {
                     leader_id,
                     high_watermark,
                     diverging_epoch,
+                    snapshot_id,
                     records,
                 }
             }
+            Self::FetchSnapshot {
+                error,
+                leader_epoch,
+                leader_id,
+                snapshot_id,
+                size,
+                position,
+                length,
+                chunk,
+            } => Response::FetchSnapshot {
+                error,
+                leader_epoch,
+                leader_id,
+                snapshot_id,
+                size,
+                position,
+                length,
+                chunk: chunk.map(read),
+            },
         }
     }
 }
@@ -307,6 +379,19 @@ pub enum Action<R> {
     AppendAsFollower(Records<R>),
     /// Remove every batch at or above `offset`.
     TruncateTo(i64),
+    /// Write a chunk of the snapshot being fetched at `position` of its `.part` file (the
+    /// first chunk, at 0, starts the file anew).
+    AppendSnapshotChunk {
+        /// The snapshot.
+        snapshot_id: OffsetAndEpoch,
+        /// Where the chunk goes.
+        position: u64,
+        /// The snapshot's bytes.
+        data: R,
+    },
+    /// The snapshot is fetched whole: make it durable, load it as the image, and replace the
+    /// log with an empty one starting at its end offset (Kafka's `truncateFullyAndStartAt`).
+    LoadSnapshot(OffsetAndEpoch),
     /// The committed offset moved: everything below it is committed.
     HighWatermark(i64),
     /// The leader, as this node knows it, changed (Kafka's `handleLeaderChange`).
@@ -350,6 +435,8 @@ enum EpochState {
         leader_id: i32,
         fetch_deadline_ms: u64,
         has_fetched: bool,
+        /// The leader's snapshot being fetched in place of the log, and the next position.
+        fetching_snapshot: Option<(OffsetAndEpoch, u64)>,
     },
     Resigned {
         epoch: i32,
@@ -409,25 +496,71 @@ struct ParkedFetch {
     deadline_ms: u64,
 }
 
-/// What the log holds, as far as Raft needs to know: where it starts and ends and where each
-/// epoch starts (the leader-epoch cache).
+/// What the log holds, as far as Raft needs to know: where it starts and ends, where each
+/// epoch starts (the leader-epoch cache), and its snapshots (KIP-630).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LogView {
     start_offset: i64,
     end_offset: i64,
     /// (epoch, start offset), both increasing.
     epochs: Vec<(i32, i64)>,
+    /// The snapshot the log starts at (Kafka's earliest snapshot): there whenever the log
+    /// starts past 0, since the records below the start are only in it (SnapshotAtLogStart).
+    start_snapshot: Option<OffsetAndEpoch>,
+    /// The newest snapshot: what a fetcher below the log start is sent to fetch.
+    latest_snapshot: Option<OffsetAndEpoch>,
+}
+
+/// Where a fetcher's log stands against the leader's (Kafka's `ValidOffsetAndEpoch`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FetchPosition {
+    /// It continues the leader's log: records from the fetch offset.
+    Valid,
+    /// It ends differently: truncate to here (KIP-595's DivergingEpoch).
+    Diverging(OffsetAndEpoch),
+    /// It is below the log start: fetch this snapshot (KIP-630's SnapshotId).
+    Snapshot(OffsetAndEpoch),
 }
 
 impl LogView {
-    /// A log from `start_offset` to `end_offset` whose epochs start at `epochs`.
+    /// A log from `start_offset` to `end_offset` whose epochs start at `epochs`, without
+    /// snapshots (so starting at 0; see [`with_snapshots`](Self::with_snapshots)).
     pub fn new(start_offset: i64, end_offset: i64, epochs: Vec<(i32, i64)>) -> Self {
         assert!(start_offset <= end_offset, "a log ends after it starts");
         assert!(
             epochs.windows(2).all(|w| w[0].0 < w[1].0 && w[0].1 <= w[1].1),
             "epochs and their start offsets increase"
         );
-        Self { start_offset, end_offset, epochs }
+        Self { start_offset, end_offset, epochs, start_snapshot: None, latest_snapshot: None }
+    }
+
+    /// The same log with the snapshot it starts at and its newest snapshot.
+    pub fn with_snapshots(
+        mut self,
+        start_snapshot: Option<OffsetAndEpoch>,
+        latest_snapshot: Option<OffsetAndEpoch>,
+    ) -> Self {
+        self.start_snapshot = start_snapshot;
+        self.latest_snapshot = latest_snapshot.or(start_snapshot);
+        self.check_snapshots();
+        self
+    }
+
+    fn check_snapshots(&self) {
+        if let Some(start) = self.start_snapshot {
+            assert_eq!(start.offset, self.start_offset, "the start snapshot ends at the log start");
+        } else {
+            assert_eq!(self.start_offset, 0, "a log starting past 0 has a snapshot there");
+        }
+        assert!(
+            self.latest_snapshot >= self.start_snapshot,
+            "the newest snapshot is not older than the one at the log start"
+        );
+    }
+
+    /// The first offset in the log.
+    pub fn start_offset(&self) -> i64 {
+        self.start_offset
     }
 
     /// The log end offset.
@@ -435,9 +568,49 @@ impl LogView {
         self.end_offset
     }
 
-    /// The epoch of the last batch (0 for an empty log, as Kafka's).
+    /// The snapshot the log starts at.
+    pub fn start_snapshot(&self) -> Option<OffsetAndEpoch> {
+        self.start_snapshot
+    }
+
+    /// The newest snapshot.
+    pub fn latest_snapshot(&self) -> Option<OffsetAndEpoch> {
+        self.latest_snapshot
+    }
+
+    /// The epoch of the last batch — of the snapshot the log starts at when it is empty
+    /// after one — and 0 for an empty log, as Kafka's.
     pub fn last_epoch(&self) -> i32 {
-        self.epochs.last().map_or(0, |e| e.0)
+        self.epochs.last().map(|e| e.0).or(self.start_snapshot.map(|s| s.epoch)).unwrap_or(0)
+    }
+
+    /// Where a fetcher at `offset` whose last batch is of `epoch` stands against this log
+    /// (Kafka's `KafkaRaftLog.validateOffsetAndEpoch`): below the start snapshot — before the
+    /// log start, at it in another epoch, or in an older epoch — it is sent the newest
+    /// snapshot; otherwise it is valid where this log's copy of `epoch` ends at or past
+    /// `offset`, and diverges elsewhere.
+    pub fn validate(&self, offset: i64, epoch: i32) -> FetchPosition {
+        if self.start_offset == 0 && offset == 0 && epoch == 0 {
+            return FetchPosition::Valid;
+        }
+        if let Some(start) = self.start_snapshot {
+            if offset < self.start_offset
+                || (offset == self.start_offset && epoch != start.epoch)
+                || epoch < start.epoch
+            {
+                let latest = self.latest_snapshot.expect("a start snapshot is a snapshot");
+                return FetchPosition::Snapshot(latest);
+            }
+        }
+        let end = self.end_offset_for_epoch(epoch);
+        if end.epoch == epoch && end.offset >= offset {
+            FetchPosition::Valid
+        } else {
+            FetchPosition::Diverging(OffsetAndEpoch {
+                offset: end.offset.max(0),
+                epoch: end.epoch.max(0),
+            })
+        }
     }
 
     /// The end of `epoch` in this log (Kafka's `LeaderEpochFileCache.endOffsetFor`): the
@@ -451,11 +624,45 @@ impl LogView {
             None => self.epochs.last().map(|e| e.0),
         };
         let offset = next.map_or(self.end_offset, |i| self.epochs[i].1);
-        match floor {
-            Some(floor) => OffsetAndEpoch { offset, epoch: floor },
+        match (floor, self.start_snapshot) {
+            (Some(floor), _) => OffsetAndEpoch { offset, epoch: floor },
+            // Between the start snapshot's epoch and the log's first: it ended in the snapshot.
+            (None, Some(start)) if epoch >= start.epoch => {
+                OffsetAndEpoch { offset: self.start_offset, epoch: start.epoch }
+            }
             // Before the first epoch this log has: nothing of it is known to match.
-            None => OffsetAndEpoch { offset: offset.min(self.start_offset), epoch: -1 },
+            (None, _) => OffsetAndEpoch { offset: offset.min(self.start_offset), epoch: -1 },
         }
+    }
+
+    /// A snapshot was written (only of committed records).
+    fn snapshot_written(&mut self, id: OffsetAndEpoch) {
+        assert!(id.offset <= self.end_offset, "a snapshot is of records in the log");
+        self.latest_snapshot = self.latest_snapshot.max(Some(id));
+    }
+
+    /// The log was cleaned below snapshot `id` (Kafka's `deleteBeforeSnapshot`): it starts at
+    /// its end offset; the epoch covering that offset starts there.
+    fn start_at_snapshot(&mut self, id: OffsetAndEpoch) {
+        assert!(id.offset >= self.start_offset && id.offset <= self.end_offset);
+        let kept = self.epochs.iter().rposition(|e| e.1 <= id.offset);
+        if let Some(kept) = kept {
+            self.epochs.drain(..kept);
+            self.epochs[0].1 = id.offset;
+        }
+        self.start_offset = id.offset;
+        self.start_snapshot = Some(id);
+        self.latest_snapshot = self.latest_snapshot.max(Some(id));
+        self.check_snapshots();
+    }
+
+    /// The log replaced by snapshot `id`: empty, starting at its end offset.
+    fn truncate_fully_and_start_at(&mut self, id: OffsetAndEpoch) {
+        self.start_offset = id.offset;
+        self.end_offset = id.offset;
+        self.epochs.clear();
+        self.start_snapshot = Some(id);
+        self.latest_snapshot = Some(id);
     }
 
     fn append(&mut self, batch: BatchHeader) {
@@ -547,6 +754,7 @@ impl<R> RaftClient<R> {
                 leader_id: leader,
                 fetch_deadline_ms: now_ms + config.fetch_timeout_ms,
                 has_fetched: false,
+                fetching_snapshot: None,
             },
             (_, voted_id) => EpochState::Unattached {
                 epoch: election.epoch,
@@ -820,6 +1028,14 @@ impl<R> RaftClient<R> {
                     max_wait_ms,
                 )
             }
+            Request::FetchSnapshot { .. } => {
+                // The driver answers it from its snapshot files; it never reaches here.
+                tracing::warn!(
+                    node = self.local_id,
+                    from,
+                    "a FetchSnapshot reached the state machine; ignored"
+                );
+            }
         }
     }
 
@@ -1011,33 +1227,34 @@ impl<R> RaftClient<R> {
         max_wait_ms: u64,
     ) {
         let epoch = self.state.epoch();
-        // Kafka's `validateLeaderOnlyRequest`.
-        let error = if current_leader_epoch < epoch {
-            Some(ResponseError::FencedLeaderEpoch)
-        } else if current_leader_epoch > epoch {
-            Some(ResponseError::UnknownLeaderEpoch)
-        } else if !self.is_leader() {
-            Some(ResponseError::NotLeaderOrFollower)
-        } else if fetch_offset < 0 || last_fetched_epoch < 0 || last_fetched_epoch > epoch {
-            Some(ResponseError::InvalidRequest)
-        } else {
-            None
-        };
+        let error = self
+            .leader_only_request_error(current_leader_epoch)
+            .or((fetch_offset < 0 || last_fetched_epoch < 0 || last_fetched_epoch > epoch)
+                .then_some(ResponseError::InvalidRequest));
         if let Some(error) = error {
-            let response = self.fetch_response(Some(error), None, None);
+            let response = self.fetch_response(Some(error), None, None, None);
             return self.reply(token, response);
         }
-        // KIP-595: does the fetcher's log end where ours has its epoch?
-        let valid = (fetch_offset == 0 && last_fetched_epoch == 0) || {
-            let end = self.log.end_offset_for_epoch(last_fetched_epoch);
-            end.epoch == last_fetched_epoch && end.offset >= fetch_offset
+        // KIP-595: does the fetcher's log end where ours has its epoch? KIP-630: is it below
+        // our log start, so only a snapshot brings it up?
+        let position = self.log.validate(fetch_offset, last_fetched_epoch);
+        #[cfg(test)]
+        let position = match position {
+            FetchPosition::Snapshot(_) if self.config.fault == Some(Fault::ServeLogBelowStart) => {
+                FetchPosition::Valid
+            }
+            other => other,
         };
-        if !valid {
-            let diverging = self.log.end_offset_for_epoch(last_fetched_epoch);
-            let diverging =
-                OffsetAndEpoch { offset: diverging.offset.max(0), epoch: diverging.epoch.max(0) };
-            let response = self.fetch_response(None, Some(diverging), None);
-            return self.reply(token, response);
+        match position {
+            FetchPosition::Valid => {}
+            FetchPosition::Diverging(diverging) => {
+                let response = self.fetch_response(None, Some(diverging), None, None);
+                return self.reply(token, response);
+            }
+            FetchPosition::Snapshot(snapshot) => {
+                let response = self.fetch_response(None, None, Some(snapshot), None);
+                return self.reply(token, response);
+            }
         }
         let leader_end = self.log.end_offset;
         if let EpochState::Leader(leader) = &mut self.state {
@@ -1047,7 +1264,7 @@ impl<R> RaftClient<R> {
         if fetch_offset < leader_end || max_wait_ms == 0 {
             let records = (fetch_offset < leader_end)
                 .then_some(LogRange { start: fetch_offset, end: leader_end });
-            let response = self.fetch_response(None, None, records);
+            let response = self.fetch_response(None, None, None, records);
             self.reply(token, response);
         } else {
             self.parked_fetches.push(ParkedFetch {
@@ -1058,10 +1275,27 @@ impl<R> RaftClient<R> {
         }
     }
 
+    /// Kafka's `validateLeaderOnlyRequest`, for a request in `current_leader_epoch` that only
+    /// the leader answers (Fetch, FetchSnapshot): an older epoch is fenced, a newer one
+    /// unknown, and a node that does not lead says so.
+    pub fn leader_only_request_error(&self, current_leader_epoch: i32) -> Option<ResponseError> {
+        let epoch = self.state.epoch();
+        if current_leader_epoch < epoch {
+            Some(ResponseError::FencedLeaderEpoch)
+        } else if current_leader_epoch > epoch {
+            Some(ResponseError::UnknownLeaderEpoch)
+        } else if !self.is_leader() {
+            Some(ResponseError::NotLeaderOrFollower)
+        } else {
+            None
+        }
+    }
+
     fn fetch_response(
         &self,
         error: Option<ResponseError>,
         diverging_epoch: Option<OffsetAndEpoch>,
+        snapshot_id: Option<OffsetAndEpoch>,
         records: Option<LogRange>,
     ) -> Response<LogRange> {
         Response::Fetch {
@@ -1070,6 +1304,7 @@ impl<R> RaftClient<R> {
             leader_id: self.leader_id(),
             high_watermark: self.high_watermark.unwrap_or(-1),
             diverging_epoch,
+            snapshot_id,
             records,
         }
     }
@@ -1081,7 +1316,7 @@ impl<R> RaftClient<R> {
         for fetch in parked {
             let records =
                 (fetch.fetch_offset < end).then_some(LogRange { start: fetch.fetch_offset, end });
-            let response = self.fetch_response(None, None, records);
+            let response = self.fetch_response(None, None, None, records);
             self.reply(fetch.token, response);
         }
     }
@@ -1091,7 +1326,7 @@ impl<R> RaftClient<R> {
             self.parked_fetches.drain(..).partition(|p| p.deadline_ms <= now_ms);
         self.parked_fetches = waiting;
         for fetch in due {
-            let response = self.fetch_response(None, None, None);
+            let response = self.fetch_response(None, None, None, None);
             self.reply(fetch.token, response);
         }
     }
@@ -1101,7 +1336,7 @@ impl<R> RaftClient<R> {
         let parked = std::mem::take(&mut self.parked_fetches);
         for fetch in parked {
             let response =
-                self.fetch_response(Some(ResponseError::NotLeaderOrFollower), None, None);
+                self.fetch_response(Some(ResponseError::NotLeaderOrFollower), None, None, None);
             self.reply(fetch.token, response);
         }
     }
@@ -1150,7 +1385,8 @@ impl<R> RaftClient<R> {
             Response::Vote { error, leader_epoch, leader_id, .. }
             | Response::BeginQuorumEpoch { error, leader_epoch, leader_id }
             | Response::EndQuorumEpoch { error, leader_epoch, leader_id }
-            | Response::Fetch { error, leader_epoch, leader_id, .. } => {
+            | Response::Fetch { error, leader_epoch, leader_id, .. }
+            | Response::FetchSnapshot { error, leader_epoch, leader_id, .. } => {
                 (*error, *leader_epoch, *leader_id)
             }
         };
@@ -1183,9 +1419,16 @@ impl<R> RaftClient<R> {
                     unacknowledged.remove(&from);
                 }
             }
-            Response::Fetch { high_watermark, diverging_epoch, records, .. } => {
-                self.handle_fetch_response(now_ms, high_watermark, diverging_epoch, records)
-            }
+            Response::Fetch { high_watermark, diverging_epoch, snapshot_id, records, .. } => self
+                .handle_fetch_response(
+                    now_ms,
+                    high_watermark,
+                    diverging_epoch,
+                    snapshot_id,
+                    records,
+                ),
+            Response::FetchSnapshot { snapshot_id, size, position, length, chunk, .. } => self
+                .handle_fetch_snapshot_response(now_ms, snapshot_id, size, position, length, chunk),
         }
     }
 
@@ -1241,15 +1484,30 @@ impl<R> RaftClient<R> {
         now_ms: u64,
         leader_high_watermark: i64,
         diverging_epoch: Option<OffsetAndEpoch>,
+        snapshot_id: Option<OffsetAndEpoch>,
         records: Option<Records<R>>,
     ) {
-        let EpochState::Follower { epoch, fetch_deadline_ms, has_fetched, .. } = &mut self.state
+        let EpochState::Follower {
+            epoch, fetch_deadline_ms, has_fetched, fetching_snapshot, ..
+        } = &mut self.state
         else {
             return;
         };
         let epoch = *epoch;
         *fetch_deadline_ms = now_ms + self.config.fetch_timeout_ms;
         *has_fetched = true;
+        if let Some(snapshot) = snapshot_id {
+            // KIP-630: this log ends below the leader's start; its snapshot replaces it. Not
+            // checked against this log: it is of offsets past its end.
+            tracing::info!(
+                node = self.local_id,
+                log_end_offset = self.log.end_offset,
+                ?snapshot,
+                "below the leader's log start: fetching its snapshot"
+            );
+            *fetching_snapshot = Some((snapshot, 0));
+            return;
+        }
         if let Some(diverging) = diverging_epoch {
             // Kafka's `truncateToEndOffset`: to where our copy of that epoch ends, if earlier.
             let local = self.log.end_offset_for_epoch(diverging.epoch);
@@ -1309,6 +1567,83 @@ impl<R> RaftClient<R> {
                 self.set_high_watermark(hw);
             }
         }
+    }
+
+    /// A chunk of the snapshot this follower fetches (Kafka's `handleFetchSnapshotResponse`):
+    /// written where the download stands; the last one loads the snapshot in place of the log.
+    fn handle_fetch_snapshot_response(
+        &mut self,
+        now_ms: u64,
+        snapshot_id: OffsetAndEpoch,
+        size: u64,
+        position: u64,
+        length: u64,
+        chunk: Option<Records<R>>,
+    ) {
+        let EpochState::Follower { fetch_deadline_ms, fetching_snapshot, .. } = &mut self.state
+        else {
+            return;
+        };
+        let Some((fetching, next)) = *fetching_snapshot else { return };
+        *fetch_deadline_ms = now_ms + self.config.fetch_timeout_ms;
+        let Some(chunk) = chunk else { return };
+        if snapshot_id != fetching || position != next || length == 0 || position + length > size {
+            tracing::warn!(
+                node = self.local_id,
+                ?snapshot_id,
+                position,
+                length,
+                size,
+                expected = ?(fetching, next),
+                "a snapshot chunk that does not continue the download; fetching again"
+            );
+            return;
+        }
+        self.actions.push(Action::AppendSnapshotChunk { snapshot_id, position, data: chunk.data });
+        if position + length < size {
+            *fetching_snapshot = Some((fetching, position + length));
+            return;
+        }
+        *fetching_snapshot = None;
+        // Kafka's `truncateToLatestSnapshot`: the snapshot is past this log.
+        let past = snapshot_id.epoch > self.log.last_epoch()
+            || (snapshot_id.epoch == self.log.last_epoch()
+                && snapshot_id.offset > self.log.end_offset);
+        if !past {
+            tracing::warn!(
+                node = self.local_id,
+                ?snapshot_id,
+                log_end_offset = self.log.end_offset,
+                "a fetched snapshot not past this log is not loaded"
+            );
+            return;
+        }
+        tracing::info!(node = self.local_id, ?snapshot_id, size, "loading the fetched snapshot");
+        self.log.truncate_fully_and_start_at(snapshot_id);
+        self.actions.push(Action::LoadSnapshot(snapshot_id));
+        // A snapshot holds only committed records.
+        if self.high_watermark.is_none_or(|hw| snapshot_id.offset > hw) {
+            self.set_high_watermark(snapshot_id.offset);
+        }
+    }
+
+    /// The driver wrote snapshot `id` of committed records (Kafka's `onSnapshotFrozen`).
+    pub fn snapshot_written(&mut self, id: OffsetAndEpoch) {
+        assert!(
+            self.high_watermark.is_some_and(|hw| id.offset <= hw),
+            "a snapshot is of committed records"
+        );
+        self.log.snapshot_written(id);
+    }
+
+    /// The driver cleaned the log below its snapshot `id` (Kafka's `deleteBeforeSnapshot`):
+    /// the log starts there now, and a fetcher below it is sent the newest snapshot.
+    pub fn log_start_advanced(&mut self, id: OffsetAndEpoch) {
+        assert!(
+            self.high_watermark.is_some_and(|hw| id.offset <= hw),
+            "only committed records are cleaned"
+        );
+        self.log.start_at_snapshot(id);
     }
 
     // ---- outgoing requests ----
@@ -1387,9 +1722,19 @@ impl<R> RaftClient<R> {
     }
 
     fn send_fetch(&mut self, now_ms: u64) {
-        let EpochState::Follower { epoch, leader_id, .. } = self.state else { return };
+        let EpochState::Follower { epoch, leader_id, fetching_snapshot, .. } = self.state else {
+            return;
+        };
         if self.can_send(leader_id, RequestKind::Fetch) {
-            let request = self.fetch_request(epoch);
+            let request = match fetching_snapshot {
+                Some((snapshot_id, position)) => Request::FetchSnapshot {
+                    replica_id: self.local_id,
+                    current_leader_epoch: epoch,
+                    snapshot_id,
+                    position,
+                },
+                None => self.fetch_request(epoch),
+            };
             self.send(now_ms, leader_id, RequestKind::Fetch, request);
         }
     }
@@ -1502,6 +1847,7 @@ impl<R> RaftClient<R> {
             leader_id,
             fetch_deadline_ms: now_ms + self.config.fetch_timeout_ms,
             has_fetched: false,
+            fetching_snapshot: None,
         });
         self.send_fetch(now_ms);
     }

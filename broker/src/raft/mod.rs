@@ -41,7 +41,7 @@ use crate::handlers::RequestContext;
 use crate::log::LogError;
 use crate::metadata::{MetadataDelta, MetadataStore, METADATA_LOG_DIR, METADATA_TOPIC};
 use crate::storage::Storage;
-use client::{Action, LogRange, QuorumConfig, RaftClient, Request, Response};
+use client::{Action, LogRange, OffsetAndEpoch, QuorumConfig, RaftClient, Request, Response};
 use election_state::{ElectionState, QUORUM_STATE_FILE};
 
 /// `__cluster_metadata`'s topic id, fixed in every KRaft cluster (Kafka's
@@ -183,6 +183,7 @@ fn read_metadata_log(
         leader_id,
         high_watermark,
         diverging_epoch,
+        snapshot_id,
         records,
     }) = response
     else {
@@ -204,6 +205,13 @@ fn read_metadata_log(
         let diverging =
             EpochEndOffset::default().with_epoch(diverging.epoch).with_end_offset(diverging.offset);
         return data.with_diverging_epoch(diverging).with_records(Some(Default::default()));
+    }
+    if let Some(snapshot) = snapshot_id {
+        // KIP-630: the fetcher is below this log's start; it fetches the snapshot instead.
+        let snapshot = kafka_protocol::messages::fetch_response::SnapshotId::default()
+            .with_end_offset(snapshot.offset)
+            .with_epoch(snapshot.epoch);
+        return data.with_snapshot_id(snapshot).with_records(Some(Default::default()));
     }
     let Some(range) = records else {
         return data.with_records(Some(Default::default()));
@@ -390,6 +398,8 @@ impl QuorumVoter {
     ) -> Result<Applied, LogError> {
         let mut applied = Applied::default();
         let mut high_watermark = None;
+        // The image before a fetched snapshot replaced it, if one did.
+        let mut loaded_over: Option<Arc<crate::metadata::MetadataImage>> = None;
         for action in actions {
             match action {
                 Action::PersistElectionState(state) => {
@@ -424,6 +434,15 @@ impl QuorumVoter {
                     store.append_replicated(&records.data, now_ms)?;
                 }
                 Action::TruncateTo(offset) => store.truncate_to(offset)?,
+                Action::AppendSnapshotChunk { snapshot_id, position, data } => {
+                    store.write_snapshot_chunk(snapshot_id.into(), position, &data)?
+                }
+                Action::LoadSnapshot(snapshot_id) => {
+                    // What the records committed after it change is published with it, as
+                    // one change from the image before.
+                    loaded_over.get_or_insert_with(|| store.image().clone());
+                    store.load_fetched_snapshot(snapshot_id.into(), now_ms)?;
+                }
                 Action::Send { request_id, to, request } => {
                     debug_assert!(self.voters.len() > 1, "a sole voter never asks anyone");
                     applied.sends.push(Outbound { request_id, to, request });
@@ -433,12 +452,38 @@ impl QuorumVoter {
         if let Some(hw) = high_watermark {
             applied.delta = store.apply_committed(hw, now_ms)?;
         }
+        if let Some(before) = loaded_over {
+            applied.delta = MetadataDelta::between(&before, store.image());
+        }
+        self.sync_snapshots(store);
         debug_assert_eq!(
             store.log_end_offset(),
             self.client.log().end_offset(),
             "the state machine's log is the metadata log"
         );
         Ok(applied)
+    }
+}
+
+impl QuorumVoter {
+    /// Tells the state machine of the snapshots the store wrote and the log start it cleaned
+    /// up to since it last knew.
+    fn sync_snapshots(&mut self, store: &MetadataStore) {
+        let log = self.client.log();
+        let latest = store.latest_snapshot().map(OffsetAndEpoch::from);
+        let start = store.start_snapshot().map(OffsetAndEpoch::from);
+        let (known_latest, known_start) = (log.latest_snapshot(), log.start_snapshot());
+        if let Some(latest) = latest.filter(|l| Some(*l) > known_latest) {
+            self.client.snapshot_written(latest);
+        }
+        if let Some(start) = start.filter(|s| Some(*s) > known_start) {
+            self.client.log_start_advanced(start);
+        }
+        debug_assert_eq!(
+            store.log_start_offset(),
+            self.client.log().start_offset(),
+            "the state machine's log starts where the metadata log does"
+        );
     }
 }
 

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use kafka_protocol::error::ResponseError;
 
+use super::client::{OffsetAndEpoch, Request, Response};
 use crate::broker::Broker;
 use crate::network::{Connector, NodeClient};
 
@@ -130,9 +131,66 @@ async fn fetch_once(broker: &Arc<Broker>, client: &mut NodeClient) -> Result<Fet
             )),
         };
     }
+    if data.snapshot_id.epoch >= 0 && data.snapshot_id.end_offset >= 0 {
+        // KIP-630: this node's log ends below the leader's log start.
+        let id =
+            OffsetAndEpoch { offset: data.snapshot_id.end_offset, epoch: data.snapshot_id.epoch };
+        tracing::info!(
+            log_end_offset = fetch_offset,
+            snapshot_end_offset = id.offset,
+            snapshot_epoch = id.epoch,
+            "the metadata log is below the leader's log start: fetching its snapshot"
+        );
+        return fetch_snapshot(broker, client, id).await.map(|()| Fetched::Answered);
+    }
     let records = data.records.clone().unwrap_or_default();
     broker
         .apply_replicated_metadata(&records, data.high_watermark)
         .map(|()| Fetched::Answered)
         .map_err(|e| format!("the fetched metadata was not applied: {}", e.message))
+}
+
+/// Fetches snapshot `id` from the quorum's leader chunk by chunk (FetchSnapshot) and loads it
+/// in place of this node's metadata log (`Broker::load_fetched_metadata_snapshot`).
+async fn fetch_snapshot(
+    broker: &Arc<Broker>,
+    client: &mut NodeClient,
+    id: OffsetAndEpoch,
+) -> Result<(), String> {
+    let mut position = 0;
+    loop {
+        let request = Request::FetchSnapshot {
+            replica_id: broker.node.node_id,
+            current_leader_epoch: broker.quorum_epoch(),
+            snapshot_id: id,
+            position,
+        };
+        let message = super::rpc::fetch_snapshot_request(&broker.cluster_id, &request);
+        let (_, answer) = client.call(&message).await.map_err(|e| e.to_string())?;
+        let Response::FetchSnapshot {
+            error, snapshot_id, size, position: at, length, chunk, ..
+        } = super::rpc::fetch_snapshot_response(&answer)?
+        else {
+            unreachable!("a FetchSnapshot answer is one");
+        };
+        if let Some(error) = error {
+            let error = crate::metrics::error_name(error.code());
+            return Err(format!("the controller answered {error} for its snapshot {id:?}"));
+        }
+        let Some(chunk) = chunk.filter(|_| snapshot_id == id && at == position) else {
+            return Err(format!(
+                "the controller's snapshot chunk ({snapshot_id:?} at {at}) does not continue the \
+                 download of {id:?} at {position}"
+            ));
+        };
+        broker
+            .write_fetched_metadata_snapshot(id.into(), position, &chunk.data)
+            .map_err(|e| format!("cannot write the fetched snapshot: {}", e.message))?;
+        position += length;
+        if position >= size {
+            return broker
+                .load_fetched_metadata_snapshot(id.into())
+                .map_err(|e| format!("the fetched snapshot was not loaded: {}", e.message));
+        }
+    }
 }

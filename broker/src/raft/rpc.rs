@@ -1,6 +1,6 @@
 //! The state machine's requests and responses on the wire, on the sending side: a
 //! [`Request`] as the Kafka message a voter sends (Vote, BeginQuorumEpoch, EndQuorumEpoch,
-//! Fetch of `__cluster_metadata-0`), and the message that answers it as the [`Response`] the
+//! Fetch of `__cluster_metadata-0`, FetchSnapshot), and the message that answers it as the [`Response`] the
 //! state machine takes. The receiving side is the handlers (`handlers/vote.rs`, …, and
 //! [`super::handle_fetch`]).
 
@@ -8,9 +8,10 @@ use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic, ReplicaState};
 use kafka_protocol::messages::{
-    begin_quorum_epoch_request, end_quorum_epoch_request, vote_request, BeginQuorumEpochRequest,
-    BeginQuorumEpochResponse, BrokerId, EndQuorumEpochRequest, EndQuorumEpochResponse,
-    FetchRequest, FetchResponse, TopicName, VoteRequest, VoteResponse,
+    begin_quorum_epoch_request, end_quorum_epoch_request, fetch_snapshot_request, vote_request,
+    BeginQuorumEpochRequest, BeginQuorumEpochResponse, BrokerId, EndQuorumEpochRequest,
+    EndQuorumEpochResponse, FetchRequest, FetchResponse, FetchSnapshotRequest,
+    FetchSnapshotResponse, TopicName, VoteRequest, VoteResponse,
 };
 use kafka_protocol::protocol::StrBytes;
 
@@ -221,8 +222,10 @@ pub fn fetch_response(response: &FetchResponse) -> Result<Response<Records<Vec<u
         offset: p.diverging_epoch.end_offset,
         epoch: p.diverging_epoch.epoch,
     });
+    let snapshot_id = (p.snapshot_id.epoch >= 0 && p.snapshot_id.end_offset >= 0)
+        .then_some(OffsetAndEpoch { offset: p.snapshot_id.end_offset, epoch: p.snapshot_id.epoch });
     let records = match p.records.as_ref() {
-        Some(bytes) if !bytes.is_empty() => {
+        Some(bytes) if !bytes.is_empty() && snapshot_id.is_none() => {
             let (batches, whole) = batch_headers(bytes)?;
             Some(Records { batches, data: bytes[..whole].to_vec() })
         }
@@ -234,7 +237,63 @@ pub fn fetch_response(response: &FetchResponse) -> Result<Response<Records<Vec<u
         leader_id,
         high_watermark: p.high_watermark,
         diverging_epoch,
+        snapshot_id,
         records,
+    })
+}
+
+/// The FetchSnapshot request for `fetch` (a [`Request::FetchSnapshot`]): up to 8 MiB of the
+/// snapshot from its position.
+pub fn fetch_snapshot_request(cluster_id: &str, fetch: &Request) -> FetchSnapshotRequest {
+    let Request::FetchSnapshot { replica_id, current_leader_epoch, snapshot_id, position } = *fetch
+    else {
+        unreachable!("a FetchSnapshot request is built from one: {fetch:?}")
+    };
+    let partition = fetch_snapshot_request::PartitionSnapshot::default()
+        .with_partition(0)
+        .with_current_leader_epoch(current_leader_epoch)
+        .with_snapshot_id(
+            fetch_snapshot_request::SnapshotId::default()
+                .with_end_offset(snapshot_id.offset)
+                .with_epoch(snapshot_id.epoch),
+        )
+        .with_position(position as i64);
+    FetchSnapshotRequest::default()
+        .with_cluster_id(Some(StrBytes::from_string(cluster_id.to_owned())))
+        .with_replica_id(BrokerId(replica_id))
+        .with_max_bytes(MAX_FETCH_SIZE_BYTES as i32)
+        .with_topics(vec![fetch_snapshot_request::TopicSnapshot::default()
+            .with_name(metadata_topic())
+            .with_partitions(vec![partition])])
+}
+
+/// The state machine's view of a FetchSnapshot answer: the chunk's bytes as they came (a
+/// chunk may cut a batch, so none is parsed), with where it stands in the snapshot.
+pub fn fetch_snapshot_response(
+    response: &FetchSnapshotResponse,
+) -> Result<Response<Records<Vec<u8>>>, BadAnswer> {
+    let p = response.topics.first().and_then(|t| t.partitions.first());
+    let fields =
+        p.map(|p| (p.error_code, p.current_leader.leader_epoch, p.current_leader.leader_id));
+    let (error, leader_epoch, leader_id) =
+        partition_answer("FetchSnapshot", response.error_code, fields)?;
+    let p = p.expect("checked by partition_answer");
+    if error.is_none() && (p.position < 0 || p.size < 0) {
+        return Err(format!("a snapshot chunk at position {} of {} bytes", p.position, p.size));
+    }
+    let data = p.unaligned_records.to_vec();
+    Ok(Response::FetchSnapshot {
+        error,
+        leader_epoch,
+        leader_id,
+        snapshot_id: OffsetAndEpoch {
+            offset: p.snapshot_id.end_offset,
+            epoch: p.snapshot_id.epoch,
+        },
+        size: p.size.max(0) as u64,
+        position: p.position.max(0) as u64,
+        length: data.len() as u64,
+        chunk: (error.is_none() && !data.is_empty()).then(|| Records { batches: Vec::new(), data }),
     })
 }
 

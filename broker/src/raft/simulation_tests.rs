@@ -2,8 +2,11 @@
 //! invariants of Kafka's `RaftEventSimulationTest`: MonotonicEpoch, SingleLeader,
 //! MonotonicHighWatermark, MajorityReachedHighWatermark and ConsistentCommittedData — with
 //! lost, delayed and reordered messages, nodes cut off (both ways or one way), and crashes that
-//! lose everything but the durable log and `quorum-state`. After the faults heal, the quorum
-//! must elect one leader and every voter must hold the same committed log.
+//! lose everything but the durable log, its snapshots and `quorum-state`. Nodes snapshot their
+//! committed records and clean the log below (KIP-630), so a node that fell behind catches up
+//! through FetchSnapshot, checked by SnapshotAtLogStart: a log starting past 0 has a snapshot
+//! there, and no leader reads its log below its start. After the faults heal, the quorum must
+//! elect one leader and every voter must hold the same committed log.
 //!
 //! Each deliberate protocol violation ([`Fault`]) is caught within a bounded number of seeds,
 //! so the checkers are shown to be able to fail.
@@ -14,8 +17,11 @@ use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use kafka_protocol::error::ResponseError;
+
 use super::client::{
-    Action, BatchHeader, Fault, LogView, QuorumConfig, RaftClient, Records, Request, Response,
+    Action, BatchHeader, Fault, LogView, OffsetAndEpoch, QuorumConfig, RaftClient, Records,
+    Request, Response,
 };
 use super::election_state::ElectionState;
 
@@ -34,6 +40,10 @@ const FAULT_PHASE_MS: u64 = 20_000;
 const HEAL_PHASE_MS: u64 = 12_000;
 const POLL_INTERVAL_MS: u64 = 5;
 const APPEND_INTERVAL_MS: u64 = 25;
+/// How often a node considers a snapshot, and how many committed records past the last one
+/// call for the next.
+const SNAPSHOT_INTERVAL_MS: u64 = 400;
+const SNAPSHOT_MIN_RECORDS: i64 = 10;
 
 struct Node {
     id: i32,
@@ -42,6 +52,12 @@ struct Node {
     log: Vec<Entry>,
     /// Durable: survives a crash.
     election: ElectionState,
+    /// Durable: the log's first offset; the records below it are only in a snapshot.
+    log_start: i64,
+    /// Durable: snapshots of committed records, by id (the records below the end offset).
+    snapshots: BTreeMap<OffsetAndEpoch, Vec<Entry>>,
+    /// Durable: the snapshot being fetched (a `.part` file).
+    fetching: Vec<Entry>,
     incarnation: u32,
     /// The high watermark reported in this incarnation.
     high_watermark: Option<i64>,
@@ -83,6 +99,9 @@ struct Stats {
     one_way_cuts: usize,
     messages: usize,
     dropped: usize,
+    snapshots_written: usize,
+    cleanings: usize,
+    snapshots_fetched: usize,
 }
 
 struct Simulation {
@@ -143,6 +162,9 @@ impl Simulation {
                 client: None,
                 log: Vec::new(),
                 election: ElectionState::initial(),
+                log_start: 0,
+                snapshots: BTreeMap::new(),
+                fetching: Vec::new(),
                 incarnation: 0,
                 high_watermark: None,
                 restart_at: None,
@@ -163,12 +185,16 @@ impl Simulation {
         node.high_watermark = None;
         node.restart_at = None;
         let mut epochs: Vec<(i32, i64)> = Vec::new();
-        for entry in &node.log {
+        for entry in &node.log[node.log_start as usize..] {
             if epochs.last().is_none_or(|e| e.0 != entry.epoch) {
                 epochs.push((entry.epoch, entry.offset));
             }
         }
-        let log = LogView::new(0, node.log.len() as i64, epochs);
+        let start_snapshot =
+            node.snapshots.keys().copied().find(|s| s.offset == node.log_start && s.offset > 0);
+        let latest_snapshot = node.snapshots.keys().next_back().copied();
+        let log = LogView::new(node.log_start, node.log.len() as i64, epochs)
+            .with_snapshots(start_snapshot, latest_snapshot);
         let seed =
             self.seed.wrapping_mul(1_000_003) ^ ((id as u64) << 16) ^ node.incarnation as u64;
         node.client = Some(RaftClient::new(
@@ -228,6 +254,16 @@ impl Simulation {
                     self.send(Envelope::Request { from: id, to, token, request });
                 }
                 Action::Reply { token, response } => {
+                    if let Response::Fetch { records: Some(range), .. } = &response {
+                        let start = self.nodes[&id].log_start;
+                        if range.start < start {
+                            return Err(self.fail(format!(
+                                "SnapshotAtLogStart: node {id} serves its log from {} below its \
+                                 start {start}",
+                                range.start
+                            )));
+                        }
+                    }
                     let Some(reply_to) = self.replies.remove(&token) else { continue };
                     let response = self.materialise(id, response);
                     self.send(Envelope::Response {
@@ -274,7 +310,35 @@ impl Simulation {
                 Action::AppendAsFollower(records) => self.append(id, records.data)?,
                 Action::TruncateTo(offset) => {
                     let node = self.nodes.get_mut(&id).expect("a node");
+                    assert!(offset >= node.log_start, "a truncation keeps the log start");
                     node.log.truncate(offset as usize);
+                }
+                Action::AppendSnapshotChunk { snapshot_id, position, data } => {
+                    let node = self.nodes.get_mut(&id).expect("a node");
+                    if position == 0 {
+                        node.fetching.clear();
+                    }
+                    let held = node.fetching.len();
+                    if held as u64 != position {
+                        return Err(self.fail(format!(
+                            "node {id} writes {snapshot_id:?} at {position}, its download holds {held}"
+                        )));
+                    }
+                    node.fetching.extend(data);
+                }
+                Action::LoadSnapshot(snapshot_id) => {
+                    let node = self.nodes.get_mut(&id).expect("a node");
+                    let snapshot = std::mem::take(&mut node.fetching);
+                    let held = snapshot.len();
+                    if held as i64 != snapshot_id.offset {
+                        return Err(self.fail(format!(
+                            "node {id} loads {snapshot_id:?} from a download of {held} records"
+                        )));
+                    }
+                    node.log = snapshot.clone();
+                    node.log_start = snapshot_id.offset;
+                    node.snapshots = BTreeMap::from([(snapshot_id, snapshot)]);
+                    self.stats.snapshots_fetched += 1;
                 }
                 Action::HighWatermark(hw) => self.check_high_watermark(id, hw)?,
                 Action::LeaderChange { epoch, leader_id } => {
@@ -308,7 +372,93 @@ impl Simulation {
                 )));
             }
         }
+        self.check_snapshot_at_log_start(id)
+    }
+
+    /// SnapshotAtLogStart: a log that starts past 0 has a snapshot ending there, and the state
+    /// machine sees the log start where it is.
+    fn check_snapshot_at_log_start(&self, id: i32) -> Result<(), String> {
+        let node = &self.nodes[&id];
+        if node.log_start > 0 && !node.snapshots.keys().any(|s| s.offset == node.log_start) {
+            return Err(self.fail(format!(
+                "SnapshotAtLogStart: node {id}'s log starts at {} without a snapshot there",
+                node.log_start
+            )));
+        }
+        if let Some(client) = &node.client {
+            if client.log().start_offset() != node.log_start {
+                return Err(self.fail(format!(
+                    "node {id}: the state machine's log starts at {}, the log at {}",
+                    client.log().start_offset(),
+                    node.log_start
+                )));
+            }
+        }
         Ok(())
+    }
+
+    /// Each running node snapshots its committed records when enough are new, and cleans its
+    /// log below its newest snapshot once it has two (as retention would, aggressively: so
+    /// that nodes behind are sent snapshots often).
+    fn snapshot_and_clean(&mut self, id: i32) -> Result<(), String> {
+        let node = self.nodes.get_mut(&id).expect("a node");
+        let Some(client) = node.client.as_mut() else { return Ok(()) };
+        let Some(hw) = client.high_watermark() else { return Ok(()) };
+        let latest = node.snapshots.keys().next_back().map_or(0, |s| s.offset);
+        if hw < latest + SNAPSHOT_MIN_RECORDS || hw == 0 {
+            return Ok(());
+        }
+        let snapshot_id = OffsetAndEpoch { offset: hw, epoch: node.log[hw as usize - 1].epoch };
+        node.snapshots.insert(snapshot_id, node.log[..hw as usize].to_vec());
+        client.snapshot_written(snapshot_id);
+        self.stats.snapshots_written += 1;
+        if node.snapshots.len() >= 2 {
+            node.log_start = snapshot_id.offset;
+            node.snapshots.retain(|s, _| *s >= snapshot_id);
+            client.log_start_advanced(snapshot_id);
+            self.stats.cleanings += 1;
+        }
+        self.check_snapshot_at_log_start(id)
+    }
+
+    /// The leader's driver answering FetchSnapshot from its snapshots, as
+    /// `handlers/fetch_snapshot.rs` does.
+    fn answer_fetch_snapshot(&mut self, to: i32, token: u64, request: Request) {
+        let Request::FetchSnapshot { current_leader_epoch, snapshot_id, position, .. } = request
+        else {
+            unreachable!("a FetchSnapshot")
+        };
+        let node = &self.nodes[&to];
+        let Some(client) = node.client.as_ref() else { return };
+        let Some(reply_to) = self.replies.remove(&token) else { return };
+        let snapshot = node.snapshots.get(&snapshot_id);
+        let size = snapshot.map_or(0, |s| s.len() as u64);
+        let error = client.leader_only_request_error(current_leader_epoch).or(match snapshot {
+            None => Some(ResponseError::SnapshotNotFound),
+            Some(_) if position >= size => Some(ResponseError::PositionOutOfRange),
+            Some(_) => None,
+        });
+        let chunk = snapshot.filter(|_| error.is_none()).map(|s| {
+            let end = (position as usize + FETCH_MAX_RECORDS).min(s.len());
+            s[position as usize..end].to_vec()
+        });
+        let response = Response::FetchSnapshot {
+            error,
+            leader_epoch: client.epoch(),
+            leader_id: client.leader_id(),
+            snapshot_id,
+            size,
+            position,
+            length: chunk.as_ref().map_or(0, |c| c.len() as u64),
+            chunk: chunk.map(|data| Records { batches: Vec::new(), data }),
+        };
+        self.send(Envelope::Response {
+            from: to,
+            to: reply_to.requester,
+            incarnation: reply_to.incarnation,
+            request_id: reply_to.request_id,
+            response,
+        });
     }
 
     fn append(&mut self, id: i32, entries: Vec<Entry>) -> Result<(), String> {
@@ -402,6 +552,15 @@ impl Simulation {
     fn deliver(&mut self, seq: u64) -> Result<(), String> {
         let envelope = self.in_transit.remove(&seq).expect("a message in transit");
         match envelope {
+            Envelope::Request {
+                to,
+                token,
+                request: request @ Request::FetchSnapshot { .. },
+                ..
+            } => {
+                self.answer_fetch_snapshot(to, token, request);
+                Ok(())
+            }
             Envelope::Request { from, to, token, request } => {
                 let Some(client) = self.nodes.get_mut(&to).and_then(|n| n.client.as_mut()) else {
                     return Ok(());
@@ -529,6 +688,12 @@ impl Simulation {
                     }
                 }
             }
+            if self.now % SNAPSHOT_INTERVAL_MS == 0 {
+                let ids: Vec<i32> = self.nodes.keys().copied().collect();
+                for id in ids {
+                    self.snapshot_and_clean(id)?;
+                }
+            }
             self.now += 1;
         }
         self.check_healed()?;
@@ -599,11 +764,18 @@ fn the_quorum_keeps_kafkas_raft_invariants_under_faults() {
         total.one_way_cuts += stats.one_way_cuts;
         total.messages += stats.messages;
         total.dropped += stats.dropped;
+        total.snapshots_written += stats.snapshots_written;
+        total.cleanings += stats.cleanings;
+        total.snapshots_fetched += stats.snapshots_fetched;
     }
     eprintln!("raft simulation, {} seeds: {total:?}", seeds());
     assert!(
         total.crashes > 0 && total.isolations > 0 && total.one_way_cuts > 0,
         "every fault kind ran"
+    );
+    assert!(
+        total.cleanings > 0 && total.snapshots_fetched > 0,
+        "logs were cleaned below snapshots and nodes behind fetched snapshots"
     );
 }
 
@@ -659,4 +831,11 @@ fn voting_twice_in_an_epoch_is_caught() {
     let found =
         first_violation(Fault::VoteTwice, 60).expect("a double vote is caught within 60 seeds");
     assert!(found.contains("voted for") || found.contains("SingleLeader"), "{found}");
+}
+
+#[test]
+fn serving_the_log_below_its_start_is_caught() {
+    let found = first_violation(Fault::ServeLogBelowStart, 40)
+        .expect("a leader reading below its log start is caught within 40 seeds");
+    assert!(found.contains("SnapshotAtLogStart"), "{found}");
 }

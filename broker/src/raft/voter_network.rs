@@ -31,7 +31,7 @@ enum Lane {
 
 fn lane_of(request: &Request) -> Lane {
     match request {
-        Request::Fetch { .. } => Lane::Fetch,
+        Request::Fetch { .. } | Request::FetchSnapshot { .. } => Lane::Fetch,
         Request::Vote { .. }
         | Request::BeginQuorumEpoch { .. }
         | Request::EndQuorumEpoch { .. } => Lane::Election,
@@ -155,6 +155,11 @@ async fn exchange(
             let message = rpc::voter_fetch_request(cluster_id, request);
             let (_, answer) = client.call(&message).await.map_err(failed)?;
             rpc::fetch_response(&answer)
+        }
+        Request::FetchSnapshot { .. } => {
+            let message = rpc::fetch_snapshot_request(cluster_id, request);
+            let (_, answer) = client.call(&message).await.map_err(failed)?;
+            rpc::fetch_snapshot_response(&answer)
         }
     }
 }
