@@ -3,7 +3,10 @@
 //!
 //! - the snapshot of its image: size on disk and time to write (encode, write, fsync, rename);
 //! - a start's load time from the snapshot (plus the empty tail) against replaying the whole
-//!   log without a snapshot, median of `BENCH_LOADS` opens each.
+//!   log without a snapshot, median of `BENCH_LOADS` opens each;
+//! - a node behind the leader's log start catching up from it: the snapshot read in
+//!   FetchSnapshot's 8 MiB chunks, written to the new node's `.part` and loaded in place of its
+//!   log and image (`load_fetched_snapshot`), median of `BENCH_LOADS`.
 //!
 //! Run with `cargo bench -p kafka-lab-broker --bench metadata_snapshot`. Prints a markdown
 //! table; never asserts anything about performance.
@@ -142,12 +145,37 @@ fn main() {
     );
     std::fs::rename(&aside, &snapshot_path).unwrap();
 
-    println!("| partitions | log records | log bytes | snapshot bytes | snapshot write ms | load from snapshot ms | load from whole log ms |");
-    println!("|---|---|---|---|---|---|---|");
+    // A node behind the leader's log start: the snapshot read in FetchSnapshot's 8 MiB chunks,
+    // written to a new node's `.part`, then loaded in place of its (empty) log and image.
+    let leader = open(&storage, dir);
+    let fetched = median(
+        (0..loads)
+            .map(|_| {
+                let follower_dir = tempfile::tempdir().unwrap();
+                let mut follower = open(&storage, follower_dir.path());
+                let started = Instant::now();
+                let mut position = 0;
+                while position < size {
+                    let (_, chunk) =
+                        leader.snapshot_chunk(id, position, 8 * 1024 * 1024).unwrap().unwrap();
+                    follower.write_snapshot_chunk(id, position, &chunk).unwrap();
+                    position += chunk.len() as u64;
+                }
+                let delta = follower.load_fetched_snapshot(id, 0).unwrap();
+                let took = started.elapsed();
+                assert_eq!(delta.created_topics().len(), leader.image().topics().count());
+                took
+            })
+            .collect(),
+    );
+
+    println!("| partitions | log records | log bytes | snapshot bytes | snapshot write ms | load from snapshot ms | load from whole log ms | fetched snapshot written and loaded ms |");
+    println!("|---|---|---|---|---|---|---|---|");
     println!(
-        "| {partitions} | {log_end} | {log_bytes} | {size} | {:.1} | {:.1} | {:.1} |",
+        "| {partitions} | {log_end} | {log_bytes} | {size} | {:.1} | {:.1} | {:.1} | {:.1} |",
         ms(write_time),
         ms(with_snapshot),
-        ms(whole_log)
+        ms(whole_log),
+        ms(fetched)
     );
 }
