@@ -17,14 +17,42 @@ use std::time::Duration;
 pub use tokio::task::JoinHandle;
 pub use tokio::time::{Instant, Interval, MissedTickBehavior, Sleep, Timeout};
 
-/// Runs `future` as a new task on the current runtime (`tokio::spawn`).
+thread_local! {
+    /// Set by the simulator on its thread: tasks go on the host's `LocalSet`.
+    static LOCAL_TASKS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// While the returned guard lives, [`spawn`] on this thread runs tasks on the current
+/// `LocalSet` (`tokio::task::spawn_local`), as the simulator needs: a crashed host's tasks are
+/// then dropped in spawn order, where tokio's own scheduler drops them in an order that
+/// depends on a process-global task counter, so a second run of a seed would diverge.
+pub fn use_local_tasks() -> LocalTasks {
+    LOCAL_TASKS.with(|l| l.set(true));
+    LocalTasks(())
+}
+
+/// Ends [`use_local_tasks`] when dropped.
+pub struct LocalTasks(());
+
+impl Drop for LocalTasks {
+    fn drop(&mut self) {
+        LOCAL_TASKS.with(|l| l.set(false));
+    }
+}
+
+/// Runs `future` as a new task on the current runtime (`tokio::spawn`), or on the current
+/// `LocalSet` under [`use_local_tasks`].
 #[track_caller]
 pub fn spawn<F>(future: F) -> JoinHandle<F::Output>
 where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    tokio::spawn(future)
+    if LOCAL_TASKS.with(|l| l.get()) {
+        tokio::task::spawn_local(future)
+    } else {
+        tokio::spawn(future)
+    }
 }
 
 /// Now, on the runtime's monotonic clock (simulated time under turmoil).

@@ -60,6 +60,11 @@ impl Connection {
         Self { address, client_id, deadline, stream: None, correlation_id: 0 }
     }
 
+    /// The broker address this connection goes to.
+    pub fn address(&self) -> &str {
+        &self.address
+    }
+
     /// Sends `request` at `version` and reads its response within the deadline. `None` when
     /// no response is expected (Produce with acks=0), once the bytes are written.
     pub async fn send<R>(

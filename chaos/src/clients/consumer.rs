@@ -10,6 +10,7 @@ use kafka_protocol::records::RecordBatchDecoder;
 use kafka_protocol::ResponseError;
 
 use super::connection::Connection;
+use super::routing::Router;
 use super::{ClientContext, Phase, WorkGuard};
 use crate::history::{now_ms, Event, ReadRecord};
 use crate::hosts::broker::TOPIC;
@@ -17,10 +18,14 @@ use crate::hosts::broker::TOPIC;
 const FETCH_VERSION: i16 = 12;
 
 /// One partition's part of a fetch response.
-pub(super) struct PartitionFetch {
+pub struct PartitionFetch {
+    /// The partition.
     pub partition: i32,
+    /// Its error code (0: none).
     pub error_code: i16,
+    /// The leader's high watermark.
     pub high_watermark: i64,
+    /// The records read, with their offsets.
     pub records: Vec<ReadRecord>,
 }
 
@@ -83,11 +88,11 @@ pub(super) async fn fetch(
 
 /// Runs assign consumer `name` over every partition until the chaos phase ends.
 pub async fn run(ctx: ClientContext, name: String, _work: WorkGuard) -> turmoil::Result {
-    let mut conn = Connection::new(ctx.bootstrap(), name.clone(), ctx.request_timeout);
+    let mut router = Router::new(ctx.clone(), name.clone());
     let mut positions = vec![0i64; ctx.partitions as usize];
     while ctx.phase() == Phase::Chaos {
         let start_ms = now_ms();
-        let Some(result) = fetch(&mut conn, &all(&positions), 200).await else {
+        let Some(result) = router.fetch(&all(&positions), 200).await else {
             tokio::time::sleep(Duration::from_millis(100)).await;
             continue;
         };
@@ -158,12 +163,14 @@ pub async fn final_read(ctx: ClientContext) -> turmoil::Result {
     while ctx.phase() == Phase::Chaos || !ctx.work_done() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let mut conn = Connection::new(ctx.bootstrap(), name.clone(), ctx.request_timeout);
+    let mut router = Router::new(ctx.clone(), name.clone());
     let mut positions = vec![0i64; ctx.partitions as usize];
     let mut done = vec![false; ctx.partitions as usize];
     while done.iter().any(|d| !d) {
         let start_ms = now_ms();
-        let Some(result) = fetch(&mut conn, &all(&positions), 0).await else {
+        let asked: Vec<(i32, i64)> =
+            all(&positions).into_iter().filter(|(p, _)| !done[*p as usize]).collect();
+        let Some(result) = router.fetch(&asked, 0).await else {
             tokio::time::sleep(Duration::from_millis(100)).await;
             continue;
         };

@@ -36,8 +36,9 @@ use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, Str
 use kafka_protocol::ResponseError;
 
 use super::connection::{Connection, RequestError};
-use super::consumer::{apply_fetch, fetch};
+use super::consumer::apply_fetch;
 use super::producer::error_name;
+use super::routing::Router;
 use super::{ClientContext, Phase};
 use crate::history::{now_ms, CommitOutcome, Event};
 use crate::hosts::broker::TOPIC;
@@ -111,7 +112,8 @@ struct Member {
     name: String,
     session_timeout_ms: u64,
     coordinator: Connection,
-    fetcher: Connection,
+    /// Fetches from each partition's leader; FindCoordinator to any broker.
+    router: Router,
     /// Empty until the broker hands one out.
     member_id: String,
     /// -1 while not in a generation (joining).
@@ -128,10 +130,9 @@ struct Member {
 
 impl Member {
     fn new(ctx: ClientContext, name: String, session_timeout_ms: u64) -> Self {
-        let connection = || Connection::new(ctx.bootstrap(), name.clone(), ctx.request_timeout);
         Self {
-            coordinator: connection(),
-            fetcher: connection(),
+            coordinator: Connection::new(ctx.brokers[0].clone(), name.clone(), ctx.request_timeout),
+            router: Router::new(ctx.clone(), name.clone()),
             ctx: ctx.clone(),
             name: name.clone(),
             session_timeout_ms,
@@ -211,7 +212,16 @@ impl Member {
                 self.rejoin(false);
                 false
             }
-            // Coordinator trouble and the like: retry later in the same generation.
+            // The coordinator moved: find it again, then rejoin there (its member id stands).
+            Some(
+                ResponseError::NotCoordinator
+                | ResponseError::CoordinatorNotAvailable
+                | ResponseError::CoordinatorLoadInProgress,
+            ) => {
+                self.rejoin(false);
+                false
+            }
+            // Other trouble: retry later in the same generation.
             Some(_) => true,
         }
     }
@@ -221,14 +231,23 @@ impl Member {
     async fn join(&mut self) -> bool {
         let start_ms = now_ms();
         let request = FindCoordinatorRequest::default().with_key(sb(GROUP)).with_key_type(0);
-        match self.coordinator.send(&request, FIND_COORDINATOR_VERSION, true).await {
-            Ok(Some(r)) if r.error_code == 0 => {}
+        match self.router.any().send(&request, FIND_COORDINATOR_VERSION, true).await {
+            Ok(Some(r)) if r.error_code == 0 => {
+                // The coordinator is the leader of the group's offsets partition: it moves.
+                let address = format!("{}:{}", r.host, r.port);
+                if self.coordinator.address() != address {
+                    let (name, deadline) = (self.name.clone(), self.ctx.request_timeout);
+                    self.coordinator = Connection::new(address, name, deadline);
+                }
+            }
             Ok(Some(r)) => {
+                self.router.rotate();
                 self.record_op(start_ms, "find-coordinator", -1, error_name(r.error_code));
                 return false;
             }
             Ok(None) => return false,
             Err(e) => {
+                self.router.rotate();
                 self.record_op(start_ms, "find-coordinator", -1, e.to_string());
                 return false;
             }
@@ -360,7 +379,7 @@ impl Member {
     async fn poll(&mut self) {
         let positions: Vec<(i32, i64)> = self.positions.iter().map(|(p, o)| (*p, *o)).collect();
         let start_ms = now_ms();
-        let Some(result) = fetch(&mut self.fetcher, &positions, 100).await else {
+        let Some(result) = self.router.fetch(&positions, 100).await else {
             tokio::time::sleep(Duration::from_millis(50)).await;
             return;
         };
@@ -461,8 +480,12 @@ impl Member {
             Ok(Some(r)) => r.error_code,
             Ok(None) => return,
             Err(e) => {
-                // Unknown: try again at the next interval, still in this generation.
+                // Unknown: try again at the next interval, still in this generation — unless
+                // the coordinator cannot be reached at all: then find it again.
                 self.record_op(start_ms, "heartbeat", self.generation, e.to_string());
+                if matches!(e, RequestError::Connect(_)) {
+                    self.rejoin(false);
+                }
                 return;
             }
         };

@@ -4,6 +4,7 @@ pub mod connection;
 pub mod consumer;
 pub mod group;
 pub mod producer;
+pub mod routing;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
@@ -25,7 +26,7 @@ pub enum Phase {
 /// What every client host shares: where the brokers are, the deadline, the history, the phase.
 #[derive(Clone)]
 pub struct ClientContext {
-    /// Bootstrap addresses (one broker today).
+    /// Bootstrap addresses: every node's client listener.
     pub brokers: Vec<String>,
     /// Deadline of every request.
     pub request_timeout: Duration,
@@ -122,10 +123,5 @@ impl ClientContext {
     /// Whether every workload client has finished (including requests in flight at heal).
     pub fn work_done(&self) -> bool {
         self.working.load(Ordering::SeqCst) == 0
-    }
-
-    /// The broker a client talks to (the only one, until replication).
-    pub fn bootstrap(&self) -> String {
-        self.brokers[0].clone()
     }
 }

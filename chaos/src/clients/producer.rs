@@ -21,6 +21,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::connection::{Connection, RequestError};
+use super::routing::Router;
 use super::{ClientContext, Phase, WorkGuard};
 use crate::history::{now_ms, Event, ProduceOutcome};
 use crate::hosts::broker::TOPIC;
@@ -65,13 +66,14 @@ pub async fn run(
     _work: WorkGuard,
 ) -> turmoil::Result {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut conn = Connection::new(ctx.bootstrap(), name.clone(), ctx.request_timeout);
+    let mut router = Router::new(ctx.clone(), name.clone());
     let mut identity: Option<ProducerIdentity> = None;
     let mut n = 0u64;
     while ctx.phase() == Phase::Chaos {
         if settings.idempotent && identity.is_none() {
-            identity = init_producer_id(&mut conn, ctx.partitions).await;
+            identity = init_producer_id(router.any(), ctx.partitions).await;
             if identity.is_none() {
+                router.rotate();
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             }
@@ -82,7 +84,16 @@ pub async fn run(
         let start_ms = now_ms();
         let outcome = loop {
             let batch = encode(&value, identity.as_ref(), partition);
-            let outcome = produce(&mut conn, settings.acks, partition, batch).await;
+            let outcome = match router.leader(partition).await {
+                Some(leader) => {
+                    produce(router.connection(&leader), settings.acks, partition, batch).await
+                }
+                // Nothing was sent: a failure, as librdkafka's local errors are.
+                None => ProduceOutcome::Fail { error: "no known leader".to_owned() },
+            };
+            if moved(&outcome) {
+                router.forget(partition);
+            }
             let retry = settings.idempotent
                 && matches!(outcome, ProduceOutcome::Info { .. })
                 && ctx.phase() == Phase::Chaos;
@@ -111,6 +122,28 @@ pub async fn run(
         tokio::time::sleep(Duration::from_millis(rng.gen_range(5..40))).await;
     }
     Ok(())
+}
+
+/// Whether the answer says the partition's leader is elsewhere or unreachable: the next send
+/// refreshes the metadata first.
+fn moved(outcome: &ProduceOutcome) -> bool {
+    match outcome {
+        ProduceOutcome::Fail { error } => {
+            error.starts_with("connect")
+                || error == "no known leader"
+                || [
+                    ResponseError::NotLeaderOrFollower,
+                    ResponseError::FencedLeaderEpoch,
+                    ResponseError::UnknownLeaderEpoch,
+                    ResponseError::LeaderNotAvailable,
+                    ResponseError::UnknownTopicOrPartition,
+                ]
+                .iter()
+                .any(|e| *error == format!("{e:?}"))
+        }
+        ProduceOutcome::Info { .. } => true,
+        _ => false,
+    }
 }
 
 async fn init_producer_id(conn: &mut Connection, partitions: i32) -> Option<ProducerIdentity> {
