@@ -70,6 +70,8 @@ impl BrokerLifecycle {
 
     /// Resolves once the controller has unfenced this broker (Kafka's initial catch-up, which
     /// a broker awaits before it serves clients).
+    // One waiter (the node's start-up): no wake order to decide.
+    #[allow(clippy::disallowed_methods)]
     pub async fn wait_until_running(&self) {
         let mut state = self.state.subscribe();
         // The sender lives as long as the broker: this cannot fail while anyone awaits it.
@@ -81,6 +83,8 @@ impl BrokerLifecycle {
     /// resolves once the controller says it leads nothing more — or after `timeout`, when the
     /// process exits anyway (its partitions then fail over as after a crash). True when the
     /// controller agreed in time.
+    // One waiter (the shutdown): no wake order to decide.
+    #[allow(clippy::disallowed_methods)]
     pub async fn controlled_shutdown(&self, timeout: Duration) -> bool {
         if !self.begin_controlled_shutdown() {
             return false;

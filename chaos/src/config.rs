@@ -7,6 +7,13 @@ use serde::Serialize;
 pub struct SimConfig {
     /// Seeds turmoil, the broker, the clients and the fault schedule.
     pub seed: u64,
+    /// Nodes of the cluster: 1 is today's single broker (its own quorum's one voter); more are
+    /// combined broker+controller nodes, the first three the quorum's voters, the rest brokers.
+    pub nodes: i32,
+    /// The topic's replication factor (at most `nodes`).
+    pub replication_factor: i32,
+    /// The topic's `min.insync.replicas`.
+    pub min_insync_replicas: i32,
     /// Length of the chaos phase, simulated milliseconds.
     pub duration_ms: u64,
     /// Producer hosts; their acks and idempotence cycle through (all+idempotent, 1, 0, all).
@@ -33,6 +40,9 @@ impl Default for SimConfig {
     fn default() -> Self {
         Self {
             seed: 0,
+            nodes: 1,
+            replication_factor: 1,
+            min_insync_replicas: 1,
             duration_ms: 10_000,
             producers: 4,
             consumers: 2,
@@ -48,6 +58,30 @@ impl Default for SimConfig {
 }
 
 impl SimConfig {
+    /// A cluster of `nodes` with the topic at RF = min(3, nodes) and `min.insync.replicas`
+    /// one less (2 for RF=3), as the course's second module sets it up.
+    pub fn cluster(nodes: i32) -> Self {
+        let replication_factor = nodes.clamp(1, 3);
+        Self {
+            nodes,
+            replication_factor,
+            min_insync_replicas: (replication_factor - 1).max(1),
+            ..Self::default()
+        }
+    }
+
+    /// Whether an acknowledgement with `acks` promises the record survives a node's loss: on
+    /// one node, always (durability is then the flush policy's, [`strict_durability`]); in a
+    /// cluster only acks=all with RF ≥ 3 and `min.insync.replicas` ≥ 2 — acks=1, or a weaker
+    /// topic, loses acknowledged records when a leader dies before its followers fetched
+    /// them, as Kafka does: expected for that configuration, not a bug.
+    ///
+    /// [`strict_durability`]: Self::strict_durability
+    pub fn promises_survival(&self, acks: i16) -> bool {
+        self.nodes <= 1
+            || (acks == -1 && self.replication_factor >= 3 && self.min_insync_replicas >= 2)
+    }
+
     /// Whether every acknowledged write must survive a crash (fsync before ack).
     pub fn strict_durability(&self) -> bool {
         self.flush_interval_messages == 1

@@ -57,6 +57,8 @@ pub enum Event {
         start_ms: u64,
         end_ms: u64,
         client: String,
+        /// The node that answered (the partition's leader as the client knew it).
+        node: i32,
         partition: i32,
         fetch_offset: i64,
         high_watermark: i64,

@@ -53,10 +53,13 @@ pub struct RunReport {
 /// The exact command that reproduces a run of `config`.
 pub fn replay_command(config: &SimConfig) -> String {
     format!(
-        "kafka-lab sim --seed {} --duration-ms {} --producers {} --consumers {} \
-         --group-consumers {} --session-timeout-ms {} --partitions {} \
+        "kafka-lab sim --seed {} --nodes {} --rf {} --min-isr {} --duration-ms {} --producers {} \
+         --consumers {} --group-consumers {} --session-timeout-ms {} --partitions {} \
          --flush-interval-messages {} --intensity {} --request-timeout-ms {} --heal-timeout-ms {}",
         config.seed,
+        config.nodes,
+        config.replication_factor,
+        config.min_insync_replicas,
         config.duration_ms,
         config.producers,
         config.consumers,

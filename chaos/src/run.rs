@@ -1,6 +1,7 @@
 //! One simulation run: build the turmoil world, inject the schedule's faults during chaos,
 //! heal, wait for the final read, and hand the history to the checkers.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::checkers::{self, Verdict};
@@ -86,22 +87,26 @@ fn simulate(config: &SimConfig, history: History) -> SimResult {
         .repair_rate(0.3)
         .build();
 
-    let broker = BrokerHost::new(
-        1,
-        config.seed,
-        config.partitions,
-        config.flush_interval_messages,
-        history.clone(),
-    )
-    .map_err(|e| (Vec::new(), 0, e.to_string()))?;
-    broker.install(&mut sim);
+    // Under the simulator the broker's tasks go on each host's LocalSet (see the guard).
+    let _local_tasks = kafka_lab_broker::runtime::use_local_tasks();
+    let mut brokers = BTreeMap::new();
+    for node_id in 1..=config.nodes.max(1) {
+        let broker = BrokerHost::new(node_id, config, history.clone())
+            .map_err(|e| (Vec::new(), 0, e.to_string()))?;
+        broker.install(&mut sim);
+        brokers.insert(node_id, broker);
+    }
 
     let ctx = ClientContext::new(
-        vec![broker.address()],
+        brokers.values().map(BrokerHost::address).collect(),
         Duration::from_millis(config.request_timeout_ms),
         config.partitions,
         history.clone(),
     );
+    if config.nodes > 1 {
+        // The topic is created once, through the controller, as an operator would.
+        sim.client("admin", clients::admin::create_topic(ctx.clone(), config.clone()));
+    }
     let mut clients_names = Vec::new();
     for i in 0..config.producers {
         let name = format!("producer-{i}");
@@ -144,7 +149,6 @@ fn simulate(config: &SimConfig, history: History) -> SimResult {
         .collect();
     actions.sort_by_key(|(at, start, i)| (*at, *start, *i));
     let mut next_action = 0;
-    let broker_name = broker.name();
     let mut healed = false;
     let deadline_ms = config.duration_ms + config.heal_timeout_ms;
     let elapsed_ms = |sim: &turmoil::Sim<'_>| sim.elapsed().as_millis() as u64;
@@ -153,12 +157,12 @@ fn simulate(config: &SimConfig, history: History) -> SimResult {
         while next_action < actions.len() && actions[next_action].0 <= now && !healed {
             let (_, start, i) = actions[next_action];
             next_action += 1;
-            apply(&mut sim, &broker, &ctx, &faults[i], start, &history, now);
+            apply(&mut sim, &brokers, &clients_names, &ctx, &faults[i], start, &history, now);
         }
         if !healed && now >= config.duration_ms {
             healed = true;
             ctx.clear_controls();
-            heal(&mut sim, &broker_name, &clients_names, &history, now);
+            heal(&mut sim, &brokers, &clients_names, &history, now);
             ctx.set_phase(Phase::Heal);
         }
         if now >= deadline_ms {
@@ -175,56 +179,80 @@ fn simulate(config: &SimConfig, history: History) -> SimResult {
     Ok((faults, sim_ms))
 }
 
+#[allow(clippy::too_many_arguments)]
 fn apply(
     sim: &mut turmoil::Sim<'_>,
-    broker: &BrokerHost,
+    brokers: &BTreeMap<i32, BrokerHost>,
+    clients: &[String],
     ctx: &ClientContext,
     fault: &Fault,
     start: bool,
     history: &History,
     now: u64,
 ) {
-    let b = broker.name();
-    let b = b.as_str();
+    let name = |node: &i32| BrokerHost::host_name(*node);
     match (&fault.kind, start) {
-        (FaultKind::Partition { client, direction: Direction::Both }, true) => {
-            sim.partition(client.as_str(), b)
+        (FaultKind::Partition { client, node, direction: Direction::Both }, true) => {
+            sim.partition(client.as_str(), name(node))
         }
-        (FaultKind::Partition { client, direction: Direction::Both }, false) => {
-            sim.repair(client.as_str(), b)
+        (FaultKind::Partition { client, node, direction: Direction::Both }, false) => {
+            sim.repair(client.as_str(), name(node))
         }
-        (FaultKind::Partition { client, direction: Direction::ToBroker }, true) => {
-            sim.partition_oneway(client.as_str(), b)
+        (FaultKind::Partition { client, node, direction: Direction::ToBroker }, true) => {
+            sim.partition_oneway(client.as_str(), name(node))
         }
-        (FaultKind::Partition { client, direction: Direction::ToBroker }, false) => {
-            sim.repair_oneway(client.as_str(), b)
+        (FaultKind::Partition { client, node, direction: Direction::ToBroker }, false) => {
+            sim.repair_oneway(client.as_str(), name(node))
         }
-        (FaultKind::Partition { client, direction: Direction::FromBroker }, true) => {
-            sim.partition_oneway(b, client.as_str())
+        (FaultKind::Partition { client, node, direction: Direction::FromBroker }, true) => {
+            sim.partition_oneway(name(node), client.as_str())
         }
-        (FaultKind::Partition { client, direction: Direction::FromBroker }, false) => {
-            sim.repair_oneway(b, client.as_str())
+        (FaultKind::Partition { client, node, direction: Direction::FromBroker }, false) => {
+            sim.repair_oneway(name(node), client.as_str())
         }
-        (FaultKind::Hold { client }, true) => sim.hold(client.as_str(), b),
-        (FaultKind::Hold { client }, false) => sim.release(client.as_str(), b),
-        (FaultKind::LatencySpike { client, max_ms }, true) => {
-            sim.set_link_max_message_latency(client.as_str(), b, Duration::from_millis(*max_ms))
+        (FaultKind::Hold { client, node }, true) => sim.hold(client.as_str(), name(node)),
+        (FaultKind::Hold { client, node }, false) => sim.release(client.as_str(), name(node)),
+        (FaultKind::LatencySpike { client, node, max_ms }, true) => sim
+            .set_link_max_message_latency(
+                client.as_str(),
+                name(node),
+                Duration::from_millis(*max_ms),
+            ),
+        (FaultKind::LatencySpike { client, node, .. }, false) => {
+            sim.set_link_max_message_latency(client.as_str(), name(node), BASE_MAX_LATENCY)
         }
-        (FaultKind::LatencySpike { client, .. }, false) => {
-            sim.set_link_max_message_latency(client.as_str(), b, BASE_MAX_LATENCY)
+        (FaultKind::MessageLoss { client, node, rate }, true) => {
+            sim.set_link_fail_rate(client.as_str(), name(node), *rate)
         }
-        (FaultKind::MessageLoss { client, rate }, true) => {
-            sim.set_link_fail_rate(client.as_str(), b, *rate)
+        (FaultKind::MessageLoss { client, node, .. }, false) => {
+            sim.set_link_fail_rate(client.as_str(), name(node), 0.0);
+            sim.repair(client.as_str(), name(node));
         }
-        (FaultKind::MessageLoss { client, .. }, false) => {
-            sim.set_link_fail_rate(client.as_str(), b, 0.0);
-            sim.repair(client.as_str(), b);
-        }
-        (FaultKind::BrokerCrash { torn }, true) => {
-            sim.crash(b);
+        (FaultKind::BrokerCrash { node, torn }, true) => {
+            let broker = &brokers[node];
+            sim.crash(broker.name());
             broker.crash_disk(*torn, fault.at_ms ^ broker.node_id as u64);
         }
-        (FaultKind::BrokerCrash { .. }, false) => sim.bounce(b),
+        (FaultKind::BrokerCrash { node, .. }, false) => sim.bounce(name(node)),
+        (FaultKind::NodeIsolated { node }, _) => {
+            for other in brokers.keys().filter(|other| *other != node) {
+                if start {
+                    sim.partition(name(node), name(other));
+                } else {
+                    sim.repair(name(node), name(other));
+                }
+            }
+        }
+        (FaultKind::NodePaused { node }, _) => {
+            let others = brokers.keys().filter(|other| *other != node).map(name);
+            for other in others.chain(clients.iter().cloned()).chain(client_hosts(true)) {
+                if start {
+                    sim.hold(name(node), other);
+                } else {
+                    sim.release(name(node), other);
+                }
+            }
+        }
         (FaultKind::ConsumerStall { client }, _) => {
             ctx.update_control(client, |c| c.stalled = start)
         }
@@ -235,15 +263,37 @@ fn apply(
     history.push(Event::Fault { time_ms: now, action });
 }
 
-fn heal(sim: &mut turmoil::Sim<'_>, broker: &str, clients: &[String], history: &History, now: u64) {
-    for client in clients.iter().map(String::as_str).chain(["final-reader"]) {
-        sim.set_link_fail_rate(client, broker, 0.0);
-        sim.set_link_max_message_latency(client, broker, BASE_MAX_LATENCY);
-        sim.repair(client, broker);
-        sim.release(client, broker);
+fn heal(
+    sim: &mut turmoil::Sim<'_>,
+    brokers: &BTreeMap<i32, BrokerHost>,
+    clients: &[String],
+    history: &History,
+    now: u64,
+) {
+    for broker in brokers.values() {
+        let broker = broker.name();
+        let broker = broker.as_str();
+        for client in clients.iter().cloned().chain(client_hosts(brokers.len() > 1)) {
+            sim.set_link_fail_rate(client.as_str(), broker, 0.0);
+            sim.set_link_max_message_latency(client.as_str(), broker, BASE_MAX_LATENCY);
+            sim.repair(client.as_str(), broker);
+            sim.release(client.as_str(), broker);
+        }
+        for other in brokers.values().filter(|b| b.name() != broker) {
+            sim.repair(broker, other.name());
+            sim.release(broker, other.name());
+        }
     }
-    if !sim.is_host_running(broker) {
-        sim.bounce(broker);
+    for broker in brokers.values() {
+        if !sim.is_host_running(broker.name()) {
+            sim.bounce(broker.name());
+        }
     }
     history.push(Event::Fault { time_ms: now, action: "heal".to_owned() });
+}
+
+/// The client hosts besides the workload's: the final reader and, in a cluster, the admin.
+fn client_hosts(cluster: bool) -> impl Iterator<Item = String> {
+    let admin = cluster.then(|| "admin".to_owned());
+    std::iter::once("final-reader".to_owned()).chain(admin)
 }

@@ -22,18 +22,24 @@ pub enum Direction {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum FaultKind {
-    /// Client ↔ broker partition; in-flight messages are dropped.
-    Partition { client: String, direction: Direction },
-    /// Messages between client and broker are held, then all delivered at release.
-    Hold { client: String },
-    /// The client ↔ broker link's latency rises to `max_ms`.
-    LatencySpike { client: String, max_ms: u64 },
+    /// Client ↔ broker `node` partition; in-flight messages are dropped.
+    Partition { client: String, node: i32, direction: Direction },
+    /// Messages between client and broker `node` are held, then all delivered at release.
+    Hold { client: String, node: i32 },
+    /// The client ↔ broker `node` link's latency rises to `max_ms`.
+    LatencySpike { client: String, node: i32, max_ms: u64 },
     /// The link breaks at random (per message, with probability `rate`) and repairs itself.
-    MessageLoss { client: String, rate: f64 },
-    /// The broker host crashes (unsynced bytes lost; with `torn`, a random prefix of each
+    MessageLoss { client: String, node: i32, rate: f64 },
+    /// Broker host `node` crashes (unsynced bytes lost; with `torn`, a random prefix of each
     /// file's unsynced tail survives, as a crash in the middle of a write) and restarts after
     /// the fault's duration.
-    BrokerCrash { torn: bool },
+    BrokerCrash { node: i32, torn: bool },
+    /// Cluster node `node` is cut off from the other nodes (replication, the quorum,
+    /// heartbeats) while its clients still reach it: the zombie-leader case.
+    NodeIsolated { node: i32 },
+    /// Every message to and from cluster node `node` is held, then all delivered at once: a
+    /// process paused (a GC pause, SIGSTOP) that resumes believing it still leads.
+    NodePaused { node: i32 },
     /// A group consumer freezes (no polls, no heartbeats) for the fault's duration, which is
     /// longer than its session timeout, then carries on as if nothing happened.
     ConsumerStall { client: String },
@@ -51,8 +57,10 @@ impl FaultKind {
             Self::Hold { .. } => "hold",
             Self::LatencySpike { .. } => "latency-spike",
             Self::MessageLoss { .. } => "message-loss",
-            Self::BrokerCrash { torn: false } => "broker-crash",
-            Self::BrokerCrash { torn: true } => "broker-crash-torn-write",
+            Self::BrokerCrash { torn: false, .. } => "broker-crash",
+            Self::BrokerCrash { torn: true, .. } => "broker-crash-torn-write",
+            Self::NodeIsolated { .. } => "node-isolated",
+            Self::NodePaused { .. } => "node-paused",
             Self::ConsumerStall { .. } => "consumer-stall",
             Self::MemberLeave { .. } => "member-leave",
         }
@@ -124,20 +132,27 @@ fn derive_general(config: &SimConfig, clients: &[String]) -> Vec<Fault> {
     while let Some(at_ms) = next_arrival(&mut rng, &mut t, mean_gap_ms, config.duration_ms) {
         let client = clients[rng.gen_range(0..clients.len())].clone();
         let duration_ms = rng.gen_range(100..=2_000);
+        // One node: no draw, so a single broker's schedules stay what they were.
+        let node = if config.nodes > 1 { rng.gen_range(1..=config.nodes) } else { 1 };
         let kind = match rng.gen_range(0..100) {
-            0..=19 => FaultKind::Partition { client, direction: Direction::Both },
-            20..=29 => FaultKind::Partition { client, direction: Direction::ToBroker },
-            30..=39 => FaultKind::Partition { client, direction: Direction::FromBroker },
-            40..=51 => FaultKind::Hold { client },
-            52..=63 => FaultKind::LatencySpike { client, max_ms: rng.gen_range(50..=1_500) },
-            64..=75 => FaultKind::MessageLoss { client, rate: rng.gen_range(0.05..0.5) },
+            0..=19 => FaultKind::Partition { client, node, direction: Direction::Both },
+            20..=29 => FaultKind::Partition { client, node, direction: Direction::ToBroker },
+            30..=39 => FaultKind::Partition { client, node, direction: Direction::FromBroker },
+            40..=51 => FaultKind::Hold { client, node },
+            52..=63 => FaultKind::LatencySpike { client, node, max_ms: rng.gen_range(50..=1_500) },
+            64..=75 => FaultKind::MessageLoss { client, node, rate: rng.gen_range(0.05..0.5) },
             _ => {
                 if at_ms < broker_up_at {
                     continue;
                 }
-                let torn = rng.gen_bool(0.5);
                 broker_up_at = at_ms + duration_ms + 1;
-                FaultKind::BrokerCrash { torn }
+                // A cluster's nodes may also be cut off from each other or paused; one node
+                // at a time is down, cut off or paused.
+                match if config.nodes > 1 { rng.gen_range(0..4) } else { 0 } {
+                    0 | 1 => FaultKind::BrokerCrash { node, torn: rng.gen_bool(0.5) },
+                    2 => FaultKind::NodeIsolated { node },
+                    _ => FaultKind::NodePaused { node },
+                }
             }
         };
         faults.push(Fault { at_ms, duration_ms, kind });

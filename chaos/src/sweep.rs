@@ -30,6 +30,10 @@ pub struct SweepSummary {
     pub seeds_per_minute: f64,
     /// Per checker: how many seeds it failed.
     pub failures_by_checker: std::collections::BTreeMap<String, usize>,
+    /// Per checker, over every seed: what it checked and what it excused as expected.
+    pub checked_by_checker: std::collections::BTreeMap<String, (usize, usize)>,
+    /// Per fault kind, over every seed: how many were injected.
+    pub faults: std::collections::BTreeMap<String, usize>,
 }
 
 /// Runs `count` seeds from `base.seed` on, calling `each` with every run; with `progress`, a
@@ -49,12 +53,22 @@ pub fn sweep(
         sim_ms: 0,
         seeds_per_minute: 0.0,
         failures_by_checker: Default::default(),
+        checked_by_checker: Default::default(),
+        faults: Default::default(),
     };
     for i in 0..count {
         let config = SimConfig { seed: base.seed.wrapping_add(i), ..base.clone() };
         let (outcome, report) = run_timed(&config);
         summary.seeds += 1;
         summary.sim_ms += report.sim_ms;
+        for v in &report.verdicts {
+            let entry = summary.checked_by_checker.entry(v.name.to_owned()).or_default();
+            entry.0 += v.checked;
+            entry.1 += v.excused;
+        }
+        for (kind, stats) in &report.faults {
+            *summary.faults.entry(kind.clone()).or_default() += stats.count;
+        }
         if !report.ok {
             summary.failed.push(config.seed);
             for v in report.verdicts.iter().filter(|v| !v.ok) {
@@ -102,9 +116,20 @@ impl SweepSummary {
             self.wall_ms as f64 / 1000.0,
             self.sim_ms as f64 / self.wall_ms.max(1) as f64
         );
-        out.push_str(&format!("{:<24} {:>8}\n", "checker", "seeds failed"));
-        for (name, n) in &self.failures_by_checker {
-            out.push_str(&format!("{name:<24} {n:>8}\n"));
+        out.push_str(&format!(
+            "{:<28} {:>12} {:>10} {:>12}\n",
+            "checker", "seeds failed", "checked", "excused"
+        ));
+        for (name, (checked, excused)) in &self.checked_by_checker {
+            let failed = self.failures_by_checker.get(name).copied().unwrap_or(0);
+            out.push_str(&format!("{name:<28} {failed:>12} {checked:>10} {excused:>12}\n"));
+        }
+        if let Some(n) = self.failures_by_checker.get("host-failure") {
+            out.push_str(&format!("{:<28} {n:>12}\n", "host-failure"));
+        }
+        out.push_str(&format!("{:<28} {:>12}\n", "fault kind", "injected"));
+        for (kind, n) in &self.faults {
+            out.push_str(&format!("{kind:<28} {n:>12}\n"));
         }
         for seed in &self.failed {
             let config = SimConfig { seed: *seed, ..base.clone() };

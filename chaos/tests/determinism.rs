@@ -1,10 +1,42 @@
 //! The same seed replays the same run; different seeds give different runs.
 
-use kafka_lab_chaos::{run, SimConfig};
+use kafka_lab_chaos::{run, RunOutcome, SimConfig};
+
+/// Two runs of one config recorded the same events (the first difference shown otherwise).
+fn assert_replayed(first: &RunOutcome, again: &RunOutcome, what: &str) {
+    if let Some(i) = (0..first.events.len().max(again.events.len()))
+        .find(|i| first.events.get(*i) != again.events.get(*i))
+    {
+        panic!(
+            "{what} replayed differently from event {i}:\n{:?}\nvs\n{:?}",
+            first.events.get(i),
+            again.events.get(i)
+        );
+    }
+    assert_eq!(first.history_hash, again.history_hash);
+}
 
 fn config(seed: u64) -> SimConfig {
     // A lax flush policy exercises crash recovery with data loss, the richest history.
     SimConfig { seed, flush_interval_messages: 1000, duration_ms: 5_000, ..SimConfig::default() }
+}
+
+/// A three-node cluster (RF=3, min.insync.replicas=2) replays too: its nodes' tasks, elections
+/// and replication are all on the simulator's clock and seeds.
+#[test]
+fn a_cluster_run_replays_exactly() {
+    let config = SimConfig { seed: 4, duration_ms: 5_000, ..SimConfig::cluster(3) };
+    let first = run(&config);
+    let again = run(&config);
+    assert!(first.ok(), "{:?} {:?}", first.crashed, first.verdicts);
+    assert!(
+        first.events.iter().any(|e| matches!(
+            e,
+            kafka_lab_chaos::history::Event::BrokerStarted { node_id: 3, .. }
+        )),
+        "three nodes ran"
+    );
+    assert_replayed(&first, &again, "the cluster run");
 }
 
 #[test]
@@ -17,15 +49,6 @@ fn same_seed_same_history_and_trace_different_seed_different() {
         first.events.iter().any(|e| matches!(e, kafka_lab_chaos::history::Event::Fault { .. })),
         "the run should inject faults"
     );
-    if let Some(i) = (0..first.events.len().max(again.events.len()))
-        .find(|i| first.events.get(*i) != again.events.get(*i))
-    {
-        panic!(
-            "seed 16 replayed differently from event {i}:\n{:?}\nvs\n{:?}",
-            first.events.get(i),
-            again.events.get(i)
-        );
-    }
-    assert_eq!(first.history_hash, again.history_hash);
+    assert_replayed(&first, &again, "seed 16");
     assert_ne!(first.history_hash, other.history_hash, "seeds 15 and 16 gave the same history");
 }

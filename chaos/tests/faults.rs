@@ -2,8 +2,13 @@
 //! failing seed within a bounded number of seeds, and that seed replays the failure.
 //!
 //! Run with `cargo test -p kafka-lab-chaos --features fault-ack-before-flush --test faults`
-//! and `cargo test -p kafka-lab-chaos --features fault-double-assign --test faults`.
-#![cfg(any(feature = "fault-ack-before-flush", feature = "fault-double-assign"))]
+//! , `cargo test -p kafka-lab-chaos --features fault-double-assign --test faults` and
+//! `cargo test -p kafka-lab-chaos --features fault-ack-before-isr --test faults`.
+#![cfg(any(
+    feature = "fault-ack-before-flush",
+    feature = "fault-double-assign",
+    feature = "fault-ack-before-isr"
+))]
 
 use kafka_lab_chaos::sweep::sweep;
 use kafka_lab_chaos::{run, RunOutcome, SimConfig};
@@ -45,4 +50,13 @@ fn sweep_catches_double_assignment_and_the_seed_replays_it() {
     // SyncGroup answers in the history show it.
     let base = SimConfig { seed: 0, duration_ms: 3_000, intensity: 3.0, ..SimConfig::default() };
     caught_and_replayed(base, "double-assign", "double-assignment");
+}
+
+#[cfg(feature = "fault-ack-before-isr")]
+#[test]
+fn sweep_catches_acks_all_answered_before_the_isr_has_the_records_on_a_cluster() {
+    // Three nodes, RF=3, min.insync.replicas=2: a leader that acknowledges acks=all at its own
+    // append loses what it acknowledged when it crashes before its followers fetched.
+    let base = SimConfig { duration_ms: 4_000, intensity: 3.0, ..SimConfig::cluster(3) };
+    caught_and_replayed(base, "ack-before-isr", "lost-write");
 }

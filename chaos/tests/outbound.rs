@@ -14,7 +14,8 @@ use kafka_protocol::messages::{BrokerId, MetadataRequest};
 #[test]
 fn a_node_client_follows_its_link_being_cut_and_repaired() {
     let mut sim = turmoil::Builder::new().simulation_duration(Duration::from_secs(120)).build();
-    let broker = BrokerHost::new(1, 7, 1, 1, History::default()).unwrap();
+    let config = kafka_lab_chaos::SimConfig { seed: 7, partitions: 1, ..Default::default() };
+    let broker = BrokerHost::new(1, &config, History::default()).unwrap();
     broker.install(&mut sim);
     let leader = broker.name();
     sim.client("broker-2", async move {

@@ -3,8 +3,8 @@
 //! its records (Kafka's `checkEnoughReplicasReachOffset`: NOT_ENOUGH_REPLICAS_AFTER_APPEND if
 //! the ISR fell below `min.insync.replicas` meanwhile), the replica stopped leading
 //! (NOT_LEADER_OR_FOLLOWER), or the request's timeout passed (REQUEST_TIMED_OUT for the
-//! partitions not satisfied). Woken by each partition's change counter
-//! ([`Partition::subscribe_changes`]), never by polling.
+//! partitions not satisfied). Woken by each partition's changes
+//! ([`Partition::changed_notified`]), never by polling.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -41,8 +41,10 @@ pub async fn wait_for_acks(
     let mut results: Vec<Option<Result<(), ApiError>>> = vec![None; statuses.len()];
     'partitions: for (status, result) in statuses.iter().zip(results.iter_mut()) {
         loop {
-            // Subscribed before the check: a change between the two wakes the wait below.
-            let mut changes = status.partition.subscribe_changes();
+            // Registered before the check: a change between the two wakes the wait below.
+            let changed = status.partition.changed_notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
             if let Some(done) = check(status) {
                 *result = Some(done);
                 break;
@@ -51,10 +53,7 @@ pub async fn wait_for_acks(
             // simulator cannot seed.
             tokio::select! {
                 biased;
-                changed = changes.changed() => {
-                    // The partition's sender lives as long as the partition, held here.
-                    debug_assert!(changed.is_ok(), "a partition's change counter closed");
-                }
+                _ = &mut changed => {}
                 _ = crate::runtime::sleep_until(deadline) => break 'partitions,
             }
         }

@@ -13,7 +13,6 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::error::ResponseError;
-use tokio::sync::watch;
 use uuid::Uuid;
 
 use super::alter_partition::{
@@ -263,8 +262,10 @@ pub struct Partition {
     alter_partitions: Arc<AlterPartitionManager>,
     /// Where committed proposals are counted (the node's `IsrExpandsPerSec`/`IsrShrinksPerSec`).
     isr_changes: Arc<IsrChangeCounts>,
-    /// Bumped at every change of the high watermark, the ISR or the role.
-    changes: watch::Sender<u64>,
+    /// Notified at every change of the high watermark, the ISR or the role. A `Notify`, not a
+    /// `watch`: tokio's watch spreads its waiters over slots chosen by an unseeded RNG, so the
+    /// order in which waiting Produces complete would differ between simulated runs.
+    changes: tokio::sync::Notify,
 }
 
 impl std::fmt::Debug for Partition {
@@ -440,7 +441,7 @@ impl Partition {
             log,
             alter_partitions,
             isr_changes,
-            changes: watch::Sender::new(0),
+            changes: tokio::sync::Notify::new(),
         }
     }
 
@@ -467,15 +468,15 @@ impl Partition {
         self.log.lock().expect("partition lock poisoned")
     }
 
-    /// Wakes whoever waits on [`Partition::subscribe_changes`].
+    /// Wakes whoever waits on [`Partition::changed_notified`], in the order they began.
     fn changed(&self) {
-        self.changes.send_modify(|n| *n = n.wrapping_add(1));
+        self.changes.notify_waiters();
     }
 
-    /// A receiver that sees every later change of the high watermark, the ISR or the role;
-    /// subscribe before checking, so no change between the check and the wait is missed.
-    pub fn subscribe_changes(&self) -> watch::Receiver<u64> {
-        self.changes.subscribe()
+    /// Completes at the next change of the high watermark, the ISR or the role. Pin and
+    /// `enable` it before checking, so no change between the check and the wait is missed.
+    pub fn changed_notified(&self) -> tokio::sync::futures::Notified<'_> {
+        self.changes.notified()
     }
 
     /// This replica's role.

@@ -54,12 +54,12 @@ pub fn check_all(config: &SimConfig, events: &[Event]) -> Vec<Verdict> {
     let crashes = Truncations::from_events(events);
     let strict = config.strict_durability();
     vec![
-        writes::lost_write(events, &crashes, strict),
+        writes::lost_write(events, &crashes, strict, config),
         writes::duplicate(events),
-        writes::inconsistent_offsets(events, &crashes, strict),
+        writes::inconsistent_offsets(events, &crashes, strict, config),
         polls::nonmonotonic_poll(events),
         polls::poll_skip(events),
-        polls::high_watermark(events, &crashes, strict),
+        polls::high_watermark(events, &crashes, strict, config.nodes > 1),
         groups::committed_offset_regression(events),
         groups::double_assignment(events),
         groups::stale_generation_commit(events),

@@ -111,13 +111,24 @@ pub(super) fn poll_skip(events: &[Event]) -> Verdict {
 /// high-watermark: a fetch that began after another fetch of the same partition had ended
 /// must not report a lower high watermark, unless (lax flush policy) a restart in between
 /// recovered the log below the earlier watermark.
-pub(super) fn high_watermark(events: &[Event], crashes: &Truncations, strict: bool) -> Verdict {
+/// One poll's answer as the high-watermark checker weighs it: (start, end, hw, client).
+type HighWatermarkSeen<'a> = (u64, u64, i64, &'a str);
+
+pub(super) fn high_watermark(
+    events: &[Event],
+    crashes: &Truncations,
+    strict: bool,
+    cluster: bool,
+) -> Verdict {
     let mut v = Verdict::new("high-watermark");
-    // Per partition: (start, end, hw, client) of every poll that answered.
-    let mut polls: BTreeMap<i32, Vec<(u64, u64, i64, &str)>> = BTreeMap::new();
+    // Per partition and answering node: (start, end, hw, client) of every poll that answered.
+    // In a cluster each node's high watermark never goes back, but a new leader's may lag its
+    // predecessor's until its followers fetch (as in Kafka), so nodes are compared apart.
+    let mut polls: BTreeMap<(i32, i32), Vec<HighWatermarkSeen>> = BTreeMap::new();
     for e in events {
-        if let Event::Poll { start_ms, end_ms, partition, high_watermark, client, .. } = e {
-            polls.entry(*partition).or_default().push((
+        if let Event::Poll { start_ms, end_ms, partition, high_watermark, client, node, .. } = e {
+            let node = if cluster { *node } else { 0 };
+            polls.entry((*partition, node)).or_default().push((
                 *start_ms,
                 *end_ms,
                 *high_watermark,
@@ -125,14 +136,25 @@ pub(super) fn high_watermark(events: &[Event], crashes: &Truncations, strict: bo
             ));
         }
     }
-    for (partition, list) in polls {
+    // When each node restarted: in a cluster it recovers its high watermark from its
+    // checkpoint, which may be behind what it served before the crash.
+    let restarts: Vec<(i32, u64)> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::BrokerStarted { time_ms, node_id, incarnation, .. } if *incarnation > 0 => {
+                Some((*node_id, *time_ms))
+            }
+            _ => None,
+        })
+        .collect();
+    for ((partition, node), list) in polls {
         let mut by_end = list.clone();
         by_end.sort_by_key(|p| (p.1, p.0));
         let mut by_start = list;
         by_start.sort_by_key(|p| (p.0, p.1));
         let mut ended = 0;
         // The highest watermark among polls that ended strictly before the current one began.
-        let mut max: Option<(u64, u64, i64, &str)> = None;
+        let mut max: Option<HighWatermarkSeen> = None;
         for poll in by_start {
             while ended < by_end.len() && by_end[ended].1 < poll.0 {
                 if max.is_none_or(|m| by_end[ended].2 > m.2) {
@@ -149,11 +171,21 @@ pub(super) fn high_watermark(events: &[Event], crashes: &Truncations, strict: bo
                 v.excused += 1;
                 continue;
             }
+            if cluster && restarts.iter().any(|(n, t)| *n == node && *t > m.1 && *t <= poll.0) {
+                v.excused += 1;
+                continue;
+            }
             v.anomaly(|| {
                 format!(
                     "partition {partition}: {} saw high watermark {} (fetch ended {} ms), then {} \
-                     saw {} (fetch began {} ms)",
-                    m.3, m.2, m.1, poll.3, poll.2, poll.0
+                     saw {} (fetch began {} ms){}",
+                    m.3,
+                    m.2,
+                    m.1,
+                    poll.3,
+                    poll.2,
+                    poll.0,
+                    if cluster { format!(", both from node {node}") } else { String::new() }
                 )
             });
         }

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use super::{Truncations, Verdict};
+use crate::config::SimConfig;
 use crate::history::{Event, ProduceOutcome};
 
 const FINAL_READER: &str = "final-reader";
@@ -27,17 +28,28 @@ fn final_log(events: &[Event]) -> Option<BTreeMap<(i32, i64), &str>> {
 
 /// lost-write: an acknowledged record (acks 1/all) that the final read does not hold at the
 /// acknowledged offset. Under a lax flush policy a loss is excused when a restart after the
-/// ack recovered the partition to at or below that offset.
-pub(super) fn lost_write(events: &[Event], crashes: &Truncations, strict: bool) -> Verdict {
+/// ack recovered the partition to at or below that offset; in a cluster, a loss of a record
+/// whose acks the configuration does not promise to survive a leader's loss is excused as
+/// expected ([`SimConfig::promises_survival`]).
+pub(super) fn lost_write(
+    events: &[Event],
+    crashes: &Truncations,
+    strict: bool,
+    config: &SimConfig,
+) -> Verdict {
     let mut v = Verdict::new("lost-write");
     let Some(log) = final_log(events) else { return v };
     for e in events {
-        let Event::Produce { start_ms, partition, value, outcome, client, .. } = e else {
+        let Event::Produce { start_ms, partition, value, outcome, client, acks, .. } = e else {
             continue;
         };
         let ProduceOutcome::Ok { offset } = outcome else { continue };
         v.checked += 1;
         if log.get(&(*partition, *offset)) == Some(&value.as_str()) {
+            continue;
+        }
+        if !config.promises_survival(*acks) {
+            v.excused += 1;
             continue;
         }
         if !strict && crashes.cut(*partition, *offset, *start_ms, u64::MAX) {
@@ -82,11 +94,15 @@ pub(super) fn inconsistent_offsets(
     events: &[Event],
     crashes: &Truncations,
     strict: bool,
+    config: &SimConfig,
 ) -> Verdict {
     let mut v = Verdict::new("inconsistent-offsets");
     let mut seen: BTreeMap<(i32, i64), Vec<Observation>> = BTreeMap::new();
     for e in events {
         match e {
+            // An acknowledgement not promised to survive (acks=1 in a cluster) may name an
+            // offset a failover gave to another record: not an observation of the log.
+            Event::Produce { acks, .. } if !config.promises_survival(*acks) => {}
             Event::Produce {
                 start_ms,
                 end_ms,

@@ -19,6 +19,8 @@ const FETCH_VERSION: i16 = 12;
 
 /// One partition's part of a fetch response.
 pub struct PartitionFetch {
+    /// The node that answered.
+    pub node: i32,
     /// The partition.
     pub partition: i32,
     /// Its error code (0: none).
@@ -76,6 +78,7 @@ pub(super) async fn fetch(
                 }
             }
             out.push(PartitionFetch {
+                node: crate::hosts::broker::node_of(conn.address()),
                 partition: p.partition_index,
                 error_code: p.error_code,
                 high_watermark: p.high_watermark,
@@ -148,6 +151,7 @@ fn record_poll(
         start_ms,
         end_ms: now_ms(),
         client: client.to_owned(),
+        node: p.node,
         partition: p.partition,
         fetch_offset,
         high_watermark: p.high_watermark,
@@ -155,8 +159,14 @@ fn record_poll(
     });
 }
 
+/// How long a partition's high watermark must stay put, with the final reader at it, before
+/// the read counts it whole: a new leader's high watermark lags its predecessor's until its
+/// followers fetch again (as in Kafka), so the first one it reports may be short.
+const FINAL_READ_SETTLE_MS: u64 = 1_000;
+
 /// After healing, reads every partition from 0 to its high watermark (retrying through any
-/// leftover trouble); records `FinalRead { complete }` and the polls it made.
+/// leftover trouble) until it stays put; records `FinalRead { complete }` and the polls it
+/// made.
 pub async fn final_read(ctx: ClientContext) -> turmoil::Result {
     let name = "final-reader".to_owned();
     // Requests in flight at heal may still be acknowledged: read only after the last ends.
@@ -166,6 +176,8 @@ pub async fn final_read(ctx: ClientContext) -> turmoil::Result {
     let mut router = Router::new(ctx.clone(), name.clone());
     let mut positions = vec![0i64; ctx.partitions as usize];
     let mut done = vec![false; ctx.partitions as usize];
+    // Per partition: the high watermark the reader reached, and since when.
+    let mut reached: Vec<Option<(i64, u64)>> = vec![None; ctx.partitions as usize];
     while done.iter().any(|d| !d) {
         let start_ms = now_ms();
         let asked: Vec<(i32, i64)> =
@@ -181,7 +193,24 @@ pub async fn final_read(ctx: ClientContext) -> turmoil::Result {
             }
             let high_watermark = p.high_watermark;
             record_poll(&ctx, &name, start_ms, p, &mut positions[i]);
-            done[i] = positions[i] >= high_watermark;
+            if positions[i] < high_watermark {
+                reached[i] = None;
+                continue;
+            }
+            if ctx.brokers.len() == 1 {
+                // One node: its high watermark is the log's, nothing lags it.
+                done[i] = true;
+                continue;
+            }
+            match reached[i] {
+                Some((hw, since)) if hw == high_watermark => {
+                    done[i] = now_ms() >= since + FINAL_READ_SETTLE_MS;
+                }
+                _ => reached[i] = Some((high_watermark, now_ms())),
+            }
+        }
+        if ctx.brokers.len() > 1 && done.iter().any(|d| !d) {
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
     ctx.history.push(Event::FinalRead { time_ms: now_ms(), complete: true });

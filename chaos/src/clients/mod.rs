@@ -1,5 +1,6 @@
 //! Simulated Kafka clients, written on `kafka-protocol` over turmoil TCP.
 
+pub mod admin;
 pub mod connection;
 pub mod consumer;
 pub mod group;

@@ -1,7 +1,12 @@
 //! A broker host: the real `Broker`, its server over turmoil TCP, its storage on a simulated
 //! disk that outlives the host, so a crash loses exactly what was never synced.
 //!
-//! Hosts are keyed by node id (`broker-<id>`), so the replication issue can add more.
+//! Hosts are keyed by node id (`broker-<id>`). One host is a single broker, its own quorum's
+//! one voter, which creates the topic itself. Several are a cluster as `kafka-lab cluster up`
+//! runs one: combined nodes whose first three are the metadata quorum's voters (Kafka's Raft
+//! over the CONTROLLER listener), the others brokers; each starts as the binary does
+//! (`cli::start`): the voters' network, registration and heartbeats with the active
+//! controller, replica fetchers — every connection over turmoil.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -18,6 +23,10 @@ use crate::history::{Event, History};
 
 /// The port every broker host listens on.
 pub const PORT: u16 = 9092;
+/// The port of a cluster node's CONTROLLER listener.
+pub const CONTROLLER_PORT: u16 = 9093;
+/// The cluster id of every simulated cluster (so a run replays).
+const CLUSTER_ID: &str = "c2ltdWxhdGVkLWNsdXN0ZQ";
 /// The topic the clients produce to and consume from.
 pub const TOPIC: &str = "chaos";
 /// Wall-clock time at the start of every run (2026-01-01T00:00:00Z), so timestamps replay.
@@ -45,21 +54,23 @@ pub struct BrokerHost {
     config: BrokerConfig,
     seed: u64,
     partitions: i32,
+    /// Nodes in the cluster (1: a single broker that creates the topic itself).
+    nodes: i32,
     incarnations: Arc<AtomicU32>,
     history: History,
 }
 
 impl BrokerHost {
-    /// A broker host with `flush_interval_messages` as its flush policy.
+    /// Node `node_id` of `sim`'s cluster, with its flush policy.
     pub fn new(
         node_id: i32,
-        seed: u64,
-        partitions: i32,
-        flush_interval_messages: u64,
+        sim: &crate::config::SimConfig,
         history: History,
     ) -> anyhow::Result<Self> {
+        let (seed, partitions, flush_interval_messages) =
+            (sim.seed, sim.partitions, sim.flush_interval_messages);
         let name = Self::host_name(node_id);
-        let overrides = [
+        let mut overrides = vec![
             format!("node.id={node_id}"),
             format!("listeners=PLAINTEXT://0.0.0.0:{PORT}"),
             format!("advertised.listeners=PLAINTEXT://{name}:{PORT}"),
@@ -74,6 +85,9 @@ impl BrokerHost {
             "group.min.session.timeout.ms=100".to_owned(),
             "group.initial.rebalance.delay.ms=100".to_owned(),
         ];
+        if sim.nodes > 1 {
+            overrides.extend(cluster_overrides(node_id, sim));
+        }
         let config = BrokerConfig::load(None, &overrides)?;
         Ok(Self {
             node_id,
@@ -81,6 +95,7 @@ impl BrokerHost {
             config,
             seed,
             partitions,
+            nodes: sim.nodes,
             incarnations: Arc::default(),
             history,
         })
@@ -125,26 +140,23 @@ impl BrokerHost {
             self.config.clone(),
             Arc::new(self.storage.clone()),
             Arc::new(SimClock),
-            self.seed,
+            if self.nodes > 1 {
+                self.seed ^ (self.node_id as u64).rotate_left(48) ^ u64::from(incarnation)
+            } else {
+                self.seed
+            },
             Arc::new(SeededRandom::new(self.seed.rotate_left(32) ^ u64::from(incarnation))),
         )
         .map_err(|e| format!("broker {} cannot open: {e:#}", self.node_id))?;
+        if self.nodes > 1 {
+            return self.run_cluster_node(broker, incarnation).await;
+        }
         if broker.metadata().topic(TOPIC).is_none() {
             broker
                 .create_topic(TOPIC, self.partitions, BTreeMap::new(), false)
                 .map_err(|e| format!("cannot create {TOPIC}: {}", e.message))?;
         }
-        let log_end_offsets = (0..self.partitions)
-            .map(|p| {
-                broker.replica_manager().partition(TOPIC, p).map_or(-1, |log| log.log_end_offset())
-            })
-            .collect();
-        self.history.push(Event::BrokerStarted {
-            time_ms: crate::history::now_ms(),
-            node_id: self.node_id,
-            incarnation,
-            log_end_offsets,
-        });
+        self.record_start(&broker, incarnation);
         // `spawn_local`, not `tokio::spawn`: a crash drops the host's tasks, and tokio drops
         // runtime-owned tasks in an order that depends on a process-global task-id counter,
         // so the FINs of dropped connections would reach the network in a different order in
@@ -156,15 +168,116 @@ impl BrokerHost {
                 tokio::task::spawn_local(task);
             }),
         );
-        // The same accept loop as `tcp::accept_loop`, over turmoil's listener.
-        let listener = turmoil::net::TcpListener::bind(("0.0.0.0", PORT)).await?;
-        loop {
-            let (stream, peer) = listener.accept().await?;
-            tokio::task::spawn_local(kafka_lab_broker::server::serve_connection(
-                broker.clone(),
-                stream,
-                peer.to_string(),
-            ));
-        }
+        accept(broker, PORT).await
     }
+}
+
+/// The configuration that makes node `node_id` one of `sim.nodes` cluster nodes: the first
+/// three combined broker+controller voters, the rest brokers; Kafka's settings for a cluster
+/// with timeouts scaled to a run of seconds.
+fn cluster_overrides(node_id: i32, sim: &crate::config::SimConfig) -> Vec<String> {
+    let voters: Vec<String> = (1..=sim.nodes.min(3))
+        .map(|id| format!("{id}@{}:{CONTROLLER_PORT}", BrokerHost::host_name(id)))
+        .collect();
+    let is_voter = node_id <= 3;
+    let name = BrokerHost::host_name(node_id);
+    let mut overrides = vec![
+        format!("process.roles={}", if is_voter { "broker,controller" } else { "broker" }),
+        format!("controller.quorum.voters={}", voters.join(",")),
+        "controller.listener.names=CONTROLLER".to_owned(),
+        "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT".to_owned(),
+        format!("cluster.id={CLUSTER_ID}"),
+        format!("default.replication.factor={}", sim.replication_factor),
+        format!("offsets.topic.replication.factor={}", sim.replication_factor),
+        format!("min.insync.replicas={}", sim.min_insync_replicas),
+        "broker.heartbeat.interval.ms=250".to_owned(),
+        "broker.session.timeout.ms=1500".to_owned(),
+        "replica.lag.time.max.ms=2000".to_owned(),
+        "replica.fetch.wait.max.ms=100".to_owned(),
+    ];
+    overrides.push(if is_voter {
+        format!(
+            "advertised.listeners=PLAINTEXT://{name}:{PORT},CONTROLLER://{name}:{CONTROLLER_PORT}"
+        )
+    } else {
+        format!("advertised.listeners=PLAINTEXT://{name}:{PORT}")
+    });
+    overrides.push(if is_voter {
+        format!("listeners=PLAINTEXT://0.0.0.0:{PORT},CONTROLLER://0.0.0.0:{CONTROLLER_PORT}")
+    } else {
+        format!("listeners=PLAINTEXT://0.0.0.0:{PORT}")
+    });
+    overrides
+}
+
+impl BrokerHost {
+    /// Records this start with the log end offsets recovery left (what bounds a crash's loss).
+    fn record_start(&self, broker: &Broker, incarnation: u32) {
+        let log_end_offsets = (0..self.partitions)
+            .map(|p| {
+                broker.replica_manager().partition(TOPIC, p).map_or(-1, |log| log.log_end_offset())
+            })
+            .collect();
+        self.history.push(Event::BrokerStarted {
+            time_ms: crate::history::now_ms(),
+            node_id: self.node_id,
+            incarnation,
+            log_end_offsets,
+        });
+    }
+
+    /// A cluster node, started as `cli::start` starts one: a voter serves its CONTROLLER
+    /// listener and the quorum's network at once; a broker registers with the active
+    /// controller and catches up with the metadata log before it serves clients.
+    async fn run_cluster_node(self, broker: Arc<Broker>, incarnation: u32) -> turmoil::Result {
+        let connector: Arc<dyn kafka_lab_broker::network::Connector> =
+            Arc::new(super::network::TurmoilConnector);
+        self.record_start(&broker, incarnation);
+        broker.set_outbound_connector(connector.clone());
+        let several_voters = broker.is_controller() && broker.has_several_voters();
+        if several_voters {
+            tokio::task::spawn_local(kafka_lab_broker::raft::voter_network::run(
+                broker.clone(),
+                connector.clone(),
+            ));
+            tokio::task::spawn_local(accept(broker.clone(), CONTROLLER_PORT));
+        }
+        tokio::task::spawn_local(kafka_lab_broker::tcp::maintenance_loop(broker.clone()));
+        if broker.registers_over_network() {
+            tokio::task::spawn_local(kafka_lab_broker::lifecycle::run(
+                broker.clone(),
+                connector.clone(),
+            ));
+            broker.lifecycle.wait_until_running().await;
+        }
+        broker.start_replica_fetchers(
+            connector,
+            Arc::new(|task| {
+                tokio::task::spawn_local(task);
+            }),
+        );
+        accept(broker, PORT).await
+    }
+}
+
+/// The same accept loop as `tcp::accept_loop`, over turmoil's listener on `port`.
+async fn accept(broker: Arc<Broker>, port: u16) -> turmoil::Result {
+    let listener = turmoil::net::TcpListener::bind(("0.0.0.0", port)).await?;
+    loop {
+        let (stream, peer) = listener.accept().await?;
+        tokio::task::spawn_local(kafka_lab_broker::server::serve_connection(
+            broker.clone(),
+            stream,
+            peer.to_string(),
+        ));
+    }
+}
+
+/// The node id in a broker address (`broker-<id>:<port>`); 0 for any other.
+pub fn node_of(address: &str) -> i32 {
+    address
+        .strip_prefix("broker-")
+        .and_then(|rest| rest.split(':').next())
+        .and_then(|id| id.parse().ok())
+        .unwrap_or(0)
 }
