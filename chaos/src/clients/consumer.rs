@@ -160,9 +160,11 @@ fn record_poll(
 }
 
 /// How long a partition's high watermark must stay put, with the final reader at it, before
-/// the read counts it whole: a new leader's high watermark lags its predecessor's until its
-/// followers fetch again (as in Kafka), so the first one it reports may be short.
-const FINAL_READ_SETTLE_MS: u64 = 1_000;
+/// the read counts it whole: a new leader's high watermark lags its predecessor's until every
+/// replica of its ISR fetches again — one that stopped fetching holds it until the leader drops
+/// it from the ISR after `replica.lag.time.max.ms` (2 s in the simulator), as in Kafka — so the
+/// first one it reports may be short. Twice the lag time, with room for the ISR change.
+const FINAL_READ_SETTLE_MS: u64 = 4_000;
 
 /// After healing, reads every partition from 0 to its high watermark (retrying through any
 /// leftover trouble) until it stays put; records `FinalRead { complete }` and the polls it
