@@ -106,3 +106,15 @@ fn three_node_cluster_sweep_finds_no_anomaly() {
     assert!(acknowledged_all > seeds as usize * 10, "too few acks=all writes: {acknowledged_all}");
     assert!(summary.failed.is_empty(), "failing seeds: {:?}", summary.failed);
 }
+
+/// Regression, seed 150 of a 3-node sweep: the leader (node 1) acknowledged an acks=all record
+/// and crashed; the new leader's high watermark stayed below it for seconds, until a replica of
+/// its ISR that had stopped fetching was dropped — the final read once stopped short there and
+/// reported the record lost. It must now wait for the high watermark to settle and find it.
+#[test]
+fn seed_150_a_new_leaders_lagging_high_watermark_is_waited_out() {
+    let config =
+        SimConfig { seed: 150, duration_ms: 5_000, intensity: 3.0, ..SimConfig::cluster(3) };
+    let outcome = kafka_lab_chaos::run(&config);
+    assert!(outcome.ok(), "{:?} {:?}", outcome.crashed, outcome.verdicts);
+}
