@@ -38,6 +38,10 @@ use crate::sweep::{run_timed, sweep};
 /// RF >= 3 and min.insync.replicas >= 2; acks=1 records lost in a failover are excused as
 /// expected for that configuration. high-watermark is checked per answering node (a new
 /// leader's may lag its predecessor's until its followers fetch, as in Kafka).
+/// replica-divergence: after the run each node's copy of every partition is read from its
+/// disk; below the high watermark it must hold what the final read found. Cluster faults also
+/// cut a node off from the other nodes (clients still reach it: the zombie leader) and pause
+/// a node (all its messages held, then delivered).
 ///
 /// Replay: the same seed and knobs replay the same run exactly; a failing run prints the
 /// command. Exit code 1 if any seed fails.

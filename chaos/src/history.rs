@@ -118,6 +118,9 @@ pub enum Event {
     Fault { time_ms: u64, action: String },
     /// The final read of every partition finished (or gave up).
     FinalRead { time_ms: u64, complete: bool },
+    /// After the run, what one node's copy of a partition holds (a cluster's replicas, read
+    /// from each node's disk): every record from its log start to its log end offset.
+    ReplicaLog { node_id: i32, partition: i32, log_end_offset: i64, records: Vec<ReadRecord> },
 }
 
 /// The history of one run, shared by every host of the simulation.

@@ -176,6 +176,13 @@ fn simulate(config: &SimConfig, history: History) -> SimResult {
         }
     }
     let sim_ms = elapsed_ms(&sim);
+    if config.nodes > 1 {
+        for broker in brokers.values() {
+            for partition in 0..config.partitions {
+                history.push(broker.replica_log(partition));
+            }
+        }
+    }
     Ok((faults, sim_ms))
 }
 

@@ -118,3 +118,16 @@ fn seed_150_a_new_leaders_lagging_high_watermark_is_waited_out() {
     let outcome = kafka_lab_chaos::run(&config);
     assert!(outcome.ok(), "{:?} {:?}", outcome.crashed, outcome.verdicts);
 }
+
+/// Regression, seed 90 of a 3-node sweep: the controller (node 1) paused while an ISR expansion
+/// of its own replica was in flight from the partition's leader; a republished registration
+/// dropped the pending expansion, the leader advanced the high watermark without node 1, and
+/// the controller — resuming, fencing the others — elected node 1: 50 committed records were
+/// lost. The replica-divergence and lost-write checkers must now find nothing.
+#[test]
+fn seed_90_a_pending_isr_expansion_survives_a_republished_registration() {
+    let config =
+        SimConfig { seed: 90, duration_ms: 5_000, intensity: 3.0, ..SimConfig::cluster(3) };
+    let outcome = kafka_lab_chaos::run(&config);
+    assert!(outcome.ok(), "{:?} {:?}", outcome.crashed, outcome.verdicts);
+}

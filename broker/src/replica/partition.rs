@@ -513,7 +513,8 @@ impl Partition {
 
     /// Kafka's `makeLeader` from the metadata's `state`: ignored (false) when it is older than
     /// the partition epoch this leader already has; otherwise the assignment and the committed
-    /// ISR are taken (this replica added if missing) and a pending ISR change is dropped. At a
+    /// ISR are taken (this replica added if missing) and a pending ISR change is dropped —
+    /// unless `state` is the registration this leader already has. At a
     /// new leader epoch the epoch starts at the log end offset and the followers' state is
     /// reset (an ISR member counts as caught up now; a new leader forgets their log end
     /// offsets, so the high watermark stays where it is until they fetch).
@@ -550,6 +551,7 @@ impl Partition {
         let new_leader_epoch = new_leader || state.leader_epoch > replica_state.role.leader_epoch();
         let mut isr: BTreeSet<i32> = state.isr.iter().copied().collect();
         isr.insert(self.local_replica_id);
+        let mut kept_pending = None;
         if let Some(pending) = previous.and_then(|l| l.pending.as_ref()) {
             // The metadata may bring this leader's own proposal before the controller's answer
             // does (on a combined node it always does: the commit publishes first), and the
@@ -558,6 +560,16 @@ impl Partition {
                 pending.proposal().new_isr_with_epochs.iter().map(|(id, _)| *id).collect();
             if !new_leader_epoch && proposed == isr {
                 self.isr_change_committed(pending);
+            } else if !new_leader_epoch
+                && previous.is_some_and(|l| l.partition_epoch == state.partition_epoch)
+            {
+                // The registration this leader already has, published again: the proposal in
+                // flight stays pending. Dropping it would take its follower out of the maximal
+                // ISR while the controller may already have committed it — the high watermark
+                // would then advance without a replica the controller counts in sync, and
+                // electing that replica loses committed records (found by the simulator, seed
+                // 90 of a three-node sweep).
+                kept_pending = Some(pending.clone());
             }
         }
         let mut followers = previous.map(|l| l.followers.clone()).unwrap_or_default();
@@ -588,7 +600,7 @@ impl Partition {
             replicas: state.replicas.clone(),
             isr,
             leader_recovery_state: 0,
-            pending: None,
+            pending: kept_pending,
             followers,
         });
         replica_state.maybe_increment_leader_hw(self.local_replica_id, log_end_offset);

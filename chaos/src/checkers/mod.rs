@@ -57,6 +57,7 @@ pub fn check_all(config: &SimConfig, events: &[Event]) -> Vec<Verdict> {
         writes::lost_write(events, &crashes, strict, config),
         writes::duplicate(events),
         writes::inconsistent_offsets(events, &crashes, strict, config),
+        writes::replica_divergence(events),
         polls::nonmonotonic_poll(events),
         polls::poll_skip(events),
         polls::high_watermark(events, &crashes, strict, config.nodes > 1),

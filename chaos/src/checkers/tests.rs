@@ -104,6 +104,37 @@ fn duplicates_inconsistent_offsets_skips_and_reordering_are_flagged() {
     assert!(!failures.contains(&"lost-write"), "{failures:?}");
 }
 
+/// replica-divergence: a replica holding another record below the final high watermark (a
+/// tail it should have truncated) fails; one that agrees, or differs only above the high
+/// watermark, or whose log ends lower, passes.
+#[test]
+fn a_replica_keeping_a_record_the_leader_truncated_is_divergence() {
+    let replica = |node_id: i32, records: &[(i64, &str)]| Event::ReplicaLog {
+        node_id,
+        partition: 0,
+        log_end_offset: records.len() as i64,
+        records: records.iter().map(|(o, v)| (*o, v.to_string())).collect(),
+    };
+    let history = |replicas: Vec<Event>| {
+        let mut events = vec![
+            started(0, 0, 0),
+            poll("final-reader", 50, 0, 2, &[(0, "a"), (1, "b")]),
+            final_read(50),
+        ];
+        events.extend(replicas);
+        events
+    };
+    let agreeing = history(vec![
+        replica(1, &[(0, "a"), (1, "b")]),
+        replica(2, &[(0, "a")]),
+        replica(3, &[(0, "a"), (1, "b"), (2, "above the high watermark")]),
+    ]);
+    assert!(!failed(1, &agreeing).contains(&"replica-divergence"));
+    let diverged =
+        history(vec![replica(1, &[(0, "a"), (1, "b")]), replica(3, &[(0, "a"), (1, "z")])]);
+    assert!(failed(1, &diverged).contains(&"replica-divergence"), "{:?}", failed(1, &diverged));
+}
+
 #[test]
 fn an_unfinished_final_read_fails_liveness() {
     let events = [started(0, 0, 0), Event::FinalRead { time_ms: 99, complete: false }];

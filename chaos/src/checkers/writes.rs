@@ -151,3 +151,38 @@ pub(super) fn inconsistent_offsets(
     }
     v
 }
+
+/// replica-divergence: after the run, below the partition's final high watermark, every
+/// replica holds what the final read found there — no replica keeps a record its leader
+/// truncated, none holds another record at a committed offset (Kafka's guarantee for the
+/// replicas that caught up; a replica whose log ends lower is only compared below its end).
+pub(super) fn replica_divergence(events: &[Event]) -> Verdict {
+    let mut v = Verdict::new("replica-divergence");
+    let Some(log) = final_log(events) else { return v };
+    let mut high_watermarks: BTreeMap<i32, i64> = BTreeMap::new();
+    for e in events {
+        if let Event::Poll { client, partition, high_watermark, .. } = e {
+            if client == FINAL_READER {
+                let hw = high_watermarks.entry(*partition).or_insert(0);
+                *hw = (*hw).max(*high_watermark);
+            }
+        }
+    }
+    for e in events {
+        let Event::ReplicaLog { node_id, partition, records, .. } = e else { continue };
+        let hw = high_watermarks.get(partition).copied().unwrap_or(0);
+        for (offset, value) in records.iter().filter(|(offset, _)| *offset < hw) {
+            let Some(committed) = log.get(&(*partition, *offset)) else { continue };
+            v.checked += 1;
+            if committed != value {
+                v.anomaly(|| {
+                    format!(
+                        "node {node_id} holds {value:?} at partition {partition} offset {offset}, \
+                         below the high watermark {hw}, where the leader's log has {committed:?}"
+                    )
+                });
+            }
+        }
+    }
+    v
+}

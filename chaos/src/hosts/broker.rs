@@ -194,6 +194,10 @@ fn cluster_overrides(node_id: i32, sim: &crate::config::SimConfig) -> Vec<String
         "broker.session.timeout.ms=1500".to_owned(),
         "replica.lag.time.max.ms=2000".to_owned(),
         "replica.fetch.wait.max.ms=100".to_owned(),
+        // turmoil's TCP does not retransmit: a message lost to a fault hangs its connection
+        // until the request's deadline, which must be short in a run of seconds (Kafka's 30 s
+        // would leave a follower stuck past the final read).
+        "replica.socket.timeout.ms=1000".to_owned(),
     ];
     overrides.push(if is_voter {
         format!(
@@ -211,6 +215,40 @@ fn cluster_overrides(node_id: i32, sim: &crate::config::SimConfig) -> Vec<String
 }
 
 impl BrokerHost {
+    /// What this node's copy of `partition` holds, read from its disk after the run (the
+    /// replica-divergence checker compares the replicas).
+    pub fn replica_log(&self, partition: i32) -> Event {
+        let dir = std::path::Path::new("/data").join(format!("{TOPIC}-{partition}"));
+        let storage: Arc<dyn kafka_lab_broker::storage::Storage> = Arc::new(self.storage.clone());
+        let mut records = Vec::new();
+        let mut log_end_offset = -1;
+        if storage.exists(&dir) {
+            let config = kafka_lab_broker::log::LogConfig::default();
+            if let Ok(log) = kafka_lab_broker::log::PartitionLog::open(storage, dir, config, 0) {
+                log_end_offset = log.log_end_offset();
+                let mut offset = log.log_start_offset();
+                while offset < log_end_offset {
+                    let Ok(mut bytes) = log.read(offset, 1 << 20) else { break };
+                    let Ok(sets) =
+                        kafka_protocol::records::RecordBatchDecoder::decode_all(&mut bytes)
+                    else {
+                        break;
+                    };
+                    let before = offset;
+                    for r in sets.into_iter().flat_map(|s| s.records) {
+                        let value = r.value.as_deref().map(String::from_utf8_lossy);
+                        records.push((r.offset, value.unwrap_or_default().into_owned()));
+                        offset = offset.max(r.offset + 1);
+                    }
+                    if offset == before {
+                        break;
+                    }
+                }
+            }
+        }
+        Event::ReplicaLog { node_id: self.node_id, partition, log_end_offset, records }
+    }
+
     /// Records this start with the log end offsets recovery left (what bounds a crash's loss).
     fn record_start(&self, broker: &Broker, incarnation: u32) {
         let log_end_offsets = (0..self.partitions)

@@ -606,3 +606,40 @@ fn a_follower_fetch_checks_the_current_leader_epoch() {
     request.current_leader_epoch = 5;
     assert_eq!(error(&request), ResponseError::NotLeaderOrFollower);
 }
+
+/// KIP-497's promise: from the moment a leader proposes a follower into the ISR until it learns
+/// the outcome, the follower counts for the high watermark (the controller may already have
+/// committed it). The same registration published again meanwhile (another record of a delta
+/// touching the partition) must not drop the pending expansion: the high watermark would
+/// advance without the follower, and electing it would lose committed records — the
+/// simulator's seed 90 on three nodes.
+#[test]
+fn the_same_registration_again_keeps_a_pending_expansion_counted() {
+    let partition = leader(0);
+    partition.make_leader(&state(1, 0, &[LOCAL, 2, 3], &[LOCAL, 3]), NOW);
+    append(&partition, 10);
+    fetch(&partition, 3, 10);
+    assert_eq!(partition.high_watermark(), 10);
+    fetch(&partition, 2, 10);
+    assert!(
+        matches!(
+            leader_state(&partition).pending,
+            Some(PendingIsrChange::Expand { replica_id: 2, .. })
+        ),
+        "replica 2 proposed into the ISR"
+    );
+    partition.make_leader(&state(1, 0, &[LOCAL, 2, 3], &[LOCAL, 3]), NOW + 1);
+    assert!(
+        matches!(
+            leader_state(&partition).pending,
+            Some(PendingIsrChange::Expand { replica_id: 2, .. })
+        ),
+        "still pending after the same registration again"
+    );
+    append(&partition, 5);
+    fetch(&partition, 3, 15);
+    assert_eq!(partition.high_watermark(), 10, "replica 2 (at 10) still counts: the maximal ISR");
+    // A newer registration without it is the controller's word: the proposal is over.
+    partition.make_leader(&state(1, 1, &[LOCAL, 2, 3], &[LOCAL, 3]), NOW + 2);
+    assert_eq!(leader_state(&partition).pending, None);
+}
