@@ -113,10 +113,7 @@ fn three_node_cluster_sweep_finds_no_anomaly() {
 /// reported the record lost. It must now wait for the high watermark to settle and find it.
 #[test]
 fn seed_150_a_new_leaders_lagging_high_watermark_is_waited_out() {
-    let config =
-        SimConfig { seed: 150, duration_ms: 5_000, intensity: 3.0, ..SimConfig::cluster(3) };
-    let outcome = kafka_lab_chaos::run(&config);
-    assert!(outcome.ok(), "{:?} {:?}", outcome.crashed, outcome.verdicts);
+    cluster_seed_passes(150);
 }
 
 /// Regression, seed 90 of a 3-node sweep: the controller (node 1) paused while an ISR expansion
@@ -126,8 +123,12 @@ fn seed_150_a_new_leaders_lagging_high_watermark_is_waited_out() {
 /// lost. The replica-divergence and lost-write checkers must now find nothing.
 #[test]
 fn seed_90_a_pending_isr_expansion_survives_a_republished_registration() {
-    let config =
-        SimConfig { seed: 90, duration_ms: 5_000, intensity: 3.0, ..SimConfig::cluster(3) };
+    cluster_seed_passes(90);
+}
+
+/// Seed `seed` of the three-node sweep's settings passes every checker.
+fn cluster_seed_passes(seed: u64) {
+    let config = SimConfig { seed, duration_ms: 5_000, intensity: 3.0, ..SimConfig::cluster(3) };
     let outcome = kafka_lab_chaos::run(&config);
-    assert!(outcome.ok(), "{:?} {:?}", outcome.crashed, outcome.verdicts);
+    assert!(outcome.ok(), "seed {seed}: {:?} {:?}", outcome.crashed, outcome.verdicts);
 }
