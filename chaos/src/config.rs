@@ -34,6 +34,10 @@ pub struct SimConfig {
     pub request_timeout_ms: u64,
     /// Liveness bound: after healing, the final read must finish within this (simulated ms).
     pub heal_timeout_ms: u64,
+    /// turmoil's step, simulated ms: 1 (the default) resolves message latencies to the
+    /// millisecond; larger steps run faster (most of a run's wall time is the simulator
+    /// stepping every host's runtime) with coarser timing.
+    pub tick_ms: u64,
 }
 
 impl Default for SimConfig {
@@ -53,6 +57,7 @@ impl Default for SimConfig {
             intensity: 1.0,
             request_timeout_ms: 1_000,
             heal_timeout_ms: 15_000,
+            tick_ms: 1,
         }
     }
 }

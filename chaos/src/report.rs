@@ -55,7 +55,8 @@ pub fn replay_command(config: &SimConfig) -> String {
     format!(
         "kafka-lab sim --seed {} --nodes {} --rf {} --min-isr {} --duration-ms {} --producers {} \
          --consumers {} --group-consumers {} --session-timeout-ms {} --partitions {} \
-         --flush-interval-messages {} --intensity {} --request-timeout-ms {} --heal-timeout-ms {}",
+         --flush-interval-messages {} --intensity {} --request-timeout-ms {} --heal-timeout-ms {} \
+         --tick-ms {}",
         config.seed,
         config.nodes,
         config.replication_factor,
@@ -69,7 +70,8 @@ pub fn replay_command(config: &SimConfig) -> String {
         config.flush_interval_messages,
         config.intensity,
         config.request_timeout_ms,
-        config.heal_timeout_ms
+        config.heal_timeout_ms,
+        config.tick_ms
     )
 }
 

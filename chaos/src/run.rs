@@ -81,6 +81,7 @@ fn simulate(config: &SimConfig, history: History) -> SimResult {
         .simulation_duration(Duration::from_millis(
             config.duration_ms + config.heal_timeout_ms + 60_000,
         ))
+        .tick_duration(Duration::from_millis(config.tick_ms.max(1)))
         .min_message_latency(Duration::from_millis(1))
         .max_message_latency(BASE_MAX_LATENCY)
         // Links broken by message loss repair themselves quickly.
