@@ -393,18 +393,23 @@ impl MetadataStore {
         let before = self.log.log_start_offset();
         self.log.delete_records_before(id.end_offset)?;
         self.start_snapshot = Some(id);
-        let dir = self.log.dir().to_owned();
-        for old in snapshot::list(self.storage.as_ref(), &dir)? {
-            if old < id {
-                remove_snapshot(self.storage.as_ref(), &dir, old);
-            }
-        }
+        self.remove_snapshots_before(id)?;
         tracing::info!(
             old_log_start_offset = before,
             log_start_offset = id.end_offset,
             snapshot = %id.file_name(),
             "cleaned the metadata log below a snapshot"
         );
+        Ok(())
+    }
+
+    /// Removes the snapshots older than `id`, which the log now starts at: every record they
+    /// hold is in `id` too.
+    fn remove_snapshots_before(&self, id: SnapshotId) -> Result<(), LogError> {
+        let dir = self.log.dir();
+        for old in snapshot::list(self.storage.as_ref(), dir)?.into_iter().filter(|s| *s < id) {
+            remove_snapshot(self.storage.as_ref(), dir, old);
+        }
         Ok(())
     }
 
@@ -456,11 +461,7 @@ impl MetadataStore {
         if let Some(checkpoint) = &self.committed_checkpoint {
             checkpoint.update([((METADATA_TOPIC.to_owned(), 0), id.end_offset)])?;
         }
-        for old in snapshot::list(self.storage.as_ref(), &dir)? {
-            if old < id {
-                remove_snapshot(self.storage.as_ref(), &dir, old);
-            }
-        }
+        self.remove_snapshots_before(id)?;
         tracing::info!(
             snapshot = %snapshot::path(&dir, id).display(),
             records = records.len(),

@@ -131,15 +131,7 @@ fn moved(outcome: &ProduceOutcome) -> bool {
         ProduceOutcome::Fail { error } => {
             error.starts_with("connect")
                 || error == "no known leader"
-                || [
-                    ResponseError::NotLeaderOrFollower,
-                    ResponseError::FencedLeaderEpoch,
-                    ResponseError::UnknownLeaderEpoch,
-                    ResponseError::LeaderNotAvailable,
-                    ResponseError::UnknownTopicOrPartition,
-                ]
-                .iter()
-                .any(|e| *error == format!("{e:?}"))
+                || super::routing::STALE_LEADER_ERRORS.iter().any(|e| *error == format!("{e:?}"))
         }
         ProduceOutcome::Info { .. } => true,
         _ => false,

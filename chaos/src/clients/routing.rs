@@ -21,17 +21,18 @@ const METADATA_VERSION: i16 = 12;
 /// The pause before asking again when no broker answered the metadata request.
 const REFRESH_BACKOFF: Duration = Duration::from_millis(100);
 
+/// The partition errors that mean the client's idea of the leader is stale.
+pub const STALE_LEADER_ERRORS: [ResponseError; 5] = [
+    ResponseError::NotLeaderOrFollower,
+    ResponseError::FencedLeaderEpoch,
+    ResponseError::UnknownLeaderEpoch,
+    ResponseError::LeaderNotAvailable,
+    ResponseError::UnknownTopicOrPartition,
+];
+
 /// Whether a partition error means the client's idea of the leader is stale.
 pub fn is_stale_leader(code: i16) -> bool {
-    [
-        ResponseError::NotLeaderOrFollower,
-        ResponseError::FencedLeaderEpoch,
-        ResponseError::UnknownLeaderEpoch,
-        ResponseError::LeaderNotAvailable,
-        ResponseError::UnknownTopicOrPartition,
-    ]
-    .iter()
-    .any(|e| e.code() == code)
+    STALE_LEADER_ERRORS.iter().any(|e| e.code() == code)
 }
 
 /// One client's connections and its view of the partitions' leaders.
