@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use crate::config::SimConfig;
+use crate::config::{AcksMode, SimConfig};
 use crate::history::to_jsonl;
 use crate::sweep::{run_timed, sweep};
 
@@ -35,9 +35,11 @@ use crate::sweep::{run_timed, sweep};
 /// Cluster (--nodes 3): combined broker+controller nodes (a three-voter Raft quorum), the
 /// topic created once through the controller with --rf and --min-isr, clients routing to each
 /// partition's leader by metadata; faults pick a node. lost-write then holds for acks=all with
-/// RF >= 3 and min.insync.replicas >= 2; acks=1 records lost in a failover are excused as
-/// expected for that configuration. high-watermark is checked per answering node (a new
-/// leader's may lag its predecessor's until its followers fetch, as in Kafka).
+/// RF >= 3, min.insync.replicas >= 2 and unclean election off; acks=1 records lost in a
+/// failover, and with --unclean acknowledged records an out-of-sync new leader lacked, are
+/// excused as expected for that configuration (the report counts them). high-watermark is
+/// checked per answering node (a new leader's may lag its predecessor's until its followers
+/// fetch, as in Kafka).
 /// replica-divergence: after the run each node's copy of every partition is read from its
 /// disk; below the high watermark it must hold what the final read found. Cluster faults also
 /// cut a node off from the other nodes (clients still reach it: the zombie leader) and pause
@@ -77,6 +79,15 @@ pub struct SimArgs {
     /// Producer hosts.
     #[arg(long, default_value_t = SimConfig::default().producers)]
     pub producers: usize,
+    /// The producers' acks: `mixed` cycles through all+idempotent, 1, 0 and all; `all` is
+    /// acks=all throughout (idempotent and not, alternating); `1` is acks=1 throughout.
+    #[arg(long, value_enum, default_value_t = AcksMode::Mixed)]
+    pub acks: AcksMode,
+    /// The topic's unclean.leader.election.enable=true: when no in-sync replica is left, an
+    /// out-of-sync one leads, and acknowledged records it lacks are lost — counted as
+    /// expected for this configuration, not as a failure.
+    #[arg(long)]
+    pub unclean: bool,
     /// Assign-consumer hosts.
     #[arg(long, default_value_t = SimConfig::default().consumers)]
     pub consumers: usize,
@@ -121,6 +132,8 @@ impl SimArgs {
             min_insync_replicas,
             duration_ms: self.duration_ms,
             producers: self.producers,
+            acks: self.acks,
+            unclean_leader_election: self.unclean,
             consumers: self.consumers,
             group_consumers: self.group_consumers,
             session_timeout_ms: self.session_timeout_ms.max(100),

@@ -2,6 +2,32 @@
 
 use serde::Serialize;
 
+/// Which acks the producers use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum AcksMode {
+    /// The producers cycle through all+idempotent, 1, 0 and all (non-idempotent).
+    #[default]
+    Mixed,
+    /// Every producer acks=all, idempotent and not in turn.
+    All,
+    /// Every producer acks=1: the leader's append is the acknowledgement.
+    #[value(name = "1")]
+    #[serde(rename = "1")]
+    One,
+}
+
+impl AcksMode {
+    /// The name `--acks` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Mixed => "mixed",
+            Self::All => "all",
+            Self::One => "1",
+        }
+    }
+}
+
 /// Everything that determines a run besides the code: the same config replays the same run.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SimConfig {
@@ -16,8 +42,13 @@ pub struct SimConfig {
     pub min_insync_replicas: i32,
     /// Length of the chaos phase, simulated milliseconds.
     pub duration_ms: u64,
-    /// Producer hosts; their acks and idempotence cycle through (all+idempotent, 1, 0, all).
+    /// Producer hosts; their acks and idempotence follow `acks`.
     pub producers: usize,
+    /// The producers' acks.
+    pub acks: AcksMode,
+    /// The topic's `unclean.leader.election.enable`: a leaderless partition may be led by an
+    /// out-of-sync replica, losing what only the ISR had.
+    pub unclean_leader_election: bool,
     /// Assign consumers, each reading every partition.
     pub consumers: usize,
     /// Group consumers, all members of one consumer group.
@@ -49,6 +80,8 @@ impl Default for SimConfig {
             min_insync_replicas: 1,
             duration_ms: 10_000,
             producers: 4,
+            acks: AcksMode::Mixed,
+            unclean_leader_election: false,
             consumers: 2,
             group_consumers: 3,
             session_timeout_ms: 1_000,
@@ -77,14 +110,18 @@ impl SimConfig {
 
     /// Whether an acknowledgement with `acks` promises the record survives a node's loss: on
     /// one node, always (durability is then the flush policy's, [`strict_durability`]); in a
-    /// cluster only acks=all with RF ≥ 3 and `min.insync.replicas` ≥ 2 — acks=1, or a weaker
-    /// topic, loses acknowledged records when a leader dies before its followers fetched
-    /// them, as Kafka does: expected for that configuration, not a bug.
+    /// cluster only acks=all with RF ≥ 3, `min.insync.replicas` ≥ 2 and unclean leader
+    /// election off — acks=1, or a weaker topic, loses acknowledged records when a leader dies
+    /// before its followers fetched them, and an unclean election makes a replica that lacks
+    /// them the leader, as Kafka does: expected for that configuration, not a bug.
     ///
     /// [`strict_durability`]: Self::strict_durability
     pub fn promises_survival(&self, acks: i16) -> bool {
         self.nodes <= 1
-            || (acks == -1 && self.replication_factor >= 3 && self.min_insync_replicas >= 2)
+            || (acks == -1
+                && self.replication_factor >= 3
+                && self.min_insync_replicas >= 2
+                && !self.unclean_leader_election)
     }
 
     /// Whether every acknowledged write must survive a crash (fsync before ack).

@@ -56,7 +56,7 @@ pub fn replay_command(config: &SimConfig) -> String {
         "kafka-lab sim --seed {} --nodes {} --rf {} --min-isr {} --duration-ms {} --producers {} \
          --consumers {} --group-consumers {} --session-timeout-ms {} --partitions {} \
          --flush-interval-messages {} --intensity {} --request-timeout-ms {} --heal-timeout-ms {} \
-         --tick-ms {}",
+         --tick-ms {} --acks {}{}",
         config.seed,
         config.nodes,
         config.replication_factor,
@@ -71,7 +71,9 @@ pub fn replay_command(config: &SimConfig) -> String {
         config.intensity,
         config.request_timeout_ms,
         config.heal_timeout_ms,
-        config.tick_ms
+        config.tick_ms,
+        config.acks.name(),
+        if config.unclean_leader_election { " --unclean" } else { "" }
     )
 }
 
@@ -174,6 +176,9 @@ impl RunReport {
             if let Some(first) = &v.first {
                 out.push_str(&format!("      first: {first}\n"));
             }
+            if let Some(because) = v.excused_because {
+                out.push_str(&format!("      excused: {because}\n"));
+            }
         }
         if let Some(crashed) = &self.crashed {
             out.push_str(&format!("  host failure: {crashed}\n"));
@@ -182,5 +187,47 @@ impl RunReport {
             out.push_str(&format!("  replay: {}\n", self.replay));
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::replay_command;
+    use crate::cli::SimArgs;
+    use crate::config::{AcksMode, SimConfig};
+
+    #[derive(Parser)]
+    struct Sim {
+        #[command(flatten)]
+        args: SimArgs,
+    }
+
+    /// The replay command a report prints parses back into the very configuration it ran,
+    /// every knob included (a knob it forgot would replay another run).
+    #[test]
+    fn the_replay_command_parses_back_into_the_same_config() {
+        let configs = [
+            SimConfig::default(),
+            SimConfig {
+                seed: 90,
+                acks: AcksMode::One,
+                unclean_leader_election: true,
+                tick_ms: 5,
+                ..SimConfig::cluster(3)
+            },
+            SimConfig {
+                acks: AcksMode::All,
+                flush_interval_messages: 1000,
+                ..SimConfig::default()
+            },
+        ];
+        for config in configs {
+            let command = replay_command(&config);
+            let words = command.split_whitespace().skip(1);
+            let parsed = Sim::try_parse_from(words).expect("the replay command parses").args;
+            assert_eq!(parsed.config(), config, "{command}");
+        }
     }
 }

@@ -115,7 +115,7 @@ fn simulate(config: &SimConfig, history: History) -> SimResult {
         let future = clients::producer::run(
             ctx.clone(),
             name.clone(),
-            ProducerSettings::for_index(i),
+            ProducerSettings::for_index(i, config.acks),
             seed,
             ctx.start_work(),
         );

@@ -29,15 +29,31 @@ pub struct Verdict {
     pub checked: usize,
     /// How many anomalies were found.
     pub anomalies: usize,
-    /// Items excused by the flush policy (e.g. unflushed writes lost in a crash).
+    /// Items excused by the flush policy (e.g. unflushed writes lost in a crash) or as
+    /// expected for the configuration (acks=1, unclean election).
     pub excused: usize,
+    /// Why the excused items are excused, when some are.
+    pub excused_because: Option<&'static str>,
     /// The first anomaly, described.
     pub first: Option<String>,
 }
 
 impl Verdict {
     fn new(name: &'static str) -> Self {
-        Self { name, ok: true, checked: 0, anomalies: 0, excused: 0, first: None }
+        Self {
+            name,
+            ok: true,
+            checked: 0,
+            anomalies: 0,
+            excused: 0,
+            excused_because: None,
+            first: None,
+        }
+    }
+
+    fn excuse(&mut self, because: &'static str) {
+        self.excused += 1;
+        self.excused_because.get_or_insert(because);
     }
 
     fn anomaly(&mut self, describe: impl FnOnce() -> String) {

@@ -168,11 +168,11 @@ pub(super) fn high_watermark(
                 continue;
             }
             if !strict && crashes.cut(partition, m.2 - 1, m.0, poll.1) {
-                v.excused += 1;
+                v.excuse(super::writes::UNFLUSHED);
                 continue;
             }
             if cluster && restarts.iter().any(|(n, t)| *n == node && *t > m.1 && *t <= poll.0) {
-                v.excused += 1;
+                v.excuse("a restarted node's high watermark starts at its checkpoint: expected");
                 continue;
             }
             v.anomaly(|| {

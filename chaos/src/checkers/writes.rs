@@ -26,6 +26,13 @@ fn final_log(events: &[Event]) -> Option<BTreeMap<(i32, i64), &str>> {
     Some(log)
 }
 
+/// Why a loss is excused under a lax flush policy.
+pub(super) const UNFLUSHED: &str =
+    "unflushed when a crash hit (log.flush.interval.messages above 1): expected";
+/// Why a loss is excused when the configuration does not promise survival.
+pub(super) const NOT_PROMISED: &str = "expected for this configuration (acks=1, RF < 3, \
+     min.insync.replicas < 2 or unclean election): the settings do not promise survival";
+
 /// lost-write: an acknowledged record (acks 1/all) that the final read does not hold at the
 /// acknowledged offset. Under a lax flush policy a loss is excused when a restart after the
 /// ack recovered the partition to at or below that offset; in a cluster, a loss of a record
@@ -49,11 +56,11 @@ pub(super) fn lost_write(
             continue;
         }
         if !config.promises_survival(*acks) {
-            v.excused += 1;
+            v.excuse(NOT_PROMISED);
             continue;
         }
         if !strict && crashes.cut(*partition, *offset, *start_ms, u64::MAX) {
-            v.excused += 1;
+            v.excuse(UNFLUSHED);
             continue;
         }
         let found = log.get(&(*partition, *offset)).copied().unwrap_or("nothing");
@@ -138,7 +145,12 @@ pub(super) fn inconsistent_offsets(
                 continue;
             }
             if !strict && crashes.cut(partition, offset, a.0.min(b.0), a.1.max(b.1)) {
-                v.excused += 1;
+                v.excuse(UNFLUSHED);
+                continue;
+            }
+            if config.unclean_leader_election {
+                // An out-of-sync leader's log replaces what the old ISR had read.
+                v.excuse(NOT_PROMISED);
                 continue;
             }
             v.anomaly(|| {

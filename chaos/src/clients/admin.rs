@@ -1,5 +1,6 @@
 //! The operator's one act in a cluster run: CreateTopics of the topic under test with its
-//! replication factor and `min.insync.replicas`, sent to the nodes in turn until one answers
+//! replication factor, `min.insync.replicas` and (with `--unclean`)
+//! `unclean.leader.election.enable`, sent to the nodes in turn until one answers
 //! that it is created (or exists: a retry after a lost answer), as `kafka-topics.sh --create`
 //! through any bootstrap server does.
 
@@ -20,13 +21,20 @@ const CREATE_TOPICS_VERSION: i16 = 5;
 /// Creates the topic, retrying until a node says it exists.
 pub async fn create_topic(ctx: ClientContext, config: SimConfig) -> turmoil::Result {
     let mut router = Router::new(ctx.clone(), "admin".to_owned());
+    let setting = |name: &'static str, value: String| {
+        CreatableTopicConfig::default()
+            .with_name(StrBytes::from_static_str(name))
+            .with_value(Some(StrBytes::from_string(value)))
+    };
+    let mut configs = vec![setting("min.insync.replicas", config.min_insync_replicas.to_string())];
+    if config.unclean_leader_election {
+        configs.push(setting("unclean.leader.election.enable", "true".to_owned()));
+    }
     let topic = CreatableTopic::default()
         .with_name(TopicName(StrBytes::from_static_str(TOPIC)))
         .with_num_partitions(config.partitions)
         .with_replication_factor(config.replication_factor as i16)
-        .with_configs(vec![CreatableTopicConfig::default()
-            .with_name(StrBytes::from_static_str("min.insync.replicas"))
-            .with_value(Some(StrBytes::from_string(config.min_insync_replicas.to_string())))]);
+        .with_configs(configs);
     let request = CreateTopicsRequest::default().with_topics(vec![topic]).with_timeout_ms(5_000);
     loop {
         let answer = router.any().send(&request, CREATE_TOPICS_VERSION, true).await;

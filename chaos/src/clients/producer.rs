@@ -23,6 +23,7 @@ use rand_chacha::ChaCha8Rng;
 use super::connection::{Connection, RequestError};
 use super::routing::Router;
 use super::{ClientContext, Phase, WorkGuard};
+use crate::config::AcksMode;
 use crate::history::{now_ms, Event, ProduceOutcome};
 use crate::hosts::broker::TOPIC;
 
@@ -39,12 +40,13 @@ pub struct ProducerSettings {
 }
 
 impl ProducerSettings {
-    /// The settings of producer `index`: cycles through all+idempotent, 1, 0, all.
-    pub fn for_index(index: usize) -> Self {
-        match index % 4 {
-            0 => Self { acks: -1, idempotent: true },
-            1 => Self { acks: 1, idempotent: false },
-            2 => Self { acks: 0, idempotent: false },
+    /// The settings of producer `index` under `mode`: mixed cycles through all+idempotent,
+    /// 1, 0, all; `all` alternates all+idempotent and all; `1` is acks=1 throughout.
+    pub fn for_index(index: usize, mode: AcksMode) -> Self {
+        match (mode, index % 4) {
+            (AcksMode::Mixed, 0) | (AcksMode::All, 0 | 2) => Self { acks: -1, idempotent: true },
+            (AcksMode::Mixed, 1) | (AcksMode::One, _) => Self { acks: 1, idempotent: false },
+            (AcksMode::Mixed, 2) => Self { acks: 0, idempotent: false },
             _ => Self { acks: -1, idempotent: false },
         }
     }

@@ -198,6 +198,9 @@ fn cluster_overrides(node_id: i32, sim: &crate::config::SimConfig) -> Vec<String
         // until the request's deadline, which must be short in a run of seconds (Kafka's 30 s
         // would leave a follower stuck past the final read).
         "replica.socket.timeout.ms=1000".to_owned(),
+        // With --unclean, a partition left leaderless (no live replica when its leader was
+        // fenced) gets one within a second of simulated time, not Kafka's five minutes.
+        "unclean.leader.election.interval.ms=1000".to_owned(),
     ];
     overrides.push(if is_voter {
         format!(
