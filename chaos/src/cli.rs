@@ -7,7 +7,7 @@ use clap::Args;
 
 use crate::config::{AcksMode, SimConfig};
 use crate::history::to_jsonl;
-use crate::sweep::{run_timed, sweep};
+use crate::sweep::{run_timed, sweep_on};
 
 /// Deterministic fault simulator: the broker's own code under seeded faults, replayable.
 ///
@@ -53,9 +53,13 @@ pub struct SimArgs {
     /// Seed of the run (with --seeds: the first seed of the sweep).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Sweep this many consecutive seeds, with a progress line and a summary table.
+    /// Sweep this many consecutive seeds, with a progress bar and a summary table.
     #[arg(long)]
     pub seeds: Option<u64>,
+    /// Threads a sweep runs seeds on (0: one per CPU). Each seed is one simulated world on
+    /// one thread and replays exactly either way; reports come in seed order.
+    #[arg(long, default_value_t = 1)]
+    pub jobs: usize,
     /// Write results.json and history.jsonl here (a sweep: results.json and
     /// seed-<S>/history.jsonl for each failing seed).
     #[arg(long)]
@@ -182,7 +186,11 @@ pub fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
         Some(count) => {
             let mut reports = Vec::new();
             let mut write_error = None;
-            let summary = sweep(&config, count, true, None, |outcome, report| {
+            let jobs = match args.jobs {
+                0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+                n => n,
+            };
+            let summary = sweep_on(&config, count, jobs, true, None, |outcome, report| {
                 if !report.ok {
                     eprintln!();
                     eprint!("{}", report.render());
