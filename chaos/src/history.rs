@@ -37,6 +37,40 @@ pub enum CommitOutcome {
 /// One record a client read: offset and value.
 pub type ReadRecord = (i64, String);
 
+/// A node's view of its part in the metadata quorum, sampled.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct QuorumSample {
+    /// `leader`, `follower`, `candidate`, … or `observer` (a broker that is no voter).
+    pub state: String,
+    /// The quorum leader as the node knows it (-1 unknown).
+    pub leader_id: i32,
+    /// The quorum epoch as the node knows it.
+    pub epoch: i32,
+    /// The committed offset of the metadata log as the node knows it.
+    pub high_watermark: i64,
+    /// The node's metadata log end offset.
+    pub log_end_offset: i64,
+}
+
+/// A node's replica of one partition, sampled.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReplicaSample {
+    /// The partition of the topic under test.
+    pub partition: i32,
+    /// `leader`, `follower` or `offline`.
+    pub role: String,
+    /// The leader it follows (itself when leading).
+    pub leader_id: i32,
+    /// The leader epoch of its role.
+    pub leader_epoch: i32,
+    /// Its high watermark.
+    pub high_watermark: i64,
+    /// Its log end offset.
+    pub log_end_offset: i64,
+    /// As leader: the ISR it holds committed (empty as a follower).
+    pub isr: Vec<i32>,
+}
+
 /// One event of the history.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "event", rename_all = "kebab-case")]
@@ -118,6 +152,16 @@ pub enum Event {
     Fault { time_ms: u64, action: String },
     /// The final read of every partition finished (or gave up).
     FinalRead { time_ms: u64, complete: bool },
+    /// What a running node said of itself at `time_ms` (sampled between simulation steps,
+    /// every [`SAMPLE_MS`](crate::run::SAMPLE_MS)): the timeline's leaders and high
+    /// watermarks, and the one-leader-per-epoch checker's evidence.
+    NodeState {
+        time_ms: u64,
+        node_id: i32,
+        incarnation: u32,
+        quorum: QuorumSample,
+        replicas: Vec<ReplicaSample>,
+    },
     /// After the run, what one node's copy of a partition holds (a cluster's replicas, read
     /// from each node's disk): every record from its log start to its log end offset.
     ReplicaLog { node_id: i32, partition: i32, log_end_offset: i64, records: Vec<ReadRecord> },
@@ -133,6 +177,13 @@ impl History {
     /// Appends an event.
     pub fn push(&self, event: Event) {
         self.events.lock().expect("history lock poisoned").push(event);
+    }
+
+    /// Appends the event, if any.
+    pub fn extend(&self, event: Option<Event>) {
+        if let Some(event) = event {
+            self.push(event);
+        }
     }
 
     /// A copy of every event so far.

@@ -15,6 +15,9 @@ use crate::schedule::{self, Direction, Fault, FaultKind};
 /// Network latency outside latency spikes.
 const BASE_MAX_LATENCY: Duration = Duration::from_millis(10);
 
+/// How often each running node's state is sampled (simulated ms).
+pub const SAMPLE_MS: u64 = 100;
+
 /// Everything a run produced.
 #[derive(Debug, Clone)]
 pub struct RunOutcome {
@@ -150,6 +153,7 @@ fn simulate(config: &SimConfig, history: History) -> SimResult {
         .collect();
     actions.sort_by_key(|(at, start, i)| (*at, *start, *i));
     let mut next_action = 0;
+    let mut next_sample = 0;
     let mut healed = false;
     let deadline_ms = config.duration_ms + config.heal_timeout_ms;
     let elapsed_ms = |sim: &turmoil::Sim<'_>| sim.elapsed().as_millis() as u64;
@@ -165,6 +169,12 @@ fn simulate(config: &SimConfig, history: History) -> SimResult {
             ctx.clear_controls();
             heal(&mut sim, &brokers, &clients_names, &history, now);
             ctx.set_phase(Phase::Heal);
+        }
+        if now >= next_sample {
+            next_sample = now + SAMPLE_MS;
+            for broker in brokers.values().filter(|b| sim.is_host_running(b.name())) {
+                history.extend(broker.sample(now));
+            }
         }
         if now >= deadline_ms {
             history.push(Event::FinalRead { time_ms: now, complete: false });
@@ -239,6 +249,7 @@ fn apply(
         (FaultKind::BrokerCrash { node, torn }, true) => {
             let broker = &brokers[node];
             sim.crash(broker.name());
+            broker.forget_live();
             broker.crash_disk(*torn, fault.at_ms ^ broker.node_id as u64);
         }
         (FaultKind::BrokerCrash { node, .. }, false) => sim.bounce(name(node)),

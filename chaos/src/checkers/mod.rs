@@ -8,6 +8,7 @@
 //! offset in question. Anything else is still an anomaly.
 
 mod groups;
+mod leaders;
 mod polls;
 #[cfg(test)]
 mod tests;
@@ -80,6 +81,8 @@ pub fn check_all(config: &SimConfig, events: &[Event]) -> Vec<Verdict> {
         groups::committed_offset_regression(events),
         groups::double_assignment(events),
         groups::stale_generation_commit(events),
+        leaders::one_leader_per_epoch(events),
+        leaders::epoch_regression(events),
         liveness(events),
     ]
 }

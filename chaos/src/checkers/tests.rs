@@ -346,3 +346,78 @@ fn a_removed_group_starting_again_at_generation_one_is_a_new_group() {
     }
     assert_eq!(failed(1, &events), vec!["stale-generation-commit"]);
 }
+
+/// A node's sampled state: quorum `(state, epoch)`, and its replica of partition 0 as
+/// `(role, leader epoch)`.
+fn node_state(
+    time_ms: u64,
+    node_id: i32,
+    incarnation: u32,
+    quorum: (&str, i32),
+    replica: (&str, i32),
+) -> Event {
+    use crate::history::{QuorumSample, ReplicaSample};
+    Event::NodeState {
+        time_ms,
+        node_id,
+        incarnation,
+        quorum: QuorumSample {
+            state: quorum.0.into(),
+            leader_id: -1,
+            epoch: quorum.1,
+            high_watermark: 0,
+            log_end_offset: 0,
+        },
+        replicas: vec![ReplicaSample {
+            partition: 0,
+            role: replica.0.into(),
+            leader_id: -1,
+            leader_epoch: replica.1,
+            high_watermark: 0,
+            log_end_offset: 0,
+            isr: Vec::new(),
+        }],
+    }
+}
+
+#[test]
+fn two_leaders_of_one_epoch_fail_one_leader_per_epoch() {
+    let handover = [
+        node_state(100, 1, 0, ("leader", 1), ("leader", 3)),
+        node_state(100, 2, 0, ("follower", 1), ("follower", 3)),
+        node_state(200, 1, 0, ("follower", 2), ("follower", 4)),
+        node_state(200, 2, 0, ("leader", 2), ("leader", 4)),
+        final_read(300),
+    ];
+    assert_eq!(failed(1, &handover), Vec::<&str>::new());
+    // A partition's leader epoch won twice.
+    let partition = [
+        node_state(100, 1, 0, ("leader", 1), ("leader", 3)),
+        node_state(200, 2, 0, ("follower", 1), ("leader", 3)),
+        final_read(300),
+    ];
+    assert_eq!(failed(1, &partition), vec!["one-leader-per-epoch"]);
+    // The quorum's epoch won twice.
+    let quorum = [
+        node_state(100, 1, 0, ("leader", 5), ("follower", 3)),
+        node_state(100, 2, 0, ("leader", 5), ("follower", 3)),
+        final_read(300),
+    ];
+    assert_eq!(failed(1, &quorum), vec!["one-leader-per-epoch"]);
+}
+
+#[test]
+fn an_epoch_going_back_within_an_incarnation_fails_epoch_regression() {
+    let restart = [
+        node_state(100, 1, 0, ("follower", 4), ("follower", 6)),
+        node_state(200, 1, 1, ("unattached", 0), ("follower", 6)),
+        final_read(300),
+    ];
+    assert_eq!(failed(1, &restart), Vec::<&str>::new());
+    let back = [
+        node_state(100, 1, 0, ("follower", 4), ("follower", 6)),
+        node_state(200, 1, 0, ("follower", 4), ("follower", 5)),
+        final_read(300),
+    ];
+    assert_eq!(failed(1, &back), vec!["epoch-regression"]);
+}

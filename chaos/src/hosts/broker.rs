@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use kafka_lab_broker::clock::Clock;
 use kafka_lab_broker::security::random::SeededRandom;
@@ -19,7 +19,9 @@ use kafka_lab_broker::{Broker, BrokerConfig};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::history::{Event, History};
+use kafka_lab_broker::replica::Role;
+
+use crate::history::{Event, History, QuorumSample, ReplicaSample};
 
 /// The port every broker host listens on.
 pub const PORT: u16 = 9092;
@@ -58,6 +60,8 @@ pub struct BrokerHost {
     nodes: i32,
     incarnations: Arc<AtomicU32>,
     history: History,
+    /// The running incarnation's broker, for [`BrokerHost::sample`]; `None` while down.
+    live: Arc<Mutex<Option<Arc<Broker>>>>,
 }
 
 impl BrokerHost {
@@ -98,6 +102,7 @@ impl BrokerHost {
             nodes: sim.nodes,
             incarnations: Arc::default(),
             history,
+            live: Arc::default(),
         })
     }
 
@@ -120,6 +125,53 @@ impl BrokerHost {
     pub fn install(&self, sim: &mut turmoil::Sim<'_>) {
         let host = self.clone();
         sim.host(self.name(), move || host.clone().run());
+    }
+
+    /// What the running node says of itself now — its quorum state and its replica of every
+    /// partition of the topic — or `None` while it is down. Read between simulation steps,
+    /// when none of its tasks runs, so sampling changes nothing in the run.
+    pub fn sample(&self, time_ms: u64) -> Option<Event> {
+        let broker = self.live.lock().expect("live broker lock poisoned").clone()?;
+        let quorum = broker.quorum_metrics();
+        let replicas = (0..self.partitions)
+            .filter_map(|p| broker.replica_manager().partition(TOPIC, p))
+            .map(|partition| {
+                let (role, leader_id, isr) = match partition.role() {
+                    Role::Leader(leader) => {
+                        ("leader", self.node_id, leader.isr.iter().copied().collect())
+                    }
+                    Role::Follower { leader_id, .. } => ("follower", leader_id, Vec::new()),
+                    Role::Offline { .. } => ("offline", -1, Vec::new()),
+                };
+                ReplicaSample {
+                    partition: partition.partition(),
+                    role: role.to_owned(),
+                    leader_id,
+                    leader_epoch: partition.leader_epoch(),
+                    high_watermark: partition.high_watermark(),
+                    log_end_offset: partition.log_end_offset(),
+                    isr,
+                }
+            })
+            .collect();
+        Some(Event::NodeState {
+            time_ms,
+            node_id: self.node_id,
+            incarnation: self.incarnations.load(Ordering::SeqCst).saturating_sub(1),
+            quorum: QuorumSample {
+                state: quorum.state,
+                leader_id: quorum.leader_id,
+                epoch: quorum.epoch,
+                high_watermark: quorum.high_watermark,
+                log_end_offset: quorum.log_end_offset,
+            },
+            replicas,
+        })
+    }
+
+    /// The node went down: nothing of this incarnation is sampled again.
+    pub fn forget_live(&self) {
+        self.live.lock().expect("live broker lock poisoned").take();
     }
 
     /// Simulates power loss on the disk. With `torn`, a seeded random prefix of each file's
@@ -148,6 +200,7 @@ impl BrokerHost {
             Arc::new(SeededRandom::new(self.seed.rotate_left(32) ^ u64::from(incarnation))),
         )
         .map_err(|e| format!("broker {} cannot open: {e:#}", self.node_id))?;
+        *self.live.lock().expect("live broker lock poisoned") = Some(broker.clone());
         if self.nodes > 1 {
             return self.run_cluster_node(broker, incarnation).await;
         }
