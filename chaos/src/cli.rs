@@ -11,8 +11,8 @@ use crate::sweep::{run_timed, sweep_on};
 
 /// Deterministic fault simulator: the broker's own code under seeded faults, replayable.
 ///
-/// A run has three phases. CHAOS (--duration-ms): producers (acks all+idempotent, 1, 0, all,
-/// cycling) write unique records; assign consumers poll every partition; group consumers
+/// A run has three phases. CHAOS (--duration-ms): producers (--acks: by default cycling
+/// all+idempotent, 1, 0, all) write unique records; assign consumers poll every partition; group consumers
 /// (one consumer group: join, sync with a range assignment, heartbeat, fetch, commit) share
 /// the partitions; faults derived from the seed hit the client<->broker links (partitions both
 /// ways and one-way, hold/release, latency spikes, message loss), the broker (crash and restart
@@ -29,8 +29,10 @@ use crate::sweep::{run_timed, sweep_on};
 /// backwards), committed-offset-regression (a commit or OffsetFetch below an acknowledged
 /// commit, without a reset), double-assignment (two members of one generation own a
 /// partition), stale-generation-commit (a commit of an old generation acknowledged after a new
-/// one formed), liveness. Broker invariants are asserted inside the broker; a violation fails
-/// the run as a host failure.
+/// one formed), one-leader-per-epoch (no two nodes lead a partition in one leader epoch, nor
+/// the metadata quorum in one quorum epoch, by the nodes' own sampled state), epoch-regression
+/// (a node's quorum and leader epochs never go back while it runs), liveness. Broker
+/// invariants are asserted inside the broker; a violation fails the run as a host failure.
 ///
 /// Cluster (--nodes 3): combined broker+controller nodes (a three-voter Raft quorum), the
 /// topic created once through the controller with --rf and --min-isr, clients routing to each
@@ -45,8 +47,14 @@ use crate::sweep::{run_timed, sweep_on};
 /// cut a node off from the other nodes (clients still reach it: the zombie leader) and pause
 /// a node (all its messages held, then delivered).
 ///
+/// Output: a report on stdout; with --out, results.json (schedule, counts, verdicts),
+/// history.jsonl (every operation, fault and node sample) and timeline.html (a lane per node
+/// and client with faults shaded and restarts marked, each partition's and the quorum's
+/// leader over time with its epochs, high watermarks, acknowledged vs read records).
+///
 /// Replay: the same seed and knobs replay the same run exactly; a failing run prints the
-/// command. Exit code 1 if any seed fails.
+/// command. A sweep (--seeds N, --jobs J threads) prints a progress bar, then each checker's
+/// counts and the fault kinds injected. Exit code 1 if any seed fails.
 #[derive(Debug, Clone, Args)]
 #[command(verbatim_doc_comment)]
 pub struct SimArgs {
@@ -60,8 +68,8 @@ pub struct SimArgs {
     /// one thread and replays exactly either way; reports come in seed order.
     #[arg(long, default_value_t = 1)]
     pub jobs: usize,
-    /// Write results.json and history.jsonl here (a sweep: results.json and
-    /// seed-<S>/history.jsonl for each failing seed).
+    /// Write results.json, history.jsonl and timeline.html here (a sweep: results.json, and
+    /// seed-<S>/history.jsonl and seed-<S>/timeline.html for each failing seed).
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Nodes: 1 is a single broker (its own quorum's one voter); more run a cluster as
@@ -180,6 +188,7 @@ pub fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
             if let Some(dir) = &args.out {
                 std::fs::write(dir.join("results.json"), serde_json::to_string_pretty(&report)?)?;
                 std::fs::write(dir.join("history.jsonl"), to_jsonl(&outcome.events))?;
+                std::fs::write(dir.join("timeline.html"), crate::timeline::render(&outcome))?;
             }
             report.ok
         }
@@ -196,12 +205,19 @@ pub fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
                     eprint!("{}", report.render());
                     if let Some(dir) = &args.out {
                         let seed_dir = dir.join(format!("seed-{}", report.seed));
-                        let written = std::fs::create_dir_all(&seed_dir).and_then(|()| {
-                            std::fs::write(
-                                seed_dir.join("history.jsonl"),
-                                to_jsonl(&outcome.events),
-                            )
-                        });
+                        let written = std::fs::create_dir_all(&seed_dir)
+                            .and_then(|()| {
+                                std::fs::write(
+                                    seed_dir.join("history.jsonl"),
+                                    to_jsonl(&outcome.events),
+                                )
+                            })
+                            .and_then(|()| {
+                                std::fs::write(
+                                    seed_dir.join("timeline.html"),
+                                    crate::timeline::render(outcome),
+                                )
+                            });
                         if let Err(e) = written {
                             write_error = Some(e);
                         }

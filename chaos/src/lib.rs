@@ -13,6 +13,7 @@ pub mod report;
 pub mod run;
 pub mod schedule;
 pub mod sweep;
+pub mod timeline;
 
 pub use config::SimConfig;
 pub use run::{run, RunOutcome};
