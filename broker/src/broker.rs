@@ -728,6 +728,12 @@ impl Broker {
         }
     }
 
+    /// This node's metadata log as the quorum's state machine sees it: its start, end, each
+    /// epoch's start offset and its snapshots (the simulator's committed-metadata checker).
+    pub fn metadata_log_view(&self) -> crate::raft::client::LogView {
+        self.lock_metadata().log_view()
+    }
+
     /// Why this node does not answer a quorum request only its leader answers (Fetch,
     /// FetchSnapshot) made in `current_leader_epoch`: the state machine's
     /// `leader_only_request_error`; a node that is no voter does not lead.

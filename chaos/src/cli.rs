@@ -31,7 +31,10 @@ use crate::sweep::{run_timed, sweep_on};
 /// partition), stale-generation-commit (a commit of an old generation acknowledged after a new
 /// one formed), one-leader-per-epoch (no two nodes lead a partition in one leader epoch, nor
 /// the metadata quorum in one quorum epoch, by the nodes' own sampled state), epoch-regression
-/// (a node's quorum and leader epochs never go back while it runs), liveness. Broker
+/// (a node's quorum and leader epochs never go back while it runs),
+/// majority-reached-high-watermark (a quorum leader's high watermark is held by a majority of
+/// the voters), committed-metadata (every committed metadata prefix a node reported is in the
+/// final leader's log, and each voter's committed log matches it), liveness. Broker
 /// invariants are asserted inside the broker; a violation fails the run as a host failure.
 ///
 /// Cluster (--nodes 3): combined broker+controller nodes (a three-voter Raft quorum), the
@@ -118,6 +121,11 @@ pub struct SimArgs {
     /// Mean faults per simulated second during chaos (0: no faults).
     #[arg(long, default_value_t = SimConfig::default().intensity)]
     pub intensity: f64,
+    /// In a cluster, mean controlled shutdowns per simulated second (SIGTERM: leaderships
+    /// move away, the node flushes, exits and restarts after a downtime); a quarter of them
+    /// are rolling restarts of every node in turn. 0: none.
+    #[arg(long, default_value_t = SimConfig::default().restart_intensity)]
+    pub restart_intensity: f64,
     /// Deadline of every client request (simulated ms).
     #[arg(long, default_value_t = SimConfig::default().request_timeout_ms)]
     pub request_timeout_ms: u64,
@@ -152,6 +160,7 @@ impl SimArgs {
             partitions: self.partitions.max(1),
             flush_interval_messages: self.flush_interval_messages.max(1),
             intensity: self.intensity,
+            restart_intensity: self.restart_intensity,
             request_timeout_ms: self.request_timeout_ms,
             heal_timeout_ms: self.heal_timeout_ms,
             tick_ms: self.tick_ms.max(1),

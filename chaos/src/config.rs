@@ -61,6 +61,9 @@ pub struct SimConfig {
     pub flush_interval_messages: u64,
     /// Mean faults per simulated second during chaos; 0 disables faults.
     pub intensity: f64,
+    /// In a cluster, mean controlled shutdowns (SIGTERM, restart after a downtime) per
+    /// simulated second, a quarter of them rolling restarts; 0 disables them.
+    pub restart_intensity: f64,
     /// Deadline of every client request, simulated milliseconds.
     pub request_timeout_ms: u64,
     /// Liveness bound: after healing, the final read must finish within this (simulated ms).
@@ -88,6 +91,7 @@ impl Default for SimConfig {
             partitions: 3,
             flush_interval_messages: 1,
             intensity: 1.0,
+            restart_intensity: 0.1,
             request_timeout_ms: 1_000,
             heal_timeout_ms: 15_000,
             tick_ms: 1,
@@ -122,6 +126,11 @@ impl SimConfig {
                 && self.replication_factor >= 3
                 && self.min_insync_replicas >= 2
                 && !self.unclean_leader_election)
+    }
+
+    /// The metadata quorum's voters: the first three nodes (the one node alone).
+    pub fn voters(&self) -> Vec<i32> {
+        (1..=self.nodes.clamp(1, 3)).collect()
     }
 
     /// Whether every acknowledged write must survive a crash (fsync before ack).

@@ -50,6 +50,9 @@ pub struct QuorumSample {
     pub high_watermark: i64,
     /// The node's metadata log end offset.
     pub log_end_offset: i64,
+    /// The epoch of the record just below `high_watermark` in its log (-1: none there): with
+    /// the offset, it names the committed prefix (Raft's log matching).
+    pub committed_epoch: i32,
 }
 
 /// A node's replica of one partition, sampled.
@@ -148,6 +151,8 @@ pub enum Event {
     Reset { time_ms: u64, client: String, partition: i32, from: i64, to: i64 },
     /// The broker (re)opened its log; `log_end_offsets` are per partition after recovery.
     BrokerStarted { time_ms: u64, node_id: i32, incarnation: u32, log_end_offsets: Vec<i64> },
+    /// A node finished a controlled shutdown (leaderships moved, logs flushed) and exited.
+    BrokerStopped { time_ms: u64, node_id: i32, incarnation: u32 },
     /// A fault began or ended.
     Fault { time_ms: u64, action: String },
     /// The final read of every partition finished (or gave up).
@@ -161,6 +166,18 @@ pub enum Event {
         incarnation: u32,
         quorum: QuorumSample,
         replicas: Vec<ReplicaSample>,
+    },
+    /// After the run, one running node's metadata log: where it starts and ends, where each
+    /// epoch starts, and the committed offset the node knows.
+    MetadataLog {
+        node_id: i32,
+        voter: bool,
+        /// Whether it led the quorum then.
+        leader: bool,
+        log_start_offset: i64,
+        log_end_offset: i64,
+        high_watermark: i64,
+        epochs: Vec<(i32, i64)>,
     },
     /// After the run, what one node's copy of a partition holds (a cluster's replicas, read
     /// from each node's disk): every record from its log start to its log end offset.

@@ -55,7 +55,8 @@ pub fn replay_command(config: &SimConfig) -> String {
     format!(
         "kafka-lab sim --seed {} --nodes {} --rf {} --min-isr {} --duration-ms {} --producers {} \
          --consumers {} --group-consumers {} --session-timeout-ms {} --partitions {} \
-         --flush-interval-messages {} --intensity {} --request-timeout-ms {} --heal-timeout-ms {} \
+         --flush-interval-messages {} --intensity {} --restart-intensity {} --request-timeout-ms {} \
+         --heal-timeout-ms {} \
          --tick-ms {} --acks {}{}",
         config.seed,
         config.nodes,
@@ -69,6 +70,7 @@ pub fn replay_command(config: &SimConfig) -> String {
         config.partitions,
         config.flush_interval_messages,
         config.intensity,
+        config.restart_intensity,
         config.request_timeout_ms,
         config.heal_timeout_ms,
         config.tick_ms,
@@ -170,7 +172,7 @@ impl RunReport {
         for v in &self.verdicts {
             let status = if v.ok { "ok" } else { "FAIL" };
             out.push_str(&format!(
-                "    {:<28} {status:<4} checked {:>6}, anomalies {}, excused {}\n",
+                "    {:<32} {status:<4} checked {:>6}, anomalies {}, excused {}\n",
                 v.name, v.checked, v.anomalies, v.excused
             ));
             if let Some(first) = &v.first {

@@ -170,6 +170,12 @@ fn simulate(config: &SimConfig, history: History) -> SimResult {
             heal(&mut sim, &brokers, &clients_names, &history, now);
             ctx.set_phase(Phase::Heal);
         }
+        // A node done with its controlled shutdown has exited: its tasks and connections go.
+        for broker in brokers.values() {
+            if broker.take_stopped() {
+                sim.crash(broker.name());
+            }
+        }
         if now >= next_sample {
             next_sample = now + SAMPLE_MS;
             for broker in brokers.values().filter(|b| sim.is_host_running(b.name())) {
@@ -187,6 +193,9 @@ fn simulate(config: &SimConfig, history: History) -> SimResult {
         }
     }
     let sim_ms = elapsed_ms(&sim);
+    for broker in brokers.values().filter(|b| sim.is_host_running(b.name())) {
+        history.extend(broker.metadata_log());
+    }
     if config.nodes > 1 {
         for broker in brokers.values() {
             for partition in 0..config.partitions {
@@ -271,6 +280,15 @@ fn apply(
                     sim.release(name(node), other);
                 }
             }
+        }
+        (FaultKind::ControlledShutdown { node, .. }, true) => brokers[node].request_shutdown(),
+        (FaultKind::ControlledShutdown { node, .. }, false) => {
+            // Back after its downtime; one still shutting down is killed first (as an
+            // operator's restart does after its timeout), its disk kept.
+            let broker = &brokers[node];
+            broker.forget_live();
+            sim.crash(broker.name());
+            sim.bounce(broker.name());
         }
         (FaultKind::ConsumerStall { client }, _) => {
             ctx.update_control(client, |c| c.stalled = start)

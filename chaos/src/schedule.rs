@@ -40,6 +40,10 @@ pub enum FaultKind {
     /// Every message to and from cluster node `node` is held, then all delivered at once: a
     /// process paused (a GC pause, SIGSTOP) that resumes believing it still leads.
     NodePaused { node: i32 },
+    /// Cluster node `node` is sent SIGTERM: a controlled shutdown moves its leaderships away,
+    /// it flushes and exits, and starts again after the fault's duration. A rolling restart is
+    /// one of these per node in turn.
+    ControlledShutdown { node: i32, rolling: bool },
     /// A group consumer freezes (no polls, no heartbeats) for the fault's duration, which is
     /// longer than its session timeout, then carries on as if nothing happened.
     ConsumerStall { client: String },
@@ -61,6 +65,8 @@ impl FaultKind {
             Self::BrokerCrash { torn: true, .. } => "broker-crash-torn-write",
             Self::NodeIsolated { .. } => "node-isolated",
             Self::NodePaused { .. } => "node-paused",
+            Self::ControlledShutdown { rolling: false, .. } => "controlled-shutdown",
+            Self::ControlledShutdown { rolling: true, .. } => "rolling-restart",
             Self::ConsumerStall { .. } => "consumer-stall",
             Self::MemberLeave { .. } => "member-leave",
         }
@@ -85,8 +91,63 @@ pub struct Fault {
 /// member.
 pub fn derive(config: &SimConfig, clients: &[String], group_members: &[String]) -> Vec<Fault> {
     let mut faults = derive_general(config, clients);
+    let restarts = derive_restarts(config, &faults);
+    faults.extend(restarts);
     faults.extend(derive_group(config, group_members));
     faults.sort_by_key(|f| f.at_ms);
+    faults
+}
+
+/// Controlled shutdowns and rolling restarts of a cluster's nodes (`restart_intensity` per
+/// simulated second, a quarter of them rolling restarts of every node in turn), from a stream
+/// of their own, placed where no other node fault is under way: one node at a time is down.
+fn derive_restarts(config: &SimConfig, general: &[Fault]) -> Vec<Fault> {
+    let mut rng = ChaCha8Rng::seed_from_u64(config.seed ^ 0x7e57_a27e_d0e5_0000);
+    let mut faults = Vec::new();
+    if config.nodes < 2 || config.restart_intensity <= 0.0 {
+        return faults;
+    }
+    // Windows in which a node is already down, cut off or paused.
+    let mut busy: Vec<(u64, u64)> = general
+        .iter()
+        .filter(|f| {
+            matches!(
+                f.kind,
+                FaultKind::BrokerCrash { .. }
+                    | FaultKind::NodeIsolated { .. }
+                    | FaultKind::NodePaused { .. }
+            )
+        })
+        .map(|f| (f.at_ms, f.at_ms + f.duration_ms + 1))
+        .collect();
+    let mean_gap_ms = 1000.0 / config.restart_intensity;
+    let mut t = 0.0f64;
+    while let Some(at_ms) = next_arrival(&mut rng, &mut t, mean_gap_ms, config.duration_ms) {
+        let rolling = rng.gen_bool(0.25);
+        let nodes: Vec<i32> = if rolling {
+            (1..=config.nodes).collect()
+        } else {
+            vec![rng.gen_range(1..=config.nodes)]
+        };
+        // Each node: SIGTERM, down for a while, back; the next one once it has rejoined.
+        let mut steps = Vec::new();
+        let mut next = at_ms;
+        for node in nodes {
+            let downtime = rng.gen_range(300..=1_500);
+            steps.push(Fault {
+                at_ms: next,
+                duration_ms: downtime,
+                kind: FaultKind::ControlledShutdown { node, rolling },
+            });
+            next += downtime + rng.gen_range(500..=1_500);
+        }
+        let (from, until) = (at_ms, next);
+        if busy.iter().any(|(a, b)| from < *b && *a < until) {
+            continue;
+        }
+        busy.push((from, until));
+        faults.extend(steps);
+    }
     faults
 }
 

@@ -177,19 +177,19 @@ impl SweepSummary {
             self.sim_ms as f64 / self.wall_ms.max(1) as f64
         );
         out.push_str(&format!(
-            "{:<28} {:>12} {:>10} {:>12}\n",
+            "{:<32} {:>12} {:>10} {:>12}\n",
             "checker", "seeds failed", "checked", "excused"
         ));
         for (name, (checked, excused)) in &self.checked_by_checker {
             let failed = self.failures_by_checker.get(name).copied().unwrap_or(0);
-            out.push_str(&format!("{name:<28} {failed:>12} {checked:>10} {excused:>12}\n"));
+            out.push_str(&format!("{name:<32} {failed:>12} {checked:>10} {excused:>12}\n"));
         }
         if let Some(n) = self.failures_by_checker.get("host-failure") {
-            out.push_str(&format!("{:<28} {n:>12}\n", "host-failure"));
+            out.push_str(&format!("{:<32} {n:>12}\n", "host-failure"));
         }
-        out.push_str(&format!("{:<28} {:>12}\n", "fault kind", "injected"));
+        out.push_str(&format!("{:<32} {:>12}\n", "fault kind", "injected"));
         for (kind, n) in &self.faults {
-            out.push_str(&format!("{kind:<28} {n:>12}\n"));
+            out.push_str(&format!("{kind:<32} {n:>12}\n"));
         }
         for seed in &self.failed {
             let config = SimConfig { seed: *seed, ..base.clone() };

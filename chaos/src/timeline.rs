@@ -58,8 +58,8 @@ pub fn render(outcome: &RunOutcome) -> String {
     page.push_str(&format!("<ul>{}</ul>\n", verdicts.join("\n")));
     page.push_str(
         "<h2>Nodes and clients</h2><p>Shaded: node crashed (red), paused (orange), cut off \
-         from the other nodes (purple); a client's link to a node partitioned, held, slowed or \
-         lossy (grey, the node named). ▲ a node (re)started. Ticks: produce acknowledged \
+         from the other nodes (purple), shut down by SIGTERM and restarted (blue); a client's link to a node partitioned, held, slowed or \
+         lossy (grey, the node named). ▲ a node (re)started, ■ it finished a controlled shutdown. Ticks: produce acknowledged \
          (green), refused (red), unanswered (amber); polls that returned records (blue). ● a \
          group assignment (its generation). The dashed line is the end of chaos.</p>\n",
     );
@@ -98,6 +98,7 @@ fn node_colour(node: i32) -> RGBColor {
 const FAULT_RED: RGBColor = RGBColor(244, 180, 180);
 const FAULT_ORANGE: RGBColor = RGBColor(250, 210, 150);
 const FAULT_PURPLE: RGBColor = RGBColor(215, 190, 240);
+const FAULT_BLUE: RGBColor = RGBColor(185, 210, 245);
 const FAULT_GREY: RGBColor = RGBColor(215, 215, 215);
 const OK_GREEN: RGBColor = RGBColor(40, 160, 60);
 const FAIL_RED: RGBColor = RGBColor(210, 40, 40);
@@ -204,6 +205,10 @@ fn lanes_svg(outcome: &RunOutcome, end_ms: u64) -> String {
                 FaultKind::BrokerCrash { node, .. } => (lane_of_node(*node), FAULT_RED, None),
                 FaultKind::NodePaused { node } => (lane_of_node(*node), FAULT_ORANGE, None),
                 FaultKind::NodeIsolated { node } => (lane_of_node(*node), FAULT_PURPLE, None),
+                FaultKind::ControlledShutdown { node, rolling } => {
+                    let what = if *rolling { "rolling restart" } else { "SIGTERM" };
+                    (lane_of_node(*node), FAULT_BLUE, Some(what.to_owned()))
+                }
                 FaultKind::Partition { client, node, .. }
                 | FaultKind::Hold { client, node }
                 | FaultKind::LatencySpike { client, node, .. }
@@ -263,6 +268,9 @@ fn lanes_svg(outcome: &RunOutcome, end_ms: u64) -> String {
                 Event::BrokerStarted { node_id, time_ms, .. } => {
                     marks.push((lane_of_node(*node_id), secs(*time_ms), "▲".to_owned()));
                 }
+                Event::BrokerStopped { node_id, time_ms, .. } => {
+                    marks.push((lane_of_node(*node_id), secs(*time_ms), "■".to_owned()));
+                }
                 _ => {}
             }
         }
@@ -291,6 +299,7 @@ fn shade_node_faults(chart: &mut LaneChart<'_>, outcome: &RunOutcome, top: f64) 
                 FaultKind::BrokerCrash { .. } => FAULT_RED,
                 FaultKind::NodePaused { .. } => FAULT_ORANGE,
                 FaultKind::NodeIsolated { .. } => FAULT_PURPLE,
+                FaultKind::ControlledShutdown { .. } => FAULT_BLUE,
                 _ => return None,
             };
             let to = (fault.at_ms + fault.duration_ms).min(duration_ms);

@@ -1,13 +1,14 @@
 //! The checkers can fail: with a test-only fault built into the broker, the sweep finds a
 //! failing seed within a bounded number of seeds, and that seed replays the failure.
 //!
-//! Run with `cargo test -p kafka-lab-chaos --features fault-ack-before-flush --test faults`
-//! , `cargo test -p kafka-lab-chaos --features fault-double-assign --test faults` and
-//! `cargo test -p kafka-lab-chaos --features fault-ack-before-isr --test faults`.
+//! Run with `cargo test -p kafka-lab-chaos --test faults --features F`, F one of
+//! `fault-ack-before-flush`, `fault-double-assign`, `fault-ack-before-isr` and
+//! `fault-commit-without-majority` (scripts/test runs each).
 #![cfg(any(
     feature = "fault-ack-before-flush",
     feature = "fault-double-assign",
-    feature = "fault-ack-before-isr"
+    feature = "fault-ack-before-isr",
+    feature = "fault-commit-without-majority"
 ))]
 
 use kafka_lab_chaos::sweep::sweep;
@@ -30,6 +31,8 @@ fn caught_and_replayed(base: SimConfig, fault: &str, checker: &str) -> u64 {
     let failed =
         |o: &RunOutcome| o.verdicts.iter().find(|v| v.name == checker).is_some_and(|v| !v.ok);
     assert!(failed(&first), "seed {seed} should fail {checker}: {:?}", first.verdicts);
+    let verdict = first.verdicts.iter().find(|v| v.name == checker).expect("the checker ran");
+    println!("{checker}: {}", verdict.first.as_deref().unwrap_or(""));
     assert_eq!(first.history_hash, replay.history_hash, "seed {seed} did not replay");
     assert_eq!(first.verdicts, replay.verdicts);
     seed
@@ -59,4 +62,14 @@ fn sweep_catches_acks_all_answered_before_the_isr_has_the_records_on_a_cluster()
     // append loses what it acknowledged when it crashes before its followers fetched.
     let base = SimConfig { duration_ms: 4_000, intensity: 3.0, ..SimConfig::cluster(3) };
     caught_and_replayed(base, "ack-before-isr", "lost-write");
+}
+
+#[cfg(feature = "fault-commit-without-majority")]
+#[test]
+fn sweep_catches_a_metadata_commit_without_a_majority_on_a_cluster() {
+    // Three voters: a quorum leader that commits its own appends alone is seen leading with a
+    // high watermark no majority of the voters holds — when it is cut off or paused and fences
+    // the brokers it no longer hears, or simply ahead of its followers' fetches.
+    let base = SimConfig { duration_ms: 4_000, intensity: 3.0, ..SimConfig::cluster(3) };
+    caught_and_replayed(base, "commit-without-majority", "majority-reached-high-watermark");
 }

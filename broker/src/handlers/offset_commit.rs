@@ -2,8 +2,11 @@
 //! otherwise) and Read on each topic (TOPIC_AUTHORIZATION_FAILED for its partitions), then the
 //! group coordinator for the authorized topics. The answer waits until the commit is on every
 //! in-sync replica of its `__consumer_offsets` partition (Kafka's coordinator appends with
-//! acks=-1), so a commit the client saw succeed survives the coordinator's death;
-//! REQUEST_TIMED_OUT after `offsets.commit.timeout.ms`.
+//! acks=-1), so a commit the client saw succeed survives the coordinator's death. A wait that
+//! fails is answered as Kafka 4.x's group coordinator answers it (`normalizeException`):
+//! NOT_COORDINATOR when the offsets partition stopped leading, COORDINATOR_NOT_AVAILABLE when
+//! its ISR fell below what it needs, REQUEST_TIMED_OUT after `offsets.commit.timeout.ms` —
+//! each retriable, and each after an append that may still be committed.
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::offset_commit_request::OffsetCommitRequestTopic;
@@ -40,10 +43,19 @@ pub async fn handle(
             min_insync_replicas: 1,
         };
         if let Some(Err(e)) = wait_for_acks(&[status], OFFSETS_COMMIT_TIMEOUT).await.pop() {
-            tracing::warn!(group, error = %e.message, "offset commit not replicated in time");
+            tracing::warn!(group, error = %e.message, "offset commit not replicated");
+            let answer = match e.error {
+                ResponseError::NotLeaderOrFollower | ResponseError::KafkaStorageError => {
+                    ResponseError::NotCoordinator
+                }
+                ResponseError::NotEnoughReplicas
+                | ResponseError::NotEnoughReplicasAfterAppend
+                | ResponseError::UnknownTopicOrPartition => ResponseError::CoordinatorNotAvailable,
+                other => other,
+            };
             for p in response.topics.iter_mut().flat_map(|t| t.partitions.iter_mut()) {
                 if p.error_code == 0 {
-                    p.error_code = ResponseError::RequestTimedOut.code();
+                    p.error_code = answer.code();
                 }
             }
         }

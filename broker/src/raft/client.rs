@@ -546,6 +546,24 @@ impl LogView {
         self
     }
 
+    /// The epoch of the batch holding `offset` — of the start snapshot for the offset just
+    /// below the log start —; `None` outside the log.
+    pub fn epoch_at(&self, offset: i64) -> Option<i32> {
+        if offset >= self.end_offset || offset < 0 {
+            return None;
+        }
+        if offset < self.start_offset {
+            let snapshot = self.start_snapshot?;
+            return (offset == snapshot.offset - 1).then_some(snapshot.epoch);
+        }
+        self.epochs.iter().rev().find(|(_, start)| *start <= offset).map(|(epoch, _)| *epoch)
+    }
+
+    /// Each epoch with the offset it starts at, both increasing.
+    pub fn epochs(&self) -> &[(i32, i64)] {
+        &self.epochs
+    }
+
     fn check_snapshots(&self) {
         if let Some(start) = self.start_snapshot {
             assert_eq!(start.offset, self.start_offset, "the start snapshot ends at the log start");
@@ -1343,8 +1361,13 @@ impl<R> RaftClient<R> {
 
     fn maybe_advance_high_watermark(&mut self) {
         let EpochState::Leader(leader) = &self.state else { return };
+        // Test-only fault, in the unit simulation (`Fault`) and, built with the
+        // `fault-commit-without-majority` feature, in the turmoil cluster simulator.
         #[cfg(test)]
-        if self.config.fault == Some(Fault::HighWatermarkOnLeaderEndOffset) {
+        let commit_alone = self.config.fault == Some(Fault::HighWatermarkOnLeaderEndOffset);
+        #[cfg(not(test))]
+        let commit_alone = false;
+        if commit_alone || cfg!(feature = "fault-commit-without-majority") {
             let end = self.log.end_offset;
             if self.high_watermark.is_none_or(|hw| end > hw) {
                 self.set_high_watermark(end);

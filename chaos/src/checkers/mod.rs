@@ -10,6 +10,7 @@
 mod groups;
 mod leaders;
 mod polls;
+mod quorum;
 #[cfg(test)]
 mod tests;
 mod writes;
@@ -83,6 +84,8 @@ pub fn check_all(config: &SimConfig, events: &[Event]) -> Vec<Verdict> {
         groups::stale_generation_commit(events),
         leaders::one_leader_per_epoch(events),
         leaders::epoch_regression(events),
+        quorum::majority_reached_high_watermark(events, &config.voters()),
+        quorum::committed_metadata(events),
         liveness(events),
     ]
 }

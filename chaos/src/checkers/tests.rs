@@ -367,6 +367,7 @@ fn node_state(
             epoch: quorum.1,
             high_watermark: 0,
             log_end_offset: 0,
+            committed_epoch: -1,
         },
         replicas: vec![ReplicaSample {
             partition: 0,
@@ -420,4 +421,95 @@ fn an_epoch_going_back_within_an_incarnation_fails_epoch_regression() {
         final_read(300),
     ];
     assert_eq!(failed(1, &back), vec!["epoch-regression"]);
+}
+
+/// Node `node_id`'s quorum sample at `time_ms`: `(state, epoch, high watermark, log end,
+/// epoch of the record below the high watermark)`.
+fn quorum_state(time_ms: u64, node_id: i32, q: (&str, i32, i64, i64, i32)) -> Event {
+    let Event::NodeState { incarnation, replicas, .. } =
+        node_state(time_ms, node_id, 0, (q.0, q.1), ("follower", 0))
+    else {
+        unreachable!()
+    };
+    Event::NodeState {
+        time_ms,
+        node_id,
+        incarnation,
+        quorum: crate::history::QuorumSample {
+            state: q.0.into(),
+            leader_id: -1,
+            epoch: q.1,
+            high_watermark: q.2,
+            log_end_offset: q.3,
+            committed_epoch: q.4,
+        },
+        replicas,
+    }
+}
+
+/// The names of the checkers that failed on a three-node cluster.
+fn failed_on_cluster(events: &[Event]) -> Vec<&'static str> {
+    let config = SimConfig { partitions: 1, ..SimConfig::cluster(3) };
+    check_all(&config, events).into_iter().filter(|v| !v.ok).map(|v| v.name).collect()
+}
+
+fn metadata_log(node_id: i32, leader: bool, end: i64, hw: i64, epochs: &[(i32, i64)]) -> Event {
+    Event::MetadataLog {
+        node_id,
+        voter: true,
+        leader,
+        log_start_offset: 0,
+        log_end_offset: end,
+        high_watermark: hw,
+        epochs: epochs.to_vec(),
+    }
+}
+
+#[test]
+fn a_leader_committing_alone_fails_majority_reached_high_watermark() {
+    // Node 1 leads with high watermark 10: node 2 holds 10 as well, node 3 lags — a majority.
+    let majority = [
+        quorum_state(100, 1, ("leader", 2, 10, 12, 2)),
+        quorum_state(100, 2, ("follower", 2, 10, 10, 2)),
+        quorum_state(100, 3, ("follower", 2, 4, 4, 1)),
+        final_read(200),
+    ];
+    assert_eq!(failed_on_cluster(&majority), Vec::<&str>::new());
+    // A voter that is down is not counted against it.
+    let others_down = [majority[0].clone(), final_read(200)];
+    assert_eq!(failed_on_cluster(&others_down), Vec::<&str>::new());
+    let alone = [
+        quorum_state(100, 1, ("leader", 2, 12, 12, 2)),
+        quorum_state(100, 2, ("follower", 2, 10, 10, 2)),
+        quorum_state(100, 3, ("follower", 2, 4, 4, 1)),
+        final_read(200),
+    ];
+    assert_eq!(failed_on_cluster(&alone), vec!["majority-reached-high-watermark"]);
+}
+
+#[test]
+fn a_committed_record_the_final_leader_lacks_fails_committed_metadata() {
+    // Node 1 committed up to 12 in epoch 2; after the run node 2 leads with the same prefix.
+    let kept = [
+        quorum_state(100, 1, ("leader", 2, 12, 12, 2)),
+        final_read(200),
+        metadata_log(1, false, 12, 12, &[(1, 0), (2, 8)]),
+        metadata_log(2, true, 15, 15, &[(1, 0), (2, 8), (3, 12)]),
+        metadata_log(3, false, 15, 15, &[(1, 0), (2, 8), (3, 12)]),
+    ];
+    assert_eq!(failed_on_cluster(&kept), Vec::<&str>::new());
+    // Node 2's epoch 3 begins at 10: offsets 10 and 11 of epoch 2 were lost.
+    let lost = [
+        quorum_state(100, 1, ("leader", 2, 12, 12, 2)),
+        final_read(200),
+        metadata_log(2, true, 15, 15, &[(1, 0), (2, 8), (3, 10)]),
+    ];
+    assert_eq!(failed_on_cluster(&lost), vec!["committed-metadata"]);
+    // A voter whose committed records differ from the leader's.
+    let diverged = [
+        final_read(200),
+        metadata_log(2, true, 15, 15, &[(1, 0), (2, 8), (3, 12)]),
+        metadata_log(3, false, 15, 14, &[(1, 0), (3, 8)]),
+    ];
+    assert_eq!(failed_on_cluster(&diverged), vec!["committed-metadata"]);
 }

@@ -426,11 +426,17 @@ impl Member {
                 )]);
         let result = self.coordinator.send(&request, OFFSET_COMMIT_VERSION, true).await;
         let mut codes: BTreeMap<i32, i16> = BTreeMap::new();
+        let cluster = self.ctx.brokers.len() > 1;
         let outcome_of = |p: i32, codes: &BTreeMap<i32, i16>| match &result {
             Err(RequestError::Connect(e)) => CommitOutcome::Fail { error: format!("connect: {e}") },
             Err(e) => CommitOutcome::Info { error: e.to_string() },
             Ok(_) => match codes.get(&p) {
                 Some(0) => CommitOutcome::Ok,
+                // The coordinator appended the commit and then could not see it replicated:
+                // it may still be committed (Kafka answers these after the append too).
+                Some(code) if after_append(*code, cluster) => {
+                    CommitOutcome::Info { error: error_name(*code) }
+                }
                 Some(code) => CommitOutcome::Fail { error: error_name(*code) },
                 None => CommitOutcome::Info { error: "partition missing from the response".into() },
             },
@@ -448,11 +454,12 @@ impl Member {
                     self.committed.insert(*partition, *offset);
                 }
                 CommitOutcome::Info { .. } => self.blocked_generation = Some(generation),
-                CommitOutcome::Fail { .. } => {
-                    let code = codes.get(partition).copied().unwrap_or(0);
-                    group_error = group_error.or(ResponseError::try_from_code(code));
-                }
+                CommitOutcome::Fail { .. } => {}
             }
+            // Whatever it means for the commit, the error is the group's to act on (find
+            // the coordinator again, rejoin).
+            let code = codes.get(partition).copied().unwrap_or(0);
+            group_error = group_error.or(ResponseError::try_from_code(code));
             self.ctx.history.push(Event::Commit {
                 start_ms,
                 end_ms: now_ms(),
@@ -597,4 +604,15 @@ fn decode_assignment(mut bytes: Bytes) -> Vec<i32> {
     partitions.sort_unstable();
     partitions.dedup();
     partitions
+}
+
+/// Whether an OffsetCommit error may come after the commit was appended, so that it may still
+/// be committed: a timeout waiting for the ISR anywhere; in a cluster also NOT_COORDINATOR (the
+/// offsets partition's leadership moved while waiting) and COORDINATOR_NOT_AVAILABLE (its ISR
+/// shrank) — on one node those come before any append.
+fn after_append(code: i16, cluster: bool) -> bool {
+    code == ResponseError::RequestTimedOut.code()
+        || (cluster
+            && (code == ResponseError::NotCoordinator.code()
+                || code == ResponseError::CoordinatorNotAvailable.code()))
 }

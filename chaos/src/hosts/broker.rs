@@ -62,6 +62,10 @@ pub struct BrokerHost {
     history: History,
     /// The running incarnation's broker, for [`BrokerHost::sample`]; `None` while down.
     live: Arc<Mutex<Option<Arc<Broker>>>>,
+    /// Set by [`BrokerHost::request_shutdown`]: the node shuts down as on SIGTERM.
+    shutdown: Arc<tokio::sync::Notify>,
+    /// Set once a requested shutdown is complete.
+    stopped: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl BrokerHost {
@@ -103,6 +107,8 @@ impl BrokerHost {
             incarnations: Arc::default(),
             history,
             live: Arc::default(),
+            shutdown: Arc::default(),
+            stopped: Arc::default(),
         })
     }
 
@@ -133,6 +139,8 @@ impl BrokerHost {
     pub fn sample(&self, time_ms: u64) -> Option<Event> {
         let broker = self.live.lock().expect("live broker lock poisoned").clone()?;
         let quorum = broker.quorum_metrics();
+        let committed_epoch =
+            broker.metadata_log_view().epoch_at(quorum.high_watermark - 1).unwrap_or(-1);
         let replicas = (0..self.partitions)
             .filter_map(|p| broker.replica_manager().partition(TOPIC, p))
             .map(|partition| {
@@ -164,9 +172,33 @@ impl BrokerHost {
                 epoch: quorum.epoch,
                 high_watermark: quorum.high_watermark,
                 log_end_offset: quorum.log_end_offset,
+                committed_epoch,
             },
             replicas,
         })
+    }
+
+    /// The running node's metadata log after the run, or `None` while it is down.
+    pub fn metadata_log(&self) -> Option<Event> {
+        let broker = self.live.lock().expect("live broker lock poisoned").clone()?;
+        let quorum = broker.quorum_metrics();
+        let view = broker.metadata_log_view();
+        Some(Event::MetadataLog {
+            node_id: self.node_id,
+            voter: broker.is_controller(),
+            leader: quorum.state == "leader",
+            log_start_offset: view.start_offset(),
+            log_end_offset: view.end_offset(),
+            high_watermark: quorum.high_watermark,
+            epochs: view.epochs().to_vec(),
+        })
+    }
+
+    /// Asks the running node to shut down as the binary does on SIGTERM (`cli::run`): a
+    /// controlled shutdown moves its leaderships away within `broker.session.timeout.ms`, the
+    /// quorum's leader resigns, every log is flushed, then the node's software returns.
+    pub fn request_shutdown(&self) {
+        self.shutdown.notify_one();
     }
 
     /// The node went down: nothing of this incarnation is sampled again.
@@ -187,6 +219,13 @@ impl BrokerHost {
 
     async fn run(self) -> turmoil::Result {
         let incarnation = self.incarnations.fetch_add(1, Ordering::SeqCst);
+        // A shutdown asked of an earlier incarnation is not this one's.
+        tokio::select! {
+            biased;
+            () = self.shutdown.notified() => {}
+            () = std::future::ready(()) => {}
+        }
+        self.stopped.store(false, Ordering::SeqCst);
         // Nonces and salts from the run's seed too, so the run replays; the binary uses the OS.
         let broker = Broker::open_with_secure_random(
             self.config.clone(),
@@ -229,10 +268,12 @@ impl BrokerHost {
 /// three combined broker+controller voters, the rest brokers; Kafka's settings for a cluster
 /// with timeouts scaled to a run of seconds.
 fn cluster_overrides(node_id: i32, sim: &crate::config::SimConfig) -> Vec<String> {
-    let voters: Vec<String> = (1..=sim.nodes.min(3))
+    let voters: Vec<String> = sim
+        .voters()
+        .into_iter()
         .map(|id| format!("{id}@{}:{CONTROLLER_PORT}", BrokerHost::host_name(id)))
         .collect();
-    let is_voter = node_id <= 3;
+    let is_voter = sim.voters().contains(&node_id);
     let name = BrokerHost::host_name(node_id);
     let mut overrides = vec![
         format!("process.roles={}", if is_voter { "broker,controller" } else { "broker" }),
@@ -350,7 +391,35 @@ impl BrokerHost {
                 tokio::task::spawn_local(task);
             }),
         );
-        accept(broker, PORT).await
+        let shutdown = self.shutdown.clone();
+        tokio::select! {
+            biased;
+            () = shutdown.notified() => {}
+            served = accept(broker.clone(), PORT) => return served,
+        }
+        // As `cli::run` on SIGTERM.
+        let timeout =
+            std::time::Duration::from_millis(broker.config.broker_session_timeout_ms.max(0) as u64);
+        if !broker.controlled_shutdown(timeout).await {
+            tracing::warn!("controlled shutdown did not complete in time: shutting down anyway");
+        }
+        broker.resign_quorum_leadership().await;
+        broker.flush_all();
+        self.forget_live();
+        self.history.push(Event::BrokerStopped {
+            time_ms: crate::history::now_ms(),
+            node_id: self.node_id,
+            incarnation,
+        });
+        // The process has exited: the orchestrator stops the host, which drops its tasks and
+        // their connections (returning here would leave them frozen, holding their sockets).
+        self.stopped.store(true, Ordering::SeqCst);
+        std::future::pending().await
+    }
+
+    /// Whether the node finished a requested shutdown; taking it clears it.
+    pub fn take_stopped(&self) -> bool {
+        self.stopped.swap(false, Ordering::SeqCst)
     }
 }
 
