@@ -418,45 +418,49 @@ fn high_watermarks_svg(
             *at = (*at).max(r.high_watermark);
         }
     }
-    let top = series.values().flat_map(|s| s.values()).copied().max().unwrap_or(0).max(1);
+    let lines = series
+        .iter()
+        .map(|(partition, points)| {
+            let (r, g, b) = Palette99::pick(*partition as usize + 10).to_backend_color().rgb;
+            let points = points.iter().map(|(t, hw)| (secs(*t), *hw as f64)).collect();
+            (format!("partition {partition}"), RGBColor(r, g, b), points)
+        })
+        .collect();
+    lines_svg("offset", lines, end_ms, outcome)
+}
+
+/// One line of a chart over time: its legend, colour and `(seconds, value)` points.
+type Line = (String, RGBColor, Vec<(f64, f64)>);
+
+/// A chart of `lines` over `[0, end_ms]`, node faults shaded, the end of chaos dashed.
+fn lines_svg(y_desc: &str, lines: Vec<Line>, end_ms: u64, outcome: &RunOutcome) -> String {
+    let top = lines.iter().flat_map(|l| &l.2).map(|p| p.1).fold(1.0, f64::max) * 1.05;
     svg(300, |root| {
         let mut chart = ChartBuilder::on(&root)
             .margin(8)
             .x_label_area_size(28)
             .y_label_area_size(60)
-            .build_cartesian_2d(0f64..secs(end_ms), 0f64..(top as f64 * 1.05))
+            .build_cartesian_2d(0f64..secs(end_ms), 0f64..top)
             .map_err(err)?;
         chart
             .configure_mesh()
             .x_desc("simulated seconds")
-            .y_desc("offset")
+            .y_desc(y_desc)
             .y_label_formatter(&|y| format!("{y:.0}"))
             .label_style((FONT, 12))
             .draw()
             .map_err(err)?;
-        shade_node_faults(&mut chart, outcome, top as f64 * 1.05)?;
-        for (partition, points) in &series {
-            let colour = Palette99::pick(*partition as usize + 10);
+        shade_node_faults(&mut chart, outcome, top)?;
+        for (name, colour, points) in lines {
             chart
-                .draw_series(LineSeries::new(
-                    points.iter().map(|(t, hw)| (secs(*t), *hw as f64)),
-                    colour.stroke_width(2),
-                ))
+                .draw_series(LineSeries::new(points, colour.stroke_width(2)))
                 .map_err(err)?
-                .label(format!("partition {partition}"))
+                .label(name)
                 .legend(move |(x, y)| {
                     PathElement::new(vec![(x, y), (x + 16, y)], colour.stroke_width(2))
                 });
         }
-        let x = secs(outcome.config.duration_ms);
-        chart
-            .draw_series(DashedLineSeries::new(
-                vec![(x, 0.0), (x, top as f64)],
-                4,
-                4,
-                BLACK.stroke_width(1),
-            ))
-            .map_err(err)?;
+        draw_chaos_end(&mut chart, outcome.config.duration_ms, top)?;
         chart
             .configure_series_labels()
             .position(SeriesLabelPosition::UpperLeft)
@@ -481,9 +485,6 @@ pub struct ReadProgress {
     /// Acknowledged and not yet read.
     pub unseen: usize,
 }
-
-/// One line of the acknowledged-vs-read chart: its name, colour and value.
-type ProgressLine = (&'static str, RGBColor, fn(&ReadProgress) -> usize);
 
 /// [`ReadProgress`] at every sample step of the run.
 pub fn acked_vs_read(events: &[Event], end_ms: u64) -> Vec<ReadProgress> {
@@ -520,59 +521,16 @@ pub fn acked_vs_read(events: &[Event], end_ms: u64) -> Vec<ReadProgress> {
 
 fn acked_vs_read_svg(events: &[Event], end_ms: u64, outcome: &RunOutcome) -> String {
     let points = acked_vs_read(events, end_ms);
-    let top = points.iter().map(|p| p.acknowledged).max().unwrap_or(0).max(1) as f64 * 1.05;
-    svg(300, |root| {
-        let mut chart = ChartBuilder::on(&root)
-            .margin(8)
-            .x_label_area_size(28)
-            .y_label_area_size(60)
-            .build_cartesian_2d(0f64..secs(end_ms), 0f64..top)
-            .map_err(err)?;
-        chart
-            .configure_mesh()
-            .x_desc("simulated seconds")
-            .y_desc("records")
-            .y_label_formatter(&|y| format!("{y:.0}"))
-            .label_style((FONT, 12))
-            .draw()
-            .map_err(err)?;
-        shade_node_faults(&mut chart, outcome, top)?;
-        let lines: [ProgressLine; 3] = [
-            ("acknowledged", OK_GREEN, |p| p.acknowledged),
-            ("read", POLL_BLUE, |p| p.read),
-            ("unseen", FAIL_RED, |p| p.unseen),
-        ];
-        for (name, colour, value) in lines {
-            chart
-                .draw_series(LineSeries::new(
-                    points.iter().map(|p| (secs(p.time_ms), value(p) as f64)),
-                    colour.stroke_width(2),
-                ))
-                .map_err(err)?
-                .label(name)
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 16, y)], colour.stroke_width(2))
-                });
-        }
-        let x = secs(outcome.config.duration_ms);
-        chart
-            .draw_series(DashedLineSeries::new(
-                vec![(x, 0.0), (x, top)],
-                4,
-                4,
-                BLACK.stroke_width(1),
-            ))
-            .map_err(err)?;
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK.mix(0.3))
-            .label_font((FONT, 12))
-            .draw()
-            .map_err(err)?;
-        Ok(())
-    })
+    let line = |name: &str, colour, value: fn(&ReadProgress) -> usize| -> Line {
+        let points = points.iter().map(|p| (secs(p.time_ms), value(p) as f64)).collect();
+        (name.to_owned(), colour, points)
+    };
+    let lines = vec![
+        line("acknowledged", OK_GREEN, |p| p.acknowledged),
+        line("read", POLL_BLUE, |p| p.read),
+        line("unseen", FAIL_RED, |p| p.unseen),
+    ];
+    lines_svg("records", lines, end_ms, outcome)
 }
 
 #[cfg(test)]

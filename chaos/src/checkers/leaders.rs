@@ -22,11 +22,7 @@ pub(super) fn one_leader_per_epoch(events: &[Event]) -> Verdict {
             v.checked += 1;
             if leader != *node_id {
                 let (partition, epoch) = key;
-                let what = if partition < 0 {
-                    "the metadata quorum".to_owned()
-                } else {
-                    format!("partition {partition}")
-                };
+                let what = subject(partition);
                 v.anomaly(|| {
                     format!(
                         "node {leader} led {what} in epoch {epoch} (seen at {since} ms) and node \
@@ -57,15 +53,11 @@ pub(super) fn epoch_regression(events: &[Event]) -> Verdict {
             let key = (*node_id, *incarnation, partition);
             if let Some((before, at)) = last.insert(key, (epoch, *time_ms)) {
                 if epoch < before {
-                    let what = if partition < 0 {
-                        "quorum".to_owned()
-                    } else {
-                        format!("partition {partition} leader")
-                    };
+                    let what = subject(partition);
                     v.anomaly(|| {
                         format!(
-                            "node {node_id} knew {what} epoch {before} at {at} ms, then {epoch} at \
-                             {time_ms} ms"
+                            "node {node_id} knew {what}'s epoch {before} at {at} ms, then {epoch} \
+                             at {time_ms} ms"
                         )
                     });
                 }
@@ -73,4 +65,13 @@ pub(super) fn epoch_regression(events: &[Event]) -> Verdict {
         }
     }
     v
+}
+
+/// What a key's epoch belongs to: a partition, or the metadata quorum (-1).
+fn subject(partition: i32) -> String {
+    if partition < 0 {
+        "the metadata quorum".to_owned()
+    } else {
+        format!("partition {partition}")
+    }
 }

@@ -3,6 +3,8 @@
 
 use std::collections::BTreeMap;
 
+use kafka_lab_broker::raft::client::LogView;
+
 use super::Verdict;
 use crate::history::{Event, QuorumSample};
 
@@ -53,21 +55,11 @@ pub(super) fn majority_reached_high_watermark(events: &[Event], voters: &[i32]) 
 }
 
 /// A metadata log after the run: its range, committed offset and epochs.
-struct FinalLog<'a> {
+struct FinalLog {
     node_id: i32,
-    start: i64,
-    end: i64,
     high_watermark: i64,
-    epochs: &'a [(i32, i64)],
-}
-
-impl FinalLog<'_> {
-    fn epoch_at(&self, offset: i64) -> Option<i32> {
-        if offset < self.start || offset >= self.end {
-            return None;
-        }
-        self.epochs.iter().rev().find(|(_, start)| *start <= offset).map(|(epoch, _)| *epoch)
-    }
+    /// The log as the quorum's state machine sees it (the broker's own `epoch_at`).
+    view: LogView,
 }
 
 /// committed-metadata: what was committed stays — every committed prefix a node reported
@@ -91,10 +83,8 @@ pub(super) fn committed_metadata(events: &[Event]) -> Verdict {
         {
             let log = FinalLog {
                 node_id: *node_id,
-                start: *log_start_offset,
-                end: *log_end_offset,
                 high_watermark: *high_watermark,
-                epochs,
+                view: LogView::new(*log_start_offset, *log_end_offset, epochs.clone()),
             };
             if *is_leader {
                 leader = Some(voters.len());
@@ -107,11 +97,11 @@ pub(super) fn committed_metadata(events: &[Event]) -> Verdict {
         let Event::NodeState { time_ms, node_id, quorum, .. } = e else { continue };
         let (hw, epoch) = (quorum.high_watermark, quorum.committed_epoch);
         // Below the final leader's log start only its snapshot knows the epochs.
-        if hw <= 0 || epoch < 0 || hw - 1 < leader.start {
+        if hw <= 0 || epoch < 0 || hw - 1 < leader.view.start_offset() {
             continue;
         }
         v.checked += 1;
-        let found = leader.epoch_at(hw - 1);
+        let found = leader.view.epoch_at(hw - 1);
         if found != Some(epoch) {
             v.anomaly(|| {
                 format!(
@@ -125,19 +115,24 @@ pub(super) fn committed_metadata(events: &[Event]) -> Verdict {
         }
     }
     for voter in voters.iter().filter(|l| l.node_id != leader.node_id) {
-        let from = voter.start.max(leader.start);
-        let until = voter.end.min(voter.high_watermark);
+        let from = voter.view.start_offset().max(leader.view.start_offset());
+        let until = voter.view.end_offset().min(voter.high_watermark);
         // Epochs are constant between starts, so the starts (and the range's first offset)
         // are the offsets to compare.
-        let mut offsets: Vec<i64> =
-            voter.epochs.iter().chain(leader.epochs).map(|(_, start)| *start).collect();
+        let mut offsets: Vec<i64> = voter
+            .view
+            .epochs()
+            .iter()
+            .chain(leader.view.epochs())
+            .map(|(_, start)| *start)
+            .collect();
         offsets.push(from);
         offsets.retain(|o| (from..until).contains(o));
         offsets.sort_unstable();
         offsets.dedup();
         for offset in offsets {
             v.checked += 1;
-            let (theirs, ours) = (voter.epoch_at(offset), leader.epoch_at(offset));
+            let (theirs, ours) = (voter.view.epoch_at(offset), leader.view.epoch_at(offset));
             if theirs != ours {
                 v.anomaly(|| {
                     format!(
