@@ -79,49 +79,55 @@ pub fn replay_command(config: &SimConfig) -> String {
     )
 }
 
+/// Operation counts by kind and outcome (`produce acks=-1 idempotent: ok`, `poll: records`, …)
+/// and how many times a broker started, over a history.
+pub fn count_operations(events: &[Event]) -> (BTreeMap<String, usize>, usize) {
+    let mut operations = BTreeMap::new();
+    let mut broker_starts = 0;
+    for e in events {
+        let key = match e {
+            Event::Produce { acks, idempotent, outcome, .. } => {
+                let kind = match outcome {
+                    ProduceOutcome::Ok { .. } => "ok",
+                    ProduceOutcome::Sent => "sent",
+                    ProduceOutcome::Fail { .. } => "fail",
+                    ProduceOutcome::Info { .. } => "info",
+                };
+                let idem = if *idempotent { " idempotent" } else { "" };
+                format!("produce acks={acks}{idem}: {kind}")
+            }
+            Event::Poll { client, records, .. } if client == "final-reader" => {
+                *operations.entry("final read: records".to_owned()).or_default() += records.len();
+                "final read: polls".to_owned()
+            }
+            Event::Poll { records, .. } => {
+                *operations.entry("poll: records".to_owned()).or_default() += records.len();
+                "poll: ok".to_owned()
+            }
+            Event::Reset { .. } => "poll: reset".to_owned(),
+            Event::GroupOp { op, outcome, .. } => format!("group {op}: {outcome}"),
+            Event::Assigned { .. } => "group sync: ok (assigned)".to_owned(),
+            Event::Commit { outcome, .. } => match outcome {
+                CommitOutcome::Ok => "commit: ok".to_owned(),
+                CommitOutcome::Fail { error } => format!("commit: fail ({error})"),
+                CommitOutcome::Info { .. } => "commit: info".to_owned(),
+            },
+            Event::OffsetFetch { .. } => "offset fetch: ok".to_owned(),
+            Event::BrokerStarted { .. } => {
+                broker_starts += 1;
+                continue;
+            }
+            _ => continue,
+        };
+        *operations.entry(key).or_default() += 1;
+    }
+    (operations, broker_starts)
+}
+
 impl RunReport {
     /// Summarises `outcome`, which took `wall_ms` of real time.
     pub fn new(outcome: &RunOutcome, wall_ms: u64) -> Self {
-        let mut operations = BTreeMap::new();
-        let mut broker_starts = 0;
-        for e in &outcome.events {
-            let key = match e {
-                Event::Produce { acks, idempotent, outcome, .. } => {
-                    let kind = match outcome {
-                        ProduceOutcome::Ok { .. } => "ok",
-                        ProduceOutcome::Sent => "sent",
-                        ProduceOutcome::Fail { .. } => "fail",
-                        ProduceOutcome::Info { .. } => "info",
-                    };
-                    let idem = if *idempotent { " idempotent" } else { "" };
-                    format!("produce acks={acks}{idem}: {kind}")
-                }
-                Event::Poll { client, records, .. } if client == "final-reader" => {
-                    *operations.entry("final read: records".to_owned()).or_default() +=
-                        records.len();
-                    "final read: polls".to_owned()
-                }
-                Event::Poll { records, .. } => {
-                    *operations.entry("poll: records".to_owned()).or_default() += records.len();
-                    "poll: ok".to_owned()
-                }
-                Event::Reset { .. } => "poll: reset".to_owned(),
-                Event::GroupOp { op, outcome, .. } => format!("group {op}: {outcome}"),
-                Event::Assigned { .. } => "group sync: ok (assigned)".to_owned(),
-                Event::Commit { outcome, .. } => match outcome {
-                    CommitOutcome::Ok => "commit: ok".to_owned(),
-                    CommitOutcome::Fail { error } => format!("commit: fail ({error})"),
-                    CommitOutcome::Info { .. } => "commit: info".to_owned(),
-                },
-                Event::OffsetFetch { .. } => "offset fetch: ok".to_owned(),
-                Event::BrokerStarted { .. } => {
-                    broker_starts += 1;
-                    continue;
-                }
-                _ => continue,
-            };
-            *operations.entry(key).or_default() += 1;
-        }
+        let (operations, broker_starts) = count_operations(&outcome.events);
         let mut faults: BTreeMap<String, FaultStats> = BTreeMap::new();
         for f in &outcome.schedule {
             let stats = faults.entry(f.kind.name().to_owned()).or_default();

@@ -33,6 +33,10 @@ enum Command {
     LagExporter(Box<ExporterArgs>),
     /// Run the deterministic fault simulator: the broker under faults chosen from a seed.
     Sim(SimArgs),
+    /// Run a chaos failover suite on a real three-node cluster in containers (our images):
+    /// nodes killed, paused, cut off or restarted under real clients, judged by the
+    /// simulator's checkers.
+    Chaos(kafka_lab_chaos_containers::cli::ChaosArgs),
     /// Create and check TLS certificates: a CA, broker and client certificates (PEM, PKCS#12).
     Tls(kafka_lab_tls::cli::TlsArgs),
     /// The course labs: exercises for modules 2 (partitions, replication), 4 (consumer groups),
@@ -81,6 +85,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             // The simulator builds its own deterministic runtime per host.
             sim_cli::init_tracing();
             return sim_cli::run(args);
+        }
+        Command::Chaos(args) => {
+            broker_cli::init_tracing();
+            return kafka_lab_chaos_containers::cli::run(args);
         }
         Command::Admin(command) => {
             if let Err(err) = kafka_lab_admin::cli::run(&command, &mut std::io::stdout()) {

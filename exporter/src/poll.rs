@@ -49,7 +49,7 @@ pub fn now_seconds() -> f64 {
 impl Poller {
     /// A poller for `cluster` (the client connects lazily).
     pub fn new(cluster: ClusterConfig, settings: &Settings) -> anyhow::Result<Poller> {
-        let client = ClusterClient::new(&cluster)?;
+        let client = ClusterClient::new(&cluster, settings.kafka_timeout)?;
         Ok(Poller {
             cluster,
             client,

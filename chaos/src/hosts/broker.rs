@@ -316,34 +316,7 @@ impl BrokerHost {
     /// replica-divergence checker compares the replicas).
     pub fn replica_log(&self, partition: i32) -> Event {
         let dir = std::path::Path::new("/data").join(format!("{TOPIC}-{partition}"));
-        let storage: Arc<dyn kafka_lab_broker::storage::Storage> = Arc::new(self.storage.clone());
-        let mut records = Vec::new();
-        let mut log_end_offset = -1;
-        if storage.exists(&dir) {
-            let config = kafka_lab_broker::log::LogConfig::default();
-            if let Ok(log) = kafka_lab_broker::log::PartitionLog::open(storage, dir, config, 0) {
-                log_end_offset = log.log_end_offset();
-                let mut offset = log.log_start_offset();
-                while offset < log_end_offset {
-                    let Ok(mut bytes) = log.read(offset, 1 << 20) else { break };
-                    let Ok(sets) =
-                        kafka_protocol::records::RecordBatchDecoder::decode_all(&mut bytes)
-                    else {
-                        break;
-                    };
-                    let before = offset;
-                    for r in sets.into_iter().flat_map(|s| s.records) {
-                        let value = r.value.as_deref().map(String::from_utf8_lossy);
-                        records.push((r.offset, value.unwrap_or_default().into_owned()));
-                        offset = offset.max(r.offset + 1);
-                    }
-                    if offset == before {
-                        break;
-                    }
-                }
-            }
-        }
-        Event::ReplicaLog { node_id: self.node_id, partition, log_end_offset, records }
+        read_replica_log(Arc::new(self.storage.clone()), &dir, self.node_id, partition)
     }
 
     /// Records this start with the log end offsets recovery left (what bounds a crash's loss).
@@ -443,4 +416,42 @@ pub fn node_of(address: &str) -> i32 {
         .and_then(|rest| rest.split(':').next())
         .and_then(|id| id.parse().ok())
         .unwrap_or(0)
+}
+
+/// What one replica of `partition` holds in the partition directory `dir` on `storage`: every
+/// record from its log start to its log end offset, read with the broker's own log code (the
+/// simulator's disks and, for the container suites, a node's data directory on the host).
+/// A missing or unreadable directory is an empty replica with log end offset -1.
+pub fn read_replica_log(
+    storage: Arc<dyn kafka_lab_broker::storage::Storage>,
+    dir: &std::path::Path,
+    node_id: i32,
+    partition: i32,
+) -> Event {
+    let mut records = Vec::new();
+    let mut log_end_offset = -1;
+    if storage.exists(dir) {
+        let config = kafka_lab_broker::log::LogConfig::default();
+        if let Ok(log) = kafka_lab_broker::log::PartitionLog::open(storage, dir.into(), config, 0) {
+            log_end_offset = log.log_end_offset();
+            let mut offset = log.log_start_offset();
+            while offset < log_end_offset {
+                let Ok(mut bytes) = log.read(offset, 1 << 20) else { break };
+                let Ok(sets) = kafka_protocol::records::RecordBatchDecoder::decode_all(&mut bytes)
+                else {
+                    break;
+                };
+                let before = offset;
+                for r in sets.into_iter().flat_map(|s| s.records) {
+                    let value = r.value.as_deref().map(String::from_utf8_lossy);
+                    records.push((r.offset, value.unwrap_or_default().into_owned()));
+                    offset = offset.max(r.offset + 1);
+                }
+                if offset == before {
+                    break;
+                }
+            }
+        }
+    }
+    Event::ReplicaLog { node_id, partition, log_end_offset, records }
 }

@@ -117,12 +117,18 @@ const EVENTS_PER_DRAIN: usize = 1000;
 
 impl ClusterClient {
     /// Creates the client; it connects lazily, so a cluster that is down does not fail here.
-    pub fn new(cluster: &ClusterConfig) -> anyhow::Result<ClusterClient> {
+    ///
+    /// `socket.timeout.ms` is the Kafka timeout (unless the cluster's properties set it): a
+    /// broker that hangs without closing its connections (paused, cut off the network) has
+    /// its connection dropped after one timed-out request, and librdkafka asks another broker
+    /// next. librdkafka's own 60 s would leave every poll of that minute asking the hung one.
+    pub fn new(cluster: &ClusterConfig, kafka_timeout: Duration) -> anyhow::Result<ClusterClient> {
         let mut config = ClientConfig::new();
         config
             .set("bootstrap.servers", &cluster.bootstrap_servers)
             .set("client.id", "kafka-lag-exporter")
             .set("enable.auto.commit", "false")
+            .set("socket.timeout.ms", kafka_timeout.as_millis().clamp(10, 300_000).to_string())
             .set("log_level", "3");
         for (k, v) in &cluster.properties {
             config.set(k, v);
