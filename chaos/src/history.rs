@@ -6,10 +6,10 @@
 use std::hash::{DefaultHasher, Hasher};
 use std::sync::{Arc, Mutex};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// How a produce ended, as the client saw it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "kebab-case")]
 pub enum ProduceOutcome {
     /// Acknowledged at this offset (acks 1/all).
@@ -23,7 +23,7 @@ pub enum ProduceOutcome {
 }
 
 /// How an offset commit ended for one partition, as the client saw it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "kebab-case")]
 pub enum CommitOutcome {
     /// Acknowledged: the offset is committed.
@@ -38,7 +38,7 @@ pub enum CommitOutcome {
 pub type ReadRecord = (i64, String);
 
 /// A node's view of its part in the metadata quorum, sampled.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QuorumSample {
     /// `leader`, `follower`, `candidate`, … or `observer` (a broker that is no voter).
     pub state: String,
@@ -56,7 +56,7 @@ pub struct QuorumSample {
 }
 
 /// A node's replica of one partition, sampled.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReplicaSample {
     /// The partition of the topic under test.
     pub partition: i32,
@@ -75,7 +75,7 @@ pub struct ReplicaSample {
 }
 
 /// One event of the history.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "kebab-case")]
 pub enum Event {
     /// A produce of one record.

@@ -16,12 +16,69 @@ const WIDTH: u32 = 1200;
 const LANE_PX: u32 = 22;
 const FONT: &str = "sans-serif";
 
-/// The leader of one partition (or of the quorum) over time: `(from_ms, to_ms, node, epoch)`.
-type LeaderSpans = Vec<(u64, u64, i32, i32)>;
+/// The leader of one partition (or of the quorum) over time: `(from_ms, to_ms, node, epoch)`
+/// (epoch -1: not known, not drawn).
+pub type LeaderSpans = Vec<(u64, u64, i32, i32)>;
+
+/// What a node fault did, as a chart shades it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShadeKind {
+    /// Crashed or killed (red).
+    Crash,
+    /// Paused (orange).
+    Pause,
+    /// Cut off from the other nodes (purple).
+    Isolation,
+    /// Shut down by SIGTERM and restarted (blue).
+    Shutdown,
+}
+
+/// What every chart of a run shares: its time span, its node faults shaded, where chaos ended
+/// (dashed), and what the time axis counts. The simulator's runs and the container suites'
+/// are drawn by the same charts.
+#[derive(Debug, Clone)]
+pub struct Frame {
+    /// The charts' x axis ends here, ms.
+    pub end_ms: u64,
+    /// The dashed line: the end of chaos, ms.
+    pub chaos_end_ms: u64,
+    /// Node fault windows: `(from_ms, to_ms, kind)`.
+    pub shades: Vec<(u64, u64, ShadeKind)>,
+    /// The x axis's label ("simulated seconds", "seconds").
+    pub x_desc: &'static str,
+}
+
+impl Frame {
+    /// The frame of a simulator run: its schedule's node faults, simulated seconds.
+    fn of(outcome: &RunOutcome) -> Self {
+        let duration_ms = outcome.config.duration_ms;
+        let shades = outcome
+            .schedule
+            .iter()
+            .filter_map(|fault| {
+                let kind = match fault.kind {
+                    FaultKind::BrokerCrash { .. } => ShadeKind::Crash,
+                    FaultKind::NodePaused { .. } => ShadeKind::Pause,
+                    FaultKind::NodeIsolated { .. } => ShadeKind::Isolation,
+                    FaultKind::ControlledShutdown { .. } => ShadeKind::Shutdown,
+                    _ => return None,
+                };
+                Some((fault.at_ms, (fault.at_ms + fault.duration_ms).min(duration_ms), kind))
+            })
+            .collect();
+        Self {
+            end_ms: outcome.sim_ms.max(1),
+            chaos_end_ms: duration_ms,
+            shades,
+            x_desc: "simulated seconds",
+        }
+    }
+}
 
 /// The page for `outcome`.
 pub fn render(outcome: &RunOutcome) -> String {
-    let end_ms = outcome.sim_ms.max(1);
+    let frame = Frame::of(outcome);
+    let end_ms = frame.end_ms;
     let config = &outcome.config;
     let verdicts: Vec<String> = outcome
         .verdicts
@@ -63,25 +120,25 @@ pub fn render(outcome: &RunOutcome) -> String {
          (green), refused (red), unanswered (amber); polls that returned records (blue). ● a \
          group assignment (its generation). The dashed line is the end of chaos.</p>\n",
     );
-    page.push_str(&lanes_svg(outcome, end_ms));
+    page.push_str(&lanes_svg(outcome, &frame));
     let leaders = leader_spans(&outcome.events, config.partitions);
     page.push_str(
         "<h2>Leaders</h2><p>Who led each partition, and the metadata quorum, by the nodes' own \
          account (sampled every 100 ms); the label is the leader epoch at each change. Blank: \
          no node led.</p>\n",
     );
-    page.push_str(&leaders_svg(&leaders, config.nodes, end_ms, outcome));
+    page.push_str(&leaders_svg(&leaders, config.nodes, &frame));
     page.push_str(
         "<h2>High watermarks</h2><p>Each partition's leader's high watermark; node faults \
          shaded as above.</p>\n",
     );
-    page.push_str(&high_watermarks_svg(&outcome.events, config.partitions, end_ms, outcome));
+    page.push_str(&high_watermarks_svg(&outcome.events, config.partitions, &frame));
     page.push_str(
         "<h2>Acknowledged vs read</h2><p>Records acknowledged (acks 1/all), those of them \
          some read had returned, and the unseen rest — acknowledged but not yet read, which \
          must fall to 0 after healing unless the configuration lets them be lost.</p>\n",
     );
-    page.push_str(&acked_vs_read_svg(&outcome.events, end_ms, outcome));
+    page.push_str(&acked_vs_read_svg(&outcome.events, &frame));
     page.push_str("</body></html>\n");
     page
 }
@@ -133,8 +190,9 @@ type LaneChart<'a> = ChartContext<'a, SVGBackend<'a>, Cartesian2d<RangedCoordf64
 fn lane_chart<'a>(
     root: &DrawingArea<SVGBackend<'a>, plotters::coord::Shift>,
     names: &[String],
-    end_ms: u64,
+    frame: &Frame,
 ) -> Result<LaneChart<'a>, String> {
+    let end_ms = frame.end_ms;
     let lanes = names.len().max(1) as f64;
     let mut chart = ChartBuilder::on(root)
         .margin(8)
@@ -156,7 +214,7 @@ fn lane_chart<'a>(
                 String::new()
             }
         })
-        .x_desc("simulated seconds")
+        .x_desc(frame.x_desc)
         .label_style((FONT, 12))
         .draw()
         .map_err(err)?;
@@ -173,7 +231,7 @@ fn secs(ms: u64) -> f64 {
     ms as f64 / 1000.0
 }
 
-fn lanes_svg(outcome: &RunOutcome, end_ms: u64) -> String {
+fn lanes_svg(outcome: &RunOutcome, frame: &Frame) -> String {
     let config = &outcome.config;
     let nodes: Vec<i32> = (1..=config.nodes.max(1)).collect();
     let mut clients: Vec<String> = Vec::new();
@@ -197,7 +255,7 @@ fn lanes_svg(outcome: &RunOutcome, end_ms: u64) -> String {
     let lane_of_node = |node: i32| (node - 1).max(0) as usize;
     let height = 60 + LANE_PX * n as u32;
     svg(height, |root| {
-        let mut chart = lane_chart(&root, &names, end_ms)?;
+        let mut chart = lane_chart(&root, &names, frame)?;
         for fault in &outcome.schedule {
             let from = secs(fault.at_ms);
             let to = secs((fault.at_ms + fault.duration_ms).min(config.duration_ms));
@@ -286,34 +344,29 @@ fn lanes_svg(outcome: &RunOutcome, end_ms: u64) -> String {
                 Text::new(label, (x, y0 + 0.55), (FONT, 11).into_font().color(&BLACK))
             }))
             .map_err(err)?;
-        draw_chaos_end(&mut chart, config.duration_ms, n as f64)
+        draw_chaos_end(&mut chart, frame, n as f64)
     })
 }
 
-/// Shades the node faults' windows (crash red, pause orange, cut off purple) over `[0, top]`.
-fn shade_node_faults(chart: &mut LaneChart<'_>, outcome: &RunOutcome, top: f64) -> DrawResult {
-    let duration_ms = outcome.config.duration_ms;
+/// Shades the node faults' windows (crash red, pause orange, cut off purple, shutdown blue)
+/// over `[0, top]`.
+fn shade_node_faults(chart: &mut LaneChart<'_>, frame: &Frame, top: f64) -> DrawResult {
     chart
-        .draw_series(outcome.schedule.iter().filter_map(|fault| {
-            let colour = match fault.kind {
-                FaultKind::BrokerCrash { .. } => FAULT_RED,
-                FaultKind::NodePaused { .. } => FAULT_ORANGE,
-                FaultKind::NodeIsolated { .. } => FAULT_PURPLE,
-                FaultKind::ControlledShutdown { .. } => FAULT_BLUE,
-                _ => return None,
+        .draw_series(frame.shades.iter().map(|(from, to, kind)| {
+            let colour = match kind {
+                ShadeKind::Crash => FAULT_RED,
+                ShadeKind::Pause => FAULT_ORANGE,
+                ShadeKind::Isolation => FAULT_PURPLE,
+                ShadeKind::Shutdown => FAULT_BLUE,
             };
-            let to = (fault.at_ms + fault.duration_ms).min(duration_ms);
-            Some(Rectangle::new(
-                [(secs(fault.at_ms), 0.0), (secs(to), top)],
-                colour.mix(0.5).filled(),
-            ))
+            Rectangle::new([(secs(*from), 0.0), (secs(*to), top)], colour.mix(0.5).filled())
         }))
         .map_err(err)?;
     Ok(())
 }
 
-fn draw_chaos_end(chart: &mut LaneChart<'_>, duration_ms: u64, top: f64) -> DrawResult {
-    let x = secs(duration_ms);
+fn draw_chaos_end(chart: &mut LaneChart<'_>, frame: &Frame, top: f64) -> DrawResult {
+    let x = secs(frame.chaos_end_ms);
     chart
         .draw_series(DashedLineSeries::new(vec![(x, 0.0), (x, top)], 4, 4, BLACK.stroke_width(1)))
         .map_err(err)?;
@@ -358,12 +411,9 @@ fn leader_spans(events: &[Event], partitions: i32) -> BTreeMap<i32, LeaderSpans>
     spans
 }
 
-fn leaders_svg(
-    spans: &BTreeMap<i32, LeaderSpans>,
-    nodes: i32,
-    end_ms: u64,
-    outcome: &RunOutcome,
-) -> String {
+/// One lane per partition (key -1: the metadata quorum), coloured by its leader over time,
+/// each change labelled with its epoch when known.
+pub fn leaders_svg(spans: &BTreeMap<i32, LeaderSpans>, nodes: i32, frame: &Frame) -> String {
     let names: Vec<String> = spans
         .keys()
         .map(|k| if *k < 0 { "metadata quorum".to_owned() } else { format!("partition {k}") })
@@ -381,7 +431,7 @@ fn leaders_svg(
                 .draw(&Text::new(format!("node {node}"), (x + 18, 6), (FONT, 12)))
                 .map_err(err)?;
         }
-        let mut chart = lane_chart(&plot, &names, end_ms)?;
+        let mut chart = lane_chart(&plot, &names, frame)?;
         for (lane, list) in spans.values().enumerate() {
             let (y0, y1) = lane_y(lane, n, 0.1);
             chart
@@ -393,21 +443,16 @@ fn leaders_svg(
                 }))
                 .map_err(err)?;
             chart
-                .draw_series(list.iter().map(|(from, _, _, epoch)| {
+                .draw_series(list.iter().filter(|span| span.3 >= 0).map(|(from, _, _, epoch)| {
                     Text::new(format!("e{epoch}"), (secs(*from) + 0.01, y1 - 0.15), (FONT, 10))
                 }))
                 .map_err(err)?;
         }
-        draw_chaos_end(&mut chart, outcome.config.duration_ms, n as f64)
+        draw_chaos_end(&mut chart, frame, n as f64)
     })
 }
 
-fn high_watermarks_svg(
-    events: &[Event],
-    partitions: i32,
-    end_ms: u64,
-    outcome: &RunOutcome,
-) -> String {
+fn high_watermarks_svg(events: &[Event], partitions: i32, frame: &Frame) -> String {
     // partition -> time -> the highest high watermark a leader reported then.
     let mut series: BTreeMap<i32, BTreeMap<u64, i64>> = BTreeMap::new();
     for e in events {
@@ -426,14 +471,15 @@ fn high_watermarks_svg(
             (format!("partition {partition}"), RGBColor(r, g, b), points)
         })
         .collect();
-    lines_svg("offset", lines, end_ms, outcome)
+    lines_svg("offset", lines, frame)
 }
 
 /// One line of a chart over time: its legend, colour and `(seconds, value)` points.
-type Line = (String, RGBColor, Vec<(f64, f64)>);
+pub type Line = (String, RGBColor, Vec<(f64, f64)>);
 
-/// A chart of `lines` over `[0, end_ms]`, node faults shaded, the end of chaos dashed.
-fn lines_svg(y_desc: &str, lines: Vec<Line>, end_ms: u64, outcome: &RunOutcome) -> String {
+/// A chart of `lines` over the frame's time, node faults shaded, the end of chaos dashed.
+pub fn lines_svg(y_desc: &str, lines: Vec<Line>, frame: &Frame) -> String {
+    let end_ms = frame.end_ms;
     let top = lines.iter().flat_map(|l| &l.2).map(|p| p.1).fold(1.0, f64::max) * 1.05;
     svg(300, |root| {
         let mut chart = ChartBuilder::on(&root)
@@ -444,13 +490,13 @@ fn lines_svg(y_desc: &str, lines: Vec<Line>, end_ms: u64, outcome: &RunOutcome) 
             .map_err(err)?;
         chart
             .configure_mesh()
-            .x_desc("simulated seconds")
+            .x_desc(frame.x_desc)
             .y_desc(y_desc)
             .y_label_formatter(&|y| format!("{y:.0}"))
             .label_style((FONT, 12))
             .draw()
             .map_err(err)?;
-        shade_node_faults(&mut chart, outcome, top)?;
+        shade_node_faults(&mut chart, frame, top)?;
         for (name, colour, points) in lines {
             chart
                 .draw_series(LineSeries::new(points, colour.stroke_width(2)))
@@ -460,7 +506,7 @@ fn lines_svg(y_desc: &str, lines: Vec<Line>, end_ms: u64, outcome: &RunOutcome) 
                     PathElement::new(vec![(x, y), (x + 16, y)], colour.stroke_width(2))
                 });
         }
-        draw_chaos_end(&mut chart, outcome.config.duration_ms, top)?;
+        draw_chaos_end(&mut chart, frame, top)?;
         chart
             .configure_series_labels()
             .position(SeriesLabelPosition::UpperLeft)
@@ -519,8 +565,9 @@ pub fn acked_vs_read(events: &[Event], end_ms: u64) -> Vec<ReadProgress> {
         .collect()
 }
 
-fn acked_vs_read_svg(events: &[Event], end_ms: u64, outcome: &RunOutcome) -> String {
-    let points = acked_vs_read(events, end_ms);
+/// Acknowledged, read and unseen records over the frame's time.
+pub fn acked_vs_read_svg(events: &[Event], frame: &Frame) -> String {
+    let points = acked_vs_read(events, frame.end_ms);
     let line = |name: &str, colour, value: fn(&ReadProgress) -> usize| -> Line {
         let points = points.iter().map(|p| (secs(p.time_ms), value(p) as f64)).collect();
         (name.to_owned(), colour, points)
@@ -530,7 +577,7 @@ fn acked_vs_read_svg(events: &[Event], end_ms: u64, outcome: &RunOutcome) -> Str
         line("read", POLL_BLUE, |p| p.read),
         line("unseen", FAIL_RED, |p| p.unseen),
     ];
-    lines_svg("records", lines, end_ms, outcome)
+    lines_svg("records", lines, frame)
 }
 
 #[cfg(test)]

@@ -63,12 +63,12 @@ fn run_sweep(base: SimConfig, seeds: u64) {
 
 #[test]
 fn strict_flush_policy_sweep_finds_no_anomaly() {
-    run_sweep(sweep_config(0, 1), 100);
+    run_sweep(sweep_config(0, 1), 60);
 }
 
 #[test]
 fn lax_flush_policy_sweep_finds_no_anomaly() {
-    run_sweep(sweep_config(1_000_000, 1_000), 100);
+    run_sweep(sweep_config(1_000_000, 1_000), 60);
 }
 
 /// A three-node cluster (combined nodes, a three-voter quorum; RF=3, min.insync.replicas=2)

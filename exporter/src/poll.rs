@@ -75,7 +75,9 @@ impl Poller {
     }
 
     /// Runs one poll, whose calls together take at most the poll interval. Never fails: a
-    /// failure is a snapshot with `up == false`, the reason, and the last successful poll's data.
+    /// failed Metadata is a snapshot with `up == false`, the reason, and the last successful
+    /// poll's data; a later call that failed (a broker down that it needed) leaves its part out
+    /// of a fresh snapshot, `up` and the reason given.
     pub fn poll(&mut self) -> ClusterSnapshot {
         let start = Instant::now();
         let budget = Budget {
@@ -89,15 +91,30 @@ impl Poller {
         let connection_error = self.client.connection_error();
         self.polls += 1;
         let now = now_seconds();
-        let error = match result {
-            Ok(data) => {
+        let (up, error) = match result {
+            Ok((data, incomplete)) if incomplete.is_empty() => {
                 self.last_success = now;
                 self.last_data = Some(Arc::new(data));
                 self.connection_error = None;
                 if self.logged_failure.take().is_some() {
                     tracing::info!(cluster = %self.cluster.name, "poll succeeded again");
                 }
-                None
+                (true, None)
+            }
+            // The cluster answered its metadata but not every later call (a broker down that
+            // a ListGroups or a ListOffsets needed): what was read is published — partitions
+            // and their ISR above all, which is what an operator looks at while a broker is
+            // down — and the rest is left out this poll.
+            Ok((data, incomplete)) => {
+                self.last_success = now;
+                self.last_data = Some(Arc::new(data));
+                self.poll_errors += 1;
+                let error = format!("poll incomplete: {}", incomplete.join("; "));
+                if self.logged_failure.as_ref() != Some(&error) {
+                    tracing::warn!(cluster = %self.cluster.name, "{error}");
+                    self.logged_failure = Some(error.clone());
+                }
+                (true, Some(error))
             }
             Err(e) => {
                 self.poll_errors += 1;
@@ -119,12 +136,12 @@ impl Poller {
                     tracing::warn!(cluster = %self.cluster.name, "poll failed: {error}");
                     self.logged_failure = Some(error.clone());
                 }
-                Some(error)
+                (false, Some(error))
             }
         };
         ClusterSnapshot {
             name: self.cluster.name.clone(),
-            up: error.is_none(),
+            up,
             error,
             connection_error: self.connection_error.clone(),
             polls: self.polls,
@@ -137,23 +154,37 @@ impl Poller {
         }
     }
 
-    fn collect(&mut self, phases: &mut Phases, budget: &Budget) -> anyhow::Result<ClusterData> {
+    /// One poll's data, and the calls after Metadata that failed (their part left out: no
+    /// groups when ListGroups failed, no offsets — hence no lag — when ListOffsets did).
+    /// Fails only when Metadata does: then nothing of the cluster is known.
+    fn collect(
+        &mut self,
+        phases: &mut Phases,
+        budget: &Budget,
+    ) -> anyhow::Result<(ClusterData, Vec<String>)> {
         let metadata = self.client.metadata(budget)?;
         phases.end("metadata");
         if metadata.brokers.is_empty() {
             anyhow::bail!("Metadata: no brokers");
         }
+        let mut incomplete = Vec::new();
         let topics: Vec<_> =
             metadata.topics.into_iter().filter(|t| self.cluster.topics.accepts(&t.name)).collect();
-        let groups: Vec<_> = self
-            .client
-            .groups(budget)?
-            .into_iter()
-            .filter(|g| self.cluster.groups.accepts(&g.name))
-            .collect();
+        let groups: Vec<_> = match self.client.groups(budget) {
+            Ok(groups) => {
+                groups.into_iter().filter(|g| self.cluster.groups.accepts(&g.name)).collect()
+            }
+            Err(e) => {
+                incomplete.push(chain(&e));
+                Vec::new()
+            }
+        };
         phases.end("groups");
         let names: Vec<String> = groups.iter().map(|g| g.name.clone()).collect();
-        let mut committed = self.client.committed(&names, budget)?;
+        let mut committed = self.client.committed(&names, budget).unwrap_or_else(|e| {
+            incomplete.push(chain(&e));
+            HashMap::new()
+        });
         phases.end("committed_offsets");
 
         // After the commits (see the module doc).
@@ -161,9 +192,15 @@ impl Poller {
             .iter()
             .flat_map(|t| t.partitions.iter().map(move |p| (t.name.as_str(), p.id)))
             .collect();
-        let earliest = self.client.offsets(&partition_keys, false, budget)?;
+        let mut offsets = |latest: bool| {
+            self.client.offsets(&partition_keys, latest, budget).unwrap_or_else(|e| {
+                incomplete.push(chain(&e));
+                HashMap::new()
+            })
+        };
+        let earliest = offsets(false);
         phases.end("earliest_offsets");
-        let latest = self.client.offsets(&partition_keys, true, budget)?;
+        let latest = offsets(true);
         phases.end("latest_offsets");
         let now = now_seconds();
 
@@ -264,7 +301,10 @@ impl Poller {
         let seen_groups: HashSet<&str> = group_states.iter().map(|g| g.name.as_str()).collect();
         self.history.retain(|g, _| seen_groups.contains(g.as_str()));
         phases.end("evaluate");
-        Ok(ClusterData { brokers: metadata.brokers, partitions, groups: group_states })
+        Ok((
+            ClusterData { brokers: metadata.brokers, partitions, groups: group_states },
+            incomplete,
+        ))
     }
 }
 

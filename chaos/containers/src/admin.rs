@@ -10,7 +10,7 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 
 /// One partition as the metadata shows it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PartitionState {
     /// Its leader (-1: none).
     pub leader: i32,
@@ -26,10 +26,9 @@ pub struct ClusterAdmin {
 }
 
 impl ClusterAdmin {
-    /// A client of the cluster at `bootstrap`.
-    pub fn new(bootstrap: &str) -> anyhow::Result<Self> {
-        let client = ClientConfig::new()
-            .set("bootstrap.servers", bootstrap)
+    /// A client of the cluster with `config` (bootstrap servers and security).
+    pub fn new(mut config: ClientConfig) -> anyhow::Result<Self> {
+        let client = config
             .set("client.id", "chaos-suite-admin")
             .create()
             .context("creating the admin client")?;

@@ -34,9 +34,15 @@ pub struct ChaosArgs {
 /// What to do.
 #[derive(Debug, Clone, clap::Subcommand)]
 pub enum ChaosCommand {
-    /// Run one suite and write its folder (results.json, summary.txt, history.jsonl,
-    /// exporter.jsonl, every container's log, the nodes' data); exit 1 if a checker failed.
+    /// Run one suite and write its folder (results.json, summary.txt, report.html,
+    /// history.jsonl, metadata.jsonl, exporter.jsonl, every container's log, the nodes' data;
+    /// index.html in the folder above lists the runs); exit 1 if a checker failed.
     Run(RunArgs),
+    /// Draw a run's report.html again from its files, and the index.html of its folder.
+    Report {
+        /// The run's folder.
+        dir: PathBuf,
+    },
 }
 
 /// Arguments of `kafka-lab chaos run`.
@@ -46,6 +52,7 @@ pub struct RunArgs {
     /// leader-pause: freeze it (docker pause) past broker.session.timeout.ms, then resume it.
     /// leader-isolate: cut it off the cluster network (clients still reach it), reconnect.
     /// rolling-restart: SIGTERM (controlled shutdown) every node in turn, restart it.
+    /// controller-failover: SIGKILL the active controller while a topic is being created.
     #[arg(long, value_enum)]
     pub suite: Suite,
 
@@ -89,7 +96,17 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 
 /// Runs `kafka-lab chaos …`.
 pub fn run(args: ChaosArgs) -> anyhow::Result<ExitCode> {
-    let ChaosCommand::Run(args) = args.command;
+    let args = match args.command {
+        ChaosCommand::Run(args) => args,
+        ChaosCommand::Report { dir } => {
+            crate::report::write_report(&dir)?;
+            if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+                crate::report::write_index(parent)?;
+            }
+            println!("wrote {}", dir.join("report.html").display());
+            return Ok(ExitCode::SUCCESS);
+        }
+    };
     let config = SuiteConfig {
         suite: args.suite,
         duration: args.duration,
@@ -104,13 +121,30 @@ pub fn run(args: ChaosArgs) -> anyhow::Result<ExitCode> {
         if let Err(why) = crate::cluster::engine_available().await {
             anyhow::bail!("kafka-lab chaos needs a Docker engine: {why}");
         }
-        let report = run_suite(&config, &out)
-            .await
-            .with_context(|| format!("the {} suite", config.suite.name()))?;
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        // Interrupted (Ctrl-C, SIGTERM): the run is dropped, and with it every container and
+        // the cluster network (their Drop removes them), so nothing is left running.
+        let report = tokio::select! {
+            report = run_suite(&config, &out) => {
+                report.with_context(|| format!("the {} suite", config.suite.name()))?
+            }
+            _ = tokio::signal::ctrl_c() => return Ok(interrupted(&out)),
+            _ = terminate.recv() => return Ok(interrupted(&out)),
+        };
         print!("{}", report.render());
         println!("  folder: {}", out.display());
         Ok(if report.ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
     })
+}
+
+/// What an interrupted run says once its containers are gone.
+fn interrupted(out: &std::path::Path) -> ExitCode {
+    eprintln!(
+        "interrupted: the containers and networks are removed; {} is incomplete",
+        out.display()
+    );
+    ExitCode::from(130)
 }
 
 #[cfg(test)]

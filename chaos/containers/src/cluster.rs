@@ -18,17 +18,20 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Context};
+use rdkafka::config::ClientConfig;
 use testcontainers::bollard::models::{
     EndpointSettings, NetworkConnectRequest, NetworkCreateRequest, NetworkDisconnectRequest,
     RestartPolicy, RestartPolicyNameEnum,
 };
 use testcontainers::bollard::query_parameters::{
-    InspectContainerOptions, KillContainerOptions, StopContainerOptions,
+    EventsOptions, InspectContainerOptions, KillContainerOptions, StopContainerOptions,
 };
 use testcontainers::bollard::Docker;
 use testcontainers::core::{AccessMode, ContainerPort, Mount};
 use testcontainers::runners::AsyncRunner;
 use testcontainers::{ContainerAsync, GenericImage, ImageExt};
+
+use crate::security::{ClusterSecurity, User, TLS_MOUNT};
 
 /// The listener clients use, published on a host port.
 const CLIENT_PORT: u16 = 9094;
@@ -76,6 +79,9 @@ pub struct ContainerCluster {
     cluster_network: String,
     nodes: BTreeMap<i32, Node>,
     exporter: Option<(ContainerAsync<GenericImage>, u16)>,
+    security: ClusterSecurity,
+    /// When the cluster was started, Unix seconds: where the engine's events of the run begin.
+    started_unix: u64,
 }
 
 /// `image` as testcontainers takes it: name and tag (`latest` when none is given).
@@ -91,8 +97,15 @@ fn peer_name(node_id: i32) -> String {
     format!("node-{node_id}.cluster")
 }
 
-/// The node's `broker.yaml`: Kafka's property names, as `compose/cluster` writes them.
-fn node_config(node_id: i32, nodes: i32, client_port: u16, session_timeout_ms: u64) -> String {
+/// The node's `broker.yaml`: Kafka's property names, as `compose/cluster` writes them, with
+/// the security of [`ClusterSecurity::node_properties`].
+fn node_config(
+    node_id: i32,
+    nodes: i32,
+    client_port: u16,
+    session_timeout_ms: u64,
+    security: &ClusterSecurity,
+) -> String {
     let voters: Vec<String> =
         (1..=nodes).map(|id| format!("{id}@{}:{CONTROLLER_PORT}", peer_name(id))).collect();
     let peer = peer_name(node_id);
@@ -105,7 +118,6 @@ fn node_config(node_id: i32, nodes: i32, client_port: u16, session_timeout_ms: u
          controller.listener.names: CONTROLLER\n\
          listeners: INTERNAL://0.0.0.0:{INTERNAL_PORT},CONTROLLER://0.0.0.0:{CONTROLLER_PORT},CLIENT://0.0.0.0:{CLIENT_PORT}\n\
          advertised.listeners: INTERNAL://{peer}:{INTERNAL_PORT},CONTROLLER://{peer}:{CONTROLLER_PORT},CLIENT://127.0.0.1:{client_port}\n\
-         listener.security.protocol.map: INTERNAL:PLAINTEXT,CONTROLLER:PLAINTEXT,CLIENT:PLAINTEXT\n\
          inter.broker.listener.name: INTERNAL\n\
          log.dirs: {DATA_MOUNT}/data\n\
          default.replication.factor: 3\n\
@@ -115,25 +127,29 @@ fn node_config(node_id: i32, nodes: i32, client_port: u16, session_timeout_ms: u
          broker.heartbeat.interval.ms: {heartbeat}\n\
          broker.session.timeout.ms: {session_timeout_ms}\n\
          group.initial.rebalance.delay.ms: 0\n\
-         prometheus.metrics.reporter.listener: http://:{METRICS_PORT}\n",
+         prometheus.metrics.reporter.listener: http://:{METRICS_PORT}\n\
+         {security}",
         voters = voters.join(","),
+        security = security.node_properties(),
         heartbeat = (session_timeout_ms / 4).clamp(100, 2000),
     )
 }
 
 /// The exporter's config: every node's replication listener on the cluster network, polled
-/// every second so that a fault of a few seconds shows, with a 2 s Kafka timeout (also its
-/// socket timeout: a paused node's hung connection is dropped within a fault).
-fn exporter_config(nodes: i32) -> String {
+/// every 2 s so that a fault of a few seconds shows (a poll of a secured cluster with a node
+/// going down takes more than a second), with a 2 s Kafka timeout (also its socket timeout: a
+/// paused node's hung connection is dropped within a fault).
+fn exporter_config(nodes: i32, security: &ClusterSecurity) -> String {
     let bootstrap: Vec<String> =
         (1..=nodes).map(|id| format!("{}:{INTERNAL_PORT}", peer_name(id))).collect();
     format!(
         "# The lag exporter of a chaos suite's cluster (written by kafka-lab chaos run).\n\
          listen: 0.0.0.0:8000\n\
-         poll_interval: 1s\n\
+         poll_interval: 2s\n\
          kafka_timeout: 2s\n\
-         clusters:\n  - name: chaos\n    bootstrap_servers: {}\n",
-        bootstrap.join(",")
+         clusters:\n  - name: chaos\n    bootstrap_servers: {}\n{}",
+        bootstrap.join(","),
+        security.exporter_properties()
     )
 }
 
@@ -163,6 +179,9 @@ impl ContainerCluster {
         std::fs::create_dir_all(&spec.work_dir)
             .with_context(|| format!("creating {}", spec.work_dir.display()))?;
         let user = owner_of(&spec.work_dir)?;
+        let security = ClusterSecurity::create(&spec.work_dir.join("tls"), spec.nodes, peer_name)?;
+        // The CA's certificate and the nodes' keystore only: the CA's key stays on the host.
+        let (ca, keystore) = (security.dir.join("ca.crt"), security.dir.join("node.p12"));
         // Unique per run: two suites (or a suite and a crashed one's leftovers) never share a
         // network or a container name.
         let run_id = format!("kafka-lab-chaos-{}-{}", std::process::id(), unique_suffix());
@@ -182,6 +201,8 @@ impl ContainerCluster {
             cluster_network,
             nodes: BTreeMap::new(),
             exporter: None,
+            security,
+            started_unix: unix_now(),
         };
         let (name, tag) = image_parts(&spec.image);
         for node_id in 1..=spec.nodes {
@@ -191,7 +212,13 @@ impl ContainerCluster {
             let config = dir.join("broker.yaml");
             std::fs::write(
                 &config,
-                node_config(node_id, spec.nodes, client_port, spec.broker_session_timeout_ms),
+                node_config(
+                    node_id,
+                    spec.nodes,
+                    client_port,
+                    spec.broker_session_timeout_ms,
+                    &cluster.security,
+                ),
             )?;
             let container = GenericImage::new(name.clone(), tag.clone())
                 .with_cmd(["broker", "--config", "/etc/kafka-lab/broker.yaml"])
@@ -203,6 +230,8 @@ impl ContainerCluster {
                         .with_access_mode(AccessMode::ReadOnly),
                 )
                 .with_mount(Mount::bind_mount(path_str(&dir)?, DATA_MOUNT))
+                .with_mount(read_only(&ca, &format!("{TLS_MOUNT}/ca.crt"))?)
+                .with_mount(read_only(&keystore, &format!("{TLS_MOUNT}/node.p12"))?)
                 .with_user(user.clone())
                 .start()
                 .await
@@ -218,7 +247,7 @@ impl ContainerCluster {
         let exporter_dir = spec.work_dir.join("exporter");
         std::fs::create_dir_all(&exporter_dir)?;
         let exporter_yaml = exporter_dir.join("exporter.yaml");
-        std::fs::write(&exporter_yaml, exporter_config(spec.nodes))?;
+        std::fs::write(&exporter_yaml, exporter_config(spec.nodes, &cluster.security))?;
         let exporter_port = kafka_lab_testkit::process::free_port();
         let (name, tag) = image_parts(&spec.exporter_image);
         let exporter = GenericImage::new(name, tag)
@@ -241,6 +270,8 @@ impl ContainerCluster {
                 )
                 .with_access_mode(AccessMode::ReadOnly),
             )
+            .with_mount(read_only(&ca, &format!("{TLS_MOUNT}/ca.crt"))?)
+            .with_user(user)
             .start()
             .await
             .with_context(|| {
@@ -252,6 +283,21 @@ impl ContainerCluster {
             })?;
         cluster.exporter = Some((exporter, exporter_port));
         Ok(cluster)
+    }
+
+    /// A librdkafka client config for `user` on the cluster's client listeners.
+    pub fn client_config(&self, user: User) -> ClientConfig {
+        self.security.client_config(&self.bootstrap(), user)
+    }
+
+    /// The active controller (blocking).
+    pub fn active_controller(&self) -> anyhow::Result<i32> {
+        self.security.active_controller(&self.bootstrap())
+    }
+
+    /// Grants the workload's ACLs on `topic` and `groups`, and the exporter's (blocking).
+    pub fn grant_acls(&self, topic: &str, groups: &[&str]) -> anyhow::Result<()> {
+        self.security.grant_acls(&self.bootstrap(), topic, groups)
     }
 
     /// The bootstrap list for clients on the host.
@@ -268,6 +314,31 @@ impl ContainerCluster {
     /// The exporter's metrics port on the host.
     pub fn exporter_port(&self) -> Option<u16> {
         self.exporter.as_ref().map(|(_, port)| *port)
+    }
+
+    /// The exit codes of the exporter's crashes so far, from the engine's `die` events (139:
+    /// SIGSEGV, 134: SIGABRT, as a shell reports 128 + the signal).
+    pub async fn exporter_exit_codes(&self) -> anyhow::Result<Vec<String>> {
+        use futures::StreamExt;
+        let Some((exporter, _)) = &self.exporter else { return Ok(Vec::new()) };
+        let filters = [
+            ("container".to_owned(), vec![exporter.id().to_owned()]),
+            ("event".to_owned(), vec!["die".to_owned()]),
+        ];
+        let options = EventsOptions {
+            since: Some(self.started_unix.to_string()),
+            until: Some((unix_now() + 1).to_string()),
+            filters: Some(filters.into_iter().collect()),
+        };
+        let events: Vec<_> = self.docker.events(Some(options)).collect().await;
+        let mut codes = Vec::new();
+        for event in events {
+            let event = event.context("the engine's events")?;
+            let code =
+                event.actor.and_then(|a| a.attributes).and_then(|a| a.get("exitCode").cloned());
+            codes.push(code.unwrap_or_else(|| "?".to_owned()));
+        }
+        Ok(codes)
     }
 
     /// How many times Docker restarted the crashed exporter.
@@ -416,12 +487,21 @@ impl Drop for ContainerCluster {
     }
 }
 
+/// A read-only bind mount of the host's `path` at `target`.
+fn read_only(path: &Path, target: &str) -> anyhow::Result<Mount> {
+    Ok(Mount::bind_mount(path_str(path)?, target).with_access_mode(AccessMode::ReadOnly))
+}
+
 fn path_str(path: &Path) -> anyhow::Result<String> {
     let absolute = std::path::absolute(path)?;
     match absolute.to_str() {
         Some(s) => Ok(s.to_owned()),
         None => bail!("{} is not UTF-8, which a Docker mount needs", path.display()),
     }
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 /// A few characters that differ between two runs of one process.
@@ -453,7 +533,8 @@ mod tests {
     fn node_configs_are_valid_broker_configs() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("broker.yaml");
-        std::fs::write(&path, node_config(2, 3, 23456, 6000)).unwrap();
+        let security = ClusterSecurity::create(&dir.path().join("tls"), 3, peer_name).unwrap();
+        std::fs::write(&path, node_config(2, 3, 23456, 6000, &security)).unwrap();
         let config = kafka_lab_broker::config::BrokerConfig::load(Some(&path), &[])
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(config.node_id, 2);

@@ -7,6 +7,8 @@
 pub mod admin;
 pub mod cli;
 pub mod cluster;
+pub mod report;
+pub mod security;
 pub mod suite;
 pub mod workload;
 

@@ -12,10 +12,11 @@ use anyhow::Context;
 use kafka_lab_chaos::checkers::{check_recorded, Verdict};
 use kafka_lab_chaos::history::{self, Event, History, ProduceOutcome};
 use kafka_lab_chaos::SimConfig;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::admin::{busiest_leader, ClusterAdmin, PartitionState};
 use crate::cluster::{ClusterSpec, ContainerCluster};
+use crate::security::User;
 use crate::workload::{RunClock, Workload};
 
 /// The topic under test.
@@ -36,6 +37,9 @@ pub enum Suite {
     LeaderIsolate,
     /// SIGTERM every node in turn (a controlled shutdown), start it again.
     RollingRestart,
+    /// `docker kill` the active controller (the metadata quorum's leader) while a topic is
+    /// being created and the producers write; the topic must exist, fully in sync, after.
+    ControllerFailover,
 }
 
 impl Suite {
@@ -46,13 +50,14 @@ impl Suite {
             Suite::LeaderPause => "leader-pause",
             Suite::LeaderIsolate => "leader-isolate",
             Suite::RollingRestart => "rolling-restart",
+            Suite::ControllerFailover => "controller-failover",
         }
     }
 
     /// The fault it inflicts, as the history and the report name it.
     fn fault(self) -> &'static str {
         match self {
-            Suite::LeaderKill => "kill",
+            Suite::LeaderKill | Suite::ControllerFailover => "kill",
             Suite::LeaderPause => "pause",
             Suite::LeaderIsolate => "isolate",
             Suite::RollingRestart => "stop",
@@ -104,10 +109,10 @@ impl Default for SuiteConfig {
 }
 
 /// One fault as the suite inflicted it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FaultRecord {
     /// What was done (`kill`, `pause`, `isolate`, `stop`).
-    pub kind: &'static str,
+    pub kind: String,
     /// To which node.
     pub node: i32,
     /// When it began and when it was healed, ms since the workload began.
@@ -120,10 +125,23 @@ pub struct FaultRecord {
     pub failover_ms: Option<u64>,
     /// From the heal until every partition's ISR was full again.
     pub isr_full_after_ms: Option<u64>,
+    /// controller-failover: the topic whose creation the kill interrupted, and how its
+    /// CreateTopics ended (`ok`, or the error; a client then retries it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_topic: Option<(String, String)>,
+}
+
+/// Each partition's leader and ISR as the cluster's metadata answered at one time.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MetadataSample {
+    /// Ms since the workload began.
+    pub time_ms: u64,
+    /// Partition → its state.
+    pub partitions: BTreeMap<i32, PartitionState>,
 }
 
 /// One scrape of the lag exporter.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ExporterSample {
     /// Ms since the workload began.
     pub time_ms: u64,
@@ -157,10 +175,14 @@ pub struct SuiteReport {
     pub exporter_final_under_replicated: Option<f64>,
     /// What went wrong beyond the checkers (exporter expectations, the cluster).
     pub problems: Vec<String>,
-    /// Times the lag exporter crashed and Docker restarted it (its log says why). Reported,
-    /// not failed: librdkafka's admin client has aborted on an assertion while a group
-    /// coordinator moved (see the exporter's log), which is not the cluster's fault.
+    /// Times the lag exporter crashed and Docker restarted it (its log says why). Reported as
+    /// a warning, not failed: the suites found librdkafka aborting the exporter whenever a
+    /// group coordinator came back while an admin call to it was timing out (fixed: its admin
+    /// calls now outlive its polls), and a rarer exit without a word remains under study —
+    /// neither is the cluster's fault, which is what a suite judges.
     pub exporter_restarts: i64,
+    /// The exit codes of those crashes, as the engine reported them.
+    pub exporter_exit_codes: Vec<String>,
     /// Wall time of the workload, ms.
     pub workload_ms: u64,
 }
@@ -186,6 +208,9 @@ impl SuiteReport {
                 f.failover_ms.map_or("-".into(), |ms| format!("{ms} ms")),
                 f.isr_full_after_ms.map_or("never".into(), |ms| format!("{ms} ms")),
             ));
+            if let Some((topic, outcome)) = &f.created_topic {
+                out.push_str(&format!("    CreateTopics {topic} during the kill: {outcome}\n"));
+            }
         }
         if let (Some(median), Some(p99)) = (self.failover_ms_median, self.failover_ms_p99) {
             out.push_str(&format!("  failover: median {median} ms, p99 {p99} ms\n"));
@@ -221,8 +246,9 @@ impl SuiteReport {
         }
         if self.exporter_restarts > 0 {
             out.push_str(&format!(
-                "  warning: the lag exporter crashed {} times and was restarted (see exporter.log)\n",
-                self.exporter_restarts
+                "  warning: the lag exporter crashed {} times and was restarted (exit codes {:?}; \
+                 see exporter.log)\n",
+                self.exporter_restarts, self.exporter_exit_codes
             ));
         }
         for p in &self.problems {
@@ -247,8 +273,9 @@ fn judged_as(config: &SuiteConfig) -> SimConfig {
     }
 }
 
-/// Runs `config` with its folder in `out` (created): `results.json`, `history.jsonl`,
-/// `summary.txt`, `exporter.jsonl`, the containers' logs and the nodes' data under `nodes/`.
+/// Runs `config` with its folder in `out` (created): `results.json`, `summary.txt`,
+/// `report.html`, `history.jsonl`, `metadata.jsonl`, `exporter.jsonl`, the containers' logs
+/// and the nodes' data under `nodes/`; `index.html` in the folder above lists its runs.
 pub async fn run_suite(config: &SuiteConfig, out: &Path) -> anyhow::Result<SuiteReport> {
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let spec = ClusterSpec {
@@ -272,6 +299,10 @@ pub async fn run_suite(config: &SuiteConfig, out: &Path) -> anyhow::Result<Suite
     let report = result?;
     std::fs::write(out.join("results.json"), serde_json::to_string_pretty(&report)?)?;
     std::fs::write(out.join("summary.txt"), report.render())?;
+    crate::report::write_report(out)?;
+    if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
+        crate::report::write_index(parent)?;
+    }
     Ok(report)
 }
 
@@ -289,11 +320,12 @@ async fn run_on(
     cluster: &mut ContainerCluster,
     out: &Path,
 ) -> anyhow::Result<SuiteReport> {
-    let bootstrap = cluster.bootstrap();
-    let admin = Arc::new(ClusterAdmin::new(&bootstrap)?);
+    let admin = Arc::new(ClusterAdmin::new(cluster.client_config(User::Admin))?);
     let nodes = config.nodes as usize;
     with_admin(&admin, move |a| a.wait_for_brokers(nodes, Duration::from_secs(90))).await?;
     admin.create_topic(TOPIC, config.partitions, 2).await?;
+    let groups = [GROUP, crate::workload::FINAL_READER];
+    tokio::task::block_in_place(|| cluster.grant_acls(TOPIC, &groups))?;
     let partitions = config.partitions;
     with_admin(&admin, move |a| a.wait_for_full_isr(TOPIC, partitions, Duration::from_secs(60)))
         .await?;
@@ -302,7 +334,7 @@ async fn run_on(
     let history = History::default();
     let clock = RunClock::start();
     let workload = Workload {
-        bootstrap: bootstrap.clone(),
+        client: cluster.client_config(User::Client),
         topic: TOPIC.to_owned(),
         partitions: config.partitions,
         history: history.clone(),
@@ -327,6 +359,13 @@ async fn run_on(
         tokio::spawn(scrape_exporter(port, clock, Arc::clone(&samples), workload.stop.clone()))
     });
 
+    let metadata = Arc::new(Mutex::new(Vec::new()));
+    let sampler = tokio::spawn(sample_metadata(
+        Arc::clone(&admin),
+        clock,
+        Arc::clone(&metadata),
+        workload.stop.clone(),
+    ));
     // A few seconds of steady state before the first fault.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let faults = inflict(config, cluster, &admin, &history, clock).await;
@@ -354,11 +393,18 @@ async fn run_on(
     if let Some(scraper) = scraper {
         scraper.abort();
     }
+    sampler.abort();
     let reader = workload.clone();
     tokio::task::spawn_blocking(move || reader.final_read(Duration::from_secs(60)))
         .await
         .context("the final reader")?;
 
+    // controller-failover: each interrupted CreateTopics completed, as a client retries it.
+    for (topic, outcome) in faults.iter().filter_map(|f| f.created_topic.clone()) {
+        if let Err(e) = complete_creation(&admin, &topic, &outcome).await {
+            problems.push(format!("the topic {topic} (CreateTopics: {outcome}): {e:#}"));
+        }
+    }
     tracing::info!("the final read is done; stopping the nodes to read their logs");
     // Every node's log, read from its disk after a controlled shutdown (flushed).
     for node_id in cluster.node_ids() {
@@ -385,10 +431,18 @@ async fn run_on(
     let lines: Vec<String> =
         exporter_samples.iter().map(|s| serde_json::to_string(s).expect("serializes")).collect();
     std::fs::write(out.join("exporter.jsonl"), lines.join("\n") + "\n")?;
+    let samples = metadata.lock().expect("metadata lock").clone();
+    let lines: Vec<String> =
+        samples.iter().map(|s| serde_json::to_string(s).expect("serializes")).collect();
+    std::fs::write(out.join("metadata.jsonl"), lines.join("\n") + "\n")?;
 
     let exporter_restarts = cluster.exporter_restarts().await.unwrap_or_else(|e| {
         problems.push(format!("{e:#}"));
         0
+    });
+    let exporter_exit_codes = cluster.exporter_exit_codes().await.unwrap_or_else(|e| {
+        problems.push(format!("{e:#}"));
+        Vec::new()
     });
     let verdicts = check_recorded(&judged_as(config), &events);
     let (operations, _) = kafka_lab_chaos::report::count_operations(&events);
@@ -416,6 +470,7 @@ async fn run_on(
     if faults.is_empty() {
         problems.push(format!("no fault fit in {:?}", config.duration));
     }
+
     Ok(SuiteReport {
         ok: verdicts.iter().all(|v| v.ok) && problems.is_empty(),
         config: config.clone(),
@@ -429,6 +484,7 @@ async fn run_on(
         exporter_final_under_replicated: final_under_replicated,
         problems,
         exporter_restarts,
+        exporter_exit_codes,
         workload_ms,
     })
 }
@@ -450,6 +506,16 @@ async fn inflict(
         let states = with_admin(admin, |a| a.partitions(TOPIC)).await.unwrap_or_default();
         let victim = match config.suite {
             Suite::RollingRestart => cluster.node_ids()[round % cluster.node_ids().len()],
+            Suite::ControllerFailover => {
+                match tokio::task::block_in_place(|| cluster.active_controller()) {
+                    Ok(id) => id,
+                    Err(e) => {
+                        tracing::warn!("no active controller yet: {e:#}");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        continue;
+                    }
+                }
+            }
             _ => match busiest_leader(&states) {
                 Some(id) => id,
                 None => {
@@ -464,8 +530,22 @@ async fn inflict(
         let start_ms = clock.now_ms();
         history.push(Event::Fault { time_ms: start_ms, action: format!("{kind} node-{victim}") });
         tracing::info!("{kind} node {victim}, which leads partitions {partitions_led:?}");
+        // controller-failover: a CreateTopics in flight when the controller dies.
+        let creation = (config.suite == Suite::ControllerFailover).then(|| {
+            let (admin, topic) = (Arc::clone(admin), format!("{TOPIC}-created-{round}"));
+            let task = tokio::spawn({
+                let topic = topic.clone();
+                async move { admin.create_topic(&topic, 3, 2).await }
+            });
+            (topic, task)
+        });
+        if creation.is_some() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         let result = match config.suite {
-            Suite::LeaderKill => kill_and_restart(cluster, victim, session).await,
+            Suite::LeaderKill | Suite::ControllerFailover => {
+                kill_and_restart(cluster, victim, session).await
+            }
             Suite::LeaderPause => pause_and_resume(cluster, victim, session).await,
             Suite::LeaderIsolate => isolate_and_reconnect(cluster, victim, session).await,
             Suite::RollingRestart => stop_and_restart(cluster, victim).await,
@@ -475,6 +555,17 @@ async fn inflict(
         if let Err(e) = result {
             tracing::warn!("{kind} node {victim}: {e:#}");
         }
+        let created_topic = match creation {
+            Some((topic, task)) => {
+                let outcome = match task.await {
+                    Ok(Ok(())) => "ok".to_owned(),
+                    Ok(Err(e)) => format!("{e:#}"),
+                    Err(e) => format!("the creating task: {e}"),
+                };
+                Some((topic, outcome))
+            }
+            None => None,
+        };
         let partitions = config.partitions;
         let healed_at = Instant::now();
         let full = with_admin(admin, move |a| {
@@ -482,16 +573,33 @@ async fn inflict(
         })
         .await;
         faults.push(FaultRecord {
-            kind,
+            kind: kind.to_owned(),
             node: victim,
             start_ms,
             end_ms,
             partitions_led,
             failover_ms: None,
             isr_full_after_ms: full.ok().map(|()| healed_at.elapsed().as_millis() as u64),
+            created_topic,
         });
     }
     faults
+}
+
+/// After the heal, a topic whose creation a controller's death interrupted: retried as a
+/// client would (TOPIC_ALREADY_EXISTS: it was created), then every partition led and in sync.
+async fn complete_creation(
+    admin: &Arc<ClusterAdmin>,
+    topic: &str,
+    outcome: &str,
+) -> anyhow::Result<()> {
+    if outcome != "ok" {
+        if let Err(e) = admin.create_topic(topic, 3, 2).await {
+            anyhow::ensure!(format!("{e:#}").contains("TopicAlreadyExists"), "retried: {e:#}");
+        }
+    }
+    let topic = topic.to_owned();
+    with_admin(admin, move |a| a.wait_for_full_isr(&topic, 3, Duration::from_secs(60))).await
 }
 
 fn led_by(states: &BTreeMap<i32, PartitionState>, node: i32) -> Vec<i32> {
@@ -538,7 +646,8 @@ async fn isolate_and_reconnect(
 
 async fn stop_and_restart(cluster: &ContainerCluster, node: i32) -> anyhow::Result<()> {
     cluster.stop(node, Duration::from_secs(60)).await?;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Down a few seconds, as a restart for an upgrade is.
+    tokio::time::sleep(Duration::from_secs(4)).await;
     cluster.start_node(node).await
 }
 
@@ -634,6 +743,22 @@ async fn scrape_exporter(
     }
 }
 
+/// Samples each partition's leader and ISR every second until stopped.
+async fn sample_metadata(
+    admin: Arc<ClusterAdmin>,
+    clock: RunClock,
+    samples: Arc<Mutex<Vec<MetadataSample>>>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) {
+    while !stop.load(Ordering::Relaxed) {
+        let time_ms = clock.now_ms();
+        if let Ok(partitions) = with_admin(&admin, |a| a.partitions(TOPIC)).await {
+            samples.lock().expect("metadata lock").push(MetadataSample { time_ms, partitions });
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
 /// Waits until the exporter reports no under-replicated partition; the last value it reported.
 async fn settle_exporter(port: u16, within: Duration) -> Option<f64> {
     let deadline = Instant::now() + within;
@@ -690,13 +815,14 @@ mod tests {
             produce(1100, 2600, 0, -1),
         ];
         let fault = FaultRecord {
-            kind: "kill",
+            kind: "kill".into(),
             node: 1,
             start_ms: 1000,
             end_ms: 5000,
             partitions_led: vec![0],
             failover_ms: None,
             isr_full_after_ms: None,
+            created_topic: None,
         };
         let faults = with_failover_times(vec![fault], &events);
         assert_eq!(faults[0].failover_ms, Some(1500));

@@ -57,7 +57,8 @@ fn run(suite: Suite, duration: Duration) {
     let _ = tracing_subscriber::fmt().with_test_writer().try_init();
     // Kept when the run fails: its folder is what explains it.
     let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().to_path_buf();
+    let root = tmp.path().to_path_buf();
+    let dir = root.join(suite.name());
     let config = SuiteConfig {
         suite,
         duration,
@@ -67,7 +68,10 @@ fn run(suite: Suite, duration: Duration) {
         ..SuiteConfig::default()
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
-    let report = runtime.block_on(run_suite(&config, &dir)).expect("the suite ran");
+    let report = match runtime.block_on(run_suite(&config, &dir)) {
+        Ok(report) => report,
+        Err(e) => panic!("the suite did not run: {e:#}\n  folder kept: {}", tmp.keep().display()),
+    };
     let mut summary = report.render();
     println!("{summary}");
     if !report.ok {
@@ -81,9 +85,24 @@ fn run(suite: Suite, duration: Duration) {
     assert!(lost.checked >= acked, "{summary}");
     let divergence = report.verdicts.iter().find(|v| v.name == "replica-divergence").unwrap();
     assert!(divergence.checked > 0, "no replica's log was compared: {summary}");
-    for file in ["results.json", "summary.txt", "history.jsonl", "exporter.jsonl", "node-1.log"] {
+    for file in [
+        "results.json",
+        "summary.txt",
+        "report.html",
+        "history.jsonl",
+        "metadata.jsonl",
+        "exporter.jsonl",
+        "node-1.log",
+    ] {
         assert!(nonempty(&dir.join(file)), "{file} missing from the run's folder");
     }
+    let page = std::fs::read_to_string(dir.join("report.html")).unwrap();
+    for chart in ["Throughput", "Latency", "Acknowledged vs read", "Leaders", "ISR size"] {
+        assert!(page.contains(&format!("<h2>{chart}")), "report.html lacks {chart}");
+    }
+    assert!(page.matches("<svg").count() >= 6, "report.html lacks charts");
+    let index = std::fs::read_to_string(root.join("index.html")).unwrap();
+    assert!(index.contains(&format!("{}/report.html", suite.name())), "{index}");
 }
 
 fn nonempty(path: &Path) -> bool {
@@ -103,6 +122,11 @@ fn leader_pause() {
 #[test]
 fn leader_isolate() {
     run(Suite::LeaderIsolate, Duration::from_secs(5));
+}
+
+#[test]
+fn controller_failover() {
+    run(Suite::ControllerFailover, Duration::from_secs(5));
 }
 
 #[test]

@@ -17,6 +17,16 @@ use rdkafka_sys as sys;
 /// Outstanding ListConsumerGroupOffsets calls at a time.
 pub const MAX_IN_FLIGHT: usize = 512;
 
+/// The request timeout librdkafka is given for each call, longer than any wait of ours: the
+/// poll stops waiting at its own deadline (the Kafka timeout, the poll interval) and drops late
+/// answers with its queue. librdkafka 2.12 aborts the process (`rd_kafka_enq_once_del_source_return:
+/// Assertion eonce->refcnt > 0`) when an admin call to a group coordinator times out while it
+/// waits for the coordinator and the coordinator then comes up: its coordinator request
+/// releases the call's last reference and the failure path releases it again. That is what a
+/// broker restart does to the coordinator of every group it led, so with the poll's few
+/// seconds as the timeout the chaos suites saw the exporter abort in most leader kills.
+const ADMIN_REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
+
 /// Committed offsets of one group: (topic, partition, offset) for partitions with a commit.
 pub type GroupOffsets = Vec<(String, i32, i64)>;
 
@@ -43,7 +53,7 @@ pub unsafe fn list_group_offsets(
     let mut errstr = [0 as std::ffi::c_char; 256];
     sys::rd_kafka_AdminOptions_set_request_timeout(
         options,
-        timeout.as_millis().min(i32::MAX as u128) as i32,
+        timeout.max(ADMIN_REQUEST_TIMEOUT).as_millis().min(i32::MAX as u128) as i32,
         errstr.as_mut_ptr(),
         errstr.len(),
     );
