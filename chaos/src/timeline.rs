@@ -492,7 +492,8 @@ pub fn lines_svg(y_desc: &str, lines: Vec<Line>, frame: &Frame) -> String {
             .configure_mesh()
             .x_desc(frame.x_desc)
             .y_desc(y_desc)
-            .y_label_formatter(&|y| format!("{y:.0}"))
+            // Whole numbers where the scale allows; a small one (an ISR of 3) needs a decimal.
+            .y_label_formatter(&|y| if top > 20.0 { format!("{y:.0}") } else { format!("{y:.1}") })
             .label_style((FONT, 12))
             .draw()
             .map_err(err)?;

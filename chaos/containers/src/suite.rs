@@ -343,9 +343,9 @@ async fn run_on(
     };
     let mut clients = tokio::task::JoinSet::new();
     for i in 0..config.producers {
-        clients.spawn(workload.clone().produce(format!("producer-{i}"), -1, 20));
+        clients.spawn(workload.clone().produce(format!("producer-{i}"), -1, 5));
     }
-    clients.spawn(workload.clone().produce("producer-acks1".to_owned(), 1, 20));
+    clients.spawn(workload.clone().produce("producer-acks1".to_owned(), 1, 5));
     let member = workload.clone();
     let consumer = tokio::task::spawn_blocking(move || {
         member.consume_in_group(
@@ -543,8 +543,14 @@ async fn inflict(
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         let result = match config.suite {
-            Suite::LeaderKill | Suite::ControllerFailover => {
-                kill_and_restart(cluster, victim, session).await
+            // Down past its session: the controller fences it and its leaderships move.
+            Suite::LeaderKill => {
+                kill_and_restart(cluster, victim, session + Duration::from_secs(2)).await
+            }
+            // The active controller: the quorum elects another one first, whose sessions
+            // start afresh.
+            Suite::ControllerFailover => {
+                kill_and_restart(cluster, victim, past_failover(session)).await
             }
             Suite::LeaderPause => pause_and_resume(cluster, victim, session).await,
             Suite::LeaderIsolate => isolate_and_reconnect(cluster, victim, session).await,
@@ -616,11 +622,10 @@ fn past_failover(session: Duration) -> Duration {
 async fn kill_and_restart(
     cluster: &ContainerCluster,
     node: i32,
-    session: Duration,
+    down: Duration,
 ) -> anyhow::Result<()> {
     cluster.kill(node).await?;
-    // Down past its session: the controller fences it and its leaderships move.
-    tokio::time::sleep(session + Duration::from_secs(2)).await;
+    tokio::time::sleep(down).await;
     cluster.start_node(node).await
 }
 

@@ -2,7 +2,7 @@
 //! simulator's history events ([`kafka_lab_chaos::history::Event`]), so that the simulator's
 //! checkers judge a real run.
 //!
-//! - producers of numbered records (`<client>-<n>`, partition `n mod partitions`): idempotent
+//! - producers of numbered records (`<client>-<partition>-<n>`, a window per partition): idempotent
 //!   acks=all ones, whose acknowledged records the configuration promises, and an acks=1 one
 //!   for contrast, whose losses are expected when a leader dies;
 //! - one consumer-group member that commits what it consumed (synchronously, so each commit's
@@ -78,8 +78,11 @@ fn produce_maybe_written(error: &KafkaError) -> bool {
 }
 
 impl Workload {
-    /// Produces numbered records as `client` until stopped, `in_flight` at a time, recording
-    /// each one's outcome. `acks` is -1 (all, idempotent) or 1 (not idempotent).
+    /// Produces numbered records (`<client>-<partition>-<n>`) as `client` to every partition
+    /// until stopped, each partition with its own window of `in_flight` sends (one producer
+    /// underneath, as an application has): a partition whose leader is gone stalls only its
+    /// own window, so the others' throughput shows the partial availability a real client
+    /// sees. `acks` is -1 (all, idempotent) or 1 (not idempotent).
     pub async fn produce(self, client: String, acks: i16, in_flight: usize) {
         let idempotent = acks == -1;
         let producer: FutureProducer = match self
@@ -98,41 +101,59 @@ impl Workload {
                 return;
             }
         };
+        let mut partitions = tokio::task::JoinSet::new();
+        for partition in 0..self.partitions {
+            let (workload, producer, client) = (self.clone(), producer.clone(), client.clone());
+            partitions.spawn(workload.produce_to(producer, client, partition, acks, in_flight));
+        }
+        while partitions.join_next().await.is_some() {}
+    }
+
+    /// One partition's sends of [`Workload::produce`], `in_flight` at a time.
+    async fn produce_to(
+        self,
+        producer: FutureProducer,
+        client: String,
+        partition: i32,
+        acks: i16,
+        in_flight: usize,
+    ) {
+        let idempotent = acks == -1;
+        let mut window = tokio::task::JoinSet::new();
         let mut next = 0u64;
         while !self.stop.load(Ordering::Relaxed) {
-            let mut batch = tokio::task::JoinSet::new();
-            for _ in 0..in_flight {
-                let (producer, workload, client) = (producer.clone(), self.clone(), client.clone());
-                let (n, value) = (next, format!("{client}-{next}"));
-                next += 1;
-                batch.spawn(async move {
-                    let partition = (n % workload.partitions as u64) as i32;
-                    let start_ms = workload.clock.now_ms();
-                    let record = FutureRecord::<(), _>::to(&workload.topic)
-                        .partition(partition)
-                        .payload(&value);
-                    let delivered = producer.send(record, Duration::from_secs(60)).await;
-                    let outcome = match delivered {
-                        Ok(delivery) => ProduceOutcome::Ok { offset: delivery.offset },
-                        Err((e, _)) if produce_maybe_written(&e) => {
-                            ProduceOutcome::Info { error: e.to_string() }
-                        }
-                        Err((e, _)) => ProduceOutcome::Fail { error: e.to_string() },
-                    };
-                    workload.history.push(Event::Produce {
-                        start_ms,
-                        end_ms: workload.clock.now_ms(),
-                        client,
-                        partition,
-                        value,
-                        acks,
-                        idempotent,
-                        outcome,
-                    });
-                });
+            if window.len() >= in_flight {
+                window.join_next().await;
+                continue;
             }
-            while batch.join_next().await.is_some() {}
+            let (producer, workload, client) = (producer.clone(), self.clone(), client.clone());
+            let value = format!("{client}-{partition}-{next}");
+            next += 1;
+            window.spawn(async move {
+                let start_ms = workload.clock.now_ms();
+                let record =
+                    FutureRecord::<(), _>::to(&workload.topic).partition(partition).payload(&value);
+                let delivered = producer.send(record, Duration::from_secs(60)).await;
+                let outcome = match delivered {
+                    Ok(delivery) => ProduceOutcome::Ok { offset: delivery.offset },
+                    Err((e, _)) if produce_maybe_written(&e) => {
+                        ProduceOutcome::Info { error: e.to_string() }
+                    }
+                    Err((e, _)) => ProduceOutcome::Fail { error: e.to_string() },
+                };
+                workload.history.push(Event::Produce {
+                    start_ms,
+                    end_ms: workload.clock.now_ms(),
+                    client,
+                    partition,
+                    value,
+                    acks,
+                    idempotent,
+                    outcome,
+                });
+            });
         }
+        while window.join_next().await.is_some() {}
     }
 
     /// One consumer-group member (`group`) consuming until stopped, committing what it
