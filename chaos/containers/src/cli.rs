@@ -48,11 +48,7 @@ pub enum ChaosCommand {
 /// Arguments of `kafka-lab chaos run`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct RunArgs {
-    /// leader-kill: SIGKILL the node leading the most partitions, restart it, repeat.
-    /// leader-pause: freeze it (docker pause) past broker.session.timeout.ms, then resume it.
-    /// leader-isolate: cut it off the cluster network (clients still reach it), reconnect.
-    /// rolling-restart: SIGTERM (controlled shutdown) every node in turn, restart it.
-    /// controller-failover: SIGKILL the active controller while a topic is being created.
+    /// Which fault to repeat.
     #[arg(long, value_enum)]
     pub suite: Suite,
 
@@ -64,8 +60,9 @@ pub struct RunArgs {
     #[arg(long)]
     pub out: Option<PathBuf>,
 
-    /// broker.session.timeout.ms of the nodes: how long a silent node keeps its leaderships.
-    /// Kafka's default; failover takes about this long after a kill or a pause.
+    /// broker.session.timeout.ms of the nodes: how long a silent node keeps its leaderships
+    /// (Kafka's default). A kill's failover takes about this long; a pause's or an
+    /// isolation's lasts until the node resumes, as librdkafka's requests wait on it.
     #[arg(long, default_value_t = 9000)]
     pub broker_session_timeout_ms: u64,
 
