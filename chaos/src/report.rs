@@ -124,6 +124,26 @@ pub fn count_operations(events: &[Event]) -> (BTreeMap<String, usize>, usize) {
     (operations, broker_starts)
 }
 
+/// The checkers' lines of a summary: each verdict with its counts, its first anomaly and why
+/// items were excused (the simulator's report and the container suites' share them).
+pub fn render_verdicts(verdicts: &[Verdict]) -> String {
+    let mut out = String::from("  checkers:\n");
+    for v in verdicts {
+        let status = if v.ok { "ok" } else { "FAIL" };
+        out.push_str(&format!(
+            "    {:<32} {status:<4} checked {:>6}, anomalies {}, excused {}\n",
+            v.name, v.checked, v.anomalies, v.excused
+        ));
+        if let Some(first) = &v.first {
+            out.push_str(&format!("      first: {first}\n"));
+        }
+        if let Some(because) = v.excused_because {
+            out.push_str(&format!("      excused: {because}\n"));
+        }
+    }
+    out
+}
+
 impl RunReport {
     /// Summarises `outcome`, which took `wall_ms` of real time.
     pub fn new(outcome: &RunOutcome, wall_ms: u64) -> Self {
@@ -174,20 +194,7 @@ impl RunReport {
         for (name, n) in &self.operations {
             out.push_str(&format!("    {name:<40} {n}\n"));
         }
-        out.push_str("  checkers:\n");
-        for v in &self.verdicts {
-            let status = if v.ok { "ok" } else { "FAIL" };
-            out.push_str(&format!(
-                "    {:<32} {status:<4} checked {:>6}, anomalies {}, excused {}\n",
-                v.name, v.checked, v.anomalies, v.excused
-            ));
-            if let Some(first) = &v.first {
-                out.push_str(&format!("      first: {first}\n"));
-            }
-            if let Some(because) = v.excused_because {
-                out.push_str(&format!("      excused: {because}\n"));
-            }
-        }
+        out.push_str(&render_verdicts(&self.verdicts));
         if let Some(crashed) = &self.crashed {
             out.push_str(&format!("  host failure: {crashed}\n"));
         }

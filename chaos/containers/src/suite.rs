@@ -230,20 +230,7 @@ impl SuiteReport {
             self.exporter_max_under_replicated,
             self.exporter_final_under_replicated.map_or("no scrape".into(), |v| v.to_string())
         ));
-        out.push_str("  checkers:\n");
-        for v in &self.verdicts {
-            let status = if v.ok { "ok" } else { "FAIL" };
-            out.push_str(&format!(
-                "    {:<32} {status:<4} checked {:>6}, anomalies {}, excused {}\n",
-                v.name, v.checked, v.anomalies, v.excused
-            ));
-            if let Some(first) = &v.first {
-                out.push_str(&format!("      first: {first}\n"));
-            }
-            if let Some(because) = v.excused_because {
-                out.push_str(&format!("      excused: {because}\n"));
-            }
-        }
+        out.push_str(&kafka_lab_chaos::report::render_verdicts(&self.verdicts));
         if self.exporter_restarts > 0 {
             out.push_str(&format!(
                 "  warning: the lag exporter crashed {} times and was restarted (exit codes {:?}; \
